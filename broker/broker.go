@@ -1,0 +1,190 @@
+// Package broker defines the seam between mqcheck's swarm and a message broker:
+// a Driver makes Producers and Consumers; each sub-package implements it for one broker.
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Outcome is what a producer learned about one publish.
+type Outcome uint8
+
+const (
+	// Acked: the broker confirmed it holds the message.
+	Acked Outcome = iota + 1
+	// Failed: the broker definitely refused the message (nack, a returned
+	// mandatory message, a non-retriable error). It must not be delivered.
+	Failed
+	// Indeterminate: the producer cannot know (timeout, connection lost
+	// before the confirm). A driver reports a timeout or a lost connection as
+	// Indeterminate, never as Failed.
+	Indeterminate
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Acked:
+		return "acked"
+	case Failed:
+		return "failed"
+	case Indeterminate:
+		return "indeterminate"
+	}
+	return "unknown"
+}
+
+// Message is one publish. The swarm owns and reuses Messages: a driver may
+// keep a *Message only until it has called OnComplete for it, and must not
+// change Payload.
+type Message struct {
+	Producer int    // producer index within the run
+	Seq      uint64 // sequence number within the producer
+	Key      []byte // optional routing / partitioning key; nil means none
+	Payload  []byte // header + padding, see package message
+	// Intended and Sent are unix nanoseconds: when the pacer meant to send
+	// and when Publish was called.
+	Intended int64
+	Sent     int64
+}
+
+// Completion reports the outcome of one Publish that returned nil. It is
+// called exactly once per such Publish. For one Producer, calls never overlap
+// (drivers serialize them), so the swarm can record into unsynchronized
+// per-producer state. err explains Failed and Indeterminate outcomes.
+type Completion func(m *Message, o Outcome, err error)
+
+// ProducerOptions configure one producer of the swarm.
+type ProducerOptions struct {
+	ID         int
+	OnComplete Completion
+	// Notify, when set, receives what the driver wants in the run's timeline
+	// (connection lost, reconnected). It may be called from any goroutine.
+	Notify func(Notice)
+}
+
+// ConsumerOptions configure one consumer of the swarm.
+type ConsumerOptions struct {
+	ID int
+	// Subscription is the index of the subscription (a consumer group, a
+	// fanout queue) this consumer belongs to; every subscription must get
+	// every message.
+	Subscription int
+	// Notify, as in ProducerOptions; consumers also report rebalances.
+	Notify func(Notice)
+}
+
+// Delivery is one message handed to a consumer. It and its Payload are valid
+// only for the duration of the Handler call.
+type Delivery struct {
+	Payload []byte
+	// Domain names the ordering domain the message came from: a partition
+	// ("topic/3"), a queue as seen by one consumer, a subject. Drivers reuse
+	// the same string value for the same domain so that the swarm can cache it.
+	Domain string
+	// Redelivered is the broker's own redelivery flag, when it has one.
+	Redelivered bool
+}
+
+// Handler processes one delivery. A nil return acknowledges it (in the
+// driver's ack mode); ErrReject asks the driver to reject it (nack), see
+// Reject.
+type Handler func(d *Delivery) error
+
+// ErrReject is returned by a Handler to make the driver reject (nack) the
+// delivery instead of acknowledging it.
+var ErrReject = errors.New("delivery rejected by the handler")
+
+// Driver connects the swarm to one broker (or cluster).
+type Driver interface {
+	// Setup creates the destinations the scenario needs (topics, queues,
+	// exchanges, bindings). It is called once before any producer or consumer.
+	Setup(ctx context.Context) error
+	NewProducer(ctx context.Context, o ProducerOptions) (Producer, error)
+	NewConsumer(ctx context.Context, o ConsumerOptions) (Consumer, error)
+	// Close releases the driver; destinations it created are deleted unless
+	// the scenario says to keep them.
+	Close(ctx context.Context) error
+}
+
+// Producer publishes asynchronously.
+type Producer interface {
+	// Publish hands m to the broker without waiting for the confirm. A nil
+	// return promises exactly one OnComplete call for m; an error means m was
+	// not sent at all (the context ended, the producer is closed).
+	Publish(ctx context.Context, m *Message) error
+	// Flush waits until every published message has been completed, or ctx ends.
+	Flush(ctx context.Context) error
+	// Close stops the producer. Messages still in flight are completed as
+	// Indeterminate before Close returns.
+	Close() error
+}
+
+// Consumer delivers messages to a Handler until its context ends.
+type Consumer interface {
+	// Run blocks, calling h for each delivery (never concurrently for one
+	// consumer), until ctx ends or the consumer fails for good. Drivers
+	// reconnect by themselves; an error return means they gave up.
+	Run(ctx context.Context, h Handler) error
+	// Close releases the consumer. Deliveries not yet acknowledged go back to
+	// the broker (they will be redelivered to another consumer).
+	Close() error
+}
+
+// Backlogger is implemented by drivers that can tell how many messages the
+// harness's subscriptions have not consumed yet (consumer lag, queue depth).
+// The drain uses it: a backlog of zero that stays zero means anything still
+// missing is lost, not late.
+type Backlogger interface {
+	Backlog(ctx context.Context) (int64, error)
+}
+
+// Notice is a driver event worth a line in the run's timeline: a rebalance
+// (Kind "rebalance", Detail naming assigned and revoked domains), a lost
+// connection ("disconnected"), a recovered one ("reconnected"). Drivers never
+// report per-message events here.
+type Notice struct {
+	Kind   string
+	Detail string
+	At     time.Time
+}
+
+// ErrUnreachable wraps errors that mean the broker could not be reached at
+// all; mqcheck exits 3 (infrastructure) on them.
+var ErrUnreachable = errors.New("broker unreachable")
+
+// Env is what a run gives a target when it opens it.
+type Env struct {
+	RunID string
+	// Dir is the run directory; targets keep their data under it.
+	Dir string
+	Log *slog.Logger
+	// Seed for every random choice the target makes.
+	Seed int64
+}
+
+// Target is a broker instance obtained for one run (embedded, a private
+// process, a container, or an existing broker at a URL) and a driver for it.
+type Target struct {
+	Driver Driver
+	// Restarter is nil when the target cannot be restarted (url targets).
+	Restarter Restarter
+	// Description says what was started or reached, for the report
+	// ("embedded kfake, 3 brokers on 127.0.0.1:40001,...").
+	Description string
+	// Close stops whatever the target started; it is safe to call once
+	// after Driver.Close, also after errors.
+	Close func(ctx context.Context) error
+}
+
+// Restarter restarts a target's broker keeping its data.
+type Restarter interface {
+	// Nodes is the number of broker nodes.
+	Nodes() int
+	// Stop takes node (or all when node < 0) down, killing it unless graceful.
+	Stop(ctx context.Context, node int, graceful bool) error
+	// Start brings back what Stop took down, on the same addresses and data.
+	Start(ctx context.Context, node int) error
+}

@@ -1,0 +1,143 @@
+// Package checker turns a run's history (what producers sent and learned, what
+// subscriptions received) into anomaly counts, evidence and claim verdicts.
+package checker
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Kind is the type of an Event.
+type Kind uint8
+
+const (
+	// Sent: a producer handed the message to its driver.
+	Sent Kind = iota + 1
+	// Acked: the broker confirmed the message.
+	Acked
+	// Failed: the broker definitely refused the message.
+	Failed
+	// Indeterminate: the producer cannot know whether the broker has it.
+	Indeterminate
+	// Received: a subscription got a message whose header decoded cleanly
+	// and belongs to this run.
+	Received
+	// Corrupted: a subscription got a payload that does not decode (bad
+	// checksum, truncated, not an mqcheck header). Producer and Seq are
+	// what the header claimed, untrusted.
+	Corrupted
+	// Foreign: a valid header from another run (counted, not an error).
+	Foreign
+	// Reset forgets the ordering state of a domain, where the claim allows a
+	// restart of order (a requeue, a rebalance the driver declares).
+	Reset
+)
+
+var kindNames = [...]string{"", "sent", "acked", "failed", "indeterminate", "received", "corrupted", "foreign", "reset"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && k != 0 {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Event is one fact of the history. Events are small values so that producers
+// and consumers can hand them over in batches without allocating.
+type Event struct {
+	Kind        Kind
+	Redelivered bool   // Received: the broker flagged this delivery as a redelivery
+	Sub         uint16 // Received/Corrupted/Foreign/Reset: subscription index
+	Domain      uint32 // Received/Corrupted/Reset: ordering domain id (see Names)
+	Producer    uint32
+	Seq         uint64
+	At          int64 // unix nanoseconds
+}
+
+// Names maps subscription and ordering-domain names to the small ids events
+// carry. Consumers register a domain once when they first see it; it is safe
+// for concurrent use.
+type Names struct {
+	mu      sync.Mutex
+	subs    []string
+	domains []domainName
+	index   map[domainName]uint32
+}
+
+type domainName struct {
+	Sub  uint16
+	Name string
+}
+
+// NewNames returns a registry with the given subscription names (index = id).
+func NewNames(subs ...string) *Names {
+	return &Names{subs: append([]string(nil), subs...), index: map[domainName]uint32{}}
+}
+
+// Domain returns the id of domain name within subscription sub, assigning
+// one on first use.
+func (n *Names) Domain(sub uint16, name string) uint32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := domainName{sub, name}
+	if id, ok := n.index[k]; ok {
+		return id
+	}
+	id := uint32(len(n.domains))
+	n.domains = append(n.domains, k)
+	n.index[k] = id
+	return id
+}
+
+// Sub returns the name of subscription id.
+func (n *Names) Sub(id uint16) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if int(id) < len(n.subs) {
+		return n.subs[id]
+	}
+	return fmt.Sprintf("sub-%d", id)
+}
+
+// Subs returns the subscription names.
+func (n *Names) Subs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.subs...)
+}
+
+// DomainName returns the name of domain id.
+func (n *Names) DomainName(id uint32) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if int(id) < len(n.domains) {
+		return n.domains[id].Name
+	}
+	return fmt.Sprintf("domain-%d", id)
+}
+
+// NumDomains returns how many domains have been registered.
+func (n *Names) NumDomains() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.domains)
+}
+
+// sub returns the index of subscription name, adding it if needed.
+func (n *Names) subID(name string) uint16 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, s := range n.subs {
+		if s == name {
+			return uint16(i)
+		}
+	}
+	n.subs = append(n.subs, name)
+	return uint16(len(n.subs) - 1)
+}
+
+func (n *Names) snapshot() (subs []string, domains []domainName) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.subs...), append([]domainName(nil), n.domains...)
+}

@@ -1,0 +1,222 @@
+package checker
+
+import (
+	"encoding/gob"
+	"fmt"
+	"io"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// stateVersion changes whenever the saved layout does.
+const stateVersion = 1
+
+// savedState is the checker's state on disk: names instead of ids, so that
+// states from different processes (workers of one run) can be merged.
+type savedState struct {
+	Version   int
+	Subs      []string
+	Producers []savedProducer
+	Recv      []savedRecv
+	Domains   []savedDomain
+	Foreign   uint64
+	Corrupt   uint64
+	Beyond    uint64
+	Reorders  uint64
+	Received  uint64
+	Examples  map[string][]Example
+}
+
+type savedProducer struct {
+	ID                                 uint32
+	Sent, Acked, Failed, Indeterminate []byte
+	SentAt                             []int64
+}
+
+type savedRecv struct {
+	Sub           string
+	Dup, DupRedel uint64
+	Producers     []uint32
+	Sets          [][]byte
+}
+
+type savedDomain struct {
+	Sub  string
+	Name string
+	Next []uint64
+}
+
+// Save writes the whole state (sets, counters, evidence) to w.
+func (c *Checker) Save(w io.Writer) error {
+	c.Compact()
+	subs, domains := c.names.snapshot()
+	st := savedState{Version: stateVersion, Subs: subs, Foreign: c.foreign, Corrupt: c.corrupt,
+		Beyond: c.beyond, Reorders: c.reorders, Received: c.received, Examples: c.examples}
+	for id, p := range c.producers {
+		if p == nil {
+			continue
+		}
+		sp := savedProducer{ID: uint32(id), SentAt: p.sentAt}
+		var err error
+		for _, f := range []struct {
+			dst *[]byte
+			bm  *roaring.Bitmap
+		}{{&sp.Sent, &p.sent}, {&sp.Acked, &p.acked}, {&sp.Failed, &p.failed}, {&sp.Indeterminate, &p.indeterminate}} {
+			if *f.dst, err = f.bm.ToBytes(); err != nil {
+				return fmt.Errorf("saving checker state of producer %d: %w", id, err)
+			}
+		}
+		st.Producers = append(st.Producers, sp)
+	}
+	for sid, s := range c.subs {
+		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dup, DupRedel: s.dupRedel}
+		for pid, bm := range s.recv {
+			if bm == nil {
+				continue
+			}
+			b, err := bm.ToBytes()
+			if err != nil {
+				return fmt.Errorf("saving received set of %s: %w", sr.Sub, err)
+			}
+			sr.Producers = append(sr.Producers, uint32(pid))
+			sr.Sets = append(sr.Sets, b)
+		}
+		st.Recv = append(st.Recv, sr)
+	}
+	for id, d := range c.domains {
+		if d == nil || id >= len(domains) {
+			continue
+		}
+		st.Domains = append(st.Domains, savedDomain{Sub: subName(subs, domains[id].Sub), Name: domains[id].Name, Next: d.next})
+	}
+	if err := gob.NewEncoder(w).Encode(&st); err != nil {
+		return fmt.Errorf("saving checker state: %w", err)
+	}
+	return nil
+}
+
+func subName(subs []string, id uint16) string {
+	if int(id) < len(subs) {
+		return subs[id]
+	}
+	return fmt.Sprintf("sub-%d", id)
+}
+
+// Load reads a state written by Save into a new checker.
+func Load(r io.Reader) (*Checker, error) {
+	var st savedState
+	if err := gob.NewDecoder(r).Decode(&st); err != nil {
+		return nil, fmt.Errorf("reading checker state: %w", err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("checker state has version %d, this mqcheck reads version %d", st.Version, stateVersion)
+	}
+	c := New(NewNames(st.Subs...))
+	if err := c.mergeSaved(&st); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Merge folds another checker's state into c, as if one checker had seen
+// both histories: sets are united, and a message both received within one
+// subscription counts as a duplicate. Order is judged per process, so
+// reorder counts add up.
+func (c *Checker) Merge(o *Checker) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(o.Save(pw)) }()
+	var st savedState
+	if err := gob.NewDecoder(pr).Decode(&st); err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("merging checker state: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, pr)
+	return c.mergeSaved(&st)
+}
+
+func (c *Checker) mergeSaved(st *savedState) error {
+	c.foreign += st.Foreign
+	c.corrupt += st.Corrupt
+	c.beyond += st.Beyond
+	c.reorders += st.Reorders
+	c.received += st.Received
+	for k, xs := range st.Examples {
+		for _, x := range xs {
+			if len(c.examples[k]) < MaxExamples {
+				c.examples[k] = append(c.examples[k], x)
+			}
+		}
+	}
+	for _, sp := range st.Producers {
+		p := c.producer(sp.ID, 0)
+		if p == nil {
+			return fmt.Errorf("merging checker state: producer id %d out of range", sp.ID)
+		}
+		for _, f := range []struct {
+			src []byte
+			bm  *roaring.Bitmap
+		}{{sp.Sent, &p.sent}, {sp.Acked, &p.acked}, {sp.Failed, &p.failed}, {sp.Indeterminate, &p.indeterminate}} {
+			bm := roaring.New()
+			if err := bm.UnmarshalBinary(f.src); err != nil {
+				return fmt.Errorf("merging checker state of producer %d: %w", sp.ID, err)
+			}
+			f.bm.Or(bm)
+		}
+		for i, t := range sp.SentAt {
+			for len(p.sentAt) <= i {
+				p.sentAt = append(p.sentAt, 0)
+			}
+			if p.sentAt[i] == 0 {
+				p.sentAt[i] = t
+			}
+		}
+	}
+	for _, sr := range st.Recv {
+		sid := c.names.subID(sr.Sub)
+		for int(sid) >= len(c.subs) {
+			c.subs = append(c.subs, &subscription{})
+		}
+		s := c.subs[sid]
+		s.dup += sr.Dup
+		s.dupRedel += sr.DupRedel
+		if len(sr.Producers) != len(sr.Sets) {
+			return fmt.Errorf("merging checker state: subscription %s is inconsistent", sr.Sub)
+		}
+		for i, pid := range sr.Producers {
+			if c.producer(pid, 0) == nil {
+				return fmt.Errorf("merging checker state: producer id %d out of range", pid)
+			}
+			bm := roaring.New()
+			if err := bm.UnmarshalBinary(sr.Sets[i]); err != nil {
+				return fmt.Errorf("merging received set of %s: %w", sr.Sub, err)
+			}
+			for int(pid) >= len(s.recv) {
+				s.recv = append(s.recv, nil)
+			}
+			if s.recv[pid] == nil {
+				s.recv[pid] = bm
+				continue
+			}
+			s.dup += roaring.And(s.recv[pid], bm).GetCardinality()
+			s.recv[pid].Or(bm)
+		}
+	}
+	for _, sd := range st.Domains {
+		id := c.names.Domain(c.names.subID(sd.Sub), sd.Name)
+		for int(id) >= len(c.domains) {
+			c.domains = append(c.domains, nil)
+		}
+		d := c.domains[id]
+		if d == nil {
+			d = &domain{}
+			c.domains[id] = d
+		}
+		for p, n := range sd.Next {
+			for len(d.next) <= p {
+				d.next = append(d.next, 0)
+			}
+			d.next[p] = max(d.next[p], n)
+		}
+	}
+	return nil
+}

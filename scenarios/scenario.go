@@ -1,0 +1,99 @@
+// Package scenarios is the scenario model: what a run does, loaded strictly from
+// YAML, validated before anything starts, plus the built-in scenario library.
+package scenarios
+
+// Scenario is one mqcheck run, as written in a scenario file. Zero values are
+// replaced by defaults (see Defaults) before validation.
+type Scenario struct {
+	Name        string `yaml:"name" json:"name" jsonschema:"description=Short name, used in the run directory and reports"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// Seed makes every random choice of the run (fault positions, random
+	// schedules) reproducible. 0 means: pick one and report it.
+	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+	// Duration of the load phase.
+	Duration Duration `yaml:"duration" json:"duration"`
+	// DrainTimeout bounds the drain after the load: consumers keep reading
+	// until every acked message is accounted for or this passes.
+	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
+
+	Broker    Broker    `yaml:"broker" json:"broker"`
+	Producers Producers `yaml:"producers" json:"producers"`
+	Consumers Consumers `yaml:"consumers" json:"consumers"`
+
+	// Claims are the delivery guarantees the run verifies: at-most-once,
+	// at-least-once, exactly-once, ordered.
+	Claims []string `yaml:"claims,omitempty" json:"claims,omitempty"`
+
+	// Faults is the fault schedule applied during the load phase.
+	Faults []Fault `yaml:"faults,omitempty" json:"faults,omitempty"`
+}
+
+// Broker says which broker to drive and how to reach it.
+type Broker struct {
+	// Kind: memory (in-process reference broker, for mqcheck's own tests),
+	// kafka.
+	Kind string `yaml:"kind" json:"kind"`
+	// Target: embedded (started in-process by mqcheck), url (an existing
+	// broker at URL).
+	Target string `yaml:"target,omitempty" json:"target,omitempty"`
+	// URL of an existing broker when Target is url (kafka: host:port,...).
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// Destination is the topic / queue name; default mqcheck-<run id>.
+	Destination string `yaml:"destination,omitempty" json:"destination,omitempty"`
+	// Keep destinations the run created instead of deleting them at the end.
+	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
+
+	Memory *Memory `yaml:"memory,omitempty" json:"memory,omitempty"`
+	Kafka  *Kafka  `yaml:"kafka,omitempty" json:"kafka,omitempty"`
+}
+
+// Producers describe the publishing side of the swarm.
+type Producers struct {
+	Count int `yaml:"count" json:"count"`
+	// Rate is the total target rate across all producers ("5k/s"); "max"
+	// (or 0) runs closed loop as fast as MaxInFlight allows. In fixed-rate
+	// mode latency is measured from the intended send time.
+	Rate Rate `yaml:"rate,omitempty" json:"rate,omitempty"`
+	// MessageSize is the payload size including mqcheck's header ("1KiB").
+	MessageSize Size `yaml:"message_size,omitempty" json:"message_size,omitempty"`
+	// MaxInFlight bounds unconfirmed publishes per producer.
+	MaxInFlight int `yaml:"max_in_flight,omitempty" json:"max_in_flight,omitempty"`
+	// Keys is the size of the record key space; 0 publishes without keys.
+	// With keys, ordering holds per key (the partition a key maps to).
+	Keys int `yaml:"keys,omitempty" json:"keys,omitempty"`
+}
+
+// Consumers describe the consuming side of the swarm.
+type Consumers struct {
+	// Count of consumers in each subscription.
+	Count int `yaml:"count" json:"count"`
+	// Subscriptions that must each receive every message (consumer groups,
+	// fanout queues). Default 1.
+	Subscriptions int `yaml:"subscriptions,omitempty" json:"subscriptions,omitempty"`
+}
+
+// Fault is one entry of the fault schedule.
+type Fault struct {
+	// Kind: restart (stop the broker and start it again, keeping its data).
+	Kind string `yaml:"kind" json:"kind"`
+	// At is when the fault starts, from the start of the load phase.
+	At Duration `yaml:"at" json:"at"`
+	// For is how long the fault lasts (for restart: how long the broker
+	// stays down before it is started again).
+	For Duration `yaml:"for,omitempty" json:"for,omitempty"`
+	// Node picks one node of a multi-node target; -1 means all nodes.
+	Node int `yaml:"node,omitempty" json:"node,omitempty"`
+	// Graceful stops instead of killing, where the target tells them apart.
+	Graceful bool `yaml:"graceful,omitempty" json:"graceful,omitempty"`
+}
+
+// Claim names, as written in scenarios and reports.
+const (
+	ClaimAtMostOnce  = "at-most-once"
+	ClaimAtLeastOnce = "at-least-once"
+	ClaimExactlyOnce = "exactly-once"
+	ClaimOrdered     = "ordered"
+)
+
+// KnownClaims lists the claims the checker can decide.
+var KnownClaims = []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered}
