@@ -1,37 +1,62 @@
 package scenarios
 
 // Memory configures the in-process reference broker (broker/memory). It is
-// mqcheck's test bench: each fault knob injects exactly that many anomalies,
-// at seeded positions among the first Window publishes.
+// mqcheck's test bench, not a broker to measure: each fault knob injects
+// exactly that many anomalies, at seeded positions among the first Window
+// publishes, so that a checker's counts can be asserted equal to the knobs.
+// Every subscription (consumers.subscriptions) gets every stored message.
 type Memory struct {
-	// Partitions of the topic. Default 4.
+	// Partitions of the topic in mode partitioned. Default 4. Messages
+	// with a key go to the partition the key hashes to; messages without
+	// one go round-robin per producer. Mode queue has no partitions: leave
+	// it unset or 1.
 	Partitions int `yaml:"partitions,omitempty" json:"partitions,omitempty"`
-	// Mode: partitioned (consumer groups own partitions; the ordering
-	// domain is the partition) or queue (competing consumers on one queue;
-	// the ordering domain is the queue as seen by one consumer).
+	// Mode: partitioned (default; each subscription is a consumer group
+	// whose live consumers share the partitions, dealt round-robin in
+	// consumer ID order and handed over cooperatively on a rebalance; the
+	// ordering domain is the partition, "<destination>/<n>") or queue (each
+	// subscription is one queue read by competing consumers; the ordering
+	// domain is the queue as seen by one consumer,
+	// "<destination>@consumer-<id>").
 	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
-	// AckLatency delays every publish confirm, to make latency visible.
+	// AckLatency delays every publish confirm (whatever its outcome), to
+	// make latency visible. The message is deliverable at once.
 	AckLatency Duration `yaml:"ack_latency,omitempty" json:"ack_latency,omitempty"`
 	// Faults injected by the broker itself.
 	Faults MemoryFaults `yaml:"faults,omitempty" json:"faults,omitempty"`
 }
 
-// MemoryFaults are exact fault counts. Each knob picks its messages at seeded
-// random positions among the first Window publishes (in broker arrival
-// order); no message gets two faults.
+// MemoryFaults are exact fault counts. The broker draws, from the run's seed,
+// distinct positions among the first Window publishes (in broker arrival
+// order, across producers) and deals the knobs onto them: no message gets
+// two faults, so the counts must add up to at most Window. A fault that
+// cannot apply where it falls (on the successor of a held reorder, or a
+// corruption of an empty payload) moves to the next unfaulted publish, past
+// the window if need be. Faults that hit "one subscription" pick it from the
+// seed too.
+// A redelivery (after a reject or a consumer crash) never repeats a fault.
 type MemoryFaults struct {
-	// Window of publishes the positions are drawn from. Default 1000.
+	// Window of publishes the positions are drawn from. Default 1000. A run
+	// must publish at least this many messages for every fault to happen.
 	Window int `yaml:"window,omitempty" json:"window,omitempty"`
-	// Drop: acked, then never delivered (to one subscription each).
+	// Drop: acked, then never delivered to one subscription (the others
+	// get it): one lost message per drop.
 	Drop int `yaml:"drop,omitempty" json:"drop,omitempty"`
-	// Duplicate: delivered twice, the copy not flagged as redelivered.
+	// Duplicate: delivered twice to one subscription, the copy right after
+	// the original and not flagged as redelivered.
 	Duplicate int `yaml:"duplicate,omitempty" json:"duplicate,omitempty"`
-	// DuplicateRedelivered: delivered twice, the copy flagged redelivered.
+	// DuplicateRedelivered: as Duplicate, the copy flagged redelivered.
 	DuplicateRedelivered int `yaml:"duplicate_redelivered,omitempty" json:"duplicate_redelivered,omitempty"`
-	// Reorder: held back and delivered right after the next message of the
-	// same producer in the same ordering domain.
+	// Reorder: in one subscription, held back and delivered right after
+	// the next message of the same producer in the same ordering domain
+	// (in queue mode both go to one consumer back to back), a message no
+	// fault touches: one first delivery of a lower sequence number after a
+	// higher one. If no such message comes before the producer is flushed
+	// or closed, the held one is delivered last instead and the reorder
+	// does not happen (nor count as injected).
 	Reorder int `yaml:"reorder,omitempty" json:"reorder,omitempty"`
-	// Corrupt: one byte of the delivered copy flipped.
+	// Corrupt: the copy delivered to one subscription has one byte of the
+	// second half of its payload flipped; the others get it intact.
 	Corrupt int `yaml:"corrupt,omitempty" json:"corrupt,omitempty"`
 	// WithholdAckDelivered: stored and delivered, but the confirm never
 	// comes (the producer sees an indeterminate outcome).

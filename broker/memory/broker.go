@@ -1,0 +1,301 @@
+// Package memory is an in-process reference broker: mqcheck's own test bench, whose
+// fault knobs inject exact, seeded counts of each anomaly for known-answer tests.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+var errBrokerClosed = errors.New("broker closed")
+
+// Broker is the memory broker. It implements broker.Driver and
+// broker.Backlogger; a test reaches Injected and Config through
+// Target.Driver.(*memory.Broker).
+type Broker struct {
+	cfg   scenarios.Memory // defaults applied
+	dest  string
+	queue bool
+	seed  int64
+	// domains are the partitions' ordering domains, one string value each
+	// as broker.Delivery asks.
+	domains []string
+	start   time.Time
+
+	// injected counts faults actually applied; atomic because the outcome
+	// faults are counted on the producers' completion goroutines.
+	injected [numKinds]atomic.Int64
+
+	mu        sync.Mutex
+	closed    bool
+	rng       *rand.Rand
+	plan      []plannedFault
+	planNext  int
+	carry     []faultKind // planned faults waiting for a message they apply to
+	arrivals  int64
+	subs      []*subscription
+	held      map[holdKey]held
+	producers []*producer
+	consumers []*consumer
+}
+
+var (
+	_ broker.Driver     = (*Broker)(nil)
+	_ broker.Backlogger = (*Broker)(nil)
+)
+
+// Open is the target for scenarios with broker kind memory: the broker lives
+// in the mqcheck process, so there is nothing to start or restart.
+func Open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error) {
+	if s == nil {
+		return nil, errors.New("memory broker: open: nil scenario")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory broker: open: %w", err)
+	}
+	if s.Broker.Kind != "" && s.Broker.Kind != "memory" {
+		return nil, fmt.Errorf("memory broker: open: scenario is for broker kind %q", s.Broker.Kind)
+	}
+	if t := s.Broker.Target; t != "" && t != scenarios.TargetEmbedded {
+		return nil, fmt.Errorf("memory broker: open: target %q: the memory broker only runs embedded", t)
+	}
+	var cfg scenarios.Memory
+	if s.Broker.Memory != nil {
+		cfg = *s.Broker.Memory
+	}
+	subs := s.Consumers.Subscriptions
+	if subs == 0 {
+		subs = 1
+	}
+	dest := s.Broker.Destination
+	if dest == "" {
+		dest = defaultDestination
+	}
+	b, err := newBroker(cfg, subs, env.Seed, dest)
+	if err != nil {
+		return nil, fmt.Errorf("memory broker: open: %w", err)
+	}
+	if env.Log != nil {
+		env.Log.Debug("memory broker opened", "description", b.describe(), "fault_plan", len(b.plan))
+	}
+	return &broker.Target{
+		Driver:      b,
+		Description: b.describe(),
+		Close:       b.Close,
+	}, nil
+}
+
+// New makes a broker for the destination "mqcheck" with the given number of
+// subscriptions. seed drives every random choice: fault positions, the
+// subscription each fault hits, the corrupted byte.
+func New(cfg scenarios.Memory, subscriptions int, seed int64) (*Broker, error) {
+	return newBroker(cfg, subscriptions, seed, defaultDestination)
+}
+
+func newBroker(cfg scenarios.Memory, subscriptions int, seed int64, dest string) (*Broker, error) {
+	cfg = withDefaults(cfg)
+	if err := validate(cfg, subscriptions); err != nil {
+		return nil, fmt.Errorf("memory broker: invalid configuration: %w", err)
+	}
+	// The second PCG word only separates this stream from other users of
+	// the same seed.
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d656d6f7279))
+	b := &Broker{
+		cfg:   cfg,
+		dest:  dest,
+		queue: cfg.Mode == ModeQueue,
+		seed:  seed,
+		start: time.Now(),
+		rng:   rng,
+		plan:  newPlan(rng, faultCounts(cfg.Faults), cfg.Faults.Window),
+		held:  make(map[holdKey]held),
+	}
+	lanes := cfg.Partitions
+	if b.queue {
+		lanes = 1
+	}
+	b.domains = make([]string, lanes)
+	for l := range b.domains {
+		b.domains[l] = dest + "/" + strconv.Itoa(l)
+	}
+	for i := range subscriptions {
+		b.subs = append(b.subs, newSubscription(i, lanes, b.queue))
+	}
+	return b, nil
+}
+
+func (b *Broker) describe() string {
+	var d strings.Builder
+	fmt.Fprintf(&d, "in-process memory broker: %s mode", b.cfg.Mode)
+	if !b.queue {
+		fmt.Fprintf(&d, ", %d partitions", b.cfg.Partitions)
+	}
+	fmt.Fprintf(&d, ", %d subscriptions, destination %q, seed %d", len(b.subs), b.dest, b.seed)
+	if b.cfg.AckLatency > 0 {
+		fmt.Fprintf(&d, ", ack latency %s", b.cfg.AckLatency)
+	}
+	var faults []string
+	for k, n := range faultCounts(b.cfg.Faults) {
+		if n > 0 {
+			faults = append(faults, fmt.Sprintf("%s=%d", faultKind(k), n))
+		}
+	}
+	if len(faults) > 0 {
+		fmt.Fprintf(&d, ", faults %s in the first %d publishes", strings.Join(faults, " "), b.cfg.Faults.Window)
+	}
+	return d.String()
+}
+
+// now is a monotonic clock for confirm due times.
+func (b *Broker) now() int64 { return int64(time.Since(b.start)) }
+
+// Config returns the configuration in use, defaults applied: at the end of a
+// run that consumed everything, Injected() == Config().Faults.
+func (b *Broker) Config() scenarios.Memory { return b.cfg }
+
+// Injected returns the faults applied so far, Window being the configured
+// one. Drop, Duplicate, DuplicateRedelivered and Corrupt count when the
+// message is stored; Reorder when the held message is released after its
+// successor; the outcome faults (WithholdAck*, Reject, Phantom) when the
+// producer is told the injected outcome.
+func (b *Broker) Injected() scenarios.MemoryFaults {
+	return faultsFrom(&b.injected, b.cfg.Faults.Window)
+}
+
+// Setup has nothing to create: the topic or queues exist from New.
+func (b *Broker) Setup(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory broker: setup: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return fmt.Errorf("memory broker: setup: %w", errBrokerClosed)
+	}
+	return nil
+}
+
+// NewProducer starts a producer and its completion goroutine.
+func (b *Broker) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory broker: new producer %d: %w", o.ID, err)
+	}
+	if o.OnComplete == nil {
+		return nil, fmt.Errorf("memory broker: new producer %d: OnComplete is required", o.ID)
+	}
+	p := &producer{
+		b:          b,
+		id:         o.ID,
+		onComplete: o.OnComplete,
+		latency:    b.cfg.AckLatency.D(),
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		exited:     make(chan struct{}),
+		flushedAt:  -1,
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("memory broker: new producer %d: %w", o.ID, errBrokerClosed)
+	}
+	b.producers = append(b.producers, p)
+	go p.complete()
+	return p, nil
+}
+
+// NewConsumer makes a consumer of subscription o.Subscription. It joins the
+// subscription (and takes partitions) when Run starts, not before, so a
+// consumer that is made and never run holds nothing back.
+func (b *Broker) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory broker: new consumer %d: %w", o.ID, err)
+	}
+	if o.Subscription < 0 || o.Subscription >= len(b.subs) {
+		return nil, fmt.Errorf("memory broker: new consumer %d: subscription %d out of range (the broker has %d)",
+			o.ID, o.Subscription, len(b.subs))
+	}
+	c := &consumer{
+		b:           b,
+		id:          o.ID,
+		sub:         b.subs[o.Subscription],
+		notify:      o.Notify,
+		queueDomain: b.dest + "@consumer-" + strconv.Itoa(o.ID),
+		wake:        make(chan struct{}, 1),
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("memory broker: new consumer %d: %w", o.ID, errBrokerClosed)
+	}
+	b.consumers = append(b.consumers, c)
+	return c, nil
+}
+
+// Backlog is the number of deliveries not yet acknowledged, summed over the
+// subscriptions: queued, in consumers' batches, held back by a reorder, and
+// duplicate copies. Dropped deliveries are not in it. It first releases the
+// held messages of finished producers (closed, or flushed with nothing
+// published since), which no successor can come for any more; without that
+// the backlog of a drained run would never reach zero.
+func (b *Broker) Backlog(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory broker: backlog: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, fmt.Errorf("memory broker: backlog: %w", errBrokerClosed)
+	}
+	b.releaseHeld(false)
+	var n int64
+	for _, s := range b.subs {
+		n += s.backlog
+	}
+	return n, nil
+}
+
+// Close closes every producer (completing what is in flight as
+// Indeterminate) and consumer. It is idempotent, so it also serves as the
+// target's Close.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	producers, consumers := b.producers, b.consumers
+	b.producers, b.consumers = nil, nil
+	b.mu.Unlock()
+
+	for _, c := range consumers {
+		_ = c.Close() // never fails
+	}
+	for _, p := range producers {
+		p.shutdown()
+	}
+	var err error
+	for i, p := range producers {
+		select {
+		case <-p.exited:
+			continue
+		case <-ctx.Done():
+			err = fmt.Errorf("memory broker: close: %d producers still in OnComplete: %w", len(producers)-i, ctx.Err())
+		}
+		break
+	}
+	b.mu.Lock()
+	b.releaseHeld(true)
+	b.mu.Unlock()
+	return err
+}

@@ -1,0 +1,273 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+)
+
+var (
+	errProducerClosed = errors.New("producer closed")
+	errClosedInFlight = errors.New("memory broker: producer closed before the publish was confirmed")
+)
+
+// Payload copies are carved from slabs of this size, so storing a message
+// costs no allocation; a slab lives until its last message is acknowledged
+// everywhere. Larger payloads get their own allocation.
+const (
+	slabSize       = 64 << 10
+	maxSlabPayload = slabSize / 8
+)
+
+// pending is a publish waiting for its completion.
+type pending struct {
+	m   *broker.Message
+	v   verdict
+	due int64 // Broker.now() when the confirm is due; 0 for at once
+}
+
+type producer struct {
+	b          *Broker
+	id         int
+	onComplete broker.Completion
+	latency    time.Duration
+
+	wake   chan struct{} // room for one signal: the queue became non-empty
+	stop   chan struct{} // closed by Close
+	exited chan struct{} // closed when the completion goroutine is done
+
+	mu     sync.Mutex
+	closed bool
+	rr     int // next partition for messages without a key
+	slab   []byte
+	// queue is what the completion goroutine has not taken yet; it swaps
+	// it with spare, so steady state allocates nothing.
+	queue, spare []pending
+	inflight     int           // published and not yet completed
+	drained      chan struct{} // closed when inflight drops to zero; nil when nobody waits
+
+	// Guarded by Broker.mu, which tells from them whether the producer can
+	// still send a successor for a held message.
+	published int64
+	flushedAt int64 // published when a Flush last found nothing in flight; -1 never
+	done      bool  // closed
+}
+
+func (p *producer) finished() bool { return p.done || p.flushedAt == p.published }
+
+// Publish stores a copy of m's payload and queues m's completion. It never
+// blocks on the broker: the swarm bounds what is in flight.
+func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
+	if m == nil {
+		return fmt.Errorf("memory broker: publish on producer %d: nil message", p.id)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, err)
+	}
+	// p.mu is held across arrive so that one producer's messages reach the
+	// broker in the order their Publish calls were serialized.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, errProducerClosed)
+	}
+	lane := p.lane(m.Key)
+	v, err := p.b.arrive(p, m.Producer, p.copyPayload(m.Payload), lane)
+	if err != nil {
+		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, err)
+	}
+	var due int64
+	if p.latency > 0 {
+		due = p.b.now() + int64(p.latency)
+	}
+	p.queue = append(p.queue, pending{m: m, v: v, due: due})
+	p.inflight++
+	if len(p.queue) == 1 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// lane picks the partition: by key hash when there is a key, else the next
+// one round-robin, which keeps each partition's share of one producer in
+// sequence order. Called with p.mu held.
+func (p *producer) lane(key []byte) int {
+	n := p.b.cfg.Partitions
+	if p.b.queue || n == 1 {
+		return 0
+	}
+	if key != nil {
+		// FNV-1a, inline: hash/fnv would allocate a hasher per message.
+		h := uint32(2166136261)
+		for _, c := range key {
+			h ^= uint32(c)
+			h *= 16777619
+		}
+		return int(h % uint32(n))
+	}
+	l := p.rr
+	p.rr = (p.rr + 1) % n
+	return l
+}
+
+// copyPayload copies src into the current slab. Called with p.mu held.
+func (p *producer) copyPayload(src []byte) []byte {
+	n := len(src)
+	if n > maxSlabPayload {
+		return append(make([]byte, 0, n), src...)
+	}
+	if len(p.slab)+n > cap(p.slab) {
+		p.slab = make([]byte, 0, slabSize)
+	}
+	off := len(p.slab)
+	p.slab = append(p.slab, src...)
+	// Capped, so that nobody appending to a payload writes into the next.
+	return p.slab[off : off+n : off+n]
+}
+
+// complete runs on the producer's completion goroutine: one per producer
+// rather than one per message, and the reason OnComplete calls of a
+// producer never overlap.
+func (p *producer) complete() {
+	defer close(p.exited)
+	var timer *time.Timer
+	for {
+		p.mu.Lock()
+		for len(p.queue) == 0 && !p.closed {
+			p.mu.Unlock()
+			select {
+			case <-p.wake:
+			case <-p.stop:
+			}
+			p.mu.Lock()
+		}
+		batch := p.queue
+		p.queue = p.spare[:0]
+		closing := p.closed
+		p.mu.Unlock()
+
+		for i := range batch {
+			pd := &batch[i]
+			if !closing && pd.due > 0 {
+				if timer == nil {
+					timer = time.NewTimer(time.Hour)
+				}
+				closing = !p.sleepUntil(pd.due, timer)
+			}
+			p.report(pd, closing)
+		}
+		clear(batch) // drop the *Message references: the swarm reuses them
+
+		p.mu.Lock()
+		p.spare = batch[:0]
+		p.inflight -= len(batch)
+		if p.inflight == 0 && p.drained != nil {
+			close(p.drained)
+			p.drained = nil
+		}
+		exit := p.closed && len(p.queue) == 0
+		p.mu.Unlock()
+		if exit {
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		}
+	}
+}
+
+// sleepUntil waits for the confirm's due time; false means Close came first.
+func (p *producer) sleepUntil(due int64, timer *time.Timer) bool {
+	d := time.Duration(due - p.b.now())
+	if d <= 0 {
+		return true
+	}
+	timer.Reset(d)
+	select {
+	case <-timer.C:
+		return true
+	case <-p.stop:
+		timer.Stop()
+		return false
+	}
+}
+
+// report calls OnComplete, counting the outcome faults only when the
+// producer is told the injected outcome: a phantom completed as
+// indeterminate by Close is no phantom for the checker.
+func (p *producer) report(pd *pending, closing bool) {
+	o, err := pd.v.outcome, pd.v.err
+	if closing && o != broker.Indeterminate {
+		o, err = broker.Indeterminate, errClosedInFlight
+	}
+	switch k := pd.v.kind; k {
+	case faultWithholdAckDelivered, faultWithholdAckDropped:
+		p.b.injected[k].Add(1)
+	case faultReject, faultPhantom:
+		if o == broker.Failed {
+			p.b.injected[k].Add(1)
+		}
+	}
+	p.onComplete(pd.m, o, err)
+}
+
+// Flush waits until every message published so far is completed. A producer
+// flushed with nothing published since is finished: Backlog then releases
+// its held messages, since no successor can come.
+func (p *producer) Flush(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		if p.inflight == 0 {
+			published := p.published // written under p.mu too, by Publish
+			p.mu.Unlock()
+			p.b.mu.Lock()
+			p.flushedAt = published
+			p.b.mu.Unlock()
+			return nil
+		}
+		if p.drained == nil {
+			p.drained = make(chan struct{})
+		}
+		ch := p.drained
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("memory broker: flush producer %d: %w", p.id, ctx.Err())
+		}
+	}
+}
+
+// Close refuses further publishes, completes what is in flight as
+// Indeterminate, and releases the producer's held messages. It waits for the
+// completion goroutine, so it must not be called from OnComplete.
+func (p *producer) Close() error {
+	p.shutdown()
+	<-p.exited
+	return nil
+}
+
+// shutdown starts Close without waiting, for Broker.Close to bound the wait.
+func (p *producer) shutdown() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	close(p.stop)
+	p.mu.Unlock()
+
+	b := p.b
+	b.mu.Lock()
+	p.done = true
+	b.releaseHeld(false)
+	b.mu.Unlock()
+}
