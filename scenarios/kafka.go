@@ -1,10 +1,283 @@
 package scenarios
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
 // Kafka configures the franz-go driver (broker/kafka) and its embedded kfake
-// cluster.
+// cluster. Zero values mean "unset"; ApplyDefaults fills them in, so a
+// resolved scenario shows every value the driver used.
 type Kafka struct {
-	// Brokers in the embedded cluster. Default 3.
+	// Brokers in the embedded cluster. Default 3. Ignored by url targets.
 	Brokers int `yaml:"brokers,omitempty" json:"brokers,omitempty"`
 	// Partitions of the topic. Default 6.
 	Partitions int `yaml:"partitions,omitempty" json:"partitions,omitempty"`
+	// ReplicationFactor of the topic the run creates. Default min(3,
+	// brokers). kfake keeps one copy whatever this says; a real cluster
+	// needs at least this many brokers.
+	ReplicationFactor int `yaml:"replication_factor,omitempty" json:"replication_factor,omitempty"`
+
+	// Acks the producer waits for: all (every in-sync replica), leader, or
+	// none (fire and forget: every publish is acked once written to the
+	// socket, so loss is invisible to the producer). Default all.
+	Acks string `yaml:"acks,omitempty" json:"acks,omitempty"`
+	// Idempotent producers let the broker drop the duplicates that client
+	// retries would otherwise write. Unset means true with acks=all and
+	// false otherwise: franz-go refuses idempotency without acks=all.
+	Idempotent *bool `yaml:"idempotent,omitempty" json:"idempotent,omitempty"`
+	// Linger is how long a partition's batch waits for more records before
+	// it is sent. Unset means 10ms (franz-go's default); 0 sends at once.
+	Linger *Duration `yaml:"linger,omitempty" json:"linger,omitempty"`
+	// BatchMaxBytes bounds one record batch before compression. Default
+	// 1000012 (Kafka's max.message.bytes default).
+	BatchMaxBytes Size `yaml:"batch_max_bytes,omitempty" json:"batch_max_bytes,omitempty"`
+	// Compression of produced batches: none, gzip, snappy, lz4, zstd.
+	// Default none: mqcheck's padding is synthetic, so with a codec the
+	// figures would measure how well the padding compresses rather than
+	// the broker (and none is the Java producer's default too).
+	Compression string `yaml:"compression,omitempty" json:"compression,omitempty"`
+	// MaxInFlight is produce requests in flight per broker. Idempotent
+	// producers always keep 5 (franz-go fixes it), so set it only with
+	// idempotent: false, where the default is 1 and more than 1 can reorder
+	// records on retries.
+	MaxInFlight int `yaml:"max_in_flight,omitempty" json:"max_in_flight,omitempty"`
+	// Partitioner picks each record's partition: key (records with a key go
+	// to the partition the key hashes to, as with the Java client; records
+	// without one are batched stickily), sticky (keys ignored, one
+	// partition per batch), round-robin (keys ignored, each record to the
+	// next partition), manual (producer i writes only to partition i mod
+	// partitions). Default key. Keys come from producers.keys.
+	Partitioner string `yaml:"partitioner,omitempty" json:"partitioner,omitempty"`
+	// GroupBalancer assigns partitions to the consumers of a group:
+	// cooperative-sticky (incremental: only moved partitions stop), or the
+	// eager range, roundrobin and sticky (every member stops on every
+	// rebalance). Default cooperative-sticky.
+	GroupBalancer string `yaml:"group_balancer,omitempty" json:"group_balancer,omitempty"`
+	// Commit decides when consumed offsets are committed: manual (a record's
+	// offset is committed only after the handler processed it, also when
+	// partitions are revoked) or auto (franz-go's autocommit: what earlier
+	// polls returned). Default manual.
+	Commit string `yaml:"commit,omitempty" json:"commit,omitempty"`
+	// Isolation of consumers: read_uncommitted or read_committed (skip
+	// records of aborted transactions). Default read_uncommitted.
+	Isolation string `yaml:"isolation,omitempty" json:"isolation,omitempty"`
+	// DeliveryTimeout bounds how long a record may wait for its ack before
+	// it completes as indeterminate; 0 waits for ever (franz-go's default).
+	// Idempotent producers only give up on a record when that cannot break
+	// the sequence, so it can take longer.
+	DeliveryTimeout Duration `yaml:"delivery_timeout,omitempty" json:"delivery_timeout,omitempty"`
+	// RequestTimeout is how long a broker may take to answer a produce
+	// request; the client allows the same again on the wire before it drops
+	// the connection and retries. Default 10s.
+	RequestTimeout Duration `yaml:"request_timeout,omitempty" json:"request_timeout,omitempty"`
+
+	// SASL authenticates every connection; the embedded cluster then
+	// requires the same user.
+	SASL *KafkaSASL `yaml:"sasl,omitempty" json:"sasl,omitempty"`
+	// TLS encrypts connections to a url target.
+	TLS *KafkaTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+}
+
+// KafkaSASL is the user the driver authenticates as.
+type KafkaSASL struct {
+	// Mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism" json:"mechanism"`
+	User      string `yaml:"user" json:"user"`
+	// Password ends up in the resolved scenario.yaml of the run directory.
+	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+}
+
+// KafkaTLS configures TLS to a url target.
+type KafkaTLS struct {
+	Enabled bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+	// CAFile (PEM) verifies the brokers; empty uses the system roots.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// CertFile and KeyFile (PEM) are the client certificate, for brokers
+	// that authenticate clients by certificate; both or neither.
+	CertFile string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+	// InsecureSkipVerify accepts any broker certificate.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
+}
+
+// Values the Kafka section accepts, as written in scenarios.
+var (
+	KafkaAcks           = []string{"all", "leader", "none"}
+	KafkaCompressions   = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	KafkaPartitioners   = []string{"key", "sticky", "round-robin", "manual"}
+	KafkaGroupBalancers = []string{"cooperative-sticky", "range", "roundrobin", "sticky"}
+	KafkaCommits        = []string{"manual", "auto"}
+	KafkaIsolations     = []string{"read_uncommitted", "read_committed"}
+	KafkaSASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+)
+
+// Defaults the driver relies on; franz-go's own where it has one.
+const (
+	kafkaDefaultBrokers        = 3
+	kafkaDefaultPartitions     = 6
+	kafkaDefaultLinger         = 10 * time.Millisecond
+	kafkaDefaultBatchMaxBytes  = 1000012
+	kafkaDefaultRequestTimeout = 10 * time.Second
+	// kgo keeps this many idempotent produce requests in flight per broker.
+	kafkaIdempotentInFlight = 5
+)
+
+// ApplyDefaults fills every unset field. It leaves invalid values alone for
+// Problems to report.
+func (k *Kafka) ApplyDefaults() {
+	if k.Brokers == 0 {
+		k.Brokers = kafkaDefaultBrokers
+	}
+	if k.Partitions == 0 {
+		k.Partitions = kafkaDefaultPartitions
+	}
+	if k.ReplicationFactor == 0 {
+		k.ReplicationFactor = min(3, max(k.Brokers, 1))
+	}
+	if k.Acks == "" {
+		k.Acks = "all"
+	}
+	if k.Idempotent == nil {
+		idem := k.Acks == "all"
+		k.Idempotent = &idem
+	}
+	if k.Linger == nil {
+		l := Duration(kafkaDefaultLinger)
+		k.Linger = &l
+	}
+	if k.BatchMaxBytes == 0 {
+		k.BatchMaxBytes = kafkaDefaultBatchMaxBytes
+	}
+	if k.Compression == "" {
+		k.Compression = "none"
+	}
+	if k.MaxInFlight == 0 {
+		k.MaxInFlight = 1
+		if *k.Idempotent {
+			k.MaxInFlight = kafkaIdempotentInFlight
+		}
+	}
+	if k.Partitioner == "" {
+		k.Partitioner = "key"
+	}
+	if k.GroupBalancer == "" {
+		k.GroupBalancer = "cooperative-sticky"
+	}
+	if k.Commit == "" {
+		k.Commit = "manual"
+	}
+	if k.Isolation == "" {
+		k.Isolation = "read_uncommitted"
+	}
+	if k.RequestTimeout == 0 {
+		k.RequestTimeout = Duration(kafkaDefaultRequestTimeout)
+	}
+}
+
+// IsIdempotent reports whether the producer is idempotent, applying the
+// default when Idempotent is unset.
+func (k *Kafka) IsIdempotent() bool {
+	if k.Idempotent != nil {
+		return *k.Idempotent
+	}
+	return k.Acks == "" || k.Acks == "all"
+}
+
+// Problems lists what is wrong with the section, each as
+// "broker.kafka.<field>: message". It works before and after ApplyDefaults:
+// zero values count as unset.
+func (k *Kafka) Problems() []string {
+	var ps []string
+	add := func(field, format string, args ...any) {
+		ps = append(ps, "broker.kafka."+field+": "+fmt.Sprintf(format, args...))
+	}
+	enum := func(field, v string, valid []string) {
+		if v != "" && !slices.Contains(valid, v) {
+			add(field, "unknown value %q (valid: %s)", v, strings.Join(valid, ", "))
+		}
+	}
+	notNegative := func(field string, v int) {
+		if v < 0 {
+			add(field, "must not be negative (got %d)", v)
+		}
+	}
+
+	notNegative("brokers", k.Brokers)
+	notNegative("partitions", k.Partitions)
+	notNegative("replication_factor", k.ReplicationFactor)
+	if k.ReplicationFactor > 32767 {
+		add("replication_factor", "%d is more than Kafka allows (32767)", k.ReplicationFactor)
+	}
+	if k.Partitions > 1<<20 {
+		add("partitions", "%d is more than this tool supports (%d)", k.Partitions, 1<<20)
+	}
+
+	enum("acks", k.Acks, KafkaAcks)
+	idem := k.IsIdempotent()
+	if k.Idempotent != nil && *k.Idempotent && k.Acks != "" && k.Acks != "all" {
+		add("idempotent", "idempotency requires acks=all (got acks=%s); set acks: all or idempotent: false", k.Acks)
+	}
+
+	if k.Linger != nil {
+		switch l := k.Linger.D(); {
+		case l < 0:
+			add("linger", "must not be negative (got %s)", l)
+		case l > time.Minute:
+			add("linger", "%s is more than franz-go allows (1m)", l)
+		}
+	}
+	if k.BatchMaxBytes != 0 && (k.BatchMaxBytes < 512 || k.BatchMaxBytes > 1<<30) {
+		add("batch_max_bytes", "%s is out of range (512 to 1GiB)", k.BatchMaxBytes)
+	}
+	enum("compression", k.Compression, KafkaCompressions)
+
+	notNegative("max_in_flight", k.MaxInFlight)
+	if idem && k.MaxInFlight != 0 && k.MaxInFlight != kafkaIdempotentInFlight {
+		add("max_in_flight", "idempotent producers keep %d requests in flight per broker (franz-go fixes it); remove max_in_flight or set idempotent: false",
+			kafkaIdempotentInFlight)
+	}
+
+	enum("partitioner", k.Partitioner, KafkaPartitioners)
+	enum("group_balancer", k.GroupBalancer, KafkaGroupBalancers)
+	enum("commit", k.Commit, KafkaCommits)
+	enum("isolation", k.Isolation, KafkaIsolations)
+
+	switch d := k.DeliveryTimeout.D(); {
+	case d < 0:
+		add("delivery_timeout", "must not be negative (got %s)", d)
+	case d > 0 && d < time.Second:
+		add("delivery_timeout", "%s is less than franz-go allows (1s); 0 waits for ever", d)
+	}
+	switch d := k.RequestTimeout.D(); {
+	case d < 0:
+		add("request_timeout", "must not be negative (got %s)", d)
+	case d > 0 && d < 100*time.Millisecond:
+		add("request_timeout", "%s is less than franz-go allows (100ms)", d)
+	case d > 15*time.Minute:
+		add("request_timeout", "%s is more than franz-go allows (15m)", d)
+	}
+
+	if s := k.SASL; s != nil {
+		switch {
+		case s.Mechanism == "":
+			add("sasl.mechanism", "required (valid: %s)", strings.Join(KafkaSASLMechanisms, ", "))
+		default:
+			enum("sasl.mechanism", s.Mechanism, KafkaSASLMechanisms)
+		}
+		if s.User == "" {
+			add("sasl.user", "required with sasl")
+		}
+	}
+	if t := k.TLS; t != nil {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			add("tls", "cert_file and key_file go together (got only one)")
+		}
+		if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify) {
+			add("tls.enabled", "is false, yet other tls settings are given; set enabled: true or remove them")
+		}
+	}
+	return ps
 }

@@ -53,7 +53,7 @@ type Producers struct {
 	// Rate is the total target rate across all producers ("5k/s"); "max"
 	// (or 0) runs closed loop as fast as MaxInFlight allows. In fixed-rate
 	// mode latency is measured from the intended send time.
-	Rate Rate `yaml:"rate,omitempty" json:"rate,omitempty"`
+	Rate Rate `yaml:"rate" json:"rate"`
 	// MessageSize is the payload size including mqcheck's header ("1KiB").
 	MessageSize Size `yaml:"message_size,omitempty" json:"message_size,omitempty"`
 	// MaxInFlight bounds unconfirmed publishes per producer.

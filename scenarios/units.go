@@ -26,7 +26,9 @@ func ParseDuration(s string) (Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
+	// Only a plain decimal number lacks just a unit; "inf" or "1e3" parse
+	// as floats but adding "s" would not make them durations.
+	if isPlainNumber(s) {
 		return 0, fmt.Errorf("duration %q has no unit (write e.g. %ss or %sms)", s, s, s)
 	}
 	d, err := time.ParseDuration(s)
@@ -34,6 +36,22 @@ func ParseDuration(s string) (Duration, error) {
 		return 0, fmt.Errorf("invalid duration %q (write e.g. 30s, 1m30s, 250ms)", s)
 	}
 	return Duration(d), nil
+}
+
+// isPlainNumber reports a decimal number such as "30", "-1.5" or "+.5".
+func isPlainNumber(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '.' && !strings.ContainsRune(s[i+1:], '.'):
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }
 
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
@@ -74,8 +92,14 @@ func ParseSize(s string) (Size, error) {
 		return 0, fmt.Errorf("invalid size %q (write e.g. 100, 1KiB, 4MiB)", s)
 	}
 	v := f * float64(mult)
-	if v < 0 || v > math.MaxInt32 {
-		return 0, fmt.Errorf("size %q out of range (0 to 2GiB)", s)
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("size %q is negative", s)
+	case v >= 1<<31:
+		return 0, fmt.Errorf("size %q out of range (must be below 2GiB)", s)
+	case v != math.Trunc(v):
+		// Truncating silently would make "1.5" and "1" the same size.
+		return 0, fmt.Errorf("size %q is not a whole number of bytes", s)
 	}
 	return Size(v), nil
 }
@@ -126,7 +150,16 @@ func ParseRate(s string) (Rate, error) {
 	if f < 0 {
 		return 0, fmt.Errorf("rate %q is negative", s)
 	}
-	return Rate(f * mult), nil
+	// The multiplier can overflow what ParseFloat accepted ("1e308k"), and
+	// an infinite rate would neither pace nor marshal.
+	r := f * mult
+	if math.IsInf(r, 0) {
+		return 0, fmt.Errorf("rate %q out of range", s)
+	}
+	if r == 0 {
+		return 0, nil // also turns -0 into 0
+	}
+	return Rate(r), nil
 }
 
 func (r Rate) String() string {

@@ -1,0 +1,42 @@
+# mqcheck — see README.md. Every target works on a fresh machine with Go.
+GO       ?= go
+BIN      := bin/mqcheck
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+SCENARIO ?= quickstart
+
+.PHONY: build run test bench lint fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mqcheck
+
+## run: the default scenario on an embedded broker, no setup needed
+run: build
+	./$(BIN) run $(SCENARIO)
+
+## test: every test, with the race detector (integration tests included)
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+## bench: throughput and memory figures (ratios are printed, not asserted)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime=1x -benchmem ./checker/
+	$(GO) test -run '^$$' -bench . -benchmem ./message/
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./swarm/ ./broker/...
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## fuzz: run each fuzz target for a while (FUZZTIME=30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./message/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeText$$' -fuzztime $(FUZZTIME) ./message/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./scenarios/
+
+clean:
+	rm -rf bin runs

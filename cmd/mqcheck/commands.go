@@ -1,0 +1,228 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqcheck/mqcheck/broker/kafka"
+	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/runner"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// openers are the broker kinds this build can drive; listed here, not
+// registered from init functions, so what exists is visible in one place.
+var openers = map[string]runner.Opener{
+	"memory": memory.Open,
+	"kafka":  kafka.Open,
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mqcheck",
+		Short: "Load-test message brokers and verify their delivery guarantees",
+		Long: `mqcheck drives a broker with producers and consumers, checks every message
+(lost, duplicated, reordered, corrupted), measures latency, and ends in a verdict.
+
+Exit codes: 0 every claim held, 1 a claim failed, 2 usage or scenario error,
+3 infrastructure error, interrupted, or undecided (verdict unknown).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCmd(), newValidateCmd(), newScenariosCmd(), newReportCmd(), newVersionCmd())
+	return root
+}
+
+func newRunCmd() *cobra.Command {
+	var out string
+	var sets []string
+	var quiet, verbose, print bool
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO",
+		Short: "Run a scenario file or a built-in scenario",
+		Example: `  mqcheck run quickstart                       # the built-in default (embedded Kafka)
+  mqcheck run scenarios/my-test.yaml --out runs/today
+  mqcheck run quickstart --set producers.rate=5k/s --set duration=30s
+  mqcheck run quickstart --print > my-test.yaml   # copy a built-in to edit it`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := loadScenario(args[0], sets)
+			if err != nil {
+				return err
+			}
+			if print {
+				y, err := scenarios.Marshal(s)
+				if err != nil {
+					return &exitError{code: exitInternal, err: err}
+				}
+				_, err = cmd.OutOrStdout().Write(y)
+				return err
+			}
+			if out == "" {
+				out = filepath.Join("runs", safeName(s.Name)+"-"+time.Now().Format("20060102-150405"))
+			}
+			stdout := cmd.OutOrStdout()
+			logLevel := slog.LevelWarn
+			if verbose {
+				logLevel = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))
+			var progress io.Writer = stdout
+			if quiet {
+				progress = nil
+			}
+			if !quiet {
+				fmt.Fprintf(stdout, "mqcheck: running %s on %s (%s) for %s, run directory %s\n",
+					s.Name, s.Broker.Kind, s.Broker.Target, s.Duration, out)
+			}
+			res, runErr := runner.Run(cmd.Context(), runner.Options{
+				Scenario: s, Dir: out, Openers: openers, Progress: progress, Log: log, Tool: "mqcheck " + version,
+			})
+			if res != nil && !quiet {
+				fmt.Fprintln(stdout)
+				if err := report.Text(stdout, res); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "results: %s\n", filepath.Join(out, "results.json"))
+			}
+			return exitFor(res, runErr)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "run directory (default runs/NAME-TIMESTAMP)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors; the exit code tells the verdict")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log what mqcheck does (to stderr)")
+	cmd.Flags().BoolVar(&print, "print", false, "print the resolved scenario as YAML instead of running it")
+	return cmd
+}
+
+// exitFor maps a run's outcome to the documented exit codes.
+func exitFor(res *report.Results, err error) error {
+	var se *runner.ScenarioError
+	switch {
+	case errors.As(err, &se):
+		return &exitError{code: exitUsage, err: err}
+	case errors.Is(err, runner.ErrInterrupted):
+		return &exitError{code: exitInfra, err: errors.New("interrupted: results written with what was measured")}
+	case err != nil:
+		return &exitError{code: exitInfra, err: err}
+	case res == nil:
+		return &exitError{code: exitInfra, err: errors.New("no results")}
+	}
+	switch res.Verdict {
+	case checker.Pass:
+		return nil
+	case checker.Fail:
+		return &exitError{code: exitFail, err: errors.New("verdict: fail")}
+	}
+	return &exitError{code: exitInfra, err: errors.New("verdict: unknown (the run could not decide every claim)")}
+}
+
+func loadScenario(arg string, sets []string) (*scenarios.Scenario, error) {
+	for _, kv := range sets {
+		if !strings.Contains(kv, "=") {
+			return nil, usageError("--set %q: want path=value, e.g. --set producers.rate=5k/s", kv)
+		}
+	}
+	s, err := scenarios.Resolve(arg, sets)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return s, nil
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func safeName(s string) string {
+	s = unsafeChars.ReplaceAllString(s, "-")
+	if s == "" {
+		return "run"
+	}
+	return s
+}
+
+func newValidateCmd() *cobra.Command {
+	var sets []string
+	cmd := &cobra.Command{
+		Use:     "validate SCENARIO",
+		Short:   "Check a scenario without running it (exit 0 valid, 2 invalid)",
+		Example: "  mqcheck validate scenarios/my-test.yaml\n  mqcheck validate quickstart --set producers.count=8",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := loadScenario(args[0], sets)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s on %s, %s, claims %s)\n", args[0], s.Name, s.Broker.Kind,
+				s.Duration, strings.Join(s.Claims, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
+	return cmd
+}
+
+func newScenariosCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "scenarios",
+		Short:   "List the built-in scenarios",
+		Example: "  mqcheck scenarios\n  mqcheck run quickstart --print",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := cmd.OutOrStdout()
+			for _, b := range scenarios.Builtins() {
+				fmt.Fprintf(w, "%-24s %s\n", b.Name, b.Description)
+			}
+			return nil
+		},
+	}
+}
+
+func newReportCmd() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:     "report RUN_DIR",
+		Short:   "Render a finished run's results",
+		Example: "  mqcheck report runs/quickstart-20261128-142233\n  mqcheck report runs/last --format json | jq .counts",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := report.ReadFile(filepath.Join(args[0], "results.json"))
+			if err != nil {
+				return usageError("%v", err)
+			}
+			switch format {
+			case "text":
+				return report.Text(cmd.OutOrStdout(), res)
+			case "json":
+				return report.WriteJSON(cmd.OutOrStdout(), res)
+			}
+			return usageError("--format %q: known formats are text, json", format)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	return cmd
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print mqcheck's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "mqcheck", version)
+		},
+	}
+}

@@ -1,0 +1,64 @@
+// Command mqcheck load-tests message brokers and verifies their delivery
+// guarantees message by message. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, as documented in README.md.
+const (
+	exitPass     = 0 // every claim held
+	exitFail     = 1 // a claim was violated
+	exitUsage    = 2 // usage or scenario error: nothing was run
+	exitInfra    = 3 // infrastructure error, interrupted, or undecided: verdict unknown
+	exitInternal = exitInfra
+)
+
+// exitError carries the exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitPass
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "mqcheck:", ee.err)
+		}
+		return ee.code
+	}
+	// Anything cobra itself rejects (unknown flag or command) is usage.
+	fmt.Fprintln(os.Stderr, "mqcheck:", err)
+	return exitUsage
+}

@@ -1,0 +1,184 @@
+// Package report holds the results of a run (results.json, versioned) and
+// renders them for people and machines; it never talks to a broker.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mqcheck/mqcheck/checker"
+)
+
+// SchemaVersion of results.json; bumped on incompatible changes.
+const SchemaVersion = 1
+
+// Results is everything a run concluded. One record flows from the run to
+// every renderer and to compare.
+type Results struct {
+	SchemaVersion int          `json:"schema_version"`
+	Tool          string       `json:"tool"` // "mqcheck <version>"
+	RunID         string       `json:"run_id"`
+	Scenario      ScenarioInfo `json:"scenario"`
+	Target        string       `json:"target"` // what was started or reached
+	StartedAt     string       `json:"started_at"`
+	EndedAt       string       `json:"ended_at"`
+	// LoadStartNS is when the load phase started (unix ns): timeline rows,
+	// faults and evidence times are relative to it.
+	LoadStartNS int64 `json:"load_start_unix_ns"`
+	// Verdict: pass (every claim held), fail (one did not), unknown (not
+	// decided: interrupted, broker unreachable, drain timed out).
+	Verdict string `json:"verdict"`
+	// Error is the infrastructure problem that stopped the run, if any.
+	Error string `json:"error,omitempty"`
+	// Partial marks a checkpoint written while the run was still going.
+	Partial    bool                         `json:"partial,omitempty"`
+	Drain      Drain                        `json:"drain"`
+	Claims     []checker.Claim              `json:"claims"`
+	Counts     checker.Counts               `json:"counts"`
+	Latency    Latencies                    `json:"latency"`
+	Throughput Throughput                   `json:"throughput"`
+	Faults     []Fault                      `json:"faults"`
+	Notices    []Notice                     `json:"notices"`
+	Timeline   []Second                     `json:"timeline"`
+	Examples   map[string][]checker.Example `json:"examples"`
+}
+
+// ScenarioInfo identifies the scenario of a run.
+type ScenarioInfo struct {
+	Name          string   `json:"name"`
+	Description   string   `json:"description,omitempty"`
+	Broker        string   `json:"broker"`
+	Seed          int64    `json:"seed"`
+	Producers     int      `json:"producers"`
+	Consumers     int      `json:"consumers"`
+	Subscriptions int      `json:"subscriptions"`
+	Rate          string   `json:"rate"`
+	MessageSize   int      `json:"message_size"`
+	DurationMS    int64    `json:"duration_ms"`
+	Claims        []string `json:"claims"`
+}
+
+// Drain says how the run's drain ended.
+type Drain struct {
+	Complete   bool   `json:"complete"`
+	Reason     string `json:"reason"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Latencies are the run's latency summaries, in microseconds.
+type Latencies struct {
+	Publish  Latency `json:"publish"`
+	EndToEnd Latency `json:"end_to_end"`
+}
+
+// Latency summarises one histogram.
+type Latency struct {
+	Count  int64   `json:"count"`
+	MeanUS float64 `json:"mean_us"`
+	P50US  int64   `json:"p50_us"`
+	P90US  int64   `json:"p90_us"`
+	P99US  int64   `json:"p99_us"`
+	P999US int64   `json:"p999_us"`
+	MaxUS  int64   `json:"max_us"`
+}
+
+// Summarize turns a histogram into a Latency.
+func Summarize(h *hdrhistogram.Histogram) Latency {
+	if h == nil || h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{Count: h.TotalCount(), MeanUS: h.Mean(), P50US: h.ValueAtQuantile(50),
+		P90US: h.ValueAtQuantile(90), P99US: h.ValueAtQuantile(99), P999US: h.ValueAtQuantile(99.9),
+		MaxUS: h.Max()}
+}
+
+// Throughput over the load phase, in messages per second.
+type Throughput struct {
+	SentPerS     float64 `json:"sent_per_s"`
+	AckedPerS    float64 `json:"acked_per_s"`
+	ReceivedPerS float64 `json:"received_per_s"`
+}
+
+// Fault is one fault window of the run.
+type Fault struct {
+	Kind    string `json:"kind"`
+	Target  string `json:"target"`
+	StartMS int64  `json:"start_ms"` // since the start of the load phase
+	EndMS   int64  `json:"end_ms"`
+	// RecoveryMS: from the end of the fault to the first successful publish
+	// and the first delivery after it (-1: none seen).
+	PublishRecoveryMS int64  `json:"publish_recovery_ms"`
+	DeliverRecoveryMS int64  `json:"deliver_recovery_ms"`
+	Detail            string `json:"detail,omitempty"`
+	Error             string `json:"error,omitempty"`
+}
+
+// Notice is a timeline event reported by a driver (rebalance, reconnect).
+type Notice struct {
+	AtMS   int64  `json:"at_ms"`
+	Kind   string `json:"kind"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Second is one row of the timeline.
+type Second struct {
+	T            int64    `json:"t"` // seconds since the start of the load phase
+	SentPerS     float64  `json:"sent_per_s"`
+	AckedPerS    float64  `json:"acked_per_s"`
+	ReceivedPerS float64  `json:"received_per_s"`
+	InFlight     int64    `json:"in_flight"`
+	Lag          int64    `json:"lag"` // -1: the driver cannot tell
+	Anomalies    uint64   `json:"anomalies"`
+	PublishP99US int64    `json:"publish_p99_us"`
+	E2EP99US     int64    `json:"end_to_end_p99_us"`
+	Faults       []string `json:"faults,omitempty"`
+}
+
+// WriteJSON writes r as indented JSON.
+func WriteJSON(w io.Writer, r *Results) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteFile writes r to path atomically (temp file and rename), so a reader
+// or a crash never sees half a file.
+func WriteFile(path string, r *Results) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".results-*.json")
+	if err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := WriteJSON(tmp, r); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing results: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	return nil
+}
+
+// ReadFile reads a results.json.
+func ReadFile(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading results: %w", err)
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if r.SchemaVersion > SchemaVersion {
+		return nil, fmt.Errorf("%s has schema version %d; this mqcheck reads up to %d", path, r.SchemaVersion, SchemaVersion)
+	}
+	return &r, nil
+}

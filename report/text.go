@@ -1,0 +1,189 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mqcheck/mqcheck/checker"
+)
+
+// Text writes the terminal summary of a run.
+func Text(w io.Writer, r *Results) error {
+	ew := &errWriter{w: w}
+	s := r.Scenario
+	ew.printf("mqcheck %s · %s · run %s · seed %d\n", s.Name, r.Target, r.RunID, s.Seed)
+	ew.printf("load %s at %s: %d producers, %d consumers × %d subscriptions, %s messages\n",
+		fmtMS(s.DurationMS), s.Rate, s.Producers, s.Consumers, s.Subscriptions, fmtBytes(s.MessageSize))
+	drain := "complete"
+	if !r.Drain.Complete {
+		drain = "INCOMPLETE"
+	}
+	ew.printf("drain %s in %s: %s\n", drain, fmtMS(r.Drain.DurationMS), r.Drain.Reason)
+	if r.Error != "" {
+		ew.printf("error: %s\n", r.Error)
+	}
+	for _, f := range r.Faults {
+		line := fmt.Sprintf("fault: %s at %s for %s", f.Target, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS))
+		if f.PublishRecoveryMS >= 0 {
+			line += fmt.Sprintf("; publishing recovered %s after", fmtMS(f.PublishRecoveryMS))
+		}
+		if f.DeliverRecoveryMS >= 0 {
+			line += fmt.Sprintf("; delivery recovered %s after", fmtMS(f.DeliverRecoveryMS))
+		}
+		if f.Error != "" {
+			line += "; error: " + f.Error
+		}
+		ew.printf("%s\n", line)
+	}
+	c := r.Counts
+	ew.printf("\nmessages\n")
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  sent\t%s\tacked\t%s\tfailed\t%s\tindeterminate\t%s\n",
+		fmtN(c.Sent), fmtN(c.Acked), fmtN(c.Failed), fmtN(c.Indeterminate))
+	fmt.Fprintf(tw, "  received\t%s\tunique\t%s\trecovered\t%s\tphantom\t%s\n",
+		fmtN(c.Received), fmtN(c.Unique), fmtN(c.Recovered), fmtN(c.Phantom))
+	fmt.Fprintf(tw, "  lost\t%s\tduplicated\t%s\treordered\t%s\tcorrupted\t%s\n",
+		fmtN(c.Lost), fmtN(c.Duplicated), fmtN(c.Reordered), fmtN(c.Corrupted))
+	fmt.Fprintf(tw, "  unexpected\t%s\tforeign\t%s\tunaccounted\t%s\tdead-lettered\t%s\n",
+		fmtN(c.Unexpected), fmtN(c.Foreign), fmtN(c.Unaccounted), fmtN(c.DeadLettered))
+	_ = tw.Flush()
+	t := r.Throughput
+	ew.printf("throughput  sent %s/s  acked %s/s  received %s/s\n",
+		fmtN(uint64(t.SentPerS+0.5)), fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
+
+	ew.printf("\nlatency\n")
+	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  \tcount\tp50\tp90\tp99\tp99.9\tmax\t\n")
+	for _, l := range []struct {
+		name string
+		v    Latency
+	}{{"publish", r.Latency.Publish}, {"end-to-end", r.Latency.EndToEnd}} {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.name, fmtN(uint64(l.v.Count)),
+			fmtUS(l.v.P50US), fmtUS(l.v.P90US), fmtUS(l.v.P99US), fmtUS(l.v.P999US), fmtUS(l.v.MaxUS))
+	}
+	_ = tw.Flush()
+
+	ew.printf("\nclaims\n")
+	for _, cl := range r.Claims {
+		mark := map[string]string{"pass": "✔", "fail": "✘"}[cl.Verdict]
+		if mark == "" {
+			mark = "?"
+		}
+		ew.printf("  %s %-14s %-7s %s\n", mark, cl.Name, cl.Verdict, cl.Summary)
+		for i, x := range cl.Evidence {
+			if i == 3 {
+				ew.printf("      … %d more in results.json\n", len(cl.Evidence)-3)
+				break
+			}
+			ew.printf("      %s\n", Evidence(x, r.LoadStartNS))
+		}
+	}
+	ew.printf("\nverdict: %s\n", strings.ToUpper(r.Verdict))
+	return ew.err
+}
+
+// Evidence renders one example as a line a person can act on: which
+// producer and sequence numbers, where, when (since the load started), and
+// the fault active then.
+func Evidence(x checker.Example, loadStartNS int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: producer %d seq %d", x.Anomaly, x.Producer, x.Seq)
+	if x.SeqEnd > x.Seq {
+		fmt.Fprintf(&b, "-%d", x.SeqEnd)
+	}
+	if x.After > 0 || x.Anomaly == "reordered" {
+		fmt.Fprintf(&b, " after seq %d", x.After)
+	}
+	if x.Subscription != "" {
+		fmt.Fprintf(&b, " in %s", x.Subscription)
+	}
+	if x.Domain != "" {
+		fmt.Fprintf(&b, " at %s", x.Domain)
+	}
+	if x.At != 0 && loadStartNS != 0 {
+		approx := ""
+		if x.Approximate {
+			approx = "~"
+		}
+		fmt.Fprintf(&b, ", %s%s", approx, fmtMS((x.At-loadStartNS)/1e6))
+	}
+	if x.Redelivered {
+		b.WriteString(", flagged redelivered")
+	}
+	if x.Fault != "" {
+		fmt.Fprintf(&b, ", during %s", x.Fault)
+	}
+	if x.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", x.Detail)
+	}
+	return b.String()
+}
+
+func fmtN(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	if len(s) <= 3 {
+		return s
+	}
+	var b strings.Builder
+	pre := len(s) % 3
+	if pre > 0 {
+		b.WriteString(s[:pre])
+	}
+	for i := pre; i < len(s); i += 3 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	return b.String()
+}
+
+func fmtUS(us int64) string {
+	switch {
+	case us == 0:
+		return "-"
+	case us < 1000:
+		return fmt.Sprintf("%dµs", us)
+	case us < 1_000_000:
+		return fmt.Sprintf("%.1fms", float64(us)/1e3)
+	}
+	return fmt.Sprintf("%.2fs", float64(us)/1e6)
+}
+
+func fmtMS(ms int64) string {
+	if ms < 1000 {
+		return fmt.Sprintf("%dms", ms)
+	}
+	return fmt.Sprintf("%.1fs", float64(ms)/1e3)
+}
+
+func fmtBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	fmt.Fprintf(e, format, args...)
+}

@@ -1,0 +1,309 @@
+// Package runner runs one scenario end to end: obtain the target, drive the
+// swarm, apply faults, drain, decide, and write the run directory.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/chaos"
+	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/scenarios"
+	"github.com/mqcheck/mqcheck/swarm"
+)
+
+// Opener obtains a target for a scenario (one per broker kind).
+type Opener func(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error)
+
+// Options of a run.
+type Options struct {
+	Scenario *scenarios.Scenario
+	// Dir is the run directory; it is created.
+	Dir string
+	// Openers by broker kind.
+	Openers map[string]Opener
+	// Progress receives one line per second of the load (nil: none).
+	Progress io.Writer
+	Log      *slog.Logger
+	Tool     string // "mqcheck <version>" for results.json
+	// DrainSettle is how long the broker's backlog must stay at zero before
+	// missing messages are declared lost. Default 2s.
+	DrainSettle time.Duration
+	// CheckpointEvery: results.json is rewritten this often during the run,
+	// so a killed mqcheck still leaves results. Default 5s.
+	CheckpointEvery time.Duration
+}
+
+// ErrInfra marks errors that stopped the run for reasons outside the
+// broker's guarantees (unreachable broker, failed provisioning).
+var ErrInfra = errors.New("infrastructure error")
+
+// ErrInterrupted marks a run stopped by the user (Ctrl-C, SIGTERM).
+var ErrInterrupted = errors.New("run interrupted")
+
+// ScenarioError is a problem with the scenario found only once the target
+// is known (e.g. a restart fault on a target that cannot be restarted).
+type ScenarioError struct{ Err error }
+
+func (e *ScenarioError) Error() string { return e.Err.Error() }
+func (e *ScenarioError) Unwrap() error { return e.Err }
+
+// Run executes the scenario. It always returns results (also on error, with
+// verdict unknown) once the run directory exists; results.json is written
+// in every case.
+func Run(ctx context.Context, o Options) (*report.Results, error) {
+	s := o.Scenario
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.DrainSettle <= 0 {
+		o.DrainSettle = 2 * time.Second
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = 5 * time.Second
+	}
+	if s.Seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		s.Seed = int64(binary.BigEndian.Uint64(b[:]) >> 1)
+		if s.Seed == 0 {
+			s.Seed = 1
+		}
+	}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	runID := binary.BigEndian.Uint64(idb[:])
+	r := &run{o: o, s: s, log: log, runID: runID, res: &report.Results{
+		SchemaVersion: report.SchemaVersion, Tool: o.Tool, RunID: hex.EncodeToString(idb[:]),
+		Scenario: scenarioInfo(s), StartedAt: time.Now().UTC().Format(time.RFC3339Nano),
+		Verdict: checker.Unknown, Faults: []report.Fault{}, Notices: []report.Notice{}, Timeline: []report.Second{},
+		Claims: []checker.Claim{}, Examples: map[string][]checker.Example{},
+	}}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating run directory: %w", err)
+	}
+	if y, err := scenarios.Marshal(s); err != nil {
+		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
+	} else if err := os.WriteFile(filepath.Join(o.Dir, "scenario.yaml"), y, 0o644); err != nil {
+		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
+	}
+	err := r.execute(ctx)
+	if err != nil {
+		r.res.Error = err.Error()
+	}
+	r.res.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
+	if werr := report.WriteFile(filepath.Join(o.Dir, "results.json"), r.res); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	return r.res, err
+}
+
+type run struct {
+	o     Options
+	s     *scenarios.Scenario
+	log   *slog.Logger
+	runID uint64
+	res   *report.Results
+
+	mu        sync.Mutex // guards res.Notices/Timeline while the load runs
+	loadStart time.Time
+}
+
+func (r *run) notify(n broker.Notice) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loadStart.IsZero() || len(r.res.Notices) >= 10000 {
+		return
+	}
+	r.res.Notices = append(r.res.Notices, report.Notice{AtMS: n.At.Sub(r.loadStart).Milliseconds(), Kind: n.Kind, Detail: n.Detail})
+	r.log.Info("driver notice", "kind", n.Kind, "detail", n.Detail)
+}
+
+func (r *run) execute(ctx context.Context) error {
+	s := r.s
+	open, ok := r.o.Openers[s.Broker.Kind]
+	if !ok {
+		return &ScenarioError{fmt.Errorf("broker.kind: %q is not available in this build", s.Broker.Kind)}
+	}
+	env := broker.Env{RunID: r.res.RunID, Dir: r.o.Dir, Log: r.log, Seed: s.Seed}
+	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	target, err := open(octx, s, env)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w: opening %s target: %w", ErrInfra, s.Broker.Kind, err)
+	}
+	r.res.Target = target.Description
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if target.Close != nil {
+			if err := target.Close(cctx); err != nil {
+				r.log.Warn("closing target", "err", err)
+			}
+		}
+	}()
+	plan, err := chaos.Plan(s.Faults, target)
+	if err != nil {
+		return &ScenarioError{err}
+	}
+	drv := target.Driver
+	if err := drv.Setup(ctx); err != nil {
+		return fmt.Errorf("%w: setting up %s: %w", ErrInfra, s.Broker.Kind, err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := drv.Close(cctx); err != nil {
+			r.log.Warn("closing driver", "err", err)
+		}
+	}()
+
+	sw := swarm.New(swarm.Config{
+		RunID: r.runID, Seed: s.Seed, Producers: s.Producers.Count, Consumers: s.Consumers.Count,
+		Subscriptions: s.Consumers.Subscriptions, Rate: float64(s.Producers.Rate), Duration: s.Duration.D(),
+		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
+	}, drv, r.notify)
+	col := sw.Collector()
+	if err := sw.StartConsumers(ctx); err != nil {
+		return fmt.Errorf("%w: starting consumers: %w", ErrInfra, err)
+	}
+	defer sw.StopConsumers()
+
+	r.mu.Lock()
+	r.loadStart = time.Now()
+	r.res.LoadStartNS = r.loadStart.UnixNano()
+	r.mu.Unlock()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	faults := chaos.Start(loadCtx, r.loadStart, plan, func() (uint64, uint64) {
+		t := col.Totals()
+		return t.Acked, t.Received
+	})
+	tl := r.startTimeline(ctx, sw, faults)
+
+	produceErr := sw.Produce(ctx)
+	interrupted := ctx.Err() != nil
+	loadEnd := time.Now()
+
+	drainCtx := ctx
+	drainTimeout := s.DrainTimeout.D()
+	if interrupted {
+		// The user wants out: drain briefly so what is in flight still counts.
+		drainCtx = context.WithoutCancel(ctx)
+		drainTimeout = min(drainTimeout, 5*time.Second)
+	}
+	dr := sw.Drain(drainCtx, drainTimeout, r.o.DrainSettle)
+	r.log.Info("drain ended", "complete", dr.Drained, "reason", dr.Reason)
+	stopLoad()
+	faults.Wait()
+	tl.stop()
+	sw.StopConsumers()
+	consumerErrs := sw.ConsumerErrors()
+
+	r.finish(sw, faults, dr, loadEnd)
+	switch {
+	case interrupted:
+		return ErrInterrupted
+	case len(consumerErrs) > 0 && len(consumerErrs) == s.Consumers.Count*s.Consumers.Subscriptions:
+		return fmt.Errorf("%w: every consumer failed: %w", ErrInfra, errors.Join(consumerErrs...))
+	case produceErr != nil:
+		return fmt.Errorf("%w: %w", ErrInfra, produceErr)
+	}
+	for _, w := range faults.Windows() {
+		if w.Err != nil {
+			return fmt.Errorf("%w: fault %s: %w", ErrInfra, w.Fault.Name(), w.Err)
+		}
+	}
+	return nil
+}
+
+// finish fills the results from the collector and the fault windows.
+func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, loadEnd time.Time) {
+	col := sw.Collector()
+	res := col.Finalize(checker.Options{Drained: dr.Drained, Claims: r.s.Claims})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Drain = report.Drain{Complete: dr.Drained, Reason: dr.Reason, DurationMS: dr.Duration.Milliseconds()}
+	r.res.Counts = res.Counts
+	r.res.Claims = res.Claims
+	r.res.Examples = res.Examples
+	r.res.Verdict = res.Verdict()
+	pub, e2e := col.Latency()
+	r.res.Latency = report.Latencies{Publish: report.Summarize(pub), EndToEnd: report.Summarize(e2e)}
+	if secs := loadEnd.Sub(r.loadStart).Seconds(); secs > 0 {
+		t := col.Totals()
+		r.res.Throughput = report.Throughput{SentPerS: float64(t.Sent) / secs, AckedPerS: float64(t.Acked) / secs,
+			ReceivedPerS: float64(t.Received) / secs}
+	}
+	r.res.Faults = r.res.Faults[:0]
+	for _, w := range faults.Windows() {
+		f := report.Fault{Kind: w.Fault.Kind(), Target: w.Fault.Name(), StartMS: w.Start.Sub(r.loadStart).Milliseconds(),
+			PublishRecoveryMS: -1, DeliverRecoveryMS: -1}
+		if !w.Healed.IsZero() {
+			f.EndMS = w.Healed.Sub(r.loadStart).Milliseconds()
+			if !w.PublishRecovered.IsZero() {
+				f.PublishRecoveryMS = w.PublishRecovered.Sub(w.Healed).Milliseconds()
+			}
+			if !w.DeliverRecovered.IsZero() {
+				f.DeliverRecoveryMS = w.DeliverRecovered.Sub(w.Healed).Milliseconds()
+			}
+		}
+		if w.Err != nil {
+			f.Error = w.Err.Error()
+		}
+		r.res.Faults = append(r.res.Faults, f)
+	}
+	attribute(r.res, faults.Windows(), r.loadStart)
+}
+
+// attribute names, on each piece of evidence, the fault whose window (from
+// its start to its recovery) contains the example's time.
+func attribute(res *report.Results, windows []chaos.Window, loadStart time.Time) {
+	name := func(at int64) string {
+		for _, w := range windows {
+			end := w.Healed
+			for _, t := range []time.Time{w.PublishRecovered, w.DeliverRecovered} {
+				if t.After(end) {
+					end = t
+				}
+			}
+			if end.IsZero() {
+				end = time.Now()
+			}
+			if at >= w.Start.UnixNano() && at <= end.UnixNano() {
+				return fmt.Sprintf("%s at %s", w.Fault.Name(), w.Start.Sub(loadStart).Round(time.Millisecond))
+			}
+		}
+		return ""
+	}
+	for k := range res.Examples {
+		for i := range res.Examples[k] {
+			res.Examples[k][i].Fault = name(res.Examples[k][i].At)
+		}
+	}
+	for c := range res.Claims {
+		for i := range res.Claims[c].Evidence {
+			res.Claims[c].Evidence[i].Fault = name(res.Claims[c].Evidence[i].At)
+		}
+	}
+}
+
+func scenarioInfo(s *scenarios.Scenario) report.ScenarioInfo {
+	return report.ScenarioInfo{Name: s.Name, Description: s.Description, Broker: s.Broker.Kind, Seed: s.Seed,
+		Producers: s.Producers.Count, Consumers: s.Consumers.Count, Subscriptions: s.Consumers.Subscriptions,
+		Rate: s.Producers.Rate.String(), MessageSize: int(s.Producers.MessageSize),
+		DurationMS: s.Duration.D().Milliseconds(), Claims: s.Claims}
+}

@@ -1,0 +1,265 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Load reads the scenario file arg or, when no file of that name exists and
+// arg is a built-in's name, that built-in, then parses it as Parse does.
+func Load(arg string) (*Scenario, error) {
+	data, source, err := read(arg)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, source)
+}
+
+// Parse decodes one scenario document strictly, applies defaults and
+// validates, so that what it returns can run. Source names the file in
+// errors and gives the default name. Every problem is reported at once,
+// each with its field and line: the error is an Errors value.
+func Parse(data []byte, source string) (*Scenario, error) {
+	s, doc, err := decode(data, source)
+	if err != nil {
+		return nil, err
+	}
+	doc.finish(s)
+	if err := doc.validate(s, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Resolve is the CLI's path from its arguments to a runnable scenario: it
+// reads arg as Load does, applies each "path=value" override in order, fills
+// defaults and validates. Unlike Load followed by Set and Validate, it
+// validates only once the overrides are in, so they can complete a file
+// (--set broker.kind=memory), applies them before the defaults (--set
+// broker.url=... then picks target url), and points every problem at the
+// file line or the --set it came from.
+func Resolve(arg string, sets []string) (*Scenario, error) {
+	data, source, err := read(arg)
+	if err != nil {
+		return nil, err
+	}
+	s, doc, err := decode(data, source)
+	if err != nil {
+		return nil, err
+	}
+	var errs Errors
+	// setBy maps each overridden path to its --set, to point problems at it.
+	setBy := map[string]string{}
+	for _, kv := range sets {
+		source := setSource + " " + kv
+		path, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			errs = append(errs, &Error{Source: source, Msg: "expected path=value (e.g. producers.rate=5k/s)"})
+			continue
+		}
+		path = strings.TrimSpace(path)
+		given, err := s.set(path, value)
+		if err != nil {
+			for _, e := range asErrors(err) {
+				e.Source = source
+				errs = append(errs, e)
+			}
+			continue
+		}
+		setBy[path] = source
+		for _, p := range given {
+			doc.given[p] = true
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	doc.finish(s)
+	if err := doc.validate(s, setBy); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Marshal renders a scenario as YAML, as written to a run directory's
+// scenario.yaml. For a scenario that Parse produced, Parse(Marshal(s))
+// gives s back.
+func Marshal(s *Scenario) ([]byte, error) {
+	if s == nil {
+		return nil, errors.New("marshal scenario: nil scenario")
+	}
+	out, err := yaml.MarshalWithOptions(s, yaml.IndentSequence(true))
+	if err != nil {
+		return nil, fmt.Errorf("marshal scenario %q: %w", s.Name, err)
+	}
+	return out, nil
+}
+
+// document is what decoding learnt about the text beyond the values: which
+// fields were written, and where.
+type document struct {
+	source string
+	given  map[string]bool
+	lines  map[string]position
+}
+
+// finish fills defaults: fields the text (or a --set) gave keep their value.
+func (d *document) finish(s *Scenario) {
+	s.applyDefaults(func(p string) bool { return d.given[p] })
+	if s.Name == "" {
+		s.Name = nameFromSource(d.source)
+	}
+}
+
+// validate runs Validate and points each problem at its origin.
+func (d *document) validate(s *Scenario, setBy map[string]string) error {
+	err := s.Validate()
+	if err == nil {
+		return nil
+	}
+	es := asErrors(err)
+	for _, e := range es {
+		d.locate(e, setBy)
+	}
+	es.sortByLine()
+	return es
+}
+
+// locate points a validation problem at where its value was written: the
+// --set that changed it or an enclosing field, else the nearest enclosing
+// field in the file (a missing broker.kind points at broker:).
+func (d *document) locate(e *Error, setBy map[string]string) {
+	if e.Source != "" {
+		return
+	}
+	for p := e.Field; p != ""; p = parentPath(p) {
+		if src, ok := setBy[p]; ok {
+			e.Source = src
+			return
+		}
+		if pos, ok := d.lines[p]; ok {
+			e.Source, e.Line, e.Column = d.source, pos.line, pos.col
+			return
+		}
+	}
+	e.Source = d.source
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexByte(p, '.')
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// read returns the text of a scenario file or built-in, and its name for
+// errors.
+func read(arg string) ([]byte, string, error) {
+	data, err := os.ReadFile(arg)
+	if err == nil {
+		return data, arg, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		var pe *fs.PathError
+		msg := err.Error()
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, "", &Error{Source: arg, Msg: "cannot read scenario: " + msg, Err: err}
+	}
+	builtins := Builtins()
+	names := make([]string, len(builtins))
+	for i, b := range builtins {
+		if b.Name == arg {
+			return b.YAML, builtinSource(b.Name), nil
+		}
+		names[i] = b.Name
+	}
+	msg := "no such file, and no built-in scenario of that name"
+	if best, ok := closest(arg, names); ok {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	msg += " (built-ins: " + strings.Join(names, ", ") + ")"
+	return nil, "", &Error{Source: arg, Msg: msg, Err: err}
+}
+
+func builtinSource(name string) string { return "builtin/" + name + ".yaml" }
+
+// decode parses and checks the text and decodes it, without defaults.
+func decode(data []byte, source string) (*Scenario, *document, error) {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, nil, yamlError(source, err, nil)
+	}
+	var docs []*ast.DocumentNode
+	for _, d := range file.Docs {
+		if d != nil && !isNil(d.Body) {
+			docs = append(docs, d)
+		}
+	}
+	if len(docs) > 1 {
+		p := posOf(docs[1].Body)
+		return nil, nil, &Error{Source: source, Line: p.line, Column: p.col,
+			Msg: "a second YAML document (after ---): a scenario file holds one scenario"}
+	}
+	c := newChecker(source)
+	var body ast.Node
+	if len(docs) == 1 {
+		body = docs[0].Body
+		c.check(body, scenarioType, "")
+	}
+	if len(c.errs) > 0 {
+		c.errs.sortByLine()
+		return nil, nil, c.errs
+	}
+	s := &Scenario{}
+	if body != nil {
+		if err := yaml.NodeToValue(body, s, yaml.Strict()); err != nil {
+			return nil, nil, yamlError(source, err, c.lines)
+		}
+	}
+	return s, &document{source: source, given: c.given, lines: c.lines}, nil
+}
+
+// yamlError turns an error of goccy/go-yaml into an *Error with its line and,
+// when lines is known, the field written on that line.
+func yamlError(source string, err error, lines map[string]position) *Error {
+	e := &Error{Source: source, Msg: err.Error(), Err: err}
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		e.Msg = ye.GetMessage()
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			e.Line, e.Column = tk.Position.Line, tk.Position.Column
+		}
+	}
+	if e.Line > 0 {
+		// The deepest field written on that line is the one at fault.
+		for p, pos := range lines {
+			if pos.line == e.Line && (len(p) > len(e.Field) || len(p) == len(e.Field) && p < e.Field) {
+				e.Field = p
+			}
+		}
+	}
+	return e
+}
+
+// asErrors flattens an error from this package into its problems.
+func asErrors(err error) Errors {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return Errors{e}
+	}
+	return Errors{{Msg: err.Error(), Err: err}}
+}

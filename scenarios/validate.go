@@ -1,0 +1,293 @@
+package scenarios
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/mqcheck/mqcheck/message"
+)
+
+// Message size bounds.
+const (
+	// MinMessageSize is the size of mqcheck's message header (magic,
+	// version, run id, producer id, sequence, send times, checksum): a
+	// payload cannot be smaller.
+	MinMessageSize = Size(message.HeaderSize)
+	// MaxMessageSize keeps payloads under what every supported broker
+	// accepts by default with some configuration headroom.
+	MaxMessageSize = Size(16 << 20)
+)
+
+// Fault kinds.
+const FaultRestart = "restart"
+
+// KnownFaultKinds lists the fault kinds a scenario may schedule.
+var KnownFaultKinds = []string{FaultRestart}
+
+// Memory broker modes.
+const (
+	MemoryModePartitioned = "partitioned"
+	MemoryModeQueue       = "queue"
+)
+
+// defaultMemoryWindow is the memory broker's fault window when none is given
+// (see MemoryFaults.Window).
+const defaultMemoryWindow = 1000
+
+// problems collects validation errors, each naming its field.
+type problems struct{ errs Errors }
+
+func (p *problems) add(field, format string, args ...any) {
+	p.errs = append(p.errs, &Error{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks a scenario (normally after defaults) and returns every
+// problem at once as Errors, each naming the field's path; nil if it can
+// run.
+func (s *Scenario) Validate() error {
+	var p problems
+	s.validateName(&p)
+	if s.Duration <= 0 {
+		p.add("duration", "must be positive (e.g. 30s), got %s", s.Duration)
+	}
+	if s.DrainTimeout <= 0 {
+		p.add("drain_timeout", "must be positive (e.g. 30s), got %s", s.DrainTimeout)
+	}
+	s.Broker.validate(&p)
+	s.Producers.validate(&p)
+	s.validateClaims(&p)
+	s.validateConsumers(&p)
+	s.validateFaults(&p)
+	return p.errs.err()
+}
+
+func (s *Scenario) validateName(p *problems) {
+	switch {
+	case s.Name == "":
+		p.add("name", "is required")
+	case s.Name == "." || s.Name == "..":
+		p.add("name", "%q cannot name a run directory", s.Name)
+	case strings.ContainsAny(s.Name, `/\`):
+		p.add("name", "%q must not contain / or \\ (it names the run directory)", s.Name)
+	case strings.IndexFunc(s.Name, unicode.IsControl) >= 0:
+		p.add("name", "%q must not contain control characters", s.Name)
+	}
+}
+
+func (b *Broker) validate(p *problems) {
+	kinds := BrokerKinds()
+	kindOK := false
+	switch {
+	case b.Kind == "":
+		p.add("broker.kind", "is required (%s)", strings.Join(kinds, ", "))
+	case !slices.Contains(kinds, b.Kind):
+		p.add("broker.kind", "unknown broker kind %q, %s", b.Kind, suggestList(b.Kind, kinds))
+	default:
+		kindOK = true
+	}
+	switch b.Target {
+	case TargetEmbedded:
+		if b.URL != "" {
+			p.add("broker.url", "is set but broker.target is %s (set broker.target to url to use it)", b.Target)
+		}
+	case TargetURL:
+		if b.URL == "" {
+			p.add("broker.url", "is required when broker.target is url")
+		}
+	case "":
+		p.add("broker.target", "is required (%s)", strings.Join(KnownTargets, ", "))
+	default:
+		p.add("broker.target", "unknown target %q, %s", b.Target, suggestList(b.Target, KnownTargets))
+	}
+	v := reflect.ValueOf(b).Elem()
+	for _, f := range brokerSections() {
+		fv := v.FieldByIndex(f.index)
+		if fv.IsNil() {
+			continue
+		}
+		path := "broker." + f.name
+		if f.name != b.Kind {
+			if kindOK {
+				p.add(path, "is set but broker.kind is %s (remove it or set broker.kind: %s)", b.Kind, f.name)
+			}
+			continue
+		}
+		if sv, ok := fv.Interface().(sectionValidator); ok {
+			if err := sv.Validate(); err != nil {
+				p.errs = append(p.errs, prefixed(path, err)...)
+			}
+		}
+		if sp, ok := fv.Interface().(sectionProblems); ok {
+			for _, line := range sp.Problems() {
+				p.errs = append(p.errs, problemLine(path, line))
+			}
+		}
+		if m, ok := fv.Interface().(*Memory); ok {
+			validateMemory(m, path, p)
+		}
+	}
+}
+
+// prefixed turns a section's own validation error into problems with full
+// paths.
+func prefixed(path string, err error) Errors {
+	var out Errors
+	for _, e := range asErrors(err) {
+		c := *e
+		c.Field = joinPath(path, e.Field)
+		out = append(out, &c)
+	}
+	return out
+}
+
+// problemLine turns a section's "broker.kafka.acks: message" into an Error;
+// a line without a field path is taken as about the whole section.
+func problemLine(path, line string) *Error {
+	field, msg, ok := strings.Cut(line, ": ")
+	if !ok || strings.ContainsAny(field, " \t") {
+		return &Error{Field: path, Msg: line}
+	}
+	if field != path && !strings.HasPrefix(field, path+".") {
+		field = joinPath(path, field)
+	}
+	return &Error{Field: field, Msg: msg}
+}
+
+func validateMemory(m *Memory, path string, p *problems) {
+	if m.Partitions < 0 {
+		p.add(path+".partitions", "must not be negative, got %d", m.Partitions)
+	}
+	switch m.Mode {
+	case "", MemoryModePartitioned, MemoryModeQueue:
+	default:
+		known := []string{MemoryModePartitioned, MemoryModeQueue}
+		p.add(path+".mode", "unknown mode %q, %s", m.Mode, suggestList(m.Mode, known))
+	}
+	if m.AckLatency < 0 {
+		p.add(path+".ack_latency", "must not be negative, got %s", m.AckLatency)
+	}
+	// Every knob of MemoryFaults is a count; walking them by reflection
+	// keeps new knobs checked too.
+	fv := reflect.ValueOf(m.Faults)
+	window, total := int64(0), int64(0)
+	for _, f := range fieldsOf(fv.Type()) {
+		v := fv.FieldByIndex(f.index)
+		if !v.CanInt() {
+			continue
+		}
+		n := v.Int()
+		if n < 0 {
+			p.add(path+".faults."+f.name, "must not be negative, got %d", n)
+			continue
+		}
+		if f.name == "window" {
+			window = n
+			continue
+		}
+		total += n
+	}
+	if window == 0 {
+		window = defaultMemoryWindow
+	}
+	if total > window {
+		p.add(path+".faults", "%d faults need as many distinct messages but window is %d (no message gets two faults)", total, window)
+	}
+}
+
+func (pr *Producers) validate(p *problems) {
+	if pr.Count <= 0 {
+		p.add("producers.count", "must be at least 1, got %d", pr.Count)
+	}
+	if r := float64(pr.Rate); r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		p.add("producers.rate", "must be a positive rate or max (closed loop), got %s", strconv.FormatFloat(r, 'g', -1, 64))
+	}
+	switch {
+	case pr.MessageSize < MinMessageSize:
+		p.add("producers.message_size", "%s is below %d bytes, the size of mqcheck's message header", pr.MessageSize, MinMessageSize)
+	case pr.MessageSize > MaxMessageSize:
+		p.add("producers.message_size", "%s is above the limit of %s", pr.MessageSize, MaxMessageSize)
+	}
+	if pr.MaxInFlight <= 0 {
+		p.add("producers.max_in_flight", "must be at least 1, got %d", pr.MaxInFlight)
+	}
+	if pr.Keys < 0 {
+		p.add("producers.keys", "must not be negative (0 publishes without keys), got %d", pr.Keys)
+	}
+}
+
+func (s *Scenario) validateClaims(p *problems) {
+	seen := map[string]bool{}
+	for i, c := range s.Claims {
+		field := "claims." + strconv.Itoa(i)
+		switch {
+		case !slices.Contains(KnownClaims, c):
+			p.add(field, "unknown claim %q, %s", c, suggestList(c, KnownClaims))
+		case seen[c]:
+			p.add(field, "claim %s is listed twice", c)
+		}
+		seen[c] = true
+	}
+}
+
+// needsConsumers reports whether deciding a claim needs messages received.
+// All claims today are about what arrives; a publish-only claim would not.
+func needsConsumers(claim string) bool {
+	return slices.Contains(KnownClaims, claim)
+}
+
+func (s *Scenario) validateConsumers(p *problems) {
+	c := s.Consumers
+	switch {
+	case c.Count < 0:
+		p.add("consumers.count", "must not be negative, got %d", c.Count)
+	case c.Count == 0:
+		for _, claim := range s.Claims {
+			if needsConsumers(claim) {
+				p.add("consumers.count", "is 0 but claim %s needs consumers", claim)
+				break
+			}
+		}
+	}
+	if c.Subscriptions <= 0 {
+		p.add("consumers.subscriptions", "must be at least 1, got %d", c.Subscriptions)
+	}
+}
+
+func (s *Scenario) validateFaults(p *problems) {
+	for i, f := range s.Faults {
+		path := "faults." + strconv.Itoa(i)
+		switch {
+		case f.Kind == "":
+			p.add(path+".kind", "is required (%s)", strings.Join(KnownFaultKinds, ", "))
+		case !slices.Contains(KnownFaultKinds, f.Kind):
+			p.add(path+".kind", "unknown fault kind %q, %s", f.Kind, suggestList(f.Kind, KnownFaultKinds))
+		}
+		switch {
+		case f.At < 0:
+			p.add(path+".at", "must not be negative, got %s", f.At)
+		case s.Duration > 0 && f.At >= s.Duration:
+			p.add(path+".at", "fault at %s starts after the run ends at %s (duration)", f.At, s.Duration)
+		}
+		if f.For < 0 {
+			p.add(path+".for", "must not be negative, got %s", f.For)
+		}
+		if f.Node < -1 {
+			p.add(path+".node", "must be a node index or -1 (all nodes), got %d", f.Node)
+		}
+	}
+}
+
+// suggestList is the tail of an "unknown X" message: the likely intended
+// value, then every valid one.
+func suggestList(word string, known []string) string {
+	list := "known: " + strings.Join(known, ", ")
+	if best, ok := closest(word, known); ok {
+		return fmt.Sprintf("did you mean %q? (%s)", best, list)
+	}
+	return list
+}

@@ -1,0 +1,195 @@
+package swarm
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mqcheck/mqcheck/checker"
+)
+
+// Latency histograms hold microseconds from 1 µs to one hour at 3
+// significant digits; longer values are clamped to the top.
+const (
+	histMin    = 1
+	histMax    = int64(time.Hour / time.Microsecond)
+	histDigits = 3
+)
+
+// NewHistogram returns a latency histogram with mqcheck's range and precision.
+func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
+
+// batchSize: workers hand over events in batches of this many, so the
+// collector's lock is taken once per batch, not per message.
+const batchSize = 1024
+
+// batchAge: a batch older than this is handed over even if not full, so live
+// figures stay fresh at low rates.
+const batchAge = 250 * time.Millisecond
+
+// batch is what a worker hands the collector: checker events, plus the
+// latencies (µs) measured with them.
+type batch struct {
+	events    []checker.Event
+	publish   []int64
+	endToEnd  []int64
+	started   int64 // unix nanos of the first entry, for batchAge
+	sent      uint64
+	acked     uint64
+	failed    uint64
+	indet     uint64
+	delivered uint64
+}
+
+func (b *batch) reset() {
+	b.events, b.publish, b.endToEnd = b.events[:0], b.publish[:0], b.endToEnd[:0]
+	b.started, b.sent, b.acked, b.failed, b.indet, b.delivered = 0, 0, 0, 0, 0, 0
+}
+
+func (b *batch) full(now int64) bool {
+	return len(b.events) >= batchSize || (b.started != 0 && now-b.started > int64(batchAge))
+}
+
+// Totals are cumulative counts as the collector has seen them.
+type Totals struct {
+	Sent, Acked, Failed, Indeterminate, Received uint64
+	Live                                         checker.Live
+}
+
+// Interval is what happened since the previous call to Collector.Interval.
+type Interval struct {
+	Start, End        time.Time
+	Publish, EndToEnd *hdrhistogram.Histogram
+	Delta             Totals // counts within the interval
+	Totals            Totals // counts since the start
+}
+
+// Collector owns the checker and the latency histograms. Workers hand it
+// batches; the run reads intervals and, at the end, the checker.
+type Collector struct {
+	mu       sync.Mutex
+	check    *checker.Checker
+	pubInt   *hdrhistogram.Histogram
+	e2eInt   *hdrhistogram.Histogram
+	pubAll   *hdrhistogram.Histogram
+	e2eAll   *hdrhistogram.Histogram
+	totals   Totals
+	last     Totals
+	lastTime time.Time
+	applied  int
+	free     sync.Pool
+}
+
+// NewCollector returns a collector feeding c.
+func NewCollector(c *checker.Checker) *Collector {
+	col := &Collector{check: c, pubInt: NewHistogram(), e2eInt: NewHistogram(),
+		pubAll: NewHistogram(), e2eAll: NewHistogram(), lastTime: time.Now()}
+	col.free.New = func() any {
+		return &batch{events: make([]checker.Event, 0, batchSize+8),
+			publish: make([]int64, 0, batchSize+8), endToEnd: make([]int64, 0, batchSize+8)}
+	}
+	return col
+}
+
+func (c *Collector) getBatch() *batch { return c.free.Get().(*batch) }
+
+// add folds b into the state and recycles it.
+func (c *Collector) add(b *batch) {
+	c.mu.Lock()
+	c.check.Apply(b.events)
+	for _, v := range b.publish {
+		record(c.pubInt, v)
+	}
+	for _, v := range b.endToEnd {
+		record(c.e2eInt, v)
+	}
+	c.totals.Sent += b.sent
+	c.totals.Acked += b.acked
+	c.totals.Failed += b.failed
+	c.totals.Indeterminate += b.indet
+	c.totals.Received += b.delivered
+	c.applied += len(b.events)
+	// Compacting the bitmaps now and then keeps state small without a
+	// timer of its own.
+	if c.applied > 1<<20 {
+		c.check.Compact()
+		c.applied = 0
+	}
+	c.mu.Unlock()
+	b.reset()
+	c.free.Put(b)
+}
+
+func record(h *hdrhistogram.Histogram, us int64) {
+	switch {
+	case us < histMin:
+		us = histMin
+	case us > histMax:
+		us = histMax
+	}
+	_ = h.RecordValue(us) // cannot fail: clamped into range
+}
+
+// Interval closes the current interval and returns it.
+func (c *Collector) Interval() Interval {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	c.totals.Live = c.check.Live()
+	iv := Interval{Start: c.lastTime, End: now, Publish: c.pubInt, EndToEnd: c.e2eInt, Totals: c.totals}
+	iv.Delta = Totals{
+		Sent: c.totals.Sent - c.last.Sent, Acked: c.totals.Acked - c.last.Acked,
+		Failed: c.totals.Failed - c.last.Failed, Indeterminate: c.totals.Indeterminate - c.last.Indeterminate,
+		Received: c.totals.Received - c.last.Received,
+	}
+	c.pubAll.Merge(c.pubInt)
+	c.e2eAll.Merge(c.e2eInt)
+	c.pubInt, c.e2eInt = NewHistogram(), NewHistogram()
+	c.last, c.lastTime = c.totals, now
+	return iv
+}
+
+// Totals returns the cumulative counts.
+func (c *Collector) Totals() Totals {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.totals
+	t.Live = c.check.Live()
+	return t
+}
+
+// Outstanding is the number of (subscription, acked message) pairs not
+// received yet.
+func (c *Collector) Outstanding() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.check.Outstanding()
+}
+
+// Latency returns copies of the whole-run publish and end-to-end histograms,
+// including the interval still open.
+func (c *Collector) Latency() (publish, endToEnd *hdrhistogram.Histogram) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	publish, endToEnd = NewHistogram(), NewHistogram()
+	publish.Merge(c.pubAll)
+	publish.Merge(c.pubInt)
+	endToEnd.Merge(c.e2eAll)
+	endToEnd.Merge(c.e2eInt)
+	return publish, endToEnd
+}
+
+// Finalize asks the checker for its conclusion.
+func (c *Collector) Finalize(o checker.Options) *checker.Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.check.Finalize(o)
+}
+
+// Checker gives f exclusive access to the checker (to save its state).
+func (c *Collector) Checker(f func(*checker.Checker) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return f(c.check)
+}

@@ -1,0 +1,110 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/message"
+)
+
+// consumer is one receiving worker: it decodes each delivery's header and
+// hands the checker what it saw, with end-to-end latency.
+type consumer struct {
+	id    int
+	sub   uint16
+	runID uint64
+	text  bool
+	drv   broker.Consumer
+	col   *Collector
+	names *checker.Names
+
+	mu      sync.Mutex // guards b between the handler and the flusher
+	b       *batch
+	domains map[string]uint32
+	lastDom string
+	lastID  uint32
+	err     error
+	done    chan struct{}
+}
+
+func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names, notify func(broker.Notice)) (*consumer, error) {
+	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, col: col, names: names,
+		b: col.getBatch(), domains: map[string]uint32{}, done: make(chan struct{})}
+	var err error
+	c.drv, err = d.NewConsumer(ctx, broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify})
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer %d of subscription %d: %w", id, sub, err)
+	}
+	return c, nil
+}
+
+func (c *consumer) domain(name string) uint32 {
+	if name == c.lastDom && c.lastDom != "" {
+		return c.lastID
+	}
+	id, ok := c.domains[name]
+	if !ok {
+		id = c.names.Domain(c.sub, name)
+		c.domains[name] = id
+	}
+	c.lastDom, c.lastID = name, id
+	return id
+}
+
+func (c *consumer) handle(d *broker.Delivery) error {
+	now := time.Now().UnixNano()
+	var h message.Header
+	var err error
+	if c.text {
+		h, err = message.DecodeText(d.Payload)
+	} else {
+		h, err = message.Decode(d.Payload)
+	}
+	ev := checker.Event{Sub: c.sub, Redelivered: d.Redelivered, Producer: h.Producer, Seq: h.Seq, At: now}
+	c.mu.Lock()
+	b := c.b
+	if b.started == 0 {
+		b.started = now
+	}
+	ev.Domain = c.domain(d.Domain)
+	switch {
+	case err != nil:
+		ev.Kind = checker.Corrupted
+	case h.RunID != c.runID:
+		ev.Kind = checker.Foreign
+	default:
+		ev.Kind = checker.Received
+		b.delivered++
+		b.endToEnd = append(b.endToEnd, (now-h.Intended)/1e3)
+	}
+	b.events = append(b.events, ev)
+	if b.full(now) {
+		c.col.add(b)
+		c.b = c.col.getBatch()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// flush hands over a partly filled batch (the drain needs every receipt).
+func (c *consumer) flush() {
+	c.mu.Lock()
+	if len(c.b.events) > 0 {
+		c.col.add(c.b)
+		c.b = c.col.getBatch()
+	}
+	c.mu.Unlock()
+}
+
+func (c *consumer) run(ctx context.Context) {
+	defer close(c.done)
+	err := c.drv.Run(ctx, c.handle)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		c.err = fmt.Errorf("consumer %d: %w", c.id, err)
+	}
+}

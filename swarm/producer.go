@@ -1,0 +1,184 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/message"
+)
+
+// producer is one publishing worker. Its loop goroutine paces and publishes;
+// the driver calls complete (serialized per producer) for each outcome. Each
+// side fills its own batch, so neither takes a lock per message.
+type producer struct {
+	id   int
+	cfg  *Config
+	drv  broker.Producer
+	col  *Collector
+	enc  *message.Encoder
+	keys [][]byte
+	free chan *broker.Message // the in-flight bound and the message pool in one
+	sent *batch               // owned by the loop goroutine
+	done *batch               // owned by complete (serialized by the driver)
+	err  error
+}
+
+func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col *Collector, notify func(broker.Notice)) (*producer, error) {
+	p := &producer{id: id, cfg: cfg, col: col, sent: col.getBatch(), done: col.getBatch()}
+	var err error
+	p.enc, err = message.NewEncoder(cfg.RunID, uint32(id), cfg.MessageSize, cfg.Seed+int64(id))
+	if err != nil {
+		return nil, fmt.Errorf("producer %d: %w", id, err)
+	}
+	p.free = make(chan *broker.Message, cfg.MaxInFlight)
+	for range cfg.MaxInFlight {
+		m := &broker.Message{Producer: id}
+		if cfg.Text {
+			m.Payload = p.enc.NewTextBuffer()
+		} else {
+			m.Payload = p.enc.NewBuffer()
+		}
+		p.free <- m
+	}
+	if cfg.Keys > 0 {
+		p.keys = make([][]byte, cfg.Keys)
+		for i := range p.keys {
+			p.keys[i] = []byte("k" + strconv.Itoa(i))
+		}
+	}
+	p.drv, err = d.NewProducer(ctx, broker.ProducerOptions{ID: id, OnComplete: p.complete, Notify: notify})
+	if err != nil {
+		return nil, fmt.Errorf("creating producer %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// complete records one outcome. Publish latency is measured from the
+// intended send time, so a stalled broker shows as latency (no coordinated
+// omission).
+func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
+	now := time.Now().UnixNano()
+	b := p.done
+	if b.started == 0 {
+		b.started = now
+	}
+	kind := checker.Indeterminate
+	switch o {
+	case broker.Acked:
+		kind = checker.Acked
+		b.acked++
+		b.publish = append(b.publish, (now-m.Intended)/1e3)
+	case broker.Failed:
+		kind = checker.Failed
+		b.failed++
+	default:
+		b.indet++
+	}
+	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now})
+	if b.full(now) {
+		p.col.add(b)
+		p.done = p.col.getBatch()
+	}
+	p.free <- m
+}
+
+// run publishes until ctx ends or the load phase is over, then flushes and
+// closes the driver's producer so that every message has an outcome.
+func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.Duration) {
+	defer p.finish(flushTimeout)
+	var interval time.Duration
+	if p.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(p.cfg.Producers) / p.cfg.Rate)
+	}
+	end := start.Add(p.cfg.Duration)
+	// Producers start staggered within one interval, so that at low rates
+	// they do not all publish in the same instant.
+	offset := time.Duration(0)
+	if p.cfg.Producers > 0 {
+		offset = interval * time.Duration(p.id) / time.Duration(p.cfg.Producers)
+	}
+	startNs, endNs := start.Add(offset).UnixNano(), end.UnixNano()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for seq := uint64(0); ; seq++ {
+		intended := startNs + int64(interval)*int64(seq)
+		var m *broker.Message
+		select {
+		case m = <-p.free:
+		case <-ctx.Done():
+			return
+		}
+		now := time.Now().UnixNano()
+		if interval > 0 && intended > now {
+			if intended >= endNs {
+				p.free <- m
+				return
+			}
+			timer.Reset(time.Duration(intended - now))
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				p.free <- m
+				return
+			}
+			now = time.Now().UnixNano()
+		}
+		if now >= endNs || (interval > 0 && intended >= endNs) {
+			p.free <- m
+			return
+		}
+		if interval == 0 {
+			intended = now
+		}
+		m.Seq, m.Intended, m.Sent = seq, intended, now
+		if p.keys != nil {
+			m.Key = p.keys[(seq+uint64(p.id))%uint64(len(p.keys))]
+		}
+		if p.cfg.Text {
+			p.enc.EncodeText(m.Payload, seq, intended, now)
+		} else {
+			p.enc.Encode(m.Payload, seq, intended, now)
+		}
+		// Sent is recorded before Publish: a completion can come back at once.
+		b := p.sent
+		if b.started == 0 {
+			b.started = now
+		}
+		b.events = append(b.events, checker.Event{Kind: checker.Sent, Producer: uint32(p.id), Seq: seq, At: intended})
+		b.sent++
+		if err := p.drv.Publish(ctx, m); err != nil {
+			// Not sent after all: take the Sent event back.
+			b.events = b.events[:len(b.events)-1]
+			b.sent--
+			p.free <- m
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				p.err = fmt.Errorf("producer %d: publishing seq %d: %w", p.id, seq, err)
+			}
+			return
+		}
+		if b.full(now) {
+			p.col.add(b)
+			p.sent = p.col.getBatch()
+		}
+	}
+}
+
+func (p *producer) finish(flushTimeout time.Duration) {
+	p.col.add(p.sent)
+	p.sent = nil
+	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	_ = p.drv.Flush(fctx) // what does not complete in time is completed as indeterminate by Close
+	cancel()
+	if err := p.drv.Close(); err != nil && p.err == nil {
+		p.err = fmt.Errorf("closing producer %d: %w", p.id, err)
+	}
+	// Close has completed everything: no more calls to complete.
+	p.col.add(p.done)
+	p.done = nil
+}

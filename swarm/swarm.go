@@ -1,0 +1,240 @@
+// Package swarm drives a broker with paced producers and verifying consumers
+// and feeds what they see to the checker, with latency histograms.
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/checker"
+)
+
+// Config is the swarm's part of a scenario.
+type Config struct {
+	RunID         uint64
+	Seed          int64
+	Producers     int
+	Consumers     int // per subscription
+	Subscriptions int
+	// Rate is the total rate in messages per second; 0 runs closed loop.
+	Rate        float64
+	Duration    time.Duration
+	MessageSize int
+	MaxInFlight int // per producer
+	Keys        int
+	// Text sends the text-safe header variant (for brokers whose bodies must be text).
+	Text bool
+	// FlushTimeout bounds the wait for outstanding confirms after the load.
+	FlushTimeout time.Duration
+}
+
+// Swarm is a run's producers and consumers.
+type Swarm struct {
+	cfg    Config
+	drv    broker.Driver
+	col    *Collector
+	names  *checker.Names
+	notify func(broker.Notice)
+
+	consumers []*consumer
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	flushStop chan struct{}
+}
+
+// New returns a swarm that drives d and checks into a fresh checker. notify
+// receives driver notices for the timeline (may be nil).
+func New(cfg Config, d broker.Driver, notify func(broker.Notice)) *Swarm {
+	if cfg.Subscriptions <= 0 {
+		cfg.Subscriptions = 1
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 1000
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 30 * time.Second
+	}
+	if notify == nil {
+		notify = func(broker.Notice) {}
+	}
+	subs := make([]string, cfg.Subscriptions)
+	for i := range subs {
+		subs[i] = fmt.Sprintf("sub-%d", i)
+	}
+	names := checker.NewNames(subs...)
+	return &Swarm{cfg: cfg, drv: d, names: names, col: NewCollector(checker.New(names)), notify: notify,
+		flushStop: make(chan struct{})}
+}
+
+// Driver returns the driver the swarm drives.
+func (s *Swarm) Driver() broker.Driver { return s.drv }
+
+// Collector returns the swarm's collector (live intervals, the checker).
+func (s *Swarm) Collector() *Collector { return s.col }
+
+// StartConsumers creates every consumer and starts them; they run until
+// StopConsumers.
+func (s *Swarm) StartConsumers(ctx context.Context) error {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	id := 0
+	for sub := range s.cfg.Subscriptions {
+		for range s.cfg.Consumers {
+			c, err := newConsumer(ctx, id, sub, &s.cfg, s.drv, s.col, s.names, s.notify)
+			if err != nil {
+				s.StopConsumers()
+				return err
+			}
+			s.consumers = append(s.consumers, c)
+			id++
+		}
+	}
+	for _, c := range s.consumers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.run(cctx)
+		}()
+	}
+	// A flusher hands over partly filled consumer batches so live figures
+	// and the drain see every receipt within batchAge.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(batchAge)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				for _, c := range s.consumers {
+					c.flush()
+				}
+			case <-s.flushStop:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// ConsumerErrors returns the errors of consumers that gave up.
+func (s *Swarm) ConsumerErrors() []error {
+	var errs []error
+	for _, c := range s.consumers {
+		select {
+		case <-c.done:
+			if c.err != nil {
+				errs = append(errs, c.err)
+			}
+		default:
+		}
+	}
+	return errs
+}
+
+// Produce runs every producer for the configured duration (or until ctx
+// ends), then waits for their outcomes. It returns the producers' errors.
+func (s *Swarm) Produce(ctx context.Context) error {
+	var ps []*producer
+	for i := range s.cfg.Producers {
+		p, err := newProducer(ctx, i, &s.cfg, s.drv, s.col, s.notify)
+		if err != nil {
+			for _, q := range ps {
+				q.finish(time.Second)
+			}
+			return err
+		}
+		ps = append(ps, p)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(ctx, start, s.cfg.FlushTimeout)
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, p := range ps {
+		if p.err != nil {
+			errs = append(errs, p.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DrainResult says how the drain ended.
+type DrainResult struct {
+	// Drained: every acked message was received, or the broker reported
+	// nothing left to deliver (then what is missing is lost).
+	Drained  bool
+	Reason   string
+	Duration time.Duration
+}
+
+// Drain waits until every acked message has been received by every
+// subscription, or the broker's backlog stays at zero (settle), or timeout.
+func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainResult {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	bl, hasBacklog := s.drv.(broker.Backlogger)
+	const poll = 100 * time.Millisecond
+	var zeroSince time.Time
+	var zeroReceived uint64
+	for {
+		for _, c := range s.consumers {
+			c.flush()
+		}
+		if s.col.Outstanding() == 0 {
+			return DrainResult{Drained: true, Reason: "every acknowledged message was received", Duration: time.Since(start)}
+		}
+		if hasBacklog {
+			bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			n, err := bl.Backlog(bctx)
+			cancel()
+			received := s.col.Totals().Received
+			zeroNow := err == nil && n == 0
+			switch {
+			case !zeroNow:
+				zeroSince = time.Time{}
+			case zeroSince.IsZero() || received != zeroReceived:
+				// Anything received restarts the settle window.
+				zeroSince, zeroReceived = time.Now(), received
+			case time.Since(zeroSince) >= settle:
+				return DrainResult{Drained: true, Duration: time.Since(start),
+					Reason: fmt.Sprintf("the broker had nothing left to deliver for %s", settle)}
+			}
+		}
+		if time.Now().After(deadline) {
+			return DrainResult{Duration: time.Since(start),
+				Reason: fmt.Sprintf("drain timed out after %s with %d acknowledged messages not received", timeout, s.col.Outstanding())}
+		}
+		select {
+		case <-ctx.Done():
+			return DrainResult{Duration: time.Since(start), Reason: "drain interrupted"}
+		case <-time.After(poll):
+		}
+	}
+}
+
+// StopConsumers stops every consumer and hands over what they received.
+func (s *Swarm) StopConsumers() {
+	s.stopOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		close(s.flushStop)
+		s.wg.Wait()
+		for _, c := range s.consumers {
+			_ = c.drv.Close()
+			c.flush()
+		}
+	})
+}
