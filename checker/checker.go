@@ -255,3 +255,24 @@ func (c *Checker) Live() Live {
 	}
 	return l
 }
+
+// Outstanding counts the (subscription, acked message) pairs not received
+// yet: the drain waits for it to reach zero.
+func (c *Checker) Outstanding() uint64 {
+	nsubs := max(len(c.subs), len(c.names.Subs()))
+	var n uint64
+	for id, p := range c.producers {
+		if p == nil {
+			continue
+		}
+		acked := p.acked.GetCardinality()
+		for sub := 0; sub < nsubs; sub++ {
+			if r := c.recv(sub, id); r != nil {
+				n += acked - p.acked.AndCardinality(r)
+			} else {
+				n += acked
+			}
+		}
+	}
+	return n
+}
