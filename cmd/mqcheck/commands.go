@@ -66,7 +66,7 @@ func newRunCmd() *cobra.Command {
 			if print {
 				y, err := scenarios.Marshal(s)
 				if err != nil {
-					return &exitError{code: exitInternal, err: err}
+					return &exitError{code: exitInfra, err: err}
 				}
 				_, err = cmd.OutOrStdout().Write(y)
 				return err

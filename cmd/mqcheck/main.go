@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +18,6 @@ const (
 	exitFail     = 1 // a claim was violated
 	exitUsage    = 2 // usage or scenario error: nothing was run
 	exitInfra    = 3 // infrastructure error, interrupted, or undecided: verdict unknown
-	exitInternal = exitInfra
 )
 
 // exitError carries the exit code out of a command.
@@ -41,12 +41,14 @@ func usageError(format string, args ...any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:]))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := newRootCmd()
 	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return exitPass
@@ -54,11 +56,11 @@ func run(ctx context.Context, args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "mqcheck:", ee.err)
+			fmt.Fprintln(stderr, "mqcheck:", ee.err)
 		}
 		return ee.code
 	}
 	// Anything cobra itself rejects (unknown flag or command) is usage.
-	fmt.Fprintln(os.Stderr, "mqcheck:", err)
+	fmt.Fprintln(stderr, "mqcheck:", err)
 	return exitUsage
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mqcheck(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeScenario(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const okScenario = `name: cli-test
+duration: 1s
+broker: {kind: memory}
+producers: {count: 2, rate: 1k/s, message_size: 100}
+consumers: {count: 2}
+claims: [at-least-once, ordered]
+`
+
+// TestBadInputExits2 feeds bad scenarios and flags and checks that nothing
+// runs (exit 2) and that the message names the problem.
+func TestBadInputExits2(t *testing.T) {
+	tests := []struct {
+		name string
+		body string   // scenario file, if any
+		args []string // after "run"; "FILE" is replaced by the scenario's path
+		want []string // each must appear in stderr
+	}{
+		{"unknown field", strings.Replace(okScenario, "duration:", "duraton:", 1), []string{"FILE"},
+			[]string{"s.yaml:2", "duraton", `did you mean "duration"`}},
+		{"nested unknown field", strings.Replace(okScenario, "message_size", "mesage_size", 1), []string{"FILE"},
+			[]string{"producers.mesage_size", "message_size"}},
+		{"wrong type", strings.Replace(okScenario, "count: 2, rate", "count: two, rate", 1), []string{"FILE"},
+			[]string{"producers.count"}},
+		{"negative rate", strings.Replace(okScenario, "1k/s", "-5/s", 1), []string{"FILE"},
+			[]string{"producers.rate", "negative"}},
+		{"duration without unit", strings.Replace(okScenario, "1s", "30", 1), []string{"FILE"},
+			[]string{"duration", "no unit"}},
+		{"missing broker", strings.Replace(okScenario, "broker: {kind: memory}\n", "", 1), []string{"FILE"},
+			[]string{"broker.kind", "required"}},
+		{"unknown broker", strings.Replace(okScenario, "kind: memory", "kind: kafak", 1), []string{"FILE"},
+			[]string{"broker.kind", "kafka"}},
+		{"unknown claim", strings.Replace(okScenario, "ordered]", "orderd]", 1), []string{"FILE"},
+			[]string{"claims", "ordered"}},
+		{"message smaller than the header", strings.Replace(okScenario, "message_size: 100", "message_size: 20", 1), []string{"FILE"},
+			[]string{"producers.message_size", "48"}},
+		{"bad --set path", okScenario, []string{"FILE", "--set", "producers.ratee=5/s"},
+			[]string{"producers.ratee", "rate"}},
+		{"bad --set value", okScenario, []string{"FILE", "--set", "producers.rate=fast"},
+			[]string{"producers.rate"}},
+		{"--set without =", okScenario, []string{"FILE", "--set", "producers.rate"},
+			[]string{"path=value"}},
+		{"no such scenario", "", []string{"no-such-scenario"}, []string{"no-such-scenario"}},
+		{"unknown flag", okScenario, []string{"FILE", "--frobnicate"}, []string{"frobnicate"}},
+		{"restart fault on a broker mqcheck cannot restart", okScenario + "faults: [{kind: restart, at: 500ms}]\n",
+			[]string{"FILE"}, []string{"faults.0", "restart"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.body != "" {
+				path = writeScenario(t, tt.body)
+			}
+			args := []string{"run", "--out", t.TempDir()}
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "FILE", path))
+			}
+			code, _, stderr := mqcheck(t, args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not name %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestRunPassExits0AndWritesResults(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := mqcheck(t, "run", writeScenario(t, okScenario), "--out", out)
+	if code != exitPass {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"verdict: PASS", "at-least-once", "results.json"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	var res struct {
+		Verdict string `json:"verdict"`
+		Counts  struct {
+			Sent, Received, Lost uint64
+		} `json:"counts"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != "pass" || res.Counts.Sent == 0 || res.Counts.Received != res.Counts.Sent {
+		t.Errorf("results.json: %+v", res)
+	}
+	if _, err := os.Stat(filepath.Join(out, "scenario.yaml")); err != nil {
+		t.Errorf("no resolved scenario.yaml: %v", err)
+	}
+}
+
+func TestViolatedClaimExits1(t *testing.T) {
+	body := okScenario + "  # drop three acked messages\n"
+	body = strings.Replace(body, "broker: {kind: memory}", "broker: {kind: memory, memory: {faults: {window: 200, drop: 3}}}", 1)
+	code, stdout, stderr := mqcheck(t, "run", writeScenario(t, body), "--out", t.TempDir(), "--quiet")
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitFail, stdout, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("--quiet printed:\n%s", stdout)
+	}
+}
+
+func TestUnreachableBrokerExits3(t *testing.T) {
+	// Port 1 on loopback: nothing listens there, the dial is refused at once.
+	body := strings.Replace(okScenario, "broker: {kind: memory}", "broker: {kind: kafka, target: url, url: \"127.0.0.1:1\"}", 1)
+	out := t.TempDir()
+	start := time.Now()
+	code, _, stderr := mqcheck(t, "run", writeScenario(t, body), "--out", out, "--quiet")
+	if code != exitInfra {
+		t.Fatalf("exit %d, want %d\n%s", code, exitInfra, stderr)
+	}
+	if !strings.Contains(stderr, "unreachable") {
+		t.Errorf("stderr does not say the broker is unreachable:\n%s", stderr)
+	}
+	if d := time.Since(start); d > 45*time.Second {
+		t.Errorf("took %s to give up on an unreachable broker", d)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatalf("no results.json after an infrastructure error: %v", err)
+	}
+	if !bytes.Contains(b, []byte(`"verdict": "unknown"`)) {
+		t.Errorf("verdict is not unknown:\n%s", b)
+	}
+}
+
+func TestValidateAndScenarios(t *testing.T) {
+	if code, out, errs := mqcheck(t, "validate", writeScenario(t, okScenario)); code != 0 || !strings.Contains(out, "valid") {
+		t.Errorf("validate: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ := mqcheck(t, "scenarios")
+	if code != 0 || !strings.Contains(out, "quickstart") {
+		t.Errorf("scenarios: exit %d\n%s", code, out)
+	}
+	code, out, _ = mqcheck(t, "run", "quickstart", "--print")
+	if code != 0 || !strings.Contains(out, "name: quickstart") {
+		t.Errorf("run --print: exit %d\n%s", code, out)
+	}
+}
