@@ -14,10 +14,10 @@ import (
 
 // Exit codes, as documented in README.md.
 const (
-	exitPass     = 0 // every claim held
-	exitFail     = 1 // a claim was violated
-	exitUsage    = 2 // usage or scenario error: nothing was run
-	exitInfra    = 3 // infrastructure error, interrupted, or undecided: verdict unknown
+	exitPass  = 0 // every claim held
+	exitFail  = 1 // a claim was violated
+	exitUsage = 2 // usage or scenario error: nothing was run
+	exitInfra = 3 // infrastructure error, interrupted, or undecided: verdict unknown
 )
 
 // exitError carries the exit code out of a command.
