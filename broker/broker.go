@@ -86,16 +86,27 @@ type Delivery struct {
 	Domain string
 	// Redelivered is the broker's own redelivery flag, when it has one.
 	Redelivered bool
+	// DeadLettered marks a message read back from the dead-letter queue the
+	// driver set up: it was rejected by a consumer (or expired) and the
+	// broker routed it aside. Reason is the broker's reason ("rejected",
+	// "expired", "maxlen", "delivery_limit").
+	DeadLettered bool
+	Reason       string
 }
 
 // Handler processes one delivery. A nil return acknowledges it (in the
-// driver's ack mode); ErrReject asks the driver to reject it (nack), see
-// Reject.
+// driver's ack mode); ErrReject and ErrDeadLetter reject it.
 type Handler func(d *Delivery) error
 
-// ErrReject is returned by a Handler to make the driver reject (nack) the
-// delivery instead of acknowledging it.
+// ErrReject is returned by a Handler to reject the delivery and have it
+// redelivered (a nack with requeue): it comes back flagged Redelivered.
 var ErrReject = errors.New("delivery rejected by the handler")
+
+// ErrDeadLetter is returned by a Handler to reject the delivery for good
+// (a nack without requeue): the broker dead-letters it where the driver set
+// up a dead-letter queue, and the driver delivers it from there with
+// DeadLettered set. Drivers without dead-lettering return an error from Run.
+var ErrDeadLetter = errors.New("delivery rejected for good by the handler")
 
 // Driver connects the swarm to one broker (or cluster).
 type Driver interface {

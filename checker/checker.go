@@ -44,7 +44,9 @@ type producer struct {
 
 type subscription struct {
 	recv          []*roaring.Bitmap // by producer
+	dead          []*roaring.Bitmap // by producer: read back from the dead-letter queue
 	dup, dupRedel uint64
+	rejected      uint64
 }
 
 type domain struct {
@@ -110,7 +112,36 @@ func (c *Checker) apply(e *Event) {
 		if int(e.Domain) < len(c.domains) && c.domains[e.Domain] != nil {
 			clear(c.domains[e.Domain].next)
 		}
+	case DeadLettered:
+		if p := c.producer(e.Producer, e.Seq); p != nil {
+			s := c.sub(e.Sub)
+			bitmapAt(&s.dead, e.Producer).Add(uint32(e.Seq))
+		} else {
+			c.beyond++
+		}
+	case Rejected:
+		c.sub(e.Sub).rejected++
 	}
+}
+
+func (c *Checker) sub(id uint16) *subscription {
+	for int(id) >= len(c.subs) {
+		c.subs = append(c.subs, &subscription{})
+	}
+	return c.subs[id]
+}
+
+// bitmapAt returns (*set)[i], growing the slice and creating the bitmap.
+func bitmapAt(set *[]*roaring.Bitmap, i uint32) *roaring.Bitmap {
+	for int(i) >= len(*set) {
+		*set = append(*set, nil)
+	}
+	bm := (*set)[i]
+	if bm == nil {
+		bm = roaring.New()
+		(*set)[i] = bm
+	}
+	return bm
 }
 
 // producer returns the state of producer id, or nil when the id or seq is
@@ -139,18 +170,8 @@ func (c *Checker) receive(e *Event) {
 		return
 	}
 	c.producer(e.Producer, e.Seq) // so that finalize visits producers only seen on receipt
-	for int(e.Sub) >= len(c.subs) {
-		c.subs = append(c.subs, &subscription{})
-	}
-	s := c.subs[e.Sub]
-	for int(e.Producer) >= len(s.recv) {
-		s.recv = append(s.recv, nil)
-	}
-	bm := s.recv[e.Producer]
-	if bm == nil {
-		bm = roaring.New()
-		s.recv[e.Producer] = bm
-	}
+	s := c.sub(e.Sub)
+	bm := bitmapAt(&s.recv, e.Producer)
 	seq := uint32(e.Seq)
 	if !bm.CheckedAdd(seq) {
 		s.dup++
@@ -176,7 +197,10 @@ func (c *Checker) receive(e *Event) {
 	switch {
 	case e.Seq+1 > *next:
 		*next = e.Seq + 1
-	case e.Seq+1 < *next:
+	case e.Seq+1 < *next && !e.Redelivered:
+		// A redelivery the broker flags (after a requeue or a consumer
+		// crash) comes behind later messages by design; brokers promise
+		// order only for first attempts, so it is exempt.
 		c.reorders++
 		c.example(Example{Anomaly: "reordered", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, After: *next - 1, At: e.At,
 			Redelivered: e.Redelivered}, e.Sub, e.Domain)
@@ -207,7 +231,7 @@ func (c *Checker) Compact() {
 		p.indeterminate.RunOptimize()
 	}
 	for _, s := range c.subs {
-		for _, bm := range s.recv {
+		for _, bm := range append(s.recv, s.dead...) {
 			if bm != nil {
 				bm.RunOptimize()
 			}
@@ -226,7 +250,7 @@ func (c *Checker) SizeBytes() uint64 {
 			p.failed.GetSizeInBytes() + p.indeterminate.GetSizeInBytes() + uint64(8*len(p.sentAt))
 	}
 	for _, s := range c.subs {
-		for _, bm := range s.recv {
+		for _, bm := range append(s.recv, s.dead...) {
 			if bm != nil {
 				n += bm.GetSizeInBytes()
 			}
@@ -265,14 +289,28 @@ func (c *Checker) Outstanding() uint64 {
 		if p == nil {
 			continue
 		}
-		acked := p.acked.GetCardinality()
 		for sub := 0; sub < nsubs; sub++ {
-			if r := c.recv(sub, id); r != nil {
-				n += acked - p.acked.AndCardinality(r)
-			} else {
-				n += acked
-			}
+			n += roaring.AndNot(&p.acked, c.accounted(sub, id)).GetCardinality()
 		}
 	}
 	return n
+}
+
+// accounted is what subscription sub has of producer's messages: received,
+// or read back from the dead-letter queue. Never nil.
+func (c *Checker) accounted(sub, producer int) *roaring.Bitmap {
+	r := c.recv(sub, producer)
+	var d *roaring.Bitmap
+	if sub < len(c.subs) && producer < len(c.subs[sub].dead) {
+		d = c.subs[sub].dead[producer]
+	}
+	switch {
+	case r == nil && d == nil:
+		return roaring.New()
+	case d == nil:
+		return r
+	case r == nil:
+		return d
+	}
+	return roaring.Or(r, d)
 }

@@ -104,6 +104,13 @@ func TestKnownAnswers(t *testing.T) {
 			claims:  verdicts{"ordered": fail},
 		},
 		{
+			name:    "a flagged redelivery behind later messages is not a reorder",
+			history: "s 0:0-3; a 0:0-3; r s0 p0 0:0; j s0 p0 0:1; r s0 p0 0:2-3; R s0 p0 0:1",
+			drained: true,
+			want:    Counts{Sent: 4, Acked: 4, Received: 4, Unique: 4, Rejected: 1},
+			claims:  verdicts{"ordered": pass, "exactly-once": pass},
+		},
+		{
 			name:    "reset forgets order",
 			history: "s 0:0-3; a 0:0-3; r s0 p0 0:2,3; x s0 p0; r s0 p0 0:0,1",
 			drained: true,
@@ -202,6 +209,27 @@ func TestKnownAnswers(t *testing.T) {
 			drained: true,
 			want:    Counts{Sent: 5, Indeterminate: 5},
 			claims:  verdicts{"at-least-once": unknown, "at-most-once": unknown, "ordered": unknown},
+		},
+		{
+			name:    "dead-lettered is accounted for, never lost",
+			history: "s 0:0-9; a 0:0-9; r s0 p0 0:0-2; j s0 p0 0:3; r s0 p0 0:4-6; j s0 p0 0:7; r s0 p0 0:8-9; d s0 dlq 0:3,7",
+			drained: true,
+			want:    Counts{Sent: 10, Acked: 10, Received: 8, Unique: 8, DeadLettered: 2, Rejected: 2},
+			claims:  verdicts{"at-least-once": pass, "exactly-once": pass, "ordered": pass},
+		},
+		{
+			name:    "rejected and requeued, then received: no duplicate",
+			history: "s 0:0-3; a 0:0-3; r s0 p0 0:0; j s0 p0 0:1; R s0 p0 0:1; r s0 p0 0:2-3",
+			drained: true,
+			want:    Counts{Sent: 4, Acked: 4, Received: 4, Unique: 4, Rejected: 1},
+			claims:  verdicts{"at-most-once": pass, "exactly-once": pass},
+		},
+		{
+			name:    "dead-lettered but never sent is unexpected",
+			history: "s 0:0-1; a 0:0-1; r s0 p0 0:0-1; d s0 dlq 0:5",
+			drained: true,
+			want:    Counts{Sent: 2, Acked: 2, Received: 2, Unique: 2, Unexpected: 1, DeadLettered: 1},
+			claims:  verdicts{"at-least-once": fail},
 		},
 		{
 			name:    "outcomes arriving after receipts change nothing",
@@ -321,7 +349,14 @@ func TestSaveLoadMerge(t *testing.T) {
 				dom := "t/" + string(rune('0'+p%3))
 				for s := uint64(0); s < 3000; s++ {
 					if rng.IntN(50) == 0 {
-						continue // lost
+						if rng.IntN(2) == 0 { // dead-lettered on one worker, else lost
+							c := []*Checker{a, b}[rng.IntN(2)]
+							for _, x := range []*Checker{c, whole} {
+								x.Apply([]Event{{Kind: DeadLettered, Sub: sub, Producer: p, Seq: s,
+									Domain: x.Names().Domain(sub, "dlq")}})
+							}
+						}
+						continue
 					}
 					targets := []*Checker{a, b}[rng.IntN(2):][:1]
 					if rng.IntN(40) == 0 {
@@ -353,7 +388,7 @@ func TestSaveLoadMerge(t *testing.T) {
 		if got != want {
 			t.Errorf("seed %d: merged counts\n %+v\nwant %+v", seed, got, want)
 		}
-		if want.Duplicated == 0 || want.Lost == 0 || want.Recovered == 0 || want.Phantom == 0 {
+		if want.Duplicated == 0 || want.Lost == 0 || want.Recovered == 0 || want.Phantom == 0 || want.DeadLettered == 0 {
 			t.Errorf("seed %d: the history should exercise every set: %+v", seed, want)
 		}
 	}

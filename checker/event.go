@@ -31,9 +31,17 @@ const (
 	// Reset forgets the ordering state of a domain, where the claim allows a
 	// restart of order (a requeue, a rebalance the driver declares).
 	Reset
+	// DeadLettered: a subscription read the message back from its
+	// dead-letter queue. It is accounted for (never lost), and not a
+	// delivery for duplicate or order checks.
+	DeadLettered
+	// Rejected: the harness failed a delivery on purpose (a simulated
+	// processing failure) and did not count it as received.
+	Rejected
 )
 
-var kindNames = [...]string{"", "sent", "acked", "failed", "indeterminate", "received", "corrupted", "foreign", "reset"}
+var kindNames = [...]string{"", "sent", "acked", "failed", "indeterminate", "received", "corrupted", "foreign", "reset",
+	"dead-lettered", "rejected"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k != 0 {

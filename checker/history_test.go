@@ -15,6 +15,8 @@ import (
 //	c s0 p1 0:7      a corrupted delivery claiming producer 0 seq 7
 //	x s0 p1          reset domain p1
 //	F s0 p1 0:1      a foreign delivery
+//	j s0 p1 0:4      the harness rejected (failed on purpose) the delivery of seq 4
+//	d s0 dlq 0:4     subscription s0 read seq 4 back from its dead-letter queue
 //
 // Seq lists are in delivery order: "0:5,3" delivers 5 then 3.
 func history(t testing.TB, names *Names, text string) []Event {
@@ -44,6 +46,10 @@ func history(t testing.TB, names *Names, text string) []Event {
 			kind = Foreign
 		case "x":
 			kind = Reset
+		case "d":
+			kind = DeadLettered
+		case "j":
+			kind = Rejected
 		default:
 			t.Fatalf("history: unknown statement %q", stmt)
 		}

@@ -34,10 +34,12 @@ type savedProducer struct {
 }
 
 type savedRecv struct {
-	Sub           string
-	Dup, DupRedel uint64
-	Producers     []uint32
-	Sets          [][]byte
+	Sub                     string
+	Dup, DupRedel, Rejected uint64
+	Producers               []uint32
+	Sets                    [][]byte
+	DeadProducers           []uint32
+	DeadSets                [][]byte
 }
 
 type savedDomain struct {
@@ -69,17 +71,13 @@ func (c *Checker) Save(w io.Writer) error {
 		st.Producers = append(st.Producers, sp)
 	}
 	for sid, s := range c.subs {
-		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dup, DupRedel: s.dupRedel}
-		for pid, bm := range s.recv {
-			if bm == nil {
-				continue
-			}
-			b, err := bm.ToBytes()
-			if err != nil {
-				return fmt.Errorf("saving received set of %s: %w", sr.Sub, err)
-			}
-			sr.Producers = append(sr.Producers, uint32(pid))
-			sr.Sets = append(sr.Sets, b)
+		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dup, DupRedel: s.dupRedel, Rejected: s.rejected}
+		var err error
+		if sr.Producers, sr.Sets, err = saveSets(s.recv); err != nil {
+			return fmt.Errorf("saving received set of %s: %w", sr.Sub, err)
+		}
+		if sr.DeadProducers, sr.DeadSets, err = saveSets(s.dead); err != nil {
+			return fmt.Errorf("saving dead-lettered set of %s: %w", sr.Sub, err)
 		}
 		st.Recv = append(st.Recv, sr)
 	}
@@ -93,6 +91,21 @@ func (c *Checker) Save(w io.Writer) error {
 		return fmt.Errorf("saving checker state: %w", err)
 	}
 	return nil
+}
+
+func saveSets(sets []*roaring.Bitmap) (ids []uint32, data [][]byte, err error) {
+	for pid, bm := range sets {
+		if bm == nil {
+			continue
+		}
+		b, err := bm.ToBytes()
+		if err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, uint32(pid))
+		data = append(data, b)
+	}
+	return ids, data, nil
 }
 
 func subName(subs []string, id uint16) string {
@@ -179,26 +192,21 @@ func (c *Checker) mergeSaved(st *savedState) error {
 		s := c.subs[sid]
 		s.dup += sr.Dup
 		s.dupRedel += sr.DupRedel
-		if len(sr.Producers) != len(sr.Sets) {
+		s.rejected += sr.Rejected
+		if len(sr.Producers) != len(sr.Sets) || len(sr.DeadProducers) != len(sr.DeadSets) {
 			return fmt.Errorf("merging checker state: subscription %s is inconsistent", sr.Sub)
 		}
 		for i, pid := range sr.Producers {
-			if c.producer(pid, 0) == nil {
-				return fmt.Errorf("merging checker state: producer id %d out of range", pid)
-			}
-			bm := roaring.New()
-			if err := bm.UnmarshalBinary(sr.Sets[i]); err != nil {
+			dup, err := c.mergeSet(&s.recv, pid, sr.Sets[i])
+			if err != nil {
 				return fmt.Errorf("merging received set of %s: %w", sr.Sub, err)
 			}
-			for int(pid) >= len(s.recv) {
-				s.recv = append(s.recv, nil)
+			s.dup += dup
+		}
+		for i, pid := range sr.DeadProducers {
+			if _, err := c.mergeSet(&s.dead, pid, sr.DeadSets[i]); err != nil {
+				return fmt.Errorf("merging dead-lettered set of %s: %w", sr.Sub, err)
 			}
-			if s.recv[pid] == nil {
-				s.recv[pid] = bm
-				continue
-			}
-			s.dup += roaring.And(s.recv[pid], bm).GetCardinality()
-			s.recv[pid].Or(bm)
 		}
 	}
 	for _, sd := range st.Domains {
@@ -219,4 +227,20 @@ func (c *Checker) mergeSaved(st *savedState) error {
 		}
 	}
 	return nil
+}
+
+// mergeSet unites a saved set into (*sets)[pid] and returns how many members
+// both had.
+func (c *Checker) mergeSet(sets *[]*roaring.Bitmap, pid uint32, data []byte) (uint64, error) {
+	if c.producer(pid, 0) == nil {
+		return 0, fmt.Errorf("producer id %d out of range", pid)
+	}
+	bm := roaring.New()
+	if err := bm.UnmarshalBinary(data); err != nil {
+		return 0, err
+	}
+	dst := bitmapAt(sets, pid)
+	both := dst.AndCardinality(bm)
+	dst.Or(bm)
+	return both, nil
 }

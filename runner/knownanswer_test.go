@@ -174,3 +174,29 @@ func findClaim(r *report.Results, name string) *checker.Claim {
 	}
 	return nil
 }
+
+// TestRequeuedFailures fails a fraction of first deliveries on purpose; the
+// memory broker redelivers them flagged. Nothing is lost, nothing is counted
+// twice, and the requeue does not count as a reorder.
+func TestRequeuedFailures(t *testing.T) {
+	for _, mode := range []string{"partitioned", "queue"} {
+		t.Run(mode, func(t *testing.T) {
+			s := memoryScenario(t, mode, 1, scenarios.MemoryFaults{}, 3)
+			s.Consumers.FailFraction = 0.02
+			s.Consumers.FailAction = scenarios.FailRequeue
+			res := runScenario(t, s)
+			c := res.Counts
+			if c.Rejected == 0 || c.Rejected > c.Sent/10 {
+				t.Errorf("rejected %d of %d sent, want about 2%%", c.Rejected, c.Sent)
+			}
+			if c.Received != c.Sent || c.Unique != c.Sent || c.Lost != 0 || c.Duplicated != 0 || c.Reordered != 0 {
+				t.Errorf("counts %+v: want every message received once, in order", c)
+			}
+			for _, name := range []string{"at-most-once", "at-least-once", "exactly-once", "ordered"} {
+				if cl := findClaim(res, name); cl.Verdict != checker.Pass {
+					t.Errorf("%s: %s (%s)", name, cl.Verdict, cl.Summary)
+				}
+			}
+		})
+	}
+}

@@ -175,6 +175,7 @@ func (r *run) execute(ctx context.Context) error {
 		RunID: r.runID, Seed: s.Seed, Producers: s.Producers.Count, Consumers: s.Consumers.Count,
 		Subscriptions: s.Consumers.Subscriptions, Rate: float64(s.Producers.Rate), Duration: s.Duration.D(),
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
+		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
 	}, drv, r.notify)
 	col := sw.Collector()
 	if err := sw.StartConsumers(ctx); err != nil {

@@ -63,6 +63,9 @@ func (s *Scenario) applyDefaults(given func(path string) bool) {
 	if unset(s.Consumers.Subscriptions == 0, "consumers.subscriptions") {
 		s.Consumers.Subscriptions = DefaultSubscription
 	}
+	if s.Consumers.FailFraction > 0 && s.Consumers.FailAction == "" {
+		s.Consumers.FailAction = FailRequeue
+	}
 	if s.Broker.Target == "" {
 		// A URL without a target can only mean "use that broker".
 		s.Broker.Target = TargetEmbedded

@@ -70,7 +70,21 @@ type Consumers struct {
 	// Subscriptions that must each receive every message (consumer groups,
 	// fanout queues). Default 1.
 	Subscriptions int `yaml:"subscriptions,omitempty" json:"subscriptions,omitempty"`
+	// FailFraction of first deliveries the consumers fail on purpose, as a
+	// processing failure would (0 to <1). Which messages fail is a seeded
+	// hash of producer and sequence number, so a seed reproduces it.
+	FailFraction float64 `yaml:"fail_fraction,omitempty" json:"fail_fraction,omitempty"`
+	// FailAction: requeue (nack with requeue: the broker redelivers it) or
+	// dead-letter (nack without requeue: the broker routes it to the
+	// dead-letter queue, which mqcheck reads too). Default requeue.
+	FailAction string `yaml:"fail_action,omitempty" json:"fail_action,omitempty"`
 }
+
+// Fail actions.
+const (
+	FailRequeue    = "requeue"
+	FailDeadLetter = "dead-letter"
+)
 
 // Fault is one entry of the fault schedule.
 type Fault struct {

@@ -256,6 +256,15 @@ func (s *Scenario) validateConsumers(p *problems) {
 	if c.Subscriptions <= 0 {
 		p.add("consumers.subscriptions", "must be at least 1, got %d", c.Subscriptions)
 	}
+	if c.FailFraction < 0 || c.FailFraction >= 1 || math.IsNaN(c.FailFraction) {
+		p.add("consumers.fail_fraction", "must be at least 0 and below 1, got %v", c.FailFraction)
+	}
+	if actions := []string{FailRequeue, FailDeadLetter}; c.FailAction != "" && !slices.Contains(actions, c.FailAction) {
+		p.add("consumers.fail_action", "unknown action %q, %s", c.FailAction, suggestList(c.FailAction, actions))
+	}
+	if c.FailAction == FailDeadLetter && s.Broker.Kind == "memory" {
+		p.add("consumers.fail_action", "dead-letter needs a broker with dead-letter queues; the memory broker has none (use requeue)")
+	}
 }
 
 func (s *Scenario) validateFaults(p *problems) {

@@ -19,6 +19,11 @@ type consumer struct {
 	sub   uint16
 	runID uint64
 	text  bool
+	// failBelow: a first delivery whose failure hash is below it is failed
+	// on purpose with failErr (0: none).
+	failBelow uint64
+	failSeed  uint64
+	failErr   error
 	drv   broker.Consumer
 	col   *Collector
 	names *checker.Names
@@ -34,7 +39,14 @@ type consumer struct {
 
 func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names, notify func(broker.Notice)) (*consumer, error) {
 	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, col: col, names: names,
-		b: col.getBatch(), domains: map[string]uint32{}, done: make(chan struct{})}
+		b: col.getBatch(), domains: map[string]uint32{}, done: make(chan struct{}),
+		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject}
+	if cfg.FailFraction > 0 {
+		c.failBelow = uint64(cfg.FailFraction * (1 << 63) * 2)
+	}
+	if cfg.FailDeadLetter {
+		c.failErr = broker.ErrDeadLetter
+	}
 	var err error
 	c.drv, err = d.NewConsumer(ctx, broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify})
 	if err != nil {
@@ -72,11 +84,19 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		b.started = now
 	}
 	ev.Domain = c.domain(d.Domain)
+	var ret error
 	switch {
 	case err != nil:
 		ev.Kind = checker.Corrupted
 	case h.RunID != c.runID:
 		ev.Kind = checker.Foreign
+	case d.DeadLettered:
+		ev.Kind = checker.DeadLettered
+	case c.failBelow > 0 && !d.Redelivered && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
+		// A simulated processing failure: the handler declines the message,
+		// so it is not received; the broker redelivers or dead-letters it.
+		ev.Kind = checker.Rejected
+		ret = c.failErr
 	default:
 		ev.Kind = checker.Received
 		b.delivered++
@@ -88,7 +108,16 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		c.b = c.col.getBatch()
 	}
 	c.mu.Unlock()
-	return nil
+	return ret
+}
+
+// failHash spreads (producer, seq) uniformly (splitmix64), so the messages
+// failed on purpose are the same for a seed whichever consumer gets them.
+func failHash(seed uint64, producer uint32, seq uint64) uint64 {
+	z := seed ^ uint64(producer)<<40 ^ seq + 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // flush hands over a partly filled batch (the drain needs every receipt).

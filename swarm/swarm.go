@@ -28,6 +28,10 @@ type Config struct {
 	Keys        int
 	// Text sends the text-safe header variant (for brokers whose bodies must be text).
 	Text bool
+	// FailFraction of first deliveries consumers fail on purpose; FailDeadLetter
+	// rejects them for good (dead-letter) instead of for redelivery.
+	FailFraction   float64
+	FailDeadLetter bool
 	// FlushTimeout bounds the wait for outstanding confirms after the load.
 	FlushTimeout time.Duration
 }
