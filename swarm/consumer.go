@@ -24,9 +24,9 @@ type consumer struct {
 	failBelow uint64
 	failSeed  uint64
 	failErr   error
-	drv   broker.Consumer
-	col   *Collector
-	names *checker.Names
+	drv       broker.Consumer
+	col       *Collector
+	names     *checker.Names
 
 	mu      sync.Mutex // guards b between the handler and the flusher
 	b       *batch
