@@ -262,8 +262,8 @@ func (s *Scenario) validateConsumers(p *problems) {
 	if actions := []string{FailRequeue, FailDeadLetter}; c.FailAction != "" && !slices.Contains(actions, c.FailAction) {
 		p.add("consumers.fail_action", "unknown action %q, %s", c.FailAction, suggestList(c.FailAction, actions))
 	}
-	if c.FailAction == FailDeadLetter && s.Broker.Kind == "memory" {
-		p.add("consumers.fail_action", "dead-letter needs a broker with dead-letter queues; the memory broker has none (use requeue)")
+	if c.FailAction == FailDeadLetter && (s.Broker.Kind == "memory" || s.Broker.Kind == "kafka") {
+		p.add("consumers.fail_action", "dead-letter needs a broker with dead-letter queues; %s has none (use requeue)", s.Broker.Kind)
 	}
 }
 

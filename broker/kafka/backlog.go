@@ -1,0 +1,69 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// Backlog is the records the run's consumer groups have not committed yet,
+// summed over groups and partitions: end offset minus committed offset, or
+// minus the log start offset where a group has committed nothing (a group
+// that does not exist yet still owes every record). read_committed groups
+// can only reach the last stable offset, so that is their end.
+//
+// kadm's Lag only counts partitions a group has members for or commits on,
+// which reads 0 for a group that has not joined yet; hence the sum by hand.
+// Commits trail processing by up to a second (the commit interval).
+func (d *driver) Backlog(ctx context.Context) (int64, error) {
+	topic := d.set.topic
+	ends, err := d.listEnds(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	}
+	starts, err := d.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return -1, fmt.Errorf("listing start offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return -1, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	}
+	if err := starts.Error(); err != nil {
+		return -1, fmt.Errorf("listing start offsets of %s: %w", topic, err)
+	}
+	groups := d.groups()
+	fetched := d.adm.FetchManyOffsets(ctx, groups...)
+	var total int64
+	for _, g := range groups {
+		r, ok := fetched[g]
+		if !ok {
+			return -1, fmt.Errorf("fetching committed offsets of group %s: no answer", g)
+		}
+		if r.Err != nil {
+			return -1, fmt.Errorf("fetching committed offsets of group %s: %w", g, r.Err)
+		}
+		for p, end := range ends[topic] {
+			from := starts[topic][p].Offset
+			if c, ok := r.Fetched.Lookup(topic, p); ok {
+				if c.Err != nil {
+					return -1, fmt.Errorf("committed offset of group %s on %s/%d: %w", g, topic, p, c.Err)
+				}
+				if c.At >= 0 {
+					from = c.At
+				}
+			}
+			if lag := end.Offset - from; lag > 0 {
+				total += lag
+			}
+		}
+	}
+	return total, nil
+}
+
+func (d *driver) listEnds(ctx context.Context) (kadm.ListedOffsets, error) {
+	if d.set.k.Isolation == "read_committed" {
+		return d.adm.ListCommittedOffsets(ctx, d.set.topic)
+	}
+	return d.adm.ListEndOffsets(ctx, d.set.topic)
+}

@@ -1,0 +1,71 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// BenchScenario is the cluster and producer settings of the bare-vs-mqcheck
+// produce comparison: an embedded 3-broker kfake cluster, 6 partitions, acks
+// all, idempotent, the driver's defaults otherwise. Open it once, then run
+// BareProduce and the swarm against the same target in one process.
+func BenchScenario() *scenarios.Scenario {
+	return &scenarios.Scenario{
+		Name:      "kafka-bare-produce",
+		Broker:    scenarios.Broker{Kind: "kafka", Target: "embedded", Kafka: &scenarios.Kafka{Brokers: 3, Partitions: 6, Acks: "all"}},
+		Producers: scenarios.Producers{Count: 1},
+		Consumers: scenarios.Consumers{Count: 1},
+	}
+}
+
+// BareProduce is the baseline mqcheck's hot path is measured against: one
+// franz-go client with the same producer settings as the driver's, producing
+// n records of size bytes to t's topic with one promise func, then flushing.
+// It returns how long that took. t must be a Kafka target whose Setup ran.
+func BareProduce(ctx context.Context, t *broker.Target, n, size int) (time.Duration, error) {
+	d, ok := t.Driver.(*driver)
+	if !ok {
+		return 0, errors.New("bare produce: not a kafka target")
+	}
+	opts, err := d.set.clientOpts(d.seeds, "mqcheck-bare")
+	if err != nil {
+		return 0, fmt.Errorf("bare produce: %w", err)
+	}
+	cl, err := kgo.NewClient(append(opts, d.set.producerOpts()...)...)
+	if err != nil {
+		return 0, fmt.Errorf("bare produce: creating client: %w", err)
+	}
+	defer cl.Close()
+
+	value := make([]byte, size)
+	for i := range value {
+		value[i] = byte(i*7 + i>>3) // not all zeros, so compression has work
+	}
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil && failed.Add(1) == 1 {
+			firstErr.Store(err)
+		}
+	}
+	start := time.Now()
+	for range n {
+		cl.Produce(ctx, &kgo.Record{Value: value}, promise)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, fmt.Errorf("bare produce: flushing: %w", err)
+	}
+	took := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		return took, fmt.Errorf("bare produce: %d of %d records failed, first: %v", f, n, firstErr.Load())
+	}
+	return took, nil
+}

@@ -1,0 +1,284 @@
+package kafka
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// Client settings mqcheck uses on top of the scenario. They favour quick
+// recovery after a fault, which is what a run measures, over the lighter
+// load franz-go's defaults put on a cluster.
+const (
+	// franz-go backs off 250ms..5s with jitter; after a broker restart
+	// that leaves clients idle for seconds after the broker is back.
+	backoffMin = 50 * time.Millisecond
+	backoffMax = time.Second
+	// Metadata is refreshed at most this often (franz-go: 5s), so a moved
+	// leader is found quickly.
+	metadataMinAge = 250 * time.Millisecond
+	dialTimeout    = 5 * time.Second
+	// unreachableAfter bounds how long Open waits for a url target to
+	// answer before it reports broker.ErrUnreachable.
+	unreachableAfter = 5 * time.Second
+
+	// Group settings: a dead consumer's partitions move within seconds
+	// (Kafka's default session is 45s) and members notice a rebalance
+	// within a second.
+	sessionTimeout     = 10 * time.Second
+	heartbeatInterval  = time.Second
+	autoCommitInterval = time.Second
+	fetchMaxWait       = time.Second
+	maxPollRecords     = 4096
+
+	minBufferedRecords = 50000 // franz-go's default
+)
+
+// settings is everything the driver needs from the scenario, resolved once.
+type settings struct {
+	k          scenarios.Kafka // defaults applied
+	topic      string
+	runID      string
+	keep       bool
+	maxPending int // the swarm's per-producer in-flight bound, 0 = unknown
+	subs       int // subscriptions the scenario declares
+	log        *slog.Logger
+}
+
+func newSettings(s *scenarios.Scenario, env broker.Env) (settings, error) {
+	var k scenarios.Kafka
+	if s.Broker.Kafka != nil {
+		k = *s.Broker.Kafka
+		// Pointers are shared with the scenario: copy what defaults touch.
+		if k.SASL != nil {
+			v := *k.SASL
+			k.SASL = &v
+		}
+		if k.TLS != nil {
+			v := *k.TLS
+			k.TLS = &v
+		}
+	}
+	k.ApplyDefaults()
+	if ps := k.Problems(); len(ps) > 0 {
+		return settings{}, fmt.Errorf("invalid kafka settings: %s", strings.Join(ps, "; "))
+	}
+	topic := s.Broker.Destination
+	if topic == "" {
+		if env.RunID == "" {
+			return settings{}, errors.New("no destination and no run id to name the topic after")
+		}
+		topic = "mqcheck-" + env.RunID
+	}
+	runID := env.RunID
+	if runID == "" {
+		runID = topic
+	}
+	return settings{
+		k:          k,
+		topic:      topic,
+		runID:      runID,
+		keep:       s.Broker.Keep,
+		maxPending: s.Producers.MaxInFlight,
+		subs:       max(1, s.Consumers.Subscriptions),
+		log:        env.Log,
+	}, nil
+}
+
+// groupName is the consumer group of one subscription.
+func (st *settings) groupName(sub int) string {
+	return fmt.Sprintf("mqcheck-%s-s%d", st.runID, sub)
+}
+
+// backoff is deterministic on purpose: a jittered backoff would be the run's
+// only unseeded random choice.
+func backoff(tries int) time.Duration {
+	d := backoffMin
+	for i := 1; i < tries && d < backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, backoffMax)
+}
+
+// clientOpts are the options every client of the run shares.
+func (st *settings) clientOpts(seeds []string, clientID string) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.ClientID(clientID),
+		kgo.RetryBackoffFn(backoff),
+		kgo.MetadataMinAge(metadataMinAge),
+		kgo.DialTimeout(dialTimeout),
+		kgo.RequestTimeoutOverhead(st.k.RequestTimeout.D()),
+	}
+	if st.log != nil {
+		opts = append(opts, kgo.WithLogger(kgoLogger{l: st.log, client: clientID}))
+	}
+	if s := st.k.SASL; s != nil {
+		m, err := saslMechanism(s)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.SASL(m))
+	}
+	if t := st.k.TLS; t != nil && t.Enabled {
+		c, err := tlsConfig(t)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(c))
+	}
+	return opts, nil
+}
+
+func saslMechanism(s *scenarios.KafkaSASL) (sasl.Mechanism, error) {
+	switch s.Mechanism {
+	case "PLAIN":
+		return plain.Auth{User: s.User, Pass: s.Password}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("unknown SASL mechanism %q", s.Mechanism)
+}
+
+func tlsConfig(t *scenarios.KafkaTLS) (*tls.Config, error) {
+	c := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user asked for it
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s holds no PEM certificate", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// producerOpts maps the scenario's producer settings to franz-go.
+func (st *settings) producerOpts() []kgo.Opt {
+	k := &st.k
+	opts := []kgo.Opt{
+		kgo.DefaultProduceTopic(st.topic),
+		kgo.ProducerLinger(k.Linger.D()),
+		kgo.ProducerBatchMaxBytes(int32(k.BatchMaxBytes)),
+		kgo.ProducerBatchCompression(codec(k.Compression)),
+		kgo.RecordPartitioner(partitioner(k.Partitioner)),
+		kgo.ProduceRequestTimeout(k.RequestTimeout.D()),
+		// Publish must not block: the swarm bounds what is in flight, so
+		// the client's buffer only has to hold that much.
+		kgo.MaxBufferedRecords(max(minBufferedRecords, 2*st.maxPending)),
+	}
+	switch k.Acks {
+	case "leader":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "none":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	}
+	if !k.IsIdempotent() {
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(k.MaxInFlight))
+	}
+	if d := k.DeliveryTimeout.D(); d > 0 {
+		opts = append(opts, kgo.RecordDeliveryTimeout(d))
+	}
+	return opts
+}
+
+func codec(name string) kgo.CompressionCodec {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
+}
+
+func partitioner(name string) kgo.Partitioner {
+	switch name {
+	case "sticky":
+		return kgo.StickyPartitioner()
+	case "round-robin":
+		return kgo.RoundRobinPartitioner()
+	case "manual":
+		return kgo.ManualPartitioner()
+	}
+	// The Java client's default: murmur2 of the key, else sticky batches.
+	return kgo.UniformBytesPartitioner(64<<10, true, true, nil)
+}
+
+func balancer(name string) kgo.GroupBalancer {
+	switch name {
+	case "range":
+		return kgo.RangeBalancer()
+	case "roundrobin":
+		return kgo.RoundRobinBalancer()
+	case "sticky":
+		return kgo.StickyBalancer()
+	}
+	return kgo.CooperativeStickyBalancer()
+}
+
+// consumerOpts maps the scenario's consumer settings to franz-go; the
+// rebalance callbacks come from the consumer itself.
+func (st *settings) consumerOpts(group string) []kgo.Opt {
+	k := &st.k
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(st.topic),
+		kgo.Balancers(balancer(k.GroupBalancer)),
+		// A new group reads the whole topic. When franz-go detects lost
+		// records and cannot tell where the log diverged, it keeps its
+		// default: re-read the last minute before the last consumed record
+		// (duplicates, not records skipped). Resetting to the start instead
+		// would re-read the whole log, which kfake provokes after every
+		// leader move (see embedded.Stop).
+		kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(sessionTimeout),
+		kgo.HeartbeatInterval(heartbeatInterval),
+		kgo.AutoCommitInterval(autoCommitInterval),
+		kgo.FetchMaxWait(fetchMaxWait),
+		// A rebalance waits until the records of a poll were handled, so
+		// what is committed on revoke is exactly what was processed.
+		kgo.BlockRebalanceOnPoll(),
+	}
+	if k.Isolation == "read_committed" {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	if k.Commit == "manual" {
+		opts = append(opts, kgo.AutoCommitMarks())
+	}
+	return opts
+}

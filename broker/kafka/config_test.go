@@ -1,0 +1,196 @@
+package kafka
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestKafkaProblems(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		k    scenarios.Kafka
+		want []string // substrings, one per expected problem, in order
+	}{
+		{name: "empty is fine", k: scenarios.Kafka{}},
+		{name: "defaults are fine", k: func() scenarios.Kafka { var k scenarios.Kafka; k.ApplyDefaults(); return k }()},
+		{name: "leader acks without idempotence", k: scenarios.Kafka{Acks: "leader", Idempotent: ptr(false), MaxInFlight: 5}},
+		{name: "leader acks, idempotent unset", k: scenarios.Kafka{Acks: "none"}},
+		{
+			name: "negative counts",
+			k:    scenarios.Kafka{Brokers: -1, Partitions: -2, ReplicationFactor: -3, MaxInFlight: -1, Idempotent: ptr(false)},
+			want: []string{
+				"broker.kafka.brokers: must not be negative (got -1)",
+				"broker.kafka.partitions: must not be negative (got -2)",
+				"broker.kafka.replication_factor: must not be negative (got -3)",
+				"broker.kafka.max_in_flight: must not be negative (got -1)",
+			},
+		},
+		{
+			name: "idempotent needs acks=all",
+			k:    scenarios.Kafka{Acks: "leader", Idempotent: ptr(true)},
+			want: []string{"broker.kafka.idempotent: idempotency requires acks=all (got acks=leader)"},
+		},
+		{
+			name: "unknown enum values list the valid ones",
+			k: scenarios.Kafka{Acks: "most", Compression: "brotli", Partitioner: "hash", GroupBalancer: "fair",
+				Commit: "sometimes", Isolation: "serializable"},
+			want: []string{
+				`broker.kafka.acks: unknown value "most" (valid: all, leader, none)`,
+				`broker.kafka.compression: unknown value "brotli" (valid: none, gzip, snappy, lz4, zstd)`,
+				`broker.kafka.partitioner: unknown value "hash" (valid: key, sticky, round-robin, manual)`,
+				`broker.kafka.group_balancer: unknown value "fair" (valid: cooperative-sticky, range, roundrobin, sticky)`,
+				`broker.kafka.commit: unknown value "sometimes" (valid: manual, auto)`,
+				`broker.kafka.isolation: unknown value "serializable" (valid: read_uncommitted, read_committed)`,
+			},
+		},
+		{
+			name: "idempotent max_in_flight is fixed",
+			k:    scenarios.Kafka{MaxInFlight: 8},
+			want: []string{"broker.kafka.max_in_flight: idempotent producers keep 5 requests in flight"},
+		},
+		{
+			name: "durations and sizes out of franz-go's range",
+			k: scenarios.Kafka{
+				Linger:          ptr(scenarios.Duration(2 * time.Minute)),
+				BatchMaxBytes:   100,
+				DeliveryTimeout: scenarios.Duration(500 * time.Millisecond),
+				RequestTimeout:  scenarios.Duration(time.Millisecond),
+			},
+			want: []string{
+				"broker.kafka.linger: 2m0s is more than franz-go allows (1m)",
+				"broker.kafka.batch_max_bytes: 100 is out of range (512 to 1GiB)",
+				"broker.kafka.delivery_timeout: 500ms is less than franz-go allows (1s)",
+				"broker.kafka.request_timeout: 1ms is less than franz-go allows (100ms)",
+			},
+		},
+		{
+			name: "negative durations",
+			k:    scenarios.Kafka{Linger: ptr(scenarios.Duration(-1)), DeliveryTimeout: -1, RequestTimeout: -1},
+			want: []string{
+				"broker.kafka.linger: must not be negative",
+				"broker.kafka.delivery_timeout: must not be negative",
+				"broker.kafka.request_timeout: must not be negative",
+			},
+		},
+		{
+			name: "sasl needs a known mechanism and a user",
+			k:    scenarios.Kafka{SASL: &scenarios.KafkaSASL{Mechanism: "GSSAPI"}},
+			want: []string{
+				`broker.kafka.sasl.mechanism: unknown value "GSSAPI" (valid: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`,
+				"broker.kafka.sasl.user: required with sasl",
+			},
+		},
+		{
+			name: "sasl without mechanism",
+			k:    scenarios.Kafka{SASL: &scenarios.KafkaSASL{User: "u"}},
+			want: []string{"broker.kafka.sasl.mechanism: required (valid: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"},
+		},
+		{
+			name: "tls halves and disabled tls with settings",
+			k:    scenarios.Kafka{TLS: &scenarios.KafkaTLS{CertFile: "c.pem"}},
+			want: []string{
+				"broker.kafka.tls: cert_file and key_file go together",
+				"broker.kafka.tls.enabled: is false, yet other tls settings are given",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.k.Problems()
+			if len(got) != len(tc.want) {
+				t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestKafkaApplyDefaults(t *testing.T) {
+	t.Parallel()
+	var k scenarios.Kafka
+	k.ApplyDefaults()
+	want := scenarios.Kafka{
+		Brokers: 3, Partitions: 6, ReplicationFactor: 3, Acks: "all", Idempotent: ptr(true),
+		Linger: ptr(scenarios.Duration(10 * time.Millisecond)), BatchMaxBytes: 1000012, Compression: "none",
+		MaxInFlight: 5, Partitioner: "key", GroupBalancer: "cooperative-sticky", Commit: "manual",
+		Isolation: "read_uncommitted", RequestTimeout: scenarios.Duration(10 * time.Second),
+	}
+	if *k.Idempotent != *want.Idempotent || *k.Linger != *want.Linger {
+		t.Errorf("idempotent %v linger %v", *k.Idempotent, *k.Linger)
+	}
+	k.Idempotent, k.Linger, want.Idempotent, want.Linger = nil, nil, nil, nil
+	if k != want {
+		t.Errorf("defaults\n got %+v\nwant %+v", k, want)
+	}
+
+	// Explicit values stay; derived defaults follow them.
+	k = scenarios.Kafka{Brokers: 1, Acks: "leader", Linger: ptr(scenarios.Duration(0))}
+	k.ApplyDefaults()
+	if k.ReplicationFactor != 1 || *k.Idempotent || k.MaxInFlight != 1 || *k.Linger != 0 {
+		t.Errorf("rf %d idempotent %v max_in_flight %d linger %v", k.ReplicationFactor, *k.Idempotent, k.MaxInFlight, *k.Linger)
+	}
+	if ps := k.Problems(); len(ps) != 0 {
+		t.Errorf("defaults of a valid section have problems: %v", ps)
+	}
+}
+
+// TestOpenRejects: settings only Open can judge fail before anything starts.
+func TestOpenRejects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mut  func(*scenarios.Scenario)
+		want string
+	}{
+		{"replication above brokers", func(s *scenarios.Scenario) {
+			s.Broker.Kafka = &scenarios.Kafka{Brokers: 2, ReplicationFactor: 3}
+		}, "replication_factor 3 is more than the 2 brokers"},
+		{"tls with embedded", func(s *scenarios.Scenario) {
+			s.Broker.Kafka = &scenarios.Kafka{TLS: &scenarios.KafkaTLS{Enabled: true}}
+		}, "tls is not supported with the embedded target"},
+		{"invalid section", func(s *scenarios.Scenario) {
+			s.Broker.Kafka = &scenarios.Kafka{Acks: "most"}
+		}, "broker.kafka.acks"},
+		{"unknown target", func(s *scenarios.Scenario) { s.Broker.Target = "container" }, `target "container" is not supported`},
+		{"url without port", func(s *scenarios.Scenario) {
+			s.Broker.Target, s.Broker.URL = "url", "localhost"
+		}, `"localhost" is not host:port`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tgt, err := Open(t.Context(), testScenario(tc.mut), broker.Env{RunID: "r", Dir: t.TempDir()})
+			if err == nil {
+				tgt.Close(t.Context())
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	var got []time.Duration
+	for i := range 8 {
+		got = append(got, backoff(i))
+	}
+	want := []time.Duration{50, 50, 100, 200, 400, 800, 1000, 1000}
+	for i := range want {
+		want[i] *= time.Millisecond
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("backoff = %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,171 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/mqcheck/mqcheck/broker"
+)
+
+// errClosed is returned by Publish and Run after Close.
+var errClosed = errors.New("closed")
+
+// closeWait bounds how long Close waits for franz-go to hand back the
+// records it still holds; it always does, so running out means a bug.
+const closeWait = 30 * time.Second
+
+// producer is one mqcheck producer: its own kgo.Client, as independent
+// producers would have.
+//
+// Completions never overlap without any locking of ours: franz-go calls
+// every promise of one client from a single goroutine, one after the other
+// ("All promises are called serially", kgo.Client.Produce).
+type producer struct {
+	id         int
+	cl         *kgo.Client
+	topic      string
+	partition  int32 // with the manual partitioner
+	onComplete broker.Completion
+	conn       *connState
+
+	// life bounds every record: Publish's ctx only covers the call, so a
+	// record keeps its chance to be acked after the load phase's ctx ends.
+	life   context.Context
+	cancel context.CancelFunc
+
+	promise func(*kgo.Record, error) // one func value for every record
+	pool    sync.Pool                // of *pubRec
+
+	pending atomic.Int64
+	closed  atomic.Bool
+	idle    chan struct{} // signalled when pending drops to 0 after Close
+}
+
+// pubRec carries a message through franz-go without an allocation or a map
+// per message: the record's Context is the pubRec itself, so the promise
+// finds its message with one type assertion.
+//
+// The embedded Context is set once, when the pubRec is made, and never
+// written again: franz-go may still call Done on a record's context from a
+// goroutine of its own (waiting for a new topic's metadata) after the record
+// completed and the pubRec went on to carry another message.
+type pubRec struct {
+	context.Context // the producer's life
+	rec             kgo.Record
+	msg             *broker.Message
+}
+
+func (d *driver) newProducer(o broker.ProducerOptions) (*producer, error) {
+	if o.OnComplete == nil {
+		return nil, errors.New("creating kafka producer: ProducerOptions.OnComplete is nil")
+	}
+	who := fmt.Sprintf("producer %d", o.ID)
+	clientID := fmt.Sprintf("mqcheck-%s-p%d", d.set.runID, o.ID)
+	opts, err := d.set.clientOpts(d.seeds, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("creating kafka %s: %w", who, err)
+	}
+	p := &producer{
+		id:         o.ID,
+		topic:      d.set.topic,
+		onComplete: o.OnComplete,
+		conn:       newConnState(who, int16(kmsg.Produce), o.Notify),
+		idle:       make(chan struct{}, 1),
+	}
+	if d.set.k.Partitioner == "manual" {
+		p.partition = int32(o.ID % d.partitionCount())
+	}
+	p.life, p.cancel = context.WithCancel(context.Background())
+	p.promise = p.complete
+	p.pool.New = func() any { return &pubRec{Context: p.life} }
+	opts = append(opts, d.set.producerOpts()...)
+	opts = append(opts, kgo.WithHooks(p.conn))
+	if p.cl, err = kgo.NewClient(opts...); err != nil {
+		p.cancel()
+		return nil, fmt.Errorf("creating kafka %s: %w", who, err)
+	}
+	return p, nil
+}
+
+// Publish hands m to franz-go; Produce only blocks when the client holds
+// more than MaxBufferedRecords, which the swarm's in-flight bound prevents.
+func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("publishing seq %d of producer %d: %w", m.Seq, p.id, err)
+	}
+	p.pending.Add(1)
+	if p.closed.Load() {
+		p.done()
+		return fmt.Errorf("publishing seq %d of kafka producer %d: %w", m.Seq, p.id, errClosed)
+	}
+	r := p.pool.Get().(*pubRec)
+	r.msg = m
+	r.rec = kgo.Record{
+		Key:       m.Key,
+		Value:     m.Payload,
+		Topic:     p.topic,
+		Partition: p.partition,
+		Context:   r,
+	}
+	if m.Sent != 0 {
+		// Spares franz-go its own clock read.
+		r.rec.Timestamp = time.Unix(0, m.Sent)
+	}
+	p.cl.Produce(p.life, &r.rec, p.promise)
+	return nil
+}
+
+// complete is the promise of every record.
+func (p *producer) complete(rec *kgo.Record, err error) {
+	r := rec.Context.(*pubRec)
+	m := r.msg
+	r.msg, r.rec = nil, kgo.Record{} // no references to the swarm's buffers
+	p.pool.Put(r)
+	p.onComplete(m, outcomeOf(err), err)
+	p.done()
+}
+
+func (p *producer) done() {
+	if p.pending.Add(-1) == 0 && p.closed.Load() {
+		select {
+		case p.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Flush waits until every published message was completed.
+func (p *producer) Flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flushing kafka producer %d (%d messages pending): %w", p.id, p.pending.Load(), err)
+	}
+	return nil
+}
+
+// Close fails what franz-go still holds (ErrClientClosed, so Indeterminate)
+// and returns once every one of those completions has run.
+func (p *producer) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	p.conn.closing.Store(true)
+	p.cancel()
+	p.cl.Close()
+	deadline := time.NewTimer(closeWait)
+	defer deadline.Stop()
+	for p.pending.Load() != 0 {
+		select {
+		case <-p.idle:
+		case <-deadline.C:
+			return fmt.Errorf("closing kafka producer %d: %d messages never completed", p.id, p.pending.Load())
+		}
+	}
+	return nil
+}
