@@ -22,9 +22,9 @@ type producer struct {
 	col  *Collector
 	enc  *message.Encoder
 	keys [][]byte
-	free chan *broker.Message // the in-flight bound and the message pool in one
-	sent *batch               // owned by the loop goroutine
-	done *batch               // owned by complete (serialized by the driver)
+	pool *msgPool // the in-flight bound and the reusable messages in one
+	sent *batch   // owned by the loop goroutine
+	done *batch   // owned by complete (serialized by the driver)
 	err  error
 }
 
@@ -35,16 +35,17 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 	if err != nil {
 		return nil, fmt.Errorf("producer %d: %w", id, err)
 	}
-	p.free = make(chan *broker.Message, cfg.MaxInFlight)
-	for range cfg.MaxInFlight {
+	msgs := make([]*broker.Message, cfg.MaxInFlight)
+	for i := range msgs {
 		m := &broker.Message{Producer: id}
 		if cfg.Text {
 			m.Payload = p.enc.NewTextBuffer()
 		} else {
 			m.Payload = p.enc.NewBuffer()
 		}
-		p.free <- m
+		msgs[i] = m
 	}
+	p.pool = newMsgPool(msgs)
 	if cfg.Keys > 0 {
 		p.keys = make([][]byte, cfg.Keys)
 		for i := range p.keys {
@@ -84,7 +85,7 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 		p.col.add(b)
 		p.done = p.col.getBatch()
 	}
-	p.free <- m
+	p.pool.put(m)
 }
 
 // run publishes until ctx ends or the load phase is over, then flushes and
@@ -108,29 +109,27 @@ func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.D
 	<-timer.C
 	for seq := uint64(0); ; seq++ {
 		intended := startNs + int64(interval)*int64(seq)
-		var m *broker.Message
-		select {
-		case m = <-p.free:
-		case <-ctx.Done():
+		m := p.pool.get(ctx)
+		if m == nil {
 			return
 		}
 		now := time.Now().UnixNano()
 		if interval > 0 && intended > now {
 			if intended >= endNs {
-				p.free <- m
+				p.pool.unget(m)
 				return
 			}
 			timer.Reset(time.Duration(intended - now))
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
-				p.free <- m
+				p.pool.unget(m)
 				return
 			}
 			now = time.Now().UnixNano()
 		}
 		if now >= endNs || (interval > 0 && intended >= endNs) {
-			p.free <- m
+			p.pool.unget(m)
 			return
 		}
 		if interval == 0 {
@@ -156,7 +155,7 @@ func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.D
 			// Not sent after all: take the Sent event back.
 			b.events = b.events[:len(b.events)-1]
 			b.sent--
-			p.free <- m
+			p.pool.unget(m)
 			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 				p.err = fmt.Errorf("producer %d: publishing seq %d: %w", p.id, seq, err)
 			}
