@@ -76,17 +76,26 @@ func (c *Checker) Apply(events []Event) {
 func (c *Checker) apply(e *Event) {
 	switch e.Kind {
 	case Sent:
-		p := c.producer(e.Producer, e.Seq)
+		n := uint64(max(e.Count, 1))
+		p := c.producer(e.Producer, e.Seq+n-1)
 		if p == nil {
 			return
 		}
-		p.sent.Add(uint32(e.Seq))
-		if e.Seq&(1<<timeStride-1) == 0 {
-			i := int(e.Seq >> timeStride)
+		if n == 1 {
+			p.sent.Add(uint32(e.Seq))
+		} else {
+			p.sent.AddRange(e.Seq, e.Seq+n)
+		}
+		// Every 1024th sequence number keeps a send time. A single send at
+		// a slot's start stamps it exactly; a range stamps the slots it
+		// covers only if nothing better is known (its time is approximate).
+		for i := int(e.Seq >> timeStride); i <= int((e.Seq+n-1)>>timeStride); i++ {
 			for len(p.sentAt) <= i {
 				p.sentAt = append(p.sentAt, 0)
 			}
-			p.sentAt[i] = e.At
+			if p.sentAt[i] == 0 || (n == 1 && e.Seq&(1<<timeStride-1) == 0) {
+				p.sentAt[i] = e.At
+			}
 		}
 	case Acked:
 		if p := c.producer(e.Producer, e.Seq); p != nil {

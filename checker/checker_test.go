@@ -2,6 +2,7 @@ package checker
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -413,5 +414,26 @@ func TestFinalizeIsRepeatable(t *testing.T) {
 	third := c.Finalize(Options{Drained: true, Claims: allClaims})
 	if third.Counts.Lost != 0 || third.Counts.Unique != 10 || third.Counts.Reordered != 1 {
 		t.Fatalf("after more receipts: %+v", third.Counts)
+	}
+}
+
+func TestSentRanges(t *testing.T) {
+	names := NewNames("s0")
+	c := New(names)
+	ev := []Event{{Kind: Sent, Seq: 0, Count: 600, At: 1}, {Kind: Sent, Seq: 600, Count: 1400, At: 2},
+		{Kind: Sent, Producer: 1, Seq: math.MaxUint32 - 1, Count: 5}} // beyond the range: ignored
+	for s := uint64(0); s < 2000; s++ {
+		ev = append(ev, Event{Kind: Acked, Seq: s})
+		if s != 1500 {
+			ev = append(ev, Event{Kind: Received, Seq: s})
+		}
+	}
+	c.Apply(ev)
+	r := c.Finalize(Options{Drained: true, Claims: allClaims})
+	if r.Counts.Sent != 2000 || r.Counts.Unique != 1999 || r.Counts.Lost != 1 || r.Counts.Unexpected != 0 {
+		t.Fatalf("counts %+v", r.Counts)
+	}
+	if x := r.Examples["lost"][0]; x.Seq != 1500 || x.At != 2 || !x.Approximate {
+		t.Errorf("lost example %+v: want seq 1500 stamped with its range's time", x)
 	}
 }

@@ -11,7 +11,8 @@ import (
 type Kind uint8
 
 const (
-	// Sent: a producer handed the message to its driver.
+	// Sent: a producer handed the message to its driver; with Count > 1,
+	// the messages Seq to Seq+Count-1 (producers report sends in ranges).
 	Sent Kind = iota + 1
 	// Acked: the broker confirmed the message.
 	Acked
@@ -58,6 +59,7 @@ type Event struct {
 	Sub         uint16 // Received/Corrupted/Foreign/Reset: subscription index
 	Domain      uint32 // Received/Corrupted/Reset: ordering domain id (see Names)
 	Producer    uint32
+	Count       uint32 // Sent: how many consecutive sequence numbers from Seq (0 means 1)
 	Seq         uint64
 	At          int64 // unix nanoseconds
 }

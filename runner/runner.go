@@ -181,7 +181,7 @@ func (r *run) execute(ctx context.Context) error {
 	if err := sw.StartConsumers(ctx); err != nil {
 		return fmt.Errorf("%w: starting consumers: %w", ErrInfra, err)
 	}
-	defer sw.StopConsumers()
+	defer sw.Close()
 
 	r.mu.Lock()
 	r.loadStart = time.Now()
@@ -211,7 +211,7 @@ func (r *run) execute(ctx context.Context) error {
 	stopLoad()
 	faults.Wait()
 	tl.stop()
-	sw.StopConsumers()
+	sw.Close()
 	consumerErrs := sw.ConsumerErrors()
 
 	r.finish(sw, faults, dr, loadEnd)

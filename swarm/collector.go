@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -34,8 +35,8 @@ type batch struct {
 	events    []checker.Event
 	publish   []int64
 	endToEnd  []int64
-	started   int64 // unix nanos of the first entry, for batchAge
-	sent      uint64
+	started   int64         // unix nanos of the first entry, for batchAge
+	ack       chan struct{} // a marker, not data: closed once everything before it is applied
 	acked     uint64
 	failed    uint64
 	indet     uint64
@@ -44,7 +45,7 @@ type batch struct {
 
 func (b *batch) reset() {
 	b.events, b.publish, b.endToEnd = b.events[:0], b.publish[:0], b.endToEnd[:0]
-	b.started, b.sent, b.acked, b.failed, b.indet, b.delivered = 0, 0, 0, 0, 0, 0
+	b.started, b.acked, b.failed, b.indet, b.delivered = 0, 0, 0, 0, 0
 }
 
 func (b *batch) full(now int64) bool {
@@ -79,23 +80,98 @@ type Collector struct {
 	lastTime time.Time
 	applied  int
 	free     sync.Pool
+
+	// Workers hand batches to the collector's goroutine, so that folding
+	// them into the checker never holds up a publishing loop or a
+	// driver's completion goroutine.
+	in     chan *batch
+	done   chan struct{}
+	closed atomic.Bool
+
+	// Producers report sends as a high-water mark, pulled before any read.
+	sources  []*producer
+	reported []uint64
 }
 
 // NewCollector returns a collector feeding c.
 func NewCollector(c *checker.Checker) *Collector {
 	col := &Collector{check: c, pubInt: NewHistogram(), e2eInt: NewHistogram(),
-		pubAll: NewHistogram(), e2eAll: NewHistogram(), lastTime: time.Now()}
+		pubAll: NewHistogram(), e2eAll: NewHistogram(), lastTime: time.Now(),
+		in: make(chan *batch, 256), done: make(chan struct{})}
 	col.free.New = func() any {
 		return &batch{events: make([]checker.Event, 0, batchSize+8),
 			publish: make([]int64, 0, batchSize+8), endToEnd: make([]int64, 0, batchSize+8)}
 	}
+	go col.loop()
 	return col
+}
+
+func (c *Collector) loop() {
+	defer close(c.done)
+	for b := range c.in {
+		if b.ack != nil {
+			close(b.ack)
+			continue
+		}
+		c.apply(b)
+	}
+}
+
+// sync returns once every batch handed over before the call is applied,
+// and the producers' sends are recorded.
+func (c *Collector) sync() {
+	if !c.closed.Load() {
+		ack := make(chan struct{})
+		c.in <- &batch{ack: ack}
+		<-ack
+	}
+	c.pullSent()
+}
+
+// watch makes the collector record p's sends.
+func (c *Collector) watch(p *producer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sources = append(c.sources, p)
+	c.reported = append(c.reported, 0)
+}
+
+// pullSent records, as one range per producer, what was sent since the last
+// pull. A message is marked sent before it is published, so anything a
+// consumer can have received is covered by the time its receipt is read.
+func (c *Collector) pullSent() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at := clockNow()
+	for i, p := range c.sources {
+		next := p.sentNext.Load()
+		if next <= c.reported[i] {
+			continue
+		}
+		n := next - c.reported[i]
+		c.check.Apply([]checker.Event{{Kind: checker.Sent, Producer: uint32(p.id), Seq: c.reported[i], Count: uint32(n), At: at}})
+		c.totals.Sent += n
+		c.reported[i] = next
+	}
+}
+
+// Close applies what is pending and stops the collector's goroutine. No
+// worker may hand over a batch afterwards; reading stays possible.
+func (c *Collector) Close() {
+	if c.closed.Swap(true) {
+		return
+	}
+	close(c.in)
+	<-c.done
 }
 
 func (c *Collector) getBatch() *batch { return c.free.Get().(*batch) }
 
-// add folds b into the state and recycles it.
-func (c *Collector) add(b *batch) {
+// add hands b to the collector's goroutine.
+func (c *Collector) add(b *batch) { c.in <- b }
+
+// apply folds b into the state and recycles it.
+func (c *Collector) apply(b *batch) {
 	c.mu.Lock()
 	c.check.Apply(b.events)
 	for _, v := range b.publish {
@@ -104,7 +180,6 @@ func (c *Collector) add(b *batch) {
 	for _, v := range b.endToEnd {
 		record(c.e2eInt, v)
 	}
-	c.totals.Sent += b.sent
 	c.totals.Acked += b.acked
 	c.totals.Failed += b.failed
 	c.totals.Indeterminate += b.indet
@@ -133,6 +208,7 @@ func record(h *hdrhistogram.Histogram, us int64) {
 
 // Interval closes the current interval and returns it.
 func (c *Collector) Interval() Interval {
+	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
@@ -152,6 +228,7 @@ func (c *Collector) Interval() Interval {
 
 // Totals returns the cumulative counts.
 func (c *Collector) Totals() Totals {
+	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.totals
@@ -162,6 +239,7 @@ func (c *Collector) Totals() Totals {
 // Outstanding is the number of (subscription, acked message) pairs not
 // received yet.
 func (c *Collector) Outstanding() uint64 {
+	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.check.Outstanding()
@@ -170,6 +248,7 @@ func (c *Collector) Outstanding() uint64 {
 // Latency returns copies of the whole-run publish and end-to-end histograms,
 // including the interval still open.
 func (c *Collector) Latency() (publish, endToEnd *hdrhistogram.Histogram) {
+	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	publish, endToEnd = NewHistogram(), NewHistogram()
@@ -182,6 +261,7 @@ func (c *Collector) Latency() (publish, endToEnd *hdrhistogram.Histogram) {
 
 // Finalize asks the checker for its conclusion.
 func (c *Collector) Finalize(o checker.Options) *checker.Result {
+	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.check.Finalize(o)
@@ -189,6 +269,7 @@ func (c *Collector) Finalize(o checker.Options) *checker.Result {
 
 // Checker gives f exclusive access to the checker (to save its state).
 func (c *Collector) Checker(f func(*checker.Checker) error) error {
+	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return f(c.check)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
@@ -69,7 +68,7 @@ func (c *consumer) domain(name string) uint32 {
 }
 
 func (c *consumer) handle(d *broker.Delivery) error {
-	now := time.Now().UnixNano()
+	now := clockNow()
 	var h message.Header
 	var err error
 	if c.text {

@@ -154,6 +154,7 @@ func (s *Swarm) Produce(ctx context.Context) error {
 			return err
 		}
 		ps = append(ps, p)
+		s.col.watch(p)
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -226,6 +227,13 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 		case <-time.After(poll):
 		}
 	}
+}
+
+// Close stops the swarm's collector; call it after StopConsumers and after
+// Produce returned. The collector stays readable.
+func (s *Swarm) Close() {
+	s.StopConsumers()
+	s.col.Close()
 }
 
 // StopConsumers stops every consumer and hands over what they received.
