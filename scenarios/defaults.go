@@ -22,11 +22,23 @@ const (
 // Broker targets.
 const (
 	TargetEmbedded = "embedded"
-	TargetURL      = "url"
+	// TargetExec is a private broker process that mqcheck starts from the
+	// server installed on the machine, and stops at the end of the run.
+	TargetExec = "exec"
+	TargetURL  = "url"
 )
 
 // KnownTargets lists the targets a scenario may name.
-var KnownTargets = []string{TargetEmbedded, TargetURL}
+var KnownTargets = []string{TargetEmbedded, TargetExec, TargetURL}
+
+// TargetsOf lists the targets broker kind can use, its default first.
+func TargetsOf(kind string) []string {
+	if kind == "rabbitmq" {
+		// RabbitMQ is an Erlang server: it cannot run inside mqcheck.
+		return []string{TargetExec, TargetURL}
+	}
+	return []string{TargetEmbedded, TargetURL}
+}
 
 // ApplyDefaults fills every field left at its zero value with its default.
 // Load and Parse do this too, except that a field written in the file keeps
@@ -68,7 +80,7 @@ func (s *Scenario) applyDefaults(given func(path string) bool) {
 	}
 	if s.Broker.Target == "" {
 		// A URL without a target can only mean "use that broker".
-		s.Broker.Target = TargetEmbedded
+		s.Broker.Target = TargetsOf(s.Broker.Kind)[0]
 		if s.Broker.URL != "" {
 			s.Broker.Target = TargetURL
 		}

@@ -31,12 +31,15 @@ type Scenario struct {
 // Broker says which broker to drive and how to reach it.
 type Broker struct {
 	// Kind: memory (in-process reference broker, for mqcheck's own tests),
-	// kafka.
+	// kafka, rabbitmq.
 	Kind string `yaml:"kind" json:"kind"`
-	// Target: embedded (started in-process by mqcheck), url (an existing
-	// broker at URL).
+	// Target: embedded (started in-process by mqcheck), exec (a private
+	// broker process mqcheck starts from the installed server, rabbitmq),
+	// url (an existing broker at URL). Default: url when URL is set, else
+	// the kind's own (embedded; exec for rabbitmq).
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
-	// URL of an existing broker when Target is url (kafka: host:port,...).
+	// URL of an existing broker when Target is url (kafka: host:port,...;
+	// rabbitmq: amqp[s]://user:password@host:port/vhost).
 	URL string `yaml:"url,omitempty" json:"url,omitempty"`
 	// Destination is the topic / queue name; default mqcheck-<run id>.
 	Destination string `yaml:"destination,omitempty" json:"destination,omitempty"`
@@ -45,6 +48,8 @@ type Broker struct {
 
 	Memory *Memory `yaml:"memory,omitempty" json:"memory,omitempty"`
 	Kafka  *Kafka  `yaml:"kafka,omitempty" json:"kafka,omitempty"`
+	// RabbitMQ configures the rabbitmq kind.
+	RabbitMQ *RabbitMQ `yaml:"rabbitmq,omitempty" json:"rabbitmq,omitempty"`
 }
 
 // Producers describe the publishing side of the swarm.

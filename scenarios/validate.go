@@ -91,7 +91,7 @@ func (b *Broker) validate(p *problems) {
 		kindOK = true
 	}
 	switch b.Target {
-	case TargetEmbedded:
+	case TargetEmbedded, TargetExec:
 		if b.URL != "" {
 			p.add("broker.url", "is set but broker.target is %s (set broker.target to url to use it)", b.Target)
 		}
@@ -103,6 +103,13 @@ func (b *Broker) validate(p *problems) {
 		p.add("broker.target", "is required (%s)", strings.Join(KnownTargets, ", "))
 	default:
 		p.add("broker.target", "unknown target %q, %s", b.Target, suggestList(b.Target, KnownTargets))
+	}
+	if targets := TargetsOf(b.Kind); kindOK && slices.Contains(KnownTargets, b.Target) && !slices.Contains(targets, b.Target) {
+		why := ""
+		if b.Kind == "rabbitmq" && b.Target == TargetEmbedded {
+			why = " (RabbitMQ is an Erlang server; exec starts a private node)"
+		}
+		p.add("broker.target", "%s cannot use target %s%s; use %s", b.Kind, b.Target, why, strings.Join(targets, " or "))
 	}
 	v := reflect.ValueOf(b).Elem()
 	for _, f := range brokerSections() {
