@@ -437,3 +437,15 @@ func TestSentRanges(t *testing.T) {
 		t.Errorf("lost example %+v: want seq 1500 stamped with its range's time", x)
 	}
 }
+
+func TestApproxSentAtInterpolates(t *testing.T) {
+	sentAt := []int64{1000, 2024, 0}
+	for _, tc := range []struct {
+		seq  uint64
+		want int64
+	}{{0, 1000}, {512, 1512}, {1024, 2024}, {1500, 2024}, {2048, 0}, {5000, 0}} {
+		if got := approxSentAt(sentAt, tc.seq); got != tc.want {
+			t.Errorf("seq %d: %d, want %d", tc.seq, got, tc.want)
+		}
+	}
+}

@@ -237,11 +237,11 @@ func (c *Checker) rangeExamples(r *Result, anomaly string, set *roaring.Bitmap, 
 		if sub != noSub {
 			x.Subscription = c.names.Sub(sub)
 		}
-		if i := int(start >> timeStride); i < len(sentAt) && sentAt[i] != 0 {
-			x.At, x.Approximate = sentAt[i], true
+		if at := approxSentAt(sentAt, uint64(start)); at != 0 {
+			x.At, x.Approximate = at, true
 		}
 		if n := prev - start + 1; n > 1 {
-			x.Detail = fmt.Sprintf("%s (%d messages)", detail, n)
+			x.Detail = fmt.Sprintf("%s; %d messages", detail, n)
 		}
 		r.Examples[anomaly] = append(r.Examples[anomaly], x)
 		return true
@@ -263,6 +263,21 @@ func (c *Checker) rangeExamples(r *Result, anomaly string, set *roaring.Bitmap, 
 	if open {
 		flush()
 	}
+}
+
+// approxSentAt estimates when seq was sent from the send times kept for
+// every 1024th message, interpolating between the two around it.
+func approxSentAt(sentAt []int64, seq uint64) int64 {
+	i := int(seq >> timeStride)
+	if i >= len(sentAt) || sentAt[i] == 0 {
+		return 0
+	}
+	at := sentAt[i]
+	if i+1 < len(sentAt) && sentAt[i+1] > at {
+		frac := float64(seq&(1<<timeStride-1)) / (1 << timeStride)
+		at += int64(frac * float64(sentAt[i+1]-at))
+	}
+	return at
 }
 
 func decide(name string, r *Result, drained bool, nsubs int) Claim {
