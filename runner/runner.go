@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
@@ -34,9 +36,14 @@ type Options struct {
 	Dir string
 	// Openers by broker kind.
 	Openers map[string]Opener
-	// Progress receives one line per second of the load (nil: none).
-	Progress io.Writer
-	Log      *slog.Logger
+	// Observers follow the run second by second (progress display,
+	// metrics endpoint, latency logs).
+	Observers []Observer
+	// Writers render the final results into the run directory, after
+	// results.json (report.html, junit.xml, ...). A writer's error is
+	// logged and returned, the others still run.
+	Writers []Writer
+	Log     *slog.Logger
 	Tool     string // "mqcheck <version>" for results.json
 	// DrainSettle is how long the broker's backlog must stay at zero before
 	// missing messages are declared lost. Default 2s.
@@ -45,6 +52,19 @@ type Options struct {
 	// so a killed mqcheck still leaves results. Default 5s.
 	CheckpointEvery time.Duration
 }
+
+// Observer follows a run as it goes. Calls come from the run's timeline
+// goroutine, one at a time, once per second from the start of the load
+// until the end of the drain.
+type Observer interface {
+	// Second receives the new timeline row and the interval's latency
+	// histograms (microseconds); they must not be kept or changed after
+	// the call returns.
+	Second(row report.Second, publish, endToEnd *hdrhistogram.Histogram)
+}
+
+// Writer renders a finished run's results into its directory.
+type Writer func(dir string, r *report.Results) error
 
 // ErrInfra marks errors that stopped the run for reasons outside the
 // broker's guarantees (unreachable broker, failed provisioning).
@@ -107,6 +127,12 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	r.res.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
 	if werr := report.WriteFile(filepath.Join(o.Dir, "results.json"), r.res); werr != nil {
 		err = errors.Join(err, werr)
+	}
+	for _, w := range o.Writers {
+		if werr := w(o.Dir, r.res); werr != nil {
+			log.Warn("writing run output", "err", werr)
+			err = errors.Join(err, werr)
+		}
 	}
 	return r.res, err
 }

@@ -2,9 +2,7 @@ package runner
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +67,9 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 				r.mu.Lock()
 				r.res.Timeline = append(r.res.Timeline, row)
 				r.mu.Unlock()
-				r.progress(row)
+				for _, o := range r.o.Observers {
+					o.Second(row, iv.Publish, iv.EndToEnd)
+				}
 				if now.Sub(lastCheckpoint) >= r.o.CheckpointEvery {
 					lastCheckpoint = now
 					r.checkpoint(col)
@@ -98,35 +98,6 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 		}()
 	}
 	return t
-}
-
-func (r *run) progress(row report.Second) {
-	if r.o.Progress == nil {
-		return
-	}
-	total := r.s.Duration.D() / time.Second
-	phase := fmt.Sprintf("%3ds/%ds", row.T, total)
-	if time.Duration(row.T) > total {
-		phase = fmt.Sprintf("drain +%ds", row.T-int64(total))
-	}
-	line := fmt.Sprintf("%s  sent %7.0f/s  acked %7.0f/s  recv %7.0f/s  in-flight %5d  lag %5d  p99 e2e %s  anomalies %d",
-		phase, row.SentPerS, row.AckedPerS, row.ReceivedPerS, row.InFlight, row.Lag, fmtUS(row.E2EP99US), row.Anomalies)
-	if len(row.Faults) > 0 {
-		line += "  FAULT: " + strings.Join(row.Faults, ", ")
-	}
-	fmt.Fprintln(r.o.Progress, line)
-}
-
-func fmtUS(us int64) string {
-	switch {
-	case us == 0:
-		return "-"
-	case us < 1000:
-		return fmt.Sprintf("%dµs", us)
-	case us < 1_000_000:
-		return fmt.Sprintf("%.1fms", float64(us)/1e3)
-	}
-	return fmt.Sprintf("%.1fs", float64(us)/1e6)
 }
 
 // checkpoint writes results.json as it stands, marked partial, so that a

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker/kafka"
 	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/runner"
@@ -26,8 +26,9 @@ var version = "dev"
 // openers are the broker kinds this build can drive; listed here, not
 // registered from init functions, so what exists is visible in one place.
 var openers = map[string]runner.Opener{
-	"memory": memory.Open,
-	"kafka":  kafka.Open,
+	"memory":   memory.Open,
+	"kafka":    kafka.Open,
+	"rabbitmq": rabbitmq.Open,
 }
 
 func newRootCmd() *cobra.Command {
@@ -80,16 +81,16 @@ func newRunCmd() *cobra.Command {
 				logLevel = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))
-			var progress io.Writer = stdout
-			if quiet {
-				progress = nil
+			var observers []runner.Observer
+			if !quiet {
+				observers = append(observers, &lineProgress{w: stdout, total: s.Duration.D()})
 			}
 			if !quiet {
 				fmt.Fprintf(stdout, "mqcheck: running %s on %s (%s) for %s, run directory %s\n",
 					s.Name, s.Broker.Kind, s.Broker.Target, s.Duration, out)
 			}
 			res, runErr := runner.Run(cmd.Context(), runner.Options{
-				Scenario: s, Dir: out, Openers: openers, Progress: progress, Log: log, Tool: "mqcheck " + version,
+				Scenario: s, Dir: out, Openers: openers, Observers: observers, Log: log, Tool: "mqcheck " + version,
 			})
 			if res != nil && !quiet {
 				fmt.Fprintln(stdout)
@@ -152,68 +153,6 @@ func safeName(s string) string {
 		return "run"
 	}
 	return s
-}
-
-func newValidateCmd() *cobra.Command {
-	var sets []string
-	cmd := &cobra.Command{
-		Use:     "validate SCENARIO",
-		Short:   "Check a scenario without running it (exit 0 valid, 2 invalid)",
-		Example: "  mqcheck validate scenarios/my-test.yaml\n  mqcheck validate quickstart --set producers.count=8",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadScenario(args[0], sets)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s on %s, %s, claims %s)\n", args[0], s.Name, s.Broker.Kind,
-				s.Duration, strings.Join(s.Claims, ", "))
-			return nil
-		},
-	}
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
-	return cmd
-}
-
-func newScenariosCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "scenarios",
-		Short:   "List the built-in scenarios",
-		Example: "  mqcheck scenarios\n  mqcheck run quickstart --print",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			w := cmd.OutOrStdout()
-			for _, b := range scenarios.Builtins() {
-				fmt.Fprintf(w, "%-24s %s\n", b.Name, b.Description)
-			}
-			return nil
-		},
-	}
-}
-
-func newReportCmd() *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:     "report RUN_DIR",
-		Short:   "Render a finished run's results",
-		Example: "  mqcheck report runs/quickstart-20261128-142233\n  mqcheck report runs/last --format json | jq .counts",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := report.ReadFile(filepath.Join(args[0], "results.json"))
-			if err != nil {
-				return usageError("%v", err)
-			}
-			switch format {
-			case "text":
-				return report.Text(cmd.OutOrStdout(), res)
-			case "json":
-				return report.WriteJSON(cmd.OutOrStdout(), res)
-			}
-			return usageError("--format %q: known formats are text, json", format)
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
-	return cmd
 }
 
 func newVersionCmd() *cobra.Command {

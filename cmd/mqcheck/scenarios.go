@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+func newValidateCmd() *cobra.Command {
+	var sets []string
+	cmd := &cobra.Command{
+		Use:     "validate SCENARIO",
+		Short:   "Check a scenario without running it (exit 0 valid, 2 invalid)",
+		Example: "  mqcheck validate scenarios/my-test.yaml\n  mqcheck validate quickstart --set producers.count=8",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := loadScenario(args[0], sets)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s on %s, %s, claims %s)\n", args[0], s.Name, s.Broker.Kind,
+				s.Duration, strings.Join(s.Claims, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
+	return cmd
+}
+
+func newScenariosCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "scenarios",
+		Short:   "List the built-in scenarios",
+		Example: "  mqcheck scenarios\n  mqcheck run quickstart --print",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := cmd.OutOrStdout()
+			for _, b := range scenarios.Builtins() {
+				fmt.Fprintf(w, "%-24s %s\n", b.Name, b.Description)
+			}
+			return nil
+		},
+	}
+}
