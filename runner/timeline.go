@@ -57,7 +57,7 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 					SentPerS:     float64(iv.Delta.Sent) / secs,
 					AckedPerS:    float64(iv.Delta.Acked) / secs,
 					ReceivedPerS: float64(iv.Delta.Received) / secs,
-					InFlight:     int64(tot.Sent) - int64(tot.Acked+tot.Failed+tot.Indeterminate),
+					InFlight:     int64(tot.InFlight),
 					Lag:          lag.Load(),
 					Anomalies:    tot.Live.Duplicated + tot.Live.Reordered + tot.Live.Corrupted + tot.Live.Unexpected,
 					PublishP99US: iv.Publish.ValueAtQuantile(99),

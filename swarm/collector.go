@@ -55,7 +55,9 @@ func (b *batch) full(now int64) bool {
 // Totals are cumulative counts as the collector has seen them.
 type Totals struct {
 	Sent, Acked, Failed, Indeterminate, Received uint64
-	Live                                         checker.Live
+	// InFlight: published and not completed, read live from the producers.
+	InFlight uint64
+	Live     checker.Live
 }
 
 // Interval is what happened since the previous call to Collector.Interval.
@@ -213,6 +215,7 @@ func (c *Collector) Interval() Interval {
 	defer c.mu.Unlock()
 	now := time.Now()
 	c.totals.Live = c.check.Live()
+	c.totals.InFlight = c.inFlight()
 	iv := Interval{Start: c.lastTime, End: now, Publish: c.pubInt, EndToEnd: c.e2eInt, Totals: c.totals}
 	iv.Delta = Totals{
 		Sent: c.totals.Sent - c.last.Sent, Acked: c.totals.Acked - c.last.Acked,
@@ -233,7 +236,22 @@ func (c *Collector) Totals() Totals {
 	defer c.mu.Unlock()
 	t := c.totals
 	t.Live = c.check.Live()
+	t.InFlight = c.inFlight()
 	return t
+}
+
+// inFlight sums what producers published and have no outcome for yet.
+func (c *Collector) inFlight() uint64 {
+	var n uint64
+	for _, p := range c.sources {
+		// completed first: a completion between the two reads can only
+		// make the figure one too high, never wrap it below zero.
+		done := p.completed.Load()
+		if sent := p.sentNext.Load(); sent > done {
+			n += sent - done
+		}
+	}
+	return n
 }
 
 // Outstanding is the number of (subscription, acked message) pairs not

@@ -31,6 +31,9 @@ type producer struct {
 	// seq). The collector reads it and records the sends as a range, so
 	// the publishing loop hands over no event per message.
 	sentNext atomic.Uint64
+	// completed counts outcomes as they happen, for a live in-flight figure
+	// that does not wait for the outcome batch to be handed over.
+	completed atomic.Uint64
 }
 
 func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col *Collector, notify func(broker.Notice)) (*producer, error) {
@@ -90,6 +93,7 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 		p.col.add(b)
 		p.done = p.col.getBatch()
 	}
+	p.completed.Add(1)
 	p.pool.put(m)
 }
 
