@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mqcheck/mqcheck/checker"
+	mqmessage "github.com/mqcheck/mqcheck/message"
 	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
 )
@@ -22,17 +23,22 @@ import (
 func TestCheckerCountsKfakeFaults(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		fault  kfake.Fault
-		counts func(c checker.Counts) checker.Counts // the expected counts, given the run's
-		claims map[string]string
+		name     string
+		faults   func() []kfake.Fault // Topic is filled in
+		hits     int                  // requests the first fault must hit
+		delivery scenarios.Duration
+		counts   func(c checker.Counts) checker.Counts // the expected counts, given the run's
+		claims   map[string]string
 	}{
 		{
 			// Appended, then answered REQUEST_TIMED_OUT: a non-idempotent
 			// producer retries and appends again. Three duplicates, nothing
 			// lost, nothing indeterminate.
-			name:  "append then REQUEST_TIMED_OUT, three times",
-			fault: kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: 3},
+			name: "append then REQUEST_TIMED_OUT, three times",
+			faults: func() []kfake.Fault {
+				return []kfake.Fault{{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: 3}}
+			},
+			hits: 3,
 			counts: func(c checker.Counts) checker.Counts {
 				return checker.Counts{Sent: c.Sent, Acked: c.Sent, Received: c.Sent + 3, Unique: c.Sent, Duplicated: 3}
 			},
@@ -41,10 +47,54 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 		},
 		{
 			// Refused before the append: failed, never delivered.
-			name:  "MESSAGE_TOO_LARGE, twice",
-			fault: kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.MessageTooLarge, Count: 2},
+			name: "MESSAGE_TOO_LARGE, twice",
+			faults: func() []kfake.Fault {
+				return []kfake.Fault{{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.MessageTooLarge, Count: 2}}
+			},
+			hits: 2,
 			counts: func(c checker.Counts) checker.Counts {
 				return checker.Counts{Sent: c.Sent, Acked: c.Sent - 2, Failed: 2, Received: c.Sent - 2, Unique: c.Sent - 2}
+			},
+			claims: map[string]string{"at-least-once": checker.Pass, "exactly-once": checker.Pass,
+				"at-most-once": checker.Pass, "ordered": checker.Pass},
+		},
+		{
+			// Seqs 5 and 15: the first attempt is appended and answered
+			// REQUEST_TIMED_OUT; every retry is refused before the append
+			// until the 1s delivery timeout. The producer cannot know
+			// (indeterminate); the message is in the log once (recovered).
+			name: "append, then no answer until the delivery timeout, for seqs 5 and 15",
+			faults: func() []kfake.Fault {
+				// Only touched on the cluster goroutine. kfake may ask about
+				// one request more than once, so the first attempt is
+				// remembered by request, not just by seq.
+				firstReq := map[uint64]kmsg.Request{}
+				first := func(req kmsg.Request) bool {
+					seq, ok := producedSeq(req)
+					if !ok || (seq != 5 && seq != 15) {
+						return false
+					}
+					if r, seen := firstReq[seq]; seen {
+						return r == req
+					}
+					firstReq[seq] = req
+					return true
+				}
+				retry := func(req kmsg.Request) bool {
+					seq, ok := producedSeq(req)
+					r, seen := firstReq[seq]
+					return ok && seen && r != req
+				}
+				return []kfake.Fault{
+					{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1, When: first},
+					{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1, When: retry},
+				}
+			},
+			hits:     2,
+			delivery: scenarios.Duration(time.Second),
+			counts: func(c checker.Counts) checker.Counts {
+				return checker.Counts{Sent: c.Sent, Acked: c.Sent - 2, Indeterminate: 2, Recovered: 2,
+					Received: c.Sent, Unique: c.Sent}
 			},
 			claims: map[string]string{"at-least-once": checker.Pass, "exactly-once": checker.Pass,
 				"at-most-once": checker.Pass, "ordered": checker.Pass},
@@ -58,8 +108,9 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 				s.Broker.Kafka.Partitions = 1
 				s.Broker.Kafka.Idempotent = &no
 				s.Broker.Kafka.Linger = &zero
+				s.Broker.Kafka.DeliveryTimeout = tc.delivery
 			}))
-			sw := swarm.New(swarm.Config{RunID: 7, Seed: 1, Producers: 1, Consumers: 1, Duration: 1500 * time.Millisecond,
+			sw := swarm.New(swarm.Config{RunID: 7, Seed: 1, Producers: 1, Consumers: 1, Duration: 3 * time.Second,
 				MessageSize: 100, MaxInFlight: 1}, tgt.Driver, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -67,9 +118,15 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sw.Close()
-			f := tc.fault
-			f.Topic = topicOf(tgt)
-			h := cluster(t, tgt).Fault(f)
+			var first *kfake.FaultHandle
+			for i, f := range tc.faults() {
+				f.Topic = topicOf(tgt)
+				h := cluster(t, tgt).Fault(f)
+				if i == 0 {
+					first = h
+				}
+				defer h.Remove()
+			}
 			if err := sw.Produce(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -77,8 +134,8 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 				t.Fatalf("drain: %s", dr.Reason)
 			}
 			sw.Close()
-			if hits := h.Hits(); hits != max(f.Count, 1) {
-				t.Fatalf("the fault hit %d requests, want %d", hits, f.Count)
+			if hits := first.Hits(); hits != tc.hits {
+				t.Fatalf("the fault hit %d requests, want %d", hits, tc.hits)
 			}
 			res := sw.Collector().Finalize(checker.Options{Drained: true, Claims: []string{"at-least-once", "exactly-once", "at-most-once", "ordered"}})
 			got := res.Counts
@@ -95,4 +152,26 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// producedSeq reads the mqcheck sequence number of the one record a produce
+// request carries (these tests send one record per request).
+func producedSeq(req kmsg.Request) (uint64, bool) {
+	pr, ok := req.(*kmsg.ProduceRequest)
+	if !ok || len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 {
+		return 0, false
+	}
+	var batch kmsg.RecordBatch
+	if err := batch.ReadFrom(pr.Topics[0].Partitions[0].Records); err != nil || batch.NumRecords != 1 {
+		return 0, false
+	}
+	var rec kmsg.Record
+	if err := rec.ReadFrom(batch.Records); err != nil {
+		return 0, false
+	}
+	h, err := mqmessage.Decode(rec.Value)
+	if err != nil {
+		return 0, false
+	}
+	return h.Seq, true
 }
