@@ -1,0 +1,151 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// fakeRestarter records stops and starts.
+type fakeRestarter struct {
+	mu      sync.Mutex
+	log     []string
+	stopErr error
+}
+
+func (f *fakeRestarter) Nodes() int { return 3 }
+func (f *fakeRestarter) Stop(_ context.Context, node int, graceful bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = append(f.log, "stop")
+	return f.stopErr
+}
+func (f *fakeRestarter) Start(_ context.Context, node int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = append(f.log, "start")
+	return nil
+}
+func (f *fakeRestarter) events() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.log, ",")
+}
+
+func TestPlanRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		target *broker.Target
+		faults []scenarios.Fault
+		want   string
+	}{
+		{"restart without a restarter", &broker.Target{Description: "url target"},
+			[]scenarios.Fault{{Kind: "restart"}}, "faults.0"},
+		{"node out of range", &broker.Target{Restarter: &fakeRestarter{}},
+			[]scenarios.Fault{{Kind: "restart", Node: 3}}, "faults.0.node"},
+		{"unknown kind", &broker.Target{Restarter: &fakeRestarter{}},
+			[]scenarios.Fault{{Kind: "explode"}}, "faults.0.kind"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Plan(tc.faults, tc.target)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRunnerAppliesAndMeasures runs a restart at 50ms for 100ms and checks
+// the window, the order of stop and start, and the recovery measurement.
+func TestRunnerAppliesAndMeasures(t *testing.T) {
+	r := &fakeRestarter{}
+	plan, err := Plan([]scenarios.Fault{{Kind: "restart", At: scenarios.Duration(50 * time.Millisecond),
+		For: scenarios.Duration(100 * time.Millisecond), Node: -1}}, &broker.Target{Restarter: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked, received atomic.Uint64
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	run := Start(ctx, start, plan, func() (uint64, uint64) { return acked.Load(), received.Load() })
+	// Progress resumes a little after the heal.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		acked.Add(1)
+		time.Sleep(100 * time.Millisecond)
+		received.Add(1)
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		ws := run.Windows()
+		if len(ws) == 1 && !ws[0].DeliverRecovered.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery measured: %+v", ws)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	run.Wait()
+	w := run.Windows()[0]
+	if got := r.events(); got != "stop,start" {
+		t.Errorf("restarter saw %q", got)
+	}
+	if d := w.Start.Sub(start); d < 40*time.Millisecond || d > time.Second {
+		t.Errorf("fault started after %s, want about 50ms", d)
+	}
+	if d := w.Healed.Sub(w.Start); d < 100*time.Millisecond {
+		t.Errorf("fault lasted %s, want at least 100ms", d)
+	}
+	if !w.PublishRecovered.After(w.Healed) || !w.DeliverRecovered.After(w.PublishRecovered) {
+		t.Errorf("recovery times out of order: %+v", w)
+	}
+	if len(run.Active()) != 0 {
+		t.Errorf("still active: %v", run.Active())
+	}
+}
+
+// TestRunnerHealsOnCancel: a run interrupted during a fault still heals it,
+// and a failed inject is healed too.
+func TestRunnerHealsOnCancel(t *testing.T) {
+	for _, stopErr := range []error{nil, errors.New("kill failed")} {
+		r := &fakeRestarter{stopErr: stopErr}
+		plan, err := Plan([]scenarios.Fault{{Kind: "restart", For: scenarios.Duration(time.Hour), Node: 1}},
+			&broker.Target{Restarter: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		run := Start(ctx, time.Now(), plan, func() (uint64, uint64) { return 0, 0 })
+		deadline := time.Now().Add(3 * time.Second)
+		for r.events() == "" {
+			if time.Now().After(deadline) {
+				t.Fatal("fault never injected")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		done := make(chan struct{})
+		go func() { run.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Wait did not return after cancel")
+		}
+		if got := r.events(); got != "stop,start" {
+			t.Errorf("stop error %v: restarter saw %q, want the fault healed", stopErr, got)
+		}
+		if w := run.Windows()[0]; (w.Err != nil) != (stopErr != nil) {
+			t.Errorf("window error %v, want %v", w.Err, stopErr)
+		}
+	}
+}
