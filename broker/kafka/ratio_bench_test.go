@@ -19,10 +19,18 @@ import (
 // row adds consumers that decode and check every message while producing.
 // Run with -benchtime=1x (make bench does).
 func BenchmarkSwarmVsBare(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { swarmVsBare(b, size) })
+	}
+}
+
+func swarmVsBare(b *testing.B, size int) {
 	tgt := benchTarget(b)
 	ctx := b.Context()
-	const size = 100
-	const bareRecords = 1_000_000
+	bareRecords := 1_000_000
+	if size > 512 {
+		bareRecords = 400_000
+	}
 	const swarmFor = 2 * time.Second
 	// franz-go buffers up to 50,000 records by default: the bare loop's
 	// in-flight window. The swarm gets the same.
@@ -33,7 +41,7 @@ func BenchmarkSwarmVsBare(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		bare = append(bare, bareRecords/took.Seconds())
+		bare = append(bare, float64(bareRecords)/took.Seconds())
 		r, err := swarmRate(ctx, tgt.Driver, swarm.Config{RunID: uint64(round) + 1, Producers: 1, Duration: swarmFor,
 			MessageSize: size, MaxInFlight: window})
 		if err != nil {
