@@ -46,6 +46,8 @@ type Results struct {
 	Notices    []Notice                     `json:"notices"`
 	Timeline   []Second                     `json:"timeline"`
 	Examples   map[string][]checker.Example `json:"examples"`
+	// Thresholds are the scenario's thresholds as decided on this run.
+	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
 }
 
 // ScenarioInfo identifies the scenario of a run.
@@ -85,6 +87,10 @@ type Latency struct {
 	P99US  int64   `json:"p99_us"`
 	P999US int64   `json:"p999_us"`
 	MaxUS  int64   `json:"max_us"`
+	// HDR is the whole-run histogram (microseconds) in HdrHistogram's V2
+	// compressed encoding, base64: compare and the reports read every
+	// percentile from it, and it equals the merge of the .hlog intervals.
+	HDR string `json:"hdr,omitempty"`
 }
 
 // Summarize turns a histogram into a Latency.
@@ -92,9 +98,12 @@ func Summarize(h *hdrhistogram.Histogram) Latency {
 	if h == nil || h.TotalCount() == 0 {
 		return Latency{}
 	}
+	// An encoding error leaves HDR empty: the summary still stands, only
+	// the finer percentiles are lost.
+	enc, _ := EncodeHistogram(h)
 	return Latency{Count: h.TotalCount(), MeanUS: h.Mean(), P50US: h.ValueAtQuantile(50),
 		P90US: h.ValueAtQuantile(90), P99US: h.ValueAtQuantile(99), P999US: h.ValueAtQuantile(99.9),
-		MaxUS: h.Max()}
+		MaxUS: h.Max(), HDR: enc}
 }
 
 // Throughput over the load phase, in messages per second.

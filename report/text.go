@@ -68,11 +68,7 @@ func Text(w io.Writer, r *Results) error {
 
 	ew.printf("\nclaims\n")
 	for _, cl := range r.Claims {
-		mark := map[string]string{"pass": "✔", "fail": "✘"}[cl.Verdict]
-		if mark == "" {
-			mark = "?"
-		}
-		ew.printf("  %s %-14s %-7s %s\n", mark, cl.Name, cl.Verdict, cl.Summary)
+		ew.printf("  %s %-14s %-7s %s\n", mark(cl.Verdict), cl.Name, cl.Verdict, cl.Summary)
 		for i, x := range cl.Evidence {
 			if i == 3 {
 				ew.printf("      … %d more in results.json\n", len(cl.Evidence)-3)
@@ -81,8 +77,25 @@ func Text(w io.Writer, r *Results) error {
 			ew.printf("      %s\n", Evidence(x, r.LoadStartNS))
 		}
 	}
+	if len(r.Thresholds) > 0 {
+		ew.printf("\nthresholds\n")
+		for _, t := range r.Thresholds {
+			ew.printf("  %s %-24s %-7s %s\n", mark(t.Verdict), t.Expr, t.Verdict, t.Summary)
+		}
+	}
 	ew.printf("\nverdict: %s\n", strings.ToUpper(r.Verdict))
 	return ew.err
+}
+
+// mark is a verdict's sign in the terminal.
+func mark(verdict string) string {
+	switch verdict {
+	case checker.Pass:
+		return "✔"
+	case checker.Fail:
+		return "✘"
+	}
+	return "?"
 }
 
 // Evidence renders one example as a line a person can act on: which

@@ -21,6 +21,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/redact"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
@@ -44,14 +45,28 @@ type Options struct {
 	// logged and returned, the others still run.
 	Writers []Writer
 	Log     *slog.Logger
-	Tool     string // "mqcheck <version>" for results.json
+	Tool    string // "mqcheck <version>" for results.json
 	// DrainSettle is how long the broker's backlog must stay at zero before
 	// missing messages are declared lost. Default 2s.
 	DrainSettle time.Duration
 	// CheckpointEvery: results.json is rewritten this often during the run,
 	// so a killed mqcheck still leaves results. Default 5s.
 	CheckpointEvery time.Duration
+	// Abort, once closed after ctx was cancelled (a second Ctrl-C), turns
+	// the bounded stop into an immediate one: the drain and the wait for
+	// outstanding confirms end at once, and closing the driver and the
+	// target gets abortCleanup. results.json is still written.
+	Abort <-chan struct{}
 }
+
+// abortCleanup bounds each cleanup step (closing the driver, stopping a
+// private broker) once the run was aborted: enough for a process to exit,
+// not enough to keep a user who pressed Ctrl-C twice waiting.
+const abortCleanup = 3 * time.Second
+
+// interruptDrain bounds the drain of a run stopped by ctx: what is in
+// flight still counts, and the user is not kept waiting.
+const interruptDrain = 5 * time.Second
 
 // Observer follows a run as it goes. Calls come from the run's timeline
 // goroutine, one at a time, once per second from the start of the load
@@ -61,6 +76,21 @@ type Observer interface {
 	// histograms (microseconds); they must not be kept or changed after
 	// the call returns.
 	Second(row report.Second, publish, endToEnd *hdrhistogram.Histogram)
+}
+
+// LiveRun is what an Attacher is handed when the load starts.
+type LiveRun struct {
+	RunID     string
+	LoadStart time.Time
+	// Totals returns the cumulative counts at any moment, safe from any
+	// goroutine: a metrics scrape between two timeline rows reads it.
+	Totals func() swarm.Totals
+}
+
+// Attacher is an optional capability of an Observer: Attach is called once,
+// when the load starts and before the first Second.
+type Attacher interface {
+	Attach(LiveRun)
 }
 
 // Writer renders a finished run's results into its directory.
@@ -106,7 +136,12 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	runID := binary.BigEndian.Uint64(idb[:])
-	r := &run{o: o, s: s, log: log, runID: runID, res: &report.Results{
+	// Everything that leaves the run (logs, results.json, scenario.yaml,
+	// the returned error) goes through the scrubber: drivers and client
+	// libraries quote URLs with passwords in their errors.
+	scrub := s.Scrubber()
+	log = slog.New(redact.Handler(log.Handler(), scrub))
+	r := &run{o: o, s: s, log: log, runID: runID, scrub: scrub, res: &report.Results{
 		SchemaVersion: report.SchemaVersion, Tool: o.Tool, RunID: hex.EncodeToString(idb[:]),
 		Scenario: scenarioInfo(s), StartedAt: time.Now().UTC().Format(time.RFC3339Nano),
 		Verdict: checker.Unknown, Faults: []report.Fault{}, Notices: []report.Notice{}, Timeline: []report.Second{},
@@ -115,16 +150,24 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
-	if y, err := scenarios.Marshal(s); err != nil {
+	if y, err := scenarios.Marshal(s.Redacted()); err != nil {
 		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
 	} else if err := os.WriteFile(filepath.Join(o.Dir, "scenario.yaml"), y, 0o644); err != nil {
 		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
 	}
+	// A results file exists from the start: killed before the first
+	// checkpoint, mqcheck still leaves one (partial, verdict unknown).
+	r.checkpoint(nil)
 	err := r.execute(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+	}
+	err = scrub.Error(err)
 	if err != nil {
 		r.res.Error = err.Error()
 	}
 	r.res.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
+	redact.Strings(r.res, scrub.String)
 	if werr := report.WriteFile(filepath.Join(o.Dir, "results.json"), r.res); werr != nil {
 		err = errors.Join(err, werr)
 	}
@@ -134,7 +177,7 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 			err = errors.Join(err, werr)
 		}
 	}
-	return r.res, err
+	return r.res, scrub.Error(err)
 }
 
 type run struct {
@@ -143,6 +186,7 @@ type run struct {
 	log   *slog.Logger
 	runID uint64
 	res   *report.Results
+	scrub *redact.Scrubber
 
 	mu        sync.Mutex // guards res.Notices/Timeline while the load runs
 	loadStart time.Time
@@ -165,6 +209,8 @@ func (r *run) execute(ctx context.Context) error {
 		return &ScenarioError{fmt.Errorf("broker.kind: %q is not available in this build", s.Broker.Kind)}
 	}
 	env := broker.Env{RunID: r.res.RunID, Dir: r.o.Dir, Log: r.log, Seed: s.Seed}
+	// The URL is logged as written: the run's log handler masks its password.
+	r.log.Debug("opening target", "kind", s.Broker.Kind, "target", s.Broker.Target, "url", s.Broker.URL)
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	target, err := open(octx, s, env)
 	cancel()
@@ -173,7 +219,7 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	r.res.Target = target.Description
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		cctx, cancel := r.cleanupContext(ctx)
 		defer cancel()
 		if target.Close != nil {
 			if err := target.Close(cctx); err != nil {
@@ -190,29 +236,42 @@ func (r *run) execute(ctx context.Context) error {
 		return fmt.Errorf("%w: setting up %s: %w", ErrInfra, s.Broker.Kind, err)
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		cctx, cancel := r.cleanupContext(ctx)
 		defer cancel()
 		if err := drv.Close(cctx); err != nil {
 			r.log.Warn("closing driver", "err", err)
 		}
 	}()
 
+	stopFlush, release := r.stopWaiting(ctx)
+	defer release()
 	sw := swarm.New(swarm.Config{
 		RunID: r.runID, Seed: s.Seed, Producers: s.Producers.Count, Consumers: s.Consumers.Count,
 		Subscriptions: s.Consumers.Subscriptions, Rate: float64(s.Producers.Rate), Duration: s.Duration.D(),
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
+		Abort: stopFlush,
 	}, drv, r.notify)
 	col := sw.Collector()
+	live := &liveTotals{col: col}
 	if err := sw.StartConsumers(ctx); err != nil {
 		return fmt.Errorf("%w: starting consumers: %w", ErrInfra, err)
 	}
-	defer sw.Close()
+	defer func() {
+		sw.StopConsumers()
+		live.close()
+		sw.Close()
+	}()
 
 	r.mu.Lock()
 	r.loadStart = time.Now()
 	r.res.LoadStartNS = r.loadStart.UnixNano()
 	r.mu.Unlock()
+	for _, o := range r.o.Observers {
+		if a, ok := o.(Attacher); ok {
+			a.Attach(LiveRun{RunID: r.res.RunID, LoadStart: r.loadStart, Totals: live.read})
+		}
+	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	faults := chaos.Start(loadCtx, r.loadStart, plan, func() (uint64, uint64) {
@@ -228,21 +287,41 @@ func (r *run) execute(ctx context.Context) error {
 	drainCtx := ctx
 	drainTimeout := s.DrainTimeout.D()
 	if interrupted {
-		// The user wants out: drain briefly so what is in flight still counts.
-		drainCtx = context.WithoutCancel(ctx)
-		drainTimeout = min(drainTimeout, 5*time.Second)
+		// The user wants out: drain briefly so what is in flight still
+		// counts, unless they asked twice.
+		var cancelDrain context.CancelFunc
+		drainCtx, cancelDrain = r.abortable(context.WithoutCancel(ctx))
+		defer cancelDrain()
+		drainTimeout = min(drainTimeout, interruptDrain)
 	}
 	dr := sw.Drain(drainCtx, drainTimeout, r.o.DrainSettle)
 	r.log.Info("drain ended", "complete", dr.Drained, "reason", dr.Reason)
 	stopLoad()
 	faults.Wait()
 	tl.stop()
+	sw.StopConsumers()
+	live.close()
 	sw.Close()
 	consumerErrs := sw.ConsumerErrors()
 
 	r.finish(sw, faults, dr, loadEnd)
+	// Thresholds (issue 6): decided after the checker, on the final
+	// figures; a missed one fails the verdict.
+	r.mu.Lock()
+	terr := report.ApplyThresholds(r.res, s.Thresholds)
+	r.mu.Unlock()
+	if terr != nil {
+		return &ScenarioError{terr}
+	}
 	switch {
 	case interrupted:
+		// A run cut short never passes: its claims may be decided for
+		// what was sent, but the scenario did not run.
+		r.mu.Lock()
+		if r.res.Verdict == checker.Pass {
+			r.res.Verdict = checker.Unknown
+		}
+		r.mu.Unlock()
 		return ErrInterrupted
 	case len(consumerErrs) > 0 && len(consumerErrs) == s.Consumers.Count*s.Consumers.Subscriptions:
 		return fmt.Errorf("%w: every consumer failed: %w", ErrInfra, errors.Join(consumerErrs...))
@@ -255,6 +334,105 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// liveTotals hands the collector's totals to readers outside the run
+// (metrics scrapes, at any time): once the swarm is about to close they get
+// the last totals instead, because a collector being closed must not be
+// asked to sync.
+type liveTotals struct {
+	mu    sync.RWMutex
+	col   *swarm.Collector
+	final *swarm.Totals
+}
+
+func (l *liveTotals) read() swarm.Totals {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.final != nil {
+		return *l.final
+	}
+	return l.col.Totals()
+}
+
+func (l *liveTotals) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.final == nil {
+		t := l.col.Totals()
+		l.final = &t
+	}
+}
+
+// stopWaiting returns a channel closed once an interrupted run has waited
+// interruptDrain for outstanding confirms, or at once on abort: the first
+// Ctrl-C must not wait out a stalled broker's confirms for the whole flush
+// timeout. release ends the watch when the run is over.
+func (r *run) stopWaiting(ctx context.Context) (stop <-chan struct{}, release func()) {
+	ch, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ch)
+		select {
+		case <-ctx.Done():
+			select {
+			case <-time.After(interruptDrain):
+			case <-r.o.Abort:
+			case <-done:
+			}
+		case <-done:
+		}
+	}()
+	return ch, func() { close(done) }
+}
+
+// abortable returns a context that ends when Options.Abort is closed.
+func (r *run) abortable(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	if r.o.Abort != nil {
+		go func() {
+			select {
+			case <-r.o.Abort:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
+}
+
+// cleanupContext bounds one cleanup step: a minute normally, abortCleanup
+// once the run is aborted (also when the abort comes while it runs).
+func (r *run) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	base := context.WithoutCancel(ctx)
+	if r.aborted() {
+		return context.WithTimeout(base, abortCleanup)
+	}
+	cctx, cancel := context.WithTimeout(base, time.Minute)
+	if r.o.Abort == nil {
+		return cctx, cancel
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-r.o.Abort:
+			select {
+			case <-time.After(abortCleanup):
+				cancel()
+			case <-done:
+			}
+		case <-done:
+		}
+	}()
+	return cctx, func() { close(done); cancel() }
+}
+
+func (r *run) aborted() bool {
+	select {
+	case <-r.o.Abort:
+		return true
+	default:
+		return false
+	}
 }
 
 // finish fills the results from the collector and the fault windows.

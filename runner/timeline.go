@@ -10,6 +10,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/redact"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/swarm"
 )
@@ -101,21 +102,25 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 }
 
 // checkpoint writes results.json as it stands, marked partial, so that a
-// killed mqcheck leaves what it had measured.
+// killed mqcheck leaves what it had measured. col is nil before the load
+// starts: the file then says only what ran.
 func (r *run) checkpoint(col *swarm.Collector) {
-	res := col.Finalize(checker.Options{Drained: false, Claims: r.s.Claims})
 	r.mu.Lock()
 	cp := *r.res
 	cp.Timeline = append([]report.Second(nil), r.res.Timeline...)
 	cp.Notices = append([]report.Notice(nil), r.res.Notices...)
 	r.mu.Unlock()
 	cp.Partial = true
-	cp.Counts, cp.Claims, cp.Examples = res.Counts, res.Claims, res.Examples
 	cp.Verdict = checker.Unknown
 	cp.Error = "checkpoint: the run had not finished when this was written"
-	pub, e2e := col.Latency()
-	cp.Latency = report.Latencies{Publish: report.Summarize(pub), EndToEnd: report.Summarize(e2e)}
+	if col != nil {
+		res := col.Finalize(checker.Options{Drained: false, Claims: r.s.Claims})
+		cp.Counts, cp.Claims, cp.Examples = res.Counts, res.Claims, res.Examples
+		pub, e2e := col.Latency()
+		cp.Latency = report.Latencies{Publish: report.Summarize(pub), EndToEnd: report.Summarize(e2e)}
+	}
 	cp.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
+	redact.Strings(&cp, r.scrub.String)
 	if err := report.WriteFile(filepath.Join(r.o.Dir, "results.json"), &cp); err != nil {
 		r.log.Warn("checkpoint", "err", err)
 	}

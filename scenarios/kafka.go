@@ -86,8 +86,8 @@ type KafkaSASL struct {
 	// Mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
 	Mechanism string `yaml:"mechanism" json:"mechanism"`
 	User      string `yaml:"user" json:"user"`
-	// Password ends up in the resolved scenario.yaml of the run directory.
-	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+	// Password of user.
+	Password string `yaml:"password,omitempty" json:"password,omitempty" secret:"true"`
 }
 
 // KafkaTLS configures TLS to a url target.

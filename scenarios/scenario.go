@@ -5,7 +5,11 @@ package scenarios
 // Scenario is one mqcheck run, as written in a scenario file. Zero values are
 // replaced by defaults (see Defaults) before validation.
 type Scenario struct {
-	Name        string `yaml:"name" json:"name" jsonschema:"description=Short name, used in the run directory and reports"`
+	// Name is short: it names the run directory and heads reports.
+	// Default: the file's name without .yaml.
+	Name string `yaml:"name" json:"name"`
+	// Description says in one line what the scenario shows (mqcheck
+	// scenarios lists it).
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
 	// Seed makes every random choice of the run (fault positions, random
 	// schedules) reproducible. 0 means: pick one and report it.
@@ -26,6 +30,11 @@ type Scenario struct {
 
 	// Faults is the fault schedule applied during the load phase.
 	Faults []Fault `yaml:"faults,omitempty" json:"faults,omitempty"`
+
+	// Thresholds the run must meet besides its claims, one comparison each
+	// ("end_to_end.p99 < 50ms", "lost == 0", "received_per_s >= 5k"); a
+	// missed one fails the run. The grammar is in report/threshold.
+	Thresholds []string `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
 }
 
 // Broker says which broker to drive and how to reach it.
@@ -40,7 +49,7 @@ type Broker struct {
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
 	// URL of an existing broker when Target is url (kafka: host:port,...;
 	// rabbitmq: amqp[s]://user:password@host:port/vhost).
-	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	URL string `yaml:"url,omitempty" json:"url,omitempty" secret:"url"`
 	// Destination is the topic / queue name; default mqcheck-<run id>.
 	Destination string `yaml:"destination,omitempty" json:"destination,omitempty"`
 	// Keep destinations the run created instead of deleting them at the end.

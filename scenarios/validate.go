@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/mqcheck/mqcheck/message"
+	"github.com/mqcheck/mqcheck/report/threshold"
 )
 
 // Message size bounds.
@@ -63,6 +64,7 @@ func (s *Scenario) Validate() error {
 	s.validateClaims(&p)
 	s.validateConsumers(&p)
 	s.validateFaults(&p)
+	s.validateThresholds(&p)
 	return p.errs.err()
 }
 
@@ -294,6 +296,16 @@ func (s *Scenario) validateFaults(p *problems) {
 		}
 		if f.Node < -1 {
 			p.add(path+".node", "must be a node index or -1 (all nodes), got %d", f.Node)
+		}
+	}
+}
+
+// validateThresholds parses each threshold: an unknown metric or a
+// malformed comparison is a scenario error, found before anything runs.
+func (s *Scenario) validateThresholds(p *problems) {
+	for i, t := range s.Thresholds {
+		if _, err := threshold.Parse(t); err != nil {
+			p.add("thresholds."+strconv.Itoa(i), "%v", err)
 		}
 	}
 }

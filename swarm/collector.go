@@ -86,9 +86,10 @@ type Collector struct {
 	// Workers hand batches to the collector's goroutine, so that folding
 	// them into the checker never holds up a publishing loop or a
 	// driver's completion goroutine.
-	in     chan *batch
-	done   chan struct{}
-	closed atomic.Bool
+	in      chan *batch
+	done    chan struct{}
+	closed  atomic.Bool
+	closeMu sync.RWMutex
 
 	// Producers report sends as a high-water mark, pulled before any read.
 	sources  []*producer
@@ -122,11 +123,15 @@ func (c *Collector) loop() {
 // sync returns once every batch handed over before the call is applied,
 // and the producers' sends are recorded.
 func (c *Collector) sync() {
+	// closeMu keeps Close from closing the channel between the check and
+	// the send: readers (a metrics scrape) may run while the run ends.
+	c.closeMu.RLock()
 	if !c.closed.Load() {
 		ack := make(chan struct{})
 		c.in <- &batch{ack: ack}
 		<-ack
 	}
+	c.closeMu.RUnlock()
 	c.pullSent()
 }
 
@@ -160,6 +165,8 @@ func (c *Collector) pullSent() {
 // Close applies what is pending and stops the collector's goroutine. No
 // worker may hand over a batch afterwards; reading stays possible.
 func (c *Collector) Close() {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
 	if c.closed.Swap(true) {
 		return
 	}

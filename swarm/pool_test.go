@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/checker"
 )
 
 // TestMsgPoolBoundsInFlight runs a publishing loop against a completion
@@ -54,5 +55,25 @@ func TestMsgPoolBoundsInFlight(t *testing.T) {
 		close(inflight)
 		wg.Wait()
 		cancel()
+	}
+}
+
+// TestCollectorReadDuringClose reads the collector while it closes, as a
+// metrics scrape at the end of a run does.
+func TestCollectorReadDuringClose(t *testing.T) {
+	for range 50 {
+		col := NewCollector(checker.New(checker.NewNames("s0")))
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 20 {
+					col.Totals()
+				}
+			}()
+		}
+		col.Close()
+		wg.Wait()
 	}
 }

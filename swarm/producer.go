@@ -184,6 +184,15 @@ func (p *producer) finish(flushTimeout time.Duration) {
 	p.col.add(p.sent)
 	p.sent = nil
 	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	if p.cfg.Abort != nil {
+		go func() {
+			select {
+			case <-p.cfg.Abort:
+				cancel()
+			case <-fctx.Done():
+			}
+		}()
+	}
 	_ = p.drv.Flush(fctx) // what does not complete in time is completed as indeterminate by Close
 	cancel()
 	if err := p.drv.Close(); err != nil && p.err == nil {

@@ -34,6 +34,10 @@ type Config struct {
 	FailDeadLetter bool
 	// FlushTimeout bounds the wait for outstanding confirms after the load.
 	FlushTimeout time.Duration
+	// Abort, once closed, ends that wait at once (an interrupted run stops
+	// waiting for a stalled broker): what has no outcome yet completes as
+	// indeterminate.
+	Abort <-chan struct{}
 }
 
 // Swarm is a run's producers and consumers.

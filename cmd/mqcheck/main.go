@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/mqcheck/mqcheck/redact"
 )
 
 // Exit codes, as documented in README.md.
@@ -39,9 +39,10 @@ func usageError(format string, args ...any) error {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := notifyInterrupts(context.Background(), os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -53,14 +54,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitPass
 	}
+	// The run scrubs the scenario's own secrets; masking URL passwords
+	// here too covers errors from before a scenario was loaded.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "mqcheck:", ee.err)
+			fmt.Fprintln(stderr, "mqcheck:", redact.URL(ee.err.Error()))
 		}
 		return ee.code
 	}
 	// Anything cobra itself rejects (unknown flag or command) is usage.
-	fmt.Fprintln(stderr, "mqcheck:", err)
+	fmt.Fprintln(stderr, "mqcheck:", redact.URL(err.Error()))
 	return exitUsage
 }

@@ -1,34 +1,75 @@
 package main
 
 import (
-	"path/filepath"
+	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/runner"
 )
+
+// runFiles are the files every run writes besides results.json: the
+// latency interval logs as the run goes, then report.html, junit.xml,
+// summary.md and the .hgrm distributions.
+func runFiles(dir string) (runner.Observer, []runner.Writer) {
+	lat := report.NewLatencyLog(dir)
+	// The latency log comes first: it closes the interval logs before
+	// anything reads them.
+	return lat, []runner.Writer{lat.Finish, report.WriteHTMLFile, report.WriteJUnitFile, report.WriteMarkdownFile}
+}
+
+var reportFormats = map[string]func(io.Writer, *report.Run) error{
+	"text":  func(w io.Writer, r *report.Run) error { return report.Text(w, r.Results) },
+	"json":  func(w io.Writer, r *report.Run) error { return report.WriteJSON(w, r.Results) },
+	"md":    func(w io.Writer, r *report.Run) error { return report.Markdown(w, r.Results) },
+	"junit": func(w io.Writer, r *report.Run) error { return report.JUnit(w, r.Results) },
+	"html":  report.HTML,
+}
 
 func newReportCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:     "report RUN_DIR",
-		Short:   "Render a finished run's results",
-		Example: "  mqcheck report runs/quickstart-20261128-142233\n  mqcheck report runs/last --format json | jq .counts",
-		Args:    cobra.ExactArgs(1),
+		Use:   "report RUN_DIR [RUN_DIR...]",
+		Short: "Render finished runs: text, json, md, junit, html; several runs side by side (html, md)",
+		Example: `  mqcheck report runs/quickstart-20261128-142233
+  mqcheck report runs/last --format json | jq .counts
+  mqcheck report runs/last --format html > report.html
+  mqcheck report runs/last --format md >> "$GITHUB_STEP_SUMMARY"
+  mqcheck report runs/kafka runs/rabbitmq --format html > brokers.html   # side by side`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := report.ReadFile(filepath.Join(args[0], "results.json"))
+			render, ok := reportFormats[format]
+			if !ok {
+				return usageError("--format %q: known formats are text, json, md, junit, html", format)
+			}
+			if len(args) > 1 && format != "html" && format != "md" {
+				return usageError("--format %s renders one run; several runs side by side take --format html or md", format)
+			}
+			var runs []*report.Run
+			for _, dir := range args {
+				run, err := report.Load(dir)
+				if err != nil {
+					return usageError("%v", err)
+				}
+				runs = append(runs, run)
+			}
+			var err error
+			switch {
+			case len(runs) == 1:
+				err = render(cmd.OutOrStdout(), runs[0])
+			case format == "html":
+				err = report.HTMLRuns(cmd.OutOrStdout(), runs)
+			default:
+				err = report.MarkdownRuns(cmd.OutOrStdout(), runs)
+			}
 			if err != nil {
-				return usageError("%v", err)
+				return &exitError{code: exitInfra, err: fmt.Errorf("rendering the report: %w", err)}
 			}
-			switch format {
-			case "text":
-				return report.Text(cmd.OutOrStdout(), res)
-			case "json":
-				return report.WriteJSON(cmd.OutOrStdout(), res)
-			}
-			return usageError("--format %q: known formats are text, json", format)
+			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	cmd.Flags().StringVarP(&format, "format", "f", "text", "text, json, md, junit or html")
 	return cmd
 }

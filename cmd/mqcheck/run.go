@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -43,56 +42,54 @@ Exit codes: 0 every claim held, 1 a claim failed, 2 usage or scenario error,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newScenariosCmd(), newReportCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newScenariosCmd(), newReportCmd(), newCompareCmd(), newVersionCmd(), newSchemaCmd())
 	return root
 }
 
 func newRunCmd() *cobra.Command {
 	var out string
 	var sets []string
-	var quiet, verbose, print bool
+	var print bool
+	var watch watchFlags
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
 		Short: "Run a scenario file or a built-in scenario",
 		Example: `  mqcheck run quickstart                       # the built-in default (embedded Kafka)
   mqcheck run scenarios/my-test.yaml --out runs/today
   mqcheck run quickstart --set producers.rate=5k/s --set duration=30s
-  mqcheck run quickstart --print > my-test.yaml   # copy a built-in to edit it`,
+  mqcheck run quickstart --print > my-test.yaml   # copy a built-in to edit it
+  mqcheck run soak.yaml --metrics-addr 127.0.0.1:9464 --progress plain --log-format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := watch.check(); err != nil {
+				return err
+			}
 			s, err := loadScenario(args[0], sets)
 			if err != nil {
 				return err
 			}
 			if print {
-				y, err := scenarios.Marshal(s)
-				if err != nil {
-					return &exitError{code: exitInfra, err: err}
-				}
-				_, err = cmd.OutOrStdout().Write(y)
-				return err
+				return printScenario(cmd.OutOrStdout(), s)
 			}
 			if out == "" {
 				out = filepath.Join("runs", safeName(s.Name)+"-"+time.Now().Format("20060102-150405"))
 			}
 			stdout := cmd.OutOrStdout()
-			logLevel := slog.LevelWarn
-			if verbose {
-				logLevel = slog.LevelDebug
+			header := fmt.Sprintf("mqcheck: running %s on %s (%s) for %s, run directory %s",
+				s.Name, s.Broker.Kind, s.Broker.Target, s.Duration, out)
+			ss, err := startSession(cmd.Context(), &watch, s, header, stdout, cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))
-			var observers []runner.Observer
-			if !quiet {
-				observers = append(observers, &lineProgress{w: stdout, total: s.Duration.D()})
-			}
-			if !quiet {
-				fmt.Fprintf(stdout, "mqcheck: running %s on %s (%s) for %s, run directory %s\n",
-					s.Name, s.Broker.Kind, s.Broker.Target, s.Duration, out)
-			}
+			defer ss.close()
+			latency, writers := runFiles(out) // report files (issue 6): report.go
 			res, runErr := runner.Run(cmd.Context(), runner.Options{
-				Scenario: s, Dir: out, Openers: openers, Observers: observers, Log: log, Tool: "mqcheck " + version,
+				Scenario: s, Dir: out, Openers: openers, Observers: append(ss.observers, latency), Writers: writers,
+				Log: ss.log, Tool: "mqcheck " + version,
+				Abort: abortOf(cmd.Context()),
 			})
-			if res != nil && !quiet {
+			ss.stopDisplay()
+			if res != nil && !watch.quiet {
 				fmt.Fprintln(stdout)
 				if err := report.Text(stdout, res); err != nil {
 					return err
@@ -104,9 +101,8 @@ func newRunCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "run directory (default runs/NAME-TIMESTAMP)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors; the exit code tells the verdict")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log what mqcheck does (to stderr)")
-	cmd.Flags().BoolVar(&print, "print", false, "print the resolved scenario as YAML instead of running it")
+	cmd.Flags().BoolVar(&print, "print", false, "print the resolved scenario as YAML instead of running it (secrets as ***)")
+	watch.register(cmd)
 	return cmd
 }
 

@@ -1,0 +1,322 @@
+package report
+
+import (
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mqcheck/mqcheck/checker"
+)
+
+//go:embed report.html.tmpl
+var htmlSource string
+
+// The page is one file: styles inline, charts as SVG data URIs, no script.
+// html/template escapes every value from a broker or a scenario, and the
+// page's Content-Security-Policy forbids scripts and network loads, so even
+// a value that slipped through could not run or call out.
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"upper":  strings.ToUpper,
+	"vclass": verdictClass,
+	"plabels": func() []string {
+		out := make([]string, len(htmlPercentiles))
+		for i, p := range htmlPercentiles {
+			out[i] = p.label
+		}
+		return out
+	},
+}).Parse(htmlSource))
+
+type htmlPage struct {
+	Title string
+	Tool  string
+	Runs  []*htmlRun
+	// Charts compare several runs; empty for one run.
+	Charts []htmlChart
+	// Table compares several runs, one row each.
+	Table []htmlCompareRow
+}
+
+type htmlChart struct {
+	ID, Title, Caption string
+	// Src is the img's src attribute: a data URI of our own SVG in
+	// base64, whose alphabet needs no escaping (html/template would
+	// escape each + and grow the page).
+	Src template.HTMLAttr
+}
+
+type htmlRun struct {
+	R          *Results
+	Load       string
+	Drain      string
+	Claims     []htmlClaim
+	Thresholds []ThresholdResult
+	SendCounts []htmlCount
+	RecvCounts []htmlCount
+	Latency    []htmlLatency
+	Throughput string
+	Faults     []htmlFault
+	Notices    []Notice
+	MoreNotice int
+	Charts     []htmlChart
+	Scenario   string
+}
+
+type htmlClaim struct {
+	Name, Verdict, Summary string
+	Evidence               []string
+}
+
+type htmlCount struct {
+	Name, Value string
+	Bad         bool // an anomaly that is not zero
+}
+
+type htmlLatency struct {
+	Name  string
+	Count string
+	Cells []string // at htmlPercentiles, then max and mean
+}
+
+type htmlFault struct {
+	Target, At, For, Publish, Deliver, Error string
+}
+
+type htmlCompareRow struct {
+	Label, Verdict, Sent, Received, PubP99, E2EP50, E2EP99, E2EP999, E2EMax string
+	Lost, Duplicated, Reordered                                             string
+	Claims                                                                  []htmlClaim
+}
+
+var htmlPercentiles = []struct {
+	label string
+	p     float64
+}{{"p50", 50}, {"p75", 75}, {"p90", 90}, {"p95", 95}, {"p99", 99}, {"p99.9", 99.9}, {"p99.99", 99.99}}
+
+// HTML writes the report of one run: verdict, claims with evidence,
+// thresholds, latency distributions, throughput, lag and anomalies over
+// time with fault windows shaded, faults, notices and the resolved scenario.
+func HTML(w io.Writer, run *Run) error {
+	hr, err := htmlRunOf(run)
+	if err != nil {
+		return err
+	}
+	page := htmlPage{Title: "mqcheck " + run.Results.Scenario.Name + ": " + strings.ToUpper(run.Results.Verdict),
+		Tool: run.Results.Tool, Runs: []*htmlRun{hr}}
+	if err := htmlTemplate.Execute(w, page); err != nil {
+		return fmt.Errorf("rendering the HTML report: %w", err)
+	}
+	return nil
+}
+
+// HTMLRuns writes several runs side by side (the same scenario on
+// different brokers): overlaid latency distributions, throughput bars, a
+// table of claims and figures per run, then each run in full.
+func HTMLRuns(w io.Writer, runs []*Run) error {
+	page := htmlPage{Title: fmt.Sprintf("mqcheck: %d runs side by side", len(runs))}
+	var e2e, pub []latencySeries
+	for i, run := range runs {
+		hr, err := htmlRunOf(run)
+		if err != nil {
+			return err
+		}
+		page.Runs = append(page.Runs, hr)
+		if page.Tool == "" {
+			page.Tool = run.Results.Tool
+		}
+		p, e := histograms(run.Results)
+		label := runLabel(run.Results)
+		e2e = append(e2e, latencySeries{name: label, h: e, color: i})
+		pub = append(pub, latencySeries{name: label, h: p, color: i, dashed: true})
+		r := run.Results
+		row := htmlCompareRow{Label: label, Verdict: r.Verdict,
+			Sent: fmtRate(r.Throughput.SentPerS), Received: fmtRate(r.Throughput.ReceivedPerS),
+			PubP99: fmtUS(r.Latency.Publish.P99US), E2EP50: fmtUS(r.Latency.EndToEnd.P50US),
+			E2EP99: fmtUS(r.Latency.EndToEnd.P99US), E2EP999: fmtUS(r.Latency.EndToEnd.P999US),
+			E2EMax: fmtUS(r.Latency.EndToEnd.MaxUS), Lost: fmtN(r.Counts.Lost),
+			Duplicated: fmtN(r.Counts.Duplicated), Reordered: fmtN(r.Counts.Reordered), Claims: hr.Claims}
+		page.Table = append(page.Table, row)
+	}
+	for _, c := range []struct {
+		id, title string
+		series    []latencySeries
+	}{{"cmp-e2e", "End-to-end latency by run", e2e}, {"cmp-publish", "Publish latency by run", pub}} {
+		b, err := percentileChart(c.title, c.series)
+		if err != nil {
+			return err
+		}
+		page.Charts = appendChart(page.Charts, c.id, c.title, "Percentile distribution, one line per run.", b)
+	}
+	b, err := throughputBars(runs)
+	if err != nil {
+		return err
+	}
+	page.Charts = appendChart(page.Charts, "cmp-throughput", "Throughput by run", "Average rates over the load phase.", b)
+	if err := htmlTemplate.Execute(w, page); err != nil {
+		return fmt.Errorf("rendering the HTML report: %w", err)
+	}
+	return nil
+}
+
+func htmlRunOf(run *Run) (*htmlRun, error) {
+	r := run.Results
+	s := r.Scenario
+	hr := &htmlRun{R: r, Scenario: string(run.Scenario), Thresholds: r.Thresholds,
+		Load: fmt.Sprintf("%s at %s: %d producers, %d consumers × %d subscriptions, %s messages",
+			fmtMS(s.DurationMS), s.Rate, s.Producers, s.Consumers, s.Subscriptions, fmtBytes(s.MessageSize)),
+		Throughput: fmt.Sprintf("sent %s, acked %s, received %s", fmtRate(r.Throughput.SentPerS),
+			fmtRate(r.Throughput.AckedPerS), fmtRate(r.Throughput.ReceivedPerS)),
+	}
+	drain := "complete"
+	if !r.Drain.Complete {
+		drain = "INCOMPLETE"
+	}
+	hr.Drain = fmt.Sprintf("drain %s in %s: %s", drain, fmtMS(r.Drain.DurationMS), r.Drain.Reason)
+	for _, c := range r.Claims {
+		hc := htmlClaim{Name: c.Name, Verdict: c.Verdict, Summary: c.Summary}
+		for _, x := range c.Evidence {
+			hc.Evidence = append(hc.Evidence, Evidence(x, r.LoadStartNS))
+		}
+		hr.Claims = append(hr.Claims, hc)
+	}
+	c := r.Counts
+	count := func(name string, v uint64, anomaly bool) htmlCount {
+		return htmlCount{Name: name, Value: fmtN(v), Bad: anomaly && v > 0}
+	}
+	hr.SendCounts = []htmlCount{count("sent", c.Sent, false), count("acked", c.Acked, false),
+		count("failed", c.Failed, false), count("indeterminate", c.Indeterminate, false),
+		count("recovered", c.Recovered, false), count("phantom", c.Phantom, true)}
+	hr.RecvCounts = []htmlCount{count("received", c.Received, false), count("unique", c.Unique, false),
+		count("lost", c.Lost, true), count("unaccounted", c.Unaccounted, true), count("duplicated", c.Duplicated, true),
+		count("reordered", c.Reordered, true), count("corrupted", c.Corrupted, true), count("unexpected", c.Unexpected, true),
+		count("foreign", c.Foreign, false), count("dead-lettered", c.DeadLettered, false), count("rejected", c.Rejected, false)}
+	pub, e2e := histograms(r)
+	for _, l := range []struct {
+		name string
+		v    Latency
+		h    *hdrhistogram.Histogram
+	}{{"publish", r.Latency.Publish, pub}, {"end-to-end", r.Latency.EndToEnd, e2e}} {
+		hr.Latency = append(hr.Latency, latencyRow(l.name, l.v, l.h))
+	}
+	for _, f := range r.Faults {
+		hr.Faults = append(hr.Faults, htmlFault{Target: f.Target, At: fmtMS(f.StartMS), For: fmtMS(f.EndMS - f.StartMS),
+			Publish: recovery(f.PublishRecoveryMS), Deliver: recovery(f.DeliverRecoveryMS), Error: f.Error})
+	}
+	const maxNotices = 100
+	hr.Notices = r.Notices
+	if len(hr.Notices) > maxNotices {
+		hr.Notices, hr.MoreNotice = hr.Notices[:maxNotices], len(r.Notices)-maxNotices
+	}
+	charts, err := runCharts(r, pub, e2e)
+	if err != nil {
+		return nil, err
+	}
+	hr.Charts = charts
+	return hr, nil
+}
+
+func runCharts(r *Results, pub, e2e *hdrhistogram.Histogram) ([]htmlChart, error) {
+	var out []htmlChart
+	b, err := percentileChart("Latency by percentile", []latencySeries{
+		{name: "end-to-end", h: e2e, color: 0}, {name: "publish", h: pub, color: 1, dashed: true}})
+	if err != nil {
+		return nil, err
+	}
+	out = appendChart(out, "latency", "Latency by percentile",
+		"Whole-run distribution, from the intended send time. x: percentile on a 1/(1−p) scale; y: latency, log scale.", b)
+	b, err = timelineChart("Throughput", "messages per second", false, r, []timeLine{
+		{"sent/s", func(s Second) (float64, bool) { return s.SentPerS, true }},
+		{"acked/s", func(s Second) (float64, bool) { return s.AckedPerS, true }},
+		{"received/s", func(s Second) (float64, bool) { return s.ReceivedPerS, true }},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = appendChart(out, "throughput", "Throughput", "Per second; fault windows shaded red, the drain grey.", b)
+	b, err = timelineChart("Consumer lag and messages in flight", "messages", false, r, []timeLine{
+		{"consumer lag", func(s Second) (float64, bool) { return float64(s.Lag), s.Lag >= 0 }},
+		{"in flight (published, unconfirmed)", func(s Second) (float64, bool) { return float64(s.InFlight), true }},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = appendChart(out, "lag", "Consumer lag and in flight",
+		"Lag is what the broker holds for the consumers; gaps where the broker could not tell.", b)
+	b, err = timelineChart("End-to-end and publish p99 per second", "latency", true, r, []timeLine{
+		{"end-to-end p99", func(s Second) (float64, bool) { return float64(s.E2EP99US), s.E2EP99US > 0 }},
+		{"publish p99", func(s Second) (float64, bool) { return float64(s.PublishP99US), s.PublishP99US > 0 }},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = appendChart(out, "p99", "p99 per second", "Each second's own p99; gaps where nothing completed.", b)
+	b, err = timelineChart("Anomalies so far", "anomalies", false, r, []timeLine{
+		{"duplicated + reordered + corrupted + unexpected", func(s Second) (float64, bool) { return float64(s.Anomalies), true }},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = appendChart(out, "anomalies", "Anomalies over time",
+		"Seen while the run went; loss is only known after the drain (see the examples below).", b)
+	b, err = evidenceChart(r)
+	if err != nil {
+		return nil, err
+	}
+	out = appendChart(out, "evidence", "Anomaly examples over time",
+		"Each kept example where it happened (a lost message: about when it was sent).", b)
+	return out, nil
+}
+
+func appendChart(cs []htmlChart, id, title, caption string, svg []byte) []htmlChart {
+	if svg == nil {
+		return cs
+	}
+	src := `src="data:image/svg+xml;base64,` + base64.StdEncoding.EncodeToString(svg) + `"`
+	return append(cs, htmlChart{ID: id, Title: title, Caption: caption, Src: template.HTMLAttr(src)})
+}
+
+// histograms decodes the whole-run histograms; a missing or unreadable one
+// is nil, and what depends on it is left out.
+func histograms(r *Results) (publish, endToEnd *hdrhistogram.Histogram) {
+	publish, _ = r.Latency.Publish.Histogram()
+	endToEnd, _ = r.Latency.EndToEnd.Histogram()
+	return publish, endToEnd
+}
+
+func latencyRow(name string, l Latency, h *hdrhistogram.Histogram) htmlLatency {
+	row := htmlLatency{Name: name, Count: fmtN(uint64(l.Count))}
+	for _, p := range htmlPercentiles {
+		var v int64
+		switch {
+		case h != nil && h.TotalCount() > 0:
+			v = h.ValueAtQuantile(p.p)
+		case p.p == 50:
+			v = l.P50US
+		case p.p == 90:
+			v = l.P90US
+		case p.p == 99:
+			v = l.P99US
+		case p.p == 99.9:
+			v = l.P999US
+		}
+		row.Cells = append(row.Cells, fmtUS(v))
+	}
+	row.Cells = append(row.Cells, fmtUS(l.MaxUS), fmtUS(int64(l.MeanUS+0.5)))
+	return row
+}
+
+func fmtRate(v float64) string { return fmtN(uint64(v+0.5)) + "/s" }
+
+// verdictClass is the CSS class of a verdict.
+func verdictClass(v string) string {
+	switch v {
+	case checker.Pass, checker.Fail:
+		return v
+	}
+	return "unknown"
+}

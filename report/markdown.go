@@ -1,0 +1,136 @@
+package report
+
+import (
+	"io"
+	"strings"
+
+	"github.com/mqcheck/mqcheck/checker"
+)
+
+// Markdown writes a run's summary in GitHub-flavoured Markdown, fit for a CI
+// job summary ($GITHUB_STEP_SUMMARY): verdict, claims, thresholds, counts,
+// latency and faults. Text from brokers and scenarios is escaped.
+func Markdown(w io.Writer, r *Results) error {
+	ew := &errWriter{w: w}
+	s := r.Scenario
+	ew.printf("## %s mqcheck %s: %s\n\n", icon(r.Verdict), md(s.Name), strings.ToUpper(r.Verdict))
+	ew.printf("%s · %s · run `%s` · seed %d  \n", md(s.Broker), md(r.Target), md(r.RunID), s.Seed)
+	ew.printf("load %s at %s: %d producers, %d consumers × %d subscriptions, %s messages  \n",
+		fmtMS(s.DurationMS), md(s.Rate), s.Producers, s.Consumers, s.Subscriptions, fmtBytes(s.MessageSize))
+	drain := "complete"
+	if !r.Drain.Complete {
+		drain = "**incomplete**"
+	}
+	ew.printf("drain %s in %s: %s\n\n", drain, fmtMS(r.Drain.DurationMS), md(r.Drain.Reason))
+	if r.Error != "" {
+		ew.printf("> **error:** %s\n\n", md(r.Error))
+	}
+
+	ew.printf("| claim | verdict | evidence |\n|---|---|---|\n")
+	for _, c := range r.Claims {
+		ew.printf("| %s | %s %s | %s |\n", md(c.Name), icon(c.Verdict), c.Verdict, md(c.Summary))
+	}
+	for _, t := range r.Thresholds {
+		ew.printf("| %s | %s %s | %s |\n", md(t.Expr), icon(t.Verdict), t.Verdict, md(t.Summary))
+	}
+	ew.printf("\n")
+	for _, c := range r.Claims {
+		if len(c.Evidence) == 0 || c.Verdict != checker.Fail {
+			continue
+		}
+		ew.printf("<details><summary>%s: %d examples</summary>\n\n", md(c.Name), len(c.Evidence))
+		for _, x := range c.Evidence {
+			ew.printf("- %s\n", md(Evidence(x, r.LoadStartNS)))
+		}
+		ew.printf("\n</details>\n\n")
+	}
+
+	c := r.Counts
+	ew.printf("### Messages\n\n")
+	ew.printf("| sent | acked | failed | indeterminate | recovered | phantom |\n|---:|---:|---:|---:|---:|---:|\n")
+	ew.printf("| %s | %s | %s | %s | %s | %s |\n\n", fmtN(c.Sent), fmtN(c.Acked), fmtN(c.Failed),
+		fmtN(c.Indeterminate), fmtN(c.Recovered), fmtN(c.Phantom))
+	ew.printf("| received | unique | lost | unaccounted | duplicated | reordered | corrupted | unexpected | dead-lettered |\n")
+	ew.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	ew.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n\n", fmtN(c.Received), fmtN(c.Unique),
+		fmtN(c.Lost), fmtN(c.Unaccounted), fmtN(c.Duplicated), fmtN(c.Reordered), fmtN(c.Corrupted),
+		fmtN(c.Unexpected), fmtN(c.DeadLettered))
+
+	t := r.Throughput
+	ew.printf("### Latency and throughput\n\n")
+	ew.printf("| | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range []struct {
+		name string
+		v    Latency
+	}{{"publish", r.Latency.Publish}, {"end-to-end", r.Latency.EndToEnd}} {
+		ew.printf("| %s | %s | %s | %s | %s | %s | %s |\n", l.name, fmtN(uint64(l.v.Count)),
+			fmtUS(l.v.P50US), fmtUS(l.v.P90US), fmtUS(l.v.P99US), fmtUS(l.v.P999US), fmtUS(l.v.MaxUS))
+	}
+	ew.printf("\nthroughput: sent %s/s, acked %s/s, received %s/s\n", fmtN(uint64(t.SentPerS+0.5)),
+		fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
+
+	if len(r.Faults) > 0 {
+		ew.printf("\n### Faults\n\n| fault | at | for | publishing recovered | delivery recovered |\n|---|---:|---:|---:|---:|\n")
+		for _, f := range r.Faults {
+			name := md(f.Target)
+			if f.Error != "" {
+				name += " (error: " + md(f.Error) + ")"
+			}
+			ew.printf("| %s | %s | %s | %s | %s |\n", name, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS),
+				recovery(f.PublishRecoveryMS), recovery(f.DeliverRecoveryMS))
+		}
+	}
+	return ew.err
+}
+
+// MarkdownRuns writes one table comparing several runs (the same scenario
+// on different brokers): one row per run.
+func MarkdownRuns(w io.Writer, runs []*Run) error {
+	ew := &errWriter{w: w}
+	ew.printf("## mqcheck: %d runs side by side\n\n", len(runs))
+	ew.printf("| run | broker | verdict | claims | sent/s | received/s | publish p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | lost | duplicated | reordered |\n")
+	ew.printf("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range runs {
+		r := run.Results
+		var claims []string
+		for _, c := range r.Claims {
+			claims = append(claims, icon(c.Verdict)+" "+md(c.Name))
+		}
+		for _, t := range r.Thresholds {
+			claims = append(claims, icon(t.Verdict)+" "+md(t.Expr))
+		}
+		e2e := r.Latency.EndToEnd
+		ew.printf("| %s | %s | %s %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			md(r.Scenario.Name), md(r.Scenario.Broker+" ("+r.Target+")"), icon(r.Verdict), r.Verdict,
+			strings.Join(claims, "<br>"), fmtN(uint64(r.Throughput.SentPerS+0.5)), fmtN(uint64(r.Throughput.ReceivedPerS+0.5)),
+			fmtUS(r.Latency.Publish.P99US), fmtUS(e2e.P50US), fmtUS(e2e.P99US), fmtUS(e2e.P999US), fmtUS(e2e.MaxUS),
+			fmtN(r.Counts.Lost), fmtN(r.Counts.Duplicated), fmtN(r.Counts.Reordered))
+	}
+	return ew.err
+}
+
+func icon(verdict string) string {
+	switch verdict {
+	case checker.Pass:
+		return "✅"
+	case checker.Fail:
+		return "❌"
+	}
+	return "⚠️"
+}
+
+func recovery(ms int64) string {
+	if ms < 0 {
+		return "not seen"
+	}
+	return fmtMS(ms) + " after"
+}
+
+// mdEscaper neutralises what Markdown or the HTML GitHub allows in it would
+// read as markup, and keeps a value on one table row.
+var mdEscaper = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;", "|", "\\|", "\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_",
+	"[", "\\[", "]", "\\]", "#", "\\#", "\r", " ", "\n", " ",
+)
+
+func md(s string) string { return mdEscaper.Replace(s) }
