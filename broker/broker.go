@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"time"
 )
 
@@ -174,6 +176,29 @@ type Env struct {
 	Log *slog.Logger
 	// Seed for every random choice the target makes.
 	Seed int64
+	// Dial, when set, opens every connection the target's clients make to
+	// the broker (the chaos layer puts a proxy in the path and maps each
+	// endpoint to it); nil dials directly. Drivers must not dial otherwise.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// DialTimeout bounds a dial made through Env.DialContext when ctx has no
+// deadline of its own.
+const DialTimeout = 10 * time.Second
+
+// DialContext dials through Dial, or directly when it is nil, within
+// DialTimeout unless ctx ends sooner.
+func (e Env) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if e.Dial == nil {
+		d := net.Dialer{Timeout: DialTimeout}
+		return d.DialContext(ctx, network, addr)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DialTimeout)
+		defer cancel()
+	}
+	return e.Dial(ctx, network, addr)
 }
 
 // Target is a broker instance obtained for one run (embedded, a private
@@ -181,7 +206,13 @@ type Env struct {
 type Target struct {
 	Driver Driver
 	// Restarter is nil when the target cannot be restarted (url targets).
+	// It may also be a Pauser and a LeaderMover.
 	Restarter Restarter
+	// Endpoints are the broker addresses (host:port) the target's clients
+	// connect to: every address a client may dial, for Kafka also those
+	// the brokers advertise. Network faults put a proxy in front of each.
+	// Empty when clients do not connect over TCP (the memory broker).
+	Endpoints []string
 	// Description says what was started or reached, for the report
 	// ("embedded kfake, 3 brokers on 127.0.0.1:40001,...").
 	Description string
@@ -198,4 +229,30 @@ type Restarter interface {
 	Stop(ctx context.Context, node int, graceful bool) error
 	// Start brings back what Stop took down, on the same addresses and data.
 	Start(ctx context.Context, node int) error
+}
+
+// Pauser is an optional capability of a Restarter: freeze nodes without
+// stopping them (SIGSTOP, or an embedded broker that stops reading and
+// writing its sockets), so that connections stay open and nothing answers.
+type Pauser interface {
+	// Pause freezes node (all when node < 0); Resume undoes it.
+	Pause(ctx context.Context, node int) error
+	Resume(ctx context.Context, node int) error
+}
+
+// LeaderMover is an optional capability of a Restarter whose broker elects
+// partition leaders (the embedded Kafka cluster).
+type LeaderMover interface {
+	// MoveLeaders hands the leadership of every partition of the run's
+	// destination to another node, chosen with rng, and says what moved.
+	MoveLeaders(ctx context.Context, rng *rand.Rand) (string, error)
+}
+
+// Crasher is an optional capability of a Consumer: stop as a killed client
+// would, without acknowledging or committing anything more, so that what it
+// had received and not yet acknowledged is delivered again. Consumers
+// without it are crashed with Close, which must give unacknowledged
+// deliveries back as well.
+type Crasher interface {
+	Crash() error
 }

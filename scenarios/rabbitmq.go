@@ -60,6 +60,13 @@ type RabbitMQ struct {
 	// knows. Default true. At most producers.max_in_flight are unconfirmed
 	// per producer.
 	Confirms *bool `yaml:"confirms,omitempty" json:"confirms,omitempty"`
+	// ConfirmTimeout gives up on a connection whose broker has confirmed
+	// nothing for this long while publishes wait: the connection is
+	// dropped, its unconfirmed publishes are indeterminate, and the
+	// producer reconnects. 0 waits as long as the broker keeps the
+	// connection open (a quorum queue without a leader can hold confirms
+	// for a minute).
+	ConfirmTimeout Duration `yaml:"confirm_timeout,omitempty" json:"confirm_timeout,omitempty"`
 	// Mandatory makes the broker return a message no queue takes; a
 	// returned message counts as failed. Needs confirms.
 	Mandatory bool `yaml:"mandatory,omitempty" json:"mandatory,omitempty"`
@@ -304,6 +311,14 @@ func (r *RabbitMQ) Problems() []string {
 
 	if r.Mandatory && !r.HasConfirms() {
 		add("mandatory", "a returned message can only be reported failed before its confirm; without confirms every publish is acked once written. Set confirms: true or remove mandatory")
+	}
+	switch ct := r.ConfirmTimeout.D(); {
+	case ct < 0:
+		add("confirm_timeout", "must not be negative (got %s)", ct)
+	case ct > 0 && !r.HasConfirms():
+		add("confirm_timeout", "applies to publisher confirms, which are off; remove confirm_timeout or set confirms: true")
+	case ct > 0 && ct < 100*time.Millisecond:
+		add("confirm_timeout", "%s is too short to tell a slow broker from a stuck one (at least 100ms)", ct)
 	}
 	if r.Prefetch != nil {
 		switch p := *r.Prefetch; {

@@ -1,0 +1,121 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// BenchScenario is the node and producer settings of the bare-vs-mqcheck
+// publish comparison: a private node, a durable classic queue, persistent
+// messages, publisher confirms, the driver's defaults otherwise. Open it
+// once, then run BarePublish and the swarm against the same node.
+func BenchScenario() *scenarios.Scenario {
+	s := &scenarios.Scenario{
+		Name:      "rabbitmq-bare-publish",
+		Broker:    scenarios.Broker{Kind: "rabbitmq", Target: scenarios.TargetExec, RabbitMQ: &scenarios.RabbitMQ{}},
+		Producers: scenarios.Producers{Count: 1},
+		Consumers: scenarios.Consumers{Count: 1},
+	}
+	s.ApplyDefaults()
+	return s
+}
+
+// URL is the AMQP URL of a RabbitMQ target, with its credentials: for
+// benchmarks and tools that reach the same broker as the driver. Empty when
+// t is not a RabbitMQ target.
+func URL(t *broker.Target) string {
+	if t == nil {
+		return ""
+	}
+	d, ok := t.Driver.(*driver)
+	if !ok {
+		return ""
+	}
+	return d.st.url
+}
+
+// BarePublish is the baseline mqcheck's hot path is measured against: one
+// amqp091-go connection and channel in confirm mode publishing messages of
+// size bytes for d to a queue of its own (declared like t's, deleted
+// after), with at most window unconfirmed, confirms read from one
+// NotifyPublish listener. It returns how many messages were confirmed and
+// how long publishing and confirming them took.
+func BarePublish(ctx context.Context, t *broker.Target, d time.Duration, size, window int) (int, time.Duration, error) {
+	drv, ok := t.Driver.(*driver)
+	if !ok {
+		return 0, 0, errors.New("bare publish: not a rabbitmq target")
+	}
+	st := drv.st
+	c, err := st.connect(ctx, "mqcheck-bare")
+	if err != nil {
+		return 0, 0, fmt.Errorf("bare publish: %w", err)
+	}
+	defer c.shut()
+	ch, err := c.Channel()
+	if err != nil {
+		return 0, 0, fmt.Errorf("bare publish: opening a channel: %w", err)
+	}
+	queue := fmt.Sprintf("mqcheck-bare-%d", time.Now().UnixNano())
+	if _, err := ch.QueueDeclare(queue, st.topo.durable, false, false, false, st.topo.args[0]); err != nil {
+		return 0, 0, fmt.Errorf("bare publish: declaring %s: %w", queue, err)
+	}
+	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
+	if err := ch.Confirm(false); err != nil {
+		return 0, 0, fmt.Errorf("bare publish: turning on confirms: %w", err)
+	}
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, window+1))
+	slots := make(chan struct{}, window)
+	var nacked, confirmed atomic.Int64
+	go func() {
+		for c := range confirms {
+			if !c.Ack {
+				nacked.Add(1)
+			}
+			confirmed.Add(1)
+			<-slots
+		}
+	}()
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*7 + i>>3)
+	}
+	mode := uint8(amqp.Transient)
+	if st.r.IsPersistent() {
+		mode = amqp.Persistent
+	}
+	start := time.Now()
+	end := start.Add(d)
+	n := 0
+	for time.Now().Before(end) {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+		if err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{DeliveryMode: mode, Body: body}); err != nil {
+			return 0, 0, fmt.Errorf("bare publish: message %d: %w", n, err)
+		}
+		n++
+	}
+	// Every slot back means every publish confirmed.
+	for range window {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+	}
+	took := time.Since(start)
+	if k := nacked.Load(); k > 0 || confirmed.Load() != int64(n) {
+		return n, took, fmt.Errorf("bare publish: %d of %d nacked, %d confirmed", k, n, confirmed.Load())
+	}
+	return n, took, nil
+}

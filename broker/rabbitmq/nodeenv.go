@@ -1,0 +1,125 @@
+package rabbitmq
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// nodeID is a short, node-name-safe id: the run id's first characters, or
+// random ones.
+func nodeID(runID string) string {
+	var b strings.Builder
+	for _, r := range runID {
+		if b.Len() == 12 {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() < 4 {
+		var raw [6]byte
+		_, _ = rand.Read(raw[:])
+		return hex.EncodeToString(raw[:])
+	}
+	return b.String()
+}
+
+// prepare writes the node's files and environment.
+func (n *node) prepare() error {
+	home := filepath.Join(n.base, "home")
+	for _, d := range []string{home, filepath.Join(n.base, "mnesia"), filepath.Join(n.base, "log")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	// The Erlang cookie only guards distribution, which listens on
+	// 127.0.0.1 only; still, each node gets its own.
+	var raw [20]byte
+	_, _ = rand.Read(raw[:])
+	cookie := make([]byte, len(raw))
+	for i, b := range raw {
+		cookie[i] = 'A' + b%26
+	}
+	files := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{"home/.erlang.cookie", cookie, 0o400},
+		{"enabled_plugins", []byte("[].\n"), 0o644},
+		// Replaces the system's rabbitmq-env.conf, which names the
+		// shared node.
+		{"rabbitmq-env.conf", nil, 0o644},
+		{"rabbitmq.conf", []byte("# private node started by mqcheck\nlog.file.level = info\nlog.console = false\n"), 0o644},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(n.base, f.name), f.data, f.mode); err != nil {
+			return fmt.Errorf("writing %s: %w", f.name, err)
+		}
+	}
+	env := []string{
+		"HOME=" + home,
+		"RABBITMQ_NODENAME=" + n.name,
+		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+		"RABBITMQ_NODE_PORT=" + strconv.Itoa(n.amqpPort),
+		"RABBITMQ_DIST_PORT=" + strconv.Itoa(n.distPort),
+		"RABBITMQ_MNESIA_BASE=" + filepath.Join(n.base, "mnesia"),
+		"RABBITMQ_LOG_BASE=" + filepath.Join(n.base, "log"),
+		"RABBITMQ_PID_FILE=" + filepath.Join(n.base, "pid"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(n.base, "enabled_plugins"),
+		"RABBITMQ_CONFIG_FILE=" + filepath.Join(n.base, "rabbitmq.conf"),
+		"RABBITMQ_ADVANCED_CONFIG_FILE=" + filepath.Join(n.base, "advanced.config"),
+		"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(n.base, "rabbitmq-env.conf"),
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"ERL_EPMD_PORT=" + strconv.Itoa(n.epmdPort),
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+	}
+	// Everything else from our environment (PATH, locale), minus anything
+	// that would point the node elsewhere.
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "HOME" || strings.HasPrefix(k, "RABBITMQ_") || strings.HasPrefix(k, "ERL_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	n.env = env
+	return nil
+}
+
+// Ports a private node never takes: the shared broker's (AMQP, distribution,
+// epmd, management).
+var reservedPorts = map[int]bool{5672: true, 25672: true, 4369: true, 15672: true, 5671: true}
+
+// freePorts asks the kernel for k distinct free ports on 127.0.0.1. They
+// are free now; a node that finds one taken exits at once and is started
+// again with others.
+func freePorts(k int) ([]int, error) {
+	var ls []io.Closer
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for len(ports) < k {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		p := l.Addr().(*net.TCPAddr).Port
+		if !reservedPorts[p] {
+			ports = append(ports, p)
+		}
+	}
+	return ports, nil
+}

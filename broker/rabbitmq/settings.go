@@ -1,0 +1,170 @@
+package rabbitmq
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/redact"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// settings is everything the driver needs from the scenario, resolved once.
+type settings struct {
+	r           scenarios.RabbitMQ // defaults applied
+	runID       string
+	keep        bool
+	subs        int
+	maxInFlight int
+	// url carries the credentials: it is only ever handed to amqp091,
+	// never logged or put in an error; shown is what people see.
+	url   string
+	shown string
+	tls   *tls.Config // nil unless amqps
+	// endpoint is the broker's host:port, for network faults' proxies.
+	endpoint string
+	env      broker.Env // its DialContext opens every connection
+	log      *slog.Logger
+	topo     topology
+}
+
+func newSettings(s *scenarios.Scenario, env broker.Env) (*settings, error) {
+	var r scenarios.RabbitMQ
+	if s.Broker.RabbitMQ != nil {
+		r = *s.Broker.RabbitMQ
+		// Pointers and slices are shared with the scenario: copy what
+		// defaults touch.
+		r.RoutingKeys = append([]string(nil), r.RoutingKeys...)
+		r.BindingKeys = append([]string(nil), r.BindingKeys...)
+	}
+	r.ApplyDefaults()
+	if ps := r.Problems(); len(ps) > 0 {
+		return nil, fmt.Errorf("invalid rabbitmq settings: %s", strings.Join(ps, "; "))
+	}
+	if err := crossCheck(s, &r); err != nil {
+		return nil, err
+	}
+	dest := s.Broker.Destination
+	if dest == "" {
+		if env.RunID == "" {
+			return nil, errors.New("no destination and no run id to name the queues after")
+		}
+		dest = "mqcheck-" + env.RunID
+	}
+	runID := env.RunID
+	if runID == "" {
+		runID = dest
+	}
+	subs := max(1, s.Consumers.Subscriptions)
+	return &settings{
+		r:           r,
+		runID:       runID,
+		keep:        s.Broker.Keep,
+		subs:        subs,
+		maxInFlight: max(1, s.Producers.MaxInFlight),
+		env:         env,
+		log:         env.Log,
+		topo:        newTopology(&r, dest, subs),
+	}, nil
+}
+
+// crossCheck rejects combinations of the rabbitmq section with the rest of
+// the scenario that cannot give a meaningful answer. The section's own
+// Problems cannot see consumers.
+func crossCheck(s *scenarios.Scenario, r *scenarios.RabbitMQ) error {
+	c := s.Consumers
+	switch {
+	case r.Pattern == "queue" && c.Subscriptions > 1:
+		return fmt.Errorf("broker.rabbitmq.pattern: queue has one queue whose consumers compete, so it cannot serve %d subscriptions that each get every message; use pattern: fanout", c.Subscriptions)
+	case c.FailAction == scenarios.FailDeadLetter && c.FailFraction > 0 && !r.DeadLetter:
+		return errors.New("consumers.fail_action: dead-letter needs broker.rabbitmq.dead_letter: true, else the broker drops what consumers reject")
+	case r.AckMode == "auto" && c.FailFraction > 0:
+		return errors.New("consumers.fail_fraction: auto-ack consumers cannot reject a message (the broker forgot it when it sent it); use ack_mode: manual")
+	case r.QueueType == "stream" && c.FailFraction > 0:
+		return errors.New("consumers.fail_fraction: stream consumers cannot requeue or dead-letter a message; use a classic or quorum queue")
+	case r.QueueType == "stream" && c.Count > 1:
+		return fmt.Errorf("consumers.count: every consumer of a stream reads every message, so %d consumers in one subscription would each count it; use count: 1 and more subscriptions", c.Count)
+	}
+	return nil
+}
+
+// Fixed credentials of exec targets: RabbitMQ lets guest in from loopback
+// only, which is all a private node listens on.
+const (
+	execUser     = "guest"
+	execPassword = "guest"
+)
+
+// setURL points the settings at a broker. For url targets it checks the
+// scheme and builds the TLS configuration.
+func (st *settings) setURL(raw string) error {
+	shown := redact.URL(raw)
+	uri, err := amqp.ParseURI(raw)
+	if err != nil {
+		// amqp091's message may quote the URL: keep only its kind.
+		return fmt.Errorf("broker.url %s is not an amqp:// or amqps:// URL: %s", shown, scrub(err.Error(), raw, shown))
+	}
+	st.url, st.shown = raw, shown
+	st.endpoint = net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
+	switch uri.Scheme {
+	case "amqps":
+		c, err := tlsConfig(st.r.TLS)
+		if err != nil {
+			return err
+		}
+		st.tls = c
+	default:
+		if st.r.TLS != nil {
+			return fmt.Errorf("broker.rabbitmq.tls is set but broker.url %s is not amqps://", shown)
+		}
+	}
+	return nil
+}
+
+// scrub replaces the raw URL (and its password) in a message.
+func scrub(msg, raw, shown string) string {
+	msg = strings.ReplaceAll(msg, raw, shown)
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, redact.Mask)
+		}
+	}
+	return msg
+}
+
+func tlsConfig(t *scenarios.RabbitMQTLS) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t == nil {
+		return c, nil
+	}
+	c.InsecureSkipVerify = t.InsecureSkipVerify //nolint:gosec // the user asked for it
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading broker.rabbitmq.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("broker.rabbitmq.tls.ca_file %s holds no PEM certificate", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading broker.rabbitmq.tls.cert_file and key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}

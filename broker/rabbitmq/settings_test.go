@@ -1,0 +1,102 @@
+package rabbitmq
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+func TestSetURLKeepsPasswordOut(t *testing.T) {
+	st := &settings{}
+	err := st.setURL("http://user:s3cret@host/")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad scheme: %v", err)
+	}
+	if err := st.setURL("amqp://user:s3cret@host:1/"); err != nil || st.shown != "amqp://user:***@host:1/" {
+		t.Errorf("shown %q, err %v", st.shown, err)
+	}
+	st.r.TLS = &scenarios.RabbitMQTLS{InsecureSkipVerify: true}
+	if err := st.setURL("amqp://host:1/"); err == nil {
+		t.Error("tls with amqp:// accepted")
+	}
+	if err := st.setURL("amqps://host:1/"); err != nil || st.tls == nil || !st.tls.InsecureSkipVerify {
+		t.Errorf("amqps: tls %+v, err %v", st.tls, err)
+	}
+}
+
+func TestCrossCheck(t *testing.T) {
+	base := func() *scenarios.Scenario {
+		return &scenarios.Scenario{Name: "x", Broker: scenarios.Broker{Kind: "rabbitmq", RabbitMQ: &scenarios.RabbitMQ{}},
+			Consumers: scenarios.Consumers{Count: 1, Subscriptions: 1}}
+	}
+	cases := []struct {
+		name   string
+		mutate func(s *scenarios.Scenario)
+		want   string
+	}{
+		{"queue with two subscriptions", func(s *scenarios.Scenario) { s.Consumers.Subscriptions = 2 }, "pattern: fanout"},
+		{"dead-letter without dead_letter", func(s *scenarios.Scenario) {
+			s.Consumers.FailFraction, s.Consumers.FailAction = 0.1, scenarios.FailDeadLetter
+		}, "dead_letter: true"},
+		{"auto-ack with failures", func(s *scenarios.Scenario) {
+			s.Broker.RabbitMQ.AckMode = "auto"
+			s.Consumers.FailFraction, s.Consumers.FailAction = 0.1, scenarios.FailRequeue
+		}, "auto-ack consumers cannot reject"},
+		{"stream with two consumers", func(s *scenarios.Scenario) {
+			s.Broker.RabbitMQ.QueueType = "stream"
+			s.Consumers.Count = 2
+		}, "every consumer of a stream"},
+		{"fine", func(s *scenarios.Scenario) { s.Broker.RabbitMQ.Pattern = "fanout"; s.Consumers.Subscriptions = 3 }, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := base()
+			c.mutate(s)
+			_, err := newSettings(s, broker.Env{RunID: "r"})
+			if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestTopologyNames(t *testing.T) {
+	r := scenarios.RabbitMQ{Pattern: "topic", DeadLetter: true, QueueType: "quorum", MaxLength: 10,
+		MessageTTL: scenarios.Duration(time.Second), RoutingKeys: []string{"a.b", "a.c"}}
+	r.ApplyDefaults()
+	topo := newTopology(&r, "d", 2)
+	if topo.exchange != "d" || topo.kind != "topic" || len(topo.queues) != 2 || topo.queues[1] != "d.s1" {
+		t.Errorf("topology %+v", topo)
+	}
+	if topo.routeKey(0) != "a.b" || topo.routeKey(3) != "a.c" || topo.bindKeys[0] != "#" {
+		t.Errorf("keys: route %v, bind %v", topo.routeKeys, topo.bindKeys)
+	}
+	a := topo.args[1]
+	if a["x-dead-letter-routing-key"] != "d.s1.dlq" || a["x-dead-letter-exchange"] != "d.dlx" ||
+		a["x-message-ttl"] != int64(1000) || a["x-max-length"] != int64(10) || a["x-queue-type"] != "quorum" {
+		t.Errorf("queue args %v", a)
+	}
+	q := scenarios.RabbitMQ{}
+	q.ApplyDefaults()
+	if tq := newTopology(&q, "d", 1); tq.exchange != "" || tq.routeKey(5) != "d" || len(tq.dlqs) != 0 {
+		t.Errorf("queue pattern: %+v", tq)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	st := &settings{r: scenarios.RabbitMQ{ReconnectMin: scenarios.Duration(100 * time.Millisecond), ReconnectMax: scenarios.Duration(time.Second)}}
+	var got []time.Duration
+	for i := 1; i <= 6; i++ {
+		got = append(got, st.backoff(i))
+	}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Errorf("backoff %v", got)
+			break
+		}
+	}
+}
