@@ -256,3 +256,8 @@ type LeaderMover interface {
 type Crasher interface {
 	Crash() error
 }
+
+// ErrConfig wraps errors that mean the scenario asks for something the
+// driver cannot do (a contradiction only the driver can see): mqcheck
+// reports them as scenario errors (exit 2), not as infrastructure errors.
+var ErrConfig = errors.New("invalid scenario for this broker")

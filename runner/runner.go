@@ -215,6 +215,9 @@ func (r *run) execute(ctx context.Context) error {
 	target, err := open(octx, s, env)
 	cancel()
 	if err != nil {
+		if errors.Is(err, broker.ErrConfig) {
+			return &ScenarioError{fmt.Errorf("opening %s target: %w", s.Broker.Kind, err)}
+		}
 		return fmt.Errorf("%w: opening %s target: %w", ErrInfra, s.Broker.Kind, err)
 	}
 	r.res.Target = target.Description

@@ -105,7 +105,7 @@ func New(cfg scenarios.Memory, subscriptions int, seed int64) (*Broker, error) {
 func newBroker(cfg scenarios.Memory, subscriptions int, seed int64, dest string) (*Broker, error) {
 	cfg = withDefaults(cfg)
 	if err := validate(cfg, subscriptions); err != nil {
-		return nil, fmt.Errorf("memory broker: invalid configuration: %w", err)
+		return nil, fmt.Errorf("memory broker: %w: %w", broker.ErrConfig, err)
 	}
 	// The second PCG word only separates this stream from other users of
 	// the same seed.

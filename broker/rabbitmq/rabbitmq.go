@@ -40,7 +40,7 @@ func Open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.T
 	}
 	st, err := newSettings(s, env)
 	if err != nil {
-		return nil, fmt.Errorf("opening rabbitmq target: %w", err)
+		return nil, fmt.Errorf("opening rabbitmq target: %w: %w", broker.ErrConfig, err)
 	}
 	switch s.Broker.Target {
 	case "", scenarios.TargetExec:
@@ -48,13 +48,13 @@ func Open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.T
 	case scenarios.TargetURL:
 		return openURL(ctx, st, s.Broker.URL)
 	}
-	return nil, fmt.Errorf("opening rabbitmq target: target %q is not supported (%s, %s)", s.Broker.Target,
+	return nil, fmt.Errorf("opening rabbitmq target: %w: target %q is not supported (%s, %s)", broker.ErrConfig, s.Broker.Target,
 		scenarios.TargetExec, scenarios.TargetURL)
 }
 
 func openExec(ctx context.Context, st *settings, env broker.Env) (*broker.Target, error) {
 	if st.r.TLS != nil {
-		return nil, errors.New("opening rabbitmq target: broker.rabbitmq.tls applies to amqps:// url targets; a private node listens on plain AMQP")
+		return nil, fmt.Errorf("opening rabbitmq target: %w: broker.rabbitmq.tls applies to amqps:// url targets; a private node listens on plain AMQP", broker.ErrConfig)
 	}
 	n, err := startNode(ctx, env.Dir, env.RunID, st.keep, env.Log)
 	if err != nil {

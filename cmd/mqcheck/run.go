@@ -89,7 +89,9 @@ func newRunCmd() *cobra.Command {
 				Abort: abortOf(cmd.Context()),
 			})
 			ss.stopDisplay()
-			if res != nil && !watch.quiet {
+			// A scenario error means nothing ran: the error says it all.
+			var se *runner.ScenarioError
+			if res != nil && !watch.quiet && !errors.As(runErr, &se) {
 				fmt.Fprintln(stdout)
 				if err := report.Text(stdout, res); err != nil {
 					return err
