@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	suggestpkg "github.com/mqcheck/mqcheck/internal/suggest"
 	"sort"
 	"strings"
 )
@@ -118,51 +119,5 @@ func suggest(word string, known []string) string {
 	return " (known: " + strings.Join(known, ", ") + ")"
 }
 
-// closest finds the known word nearest to word by edit distance, ignoring
-// case and the -/_ difference (at_least_once, message-size), and reports
-// whether it is near enough to be what the user meant.
-func closest(word string, known []string) (string, bool) {
-	norm := func(s string) string {
-		return strings.ReplaceAll(strings.ToLower(s), "-", "_")
-	}
-	w := norm(word)
-	best, bestD := "", -1
-	for _, k := range known {
-		kn := norm(k)
-		d := levenshtein(w, kn)
-		// A prefix ("drain" for drain_timeout) is a likely abbreviation even
-		// when many characters are missing.
-		if len(w) >= 3 && strings.HasPrefix(kn, w) && d > 2 {
-			d = 2
-		}
-		if bestD < 0 || d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if bestD < 0 {
-		return "", false
-	}
-	limit := max(2, len(w)/3)
-	return best, bestD <= limit
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+// closest finds the known word nearest to word (see suggestpkg.Closest).
+func closest(word string, known []string) (string, bool) { return suggestpkg.Closest(word, known) }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/mqcheck/mqcheck/internal/suggest"
 	"io"
 	"strings"
 
@@ -108,36 +109,10 @@ func parsePerMetric(pairs []string) (map[string]float64, error) {
 }
 
 func closestHint(word string, known []string) string {
-	best, bestD := "", -1
-	for _, k := range known {
-		if d := editDistance(word, k); bestD < 0 || d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if bestD >= 0 && bestD <= max(2, len(word)/3) {
+	if best, ok := suggest.Closest(word, known); ok {
 		return fmt.Sprintf(", did you mean %q?", best)
 	}
 	return " (latency: end_to_end, publish, end_to_end.p99, ...; throughput: sent_per_s, acked_per_s, received_per_s; counts: lost, duplicated, ...)"
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // durationFlag takes a duration with a unit, as scenarios do.

@@ -2,6 +2,7 @@ package threshold
 
 import (
 	"fmt"
+	"github.com/mqcheck/mqcheck/internal/suggest"
 	"reflect"
 	"sort"
 	"strings"
@@ -118,12 +119,12 @@ func suggestion(n string) string {
 	best, bestD := "", -1
 	for _, m := range catalogue {
 		for _, cand := range []string{m.Short(), m.Name} {
-			if d := levenshtein(n, cand); bestD < 0 || d < bestD {
+			if d := suggest.Distance(n, cand); bestD < 0 || d < bestD {
 				best, bestD = m.Short(), d
 			}
 		}
 	}
-	if bestD >= 0 && bestD <= max(2, len(n)/3) {
+	if bestD >= 0 && bestD <= suggest.Limit(n) {
 		return fmt.Sprintf(", did you mean %q? (%s)", best, families())
 	}
 	return " (" + families() + ")"
@@ -139,25 +140,4 @@ func families() string {
 	sort.Strings(counts)
 	return fmt.Sprintf("metrics: publish.STAT or end_to_end.STAT with STAT one of %s; %s; %s",
 		strings.Join(stats, ", "), strings.Join(ThroughputFields, ", "), strings.Join(counts, ", "))
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
