@@ -37,6 +37,14 @@ func Text(w io.Writer, r *Results) error {
 			line += "; error: " + f.Error
 		}
 		ew.printf("%s\n", line)
+		if attributed(f) {
+			ew.printf("  schedule %s\n", faultSchedule(f))
+			if f.Detail != "" {
+				ew.printf("  %s\n", f.Detail)
+			}
+			ew.printf("  unavailable: %s; throughput %s\n", faultUnavailability(f), faultThroughput(f))
+			ew.printf("  anomalies from %s to %s (window and recovery): %s\n", fmtMS(f.StartMS), fmtMS(f.AttributedUntilMS), faultAnomalies(f))
+		}
 	}
 	c := r.Counts
 	ew.printf("\nmessages\n")
@@ -153,6 +161,10 @@ func fmtN(n uint64) string {
 	}
 	return b.String()
 }
+
+// FormatMicros renders a latency in microseconds compactly (850µs,
+// 9.8ms, 3.54s; "-" for none), as every mqcheck display shows it.
+func FormatMicros(us int64) string { return fmtUS(us) }
 
 func fmtUS(us int64) string {
 	switch {

@@ -143,17 +143,7 @@ func (p *plainProgress) flush() {
 // the run stopped.
 func (p *plainProgress) Stop() { p.flush() }
 
-func fmtUS(us int64) string {
-	switch {
-	case us == 0:
-		return "-"
-	case us < 1000:
-		return fmt.Sprintf("%dµs", us)
-	case us < 1_000_000:
-		return fmt.Sprintf("%.1fms", float64(us)/1e3)
-	}
-	return fmt.Sprintf("%.1fs", float64(us)/1e6)
-}
+func fmtUS(us int64) string { return report.FormatMicros(us) }
 
 // fmtRate is a compact rate: 950/s, 4.0k/s, 1.2M/s.
 func fmtRate(r float64) string {
