@@ -57,6 +57,10 @@ func Text(w io.Writer, r *Results) error {
 		fmtN(c.Lost), fmtN(c.Duplicated), fmtN(c.Reordered), fmtN(c.Corrupted))
 	fmt.Fprintf(tw, "  unexpected\t%s\tforeign\t%s\tunaccounted\t%s\tdead-lettered\t%s\n",
 		fmtN(c.Unexpected), fmtN(c.Foreign), fmtN(c.Unaccounted), fmtN(c.DeadLettered))
+	if c.Rejected > 0 || c.DuplicatedRedelivered > 0 {
+		// Only where the run had them: most runs fail nothing on purpose.
+		fmt.Fprintf(tw, "  rejected\t%s\tredelivered\t%s\t\t\t\t\n", fmtN(c.Rejected), fmtN(c.DuplicatedRedelivered))
+	}
 	_ = tw.Flush()
 	t := r.Throughput
 	ew.printf("throughput  sent %s/s  acked %s/s  received %s/s\n",
