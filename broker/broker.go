@@ -50,6 +50,11 @@ type Message struct {
 	// and when Publish was called.
 	Intended int64
 	Sent     int64
+	// Private is the driver's own per-message state (a pooled client
+	// record): the swarm reuses each Message for the same producer and never
+	// touches this field, so a driver allocates it once per Message rather
+	// than once per publish.
+	Private any
 }
 
 // Completion reports the outcome of one Publish that returned nil. It is
