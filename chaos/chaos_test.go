@@ -18,9 +18,15 @@ type fakeRestarter struct {
 	mu      sync.Mutex
 	log     []string
 	stopErr error
+	n       int // nodes; 0 means 3
 }
 
-func (f *fakeRestarter) Nodes() int { return 3 }
+func (f *fakeRestarter) Nodes() int {
+	if f.n == 0 {
+		return 3
+	}
+	return f.n
+}
 func (f *fakeRestarter) Stop(_ context.Context, node int, graceful bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -54,7 +60,7 @@ func TestPlanRejects(t *testing.T) {
 			[]scenarios.Fault{{Kind: "explode"}}, "faults.0.kind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Plan(tc.faults, tc.target)
+			_, err := Plan(tc.faults, Deps{Target: tc.target})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
 			}
@@ -67,7 +73,7 @@ func TestPlanRejects(t *testing.T) {
 func TestRunnerAppliesAndMeasures(t *testing.T) {
 	r := &fakeRestarter{}
 	plan, err := Plan([]scenarios.Fault{{Kind: "restart", At: scenarios.Duration(50 * time.Millisecond),
-		For: scenarios.Duration(100 * time.Millisecond), Node: -1}}, &broker.Target{Restarter: r})
+		For: scenarios.Duration(100 * time.Millisecond), Node: -1}}, Deps{Target: &broker.Target{Restarter: r}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +81,7 @@ func TestRunnerAppliesAndMeasures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	run := Start(ctx, start, plan, func() (uint64, uint64) { return acked.Load(), received.Load() })
+	run := Start(ctx, start, plan, Options{Progress: func() (uint64, uint64) { return acked.Load(), received.Load() }})
 	// Progress resumes a little after the heal.
 	go func() {
 		time.Sleep(300 * time.Millisecond)
@@ -112,6 +118,12 @@ func TestRunnerAppliesAndMeasures(t *testing.T) {
 	if len(run.Active()) != 0 {
 		t.Errorf("still active: %v", run.Active())
 	}
+	// Nothing moved from the start (50ms) to the first ack (300ms) and
+	// delivery (400ms): the unavailability, to the meter's 20ms.
+	if w.NoPublish < 200*time.Millisecond || w.NoPublish > 400*time.Millisecond ||
+		w.NoDelivery < 300*time.Millisecond || w.NoDelivery > 500*time.Millisecond || w.NoDelivery <= w.NoPublish {
+		t.Errorf("unavailable: no publish %v (want about 250ms), no delivery %v (about 350ms)", w.NoPublish, w.NoDelivery)
+	}
 }
 
 // TestRunnerHealsOnCancel: a run interrupted during a fault still heals it,
@@ -120,12 +132,12 @@ func TestRunnerHealsOnCancel(t *testing.T) {
 	for _, stopErr := range []error{nil, errors.New("kill failed")} {
 		r := &fakeRestarter{stopErr: stopErr}
 		plan, err := Plan([]scenarios.Fault{{Kind: "restart", For: scenarios.Duration(time.Hour), Node: 1}},
-			&broker.Target{Restarter: r})
+			Deps{Target: &broker.Target{Restarter: r}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		run := Start(ctx, time.Now(), plan, func() (uint64, uint64) { return 0, 0 })
+		run := Start(ctx, time.Now(), plan, Options{})
 		deadline := time.Now().Add(3 * time.Second)
 		for r.events() == "" {
 			if time.Now().After(deadline) {

@@ -84,7 +84,8 @@ type htmlLatency struct {
 }
 
 type htmlFault struct {
-	Target, At, For, Publish, Deliver, Error string
+	Target, At, For, Publish, Deliver, Error     string
+	Schedule, Unavailable, Throughput, Anomalies string
 }
 
 type htmlCompareRow struct {
@@ -205,7 +206,9 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	}
 	for _, f := range r.Faults {
 		hr.Faults = append(hr.Faults, htmlFault{Target: f.Target, At: fmtMS(f.StartMS), For: fmtMS(f.EndMS - f.StartMS),
-			Publish: recovery(f.PublishRecoveryMS), Deliver: recovery(f.DeliverRecoveryMS), Error: f.Error})
+			Publish: recovery(f.PublishRecoveryMS), Deliver: recovery(f.DeliverRecoveryMS), Error: f.Error,
+			Schedule: faultSchedule(f), Unavailable: faultUnavailability(f), Throughput: faultThroughput(f),
+			Anomalies: faultAnomalies(f)})
 	}
 	const maxNotices = 100
 	hr.Notices = r.Notices

@@ -70,14 +70,18 @@ func Markdown(w io.Writer, r *Results) error {
 		fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
 
 	if len(r.Faults) > 0 {
-		ew.printf("\n### Faults\n\n| fault | at | for | publishing recovered | delivery recovered |\n|---|---:|---:|---:|---:|\n")
+		ew.printf("\n### Faults\n\n| fault | at | for | publishing recovered | delivery recovered | unavailable | throughput | in its window and recovery |\n|---|---:|---:|---:|---:|---|---|---|\n")
 		for _, f := range r.Faults {
 			name := md(f.Target)
+			if s := faultSchedule(f); s != "" {
+				name += " (" + md(s) + ")"
+			}
 			if f.Error != "" {
 				name += " (error: " + md(f.Error) + ")"
 			}
-			ew.printf("| %s | %s | %s | %s | %s |\n", name, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS),
-				recovery(f.PublishRecoveryMS), recovery(f.DeliverRecoveryMS))
+			ew.printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS),
+				recovery(f.PublishRecoveryMS), recovery(f.DeliverRecoveryMS), md(faultUnavailability(f)),
+				md(faultThroughput(f)), md(faultAnomalies(f)))
 		}
 	}
 	return ew.err

@@ -113,18 +113,58 @@ type Throughput struct {
 	ReceivedPerS float64 `json:"received_per_s"`
 }
 
-// Fault is one fault window of the run.
+// Fault is one fault window of the run, and what it did.
 type Fault struct {
-	Kind    string `json:"kind"`
-	Target  string `json:"target"`
-	StartMS int64  `json:"start_ms"` // since the start of the load phase
-	EndMS   int64  `json:"end_ms"`
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	// Schedule says which scenario entry the fault comes from and how it
+	// was scheduled ("faults.1: random (seed 42) between 5s and 15s, 2 of
+	// 3"); PlannedMS is when the schedule put it. The resolved schedule
+	// depends only on the scenario and its seed.
+	Schedule  string `json:"schedule,omitempty"`
+	PlannedMS int64  `json:"planned_ms"`
+	StartMS   int64  `json:"start_ms"` // since the start of the load phase
+	EndMS     int64  `json:"end_ms"`
 	// RecoveryMS: from the end of the fault to the first successful publish
 	// and the first delivery after it (-1: none seen).
-	PublishRecoveryMS int64  `json:"publish_recovery_ms"`
-	DeliverRecoveryMS int64  `json:"deliver_recovery_ms"`
-	Detail            string `json:"detail,omitempty"`
-	Error             string `json:"error,omitempty"`
+	PublishRecoveryMS int64 `json:"publish_recovery_ms"`
+	DeliverRecoveryMS int64 `json:"deliver_recovery_ms"`
+	// NoPublishMS and NoDeliveryMS: the unavailability, the longest
+	// stretch from the fault's start to that side's recovery with no
+	// successful publish (no delivery), sampled every 20ms.
+	NoPublishMS  int64 `json:"no_publish_ms"`
+	NoDeliveryMS int64 `json:"no_delivery_ms"`
+	// BaselinePerS is the acked rate before the fault (the mean of up to 5
+	// timeline seconds before its start that no other fault touched, at
+	// most the scenario's fixed rate; that rate when other faults covered
+	// them all), and ThroughputRecoveryMS the time from the heal to the end
+	// of the first timeline second whose acked rate was back to 90% of it
+	// (1 s resolution; -1: not within the load phase, or no baseline).
+	BaselinePerS         float64 `json:"baseline_acked_per_s"`
+	ThroughputRecoveryMS int64   `json:"throughput_recovery_ms"`
+	// AttributedUntilMS ends the span anomalies are attributed to the
+	// fault over: its window and its recovery.
+	AttributedUntilMS int64          `json:"attributed_until_ms"`
+	Anomalies         FaultAnomalies `json:"anomalies"`
+	Detail            string         `json:"detail,omitempty"`
+	Error             string         `json:"error,omitempty"`
+}
+
+// FaultAnomalies count the anomalies whose send (lost) or receipt or
+// outcome (duplicated, reordered, indeterminate) fell inside a fault's
+// window or recovery. They are approximate at the edges (see the runner's
+// attribution); overlapping faults may count the same anomaly.
+type FaultAnomalies struct {
+	// Lost: acked, never received, sent in the span (only after a complete
+	// drain; send times are interpolated from every 1024th message's, in
+	// 100ms buckets).
+	Lost uint64 `json:"lost"`
+	// Duplicated, Reordered, Indeterminate: the checker's counts between
+	// the fault's start and the end of its recovery (workers hand events
+	// over within 250ms, so an edge can be that late).
+	Duplicated    uint64 `json:"duplicated"`
+	Reordered     uint64 `json:"reordered"`
+	Indeterminate uint64 `json:"indeterminate"`
 }
 
 // Notice is a timeline event reported by a driver (rebalance, reconnect).
@@ -136,16 +176,21 @@ type Notice struct {
 
 // Second is one row of the timeline.
 type Second struct {
-	T            int64    `json:"t"` // seconds since the start of the load phase
-	SentPerS     float64  `json:"sent_per_s"`
-	AckedPerS    float64  `json:"acked_per_s"`
-	ReceivedPerS float64  `json:"received_per_s"`
-	InFlight     int64    `json:"in_flight"`
-	Lag          int64    `json:"lag"` // -1: the driver cannot tell
-	Anomalies    uint64   `json:"anomalies"`
-	PublishP99US int64    `json:"publish_p99_us"`
-	E2EP99US     int64    `json:"end_to_end_p99_us"`
-	Faults       []string `json:"faults,omitempty"`
+	T            int64   `json:"t"` // seconds since the start of the load phase
+	SentPerS     float64 `json:"sent_per_s"`
+	AckedPerS    float64 `json:"acked_per_s"`
+	ReceivedPerS float64 `json:"received_per_s"`
+	InFlight     int64   `json:"in_flight"`
+	Lag          int64   `json:"lag"` // -1: the driver cannot tell
+	Anomalies    uint64  `json:"anomalies"`
+	// Duplicated, Reordered and Indeterminate happened within this second
+	// (as the collector saw them: up to 250ms late).
+	Duplicated    uint64   `json:"duplicated"`
+	Reordered     uint64   `json:"reordered"`
+	Indeterminate uint64   `json:"indeterminate"`
+	PublishP99US  int64    `json:"publish_p99_us"`
+	E2EP99US      int64    `json:"end_to_end_p99_us"`
+	Faults        []string `json:"faults,omitempty"`
 }
 
 // WriteJSON writes r as indented JSON.

@@ -72,8 +72,10 @@ func sampleResults() *Results {
 			Recovered: 5, Duplicated: 10, DuplicatedRedelivered: 0, Reordered: 2},
 		Latency:    Latencies{Publish: Summarize(pub), EndToEnd: Summarize(e2e)},
 		Throughput: Throughput{SentPerS: 2000, AckedPerS: 1999.5, ReceivedPerS: 2000.25},
-		Faults: []Fault{{Kind: "restart", Target: "restart all nodes (kill)", StartMS: 8000, EndMS: 10000,
-			PublishRecoveryMS: 850, DeliverRecoveryMS: 1200}},
+		Faults: []Fault{{Kind: "restart", Target: "restart all nodes (kill)", Schedule: "faults.0: at 8s", PlannedMS: 8000,
+			StartMS: 8000, EndMS: 10000, PublishRecoveryMS: 850, DeliverRecoveryMS: 1200, NoPublishMS: 2860,
+			NoDeliveryMS: 3220, BaselinePerS: 2000.4, ThroughputRecoveryMS: 2000, AttributedUntilMS: 11200,
+			Anomalies: FaultAnomalies{Duplicated: 10, Reordered: 1, Indeterminate: 10}}},
 		Notices:  []Notice{{AtMS: 10500, Kind: "rebalance", Detail: "group mqcheck-sub-0: partitions reassigned"}},
 		Timeline: sampleTimeline(),
 		Claims: []checker.Claim{

@@ -209,6 +209,14 @@ func (r *run) execute(ctx context.Context) error {
 		return &ScenarioError{fmt.Errorf("broker.kind: %q is not available in this build", s.Broker.Kind)}
 	}
 	env := broker.Env{RunID: r.res.RunID, Dir: r.o.Dir, Log: r.log, Seed: s.Seed}
+	// Network faults need every client connection through the proxies,
+	// which start once the target says where its brokers are. Closed on
+	// every way out, after the driver and before the target.
+	nw := chaos.NewNetwork()
+	defer nw.Close()
+	if chaos.UsesNetwork(s.Faults) {
+		env.Dial = nw.Dial
+	}
 	// The URL is logged as written: the run's log handler masks its password.
 	r.log.Debug("opening target", "kind", s.Broker.Kind, "target", s.Broker.Target, "url", s.Broker.URL)
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -230,9 +238,20 @@ func (r *run) execute(ctx context.Context) error {
 			}
 		}
 	}()
-	plan, err := chaos.Plan(s.Faults, target)
+	clients := &swarmClients{producers: s.Producers.Count, consumers: s.Consumers.Count * s.Consumers.Subscriptions}
+	plan, err := chaos.Plan(s.Faults, chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
+		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log})
 	if err != nil {
 		return &ScenarioError{err}
+	}
+	if chaos.NeedsNetwork(plan) {
+		if err := nw.Start(target.Endpoints); err != nil {
+			return fmt.Errorf("%w: %w", ErrInfra, err)
+		}
+		r.log.Info("proxies in the path", "routes", nw.Routes())
+	}
+	for _, p := range plan {
+		r.log.Info("fault planned", "fault", p.Fault.Name(), "at", p.At, "for", p.For, "schedule", p.Schedule)
 	}
 	drv := target.Driver
 	if err := drv.Setup(ctx); err != nil {
@@ -255,6 +274,7 @@ func (r *run) execute(ctx context.Context) error {
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
 		Abort: stopFlush,
 	}, drv, r.notify)
+	clients.attach(sw)
 	col := sw.Collector()
 	live := &liveTotals{col: col}
 	if err := sw.StartConsumers(ctx); err != nil {
@@ -277,10 +297,12 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	faults := chaos.Start(loadCtx, r.loadStart, plan, func() (uint64, uint64) {
-		t := col.Totals()
-		return t.Acked, t.Received
-	})
+	faults := chaos.Start(loadCtx, r.loadStart, plan, chaos.Options{Progress: col.Progress,
+		LoadEnd: r.loadStart.Add(s.Duration.D()), OnChange: r.faultChanged,
+		Counts: func() chaos.Counts {
+			d, r, i := col.Anomalies()
+			return chaos.Counts{Duplicated: d, Reordered: r, Indeterminate: i}
+		}})
 	tl := r.startTimeline(ctx, sw, faults)
 
 	produceErr := sw.Produce(ctx)
@@ -456,57 +478,17 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 		r.res.Throughput = report.Throughput{SentPerS: float64(t.Sent) / secs, AckedPerS: float64(t.Acked) / secs,
 			ReceivedPerS: float64(t.Received) / secs}
 	}
-	r.res.Faults = r.res.Faults[:0]
-	for _, w := range faults.Windows() {
-		f := report.Fault{Kind: w.Fault.Kind(), Target: w.Fault.Name(), StartMS: w.Start.Sub(r.loadStart).Milliseconds(),
-			PublishRecoveryMS: -1, DeliverRecoveryMS: -1}
-		if !w.Healed.IsZero() {
-			f.EndMS = w.Healed.Sub(r.loadStart).Milliseconds()
-			if !w.PublishRecovered.IsZero() {
-				f.PublishRecoveryMS = w.PublishRecovered.Sub(w.Healed).Milliseconds()
-			}
-			if !w.DeliverRecovered.IsZero() {
-				f.DeliverRecoveryMS = w.DeliverRecovered.Sub(w.Healed).Milliseconds()
-			}
-		}
-		if w.Err != nil {
-			f.Error = w.Err.Error()
-		}
-		r.res.Faults = append(r.res.Faults, f)
+	windows := faults.Windows()
+	var lost []uint64
+	if dr.Drained && len(windows) > 0 {
+		n := int(r.s.Duration.D()/lostBucket) + 2
+		_ = col.Checker(func(c *checker.Checker) error {
+			lost, _ = c.MissingBySendTime(r.loadStart.UnixNano(), int64(lostBucket), n)
+			return nil
+		})
 	}
-	attribute(r.res, faults.Windows(), r.loadStart)
-}
-
-// attribute names, on each piece of evidence, the fault whose window (from
-// its start to its recovery) contains the example's time.
-func attribute(res *report.Results, windows []chaos.Window, loadStart time.Time) {
-	name := func(at int64) string {
-		for _, w := range windows {
-			end := w.Healed
-			for _, t := range []time.Time{w.PublishRecovered, w.DeliverRecovered} {
-				if t.After(end) {
-					end = t
-				}
-			}
-			if end.IsZero() {
-				end = time.Now()
-			}
-			if at >= w.Start.UnixNano() && at <= end.UnixNano() {
-				return fmt.Sprintf("%s at %s", w.Fault.Name(), w.Start.Sub(loadStart).Round(time.Millisecond))
-			}
-		}
-		return ""
-	}
-	for k := range res.Examples {
-		for i := range res.Examples[k] {
-			res.Examples[k][i].Fault = name(res.Examples[k][i].At)
-		}
-	}
-	for c := range res.Claims {
-		for i := range res.Claims[c].Evidence {
-			res.Claims[c].Evidence[i].Fault = name(res.Claims[c].Evidence[i].At)
-		}
-	}
+	r.res.Faults = faultResults(windows, r.loadStart, r.res.Timeline, lost, r.s.Duration.D(), float64(r.s.Producers.Rate))
+	attribute(r.res, windows, r.loadStart)
 }
 
 func scenarioInfo(s *scenarios.Scenario) report.ScenarioInfo {

@@ -270,7 +270,7 @@ faults:
 `
 	s := mustParse(t, src)
 	want := Fault{Kind: "restart", At: Duration(5 * time.Second), For: Duration(time.Second)}
-	if len(s.Faults) != 3 || s.Faults[0] != want || s.Faults[2] != want || !s.Faults[1].Graceful || s.Faults[1].At != want.At {
+	if len(s.Faults) != 3 || !reflect.DeepEqual(s.Faults[0], want) || !reflect.DeepEqual(s.Faults[2], want) || !s.Faults[1].Graceful || s.Faults[1].At != want.At {
 		t.Fatalf("faults = %+v", s.Faults)
 	}
 	// A problem inside a merged mapping is still found.

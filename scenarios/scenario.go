@@ -100,19 +100,82 @@ const (
 	FailDeadLetter = "dead-letter"
 )
 
-// Fault is one entry of the fault schedule.
+// Fault is one entry of the fault schedule: what happens (kind and its
+// parameters) and when (at, every, or random).
 type Fault struct {
-	// Kind: restart (stop the broker and start it again, keeping its data).
+	// Kind: restart (stop the broker and start it again, keeping its data),
+	// rolling-restart (restart the nodes of a cluster one after another),
+	// pause (freeze the broker: SIGSTOP, or an embedded broker that stops
+	// reading its sockets), leader-move (move every partition's leader to
+	// another node: embedded Kafka), latency, bandwidth, blackhole (bytes
+	// dropped both ways, connections left open), reset (connections reset
+	// as soon as they carry data), ack-loss (the broker's replies dropped:
+	// publishes arrive, confirms do not), consumer-crash, producer-crash.
+	// Network kinds act on an in-path proxy in front of every broker
+	// address.
 	Kind string `yaml:"kind" json:"kind"`
-	// At is when the fault starts, from the start of the load phase.
+	// At is when the fault starts, from the start of the load phase (with
+	// every: the first time).
 	At Duration `yaml:"at" json:"at"`
 	// For is how long the fault lasts (for restart: how long the broker
-	// stays down before it is started again).
+	// stays down before it is started again; rolling-restart: how long each
+	// node stays down, and the pause before the next; leader-move and the
+	// crashes happen at once and For is only the window their effects are
+	// attributed to).
 	For Duration `yaml:"for,omitempty" json:"for,omitempty"`
+	// Every repeats the fault with this period, from At until the load
+	// ends. It must be longer than For.
+	Every Duration `yaml:"every,omitempty" json:"every,omitempty"`
+	// Random places the fault at times drawn with the scenario's seed
+	// instead of At: the same seed gives the same schedule.
+	Random *RandomSchedule `yaml:"random,omitempty" json:"random,omitempty"`
 	// Node picks one node of a multi-node target; -1 means all nodes.
+	// Network faults act on every broker address whatever it says.
 	Node int `yaml:"node,omitempty" json:"node,omitempty"`
 	// Graceful stops instead of killing, where the target tells them apart.
 	Graceful bool `yaml:"graceful,omitempty" json:"graceful,omitempty"`
+	// Latency (kind latency) delays every chunk of bytes by this much in
+	// each direction, so a request and its answer take twice as long.
+	Latency Duration `yaml:"latency,omitempty" json:"latency,omitempty"`
+	// Jitter (kind latency) varies each delay by up to this much either
+	// way, drawn with the scenario's seed. At most Latency.
+	Jitter Duration `yaml:"jitter,omitempty" json:"jitter,omitempty"`
+	// Bandwidth (kind bandwidth) limits each connection to this many bytes
+	// per second in each direction ("1MiB", at least 1kB).
+	Bandwidth Size `yaml:"bandwidth,omitempty" json:"bandwidth,omitempty"`
+	// Client (consumer-crash, producer-crash) picks which one crashes: a
+	// producer index, or a consumer index counted across subscriptions;
+	// -1 crashes every one.
+	Client int `yaml:"client,omitempty" json:"client,omitempty"`
+	// RestartCommand (kind restart) is run instead of restarting a target
+	// mqcheck started itself, for brokers mqcheck cannot restart (url
+	// targets): program and arguments as a list, run without a shell, at
+	// the fault's start ("[docker, restart, kafka-1]"). The environment
+	// has MQCHECK_FAULT, MQCHECK_NODE and MQCHECK_RUN_ID.
+	RestartCommand []string `yaml:"restart_command,omitempty" json:"restart_command,omitempty"`
+	// PauseCommand (kind pause): as RestartCommand, to freeze the broker
+	// ("[docker, pause, rabbit-1]"); HealCommand undoes it.
+	PauseCommand []string `yaml:"pause_command,omitempty" json:"pause_command,omitempty"`
+	// HealCommand is run when the fault ends ("[docker, unpause,
+	// rabbit-1]"); required with pause_command, optional with
+	// restart_command (e.g. stop at the start, start at the end).
+	HealCommand []string `yaml:"heal_command,omitempty" json:"heal_command,omitempty"`
+	// CommandTimeout bounds each command; a command still running then is
+	// killed with its process group. Default 1m.
+	CommandTimeout Duration `yaml:"command_timeout,omitempty" json:"command_timeout,omitempty"`
+}
+
+// RandomSchedule places Count faults at times drawn with the scenario's
+// seed, none overlapping another of the same entry.
+type RandomSchedule struct {
+	// Count of faults to place.
+	Count int `yaml:"count" json:"count"`
+	// From is the earliest a fault may start, from the start of the load
+	// phase.
+	From Duration `yaml:"from,omitempty" json:"from,omitempty"`
+	// To is when the last fault must have ended. Default: the end of the
+	// load.
+	To Duration `yaml:"to,omitempty" json:"to,omitempty"`
 }
 
 // Claim names, as written in scenarios and reports.

@@ -44,7 +44,7 @@ func TestSet(t *testing.T) {
 			return len(s.Faults) == 1 && s.Faults[0].At == Duration(5*time.Second)
 		}},
 		{"faults", "[{kind: restart, at: 2s, for: 1s}]", func(s *Scenario) bool {
-			return len(s.Faults) == 1 && s.Faults[0] == Fault{Kind: "restart", At: Duration(2 * time.Second), For: Duration(time.Second)}
+			return len(s.Faults) == 1 && reflect.DeepEqual(s.Faults[0], Fault{Kind: "restart", At: Duration(2 * time.Second), For: Duration(time.Second)})
 		}},
 		{"broker.kafka.partitions", "12", func(s *Scenario) bool { return s.Broker.Kafka.Partitions == 12 }},
 		{"broker.memory.faults.drop", "3", func(s *Scenario) bool {

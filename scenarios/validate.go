@@ -25,10 +25,35 @@ const (
 )
 
 // Fault kinds.
-const FaultRestart = "restart"
+const (
+	FaultRestart        = "restart"
+	FaultRollingRestart = "rolling-restart"
+	FaultPause          = "pause"
+	FaultLeaderMove     = "leader-move"
+	FaultLatency        = "latency"
+	FaultBandwidth      = "bandwidth"
+	FaultBlackhole      = "blackhole"
+	FaultReset          = "reset"
+	FaultAckLoss        = "ack-loss"
+	FaultConsumerCrash  = "consumer-crash"
+	FaultProducerCrash  = "producer-crash"
+)
 
 // KnownFaultKinds lists the fault kinds a scenario may schedule.
-var KnownFaultKinds = []string{FaultRestart}
+var KnownFaultKinds = []string{FaultRestart, FaultRollingRestart, FaultPause, FaultLeaderMove,
+	FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss,
+	FaultConsumerCrash, FaultProducerCrash}
+
+// NetworkFaultKinds act on the in-path proxy mqcheck places in front of
+// every broker address.
+var NetworkFaultKinds = []string{FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss}
+
+// lastingFaultKinds need a positive For: they are a state that lasts, not
+// an event.
+var lastingFaultKinds = []string{FaultPause, FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss}
+
+// MinBandwidth is the smallest bandwidth limit (the proxy counts in kB/s).
+const MinBandwidth = Size(1000)
 
 // Memory broker modes.
 const (
@@ -285,18 +310,136 @@ func (s *Scenario) validateFaults(p *problems) {
 		case !slices.Contains(KnownFaultKinds, f.Kind):
 			p.add(path+".kind", "unknown fault kind %q, %s", f.Kind, suggestList(f.Kind, KnownFaultKinds))
 		}
-		switch {
-		case f.At < 0:
-			p.add(path+".at", "must not be negative, got %s", f.At)
-		case s.Duration > 0 && f.At >= s.Duration:
-			p.add(path+".at", "fault at %s starts after the run ends at %s (duration)", f.At, s.Duration)
-		}
+		s.validateSchedule(p, path, f)
 		if f.For < 0 {
 			p.add(path+".for", "must not be negative, got %s", f.For)
+		} else if f.For == 0 && slices.Contains(lastingFaultKinds, f.Kind) {
+			p.add(path+".for", "a %s fault needs a duration (for: 5s)", f.Kind)
 		}
 		if f.Node < -1 {
 			p.add(path+".node", "must be a node index or -1 (all nodes), got %d", f.Node)
+		} else if f.Node > 0 && slices.Contains(NetworkFaultKinds, f.Kind) {
+			p.add(path+".node", "a %s fault acts on every broker address; leave node out", f.Kind)
 		}
+		if f.Graceful && f.Kind != FaultRestart && f.Kind != FaultRollingRestart {
+			p.add(path+".graceful", "applies to restart and rolling-restart only")
+		}
+		s.validateFaultParams(p, path, f)
+		validateHooks(p, path, f)
+	}
+}
+
+// validateSchedule checks at, every and random.
+func (s *Scenario) validateSchedule(p *problems, path string, f Fault) {
+	switch {
+	case f.At < 0:
+		p.add(path+".at", "must not be negative, got %s", f.At)
+	case s.Duration > 0 && f.At >= s.Duration:
+		p.add(path+".at", "fault at %s starts after the run ends at %s (duration)", f.At, s.Duration)
+	}
+	switch {
+	case f.Every < 0:
+		p.add(path+".every", "must not be negative, got %s", f.Every)
+	case f.Every > 0 && f.Every <= f.For:
+		p.add(path+".every", "%s must be longer than for (%s): one fault would start before the last ended", f.Every, f.For)
+	}
+	r := f.Random
+	if r == nil {
+		return
+	}
+	if f.At != 0 || f.Every != 0 {
+		p.add(path+".random", "excludes at and every: random draws the times itself")
+	}
+	if r.Count < 1 {
+		p.add(path+".random.count", "must be at least 1, got %d", r.Count)
+	}
+	to := r.To
+	if to == 0 {
+		to = s.Duration
+	}
+	switch {
+	case r.From < 0:
+		p.add(path+".random.from", "must not be negative, got %s", r.From)
+	case r.To < 0:
+		p.add(path+".random.to", "must not be negative, got %s", r.To)
+	case s.Duration > 0 && to > s.Duration:
+		p.add(path+".random.to", "%s is after the end of the load (%s)", to, s.Duration)
+	case r.From >= to:
+		p.add(path+".random.from", "%s must be before to (%s)", r.From, to)
+	case r.Count > 0 && f.For > 0 && Duration(r.Count)*f.For > to-r.From:
+		p.add(path+".random.count", "%d faults of %s each do not fit between %s and %s", r.Count, f.For, r.From, to)
+	}
+}
+
+// validateFaultParams checks the parameters that belong to one kind.
+func (s *Scenario) validateFaultParams(p *problems, path string, f Fault) {
+	if f.Kind == FaultLatency {
+		if f.Latency <= 0 {
+			p.add(path+".latency", "a latency fault needs the delay to add (latency: 200ms)")
+		}
+		if f.Jitter < 0 || f.Jitter > f.Latency {
+			p.add(path+".jitter", "must be between 0 and latency (%s), got %s", f.Latency, f.Jitter)
+		}
+	} else {
+		if f.Latency != 0 {
+			p.add(path+".latency", "applies to kind latency only")
+		}
+		if f.Jitter != 0 {
+			p.add(path+".jitter", "applies to kind latency only")
+		}
+	}
+	if f.Kind == FaultBandwidth {
+		if f.Bandwidth < MinBandwidth {
+			p.add(path+".bandwidth", "a bandwidth fault needs a limit of at least %s per second (bandwidth: 1MiB), got %s", MinBandwidth, f.Bandwidth)
+		}
+	} else if f.Bandwidth != 0 {
+		p.add(path+".bandwidth", "applies to kind bandwidth only")
+	}
+	switch f.Kind {
+	case FaultConsumerCrash, FaultProducerCrash:
+		n, what := s.Producers.Count, "producers"
+		if f.Kind == FaultConsumerCrash {
+			n, what = s.Consumers.Count*max(1, s.Consumers.Subscriptions), "consumers across subscriptions"
+		}
+		if f.Client < -1 || (n > 0 && f.Client >= n) {
+			p.add(path+".client", "must be -1 (every one) or an index below %d (%s), got %d", n, what, f.Client)
+		}
+	default:
+		if f.Client != 0 {
+			p.add(path+".client", "applies to consumer-crash and producer-crash only")
+		}
+	}
+}
+
+// validateHooks checks the commands of faults on targets mqcheck did not
+// start: lists of arguments, never a shell line.
+func validateHooks(p *problems, path string, f Fault) {
+	for _, c := range []struct {
+		field string
+		argv  []string
+	}{{"restart_command", f.RestartCommand}, {"pause_command", f.PauseCommand}, {"heal_command", f.HealCommand}} {
+		if c.argv != nil && (len(c.argv) == 0 || strings.TrimSpace(c.argv[0]) == "") {
+			p.add(path+"."+c.field, "needs a program to run as its first element ([docker, restart, kafka-1])")
+		}
+	}
+	if len(f.RestartCommand) > 0 && f.Kind != FaultRestart {
+		p.add(path+".restart_command", "applies to kind restart only")
+	}
+	if len(f.PauseCommand) > 0 {
+		if f.Kind != FaultPause {
+			p.add(path+".pause_command", "applies to kind pause only")
+		}
+		if len(f.HealCommand) == 0 {
+			p.add(path+".heal_command", "is required with pause_command: what resumes the broker ([docker, unpause, rabbit-1])")
+		}
+	}
+	if len(f.HealCommand) > 0 && len(f.RestartCommand) == 0 && len(f.PauseCommand) == 0 {
+		p.add(path+".heal_command", "needs restart_command or pause_command")
+	}
+	if f.CommandTimeout < 0 {
+		p.add(path+".command_timeout", "must not be negative, got %s", f.CommandTimeout)
+	} else if f.CommandTimeout > 0 && len(f.RestartCommand) == 0 && len(f.PauseCommand) == 0 {
+		p.add(path+".command_timeout", "needs restart_command or pause_command")
 	}
 }
 

@@ -94,6 +94,7 @@ type Collector struct {
 	// Producers report sends as a high-water mark, pulled before any read.
 	sources  []*producer
 	reported []uint64
+	sinks    []*consumer // for Progress
 }
 
 // NewCollector returns a collector feeding c.
@@ -160,6 +161,48 @@ func (c *Collector) pullSent() {
 		c.totals.Sent += n
 		c.reported[i] = next
 	}
+}
+
+// watchConsumer makes Progress count c's deliveries.
+func (c *Collector) watchConsumer(cs *consumer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sinks = append(c.sinks, cs)
+}
+
+// Progress returns how many publishes were acked and how many deliveries
+// received so far, read live from the workers' counters: unlike Totals it
+// does not wait for their batches, so a fault meter sampling it sees
+// service stop and resume within its own sampling period.
+func (c *Collector) Progress() (acked, received uint64) {
+	c.mu.Lock()
+	sources, sinks := c.sources, c.sinks
+	c.mu.Unlock()
+	for _, p := range sources {
+		acked += p.ackedLive()
+	}
+	// Not under c.mu: a consumer holds its own lock while it hands a batch
+	// to the collector, whose goroutine needs c.mu to take it.
+	for _, cs := range sinks {
+		received += cs.receivedLive()
+	}
+	return acked, received
+}
+
+// Anomalies returns the duplicated and reordered deliveries the checker
+// has seen (receipts reach it within batchAge) and the indeterminate
+// outcomes so far, read live from the producers: a producer that stalls
+// holds its outcome batch until its next completion, and a fault's
+// indeterminate sends must count when they happen.
+func (c *Collector) Anomalies() (duplicated, reordered, indeterminate uint64) {
+	c.sync()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.check.Live()
+	for _, p := range c.sources {
+		indeterminate += p.indet.Load()
+	}
+	return l.Duplicated, l.Reordered, indeterminate
 }
 
 // Close applies what is pending and stops the collector's goroutine. No

@@ -23,23 +23,29 @@ type consumer struct {
 	failBelow uint64
 	failSeed  uint64
 	failErr   error
-	drv       broker.Consumer
+	drv       broker.Consumer // replaced by a crash, in run's goroutine only
+	d         broker.Driver
+	opts      broker.ConsumerOptions
 	col       *Collector
 	names     *checker.Names
+	crash     crashRequest
 
-	mu      sync.Mutex // guards b between the handler and the flusher
-	b       *batch
-	domains map[string]uint32
-	lastDom string
-	lastID  uint32
-	err     error
-	done    chan struct{}
+	mu       sync.Mutex // guards b between the handler and the flusher, and received
+	b        *batch
+	received uint64 // deliveries so far, for the fault meter (under mu: handle holds it anyway)
+	domains  map[string]uint32
+	lastDom  string
+	lastID   uint32
+	err      error
+	done     chan struct{}
+	runMu    sync.Mutex
+	stop     context.CancelFunc // of the driver's Run under way
 }
 
 func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names, notify func(broker.Notice)) (*consumer, error) {
-	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, col: col, names: names,
+	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, d: d, col: col, names: names,
 		b: col.getBatch(), domains: map[string]uint32{}, done: make(chan struct{}),
-		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject}
+		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject, crash: newCrashRequest()}
 	if cfg.FailFraction > 0 {
 		c.failBelow = uint64(cfg.FailFraction * (1 << 63) * 2)
 	}
@@ -47,7 +53,8 @@ func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Dri
 		c.failErr = broker.ErrDeadLetter
 	}
 	var err error
-	c.drv, err = d.NewConsumer(ctx, broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify})
+	c.opts = broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify}
+	c.drv, err = d.NewConsumer(ctx, c.opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating consumer %d of subscription %d: %w", id, sub, err)
 	}
@@ -100,6 +107,11 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		ev.Kind = checker.Received
 		b.delivered++
 		b.endToEnd = append(b.endToEnd, (now-h.Intended)/1e3)
+		c.received++
+		if c.crash.wanted.Load() {
+			// Processed, never acknowledged: the crash comes between.
+			ret = errCrash
+		}
 	}
 	b.events = append(b.events, ev)
 	if b.full(now) {
@@ -131,8 +143,63 @@ func (c *consumer) flush() {
 
 func (c *consumer) run(ctx context.Context) {
 	defer close(c.done)
-	err := c.drv.Run(ctx, c.handle)
-	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-		c.err = fmt.Errorf("consumer %d: %w", c.id, err)
+	defer c.crash.end()
+	for {
+		rctx, stop := context.WithCancel(ctx)
+		c.runMu.Lock()
+		c.stop = stop
+		c.runMu.Unlock()
+		err := c.drv.Run(rctx, c.handle)
+		stop()
+		if c.crash.wanted.Load() && ctx.Err() == nil {
+			if !c.crashNow(ctx) {
+				return
+			}
+			continue
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			c.err = fmt.Errorf("consumer %d: %w", c.id, err)
+		}
+		return
 	}
+}
+
+// stopRun ends the driver's Run under way (a crash of an idle consumer).
+func (c *consumer) stopRun() {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	if c.stop != nil {
+		c.stop()
+	}
+}
+
+// crashNow crashes the driver's consumer and starts a new one in the same
+// subscription, after Run returned.
+func (c *consumer) crashNow(ctx context.Context) bool {
+	c.flush()
+	var err error
+	if cr, ok := c.drv.(broker.Crasher); ok {
+		err = cr.Crash()
+	} else {
+		err = c.drv.Close()
+	}
+	if err != nil {
+		err = fmt.Errorf("crashing consumer %d: %w", c.id, err)
+	}
+	nc, nerr := c.d.NewConsumer(ctx, c.opts)
+	if nerr != nil {
+		c.err = fmt.Errorf("consumer %d: starting again after a crash: %w", c.id, nerr)
+		c.crash.answer(errors.Join(err, c.err))
+		return false
+	}
+	c.drv = nc
+	c.crash.answer(err)
+	return true
+}
+
+// receivedLive is how many deliveries c has had, read live.
+func (c *consumer) receivedLive() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.received
 }

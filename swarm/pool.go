@@ -33,8 +33,8 @@ func newMsgPool(msgs []*broker.Message) *msgPool {
 }
 
 // get returns a free message, waiting while all are in flight; nil when ctx
-// ends first.
-func (p *msgPool) get(ctx context.Context) *broker.Message {
+// ends first, or when intr fires while it waits (interrupted is then true).
+func (p *msgPool) get(ctx context.Context, intr <-chan struct{}) (m *broker.Message, interrupted bool) {
 	for len(p.local) == 0 {
 		p.mu.Lock()
 		if len(p.shared) > 0 {
@@ -46,14 +46,17 @@ func (p *msgPool) get(ctx context.Context) *broker.Message {
 		p.mu.Unlock()
 		select {
 		case <-p.wake:
+		case <-intr:
+			p.waiting.Store(false)
+			return nil, true
 		case <-ctx.Done():
 			p.waiting.Store(false)
-			return nil
+			return nil, false
 		}
 	}
-	m := p.local[len(p.local)-1]
+	m = p.local[len(p.local)-1]
 	p.local = p.local[:len(p.local)-1]
-	return m
+	return m, false
 }
 
 // unget gives back a message the loop took but did not send.

@@ -37,7 +37,7 @@ func TestMsgPoolBoundsInFlight(t *testing.T) {
 			}
 		}()
 		for i := 0; i < 20000; i++ {
-			m := p.get(ctx)
+			m, _ := p.get(ctx, nil)
 			if m == nil {
 				t.Fatalf("n=%d: loop stalled after %d messages", n, i)
 			}

@@ -19,7 +19,9 @@ import (
 type producer struct {
 	id   int
 	cfg  *Config
-	drv  broker.Producer
+	drv  broker.Producer // replaced by a crash, in the loop goroutine only
+	d    broker.Driver
+	opts broker.ProducerOptions
 	col  *Collector
 	enc  *message.Encoder
 	keys [][]byte
@@ -34,10 +36,15 @@ type producer struct {
 	// completed counts outcomes as they happen, for a live in-flight figure
 	// that does not wait for the outcome batch to be handed over.
 	completed atomic.Uint64
+	// failed and indet count the outcomes other than acked, live: acked is
+	// completed minus them, so the happy path adds no atomic of its own.
+	failed atomic.Uint64
+	indet  atomic.Uint64
+	crash  crashRequest
 }
 
 func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col *Collector, notify func(broker.Notice)) (*producer, error) {
-	p := &producer{id: id, cfg: cfg, col: col, sent: col.getBatch(), done: col.getBatch()}
+	p := &producer{id: id, cfg: cfg, d: d, col: col, sent: col.getBatch(), done: col.getBatch(), crash: newCrashRequest()}
 	var err error
 	p.enc, err = message.NewEncoder(cfg.RunID, uint32(id), cfg.MessageSize, cfg.Seed+int64(id))
 	if err != nil {
@@ -60,7 +67,8 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 			p.keys[i] = []byte("k" + strconv.Itoa(i))
 		}
 	}
-	p.drv, err = d.NewProducer(ctx, broker.ProducerOptions{ID: id, OnComplete: p.complete, Notify: notify})
+	p.opts = broker.ProducerOptions{ID: id, OnComplete: p.complete, Notify: notify}
+	p.drv, err = d.NewProducer(ctx, p.opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating producer %d: %w", id, err)
 	}
@@ -85,8 +93,10 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 	case broker.Failed:
 		kind = checker.Failed
 		b.failed++
+		p.failed.Add(1)
 	default:
 		b.indet++
+		p.indet.Add(1)
 	}
 	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now})
 	if b.full(now) {
@@ -119,7 +129,7 @@ func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.D
 	<-timer.C
 	for seq := uint64(0); ; seq++ {
 		intended := startNs + int64(interval)*int64(seq)
-		m := p.pool.get(ctx)
+		m := p.getMessage(ctx)
 		if m == nil {
 			return
 		}
@@ -180,9 +190,53 @@ func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.D
 	}
 }
 
+// getMessage takes a free message, crashing the driver's producer first
+// when a crash was asked for (also while waiting for one). nil: ctx ended,
+// or a crash left no producer to publish with.
+func (p *producer) getMessage(ctx context.Context) *broker.Message {
+	for {
+		if p.crash.wanted.Load() && !p.crashNow(ctx) {
+			return nil
+		}
+		m, interrupted := p.pool.get(ctx, p.crash.wake)
+		if m != nil || !interrupted {
+			return m
+		}
+	}
+}
+
+// crashNow closes the driver's producer with what it has in flight (the
+// driver completes those as indeterminate) and opens a new one for the same
+// producer id; sequence numbers go on. It runs in the loop goroutine, so
+// Publish never meets a closed producer, and the old producer's completions
+// are all done before the new one's can start.
+func (p *producer) crashNow(ctx context.Context) bool {
+	closeErr := p.drv.Close()
+	if closeErr != nil {
+		closeErr = fmt.Errorf("crashing producer %d: %w", p.id, closeErr)
+	}
+	np, err := p.d.NewProducer(ctx, p.opts)
+	if err != nil {
+		p.drv = nil
+		p.err = fmt.Errorf("producer %d: starting again after a crash: %w", p.id, err)
+		p.crash.answer(errors.Join(closeErr, p.err))
+		return false
+	}
+	p.drv = np
+	p.crash.answer(closeErr)
+	return true
+}
+
 func (p *producer) finish(flushTimeout time.Duration) {
+	defer p.crash.end()
 	p.col.add(p.sent)
 	p.sent = nil
+	if p.drv == nil {
+		// A crash could not start a new producer: nothing is in flight.
+		p.col.add(p.done)
+		p.done = nil
+		return
+	}
 	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	if p.cfg.Abort != nil {
 		go func() {
@@ -201,4 +255,16 @@ func (p *producer) finish(flushTimeout time.Duration) {
 	// Close has completed everything: no more calls to complete.
 	p.col.add(p.done)
 	p.done = nil
+}
+
+// ackedLive is how many publishes were acked so far, read live. Each
+// counter is read once; a completion between the reads can make it one
+// off for a moment, never wrap it.
+func (p *producer) ackedLive() uint64 {
+	bad := p.failed.Load() + p.indet.Load()
+	done := p.completed.Load()
+	if done < bad {
+		return 0
+	}
+	return done - bad
 }

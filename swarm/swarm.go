@@ -49,6 +49,10 @@ type Swarm struct {
 	notify func(broker.Notice)
 
 	consumers []*consumer
+	mu        sync.Mutex
+	producers []*producer   // while Produce runs, for CrashProducer
+	produced  chan struct{} // closed once Produce has made its producers (or failed to)
+	prodOnce  sync.Once
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
@@ -76,7 +80,7 @@ func New(cfg Config, d broker.Driver, notify func(broker.Notice)) *Swarm {
 	}
 	names := checker.NewNames(subs...)
 	return &Swarm{cfg: cfg, drv: d, names: names, col: NewCollector(checker.New(names)), notify: notify,
-		flushStop: make(chan struct{})}
+		flushStop: make(chan struct{}), produced: make(chan struct{})}
 }
 
 // Driver returns the driver the swarm drives.
@@ -99,6 +103,7 @@ func (s *Swarm) StartConsumers(ctx context.Context) error {
 				return err
 			}
 			s.consumers = append(s.consumers, c)
+			s.col.watchConsumer(c)
 			id++
 		}
 	}
@@ -148,6 +153,7 @@ func (s *Swarm) ConsumerErrors() []error {
 // Produce runs every producer for the configured duration (or until ctx
 // ends), then waits for their outcomes. It returns the producers' errors.
 func (s *Swarm) Produce(ctx context.Context) error {
+	defer s.prodOnce.Do(func() { close(s.produced) })
 	var ps []*producer
 	for i := range s.cfg.Producers {
 		p, err := newProducer(ctx, i, &s.cfg, s.drv, s.col, s.notify)
@@ -160,6 +166,10 @@ func (s *Swarm) Produce(ctx context.Context) error {
 		ps = append(ps, p)
 		s.col.watch(p)
 	}
+	s.mu.Lock()
+	s.producers = ps
+	s.mu.Unlock()
+	s.prodOnce.Do(func() { close(s.produced) })
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, p := range ps {

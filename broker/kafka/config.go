@@ -1,11 +1,13 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -56,6 +58,8 @@ type settings struct {
 	maxPending int // the swarm's per-producer in-flight bound, 0 = unknown
 	subs       int // subscriptions the scenario declares
 	log        *slog.Logger
+	// env dials every connection when it has a Dial (a proxy in the path).
+	env broker.Env
 }
 
 func newSettings(s *scenarios.Scenario, env broker.Env) (settings, error) {
@@ -95,6 +99,7 @@ func newSettings(s *scenarios.Scenario, env broker.Env) (settings, error) {
 		maxPending: s.Producers.MaxInFlight,
 		subs:       max(1, s.Consumers.Subscriptions),
 		log:        env.Log,
+		env:        env,
 	}, nil
 }
 
@@ -133,14 +138,48 @@ func (st *settings) clientOpts(seeds []string, clientID string) ([]kgo.Opt, erro
 		}
 		opts = append(opts, kgo.SASL(m))
 	}
+	var tc *tls.Config
 	if t := st.k.TLS; t != nil && t.Enabled {
 		c, err := tlsConfig(t)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, kgo.DialTLSConfig(c))
+		tc = c
+	}
+	switch {
+	case st.env.Dial != nil:
+		// franz-go refuses a Dialer together with DialTLSConfig, so TLS
+		// goes on top of the run's dial function here.
+		opts = append(opts, kgo.Dialer(dialer(st.env, tc)))
+	case tc != nil:
+		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	return opts, nil
+}
+
+// dialer opens connections through env (and its proxies), with TLS on top
+// when tc is set, within dialTimeout.
+func dialer(env broker.Env, tc *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		conn, err := env.DialContext(ctx, network, addr)
+		if err != nil || tc == nil {
+			return conn, err
+		}
+		c := tc.Clone()
+		if c.ServerName == "" {
+			// The name of the broker, not of the proxy in between.
+			host, _, _ := net.SplitHostPort(addr)
+			c.ServerName = host
+		}
+		tlsConn := tls.Client(conn, c)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+		}
+		return tlsConn, nil
+	}
 }
 
 func saslMechanism(s *scenarios.KafkaSASL) (sasl.Mechanism, error) {

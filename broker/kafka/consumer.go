@@ -68,7 +68,10 @@ type consumer struct {
 	running bool
 	runDone chan struct{}
 	closed  bool
+	crashed bool // Crash: commit nothing more, not even on revoke
 }
+
+var _ broker.Crasher = (*consumer)(nil)
 
 func (d *driver) newConsumer(o broker.ConsumerOptions) (*consumer, error) {
 	group := d.set.groupName(o.Subscription)
@@ -286,10 +289,16 @@ func (c *consumer) assigned(_ context.Context, _ *kgo.Client, m map[string][]int
 // revoked commits before the partitions move, so their next owner starts
 // where this one stopped.
 func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	crashed := c.crashed
+	c.mu.Unlock()
 	var err error
-	if c.manual {
+	switch {
+	case crashed:
+		// A killed client commits nothing on its way out.
+	case c.manual:
 		err = cl.CommitMarkedOffsets(ctx)
-	} else {
+	default:
 		err = c.commitHandled(ctx, cl, m)
 	}
 	if err != nil {
@@ -385,4 +394,17 @@ func (c *consumer) Close() error {
 	c.conn.closing.Store(true)
 	c.cl.CloseAllowingRebalance()
 	return nil
+}
+
+// Crash stops the consumer as a killed client would stop: it commits
+// nothing more, so the records it handled since the last periodic commit
+// (at most autoCommitInterval) are read again by the partitions' next
+// owner. It still leaves the group at once; a killed Kafka client leaves
+// its partitions idle until its session times out (10 s here) instead,
+// which only delays the re-reads.
+func (c *consumer) Crash() error {
+	c.mu.Lock()
+	c.crashed = true
+	c.mu.Unlock()
+	return c.Close()
 }

@@ -32,6 +32,7 @@ import (
 type embedded struct {
 	n     int
 	dir   string
+	topic string // the run's topic, for leader moves
 	keep  bool
 	opts  []kfake.Opt // without Ports
 	conns *connTracker
@@ -43,7 +44,11 @@ type embedded struct {
 	closed  bool
 }
 
-var _ broker.Restarter = (*embedded)(nil)
+var (
+	_ broker.Restarter   = (*embedded)(nil)
+	_ broker.Pauser      = (*embedded)(nil)
+	_ broker.LeaderMover = (*embedded)(nil)
+)
 
 // restartBind bounds retries of a listen on a port that the previous
 // cluster has just released.
@@ -63,6 +68,7 @@ func startEmbedded(set *settings, envDir string) (*embedded, error) {
 	e := &embedded{
 		n:     k.Brokers,
 		dir:   filepath.Join(envDir, "kafka-data"),
+		topic: set.topic,
 		keep:  set.keep,
 		conns: newConnTracker(),
 		down:  make([]bool, k.Brokers),
@@ -139,6 +145,9 @@ func (e *embedded) Stop(_ context.Context, node int, _ bool) error {
 	if e.closed {
 		return errors.New("stopping embedded kafka: the target is closed")
 	}
+	// A paused node that is stopped is not paused any more, and kfake must
+	// not wait on a connection held at the pause gate while it closes.
+	e.conns.resume(e.portsOf(node))
 	if node < 0 || e.n == 1 {
 		if e.cluster == nil {
 			return errors.New("stopping embedded kafka: already stopped")
@@ -264,6 +273,7 @@ func (e *embedded) close(context.Context) error {
 		return nil
 	}
 	e.closed = true
+	e.conns.resume(e.ports)
 	if e.cluster != nil {
 		e.cluster.Close()
 		e.cluster = nil
@@ -289,10 +299,24 @@ func (e *embedded) kfake() *kfake.Cluster {
 type connTracker struct {
 	mu    sync.Mutex
 	conns map[int]map[*trackedConn]struct{} // by listening port
+	gates map[int]*gate                     // by listening port; see Pause
 }
 
 func newConnTracker() *connTracker {
-	return &connTracker{conns: make(map[int]map[*trackedConn]struct{})}
+	return &connTracker{conns: make(map[int]map[*trackedConn]struct{}), gates: make(map[int]*gate)}
+}
+
+// gate returns the pause gate of port, the same one for every listener the
+// port has over restarts.
+func (t *connTracker) gate(port int) *gate {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.gates[port]
+	if g == nil {
+		g = &gate{}
+		t.gates[port] = g
+	}
+	return g
 }
 
 func (t *connTracker) listen(network, address string) (net.Listener, error) {
@@ -301,7 +325,7 @@ func (t *connTracker) listen(network, address string) (net.Listener, error) {
 		return nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	return &trackedListener{Listener: ln, t: t, port: port}, nil
+	return &trackedListener{Listener: ln, t: t, port: port, g: t.gate(port)}, nil
 }
 
 func (t *connTracker) add(c *trackedConn) {
@@ -337,6 +361,7 @@ type trackedListener struct {
 	net.Listener
 	t    *connTracker
 	port int
+	g    *gate
 }
 
 func (l *trackedListener) Accept() (net.Conn, error) {
@@ -344,7 +369,7 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &trackedConn{Conn: c, t: l.t, port: l.port}
+	tc := &trackedConn{Conn: c, t: l.t, port: l.port, g: l.g, done: make(chan struct{})}
 	l.t.add(tc)
 	return tc, nil
 }
@@ -353,10 +378,36 @@ type trackedConn struct {
 	net.Conn
 	t    *connTracker
 	port int
+	g    *gate
+	done chan struct{} // closed by Close: releases a Read or Write held at the gate
 	once sync.Once
 }
 
 func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.t.remove(c) })
+	c.once.Do(func() {
+		c.t.remove(c)
+		close(c.done)
+	})
 	return c.Conn.Close()
+}
+
+// Read and Write wait while the node is paused, as a stopped process
+// neither reads nor writes its sockets; bytes read as the pause began are
+// held back with the rest.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if err := c.g.wait(c.done); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	if werr := c.g.wait(c.done); werr != nil && err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	if err := c.g.wait(c.done); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }

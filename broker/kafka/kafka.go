@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -61,6 +63,7 @@ func openEmbedded(set *settings, env broker.Env) (*broker.Target, error) {
 	return &broker.Target{
 		Driver:      d,
 		Restarter:   e,
+		Endpoints:   e.addrs(),
 		Description: e.describe(),
 		Close:       e.close,
 	}, nil
@@ -81,9 +84,30 @@ func openURL(ctx context.Context, set *settings, url string) (*broker.Target, er
 	}
 	return &broker.Target{
 		Driver:      d,
+		Endpoints:   endpoints(ctx, d.adm, seeds),
 		Description: "kafka at " + strings.Join(seeds, ","),
 		Close:       func(context.Context) error { return nil },
 	}, nil
+}
+
+// endpoints are the seeds and every broker the cluster advertises: clients
+// dial the advertised addresses after the first metadata answer, so a
+// proxy in front of the seeds alone would miss most connections.
+func endpoints(ctx context.Context, adm *kadm.Client, seeds []string) []string {
+	out := slices.Clone(seeds)
+	lctx, cancel := context.WithTimeout(ctx, unreachableAfter)
+	defer cancel()
+	bs, err := adm.ListBrokers(lctx)
+	if err != nil {
+		return out
+	}
+	for _, b := range bs {
+		a := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // parseSeeds reads "host:port,host:port"; a port is required because a
