@@ -3,12 +3,10 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -195,29 +193,8 @@ func saslMechanism(s *scenarios.KafkaSASL) (sasl.Mechanism, error) {
 }
 
 func tlsConfig(t *scenarios.KafkaTLS) (*tls.Config, error) {
-	c := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user asked for it
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s holds no PEM certificate", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	return broker.TLSConfig("broker.kafka.tls", broker.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile,
+		KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify})
 }
 
 // producerOpts maps the scenario's producer settings to franz-go.

@@ -2,13 +2,11 @@ package rabbitmq
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
@@ -143,28 +141,9 @@ func scrub(msg, raw, shown string) string {
 }
 
 func tlsConfig(t *scenarios.RabbitMQTLS) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
 	if t == nil {
-		return c, nil
+		return broker.TLSConfig("broker.rabbitmq.tls", broker.TLSFiles{})
 	}
-	c.InsecureSkipVerify = t.InsecureSkipVerify //nolint:gosec // the user asked for it
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading broker.rabbitmq.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("broker.rabbitmq.tls.ca_file %s holds no PEM certificate", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading broker.rabbitmq.tls.cert_file and key_file: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	return broker.TLSConfig("broker.rabbitmq.tls", broker.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile,
+		KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify})
 }
