@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"os"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -198,5 +199,32 @@ func TestRequeuedFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckerStateInRunDir: the run directory holds the checker's state, and
+// loading it gives back the counts of results.json.
+func TestCheckerStateInRunDir(t *testing.T) {
+	s := memoryScenario(t, "partitioned", 2, scenarios.MemoryFaults{Drop: 2, Duplicate: 3}, 5)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Options{Scenario: s, Dir: dir, Openers: map[string]Opener{"memory": memory.Open},
+		DrainSettle: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, CheckerStateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := checker.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Finalize(checker.Options{Drained: res.Drain.Complete, Claims: s.Claims}).Counts
+	if got != res.Counts {
+		t.Errorf("state gives\n %+v\nresults.json has\n %+v", got, res.Counts)
 	}
 }

@@ -330,6 +330,9 @@ func (r *run) execute(ctx context.Context) error {
 	consumerErrs := sw.ConsumerErrors()
 
 	r.finish(sw, faults, dr, loadEnd)
+	if err := saveCheckerState(filepath.Join(r.o.Dir, CheckerStateFile), sw.Collector()); err != nil {
+		r.log.Warn("saving checker state", "err", err)
+	}
 	// Thresholds (issue 6): decided after the checker, on the final
 	// figures; a missed one fails the verdict.
 	r.mu.Lock()
@@ -461,6 +464,19 @@ func (r *run) aborted() bool {
 }
 
 // finish fills the results from the collector and the fault windows.
+// CheckerStateFile is the checker's saved state in a run directory: the
+// sets behind the counts, which runs of several workers can be merged from.
+const CheckerStateFile = "checker.state"
+
+func saveCheckerState(path string, col *swarm.Collector) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = col.Checker(func(c *checker.Checker) error { return c.Save(f) })
+	return errors.Join(err, f.Close())
+}
+
 func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, loadEnd time.Time) {
 	col := sw.Collector()
 	res := col.Finalize(checker.Options{Drained: dr.Drained, Claims: r.s.Claims})
