@@ -62,13 +62,11 @@ type consumer struct {
 	skipP      []int32
 	rejectedAt map[int32]int64
 
+	guard broker.RunGuard
+
 	mu      sync.Mutex
 	handled map[int32]kgo.EpochOffset // auto: next offset to commit, per partition
-	cancel  context.CancelFunc        // of the running Run
-	running bool
-	runDone chan struct{}
-	closed  bool
-	crashed bool // Crash: commit nothing more, not even on revoke
+	crashed bool                      // Crash: commit nothing more, not even on revoke
 }
 
 var _ broker.Crasher = (*consumer)(nil)
@@ -121,26 +119,11 @@ func (c *consumer) domain(p int32) string {
 // Run polls and hands every record to h until ctx ends, Close is called or a
 // fetch error means the consumer cannot go on (authorization).
 func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return fmt.Errorf("running kafka consumer %d: %w", c.id, errClosed)
-	case c.running:
-		c.mu.Unlock()
-		return errors.New("kafka consumer: Run is already running")
+	ctx, end, err := c.guard.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("running kafka consumer %d: %w", c.id, err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	c.running, c.cancel, c.runDone = true, cancel, make(chan struct{})
-	done := c.runDone
-	c.mu.Unlock()
-	defer func() {
-		cancel()
-		c.mu.Lock()
-		c.running = false
-		c.mu.Unlock()
-		close(done)
-	}()
+	defer end()
 
 	for {
 		fs := c.cl.PollRecords(ctx, maxPollRecords)
@@ -379,17 +362,8 @@ func (c *consumer) send(kind, detail string) {
 // Close stops Run, then leaves the group: the final revoke commits what was
 // handled; what was fetched and not handled is read again by the next owner.
 func (c *consumer) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.guard.Close() {
 		return nil
-	}
-	c.closed = true
-	cancel, done := c.cancel, c.runDone
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
 	}
 	c.conn.closing.Store(true)
 	c.cl.CloseAllowingRebalance()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -46,11 +45,7 @@ type consumer struct {
 
 	cur atomic.Pointer[conn] // the live connection, for Close and tests
 
-	mu      sync.Mutex
-	running bool
-	cancel  context.CancelFunc
-	runDone chan struct{}
-	closed  bool
+	guard broker.RunGuard
 }
 
 var _ broker.Crasher = (*consumer)(nil)
@@ -144,26 +139,11 @@ func (c *consumer) open(ctx context.Context) (*subSession, error) {
 // fix (refused credentials, a queue declared elsewhere with other
 // arguments) and on handler errors other than ErrReject and ErrDeadLetter.
 func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return fmt.Errorf("running rabbitmq consumer %d: %w", c.id, errClosed)
-	case c.running:
-		c.mu.Unlock()
-		return errors.New("rabbitmq consumer: Run is already running")
+	ctx, end, err := c.guard.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("running rabbitmq consumer %d: %w", c.id, err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	c.running, c.cancel, c.runDone = true, cancel, make(chan struct{})
-	done := c.runDone
-	c.mu.Unlock()
-	defer func() {
-		cancel()
-		c.mu.Lock()
-		c.running = false
-		c.mu.Unlock()
-		close(done)
-	}()
+	defer end()
 
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && !sleep(c.d.st.backoff(attempt), ctx.Done()) {
@@ -325,17 +305,8 @@ func (c *consumer) Crash() error {
 // Close stops Run and closes the connection: deliveries not yet acked go
 // back to the queue (with auto-ack there are none: they are lost).
 func (c *consumer) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.guard.Close() {
 		return nil
-	}
-	c.closed = true
-	cancel, done := c.cancel, c.runDone
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
 	}
 	c.d.consumers[c.sub].Add(-1)
 	c.d.epoch.Add(1)

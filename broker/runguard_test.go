@@ -1,0 +1,63 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestRunGuard(t *testing.T) {
+	var g RunGuard
+	ctx, end, err := g.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.Begin(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Begin: %v, want ErrRunning", err)
+	}
+	returned := make(chan struct{})
+	go func() { // a Run that follows its context
+		defer close(returned)
+		defer end()
+		<-ctx.Done()
+	}()
+	closed := make(chan bool)
+	go func() { closed <- g.Close() }()
+	select {
+	case first := <-closed:
+		if !first {
+			t.Fatal("first Close reported closed already")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the running Run")
+	}
+	select {
+	case <-returned:
+	default:
+		t.Fatal("Close returned before the Run did")
+	}
+	if g.Close() {
+		t.Error("second Close reported first")
+	}
+	if _, _, err := g.Begin(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Begin after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestRunGuardRunAgainAfterEnd(t *testing.T) {
+	var g RunGuard
+	_, end, err := g.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	end()
+	if _, end2, err := g.Begin(context.Background()); err != nil {
+		t.Fatalf("Begin after the first Run ended: %v", err)
+	} else {
+		end2()
+	}
+	if !g.Close() {
+		t.Error("Close with no Run running reported closed already")
+	}
+}
