@@ -449,3 +449,22 @@ func TestApproxSentAtInterpolates(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeDuplicateHasEvidence: a message each of two workers received once
+// is a duplicate only once merged, and the verdict still shows it.
+func TestMergeDuplicateHasEvidence(t *testing.T) {
+	a, b := New(NewNames("g0")), New(NewNames("g0"))
+	a.Apply(history(t, a.Names(), "s 0:0-2; a 0:0-2; r s0 t/0 0:0-2"))
+	b.Apply(history(t, b.Names(), "r s0 t/0 0:1"))
+	if err := a.Merge(b); err != nil {
+		t.Fatal(err)
+	}
+	r := a.Finalize(Options{Drained: true, Claims: allClaims})
+	if r.Counts.Duplicated != 1 {
+		t.Fatalf("counts %+v, want one duplicate", r.Counts)
+	}
+	checkVerdicts(t, r, verdicts{"exactly-once": Fail, "at-most-once": Fail, "at-least-once": Pass})
+	if ev := r.Examples["duplicated"]; len(ev) != 1 || ev[0].Seq != 1 || ev[0].Subscription != "g0" {
+		t.Errorf("duplicate evidence %+v, want producer 0 seq 1 in g0", ev)
+	}
+}

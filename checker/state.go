@@ -197,11 +197,18 @@ func (c *Checker) mergeSaved(st *savedState) error {
 			return fmt.Errorf("merging checker state: subscription %s is inconsistent", sr.Sub)
 		}
 		for i, pid := range sr.Producers {
-			dup, err := c.mergeSet(&s.recv, pid, sr.Sets[i])
+			both, err := c.mergeSet(&s.recv, pid, sr.Sets[i])
 			if err != nil {
 				return fmt.Errorf("merging received set of %s: %w", sr.Sub, err)
 			}
-			s.dup += dup
+			s.dup += both.GetCardinality()
+			// A duplicate found only by the merge needs its evidence too.
+			for it := both.Iterator(); it.HasNext() && len(c.examples["duplicated"]) < MaxExamples; {
+				seq := uint64(it.Next())
+				c.examples["duplicated"] = append(c.examples["duplicated"], Example{Anomaly: "duplicated",
+					Producer: pid, Seq: seq, SeqEnd: seq, Subscription: sr.Sub,
+					Detail: "received in this subscription by two merged runs"})
+			}
 		}
 		for i, pid := range sr.DeadProducers {
 			if _, err := c.mergeSet(&s.dead, pid, sr.DeadSets[i]); err != nil {
@@ -229,18 +236,18 @@ func (c *Checker) mergeSaved(st *savedState) error {
 	return nil
 }
 
-// mergeSet unites a saved set into (*sets)[pid] and returns how many members
+// mergeSet unites a saved set into (*sets)[pid] and returns the members
 // both had.
-func (c *Checker) mergeSet(sets *[]*roaring.Bitmap, pid uint32, data []byte) (uint64, error) {
+func (c *Checker) mergeSet(sets *[]*roaring.Bitmap, pid uint32, data []byte) (*roaring.Bitmap, error) {
 	if c.producer(pid, 0) == nil {
-		return 0, fmt.Errorf("producer id %d out of range", pid)
+		return nil, fmt.Errorf("producer id %d out of range", pid)
 	}
 	bm := roaring.New()
 	if err := bm.UnmarshalBinary(data); err != nil {
-		return 0, err
+		return nil, err
 	}
 	dst := bitmapAt(sets, pid)
-	both := dst.AndCardinality(bm)
+	both := roaring.And(dst, bm)
 	dst.Or(bm)
 	return both, nil
 }
