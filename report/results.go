@@ -182,11 +182,15 @@ type Second struct {
 	ReceivedPerS float64 `json:"received_per_s"`
 	InFlight     int64   `json:"in_flight"`
 	Lag          int64   `json:"lag"` // -1: the driver cannot tell
-	Anomalies    uint64  `json:"anomalies"`
-	// Duplicated, Reordered and Indeterminate happened within this second
-	// (as the collector saw them: up to 250ms late).
+	// Anomalies so far: duplicated, reordered, corrupted and unexpected.
+	Anomalies uint64 `json:"anomalies"`
+	// Duplicated, Reordered, Corrupted, Unexpected and Indeterminate
+	// happened within this second (as the collector saw them: up to 250ms
+	// late); the first four add up to Anomalies over the rows so far.
 	Duplicated    uint64   `json:"duplicated"`
 	Reordered     uint64   `json:"reordered"`
+	Corrupted     uint64   `json:"corrupted"`
+	Unexpected    uint64   `json:"unexpected"`
 	Indeterminate uint64   `json:"indeterminate"`
 	PublishP99US  int64    `json:"publish_p99_us"`
 	E2EP99US      int64    `json:"end_to_end_p99_us"`

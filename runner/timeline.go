@@ -42,6 +42,9 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		lastCheckpoint := time.Now()
+		// The checker's counts are cumulative; each row gets what happened
+		// within its second, per kind, so the report can plot every kind.
+		var prev checker.Live
 		for {
 			select {
 			case <-ctx.Done():
@@ -53,18 +56,25 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 					secs = 1
 				}
 				tot := iv.Totals
+				live := tot.Live
 				row := report.Second{
-					T:            int64(now.Sub(r.loadStart).Round(time.Second) / time.Second),
-					SentPerS:     float64(iv.Delta.Sent) / secs,
-					AckedPerS:    float64(iv.Delta.Acked) / secs,
-					ReceivedPerS: float64(iv.Delta.Received) / secs,
-					InFlight:     int64(tot.InFlight),
-					Lag:          lag.Load(),
-					Anomalies:    tot.Live.Duplicated + tot.Live.Reordered + tot.Live.Corrupted + tot.Live.Unexpected,
-					PublishP99US: iv.Publish.ValueAtQuantile(99),
-					E2EP99US:     iv.EndToEnd.ValueAtQuantile(99),
-					Faults:       faults.Active(),
+					T:             int64(now.Sub(r.loadStart).Round(time.Second) / time.Second),
+					SentPerS:      float64(iv.Delta.Sent) / secs,
+					AckedPerS:     float64(iv.Delta.Acked) / secs,
+					ReceivedPerS:  float64(iv.Delta.Received) / secs,
+					InFlight:      int64(tot.InFlight),
+					Lag:           lag.Load(),
+					Anomalies:     live.Duplicated + live.Reordered + live.Corrupted + live.Unexpected,
+					Duplicated:    live.Duplicated - prev.Duplicated,
+					Reordered:     live.Reordered - prev.Reordered,
+					Corrupted:     live.Corrupted - prev.Corrupted,
+					Unexpected:    live.Unexpected - prev.Unexpected,
+					Indeterminate: iv.Delta.Indeterminate,
+					PublishP99US:  iv.Publish.ValueAtQuantile(99),
+					E2EP99US:      iv.EndToEnd.ValueAtQuantile(99),
+					Faults:        faults.Active(),
 				}
+				prev = live
 				r.mu.Lock()
 				r.res.Timeline = append(r.res.Timeline, row)
 				r.mu.Unlock()
