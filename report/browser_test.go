@@ -102,7 +102,7 @@ func TestReportInChromium(t *testing.T) {
 		page     string
 		charts   int
 		sections int
-	}{{"report.html", 6, 1}, {"runs.html", 3 + 2*6, 2}, {"hostile.html", 6, 1}} {
+	}{{"report.html", 7, 1}, {"runs.html", 3 + 2*7, 2}, {"hostile.html", 7, 1}} {
 		err := chromedp.Do(bctx, chromedp.Navigate("file://"+filepath.Join(dir, tt.page)), chromedp.WaitReady("footer"))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.page, err)

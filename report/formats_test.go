@@ -72,12 +72,14 @@ func TestHTMLCharts(t *testing.T) {
 	b := render(t, func(w io.Writer) error { return HTML(w, sampleRun()) })
 	uris := dataURI.FindAll(b, -1)
 	want := [][]string{
-		{"Latency by percentile", "percentile", "latency (log scale)", "99.9%", "end-to-end", "publish", "1ms"},
+		// The axis ends on a labelled 10s above the 4.3s maximum.
+		{"Latency by percentile", "percentile", "latency (log scale)", "99.9%", "end-to-end", "publish", "1ms", ">10s<"},
+		{"Target and achieved rate", "target 2,000/s", "sent/s", "fault: restart all nodes (kill)"},
 		{"Throughput", "seconds since the load started", "messages per second", "received/s", "fault: restart all nodes (kill)", "drain"},
 		{"Consumer lag", "consumer lag", "in flight"},
 		{"p99 per second", "end-to-end p99"},
-		{"Anomalies so far"},
-		{"Anomaly examples over time", "duplicated", "reordered"},
+		{"Anomalies by kind, so far", "duplicated 10, allowed by the claims", "reordered 2, breaks ordered"},
+		{"Anomaly examples over time", "duplicated: 10 examples", "reordered: 2 examples"},
 	}
 	if len(uris) != len(want) {
 		t.Fatalf("%d charts, want %d", len(uris), len(want))

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"gonum.org/v1/plot"
 
 	"github.com/mqcheck/mqcheck/checker"
 )
@@ -51,8 +52,11 @@ type htmlChart struct {
 }
 
 type htmlRun struct {
-	R          *Results
+	R *Results
+	// Label heads the run on a page of several.
+	Label      string
 	Load       string
+	Rate       string
 	Drain      string
 	Claims     []htmlClaim
 	Thresholds []ThresholdResult
@@ -74,7 +78,9 @@ type htmlClaim struct {
 
 type htmlCount struct {
 	Name, Value string
-	Bad         bool // an anomaly that is not zero
+	// Class is "bad" for an anomaly that broke a claim, "allowed" for one
+	// the claims allow, empty otherwise.
+	Class, Note string
 }
 
 type htmlLatency struct {
@@ -120,22 +126,23 @@ func HTML(w io.Writer, run *Run) error {
 // table of claims and figures per run, then each run in full.
 func HTMLRuns(w io.Writer, runs []*Run) error {
 	page := htmlPage{Title: fmt.Sprintf("mqcheck: %d runs side by side", len(runs))}
+	labels := runLabels(runs, true)
 	var e2e, pub []latencySeries
 	for i, run := range runs {
 		hr, err := htmlRunOf(run)
 		if err != nil {
 			return err
 		}
+		hr.Label = labels[i]
 		page.Runs = append(page.Runs, hr)
 		if page.Tool == "" {
 			page.Tool = run.Results.Tool
 		}
 		p, e := histograms(run.Results)
-		label := runLabel(run.Results)
-		e2e = append(e2e, latencySeries{name: label, h: e, color: i})
-		pub = append(pub, latencySeries{name: label, h: p, color: i, dashed: true})
+		e2e = append(e2e, latencySeries{name: labels[i], h: e, color: i})
+		pub = append(pub, latencySeries{name: labels[i], h: p, color: i, dashed: true})
 		r := run.Results
-		row := htmlCompareRow{Label: label, Verdict: r.Verdict,
+		row := htmlCompareRow{Label: labels[i], Verdict: r.Verdict,
 			Sent: fmtRate(r.Throughput.SentPerS), Received: fmtRate(r.Throughput.ReceivedPerS),
 			PubP99: fmtUS(r.Latency.Publish.P99US), E2EP50: fmtUS(r.Latency.EndToEnd.P50US),
 			E2EP99: fmtUS(r.Latency.EndToEnd.P99US), E2EP999: fmtUS(r.Latency.EndToEnd.P999US),
@@ -143,21 +150,25 @@ func HTMLRuns(w io.Writer, runs []*Run) error {
 			Duplicated: fmtN(r.Counts.Duplicated), Reordered: fmtN(r.Counts.Reordered), Claims: hr.Claims}
 		page.Table = append(page.Table, row)
 	}
+	var cs []chart
 	for _, c := range []struct {
 		id, title string
 		series    []latencySeries
 	}{{"cmp-e2e", "End-to-end latency by run", e2e}, {"cmp-publish", "Publish latency by run", pub}} {
-		b, err := percentileChart(c.title, c.series)
+		p, err := percentileChart(c.title, c.series)
 		if err != nil {
 			return err
 		}
-		page.Charts = appendChart(page.Charts, c.id, c.title, "Percentile distribution, one line per run.", b)
+		cs = appendPlot(cs, c.id, c.title, "Percentile distribution, one line per run.", p)
 	}
-	b, err := throughputBars(runs)
+	p, err := throughputBars(runs, labels)
 	if err != nil {
 		return err
 	}
-	page.Charts = appendChart(page.Charts, "cmp-throughput", "Throughput by run", "Average rates over the load phase.", b)
+	cs = appendPlot(cs, "cmp-throughput", "Throughput by run", "Average rates over the load phase.", p)
+	if page.Charts, err = drawAligned(cs); err != nil {
+		return err
+	}
 	if err := htmlTemplate.Execute(w, page); err != nil {
 		return fmt.Errorf("rendering the HTML report: %w", err)
 	}
@@ -167,7 +178,7 @@ func HTMLRuns(w io.Writer, runs []*Run) error {
 func htmlRunOf(run *Run) (*htmlRun, error) {
 	r := run.Results
 	s := r.Scenario
-	hr := &htmlRun{R: r, Scenario: string(run.Scenario), Thresholds: r.Thresholds,
+	hr := &htmlRun{R: r, Scenario: string(run.Scenario), Thresholds: r.Thresholds, Rate: rateSummary(r),
 		Load: fmt.Sprintf("%s at %s: %d producers, %d consumers × %d subscriptions, %s messages",
 			fmtMS(s.DurationMS), s.Rate, s.Producers, s.Consumers, s.Subscriptions, fmtBytes(s.MessageSize)),
 		Throughput: fmt.Sprintf("sent %s, acked %s, received %s", fmtRate(r.Throughput.SentPerS),
@@ -187,7 +198,14 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	}
 	c := r.Counts
 	count := func(name string, v uint64, anomaly bool) htmlCount {
-		return htmlCount{Name: name, Value: fmtN(v), Bad: anomaly && v > 0}
+		hc := htmlCount{Name: name, Value: fmtN(v)}
+		if anomaly && v > 0 {
+			hc.Class, hc.Note = "allowed", "no claim of this run forbids it"
+			if b := brokenBy(r, name); len(b) > 0 {
+				hc.Class, hc.Note = "bad", "breaks "+strings.Join(b, ", ")
+			}
+		}
+		return hc
 	}
 	hr.SendCounts = []htmlCount{count("sent", c.Sent, false), count("acked", c.Acked, false),
 		count("failed", c.Failed, false), count("indeterminate", c.Indeterminate, false),
@@ -223,56 +241,75 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	return hr, nil
 }
 
+// runCharts draws the charts of one run, aligned.
 func runCharts(r *Results, pub, e2e *hdrhistogram.Histogram) ([]htmlChart, error) {
-	var out []htmlChart
-	b, err := percentileChart("Latency by percentile", []latencySeries{
+	cs, err := buildRunCharts(r, pub, e2e)
+	if err != nil {
+		return nil, err
+	}
+	return drawAligned(cs)
+}
+
+// buildRunCharts are the charts of one run; the time charts share one x
+// axis.
+func buildRunCharts(r *Results, pub, e2e *hdrhistogram.Histogram) ([]chart, error) {
+	var cs []chart
+	p, err := percentileChart("Latency by percentile", []latencySeries{
 		{name: "end-to-end", h: e2e, color: 0}, {name: "publish", h: pub, color: 1, dashed: true}})
 	if err != nil {
 		return nil, err
 	}
-	out = appendChart(out, "latency", "Latency by percentile",
-		"Whole-run distribution, from the intended send time. x: percentile on a 1/(1−p) scale; y: latency, log scale.", b)
-	b, err = timelineChart("Throughput", "messages per second", false, r, []timeLine{
-		{"sent/s", func(s Second) (float64, bool) { return s.SentPerS, true }},
-		{"acked/s", func(s Second) (float64, bool) { return s.AckedPerS, true }},
-		{"received/s", func(s Second) (float64, bool) { return s.ReceivedPerS, true }},
-	})
-	if err != nil {
+	cs = appendPlot(cs, "latency", "Latency by percentile",
+		"Whole-run distribution, from the intended send time. x: percentile on a 1/(1−p) scale; y: latency, log scale.", p)
+	if p, err = rateChart(r); err != nil {
 		return nil, err
 	}
-	out = appendChart(out, "throughput", "Throughput", "Per second; fault windows shaded red, the drain grey.", b)
-	b, err = timelineChart("Consumer lag and messages in flight", "messages", false, r, []timeLine{
-		{"consumer lag", func(s Second) (float64, bool) { return float64(s.Lag), s.Lag >= 0 }},
-		{"in flight (published, unconfirmed)", func(s Second) (float64, bool) { return float64(s.InFlight), true }},
-	})
-	if err != nil {
+	cs = appendPlot(cs, "rate", "Target and achieved rate",
+		"Below the target, intended sends were late (their latency counts from when they were due) or never made.", p)
+	if p, err = timelineChart("Throughput", "messages per second", false, r, []timeLine{
+		{name: "sent/s", value: func(s Second) (float64, bool) { return s.SentPerS, true }},
+		{name: "acked/s", value: func(s Second) (float64, bool) { return s.AckedPerS, true }, color: 1},
+		{name: "received/s", value: func(s Second) (float64, bool) { return s.ReceivedPerS, true }, color: 2},
+	}); err != nil {
 		return nil, err
 	}
-	out = appendChart(out, "lag", "Consumer lag and in flight",
-		"Lag is what the broker holds for the consumers; gaps where the broker could not tell.", b)
-	b, err = timelineChart("End-to-end and publish p99 per second", "latency", true, r, []timeLine{
-		{"end-to-end p99", func(s Second) (float64, bool) { return float64(s.E2EP99US), s.E2EP99US > 0 }},
-		{"publish p99", func(s Second) (float64, bool) { return float64(s.PublishP99US), s.PublishP99US > 0 }},
-	})
-	if err != nil {
+	cs = appendPlot(cs, "throughput", "Throughput", "Per second; fault windows shaded red, the drain grey.", p)
+	if p, err = timelineChart("Consumer lag and messages in flight", "messages", false, r, []timeLine{
+		{name: "consumer lag", value: func(s Second) (float64, bool) { return float64(s.Lag), s.Lag >= 0 }},
+		{name: "in flight (published, unconfirmed)", value: func(s Second) (float64, bool) { return float64(s.InFlight), true }, color: 1},
+	}); err != nil {
 		return nil, err
 	}
-	out = appendChart(out, "p99", "p99 per second", "Each second's own p99; gaps where nothing completed.", b)
-	b, err = timelineChart("Anomalies so far", "anomalies", false, r, []timeLine{
-		{"duplicated + reordered + corrupted + unexpected", func(s Second) (float64, bool) { return float64(s.Anomalies), true }},
-	})
-	if err != nil {
+	cs = appendPlot(cs, "lag", "Consumer lag and in flight",
+		"Lag is what the broker holds for the consumers; gaps where the broker could not tell.", p)
+	if p, err = timelineChart("End-to-end and publish p99 per second", "latency", true, r, []timeLine{
+		{name: "end-to-end p99", value: func(s Second) (float64, bool) { return float64(s.E2EP99US), s.E2EP99US > 0 }},
+		{name: "publish p99", value: func(s Second) (float64, bool) { return float64(s.PublishP99US), s.PublishP99US > 0 }, color: 1},
+	}); err != nil {
 		return nil, err
 	}
-	out = appendChart(out, "anomalies", "Anomalies over time",
-		"Seen while the run went; loss is only known after the drain (see the examples below).", b)
-	b, err = evidenceChart(r)
-	if err != nil {
+	cs = appendPlot(cs, "p99", "p99 per second", "Each second's own p99; gaps where nothing completed.", p)
+	styles := kindStyles(r, anomalyKinds)
+	if p, err = anomalyChart(r, styles); err != nil {
 		return nil, err
 	}
-	out = appendChart(out, "evidence", "Anomaly examples over time",
-		"Each kept example where it happened (a lost message: about when it was sent).", b)
-	return out, nil
+	cs = appendPlot(cs, "anomalies", "Anomalies by kind over time",
+		"Each kind's count as the run saw it, a mark where it grew; red only where it broke a claim. "+
+			"Loss is only known after the drain (see the examples below).", p)
+	if p, err = evidenceChart(r, styles); err != nil {
+		return nil, err
+	}
+	cs = appendPlot(cs, "evidence", "Anomaly examples over time",
+		"Each kept example where it happened (a lost message: about when it was sent).", p)
+	return cs, nil
+}
+
+// appendPlot adds a chart unless there is nothing to draw.
+func appendPlot(cs []chart, id, title, caption string, p *plot.Plot) []chart {
+	if p == nil {
+		return cs
+	}
+	return append(cs, chart{id: id, title: title, caption: caption, p: p})
 }
 
 func appendChart(cs []htmlChart, id, title, caption string, svg []byte) []htmlChart {

@@ -94,7 +94,8 @@ func MarkdownRuns(w io.Writer, runs []*Run) error {
 	ew.printf("## mqcheck: %d runs side by side\n\n", len(runs))
 	ew.printf("| run | broker | verdict | claims | sent/s | received/s | publish p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | lost | duplicated | reordered |\n")
 	ew.printf("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, run := range runs {
+	labels := runLabels(runs, false)
+	for i, run := range runs {
 		r := run.Results
 		var claims []string
 		for _, c := range r.Claims {
@@ -105,7 +106,7 @@ func MarkdownRuns(w io.Writer, runs []*Run) error {
 		}
 		e2e := r.Latency.EndToEnd
 		ew.printf("| %s | %s | %s %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			md(r.Scenario.Name), md(r.Scenario.Broker+" ("+r.Target+")"), icon(r.Verdict), r.Verdict,
+			md(labels[i]), md(r.Scenario.Broker+" ("+r.Target+")"), icon(r.Verdict), r.Verdict,
 			strings.Join(claims, "<br>"), fmtN(uint64(r.Throughput.SentPerS+0.5)), fmtN(uint64(r.Throughput.ReceivedPerS+0.5)),
 			fmtUS(r.Latency.Publish.P99US), fmtUS(e2e.P50US), fmtUS(e2e.P99US), fmtUS(e2e.P999US), fmtUS(e2e.MaxUS),
 			fmtN(r.Counts.Lost), fmtN(r.Counts.Duplicated), fmtN(r.Counts.Reordered))

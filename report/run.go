@@ -17,6 +17,9 @@ type Run struct {
 	Results *Results
 	// Scenario is scenario.yaml as the run wrote it; nil when missing.
 	Scenario []byte
+	// Label names the run on pages of several runs (mqcheck report
+	// --label); empty: scenario and broker, with the run id if needed.
+	Label string
 }
 
 // Load reads a run directory.

@@ -46,7 +46,14 @@ func sampleTimeline() []Second {
 		case t > 20:
 			row.SentPerS, row.AckedPerS, row.ReceivedPerS, row.InFlight, row.Lag = 0, 0, 3, 0, 0
 		}
-		if t >= 11 {
+		// Ten duplicates and a reorder as the cluster comes back, another
+		// reorder a second later.
+		switch {
+		case t == 11:
+			row.Duplicated, row.Reordered, row.Anomalies = 10, 1, 11
+		case t == 12:
+			row.Reordered, row.Anomalies = 1, 12
+		case t > 12:
 			row.Anomalies = 12
 		}
 		rows = append(rows, row)
