@@ -30,6 +30,7 @@ var reportFormats = map[string]func(io.Writer, *report.Run) error{
 
 func newReportCmd() *cobra.Command {
 	var format string
+	var labels []string
 	cmd := &cobra.Command{
 		Use:   "report RUN_DIR [RUN_DIR...]",
 		Short: "Render finished runs: text, json, md, junit, html; several runs side by side (html, md)",
@@ -37,7 +38,8 @@ func newReportCmd() *cobra.Command {
   mqcheck report runs/last --format json | jq .counts
   mqcheck report runs/last --format html > report.html
   mqcheck report runs/last --format md >> "$GITHUB_STEP_SUMMARY"
-  mqcheck report runs/kafka runs/rabbitmq --format html > brokers.html   # side by side`,
+  mqcheck report runs/kafka runs/rabbitmq --format html > brokers.html   # side by side
+  mqcheck report runs/a runs/b --label "kafka 3.7" --label "kafka 3.8" --format html > versions.html`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			render, ok := reportFormats[format]
@@ -47,11 +49,17 @@ func newReportCmd() *cobra.Command {
 			if len(args) > 1 && format != "html" && format != "md" {
 				return usageError("--format %s renders one run; several runs side by side take --format html or md", format)
 			}
+			if len(labels) > 0 && len(labels) != len(args) {
+				return usageError("--label names each run: %d labels for %d runs", len(labels), len(args))
+			}
 			var runs []*report.Run
-			for _, dir := range args {
+			for i, dir := range args {
 				run, err := report.Load(dir)
 				if err != nil {
 					return usageError("%v", err)
+				}
+				if len(labels) > 0 {
+					run.Label = labels[i]
 				}
 				runs = append(runs, run)
 			}
@@ -71,5 +79,7 @@ func newReportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "text", "text, json, md, junit or html")
+	cmd.Flags().StringArrayVar(&labels, "label", nil,
+		"name of each run on a side-by-side page, in the order of the directories (default: scenario and broker, with the run id where two are alike); repeatable")
 	return cmd
 }

@@ -77,11 +77,18 @@ func TestReportsAndCompare(t *testing.T) {
 		if code != 0 || !strings.Contains(out, `id="chart-cmp-throughput"`) {
 			t.Errorf("two runs in html: exit %d", code)
 		}
+		// The same run twice reads as two rows all the same.
 		code, out, _ = mqcheck(t, "report", dir, dir, "--format", "md")
-		if code != 0 || strings.Count(out, "| cli-test |") != 2 {
+		if code != 0 || !strings.Contains(out, "| cli-test · run "+res.RunID+" (1) |") ||
+			!strings.Contains(out, "| cli-test · run "+res.RunID+" (2) |") {
 			t.Errorf("two runs in md: exit %d\n%s", code, out)
 		}
-		for _, args := range [][]string{{dir, "--format", "pdf"}, {dir, dir, "--format", "junit"}, {t.TempDir()}} {
+		code, out, _ = mqcheck(t, "report", dir, dir, "--format", "html", "--label", "before", "--label", "after")
+		if code != 0 || !strings.Contains(out, "<td>before</td>") || !strings.Contains(out, "<td>after</td>") {
+			t.Errorf("two runs labelled in html: exit %d", code)
+		}
+		for _, args := range [][]string{{dir, "--format", "pdf"}, {dir, dir, "--format", "junit"}, {t.TempDir()},
+			{dir, dir, "--format", "html", "--label", "one"}} {
 			if code, _, _ := mqcheck(t, append([]string{"report"}, args...)...); code != exitUsage {
 				t.Errorf("report %v: exit %d, want %d", args, code, exitUsage)
 			}
