@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 SCENARIO ?= quickstart
 
-.PHONY: build run test bench lint fuzz clean
+.PHONY: build run test bench lint fuzz screenshot clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mqcheck
@@ -43,6 +43,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./scenarios/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./scenarios/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME) ./report/threshold/
+
+## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
+screenshot:
+	scripts/screenshot.sh
 
 clean:
 	rm -rf bin runs
