@@ -743,9 +743,21 @@ func throughputBars(runs []*Run, labels []string) (*plot.Plot, error) {
 		p.Add(b)
 		p.Legend.Add(f.name, b)
 	}
-	p.NominalX(labels...)
-	// Each run gets a slot one unit wide: a group never reaches the frame.
+	// A label per line of its parts, so that long ones (a run id) stay
+	// under their own group.
+	names := make([]string, len(labels))
+	for i, l := range labels {
+		names[i] = strings.ReplaceAll(l, " · ", "\n")
+	}
+	p.NominalX(names...)
+	if len(runs) > 4 {
+		p.X.Tick.Label.Font.Size = vg.Points(8)
+	}
+	// Each run gets a slot one unit wide: a group never reaches the frame,
+	// and the first label has half a slot to its left, so the axis needs
+	// no padding for it.
 	p.X.Min, p.X.Max = -0.5, float64(len(runs))-0.5
+	p.Y.Padding = plot.New().Y.Padding
 	p.Legend.Left = false
 	p.Legend.XOffs = -vg.Points(8)
 	top := 0.0
