@@ -48,7 +48,7 @@ func TestRabbitMQFaults(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Openers: map[string]Opener{"rabbitmq": rabbitmq.Open}}); err != nil {
+	if _, err := Run(ctx, Options{Scenario: s, Dir: dir}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	res, err := report.ReadFile(filepath.Join(dir, "results.json"))

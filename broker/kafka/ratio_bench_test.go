@@ -101,10 +101,9 @@ func urlTarget(b *testing.B, tgt *broker.Target, topic string) *broker.Target {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := BenchScenario()
-	s.Broker.Target, s.Broker.URL, s.Broker.Destination = "url", strings.Join(Addrs(tgt), ","), topic
-	s.ApplyDefaults()
-	vt, err := Open(ctx, s, broker.Env{RunID: topic, Dir: b.TempDir(), Log: testLog()})
+	cfg, spec := BenchConfig()
+	spec.Target, spec.URL, spec.Destination = broker.TargetURL, strings.Join(Addrs(tgt), ","), topic
+	vt, err := Open(ctx, cfg, spec, broker.Env{RunID: topic, Dir: b.TempDir(), Log: testLog()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
-	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -24,7 +23,8 @@ func BenchmarkSwarmVsBare(b *testing.B) {
 	requireServer(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tgt, err := rabbitmq.Open(ctx, rabbitmq.BenchScenario(), broker.Env{RunID: "bench", Dir: b.TempDir()})
+	cfg, spec := rabbitmq.BenchConfig()
+	tgt, err := rabbitmq.Open(ctx, cfg, spec, broker.Env{RunID: "bench", Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,9 +78,9 @@ func swarmVsBare(b *testing.B, tgt *broker.Target, size int) {
 // and returns acked messages per second of the load phase. With consumers it
 // must also drain with nothing lost.
 func swarmRate(ctx context.Context, b *testing.B, tgt *broker.Target, dest string, cfg swarm.Config) (float64, error) {
-	s := rabbitmq.BenchScenario()
-	s.Broker.Target, s.Broker.URL, s.Broker.Destination = scenarios.TargetURL, rabbitmq.URL(tgt), dest
-	t, err := rabbitmq.Open(ctx, s, broker.Env{RunID: dest, Dir: b.TempDir()})
+	rc, spec := rabbitmq.BenchConfig()
+	spec.Target, spec.URL, spec.Destination = broker.TargetURL, rabbitmq.URL(tgt), dest
+	t, err := rabbitmq.Open(ctx, rc, spec, broker.Env{RunID: dest, Dir: b.TempDir()})
 	if err != nil {
 		return 0, err
 	}

@@ -33,8 +33,8 @@ func TestURLTargetCleanRun(t *testing.T) {
 	}
 	s := scenario(t, "url-clean", func(s *scenarios.Scenario) {
 		s.Broker.Target, s.Broker.URL = scenarios.TargetURL, systemURL
-		s.Broker.RabbitMQ.Pattern = "fanout"
-		s.Broker.RabbitMQ.DeadLetter = true
+		s.Broker.Config.(*rabbitmq.Config).Pattern = "fanout"
+		s.Broker.Config.(*rabbitmq.Config).DeadLetter = true
 		s.Consumers.Subscriptions = 2
 		s.Duration = scenarios.Duration(2 * time.Second)
 	})
@@ -70,7 +70,7 @@ func TestUnreachableURL(t *testing.T) {
 		s.Broker.Target, s.Broker.URL = scenarios.TargetURL, "amqp://user:s3cret@"+addr+"/"
 	})
 	start := time.Now()
-	_, err = rabbitmq.Open(context.Background(), s, broker.Env{RunID: "u", Dir: t.TempDir()})
+	_, err = openScenario(context.Background(), s, broker.Env{RunID: "u", Dir: t.TempDir()})
 	took := time.Since(start)
 	if !errors.Is(err, broker.ErrUnreachable) {
 		t.Fatalf("error %v, want broker.ErrUnreachable", err)

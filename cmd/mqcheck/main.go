@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/mqcheck/mqcheck/redact"
+	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // Exit codes, as documented in README.md.
@@ -46,7 +47,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newRootCmd()
+	return runWith(ctx, scenarios.Loader{}, args, stdout, stderr)
+}
+
+// runWith runs the CLI for the broker kinds ld knows.
+func runWith(ctx context.Context, ld scenarios.Loader, args []string, stdout, stderr io.Writer) int {
+	cmd := newRootCmd(ld)
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
