@@ -106,7 +106,9 @@ func schemaDefaults() map[string]any {
 
 // GenerateJSONSchema builds the JSON Schema of scenario files for the
 // default kinds; see Loader.GenerateJSONSchema.
-func GenerateJSONSchema(sourceDir string) ([]byte, error) { return Loader{}.GenerateJSONSchema(sourceDir) }
+func GenerateJSONSchema(sourceDir string) ([]byte, error) {
+	return Loader{}.GenerateJSONSchema(sourceDir)
+}
 
 // JSONSchema returns the JSON Schema of scenario files for l's kinds: the
 // committed one (with every description) for the default kinds, else one
