@@ -43,7 +43,9 @@ func (c *Config) ApplyDefaults() {
 }
 
 // Enums lists the orders.
-func (c *Config) Enums() map[string][]string { return map[string][]string{"order": slices.Clone(orders)} }
+func (c *Config) Enums() map[string][]string {
+	return map[string][]string{"order": slices.Clone(orders)}
+}
 
 // Validate checks every field.
 func (c *Config) Validate() error {
