@@ -14,7 +14,9 @@ build:
 run: build
 	./$(BIN) run $(SCENARIO)
 
-## test: every test, with the race detector (integration tests included)
+## test: every test, with the race detector (integration and broker tests
+## included; MQCHECK_SKIP_BROKERS=rabbitmq skips those of a broker this
+## machine lacks)
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...

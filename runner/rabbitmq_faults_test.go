@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
@@ -19,12 +20,7 @@ import (
 // left, stopped or not.
 func TestRabbitMQFaults(t *testing.T) {
 	t.Parallel()
-	if err := rabbitmq.Installed(); err != nil {
-		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
-			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	testenv.Require(t, "rabbitmq", rabbitmq.Installed())
 	s := &scenarios.Scenario{
 		Name:      "rabbitmq-faults",
 		Seed:      5,

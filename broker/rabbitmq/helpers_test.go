@@ -17,21 +17,17 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/kinds"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/runner"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-// requireServer skips the test without a RabbitMQ server, or fails it when
-// MQCHECK_REQUIRE_BROKERS=1 (CI), where a missing server is a broken setup.
+// requireServer fails the test without a RabbitMQ server, unless
+// MQCHECK_SKIP_BROKERS names rabbitmq (a laptop without one): then it skips.
 func requireServer(t testing.TB) {
 	t.Helper()
-	if err := rabbitmq.Installed(); err != nil {
-		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
-			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
-		}
-		t.Skipf("skipping: %v (MQCHECK_REQUIRE_BROKERS=1 turns this into a failure)", err)
-	}
+	testenv.Require(t, "rabbitmq", rabbitmq.Installed())
 }
 
 // shared is one private node for the tests that do not kill their broker:
