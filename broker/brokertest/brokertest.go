@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -398,4 +399,27 @@ func few(ks []key) string {
 		s = append(s, k.String())
 	}
 	return strings.Join(s, " ")
+}
+
+// ClosedAddr is a loopback address where nothing listens (a port the
+// kernel handed out and took back): a broker that is not there.
+func ClosedAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Problems lists what cfg's Validate reports, one "field: message" line per
+// problem, in its order.
+func Problems(cfg broker.Config) []string {
+	err := cfg.Validate()
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
 }

@@ -40,6 +40,22 @@ func (r *rig) publishAcked(ctx context.Context, p broker.Producer, id int, from 
 	return ks, nil
 }
 
+// withAcked opens a target for spec with open, and has producer 0 publish
+// n messages, every one acked: the start of most checks.
+func (r *rig) withAcked(ctx context.Context, open func(context.Context, broker.Spec, broker.Env) (*broker.Target, error),
+	spec broker.Spec, n int) (*broker.Target, broker.Producer, []key, []string) {
+	tgt, err := r.open(ctx, open, spec)
+	if err != nil {
+		return nil, nil, nil, []string{err.Error()}
+	}
+	p, err := r.producer(ctx, tgt.Driver, 0)
+	if err != nil {
+		return nil, nil, nil, []string{err.Error()}
+	}
+	ks, ps := r.publishAcked(ctx, p, 0, 0, n)
+	return tgt, p, ks, ps
+}
+
 // checkCompletionOnce: every publish that Publish accepted completes exactly
 // once, and one producer's completions never overlap.
 func checkCompletionOnce(ctx context.Context, r *rig) []string {
@@ -146,15 +162,7 @@ var errCrash = errors.New("consumer killed (conformance check)")
 // acknowledge is delivered again to the next consumer of the subscription,
 // flagged Redelivered where the kind has the flag (CapCrashFlag).
 func checkCrashRedelivers(ctx context.Context, r *rig) []string {
-	tgt, err := r.open(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 2})
-	if err != nil {
-		return []string{err.Error()}
-	}
-	p, err := r.producer(ctx, tgt.Driver, 0)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	ks, ps := r.publishAcked(ctx, p, 0, 0, 20)
+	tgt, _, ks, ps := r.withAcked(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 2}, 20)
 	if len(ps) > 0 {
 		return ps
 	}
@@ -218,15 +226,7 @@ func checkCrashRedelivers(ctx context.Context, r *rig) []string {
 // checkRejectRedelivered: a delivery the handler rejects (ErrReject) comes
 // again, flagged Redelivered; its first delivery is not flagged.
 func checkRejectRedelivered(ctx context.Context, r *rig) []string {
-	tgt, err := r.open(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 1})
-	if err != nil {
-		return []string{err.Error()}
-	}
-	p, err := r.producer(ctx, tgt.Driver, 0)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	ks, ps := r.publishAcked(ctx, p, 0, 0, 10)
+	tgt, _, ks, ps := r.withAcked(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 1}, 10)
 	if len(ps) > 0 {
 		return ps
 	}
@@ -327,20 +327,15 @@ func checkOrdering(ctx context.Context, r *rig) []string {
 // checkPubSub: every subscription gets every message.
 func checkPubSub(ctx context.Context, r *rig) []string {
 	const subs = 2
-	tgt, err := r.open(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: subs, Consumers: 1})
-	if err != nil {
-		return []string{err.Error()}
+	tgt, _, ks, ps := r.withAcked(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: subs, Consumers: 1}, 100)
+	if tgt == nil {
+		return ps
 	}
 	for sub := range subs {
 		if _, err := r.consume(ctx, tgt.Driver, sub, sub, nil); err != nil {
-			return []string{err.Error()}
+			return append(ps, err.Error())
 		}
 	}
-	p, err := r.producer(ctx, tgt.Driver, 0)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	ks, ps := r.publishAcked(ctx, p, 0, 0, 100)
 	for sub := range subs {
 		if left := r.waitReceived(ctx, sub, ks); len(left) > 0 {
 			ps = append(ps, fmt.Sprintf("subscription %d never got %d messages: %s", sub, len(left), few(left)))
@@ -352,9 +347,9 @@ func checkPubSub(ctx context.Context, r *rig) []string {
 // checkBacklog: with acked messages nobody consumed, Backlog never says 0
 // (an error is fine: "unknown"); once everything was consumed it comes to 0.
 func checkBacklog(ctx context.Context, r *rig) []string {
-	tgt, err := r.open(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 1})
-	if err != nil {
-		return []string{err.Error()}
+	tgt, _, ks, ps := r.withAcked(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 1}, 50)
+	if tgt == nil {
+		return ps
 	}
 	bl, ok := tgt.Driver.(broker.Backlogger)
 	if !ok {
@@ -365,11 +360,6 @@ func checkBacklog(ctx context.Context, r *rig) []string {
 		defer cancel()
 		return bl.Backlog(bctx)
 	}
-	p, err := r.producer(ctx, tgt.Driver, 0)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	ks, ps := r.publishAcked(ctx, p, 0, 0, 50)
 	for range 3 {
 		if n, err := backlog(); err == nil && n == 0 {
 			ps = append(ps, fmt.Sprintf("Backlog said 0 with %d acked messages nobody consumed", len(ks)))

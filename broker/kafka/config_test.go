@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"slices"
 	"strings"
 	"testing"
@@ -11,15 +12,6 @@ import (
 )
 
 func ptr[T any](v T) *T { return &v }
-
-// problems lists Validate's problems as "field: message" lines, in order.
-func problems(k *Config) []string {
-	err := k.Validate()
-	if err == nil {
-		return nil
-	}
-	return strings.Split(err.Error(), "\n")
-}
 
 func TestKafkaProblems(t *testing.T) {
 	t.Parallel()
@@ -112,7 +104,7 @@ func TestKafkaProblems(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := problems(&tc.k)
+			got := brokertest.Problems(&tc.k)
 			if len(got) != len(tc.want) {
 				t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
 			}
@@ -149,7 +141,7 @@ func TestKafkaApplyDefaults(t *testing.T) {
 	if k.ReplicationFactor != 1 || *k.Idempotent || k.MaxInFlight != 1 || *k.Linger != 0 {
 		t.Errorf("rf %d idempotent %v max_in_flight %d linger %v", k.ReplicationFactor, *k.Idempotent, k.MaxInFlight, *k.Linger)
 	}
-	if ps := problems(&k); len(ps) != 0 {
+	if ps := brokertest.Problems(&k); len(ps) != 0 {
 		t.Errorf("defaults of a valid section have problems: %v", ps)
 	}
 }

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
@@ -23,22 +22,10 @@ func TestConformance(t *testing.T) {
 		OpenRestartable: open,
 		OpenWithSecret: func(ctx context.Context, secret string, env broker.Env) (*broker.Target, error) {
 			cfg := &Config{SASL: &SASL{Mechanism: "SCRAM-SHA-256", User: "mq", Password: secret}}
-			return Open(ctx, cfg, broker.Spec{Target: broker.TargetURL, URL: closedAddr(t), Destination: "secrets"}, env)
+			return Open(ctx, cfg, broker.Spec{Target: broker.TargetURL, URL: brokertest.ClosedAddr(t), Destination: "secrets"}, env)
 		},
 		Caps: brokertest.Caps{Unsupported: map[string]string{
 			brokertest.CapCrashFlag: "Kafka has no redelivery flag: the next owner of a partition re-reads what a crashed member did not commit and cannot tell it from a first read",
 		}},
 	})
-}
-
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

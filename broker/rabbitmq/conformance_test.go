@@ -2,7 +2,6 @@ package rabbitmq_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
@@ -33,12 +32,7 @@ func TestConformance(t *testing.T) {
 			return rabbitmq.Open(ctx, config(spec), spec, env)
 		},
 		OpenWithSecret: func(ctx context.Context, secret string, env broker.Env) (*broker.Target, error) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return nil, err
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := brokertest.ClosedAddr(t)
 			spec := broker.Spec{Target: broker.TargetURL, URL: "amqp://mq:" + secret + "@" + addr + "/vh", Destination: "secrets"}
 			return rabbitmq.Open(ctx, nil, spec, env)
 		},

@@ -1,21 +1,13 @@
 package rabbitmq
 
 import (
+	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mqcheck/mqcheck/units"
 )
-
-// problems lists Validate's problems as "field: message" lines.
-func problems(r *Config) []string {
-	err := r.Validate()
-	if err == nil {
-		return nil
-	}
-	return strings.Split(err.Error(), "\n")
-}
 
 func TestRabbitMQDefaults(t *testing.T) {
 	var r Config
@@ -36,7 +28,7 @@ func TestRabbitMQDefaults(t *testing.T) {
 	if topic.RoutingKeys[0] != "mqcheck" || topic.BindingKeys[0] != "#" {
 		t.Errorf("topic keys: %v %v", topic.RoutingKeys, topic.BindingKeys)
 	}
-	if ps := problems(&r); len(ps) != 0 {
+	if ps := brokertest.Problems(&r); len(ps) != 0 {
 		t.Errorf("defaults have problems: %v", ps)
 	}
 }
@@ -73,7 +65,7 @@ func TestRabbitMQProblems(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := c.r
 			r.ApplyDefaults()
-			ps := problems(&r)
+			ps := brokertest.Problems(&r)
 			want := "broker.rabbitmq." + c.field + ": "
 			for _, p := range ps {
 				if strings.HasPrefix(p, want) && strings.Contains(p, c.says) {
