@@ -6,25 +6,18 @@ import (
 	"time"
 
 	"github.com/Shopify/toxiproxy/v2/toxics"
-	"github.com/rs/zerolog"
-	zlog "github.com/rs/zerolog/log"
 )
 
 // latencyToxic is the toxiproxy type of seededLatency.
 const latencyToxic = "mqcheck_latency"
 
-var registerOnce sync.Once
-
-// registerToxics makes seededLatency known to toxiproxy, whose toxics can
-// only be added by a type name from its registry. Called when a Network is
-// made, never from init. It also quiets zerolog's global logger, which
-// toxiproxy's bandwidth toxic writes trace lines to on stderr (nothing else
-// in mqcheck logs through zerolog).
-func registerToxics() {
-	registerOnce.Do(func() {
-		toxics.Register(latencyToxic, new(seededLatency))
-		zlog.Logger = zerolog.Nop()
-	})
+// RegisterToxics makes mqcheck's toxics (a seeded latency) known to
+// toxiproxy, whose toxics can only be added by a type name from its
+// process-wide registry. That registry is the program's to change, not a
+// library's: call this once at program start (main, or a test's TestMain),
+// before any Network applies a latency fault.
+func RegisterToxics() {
+	toxics.Register(latencyToxic, new(seededLatency))
 }
 
 // seededLatency is toxiproxy's latency toxic with its jitter drawn from a

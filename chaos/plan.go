@@ -71,7 +71,7 @@ func Plan(faults []scenarios.Fault, d Deps) ([]Planned, error) {
 		b, ok := kinds[o.Fault.Kind]
 		if !ok {
 			failed[o.Index] = true
-			errs = append(errs, fmt.Errorf("%s.kind: unknown fault %q (known: %s)", path, o.Fault.Kind, strings.Join(scenarios.KnownFaultKinds, ", ")))
+			errs = append(errs, fmt.Errorf("%s.kind: unknown fault %q (known: %s)", path, o.Fault.Kind, strings.Join(scenarios.KnownFaultKinds(), ", ")))
 			continue
 		}
 		f, err := b(&d, o, path)
@@ -108,7 +108,7 @@ func NeedsNetwork(plan []Planned) bool {
 // any target is opened (the run then dials through it).
 func UsesNetwork(faults []scenarios.Fault) bool {
 	for _, f := range faults {
-		for _, k := range scenarios.NetworkFaultKinds {
+		for _, k := range scenarios.NetworkFaultKinds() {
 			if f.Kind == k {
 				return true
 			}

@@ -31,7 +31,6 @@ type Network struct {
 // NewNetwork returns a Network with no proxy yet: Dial dials directly
 // until Start.
 func NewNetwork() *Network {
-	registerToxics()
 	// toxiproxy's own logs and metrics stay inside: a nop logger and a
 	// registry of its own, never the process's default ones.
 	return &Network{srv: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
@@ -140,7 +139,11 @@ func (n *Network) add(t toxic, seeds func(i int) uint64) error {
 			return err
 		}
 		if _, err := p.Toxics.AddToxicJson(b); err != nil {
-			return fmt.Errorf("adding toxic %s to the proxy of %s: %w", t.Name, p.Upstream, err)
+			hint := ""
+			if t.Type == latencyToxic {
+				hint = " (was chaos.RegisterToxics called at program start?)"
+			}
+			return fmt.Errorf("adding toxic %s to the proxy of %s: %w%s", t.Name, p.Upstream, err, hint)
 		}
 	}
 	return nil

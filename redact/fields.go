@@ -72,6 +72,15 @@ func deepCopy(v reflect.Value, tag string) reflect.Value {
 		p := reflect.New(t.Elem())
 		p.Elem().Set(deepCopy(v.Elem(), tag))
 		return p
+	case reflect.Interface:
+		// A configuration held as an interface (a driver's Config) is
+		// copied as deeply as the value inside it.
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(t).Elem()
+		out.Set(deepCopy(v.Elem(), tag))
+		return out
 	case reflect.Struct:
 		out := reflect.New(t).Elem()
 		out.Set(v)

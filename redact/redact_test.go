@@ -127,3 +127,19 @@ func TestHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyThroughInterface: a secret inside a value held by an interface
+// field (a driver's Config in a scenario) is masked in the copy, and the
+// original keeps its value.
+func TestCopyThroughInterface(t *testing.T) {
+	type holder struct{ Section any }
+	h := &holder{Section: &inner{Password: "s3cret", User: "u"}}
+	r := Copy(h)
+	got, ok := r.Section.(*inner)
+	if !ok || got.Password != Mask || got.User != "u" {
+		t.Errorf("copied section %+v", r.Section)
+	}
+	if h.Section.(*inner).Password != "s3cret" {
+		t.Error("Copy changed the original")
+	}
+}

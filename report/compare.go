@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/suggest"
 	"github.com/mqcheck/mqcheck/report/threshold"
 )
 
@@ -114,7 +116,7 @@ func Compare(base, new *Run, o CompareOptions) *Comparison {
 	}
 	c.verdicts()
 	c.throughput()
-	for i, series := range threshold.LatencySeries {
+	for i, series := range threshold.LatencySeries() {
 		c.latency(series, []Latency{b.Latency.Publish, b.Latency.EndToEnd}[i], []Latency{n.Latency.Publish, n.Latency.EndToEnd}[i])
 	}
 	c.counts()
@@ -249,7 +251,7 @@ func (c *Comparison) latency(series string, bl, nl Latency) {
 		return float64(v), ok && l.Count > 0
 	}
 	names := map[float64]string{}
-	for _, s := range threshold.LatencyStats {
+	for _, s := range threshold.LatencyStats() {
 		if s.Percentile > 0 {
 			names[s.Percentile] = s.Name
 		}
@@ -345,9 +347,9 @@ func ParseTolerance(s string) (float64, error) {
 func CompareMetricNames() []string {
 	names := append([]string{"verdict"}, ThroughputNames()...)
 	names = append(names, anomalyCounts...)
-	for _, s := range threshold.LatencySeries {
+	for _, s := range threshold.LatencySeries() {
 		names = append(names, s)
-		for _, st := range threshold.LatencyStats {
+		for _, st := range threshold.LatencyStats() {
 			if st.Percentile > 0 {
 				names = append(names, s+"."+st.Name)
 			}
@@ -359,5 +361,25 @@ func CompareMetricNames() []string {
 	return names
 }
 
+// CompareMetric finds the compare metric a user names (--tolerance-metric):
+// its name as CompareMetricNames lists it, also written with its group
+// (latency.end_to_end.p99, counts.lost), "-" for "_", in any case. The
+// error names the closest one.
+func CompareMetric(name string) (string, error) {
+	n := threshold.Normalize(name)
+	for _, prefix := range []string{"latency.", "counts.", "throughput."} {
+		n = strings.TrimPrefix(n, prefix)
+	}
+	known := CompareMetricNames()
+	if slices.Contains(known, n) {
+		return n, nil
+	}
+	hint := " (latency: end_to_end, publish, end_to_end.p99, ...; throughput: sent_per_s, acked_per_s, received_per_s; counts: lost, duplicated, ...)"
+	if best, ok := suggest.Closest(n, known); ok {
+		hint = fmt.Sprintf(", did you mean %q?", best)
+	}
+	return "", fmt.Errorf("unknown metric %q%s", name, hint)
+}
+
 // ThroughputNames are the rates compare judges.
-func ThroughputNames() []string { return append([]string(nil), threshold.ThroughputFields...) }
+func ThroughputNames() []string { return threshold.ThroughputFields() }

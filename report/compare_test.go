@@ -147,3 +147,23 @@ func TestParseTolerance(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareMetric: --tolerance-metric names are read as compare names,
+// whatever group, case or dash a user writes; an unknown one gets the
+// closest known name.
+func TestCompareMetric(t *testing.T) {
+	for in, want := range map[string]string{
+		"end_to_end.p99": "end_to_end.p99", "latency.End-To-End.P99": "end_to_end.p99", "counts.lost": "lost",
+		" throughput.received_per_s ": "received_per_s", "publish": "publish", "verdict": "verdict",
+	} {
+		if got, err := CompareMetric(in); err != nil || got != want {
+			t.Errorf("CompareMetric(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := CompareMetric("end_to_endd.p99"); err == nil || !strings.Contains(err.Error(), `did you mean "end_to_end.p99"?`) {
+		t.Errorf("typo: %v", err)
+	}
+	if _, err := CompareMetric("cpu"); err == nil || !strings.Contains(err.Error(), "(latency: end_to_end") {
+		t.Errorf("unknown: %v", err)
+	}
+}

@@ -114,7 +114,7 @@ func latencyValue(l Latency, stat string) (float64, bool) {
 		return float64(l.MaxUS), true
 	}
 	if h, err := l.Histogram(); err == nil && h != nil {
-		for _, s := range threshold.LatencyStats {
+		for _, s := range threshold.LatencyStats() {
 			if s.Name == stat && s.Percentile > 0 {
 				return float64(h.ValueAtQuantile(s.Percentile)), true
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mqcheck/mqcheck/broker/memory"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -128,8 +129,8 @@ func TestKafkaAckLoss(t *testing.T) {
 	t.Parallel()
 	no := false
 	res := runKafka(t, faultScenario(t, 6, []scenarios.Fault{{Kind: "ack-loss", At: sec(2), For: sec(2)}}, func(s *scenarios.Scenario) {
-		s.Broker.Kafka.Idempotent = &no
-		s.Broker.Kafka.DeliveryTimeout = sec(1)
+		s.Broker.Config.(*kafka.Config).Idempotent = &no
+		s.Broker.Config.(*kafka.Config).DeliveryTimeout = sec(1)
 		s.Claims = []string{"at-least-once"}
 	}))
 	f := faultOf(t, res, "ack-loss")
@@ -222,7 +223,7 @@ func TestKafkaClientCrashes(t *testing.T) {
 	}, func(s *scenarios.Scenario) {
 		// A longer linger keeps records in flight when the producers crash.
 		linger := scenarios.Duration(50 * time.Millisecond)
-		s.Broker.Kafka.Linger = &linger
+		s.Broker.Config.(*kafka.Config).Linger = &linger
 	}))
 	cc, pc := faultOf(t, res, "consumer-crash"), faultOf(t, res, "producer-crash")
 	c := res.Counts
@@ -245,7 +246,7 @@ func TestKafkaClientCrashes(t *testing.T) {
 func TestRandomScheduleReproduces(t *testing.T) {
 	t.Parallel()
 	sched := func(seed int64) ([]string, string) {
-		s := memoryScenario(t, "partitioned", 1, scenarios.MemoryFaults{}, seed)
+		s := memoryScenario(t, "partitioned", 1, memory.Faults{}, seed)
 		s.Duration = sec(3)
 		s.Faults = []scenarios.Fault{
 			{Kind: "consumer-crash", For: sec(0.2), Client: -1, Random: &scenarios.RandomSchedule{Count: 2, From: sec(0.5), To: sec(2.5)}},
@@ -328,7 +329,7 @@ func TestFaultsLeaveNothingBehind(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(2500*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := Run(ctx, Options{Scenario: s, Dir: dir, Openers: map[string]Opener{"kafka": kafka.Open}, Log: slog.New(logs)})
+	_, err := Run(ctx, Options{Scenario: s, Dir: dir, Log: slog.New(logs)})
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("run: %v, want interrupted", err)
 	}

@@ -19,7 +19,7 @@ func kafkaScenario(t *testing.T, faults []scenarios.Fault) *scenarios.Scenario {
 		Name:     "kafka-it",
 		Duration: scenarios.Duration(6 * time.Second),
 		Broker: scenarios.Broker{Kind: "kafka", Target: "embedded",
-			Kafka: &scenarios.Kafka{Brokers: 3, Partitions: 6, Acks: "all", Idempotent: &yes}},
+			Config: &kafka.Config{Brokers: 3, Partitions: 6, Acks: "all", Idempotent: &yes}},
 		Producers: scenarios.Producers{Count: 3, Rate: 3000, MessageSize: 256},
 		Consumers: scenarios.Consumers{Count: 3},
 		Claims:    []string{"at-least-once", "ordered"},
@@ -37,7 +37,7 @@ func runKafka(t *testing.T, s *scenarios.Scenario) *report.Results {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Openers: map[string]Opener{"kafka": kafka.Open}}); err != nil {
+	if _, err := Run(ctx, Options{Scenario: s, Dir: dir}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	res, err := report.ReadFile(filepath.Join(dir, "results.json"))

@@ -17,7 +17,7 @@ import (
 // memoryScenario is a short fixed-rate run on the memory broker: 5 producers
 // at 1000/s each for a second, enough to cover a fault window of 500 even on
 // a loaded machine.
-func memoryScenario(t *testing.T, mode string, subs int, faults scenarios.MemoryFaults, seed int64) *scenarios.Scenario {
+func memoryScenario(t *testing.T, mode string, subs int, faults memory.Faults, seed int64) *scenarios.Scenario {
 	t.Helper()
 	partitions := 3
 	if mode == "queue" {
@@ -28,7 +28,7 @@ func memoryScenario(t *testing.T, mode string, subs int, faults scenarios.Memory
 		Name:     "known-answer",
 		Seed:     seed,
 		Duration: scenarios.Duration(time.Second),
-		Broker: scenarios.Broker{Kind: "memory", Memory: &scenarios.Memory{
+		Broker: scenarios.Broker{Kind: "memory", Config: &memory.Config{
 			Partitions: partitions, Mode: mode, Faults: faults,
 		}},
 		Producers: scenarios.Producers{Count: 5, Rate: 5000, MessageSize: 100},
@@ -47,8 +47,7 @@ func runScenario(t *testing.T, s *scenarios.Scenario) *report.Results {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := Run(ctx, Options{Scenario: s, Dir: dir, Openers: map[string]Opener{"memory": memory.Open},
-		DrainSettle: 300 * time.Millisecond})
+	res, err := Run(ctx, Options{Scenario: s, Dir: dir, DrainSettle: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -73,34 +72,34 @@ func TestKnownAnswers(t *testing.T) {
 	type verdicts [4]string // at-most-once, at-least-once, exactly-once, ordered
 	tests := []struct {
 		name   string
-		faults scenarios.MemoryFaults
+		faults memory.Faults
 		subs   int
 		// expect sets the counts the faults must produce; sent/acked/received
 		// follow from them and are checked separately.
 		expect func(sent uint64) checker.Counts
 		claims verdicts
 	}{
-		{"clean", scenarios.MemoryFaults{}, 1, nil, verdicts{P, P, P, P}},
-		{"clean, two subscriptions", scenarios.MemoryFaults{}, 2, nil, verdicts{P, P, P, P}},
-		{"drop", scenarios.MemoryFaults{Drop: 7}, 1,
+		{"clean", memory.Faults{}, 1, nil, verdicts{P, P, P, P}},
+		{"clean, two subscriptions", memory.Faults{}, 2, nil, verdicts{P, P, P, P}},
+		{"drop", memory.Faults{Drop: 7}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Lost: 7} }, verdicts{P, F, F, P}},
-		{"duplicate", scenarios.MemoryFaults{Duplicate: 5}, 1,
+		{"duplicate", memory.Faults{Duplicate: 5}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Duplicated: 5} }, verdicts{F, P, F, P}},
-		{"duplicate flagged redelivered", scenarios.MemoryFaults{DuplicateRedelivered: 4}, 1,
+		{"duplicate flagged redelivered", memory.Faults{DuplicateRedelivered: 4}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Duplicated: 4, DuplicatedRedelivered: 4} }, verdicts{F, P, F, P}},
-		{"reorder", scenarios.MemoryFaults{Reorder: 6}, 1,
+		{"reorder", memory.Faults{Reorder: 6}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Reordered: 6} }, verdicts{P, P, P, F}},
-		{"corrupt", scenarios.MemoryFaults{Corrupt: 3}, 1,
+		{"corrupt", memory.Faults{Corrupt: 3}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Corrupted: 3, Lost: 3} }, verdicts{F, F, F, F}},
-		{"withheld acks, delivered", scenarios.MemoryFaults{WithholdAckDelivered: 8}, 1,
+		{"withheld acks, delivered", memory.Faults{WithholdAckDelivered: 8}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Indeterminate: 8, Recovered: 8} }, verdicts{P, P, P, P}},
-		{"withheld acks, dropped", scenarios.MemoryFaults{WithholdAckDropped: 9}, 1,
+		{"withheld acks, dropped", memory.Faults{WithholdAckDropped: 9}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Indeterminate: 9} }, verdicts{P, P, P, P}},
-		{"rejected", scenarios.MemoryFaults{Reject: 4}, 1,
+		{"rejected", memory.Faults{Reject: 4}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Failed: 4} }, verdicts{P, P, P, P}},
-		{"phantom", scenarios.MemoryFaults{Phantom: 2}, 1,
+		{"phantom", memory.Faults{Phantom: 2}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Failed: 2, Phantom: 2} }, verdicts{P, P, P, P}},
-		{"everything at once, two subscriptions", scenarios.MemoryFaults{Drop: 3, Duplicate: 2, DuplicateRedelivered: 2,
+		{"everything at once, two subscriptions", memory.Faults{Drop: 3, Duplicate: 2, DuplicateRedelivered: 2,
 			Reorder: 3, WithholdAckDelivered: 4, WithholdAckDropped: 5, Reject: 1, Phantom: 1}, 2,
 			func(uint64) checker.Counts {
 				return checker.Counts{Lost: 3, Duplicated: 4, DuplicatedRedelivered: 2, Reordered: 3,
@@ -182,7 +181,7 @@ func findClaim(r *report.Results, name string) *checker.Claim {
 func TestRequeuedFailures(t *testing.T) {
 	for _, mode := range []string{"partitioned", "queue"} {
 		t.Run(mode, func(t *testing.T) {
-			s := memoryScenario(t, mode, 1, scenarios.MemoryFaults{}, 3)
+			s := memoryScenario(t, mode, 1, memory.Faults{}, 3)
 			s.Consumers.FailFraction = 0.02
 			s.Consumers.FailAction = scenarios.FailRequeue
 			res := runScenario(t, s)
@@ -205,12 +204,11 @@ func TestRequeuedFailures(t *testing.T) {
 // TestCheckerStateInRunDir: the run directory holds the checker's state, and
 // loading it gives back the counts of results.json.
 func TestCheckerStateInRunDir(t *testing.T) {
-	s := memoryScenario(t, "partitioned", 2, scenarios.MemoryFaults{Drop: 2, Duplicate: 3}, 5)
+	s := memoryScenario(t, "partitioned", 2, memory.Faults{Drop: 2, Duplicate: 3}, 5)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := Run(ctx, Options{Scenario: s, Dir: dir, Openers: map[string]Opener{"memory": memory.Open},
-		DrainSettle: 300 * time.Millisecond})
+	res, err := Run(ctx, Options{Scenario: s, Dir: dir, DrainSettle: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

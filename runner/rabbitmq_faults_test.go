@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
@@ -19,12 +20,7 @@ import (
 // left, stopped or not.
 func TestRabbitMQFaults(t *testing.T) {
 	t.Parallel()
-	if err := rabbitmq.Installed(); err != nil {
-		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
-			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	testenv.Require(t, "rabbitmq", rabbitmq.Installed())
 	s := &scenarios.Scenario{
 		Name:      "rabbitmq-faults",
 		Seed:      5,
@@ -48,7 +44,7 @@ func TestRabbitMQFaults(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Openers: map[string]Opener{"rabbitmq": rabbitmq.Open}}); err != nil {
+	if _, err := Run(ctx, Options{Scenario: s, Dir: dir}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	res, err := report.ReadFile(filepath.Join(dir, "results.json"))

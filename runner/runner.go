@@ -19,6 +19,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/kinds"
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/redact"
@@ -27,16 +28,14 @@ import (
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
-// Opener obtains a target for a scenario (one per broker kind).
-type Opener func(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error)
-
 // Options of a run.
 type Options struct {
 	Scenario *scenarios.Scenario
 	// Dir is the run directory; it is created.
 	Dir string
-	// Openers by broker kind.
-	Openers map[string]Opener
+	// Kinds of broker the run may drive; nil means kinds.Default(). The
+	// scenario's broker.kind names one, and its Open obtains the target.
+	Kinds broker.Kinds
 	// Observers follow the run second by second (progress display,
 	// metrics endpoint, latency logs).
 	Observers []Observer
@@ -150,7 +149,7 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
-	if y, err := scenarios.Marshal(s.Redacted()); err != nil {
+	if y, err := (scenarios.Loader{Kinds: o.Kinds}).Marshal(s.Redacted()); err != nil {
 		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
 	} else if err := os.WriteFile(filepath.Join(o.Dir, "scenario.yaml"), y, 0o644); err != nil {
 		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
@@ -204,7 +203,11 @@ func (r *run) notify(n broker.Notice) {
 
 func (r *run) execute(ctx context.Context) error {
 	s := r.s
-	open, ok := r.o.Openers[s.Broker.Kind]
+	ks := r.o.Kinds
+	if ks == nil {
+		ks = kinds.Default()
+	}
+	kind, ok := ks.Lookup(s.Broker.Kind)
 	if !ok {
 		return &ScenarioError{fmt.Errorf("broker.kind: %q is not available in this build", s.Broker.Kind)}
 	}
@@ -220,7 +223,7 @@ func (r *run) execute(ctx context.Context) error {
 	// The URL is logged as written: the run's log handler masks its password.
 	r.log.Debug("opening target", "kind", s.Broker.Kind, "target", s.Broker.Target, "url", s.Broker.URL)
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	target, err := open(octx, s, env)
+	target, err := kind.Open(octx, s.Broker.Config, s.BrokerSpec(), env)
 	cancel()
 	if err != nil {
 		if errors.Is(err, broker.ErrConfig) {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
@@ -11,7 +12,7 @@ import (
 // the timeline counts each kind in the second it happened, adding up to
 // the running total, so the report can plot every kind apart.
 func TestTimelineCountsEachKind(t *testing.T) {
-	s := memoryScenario(t, "partitioned", 1, scenarios.MemoryFaults{Duplicate: 5, Reorder: 3}, 3)
+	s := memoryScenario(t, "partitioned", 1, memory.Faults{Duplicate: 5, Reorder: 3}, 3)
 	// The faults fall among the first 500 publishes (0.1s at 5000/s); two
 	// seconds of load put them well inside the first timeline rows.
 	s.Duration = scenarios.Duration(2 * time.Second)

@@ -60,7 +60,7 @@ func TestBuiltinContents(t *testing.T) {
 		t.Errorf("memory-faults must be a failing exactly-once + ordered demo: %+v", s)
 	} else {
 		// Every fault knob is set, so the demo shows every anomaly.
-		f := reflect.ValueOf(s.Broker.Memory.Faults)
+		f := reflect.ValueOf(memoryOf(s).Faults)
 		for i := range f.NumField() {
 			if f.Field(i).IsZero() {
 				t.Errorf("memory-faults leaves %s at 0", f.Type().Field(i).Name)

@@ -3,8 +3,12 @@ package scenarios
 import (
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/kinds"
 )
 
 // Defaults for fields a scenario leaves out.
@@ -21,21 +25,32 @@ const (
 
 // Broker targets.
 const (
-	TargetEmbedded = "embedded"
+	TargetEmbedded = broker.TargetEmbedded
 	// TargetExec is a private broker process that mqcheck starts from the
 	// server installed on the machine, and stops at the end of the run.
-	TargetExec = "exec"
-	TargetURL  = "url"
+	TargetExec = broker.TargetExec
+	TargetURL  = broker.TargetURL
 )
 
-// KnownTargets lists the targets a scenario may name.
-var KnownTargets = []string{TargetEmbedded, TargetExec, TargetURL}
+// knownTargets lists the targets a scenario may name: the three mqcheck
+// knows, then any other a kind lists.
+func knownTargets(ks broker.Kinds) []string {
+	out := []string{TargetEmbedded, TargetExec, TargetURL}
+	for _, k := range ks {
+		for _, t := range k.Targets {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
 
-// TargetsOf lists the targets broker kind can use, its default first.
-func TargetsOf(kind string) []string {
-	if kind == "rabbitmq" {
-		// RabbitMQ is an Erlang server: it cannot run inside mqcheck.
-		return []string{TargetExec, TargetURL}
+// targetsOf lists the targets broker kind can use, its default first; an
+// unknown kind's are embedded and url, for Validate to judge the kind.
+func targetsOf(ks broker.Kinds, kind string) []string {
+	if k, ok := ks.Lookup(kind); ok {
+		return k.Targets
 	}
 	return []string{TargetEmbedded, TargetURL}
 }
@@ -45,14 +60,18 @@ func TargetsOf(kind string) []string {
 // its value even when it is zero ("consumers: {count: 0}"), so that Validate
 // can reject it instead of silently running with 1. Seed stays 0: the runner
 // picks one and reports it.
-func (s *Scenario) ApplyDefaults() {
-	s.applyDefaults(func(string) bool { return false })
+func (s *Scenario) ApplyDefaults() { Loader{}.ApplyDefaults(s) }
+
+// ApplyDefaults is Scenario.ApplyDefaults for l's kinds.
+func (l Loader) ApplyDefaults(s *Scenario) {
+	l.applyDefaults(s, func(string) bool { return false })
 }
 
 // applyDefaults fills zero fields that given reports as not written.
 // Fields whose zero value means nothing (target, claims, the broker section)
 // are filled whether written or not.
-func (s *Scenario) applyDefaults(given func(path string) bool) {
+func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
+	ks := l.kinds()
 	unset := func(zero bool, path string) bool { return zero && !given(path) }
 	if unset(s.Duration == 0, "duration") {
 		s.Duration = DefaultDuration
@@ -80,7 +99,7 @@ func (s *Scenario) applyDefaults(given func(path string) bool) {
 	}
 	if s.Broker.Target == "" {
 		// A URL without a target can only mean "use that broker".
-		s.Broker.Target = TargetsOf(s.Broker.Kind)[0]
+		s.Broker.Target = targetsOf(ks, s.Broker.Kind)[0]
 		if s.Broker.URL != "" {
 			s.Broker.Target = TargetURL
 		}
@@ -94,58 +113,53 @@ func (s *Scenario) applyDefaults(given func(path string) bool) {
 	if len(s.Faults) == 0 {
 		s.Faults = nil
 	}
-	s.Broker.applySectionDefaults()
+	s.Broker.applySectionDefaults(ks)
 }
 
-// Optional capabilities of a broker section (Broker.Memory, Broker.Kafka,
-// ...): its owner fills and checks its own fields without this package
-// listing them. Validate's *Error fields are relative to the section
-// ("partitions"); Problems returns lines "broker.kafka.acks: message".
-type (
-	defaulter        interface{ ApplyDefaults() }
-	sectionValidator interface{ Validate() error }
-	sectionProblems  interface{ Problems() []string }
-)
-
-// brokerSections lists the per-kind configuration fields of Broker: every
-// pointer-to-struct field, named by its YAML key, which is also the kind it
-// configures. A new broker is a new field in Broker; nothing here changes.
-func brokerSections() []fieldInfo {
-	var out []fieldInfo
-	for _, f := range fieldsOf(reflect.TypeFor[Broker]()) {
-		if f.typ.Kind() == reflect.Pointer && f.typ.Elem().Kind() == reflect.Struct {
-			out = append(out, f)
+// applySectionDefaults gives the chosen kind its section (with the
+// driver's defaults, if it has any) and drops empty sections of other
+// kinds, so that switching kinds with --set broker.kind=... does not trip
+// over a section that only defaults put there. A non-empty section of
+// another kind stays, for Validate to report.
+func (b *Broker) applySectionDefaults(ks broker.Kinds) {
+	k, known := ks.Lookup(b.Kind)
+	if b.Config != nil && (!known || reflect.TypeOf(b.Config) != configType(k)) {
+		// The kind changed under a section: it stays its own kind's.
+		if name, ok := kindOfConfig(ks, b.Config); ok && name != b.Kind {
+			if b.others == nil {
+				b.others = map[string]broker.Config{}
+			}
+			b.others[name] = b.Config
+			b.Config = nil
 		}
 	}
-	return out
-}
-
-// BrokerKinds lists the values broker.kind may take, in declaration order.
-func BrokerKinds() []string { return fieldNames(brokerSections()) }
-
-// applySectionDefaults gives the chosen kind its section (empty unless the
-// section fills its own defaults) and drops empty sections of other kinds,
-// so that switching kinds with --set broker.kind=... does not trip over a
-// section that only defaults put there. A non-empty section of another kind
-// stays, for Validate to report.
-func (b *Broker) applySectionDefaults() {
-	v := reflect.ValueOf(b).Elem()
-	for _, f := range brokerSections() {
-		fv := v.FieldByIndex(f.index)
-		if f.name != b.Kind {
-			if !fv.IsNil() && fv.Elem().IsZero() {
-				fv.SetZero()
-			}
+	for name, c := range b.others {
+		if name == b.Kind && b.Config == nil {
+			b.Config = c
+			delete(b.others, name)
 			continue
 		}
-		if fv.IsNil() {
-			fv.Set(reflect.New(f.typ.Elem()))
-		}
-		if d, ok := fv.Interface().(defaulter); ok {
-			d.ApplyDefaults()
+		if c == nil || isEmpty(c) {
+			delete(b.others, name)
 		}
 	}
+	if len(b.others) == 0 {
+		b.others = nil
+	}
+	if !known {
+		return
+	}
+	if b.Config == nil {
+		b.Config = k.NewConfig()
+	}
+	if d, ok := b.Config.(broker.Defaulter); ok {
+		d.ApplyDefaults()
+	}
 }
+
+// BrokerKinds lists the values broker.kind may take, in the order of
+// kinds.Default().
+func BrokerKinds() []string { return kinds.Default().Names() }
 
 // nameFromSource is the default name: the file's base name without its
 // extension ("runs/kafka-restart.yaml" -> "kafka-restart").

@@ -5,12 +5,16 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"path"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/invopop/jsonschema"
+
+	"github.com/mqcheck/mqcheck/broker"
 )
 
 // SchemaURL is where editors fetch the schema of scenario files from: the
@@ -76,20 +80,15 @@ func textTypeSchema(t reflect.Type) *jsonschema.Schema {
 	return nil
 }
 
-// schemaEnums lists the values of fields that take one of a fixed set,
-// by definition and property; the lists are the ones Validate checks.
-func schemaEnums() map[string]map[string][]string {
+// schemaEnums lists the values of scenario fields that take one of a fixed
+// set, by definition and property; the lists are the ones Validate checks.
+// Drivers list their own (broker.Enumerator).
+func schemaEnums(ks broker.Kinds) map[string]map[string][]string {
 	return map[string]map[string][]string{
-		"Scenario":  {"claims": KnownClaims},
-		"Broker":    {"kind": BrokerKinds(), "target": KnownTargets},
+		"Scenario":  {"claims": KnownClaims()},
+		"Broker":    {"kind": ks.Names(), "target": knownTargets(ks)},
 		"Consumers": {"fail_action": {FailRequeue, FailDeadLetter}},
-		"Fault":     {"kind": KnownFaultKinds},
-		"Memory":    {"mode": {MemoryModePartitioned, MemoryModeQueue}},
-		"Kafka": {"acks": KafkaAcks, "compression": KafkaCompressions, "partitioner": KafkaPartitioners,
-			"group_balancer": KafkaGroupBalancers, "commit": KafkaCommits, "isolation": KafkaIsolations},
-		"KafkaSASL": {"mechanism": KafkaSASLMechanisms},
-		"RabbitMQ": {"queue_type": RabbitMQQueueTypes, "overflow": RabbitMQOverflows,
-			"pattern": RabbitMQPatterns, "ack_mode": RabbitMQAckModes},
+		"Fault":     {"kind": KnownFaultKinds()},
 	}
 }
 
@@ -99,32 +98,84 @@ func schemaEnums() map[string]map[string][]string {
 // field, as ApplyDefaults computes them.
 func schemaDefaults() map[string]any {
 	s := &Scenario{}
-	s.ApplyDefaults()
-	k := &Kafka{}
-	k.ApplyDefaults()
-	r := &RabbitMQ{}
-	r.ApplyDefaults()
-	return map[string]any{"Scenario": s, "Producers": &s.Producers, "Consumers": &s.Consumers, "Kafka": k, "RabbitMQ": r}
+	// Defaults of the scenario's own fields only: the kind's section is
+	// described by its own definition.
+	Loader{Kinds: broker.Kinds{}}.ApplyDefaults(s)
+	return map[string]any{"Scenario": s, "Producers": &s.Producers, "Consumers": &s.Consumers}
+}
+
+// GenerateJSONSchema builds the JSON Schema of scenario files for the
+// default kinds; see Loader.GenerateJSONSchema.
+func GenerateJSONSchema(sourceDir string) ([]byte, error) {
+	return Loader{}.GenerateJSONSchema(sourceDir)
+}
+
+// JSONSchema returns the JSON Schema of scenario files for l's kinds: the
+// committed one (with every description) for the default kinds, else one
+// generated from the Go types without descriptions.
+func (l Loader) JSONSchema() ([]byte, error) {
+	if l.Kinds == nil {
+		return JSONSchema(), nil
+	}
+	return l.GenerateJSONSchema("")
+}
+
+// schemaNamer names the schema definitions of the kinds' configurations
+// after the kind: kafka.Config is "Kafka", kafka.SASL "KafkaSASL".
+func schemaNamer(ks broker.Kinds) func(reflect.Type) string {
+	titles := map[string]string{}
+	for _, k := range ks {
+		t := configType(k).Elem()
+		title := k.Title
+		if title == "" {
+			title = strings.ToUpper(k.Name[:1]) + k.Name[1:]
+		}
+		titles[t.PkgPath()] = title
+	}
+	return func(t reflect.Type) string {
+		if title, ok := titles[t.PkgPath()]; ok && t.Name() != "" {
+			return title + strings.TrimPrefix(t.Name(), "Config")
+		}
+		return ""
+	}
 }
 
 // GenerateJSONSchema builds the JSON Schema of scenario files from the Go
 // types: the names YAML uses, every known value, defaults, and the types
-// with their own syntax (durations, sizes, rates) as patterns. With
-// sourceDir (this package's source) field descriptions come from the doc
-// comments, with Go names turned into YAML names.
-func GenerateJSONSchema(sourceDir string) ([]byte, error) {
-	r := &jsonschema.Reflector{
-		FieldNameTag:               "yaml",
-		RequiredFromJSONSchemaTags: true,
-		ExpandedStruct:             true,
-		BaseSchemaID:               jsonschema.ID(SchemaURL),
-		Mapper:                     textTypeSchema,
+// with their own syntax (durations, sizes, rates) as patterns; the broker
+// section gets one property per kind, described by the kind's Config. With
+// sourceDir (this package's source, relative) field descriptions come from
+// the doc comments of this package and of the drivers, with Go names
+// turned into YAML names.
+func (l Loader) GenerateJSONSchema(sourceDir string) ([]byte, error) {
+	ks := l.kinds()
+	if err := ks.Check(); err != nil {
+		return nil, err
 	}
+	namer := schemaNamer(ks)
+	newReflector := func(expanded bool) *jsonschema.Reflector {
+		return &jsonschema.Reflector{
+			FieldNameTag:               "yaml",
+			RequiredFromJSONSchemaTags: true,
+			ExpandedStruct:             expanded,
+			BaseSchemaID:               jsonschema.ID(SchemaURL),
+			Mapper:                     textTypeSchema,
+			Namer:                      namer,
+		}
+	}
+	r := newReflector(true)
 	if sourceDir != "" {
-		if err := r.AddGoComments("github.com/mqcheck/mqcheck/scenarios", sourceDir); err != nil {
+		if err := addComments(r, sourceDir, ks); err != nil {
 			return nil, fmt.Errorf("reading doc comments: %w", err)
 		}
-		yamlNames(r.CommentMap)
+		yamlNames(r.CommentMap, ks)
+		for _, k := range ks {
+			// "Config configures ..." describes broker.<kind>: name it so.
+			key := configType(k).Elem().PkgPath() + ".Config"
+			if c, ok := strings.CutPrefix(r.CommentMap[key], "Config "); ok {
+				r.CommentMap[key] = k.Name + " " + c
+			}
+		}
 	}
 	root := r.Reflect(&Scenario{})
 	root.ID = jsonschema.ID(SchemaURL)
@@ -134,27 +185,111 @@ func GenerateJSONSchema(sourceDir string) ([]byte, error) {
 	for name, d := range root.Definitions {
 		defs[name] = d
 	}
-	if b := defs["Broker"]; b != nil {
-		b.Required = []string{"kind"}
+	b := defs["Broker"]
+	if b == nil {
+		return nil, fmt.Errorf("schema: no Broker definition")
 	}
-	for name, props := range schemaEnums() {
+	b.Required = []string{"kind"}
+	for _, k := range ks {
+		kr := newReflector(false)
+		kr.CommentMap = r.CommentMap
+		sub := kr.ReflectFromType(configType(k))
+		for name, d := range sub.Definitions {
+			if _, dup := root.Definitions[name]; dup {
+				return nil, fmt.Errorf("schema: kind %s: definition %s is defined twice", k.Name, name)
+			}
+			root.Definitions[name], defs[name] = d, d
+		}
+		b.Properties.Set(k.Name, &jsonschema.Schema{Ref: sub.Ref})
+	}
+	for name, props := range schemaEnums(ks) {
 		for prop, values := range props {
 			if err := setEnum(defs[name], prop, values); err != nil {
 				return nil, fmt.Errorf("schema %s: %w", name, err)
 			}
 		}
 	}
+	if err := kindEnums(defs, ks, namer); err != nil {
+		return nil, err
+	}
 	for name, v := range schemaDefaults() {
 		if err := setDefaults(defs[name], v); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", name, err)
 		}
 	}
-	markSecrets(defs)
+	for _, k := range ks {
+		c := k.NewConfig()
+		if d, ok := c.(broker.Defaulter); ok {
+			d.ApplyDefaults()
+			if err := setDefaults(defs[namer(configType(k).Elem())], c); err != nil {
+				return nil, fmt.Errorf("schema %s: %w", k.Name, err)
+			}
+		}
+	}
+	markSecrets(defs, ks, namer)
 	out, err := json.MarshalIndent(root, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("marshal schema: %w", err)
 	}
 	return append(out, '\n'), nil
+}
+
+// addComments reads the doc comments of this package (sourceDir) and of
+// every kind's package in this module, found beside it.
+func addComments(r *jsonschema.Reflector, sourceDir string, ks broker.Kinds) error {
+	self := reflect.TypeFor[Scenario]().PkgPath()
+	if err := r.AddGoComments(self, sourceDir); err != nil {
+		return err
+	}
+	module := path.Dir(self)
+	for _, k := range ks {
+		pkg := configType(k).Elem().PkgPath()
+		rel, ok := strings.CutPrefix(pkg, module+"/")
+		if !ok {
+			continue // outside this module: no source to read
+		}
+		// AddGoComments keys comments by base joined with the directory
+		// walked, so a path relative to this package names the driver's.
+		if err := r.AddGoComments(self, filepath.Join(sourceDir, "..", filepath.FromSlash(rel))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// structTypes lists t and every struct type inside it, once each.
+func structTypes(t reflect.Type, seen map[reflect.Type]bool, f func(reflect.Type)) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || isLeaf(t) || seen[t] {
+		return
+	}
+	seen[t] = true
+	f(t)
+	for i := range t.NumField() {
+		structTypes(t.Field(i).Type, seen, f)
+	}
+}
+
+// kindEnums applies the enums the kinds' configurations list
+// (broker.Enumerator) to their definitions.
+func kindEnums(defs map[string]*jsonschema.Schema, ks broker.Kinds, namer func(reflect.Type) string) error {
+	var err error
+	for _, k := range ks {
+		structTypes(configType(k), map[reflect.Type]bool{}, func(t reflect.Type) {
+			e, ok := reflect.New(t).Interface().(broker.Enumerator)
+			if !ok || err != nil {
+				return
+			}
+			for prop, values := range e.Enums() {
+				if serr := setEnum(defs[namer(t)], prop, values); serr != nil {
+					err = fmt.Errorf("schema %s: %w", namer(t), serr)
+				}
+			}
+		})
+	}
+	return err
 }
 
 func property(def *jsonschema.Schema, name string) (*jsonschema.Schema, error) {
@@ -230,51 +365,45 @@ const secretNote = " Secret: shown as `***` in the run directory, results, repor
 
 // markSecrets notes, on every property whose Go field is tagged secret,
 // that mqcheck masks it.
-func markSecrets(defs map[string]*jsonschema.Schema) {
-	var visit func(t reflect.Type, seen map[reflect.Type]bool)
-	visit = func(t reflect.Type, seen map[reflect.Type]bool) {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-			t = t.Elem()
+func markSecrets(defs map[string]*jsonschema.Schema, ks broker.Kinds, namer func(reflect.Type) string) {
+	seen := map[reflect.Type]bool{}
+	visit := func(t reflect.Type) {
+		name := namer(t)
+		if name == "" {
+			name = t.Name()
 		}
-		if t.Kind() != reflect.Struct || isLeaf(t) || seen[t] {
-			return
-		}
-		seen[t] = true
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if f.Tag.Get("secret") != "" {
-				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-				// A doc comment that already says so needs no note.
-				if p, err := property(defs[t.Name()], name); err == nil && !strings.Contains(p.Description, "***") {
-					p.Description = strings.TrimSpace(p.Description + secretNote)
-				}
+			if f.Tag.Get("secret") == "" {
+				continue
 			}
-			visit(f.Type, seen)
+			prop, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			// A doc comment that already says so needs no note.
+			if p, err := property(defs[name], prop); err == nil && !strings.Contains(p.Description, "***") {
+				p.Description = strings.TrimSpace(p.Description + secretNote)
+			}
 		}
 	}
-	visit(scenarioType, map[reflect.Type]bool{})
+	structTypes(scenarioType, seen, visit)
+	for _, k := range ks {
+		structTypes(configType(k), seen, visit)
+	}
 }
 
 // yamlNames rewrites Go field names in doc comments to the names a scenario
 // file uses ("DrainTimeout bounds" becomes "drain_timeout bounds").
-func yamlNames(comments map[string]string) {
+func yamlNames(comments map[string]string, ks broker.Kinds) {
 	names := map[string]string{}
 	seen := map[reflect.Type]bool{}
-	var collect func(t reflect.Type)
-	collect = func(t reflect.Type) {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct || isLeaf(t) || seen[t] {
-			return
-		}
-		seen[t] = true
+	collect := func(t reflect.Type) {
 		for _, f := range fieldsOf(t) {
 			names[t.FieldByIndex(f.index).Name] = f.name
-			collect(f.typ)
 		}
 	}
-	collect(scenarioType)
+	structTypes(scenarioType, seen, collect)
+	for _, k := range ks {
+		structTypes(configType(k), seen, collect)
+	}
 	goNames := make([]string, 0, len(names))
 	for n := range names {
 		goNames = append(goNames, regexp.QuoteMeta(n))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -14,20 +15,26 @@ import (
 
 // Load reads the scenario file arg or, when no file of that name exists and
 // arg is a built-in's name, that built-in, then parses it as Parse does.
-func Load(arg string) (*Scenario, error) {
+func Load(arg string) (*Scenario, error) { return Loader{}.Load(arg) }
+
+// Load is the package's Load for l's kinds.
+func (l Loader) Load(arg string) (*Scenario, error) {
 	data, source, err := read(arg)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, source)
+	return l.Parse(data, source)
 }
 
 // Parse decodes one scenario document strictly, applies defaults and
 // validates, so that what it returns can run. Source names the file in
 // errors and gives the default name. Every problem is reported at once,
 // each with its field and line: the error is an Errors value.
-func Parse(data []byte, source string) (*Scenario, error) {
-	s, doc, err := decode(data, source)
+func Parse(data []byte, source string) (*Scenario, error) { return Loader{}.Parse(data, source) }
+
+// Parse is the package's Parse for l's kinds.
+func (l Loader) Parse(data []byte, source string) (*Scenario, error) {
+	s, doc, err := l.decode(data, source)
 	if err != nil {
 		return nil, err
 	}
@@ -45,12 +52,15 @@ func Parse(data []byte, source string) (*Scenario, error) {
 // (--set broker.kind=memory), applies them before the defaults (--set
 // broker.url=... then picks target url), and points every problem at the
 // file line or the --set it came from.
-func Resolve(arg string, sets []string) (*Scenario, error) {
+func Resolve(arg string, sets []string) (*Scenario, error) { return Loader{}.Resolve(arg, sets) }
+
+// Resolve is the package's Resolve for l's kinds.
+func (l Loader) Resolve(arg string, sets []string) (*Scenario, error) {
 	data, source, err := read(arg)
 	if err != nil {
 		return nil, err
 	}
-	s, doc, err := decode(data, source)
+	s, doc, err := l.decode(data, source)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +75,7 @@ func Resolve(arg string, sets []string) (*Scenario, error) {
 			continue
 		}
 		path = strings.TrimSpace(path)
-		given, err := s.set(path, value)
+		given, err := l.set(s, path, value)
 		if err != nil {
 			for _, e := range asErrors(err) {
 				e.Source = source
@@ -91,11 +101,15 @@ func Resolve(arg string, sets []string) (*Scenario, error) {
 // Marshal renders a scenario as YAML, as written to a run directory's
 // scenario.yaml. For a scenario that Parse produced, Parse(Marshal(s))
 // gives s back.
-func Marshal(s *Scenario) ([]byte, error) {
+func Marshal(s *Scenario) ([]byte, error) { return Loader{}.Marshal(s) }
+
+// Marshal is the package's Marshal for l's kinds: the section of a kind
+// not in the list is left out.
+func (l Loader) Marshal(s *Scenario) ([]byte, error) {
 	if s == nil {
 		return nil, errors.New("marshal scenario: nil scenario")
 	}
-	out, err := yaml.MarshalWithOptions(s, yaml.IndentSequence(true))
+	out, err := yaml.MarshalWithOptions(l.docTypes().toDoc(s).Interface(), yaml.IndentSequence(true))
 	if err != nil {
 		return nil, fmt.Errorf("marshal scenario %q: %w", s.Name, err)
 	}
@@ -105,6 +119,7 @@ func Marshal(s *Scenario) ([]byte, error) {
 // document is what decoding learnt about the text beyond the values: which
 // fields were written, and where.
 type document struct {
+	loader Loader
 	source string
 	given  map[string]bool
 	lines  map[string]position
@@ -112,7 +127,7 @@ type document struct {
 
 // finish fills defaults: fields the text (or a --set) gave keep their value.
 func (d *document) finish(s *Scenario) {
-	s.applyDefaults(func(p string) bool { return d.given[p] })
+	d.loader.applyDefaults(s, func(p string) bool { return d.given[p] })
 	if s.Name == "" {
 		s.Name = nameFromSource(d.source)
 	}
@@ -120,7 +135,7 @@ func (d *document) finish(s *Scenario) {
 
 // validate runs Validate and points each problem at its origin.
 func (d *document) validate(s *Scenario, setBy map[string]string) error {
-	err := s.Validate()
+	err := d.loader.Validate(s)
 	if err == nil {
 		return nil
 	}
@@ -194,7 +209,8 @@ func read(arg string) ([]byte, string, error) {
 func builtinSource(name string) string { return "builtin/" + name + ".yaml" }
 
 // decode parses and checks the text and decodes it, without defaults.
-func decode(data []byte, source string) (*Scenario, *document, error) {
+func (l Loader) decode(data []byte, source string) (*Scenario, *document, error) {
+	dt := l.docTypes()
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, nil, yamlError(source, err, nil)
@@ -214,19 +230,19 @@ func decode(data []byte, source string) (*Scenario, *document, error) {
 	var body ast.Node
 	if len(docs) == 1 {
 		body = docs[0].Body
-		c.check(body, scenarioType, "")
+		c.check(body, dt.scenario, "")
 	}
 	if len(c.errs) > 0 {
 		c.errs.sortByLine()
 		return nil, nil, c.errs
 	}
-	s := &Scenario{}
+	doc := reflect.New(dt.scenario)
 	if body != nil {
-		if err := yaml.NodeToValue(body, s, yaml.Strict()); err != nil {
+		if err := yaml.NodeToValue(body, doc.Interface(), yaml.Strict()); err != nil {
 			return nil, nil, yamlError(source, err, c.lines)
 		}
 	}
-	return s, &document{source: source, given: c.given, lines: c.lines}, nil
+	return dt.fromDoc(doc), &document{loader: l, source: source, given: c.given, lines: c.lines}, nil
 }
 
 // yamlError turns an error of goccy/go-yaml into an *Error with its line and,

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/mqcheck/mqcheck/broker/memory"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -209,7 +210,7 @@ func TestDefaults(t *testing.T) {
 		Name:         "my-run",
 		Duration:     Duration(10 * time.Second),
 		DrainTimeout: Duration(30 * time.Second),
-		Broker:       Broker{Kind: "memory", Target: "embedded", Memory: &Memory{}},
+		Broker:       Broker{Kind: "memory", Target: "embedded", Config: &memory.Config{}},
 		Producers:    Producers{Count: 1, MessageSize: 1024, MaxInFlight: 1000},
 		Consumers:    Consumers{Count: 1, Subscriptions: 1},
 		Claims:       []string{"at-least-once"},
@@ -231,12 +232,12 @@ func TestDefaultsDependOnContext(t *testing.T) {
 	if s.Broker.Target != TargetURL {
 		t.Errorf("a url without a target: target = %q, want url", s.Broker.Target)
 	}
-	if s.Broker.Kafka == nil || s.Broker.Memory != nil {
-		t.Errorf("kafka kind: sections kafka=%v memory=%v, want only kafka", s.Broker.Kafka, s.Broker.Memory)
+	if kafkaOf(s) == nil || memoryOf(s) != nil {
+		t.Errorf("kafka kind: sections kafka=%v memory=%v, want only kafka", kafkaOf(s), memoryOf(s))
 	}
 	// An empty section of another kind configures nothing: not an error.
 	s = mustParse(t, "broker: {kind: kafka, memory: {}}\n")
-	if s.Broker.Memory != nil {
+	if memoryOf(s) != nil {
 		t.Errorf("empty memory section kept for kafka kind")
 	}
 	// Zero rate is closed loop, not "missing".

@@ -31,7 +31,7 @@ broker:
 	if !strings.Contains(out, "key_file: key.pem") {
 		t.Errorf("key path masked:\n%s", out)
 	}
-	if s.Broker.Kafka.SASL.Password != "hunter22" {
+	if kafkaOf(s).SASL.Password != "hunter22" {
 		t.Error("Redacted changed the scenario the drivers use")
 	}
 	if _, err := Parse(y, "back.yaml"); err != nil {
@@ -41,7 +41,7 @@ broker:
 		t.Errorf("Secrets() = %v", s.Secrets())
 	}
 
-	s.Broker.Kind, s.Broker.Kafka = "rabbitmq", nil
+	s.Broker.Kind, s.Broker.Config = "rabbitmq", nil
 	s.Broker.URL = "amqp://bob:p%40ss@rabbit:5672/vh"
 	if got := s.Redacted().Broker.URL; got != "amqp://bob:***@rabbit:5672/vh" {
 		t.Errorf("redacted url %q", got)

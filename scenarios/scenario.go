@@ -2,6 +2,8 @@
 // YAML, validated before anything starts, plus the built-in scenario library.
 package scenarios
 
+import "github.com/mqcheck/mqcheck/broker"
+
 // Scenario is one mqcheck run, as written in a scenario file. Zero values are
 // replaced by defaults (see Defaults) before validation.
 type Scenario struct {
@@ -37,7 +39,9 @@ type Scenario struct {
 	Thresholds []string `yaml:"thresholds,omitempty" json:"thresholds,omitempty"`
 }
 
-// Broker says which broker to drive and how to reach it.
+// Broker says which broker to drive and how to reach it. A file also
+// writes the kind's own settings here, under the kind's name (broker.kafka):
+// they decode into Config.
 type Broker struct {
 	// Kind: memory (in-process reference broker, for mqcheck's own tests),
 	// kafka, rabbitmq.
@@ -55,10 +59,13 @@ type Broker struct {
 	// Keep destinations the run created instead of deleting them at the end.
 	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
 
-	Memory *Memory `yaml:"memory,omitempty" json:"memory,omitempty"`
-	Kafka  *Kafka  `yaml:"kafka,omitempty" json:"kafka,omitempty"`
-	// RabbitMQ configures the rabbitmq kind.
-	RabbitMQ *RabbitMQ `yaml:"rabbitmq,omitempty" json:"rabbitmq,omitempty"`
+	// Config is the kind's own section, written as broker.<kind>: a pointer
+	// to its driver's Config (*kafka.Config for kind kafka). Defaults put
+	// an empty one in when it is nil.
+	Config broker.Config `yaml:"-" json:"-"`
+	// others holds sections written for other kinds than Kind, for
+	// Validate to report: a file or --set may switch kinds.
+	others map[string]broker.Config
 }
 
 // Producers describe the publishing side of the swarm.
@@ -96,8 +103,8 @@ type Consumers struct {
 
 // Fail actions.
 const (
-	FailRequeue    = "requeue"
-	FailDeadLetter = "dead-letter"
+	FailRequeue    = broker.FailRequeue
+	FailDeadLetter = broker.FailDeadLetter
 )
 
 // Fault is one entry of the fault schedule: what happens (kind and its
@@ -187,4 +194,17 @@ const (
 )
 
 // KnownClaims lists the claims the checker can decide.
-var KnownClaims = []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered}
+func KnownClaims() []string {
+	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered}
+}
+
+// BrokerSpec is what the scenario asks of every broker kind alike, for the
+// kind's Open and its Config's CheckSpec.
+func (s *Scenario) BrokerSpec() broker.Spec {
+	return broker.Spec{
+		Target: s.Broker.Target, URL: s.Broker.URL, Destination: s.Broker.Destination, Keep: s.Broker.Keep,
+		Producers: s.Producers.Count, MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
+		Subscriptions: s.Consumers.Subscriptions, Consumers: s.Consumers.Count,
+		FailFraction: s.Consumers.FailFraction, FailAction: s.Consumers.FailAction,
+	}
+}

@@ -25,17 +25,21 @@ const setSource = "--set"
 // caller knows which --set it applied). Defaults whose zero value means nothing (claims,
 // target, the broker section of the kind) are filled again afterwards; an
 // explicit 0 stays for Validate to judge.
-func (s *Scenario) Set(path, value string) error {
-	if _, err := s.set(path, value); err != nil {
+func (s *Scenario) Set(path, value string) error { return Loader{}.Set(s, path, value) }
+
+// Set is Scenario.Set for l's kinds.
+func (l Loader) Set(s *Scenario, path, value string) error {
+	if _, err := l.set(s, path, value); err != nil {
 		return err
 	}
-	s.applyDefaults(func(string) bool { return true })
+	l.applyDefaults(s, func(string) bool { return true })
 	return nil
 }
 
 // set applies the override without defaults and returns the paths it gave
-// a non-null value.
-func (s *Scenario) set(path, value string) ([]string, error) {
+// a non-null value. It works on the document's shape, where the kinds'
+// sections are fields (broker.kafka).
+func (l Loader) set(s *Scenario, path, value string) ([]string, error) {
 	path = strings.TrimSpace(path)
 	if path == "" {
 		return nil, &Error{Msg: "empty path (write e.g. producers.rate=5k/s)"}
@@ -47,9 +51,12 @@ func (s *Scenario) set(path, value string) ([]string, error) {
 		}
 	}
 	st := &setter{value: value}
-	if err := st.into(reflect.ValueOf(s).Elem(), segs, ""); err != nil {
+	dt := l.docTypes()
+	doc := dt.toDoc(s)
+	if err := st.into(doc.Elem(), segs, ""); err != nil {
 		return nil, err
 	}
+	*s = *dt.fromDoc(doc)
 	return st.given, nil
 }
 

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"errors"
+	"github.com/mqcheck/mqcheck/broker/memory"
 	"reflect"
 	"strings"
 	"testing"
@@ -46,16 +47,16 @@ func TestSet(t *testing.T) {
 		{"faults", "[{kind: restart, at: 2s, for: 1s}]", func(s *Scenario) bool {
 			return len(s.Faults) == 1 && reflect.DeepEqual(s.Faults[0], Fault{Kind: "restart", At: Duration(2 * time.Second), For: Duration(time.Second)})
 		}},
-		{"broker.kafka.partitions", "12", func(s *Scenario) bool { return s.Broker.Kafka.Partitions == 12 }},
+		{"broker.kafka.partitions", "12", func(s *Scenario) bool { return kafkaOf(s).Partitions == 12 }},
 		{"broker.memory.faults.drop", "3", func(s *Scenario) bool {
-			return s.Broker.Memory != nil && s.Broker.Memory.Faults.Drop == 3
+			return memoryOf(s) != nil && memoryOf(s).Faults.Drop == 3
 		}},
 		{"broker.memory", "{partitions: 2, mode: queue}", func(s *Scenario) bool {
-			return s.Broker.Memory != nil && *s.Broker.Memory == Memory{Partitions: 2, Mode: "queue"}
+			return memoryOf(s) != nil && *memoryOf(s) == memory.Config{Partitions: 2, Mode: "queue"}
 		}},
 		{"broker.kind", "memory", func(s *Scenario) bool {
 			// Defaults run again: the new kind gets its section.
-			return s.Broker.Kind == "memory" && s.Broker.Memory != nil
+			return s.Broker.Kind == "memory" && memoryOf(s) != nil
 		}},
 	}
 	for _, tt := range tests {
@@ -86,7 +87,7 @@ func TestSet(t *testing.T) {
 // decodeOnly parses without validating, for scenarios that Set may have made
 // invalid on purpose.
 func decodeOnly(data []byte) (*Scenario, error) {
-	s, doc, err := decode(data, testSource)
+	s, doc, err := Loader{}.decode(data, testSource)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/mqcheck/mqcheck/broker"
+	suggestpkg "github.com/mqcheck/mqcheck/internal/suggest"
 	"github.com/mqcheck/mqcheck/message"
 	"github.com/mqcheck/mqcheck/report/threshold"
 )
@@ -40,13 +43,17 @@ const (
 )
 
 // KnownFaultKinds lists the fault kinds a scenario may schedule.
-var KnownFaultKinds = []string{FaultRestart, FaultRollingRestart, FaultPause, FaultLeaderMove,
-	FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss,
-	FaultConsumerCrash, FaultProducerCrash}
+func KnownFaultKinds() []string {
+	return []string{FaultRestart, FaultRollingRestart, FaultPause, FaultLeaderMove,
+		FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss,
+		FaultConsumerCrash, FaultProducerCrash}
+}
 
 // NetworkFaultKinds act on the in-path proxy mqcheck places in front of
 // every broker address.
-var NetworkFaultKinds = []string{FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss}
+func NetworkFaultKinds() []string {
+	return []string{FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss}
+}
 
 // lastingFaultKinds need a positive For: they are a state that lasts, not
 // an event.
@@ -54,16 +61,6 @@ var lastingFaultKinds = []string{FaultPause, FaultLatency, FaultBandwidth, Fault
 
 // MinBandwidth is the smallest bandwidth limit (the proxy counts in kB/s).
 const MinBandwidth = Size(1000)
-
-// Memory broker modes.
-const (
-	MemoryModePartitioned = "partitioned"
-	MemoryModeQueue       = "queue"
-)
-
-// defaultMemoryWindow is the memory broker's fault window when none is given
-// (see MemoryFaults.Window).
-const defaultMemoryWindow = 1000
 
 // problems collects validation errors, each naming its field.
 type problems struct{ errs Errors }
@@ -75,8 +72,12 @@ func (p *problems) add(field, format string, args ...any) {
 // Validate checks a scenario (normally after defaults) and returns every
 // problem at once as Errors, each naming the field's path; nil if it can
 // run.
-func (s *Scenario) Validate() error {
+func (s *Scenario) Validate() error { return Loader{}.Validate(s) }
+
+// Validate is Scenario.Validate for l's kinds.
+func (l Loader) Validate(s *Scenario) error {
 	var p problems
+	ks := l.kinds()
 	s.validateName(&p)
 	if s.Duration <= 0 {
 		p.add("duration", "must be positive (e.g. 30s), got %s", s.Duration)
@@ -84,7 +85,9 @@ func (s *Scenario) Validate() error {
 	if s.DrainTimeout <= 0 {
 		p.add("drain_timeout", "must be positive (e.g. 30s), got %s", s.DrainTimeout)
 	}
-	s.Broker.validate(&p)
+	if s.Broker.validate(&p, ks) {
+		s.validateSection(&p, ks)
+	}
 	s.Producers.validate(&p)
 	s.validateClaims(&p)
 	s.validateConsumers(&p)
@@ -106,8 +109,11 @@ func (s *Scenario) validateName(p *problems) {
 	}
 }
 
-func (b *Broker) validate(p *problems) {
-	kinds := BrokerKinds()
+// validate checks the kind and how to reach it, and reports whether the
+// kind is known (its section can be checked).
+func (b *Broker) validate(p *problems, ks broker.Kinds) bool {
+	kinds := ks.Names()
+	known := knownTargets(ks)
 	kindOK := false
 	switch {
 	case b.Kind == "":
@@ -118,119 +124,87 @@ func (b *Broker) validate(p *problems) {
 		kindOK = true
 	}
 	switch b.Target {
-	case TargetEmbedded, TargetExec:
-		if b.URL != "" {
-			p.add("broker.url", "is set but broker.target is %s (set broker.target to url to use it)", b.Target)
-		}
 	case TargetURL:
 		if b.URL == "" {
 			p.add("broker.url", "is required when broker.target is url")
 		}
 	case "":
-		p.add("broker.target", "is required (%s)", strings.Join(KnownTargets, ", "))
+		p.add("broker.target", "is required (%s)", strings.Join(known, ", "))
 	default:
-		p.add("broker.target", "unknown target %q, %s", b.Target, suggestList(b.Target, KnownTargets))
+		if !slices.Contains(known, b.Target) {
+			p.add("broker.target", "unknown target %q, %s", b.Target, suggestList(b.Target, known))
+		} else if b.URL != "" {
+			p.add("broker.url", "is set but broker.target is %s (set broker.target to url to use it)", b.Target)
+		}
 	}
-	if targets := TargetsOf(b.Kind); kindOK && slices.Contains(KnownTargets, b.Target) && !slices.Contains(targets, b.Target) {
+	if k, ok := ks.Lookup(b.Kind); ok && slices.Contains(known, b.Target) && !slices.Contains(k.Targets, b.Target) {
 		why := ""
-		if b.Kind == "rabbitmq" && b.Target == TargetEmbedded {
-			why = " (RabbitMQ is an Erlang server; exec starts a private node)"
+		if k.TargetHelp != "" {
+			why = " (" + k.TargetHelp + ")"
 		}
-		p.add("broker.target", "%s cannot use target %s%s; use %s", b.Kind, b.Target, why, strings.Join(targets, " or "))
+		p.add("broker.target", "%s cannot use target %s%s; use %s", b.Kind, b.Target, why, strings.Join(k.Targets, " or "))
 	}
-	v := reflect.ValueOf(b).Elem()
-	for _, f := range brokerSections() {
-		fv := v.FieldByIndex(f.index)
-		if fv.IsNil() {
-			continue
+	if kindOK {
+		names := make([]string, 0, len(b.others))
+		for name := range b.others {
+			names = append(names, name)
 		}
-		path := "broker." + f.name
-		if f.name != b.Kind {
-			if kindOK {
-				p.add(path, "is set but broker.kind is %s (remove it or set broker.kind: %s)", b.Kind, f.name)
-			}
-			continue
+		slices.Sort(names)
+		for _, name := range names {
+			p.add("broker."+name, "is set but broker.kind is %s (remove it or set broker.kind: %s)", b.Kind, name)
 		}
-		if sv, ok := fv.Interface().(sectionValidator); ok {
-			if err := sv.Validate(); err != nil {
-				p.errs = append(p.errs, prefixed(path, err)...)
-			}
-		}
-		if sp, ok := fv.Interface().(sectionProblems); ok {
-			for _, line := range sp.Problems() {
-				p.errs = append(p.errs, problemLine(path, line))
-			}
-		}
-		if m, ok := fv.Interface().(*Memory); ok {
-			validateMemory(m, path, p)
-		}
+	}
+	return kindOK
+}
+
+// validateSection has the kind's driver check its own section, and the
+// section against the rest of the scenario.
+func (s *Scenario) validateSection(p *problems, ks broker.Kinds) {
+	b := &s.Broker
+	k, _ := ks.Lookup(b.Kind)
+	path := "broker." + k.Name
+	cfg := b.Config
+	if cfg == nil {
+		cfg = k.NewConfig()
+	}
+	if want := configType(k); reflect.TypeOf(cfg) != want {
+		p.add(path, "holds a %T, not the %s configuration (%s)", cfg, k.Name, want)
+		return
+	}
+	p.errs = append(p.errs, fieldProblems(path, cfg.Validate())...)
+	if sc, ok := cfg.(broker.SpecChecker); ok {
+		p.errs = append(p.errs, fieldProblems(path, sc.CheckSpec(s.BrokerSpec()))...)
 	}
 }
 
-// prefixed turns a section's own validation error into problems with full
-// paths.
-func prefixed(path string, err error) Errors {
+// fieldProblems turns a driver's validation error into problems: each
+// *broker.FieldError keeps its path; anything else is about the section.
+func fieldProblems(section string, err error) Errors {
+	if err == nil {
+		return nil
+	}
+	var all []error
+	var flatten func(error)
+	flatten = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				flatten(x)
+			}
+			return
+		}
+		all = append(all, e)
+	}
+	flatten(err)
 	var out Errors
-	for _, e := range asErrors(err) {
-		c := *e
-		c.Field = joinPath(path, e.Field)
-		out = append(out, &c)
+	for _, e := range all {
+		var fe *broker.FieldError
+		if errors.As(e, &fe) {
+			out = append(out, &Error{Field: fe.Field, Msg: fe.Msg})
+			continue
+		}
+		out = append(out, &Error{Field: section, Msg: e.Error(), Err: e})
 	}
 	return out
-}
-
-// problemLine turns a section's "broker.kafka.acks: message" into an Error;
-// a line without a field path is taken as about the whole section.
-func problemLine(path, line string) *Error {
-	field, msg, ok := strings.Cut(line, ": ")
-	if !ok || strings.ContainsAny(field, " \t") {
-		return &Error{Field: path, Msg: line}
-	}
-	if field != path && !strings.HasPrefix(field, path+".") {
-		field = joinPath(path, field)
-	}
-	return &Error{Field: field, Msg: msg}
-}
-
-func validateMemory(m *Memory, path string, p *problems) {
-	if m.Partitions < 0 {
-		p.add(path+".partitions", "must not be negative, got %d", m.Partitions)
-	}
-	switch m.Mode {
-	case "", MemoryModePartitioned, MemoryModeQueue:
-	default:
-		known := []string{MemoryModePartitioned, MemoryModeQueue}
-		p.add(path+".mode", "unknown mode %q, %s", m.Mode, suggestList(m.Mode, known))
-	}
-	if m.AckLatency < 0 {
-		p.add(path+".ack_latency", "must not be negative, got %s", m.AckLatency)
-	}
-	// Every knob of MemoryFaults is a count; walking them by reflection
-	// keeps new knobs checked too.
-	fv := reflect.ValueOf(m.Faults)
-	window, total := int64(0), int64(0)
-	for _, f := range fieldsOf(fv.Type()) {
-		v := fv.FieldByIndex(f.index)
-		if !v.CanInt() {
-			continue
-		}
-		n := v.Int()
-		if n < 0 {
-			p.add(path+".faults."+f.name, "must not be negative, got %d", n)
-			continue
-		}
-		if f.name == "window" {
-			window = n
-			continue
-		}
-		total += n
-	}
-	if window == 0 {
-		window = defaultMemoryWindow
-	}
-	if total > window {
-		p.add(path+".faults", "%d faults need as many distinct messages but window is %d (no message gets two faults)", total, window)
-	}
 }
 
 func (pr *Producers) validate(p *problems) {
@@ -259,8 +233,8 @@ func (s *Scenario) validateClaims(p *problems) {
 	for i, c := range s.Claims {
 		field := "claims." + strconv.Itoa(i)
 		switch {
-		case !slices.Contains(KnownClaims, c):
-			p.add(field, "unknown claim %q, %s", c, suggestList(c, KnownClaims))
+		case !slices.Contains(KnownClaims(), c):
+			p.add(field, "unknown claim %q, %s", c, suggestList(c, KnownClaims()))
 		case seen[c]:
 			p.add(field, "claim %s is listed twice", c)
 		}
@@ -271,7 +245,7 @@ func (s *Scenario) validateClaims(p *problems) {
 // needsConsumers reports whether deciding a claim needs messages received.
 // All claims today are about what arrives; a publish-only claim would not.
 func needsConsumers(claim string) bool {
-	return slices.Contains(KnownClaims, claim)
+	return slices.Contains(KnownClaims(), claim)
 }
 
 func (s *Scenario) validateConsumers(p *problems) {
@@ -296,9 +270,6 @@ func (s *Scenario) validateConsumers(p *problems) {
 	if actions := []string{FailRequeue, FailDeadLetter}; c.FailAction != "" && !slices.Contains(actions, c.FailAction) {
 		p.add("consumers.fail_action", "unknown action %q, %s", c.FailAction, suggestList(c.FailAction, actions))
 	}
-	if c.FailAction == FailDeadLetter && (s.Broker.Kind == "memory" || s.Broker.Kind == "kafka") {
-		p.add("consumers.fail_action", "dead-letter needs a broker with dead-letter queues; %s has none (use requeue)", s.Broker.Kind)
-	}
 }
 
 func (s *Scenario) validateFaults(p *problems) {
@@ -306,9 +277,9 @@ func (s *Scenario) validateFaults(p *problems) {
 		path := "faults." + strconv.Itoa(i)
 		switch {
 		case f.Kind == "":
-			p.add(path+".kind", "is required (%s)", strings.Join(KnownFaultKinds, ", "))
-		case !slices.Contains(KnownFaultKinds, f.Kind):
-			p.add(path+".kind", "unknown fault kind %q, %s", f.Kind, suggestList(f.Kind, KnownFaultKinds))
+			p.add(path+".kind", "is required (%s)", strings.Join(KnownFaultKinds(), ", "))
+		case !slices.Contains(KnownFaultKinds(), f.Kind):
+			p.add(path+".kind", "unknown fault kind %q, %s", f.Kind, suggestList(f.Kind, KnownFaultKinds()))
 		}
 		s.validateSchedule(p, path, f)
 		if f.For < 0 {
@@ -318,7 +289,7 @@ func (s *Scenario) validateFaults(p *problems) {
 		}
 		if f.Node < -1 {
 			p.add(path+".node", "must be a node index or -1 (all nodes), got %d", f.Node)
-		} else if f.Node > 0 && slices.Contains(NetworkFaultKinds, f.Kind) {
+		} else if f.Node > 0 && slices.Contains(NetworkFaultKinds(), f.Kind) {
 			p.add(path+".node", "a %s fault acts on every broker address; leave node out", f.Kind)
 		}
 		if f.Graceful && f.Kind != FaultRestart && f.Kind != FaultRollingRestart {
@@ -455,10 +426,4 @@ func (s *Scenario) validateThresholds(p *problems) {
 
 // suggestList is the tail of an "unknown X" message: the likely intended
 // value, then every valid one.
-func suggestList(word string, known []string) string {
-	list := "known: " + strings.Join(known, ", ")
-	if best, ok := closest(word, known); ok {
-		return fmt.Sprintf("did you mean %q? (%s)", best, list)
-	}
-	return list
-}
+func suggestList(word string, known []string) string { return suggestpkg.List(word, known) }

@@ -10,20 +10,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-// BenchScenario is the cluster and producer settings of the bare-vs-mqcheck
+// BenchConfig is the cluster and producer settings of the bare-vs-mqcheck
 // produce comparison: an embedded 3-broker kfake cluster, 6 partitions, acks
 // all, idempotent, the driver's defaults otherwise. Open it once, then run
 // BareProduce and the swarm against the same target in one process.
-func BenchScenario() *scenarios.Scenario {
-	return &scenarios.Scenario{
-		Name:      "kafka-bare-produce",
-		Broker:    scenarios.Broker{Kind: "kafka", Target: "embedded", Kafka: &scenarios.Kafka{Brokers: 3, Partitions: 6, Acks: "all"}},
-		Producers: scenarios.Producers{Count: 1},
-		Consumers: scenarios.Consumers{Count: 1},
-	}
+func BenchConfig() (*Config, broker.Spec) {
+	return &Config{Brokers: 3, Partitions: 6, Acks: "all"},
+		broker.Spec{Target: broker.TargetEmbedded, Producers: 1, Consumers: 1}
 }
 
 // BareProduce is the baseline mqcheck's hot path is measured against: one

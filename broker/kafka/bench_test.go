@@ -13,7 +13,8 @@ func benchTarget(b *testing.B) *broker.Target {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tgt, err := Open(ctx, BenchScenario(), broker.Env{RunID: "bench", Dir: b.TempDir(), Log: testLog()})
+	cfg, spec := BenchConfig()
+	tgt, err := Open(ctx, cfg, spec, broker.Env{RunID: "bench", Dir: b.TempDir(), Log: testLog()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func benchTarget(b *testing.B) *broker.Target {
 // BenchmarkBareProduce: a bare franz-go produce loop (one client, Produce
 // with a promise, 100-byte records, acks all, idempotent) against an
 // embedded kfake cluster. The mqcheck side of the comparison runs the swarm
-// against the same kind of target: Open(ctx, BenchScenario(), env), or
+// against the same kind of target: Open(ctx, cfg, spec, env) with BenchConfig(), or
 // BareProduce on the swarm's own target.
 func BenchmarkBareProduce(b *testing.B) {
 	tgt := benchTarget(b)

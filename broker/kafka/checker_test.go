@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"github.com/mqcheck/mqcheck/units"
 	"testing"
 	"time"
 
@@ -11,7 +12,6 @@ import (
 
 	"github.com/mqcheck/mqcheck/checker"
 	mqmessage "github.com/mqcheck/mqcheck/message"
-	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -26,7 +26,7 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 		name     string
 		faults   func() []kfake.Fault // Topic is filled in
 		hits     int                  // requests the first fault must hit
-		delivery scenarios.Duration
+		delivery units.Duration
 		counts   func(c checker.Counts) checker.Counts // the expected counts, given the run's
 		claims   map[string]string
 	}{
@@ -91,7 +91,7 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 				}
 			},
 			hits:     2,
-			delivery: scenarios.Duration(time.Second),
+			delivery: units.Duration(time.Second),
 			counts: func(c checker.Counts) checker.Counts {
 				return checker.Counts{Sent: c.Sent, Acked: c.Sent - 2, Indeterminate: 2, Recovered: 2,
 					Received: c.Sent, Unique: c.Sent}
@@ -103,12 +103,12 @@ func TestCheckerCountsKfakeFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			no := false
-			zero := scenarios.Duration(0)
-			tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-				s.Broker.Kafka.Partitions = 1
-				s.Broker.Kafka.Idempotent = &no
-				s.Broker.Kafka.Linger = &zero
-				s.Broker.Kafka.DeliveryTimeout = tc.delivery
+			zero := units.Duration(0)
+			tgt := openTarget(t, testScenario(func(s *testSetup) {
+				s.cfg.Partitions = 1
+				s.cfg.Idempotent = &no
+				s.cfg.Linger = &zero
+				s.cfg.DeliveryTimeout = tc.delivery
 			}))
 			sw := swarm.New(swarm.Config{RunID: 7, Seed: 1, Producers: 1, Consumers: 1, Duration: 3 * time.Second,
 				MessageSize: 100, MaxInFlight: 1}, tgt.Driver, nil)

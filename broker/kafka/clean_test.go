@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // TestCleanRun: without faults every acked message reaches every
@@ -19,10 +18,10 @@ func TestCleanRun(t *testing.T) {
 		producers = 3
 		perProd   = 2000
 	)
-	tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-		s.Consumers = scenarios.Consumers{Count: 2, Subscriptions: 2}
+	tgt := openTarget(t, testScenario(func(s *testSetup) {
+		s.spec.Consumers, s.spec.Subscriptions = 2, 2
 		// Every partition gets records, so both consumers of a group work.
-		s.Broker.Kafka.Partitioner = "round-robin"
+		s.cfg.Partitioner = "round-robin"
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()

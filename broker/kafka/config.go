@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // Client settings mqcheck uses on top of the scenario. They favour quick
@@ -49,7 +48,7 @@ const (
 
 // settings is everything the driver needs from the scenario, resolved once.
 type settings struct {
-	k          scenarios.Kafka // defaults applied
+	k          Config // defaults applied
 	topic      string
 	runID      string
 	keep       bool
@@ -60,11 +59,11 @@ type settings struct {
 	env broker.Env
 }
 
-func newSettings(s *scenarios.Scenario, env broker.Env) (settings, error) {
-	var k scenarios.Kafka
-	if s.Broker.Kafka != nil {
-		k = *s.Broker.Kafka
-		// Pointers are shared with the scenario: copy what defaults touch.
+func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (settings, error) {
+	var k Config
+	if cfg != nil {
+		k = *cfg
+		// Pointers are shared with the caller: copy what defaults touch.
 		if k.SASL != nil {
 			v := *k.SASL
 			k.SASL = &v
@@ -75,10 +74,10 @@ func newSettings(s *scenarios.Scenario, env broker.Env) (settings, error) {
 		}
 	}
 	k.ApplyDefaults()
-	if ps := k.Problems(); len(ps) > 0 {
-		return settings{}, fmt.Errorf("invalid kafka settings: %s", strings.Join(ps, "; "))
+	if err := errors.Join(k.Validate(), k.CheckSpec(spec)); err != nil {
+		return settings{}, fmt.Errorf("invalid kafka settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	topic := s.Broker.Destination
+	topic := spec.Destination
 	if topic == "" {
 		if env.RunID == "" {
 			return settings{}, errors.New("no destination and no run id to name the topic after")
@@ -93,9 +92,9 @@ func newSettings(s *scenarios.Scenario, env broker.Env) (settings, error) {
 		k:          k,
 		topic:      topic,
 		runID:      runID,
-		keep:       s.Broker.Keep,
-		maxPending: s.Producers.MaxInFlight,
-		subs:       max(1, s.Consumers.Subscriptions),
+		keep:       spec.Keep,
+		maxPending: spec.MaxInFlight,
+		subs:       max(1, spec.Subscriptions),
 		log:        env.Log,
 		env:        env,
 	}, nil
@@ -180,7 +179,7 @@ func dialer(env broker.Env, tc *tls.Config) func(ctx context.Context, network, a
 	}
 }
 
-func saslMechanism(s *scenarios.KafkaSASL) (sasl.Mechanism, error) {
+func saslMechanism(s *SASL) (sasl.Mechanism, error) {
 	switch s.Mechanism {
 	case "PLAIN":
 		return plain.Auth{User: s.User, Pass: s.Password}.AsMechanism(), nil
@@ -192,7 +191,7 @@ func saslMechanism(s *scenarios.KafkaSASL) (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("unknown SASL mechanism %q", s.Mechanism)
 }
 
-func tlsConfig(t *scenarios.KafkaTLS) (*tls.Config, error) {
+func tlsConfig(t *TLS) (*tls.Config, error) {
 	return broker.TLSConfig("broker.kafka.tls", broker.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile,
 		KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify})
 }

@@ -1,13 +1,14 @@
 package kafka
 
 import (
+	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
+	"github.com/mqcheck/mqcheck/units"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -16,16 +17,16 @@ func TestKafkaProblems(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		k    scenarios.Kafka
+		k    Config
 		want []string // substrings, one per expected problem, in order
 	}{
-		{name: "empty is fine", k: scenarios.Kafka{}},
-		{name: "defaults are fine", k: func() scenarios.Kafka { var k scenarios.Kafka; k.ApplyDefaults(); return k }()},
-		{name: "leader acks without idempotence", k: scenarios.Kafka{Acks: "leader", Idempotent: ptr(false), MaxInFlight: 5}},
-		{name: "leader acks, idempotent unset", k: scenarios.Kafka{Acks: "none"}},
+		{name: "empty is fine", k: Config{}},
+		{name: "defaults are fine", k: func() Config { var k Config; k.ApplyDefaults(); return k }()},
+		{name: "leader acks without idempotence", k: Config{Acks: "leader", Idempotent: ptr(false), MaxInFlight: 5}},
+		{name: "leader acks, idempotent unset", k: Config{Acks: "none"}},
 		{
 			name: "negative counts",
-			k:    scenarios.Kafka{Brokers: -1, Partitions: -2, ReplicationFactor: -3, MaxInFlight: -1, Idempotent: ptr(false)},
+			k:    Config{Brokers: -1, Partitions: -2, ReplicationFactor: -3, MaxInFlight: -1, Idempotent: ptr(false)},
 			want: []string{
 				"broker.kafka.brokers: must not be negative (got -1)",
 				"broker.kafka.partitions: must not be negative (got -2)",
@@ -35,12 +36,12 @@ func TestKafkaProblems(t *testing.T) {
 		},
 		{
 			name: "idempotent needs acks=all",
-			k:    scenarios.Kafka{Acks: "leader", Idempotent: ptr(true)},
+			k:    Config{Acks: "leader", Idempotent: ptr(true)},
 			want: []string{"broker.kafka.idempotent: idempotency requires acks=all (got acks=leader)"},
 		},
 		{
 			name: "unknown enum values list the valid ones",
-			k: scenarios.Kafka{Acks: "most", Compression: "brotli", Partitioner: "hash", GroupBalancer: "fair",
+			k: Config{Acks: "most", Compression: "brotli", Partitioner: "hash", GroupBalancer: "fair",
 				Commit: "sometimes", Isolation: "serializable"},
 			want: []string{
 				`broker.kafka.acks: unknown value "most" (valid: all, leader, none)`,
@@ -53,16 +54,16 @@ func TestKafkaProblems(t *testing.T) {
 		},
 		{
 			name: "idempotent max_in_flight is fixed",
-			k:    scenarios.Kafka{MaxInFlight: 8},
+			k:    Config{MaxInFlight: 8},
 			want: []string{"broker.kafka.max_in_flight: idempotent producers keep 5 requests in flight"},
 		},
 		{
 			name: "durations and sizes out of franz-go's range",
-			k: scenarios.Kafka{
-				Linger:          ptr(scenarios.Duration(2 * time.Minute)),
+			k: Config{
+				Linger:          ptr(units.Duration(2 * time.Minute)),
 				BatchMaxBytes:   100,
-				DeliveryTimeout: scenarios.Duration(500 * time.Millisecond),
-				RequestTimeout:  scenarios.Duration(time.Millisecond),
+				DeliveryTimeout: units.Duration(500 * time.Millisecond),
+				RequestTimeout:  units.Duration(time.Millisecond),
 			},
 			want: []string{
 				"broker.kafka.linger: 2m0s is more than franz-go allows (1m)",
@@ -73,7 +74,7 @@ func TestKafkaProblems(t *testing.T) {
 		},
 		{
 			name: "negative durations",
-			k:    scenarios.Kafka{Linger: ptr(scenarios.Duration(-1)), DeliveryTimeout: -1, RequestTimeout: -1},
+			k:    Config{Linger: ptr(units.Duration(-1)), DeliveryTimeout: -1, RequestTimeout: -1},
 			want: []string{
 				"broker.kafka.linger: must not be negative",
 				"broker.kafka.delivery_timeout: must not be negative",
@@ -82,7 +83,7 @@ func TestKafkaProblems(t *testing.T) {
 		},
 		{
 			name: "sasl needs a known mechanism and a user",
-			k:    scenarios.Kafka{SASL: &scenarios.KafkaSASL{Mechanism: "GSSAPI"}},
+			k:    Config{SASL: &SASL{Mechanism: "GSSAPI"}},
 			want: []string{
 				`broker.kafka.sasl.mechanism: unknown value "GSSAPI" (valid: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`,
 				"broker.kafka.sasl.user: required with sasl",
@@ -90,12 +91,12 @@ func TestKafkaProblems(t *testing.T) {
 		},
 		{
 			name: "sasl without mechanism",
-			k:    scenarios.Kafka{SASL: &scenarios.KafkaSASL{User: "u"}},
+			k:    Config{SASL: &SASL{User: "u"}},
 			want: []string{"broker.kafka.sasl.mechanism: required (valid: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"},
 		},
 		{
 			name: "tls halves and disabled tls with settings",
-			k:    scenarios.Kafka{TLS: &scenarios.KafkaTLS{CertFile: "c.pem"}},
+			k:    Config{TLS: &TLS{CertFile: "c.pem"}},
 			want: []string{
 				"broker.kafka.tls: cert_file and key_file go together",
 				"broker.kafka.tls.enabled: is false, yet other tls settings are given",
@@ -103,7 +104,7 @@ func TestKafkaProblems(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := tc.k.Problems()
+			got := brokertest.Problems(&tc.k)
 			if len(got) != len(tc.want) {
 				t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
 			}
@@ -118,13 +119,13 @@ func TestKafkaProblems(t *testing.T) {
 
 func TestKafkaApplyDefaults(t *testing.T) {
 	t.Parallel()
-	var k scenarios.Kafka
+	var k Config
 	k.ApplyDefaults()
-	want := scenarios.Kafka{
+	want := Config{
 		Brokers: 3, Partitions: 6, ReplicationFactor: 3, Acks: "all", Idempotent: ptr(true),
-		Linger: ptr(scenarios.Duration(10 * time.Millisecond)), BatchMaxBytes: 1000012, Compression: "none",
+		Linger: ptr(units.Duration(10 * time.Millisecond)), BatchMaxBytes: 1000012, Compression: "none",
 		MaxInFlight: 5, Partitioner: "key", GroupBalancer: "cooperative-sticky", Commit: "manual",
-		Isolation: "read_uncommitted", RequestTimeout: scenarios.Duration(10 * time.Second),
+		Isolation: "read_uncommitted", RequestTimeout: units.Duration(10 * time.Second),
 	}
 	if *k.Idempotent != *want.Idempotent || *k.Linger != *want.Linger {
 		t.Errorf("idempotent %v linger %v", *k.Idempotent, *k.Linger)
@@ -135,12 +136,12 @@ func TestKafkaApplyDefaults(t *testing.T) {
 	}
 
 	// Explicit values stay; derived defaults follow them.
-	k = scenarios.Kafka{Brokers: 1, Acks: "leader", Linger: ptr(scenarios.Duration(0))}
+	k = Config{Brokers: 1, Acks: "leader", Linger: ptr(units.Duration(0))}
 	k.ApplyDefaults()
 	if k.ReplicationFactor != 1 || *k.Idempotent || k.MaxInFlight != 1 || *k.Linger != 0 {
 		t.Errorf("rf %d idempotent %v max_in_flight %d linger %v", k.ReplicationFactor, *k.Idempotent, k.MaxInFlight, *k.Linger)
 	}
-	if ps := k.Problems(); len(ps) != 0 {
+	if ps := brokertest.Problems(&k); len(ps) != 0 {
 		t.Errorf("defaults of a valid section have problems: %v", ps)
 	}
 }
@@ -150,25 +151,26 @@ func TestOpenRejects(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		mut  func(*scenarios.Scenario)
+		mut  func(*testSetup)
 		want string
 	}{
-		{"replication above brokers", func(s *scenarios.Scenario) {
-			s.Broker.Kafka = &scenarios.Kafka{Brokers: 2, ReplicationFactor: 3}
+		{"replication above brokers", func(s *testSetup) {
+			s.cfg = &Config{Brokers: 2, ReplicationFactor: 3}
 		}, "replication_factor 3 is more than the 2 brokers"},
-		{"tls with embedded", func(s *scenarios.Scenario) {
-			s.Broker.Kafka = &scenarios.Kafka{TLS: &scenarios.KafkaTLS{Enabled: true}}
+		{"tls with embedded", func(s *testSetup) {
+			s.cfg = &Config{TLS: &TLS{Enabled: true}}
 		}, "tls is not supported with the embedded target"},
-		{"invalid section", func(s *scenarios.Scenario) {
-			s.Broker.Kafka = &scenarios.Kafka{Acks: "most"}
+		{"invalid section", func(s *testSetup) {
+			s.cfg = &Config{Acks: "most"}
 		}, "broker.kafka.acks"},
-		{"unknown target", func(s *scenarios.Scenario) { s.Broker.Target = "container" }, `target "container" is not supported`},
-		{"url without port", func(s *scenarios.Scenario) {
-			s.Broker.Target, s.Broker.URL = "url", "localhost"
+		{"unknown target", func(s *testSetup) { s.spec.Target = "container" }, `target "container" is not supported`},
+		{"url without port", func(s *testSetup) {
+			s.spec.Target, s.spec.URL = broker.TargetURL, "localhost"
 		}, `"localhost" is not host:port`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tgt, err := Open(t.Context(), testScenario(tc.mut), broker.Env{RunID: "r", Dir: t.TempDir()})
+			ts := testScenario(tc.mut)
+			tgt, err := Open(t.Context(), ts.cfg, ts.spec, broker.Env{RunID: "r", Dir: t.TempDir()})
 			if err == nil {
 				tgt.Close(t.Context())
 				t.Fatal("Open succeeded")

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"github.com/mqcheck/mqcheck/units"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -14,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // TestInjectedProduceFaults answers chosen produce requests of a
@@ -30,7 +30,7 @@ func TestInjectedProduceFaults(t *testing.T) {
 		// faults installs what the next publish runs into.
 		faults   func(c *kfake.Cluster, topic string) []*kfake.FaultHandle
 		at       []uint64 // seqs published into the faults
-		delivery scenarios.Duration
+		delivery units.Duration
 		// what the faulted messages must complete as and how often each
 		// must be delivered
 		want       broker.Outcome
@@ -61,7 +61,7 @@ func TestInjectedProduceFaults(t *testing.T) {
 				}
 			},
 			at:         []uint64{5, 15},
-			delivery:   scenarios.Duration(time.Second),
+			delivery:   units.Duration(time.Second),
 			want:       broker.Indeterminate,
 			wantErr:    kgo.ErrRecordTimeout,
 			deliveries: 1,
@@ -81,8 +81,8 @@ func TestInjectedProduceFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			no := false
-			tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-				s.Broker.Kafka = &scenarios.Kafka{Brokers: 1, Partitions: 1, Idempotent: &no, DeliveryTimeout: tc.delivery}
+			tgt := openTarget(t, testScenario(func(s *testSetup) {
+				s.cfg = &Config{Brokers: 1, Partitions: 1, Idempotent: &no, DeliveryTimeout: tc.delivery}
 			}))
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()

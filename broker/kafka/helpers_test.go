@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // Set MQCHECK_TEST_LOG=1 to see franz-go's and kfake's warnings.
@@ -29,13 +28,18 @@ func testLog() *slog.Logger {
 
 var runSeq atomic.Int64
 
-// testScenario is a small embedded Kafka scenario; mutate adjusts it.
-func testScenario(mutate func(*scenarios.Scenario)) *scenarios.Scenario {
-	s := &scenarios.Scenario{
-		Name:      "kafka-driver-test",
-		Broker:    scenarios.Broker{Kind: "kafka", Target: "embedded", Kafka: &scenarios.Kafka{Brokers: 3, Partitions: 6}},
-		Producers: scenarios.Producers{Count: 3, MaxInFlight: 1000},
-		Consumers: scenarios.Consumers{Count: 1, Subscriptions: 1},
+// testSetup is what a test opens: the driver's configuration and what the
+// run asks of it.
+type testSetup struct {
+	cfg  *Config
+	spec broker.Spec
+}
+
+// testScenario is a small embedded Kafka setup; mutate adjusts it.
+func testScenario(mutate func(*testSetup)) *testSetup {
+	s := &testSetup{
+		cfg:  &Config{Brokers: 3, Partitions: 6},
+		spec: broker.Spec{Target: broker.TargetEmbedded, Producers: 3, MaxInFlight: 1000, Consumers: 1, Subscriptions: 1},
 	}
 	if mutate != nil {
 		mutate(s)
@@ -44,7 +48,7 @@ func testScenario(mutate func(*scenarios.Scenario)) *scenarios.Scenario {
 }
 
 // openTarget opens s, runs Setup, and closes driver and target at cleanup.
-func openTarget(t *testing.T, s *scenarios.Scenario) *broker.Target {
+func openTarget(t *testing.T, s *testSetup) *broker.Target {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -53,7 +57,7 @@ func openTarget(t *testing.T, s *scenarios.Scenario) *broker.Target {
 		Dir:   t.TempDir(),
 		Log:   testLog(),
 	}
-	tgt, err := Open(ctx, s, env)
+	tgt, err := Open(ctx, s.cfg, s.spec, env)
 	if err != nil {
 		t.Fatalf("opening target: %v", err)
 	}

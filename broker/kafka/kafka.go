@@ -16,39 +16,36 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-// Open obtains the scenario's Kafka target and a driver for it.
+// Open obtains a Kafka target for cfg and spec, and a driver for it. A nil
+// cfg is an empty configuration (every default).
 //
 //   - embedded (or no target): an in-process kfake cluster of
-//     broker.kafka.brokers nodes on kernel-picked 127.0.0.1 ports, its data in
-//     <run dir>/kafka-data (removed at Close unless broker.keep), with a
+//     cfg.Brokers nodes on kernel-picked 127.0.0.1 ports, its data in
+//     <run dir>/kafka-data (removed at Close unless spec.Keep), with a
 //     Restarter.
-//   - url: the existing cluster at broker.url ("host:port,host:port"), with
-//     broker.kafka.sasl and broker.kafka.tls. Open fails within seconds with
+//   - url: the existing cluster at spec.URL ("host:port,host:port"), with
+//     cfg.SASL and cfg.TLS. Open fails within seconds with
 //     an error wrapping broker.ErrUnreachable when no broker answers. The
 //     topic is created by Setup if missing and deleted, with the run's
-//     consumer groups, at Driver.Close unless broker.keep; a topic that
+//     consumer groups, at Driver.Close unless spec.Keep; a topic that
 //     existed before is never deleted.
 //
-// The topic is broker.destination, or "mqcheck-<run id>"; subscription i
+// The topic is spec.Destination, or "mqcheck-<run id>"; subscription i
 // consumes in group "mqcheck-<run id>-s<i>".
-func Open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error) {
-	if s == nil {
-		return nil, errors.New("opening kafka target: no scenario")
-	}
-	set, err := newSettings(s, env)
+func Open(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+	set, err := newSettings(cfg, spec, env)
 	if err != nil {
 		return nil, fmt.Errorf("opening kafka target: %w", err)
 	}
-	switch s.Broker.Target {
-	case "", "embedded":
+	switch spec.Target {
+	case "", broker.TargetEmbedded:
 		return openEmbedded(&set, env)
-	case "url":
-		return openURL(ctx, &set, s.Broker.URL)
+	case broker.TargetURL:
+		return openURL(ctx, &set, spec.URL)
 	}
-	return nil, fmt.Errorf("opening kafka target: target %q is not supported (embedded, url)", s.Broker.Target)
+	return nil, fmt.Errorf("opening kafka target: target %q is not supported (embedded, url)", spec.Target)
 }
 
 func openEmbedded(set *settings, env broker.Env) (*broker.Target, error) {

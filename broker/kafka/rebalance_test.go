@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // publishN publishes seqs [from, to) from producer id and flushes.
@@ -31,16 +30,16 @@ func TestRebalanceCommitsOnRevoke(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		commit, balancer string
-		sasl             *scenarios.KafkaSASL // the embedded cluster requires it too
+		sasl             *SASL // the embedded cluster requires it too
 	}{
 		{"manual", "cooperative-sticky", nil},
 		{"auto", "cooperative-sticky", nil},
-		{"manual", "range", &scenarios.KafkaSASL{Mechanism: "PLAIN", User: "u", Password: "p"}},
+		{"manual", "range", &SASL{Mechanism: "PLAIN", User: "u", Password: "p"}},
 	} {
 		t.Run(tc.commit+"/"+tc.balancer, func(t *testing.T) {
 			t.Parallel()
-			tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-				s.Broker.Kafka = &scenarios.Kafka{Brokers: 1, Partitions: 4, Partitioner: "round-robin",
+			tgt := openTarget(t, testScenario(func(s *testSetup) {
+				s.cfg = &Config{Brokers: 1, Partitions: 4, Partitioner: "round-robin",
 					Commit: tc.commit, GroupBalancer: tc.balancer, SASL: tc.sasl}
 			}))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -95,9 +94,9 @@ func TestRejectRedelivers(t *testing.T) {
 	for _, commit := range []string{"manual", "auto"} {
 		t.Run(commit, func(t *testing.T) {
 			t.Parallel()
-			tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-				s.Broker.Kafka = &scenarios.Kafka{Brokers: 1, Partitions: 2, Commit: commit,
-					SASL: &scenarios.KafkaSASL{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"}}
+			tgt := openTarget(t, testScenario(func(s *testSetup) {
+				s.cfg = &Config{Brokers: 1, Partitions: 2, Commit: commit,
+					SASL: &SASL{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"}}
 			}))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -175,8 +174,8 @@ func TestRejectRedelivers(t *testing.T) {
 // TestDeadLetterUnsupported: Kafka has no dead-letter queue, so Run fails.
 func TestDeadLetterUnsupported(t *testing.T) {
 	t.Parallel()
-	tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Kafka = &scenarios.Kafka{Brokers: 1, Partitions: 1}
+	tgt := openTarget(t, testScenario(func(s *testSetup) {
+		s.cfg = &Config{Brokers: 1, Partitions: 1}
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

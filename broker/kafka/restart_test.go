@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // windowedProducer is a producer whose publishes hold a slot of window
@@ -67,8 +66,8 @@ func (w *windowedProducer) publishUntil(ctx context.Context, stop <-chan struct{
 // allowed and reported.
 func TestRestartKeepsAckedRecords(t *testing.T) {
 	t.Parallel()
-	tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Kafka.Partitioner = "round-robin"
+	tgt := openTarget(t, testScenario(func(s *testSetup) {
+		s.cfg.Partitioner = "round-robin"
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
@@ -154,8 +153,8 @@ func TestRestartKeepsAckedRecords(t *testing.T) {
 // nothing acked may go missing and producing goes on against the others.
 func TestStopOneNode(t *testing.T) {
 	t.Parallel()
-	tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Kafka.Partitioner = "round-robin"
+	tgt := openTarget(t, testScenario(func(s *testSetup) {
+		s.cfg.Partitioner = "round-robin"
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -223,8 +222,8 @@ func TestStopOneNode(t *testing.T) {
 // Close must complete every pending message as indeterminate, at once.
 func TestCloseCompletesPending(t *testing.T) {
 	t.Parallel()
-	tgt := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Kafka = &scenarios.Kafka{Brokers: 1, Partitions: 2}
+	tgt := openTarget(t, testScenario(func(s *testSetup) {
+		s.cfg = &Config{Brokers: 1, Partitions: 2}
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // TestURLTarget drives an embedded cluster that requires SCRAM through a
@@ -22,9 +21,9 @@ import (
 // the topic and the run's groups again.
 func TestURLTarget(t *testing.T) {
 	t.Parallel()
-	auth := &scenarios.KafkaSASL{Mechanism: "SCRAM-SHA-256", User: "mq", Password: "s3cret"}
-	host := openTarget(t, testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Kafka = &scenarios.Kafka{Brokers: 2, Partitions: 2, SASL: auth}
+	auth := &SASL{Mechanism: "SCRAM-SHA-256", User: "mq", Password: "s3cret"}
+	host := openTarget(t, testScenario(func(s *testSetup) {
+		s.cfg = &Config{Brokers: 2, Partitions: 2, SASL: auth}
 	}))
 	addrs := Addrs(host)
 	if len(addrs) != 2 {
@@ -38,13 +37,13 @@ func TestURLTarget(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Target = "url"
-		s.Broker.URL = strings.Join(addrs, ",")
-		s.Broker.Destination = "url-target-topic"
-		s.Broker.Kafka = &scenarios.Kafka{Partitions: 3, ReplicationFactor: 1, SASL: auth}
+	s := testScenario(func(s *testSetup) {
+		s.spec.Target = broker.TargetURL
+		s.spec.URL = strings.Join(addrs, ",")
+		s.spec.Destination = "url-target-topic"
+		s.cfg = &Config{Partitions: 3, ReplicationFactor: 1, SASL: auth}
 	})
-	tgt, err := Open(ctx, s, broker.Env{RunID: "urlrun", Dir: t.TempDir(), Log: testLog()})
+	tgt, err := Open(ctx, s.cfg, s.spec, broker.Env{RunID: "urlrun", Dir: t.TempDir(), Log: testLog()})
 	if err != nil {
 		t.Fatalf("open url target: %v", err)
 	}
@@ -130,14 +129,14 @@ func TestURLUnreachable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 
-	s := testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Target = "url"
-		s.Broker.URL = addr
+	s := testScenario(func(s *testSetup) {
+		s.spec.Target = broker.TargetURL
+		s.spec.URL = addr
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	tgt, err := Open(ctx, s, broker.Env{RunID: "unreachable", Dir: t.TempDir()})
+	tgt, err := Open(ctx, s.cfg, s.spec, broker.Env{RunID: "unreachable", Dir: t.TempDir()})
 	took := time.Since(start)
 	if err == nil {
 		tgt.Driver.Close(ctx)
@@ -170,14 +169,14 @@ func TestURLSilentBroker(t *testing.T) {
 			defer c.Close() // held open, never answered
 		}
 	}()
-	s := testScenario(func(s *scenarios.Scenario) {
-		s.Broker.Target = "url"
-		s.Broker.URL = ln.Addr().String()
+	s := testScenario(func(s *testSetup) {
+		s.spec.Target = broker.TargetURL
+		s.spec.URL = ln.Addr().String()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
-	tgt, err := Open(ctx, s, broker.Env{RunID: "silent", Dir: t.TempDir()})
+	tgt, err := Open(ctx, s.cfg, s.spec, broker.Env{RunID: "silent", Dir: t.TempDir()})
 	took := time.Since(start)
 	if err == nil {
 		tgt.Driver.Close(ctx)

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // BenchmarkPublishConsume measures one message through the broker: publish,
@@ -23,12 +22,12 @@ func BenchmarkPublishConsume(b *testing.B) {
 		{"partitioned/2subs", ModePartitioned, 2},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			benchPublishConsume(b, scenarios.Memory{Mode: bc.mode}, bc.subs)
+			benchPublishConsume(b, Config{Mode: bc.mode}, bc.subs)
 		})
 	}
 }
 
-func benchPublishConsume(b *testing.B, cfg scenarios.Memory, subs int) {
+func benchPublishConsume(b *testing.B, cfg Config, subs int) {
 	const inFlight = 1024
 	br, err := New(cfg, subs, 1)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 var errBrokerClosed = errors.New("broker closed")
@@ -23,7 +22,7 @@ var errBrokerClosed = errors.New("broker closed")
 // broker.Backlogger; a test reaches Injected and Config through
 // Target.Driver.(*memory.Broker).
 type Broker struct {
-	cfg   scenarios.Memory // defaults applied
+	cfg   Config // defaults applied
 	dest  string
 	queue bool
 	seed  int64
@@ -54,34 +53,32 @@ var (
 	_ broker.Backlogger = (*Broker)(nil)
 )
 
-// Open is the target for scenarios with broker kind memory: the broker lives
-// in the mqcheck process, so there is nothing to start or restart.
-func Open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error) {
-	if s == nil {
-		return nil, errors.New("memory broker: open: nil scenario")
-	}
+// Open is the target of broker kind memory: the broker lives in the mqcheck
+// process, so there is nothing to start or restart. A nil cfg is an empty
+// configuration.
+func Open(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory broker: open: %w", err)
 	}
-	if s.Broker.Kind != "" && s.Broker.Kind != "memory" {
-		return nil, fmt.Errorf("memory broker: open: scenario is for broker kind %q", s.Broker.Kind)
+	if t := spec.Target; t != "" && t != broker.TargetEmbedded {
+		return nil, fmt.Errorf("memory broker: open: %w: target %q: the memory broker only runs embedded", broker.ErrConfig, t)
 	}
-	if t := s.Broker.Target; t != "" && t != scenarios.TargetEmbedded {
-		return nil, fmt.Errorf("memory broker: open: target %q: the memory broker only runs embedded", t)
+	var c Config
+	if cfg != nil {
+		c = *cfg
 	}
-	var cfg scenarios.Memory
-	if s.Broker.Memory != nil {
-		cfg = *s.Broker.Memory
-	}
-	subs := s.Consumers.Subscriptions
+	subs := spec.Subscriptions
 	if subs == 0 {
 		subs = 1
 	}
-	dest := s.Broker.Destination
+	dest := spec.Destination
 	if dest == "" {
 		dest = defaultDestination
 	}
-	b, err := newBroker(cfg, subs, env.Seed, dest)
+	if err := broker.NoDeadLetter("memory", spec); err != nil {
+		return nil, fmt.Errorf("memory broker: open: %w: %w", broker.ErrConfig, err)
+	}
+	b, err := newBroker(c, subs, env.Seed, dest)
 	if err != nil {
 		return nil, fmt.Errorf("memory broker: open: %w", err)
 	}
@@ -98,15 +95,15 @@ func Open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.T
 // New makes a broker for the destination "mqcheck" with the given number of
 // subscriptions. seed drives every random choice: fault positions, the
 // subscription each fault hits, the corrupted byte.
-func New(cfg scenarios.Memory, subscriptions int, seed int64) (*Broker, error) {
+func New(cfg Config, subscriptions int, seed int64) (*Broker, error) {
 	return newBroker(cfg, subscriptions, seed, defaultDestination)
 }
 
-func newBroker(cfg scenarios.Memory, subscriptions int, seed int64, dest string) (*Broker, error) {
-	cfg = withDefaults(cfg)
-	if err := validate(cfg, subscriptions); err != nil {
+func newBroker(cfg Config, subscriptions int, seed int64, dest string) (*Broker, error) {
+	if err := errors.Join(cfg.Validate(), checkSubscriptions(subscriptions)); err != nil {
 		return nil, fmt.Errorf("memory broker: %w: %w", broker.ErrConfig, err)
 	}
+	cfg = withDefaults(cfg)
 	// The second PCG word only separates this stream from other users of
 	// the same seed.
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d656d6f7279))
@@ -161,14 +158,14 @@ func (b *Broker) now() int64 { return int64(time.Since(b.start)) }
 
 // Config returns the configuration in use, defaults applied: at the end of a
 // run that consumed everything, Injected() == Config().Faults.
-func (b *Broker) Config() scenarios.Memory { return b.cfg }
+func (b *Broker) Config() Config { return b.cfg }
 
 // Injected returns the faults applied so far, Window being the configured
 // one. Drop, Duplicate, DuplicateRedelivered and Corrupt count when the
 // message is stored; Reorder when the held message is released after its
 // successor; the outcome faults (WithholdAck*, Reject, Phantom) when the
 // producer is told the injected outcome.
-func (b *Broker) Injected() scenarios.MemoryFaults {
+func (b *Broker) Injected() Faults {
 	return faultsFrom(&b.injected, b.cfg.Faults.Window)
 }
 

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mqcheck/mqcheck/scenarios"
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/suggest"
 )
 
 // Modes the broker runs in, as written in scenarios.
@@ -31,8 +32,9 @@ const (
 	maxFaults        = 1 << 20
 )
 
-// withDefaults fills the fields the scenario left at zero.
-func withDefaults(cfg scenarios.Memory) scenarios.Memory {
+// withDefaults fills the fields the scenario left at zero. They stay out of
+// the resolved scenario (Config has no ApplyDefaults): Config() shows them.
+func withDefaults(cfg Config) Config {
 	if cfg.Mode == "" {
 		cfg.Mode = ModePartitioned
 	}
@@ -48,22 +50,32 @@ func withDefaults(cfg scenarios.Memory) scenarios.Memory {
 	return cfg
 }
 
-// validate reports every problem of a defaulted configuration at once, each
-// as "broker.memory.<field>: message" like the scenario validator does.
-func validate(cfg scenarios.Memory, subscriptions int) error {
+// Enums lists the modes, for the scenario schema.
+func (c *Config) Enums() map[string][]string {
+	return map[string][]string{"mode": {ModePartitioned, ModeQueue}}
+}
+
+// Validate reports every problem of the section at once, each a
+// *broker.FieldError naming its path ("broker.memory.faults.drop"). Zero
+// values count as unset.
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	cfg := *c
 	var errs []error
 	add := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("broker.memory.%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, broker.Problem("broker.memory."+field, format, args...))
 	}
 
 	switch cfg.Mode {
-	case ModePartitioned, ModeQueue:
+	case "", ModePartitioned, ModeQueue:
 	default:
-		add("mode", "unknown value %q (valid: %s, %s)", cfg.Mode, ModePartitioned, ModeQueue)
+		add("mode", "unknown mode %q, %s", cfg.Mode, suggest.List(cfg.Mode, []string{ModePartitioned, ModeQueue}))
 	}
 	switch {
 	case cfg.Partitions < 0:
-		add("partitions", "must not be negative (got %d)", cfg.Partitions)
+		add("partitions", "must not be negative, got %d", cfg.Partitions)
 	case cfg.Partitions > maxPartitions:
 		add("partitions", "%d is more than this broker supports (%d)", cfg.Partitions, maxPartitions)
 	case cfg.Mode == ModeQueue && cfg.Partitions > 1:
@@ -71,15 +83,16 @@ func validate(cfg scenarios.Memory, subscriptions int) error {
 			cfg.Partitions, ModeQueue, ModePartitioned)
 	}
 	if cfg.AckLatency < 0 {
-		add("ack_latency", "must not be negative (got %s)", cfg.AckLatency)
-	}
-	if subscriptions < 1 || subscriptions > maxSubscriptions {
-		errs = append(errs, fmt.Errorf("consumers.subscriptions: must be between 1 and %d (got %d)", maxSubscriptions, subscriptions))
+		add("ack_latency", "must not be negative, got %s", cfg.AckLatency)
 	}
 
 	f := cfg.Faults
 	if f.Window < 0 {
-		add("faults.window", "must not be negative (got %d)", f.Window)
+		add("faults.window", "must not be negative, got %d", f.Window)
+	}
+	window := f.Window
+	if window == 0 {
+		window = defaultWindow
 	}
 	counts := faultCounts(f)
 	total := 0
@@ -87,7 +100,7 @@ func validate(cfg scenarios.Memory, subscriptions int) error {
 	for k := faultKind(1); k < numKinds; k++ {
 		n := counts[k]
 		if n < 0 {
-			add("faults."+k.String(), "must not be negative (got %d)", n)
+			add("faults."+k.String(), "must not be negative, got %d", n)
 			continue
 		}
 		if n > 0 {
@@ -98,9 +111,26 @@ func validate(cfg scenarios.Memory, subscriptions int) error {
 	switch {
 	case total > maxFaults:
 		add("faults", "%d faulted messages is more than this broker supports (%d)", total, maxFaults)
-	case f.Window > 0 && total > f.Window:
-		add("faults", "%d faulted messages (%s) do not fit in a window of %d publishes: each faulted message gets exactly one fault; raise faults.window to at least %d",
-			total, strings.Join(parts, " + "), f.Window, total)
+	case window > 0 && total > window:
+		add("faults", "%d faults (%s) need as many distinct messages but window is %d (no message gets two faults); raise faults.window to at least %d",
+			total, strings.Join(parts, " + "), window, total)
 	}
 	return errors.Join(errs...)
+}
+
+// CheckSpec rejects a number of subscriptions the broker cannot hold
+// (Spec.Subscriptions 0 means 1) and dead-lettering, which it does not do.
+func (c *Config) CheckSpec(spec broker.Spec) error {
+	subs := spec.Subscriptions
+	if subs == 0 {
+		subs = 1
+	}
+	return errors.Join(checkSubscriptions(subs), broker.NoDeadLetter("memory", spec))
+}
+
+func checkSubscriptions(subs int) error {
+	if subs < 1 || subs > maxSubscriptions {
+		return broker.Problem("consumers.subscriptions", "must be between 1 and %d (got %d)", maxSubscriptions, subs)
+	}
+	return nil
 }

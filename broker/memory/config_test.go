@@ -6,30 +6,29 @@ import (
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 func TestNewRejects(t *testing.T) {
 	cases := []struct {
 		name string
-		cfg  scenarios.Memory
+		cfg  Config
 		subs int
 		want string
 	}{
-		{"unknown mode", scenarios.Memory{Mode: "fanout"}, 1, `broker.memory.mode: unknown value "fanout"`},
-		{"negative partitions", scenarios.Memory{Partitions: -1}, 1, "broker.memory.partitions: must not be negative"},
-		{"too many partitions", scenarios.Memory{Partitions: 1 << 20}, 1, "more than this broker supports"},
-		{"partitions in queue mode", scenarios.Memory{Mode: ModeQueue, Partitions: 4}, 1, "contradict mode queue"},
-		{"negative latency", scenarios.Memory{AckLatency: -1}, 1, "broker.memory.ack_latency: must not be negative"},
-		{"no subscription", scenarios.Memory{}, 0, "consumers.subscriptions: must be between 1"},
-		{"negative window", scenarios.Memory{Faults: scenarios.MemoryFaults{Window: -5}}, 1, "broker.memory.faults.window: must not be negative"},
-		{"negative knob", scenarios.Memory{Faults: scenarios.MemoryFaults{WithholdAckDelivered: -1}}, 1,
-			"broker.memory.faults.withhold_ack_delivered: must not be negative (got -1)"},
-		{"faults exceed window", scenarios.Memory{Faults: scenarios.MemoryFaults{Window: 10, Drop: 6, Reorder: 5}}, 1,
-			"11 faulted messages (drop 6 + reorder 5) do not fit in a window of 10"},
-		{"faults exceed default window", scenarios.Memory{Faults: scenarios.MemoryFaults{Phantom: 1001}}, 1,
-			"do not fit in a window of 1000"},
-		{"too many faults", scenarios.Memory{Faults: scenarios.MemoryFaults{Window: 1 << 30, Drop: 1 << 21}}, 1,
+		{"unknown mode", Config{Mode: "fanout"}, 1, `broker.memory.mode: unknown mode "fanout"`},
+		{"negative partitions", Config{Partitions: -1}, 1, "broker.memory.partitions: must not be negative"},
+		{"too many partitions", Config{Partitions: 1 << 20}, 1, "more than this broker supports"},
+		{"partitions in queue mode", Config{Mode: ModeQueue, Partitions: 4}, 1, "contradict mode queue"},
+		{"negative latency", Config{AckLatency: -1}, 1, "broker.memory.ack_latency: must not be negative"},
+		{"no subscription", Config{}, 0, "consumers.subscriptions: must be between 1"},
+		{"negative window", Config{Faults: Faults{Window: -5}}, 1, "broker.memory.faults.window: must not be negative"},
+		{"negative knob", Config{Faults: Faults{WithholdAckDelivered: -1}}, 1,
+			"broker.memory.faults.withhold_ack_delivered: must not be negative, got -1"},
+		{"faults exceed window", Config{Faults: Faults{Window: 10, Drop: 6, Reorder: 5}}, 1,
+			"11 faults (drop 6 + reorder 5) need as many distinct messages but window is 10"},
+		{"faults exceed default window", Config{Faults: Faults{Phantom: 1001}}, 1,
+			"window is 1000"},
+		{"too many faults", Config{Faults: Faults{Window: 1 << 30, Drop: 1 << 21}}, 1,
 			"more than this broker supports"},
 	}
 	for _, tc := range cases {
@@ -44,13 +43,13 @@ func TestNewRejects(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	cases := []struct {
-		cfg  scenarios.Memory
-		want scenarios.Memory
+		cfg  Config
+		want Config
 	}{
-		{scenarios.Memory{}, scenarios.Memory{Partitions: 4, Mode: ModePartitioned, Faults: scenarios.MemoryFaults{Window: 1000}}},
-		{scenarios.Memory{Mode: ModeQueue}, scenarios.Memory{Partitions: 1, Mode: ModeQueue, Faults: scenarios.MemoryFaults{Window: 1000}}},
-		{scenarios.Memory{Partitions: 7, Faults: scenarios.MemoryFaults{Window: 5, Drop: 5}},
-			scenarios.Memory{Partitions: 7, Mode: ModePartitioned, Faults: scenarios.MemoryFaults{Window: 5, Drop: 5}}},
+		{Config{}, Config{Partitions: 4, Mode: ModePartitioned, Faults: Faults{Window: 1000}}},
+		{Config{Mode: ModeQueue}, Config{Partitions: 1, Mode: ModeQueue, Faults: Faults{Window: 1000}}},
+		{Config{Partitions: 7, Faults: Faults{Window: 5, Drop: 5}},
+			Config{Partitions: 7, Mode: ModePartitioned, Faults: Faults{Window: 5, Drop: 5}}},
 	}
 	for _, tc := range cases {
 		b, err := New(tc.cfg, 1, 1)
@@ -66,13 +65,8 @@ func TestDefaults(t *testing.T) {
 func TestOpen(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	good := &scenarios.Scenario{
-		Broker: scenarios.Broker{Kind: "memory", Destination: "orders", Memory: &scenarios.Memory{
-			Faults: scenarios.MemoryFaults{Drop: 2},
-		}},
-		Consumers: scenarios.Consumers{Subscriptions: 2},
-	}
-	tg, err := Open(ctx, good, broker.Env{Seed: 9})
+	good := &Config{Faults: Faults{Drop: 2}}
+	tg, err := Open(ctx, good, broker.Spec{Destination: "orders", Subscriptions: 2}, broker.Env{Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +95,7 @@ func TestOpen(t *testing.T) {
 		t.Errorf("target Close after Driver.Close: %v", err)
 	}
 
-	minimal, err := Open(ctx, &scenarios.Scenario{}, broker.Env{})
+	minimal, err := Open(ctx, nil, broker.Spec{}, broker.Env{})
 	if err != nil {
 		t.Fatalf("Open with no memory section: %v", err)
 	}
@@ -110,13 +104,15 @@ func TestOpen(t *testing.T) {
 	}
 	_ = minimal.Close(ctx)
 
-	for name, s := range map[string]*scenarios.Scenario{
-		"kafka":   {Broker: scenarios.Broker{Kind: "kafka"}},
-		"url":     {Broker: scenarios.Broker{Kind: "memory", Target: scenarios.TargetURL}},
-		"invalid": {Broker: scenarios.Broker{Memory: &scenarios.Memory{Mode: "x"}}},
-		"nil":     nil,
+	for name, c := range map[string]struct {
+		cfg  *Config
+		spec broker.Spec
+	}{
+		"url":         {nil, broker.Spec{Target: broker.TargetURL}},
+		"invalid":     {&Config{Mode: "x"}, broker.Spec{}},
+		"dead-letter": {nil, broker.Spec{FailAction: broker.FailDeadLetter}},
 	} {
-		if _, err := Open(ctx, s, broker.Env{}); err == nil {
+		if _, err := Open(ctx, c.cfg, c.spec, broker.Env{}); err == nil {
 			t.Errorf("Open(%s) accepted", name)
 		}
 	}

@@ -9,14 +9,13 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 var modes = []string{ModePartitioned, ModeQueue}
 
 func cleanSpec(mode string) loadSpec {
 	return loadSpec{
-		cfg:  scenarios.Memory{Mode: mode},
+		cfg:  Config{Mode: mode},
 		subs: 2, perSub: 3, producers: 3, messages: 600, seed: 1,
 	}
 }
@@ -29,7 +28,7 @@ func onlyRedelivered(t *testing.T, o observed, want int) {
 		t.Errorf("%d redelivered copies, want %d: %v", o.faults.DuplicateRedelivered, want, o.events)
 	}
 	o.faults.DuplicateRedelivered = 0
-	if o.faults != (scenarios.MemoryFaults{Window: o.faults.Window}) {
+	if o.faults != (Faults{Window: o.faults.Window}) {
 		t.Errorf("unexpected anomalies %+v: %v", o.faults, o.events)
 	}
 	if o.flaggedFirst != 0 {
@@ -212,7 +211,7 @@ func TestBacklog(t *testing.T) {
 			spec := cleanSpec(mode)
 			spec.producers = 1
 			// A window the run fills, so every fault is applied.
-			spec.cfg.Faults = scenarios.MemoryFaults{Window: 500, Drop: 2, Duplicate: 3, Reorder: 4, Reject: 1}
+			spec.cfg.Faults = Faults{Window: 500, Drop: 2, Duplicate: 3, Reorder: 4, Reject: 1}
 			r := newRig(t, spec)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
@@ -248,7 +247,7 @@ func TestBacklog(t *testing.T) {
 // held while its producer may still send one, and released (uncounted) once
 // the producer is flushed.
 func TestHeldUntilFinished(t *testing.T) {
-	b, err := New(scenarios.Memory{Partitions: 1, Faults: scenarios.MemoryFaults{Window: 1, Reorder: 1}}, 1, 3)
+	b, err := New(Config{Partitions: 1, Faults: Faults{Window: 1, Reorder: 1}}, 1, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +291,7 @@ func TestHeldUntilFinished(t *testing.T) {
 }
 
 func TestHandlerError(t *testing.T) {
-	b, err := New(scenarios.Memory{}, 1, 1)
+	b, err := New(Config{}, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +337,7 @@ func TestHandlerError(t *testing.T) {
 }
 
 func TestConsumerErrors(t *testing.T) {
-	b, err := New(scenarios.Memory{}, 2, 1)
+	b, err := New(Config{}, 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

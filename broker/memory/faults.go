@@ -7,10 +7,9 @@ import (
 	"sync/atomic"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-// faultKind is one knob of scenarios.MemoryFaults.
+// faultKind is one knob of Faults.
 type faultKind uint8
 
 const (
@@ -59,7 +58,7 @@ var (
 	errNacked   = errors.New("memory broker: publish nacked (injected fault)")
 )
 
-func faultCounts(f scenarios.MemoryFaults) [numKinds]int {
+func faultCounts(f Faults) [numKinds]int {
 	var c [numKinds]int
 	c[faultDrop] = f.Drop
 	c[faultDuplicate] = f.Duplicate
@@ -73,9 +72,9 @@ func faultCounts(f scenarios.MemoryFaults) [numKinds]int {
 	return c
 }
 
-func faultsFrom(c *[numKinds]atomic.Int64, window int) scenarios.MemoryFaults {
+func faultsFrom(c *[numKinds]atomic.Int64, window int) Faults {
 	n := func(k faultKind) int { return int(c[k].Load()) }
-	return scenarios.MemoryFaults{
+	return Faults{
 		Window:               window,
 		Drop:                 n(faultDrop),
 		Duplicate:            n(faultDuplicate),

@@ -4,13 +4,11 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // every sets each knob to n.
-func every(n, window int) scenarios.MemoryFaults {
-	return scenarios.MemoryFaults{
+func every(n, window int) Faults {
+	return Faults{
 		Window: window, Drop: n, Duplicate: n, DuplicateRedelivered: n, Reorder: n, Corrupt: n,
 		WithholdAckDelivered: n, WithholdAckDropped: n, Reject: n, Phantom: n,
 	}
@@ -22,21 +20,21 @@ func every(n, window int) scenarios.MemoryFaults {
 func TestKnownAnswers(t *testing.T) {
 	cases := []struct {
 		name   string
-		faults scenarios.MemoryFaults
+		faults Faults
 		// overrides of the default load: 2 subscriptions of 3 consumers,
 		// 3 producers of 600 messages.
 		subs, producers, partitions, keys int
 	}{
 		{name: "clean"},
-		{name: "drop", faults: scenarios.MemoryFaults{Drop: 7}},
-		{name: "duplicate", faults: scenarios.MemoryFaults{Duplicate: 7}},
-		{name: "duplicate_redelivered", faults: scenarios.MemoryFaults{DuplicateRedelivered: 7}},
-		{name: "reorder", faults: scenarios.MemoryFaults{Reorder: 7}},
-		{name: "corrupt", faults: scenarios.MemoryFaults{Corrupt: 7}},
-		{name: "withhold_ack_delivered", faults: scenarios.MemoryFaults{WithholdAckDelivered: 7}},
-		{name: "withhold_ack_dropped", faults: scenarios.MemoryFaults{WithholdAckDropped: 7}},
-		{name: "reject", faults: scenarios.MemoryFaults{Reject: 7}},
-		{name: "phantom", faults: scenarios.MemoryFaults{Phantom: 7}},
+		{name: "drop", faults: Faults{Drop: 7}},
+		{name: "duplicate", faults: Faults{Duplicate: 7}},
+		{name: "duplicate_redelivered", faults: Faults{DuplicateRedelivered: 7}},
+		{name: "reorder", faults: Faults{Reorder: 7}},
+		{name: "corrupt", faults: Faults{Corrupt: 7}},
+		{name: "withhold_ack_delivered", faults: Faults{WithholdAckDelivered: 7}},
+		{name: "withhold_ack_dropped", faults: Faults{WithholdAckDropped: 7}},
+		{name: "reject", faults: Faults{Reject: 7}},
+		{name: "phantom", faults: Faults{Phantom: 7}},
 		{name: "all knobs", faults: every(5, 0)},
 		{name: "all knobs, one subscription", faults: every(5, 0), subs: 1},
 		{name: "all knobs, keyed", faults: every(5, 0), keys: 5},
@@ -45,7 +43,7 @@ func TestKnownAnswers(t *testing.T) {
 		{name: "all knobs, full window", faults: every(5, 45)},
 		// Every publish a reorder, one producer and one domain: most can only
 		// apply once the previous one is released, so they carry over.
-		{name: "dense reorder carried over", faults: scenarios.MemoryFaults{Window: 40, Reorder: 40},
+		{name: "dense reorder carried over", faults: Faults{Window: 40, Reorder: 40},
 			subs: 1, producers: 1, partitions: 1},
 	}
 	for _, mode := range []string{ModePartitioned, ModeQueue} {
@@ -61,7 +59,7 @@ func TestKnownAnswers(t *testing.T) {
 					faults.Window = 500
 				}
 				spec := loadSpec{
-					cfg:  scenarios.Memory{Mode: mode, Faults: faults},
+					cfg:  Config{Mode: mode, Faults: faults},
 					subs: 2, perSub: 3, producers: 3, messages: 600, keys: tc.keys, seed: 42,
 				}
 				if tc.subs > 0 {
@@ -95,7 +93,7 @@ func TestKnownAnswers(t *testing.T) {
 func TestFaultsSeeded(t *testing.T) {
 	events := func(seed int64) []string {
 		r := newRig(t, loadSpec{
-			cfg:  scenarios.Memory{Faults: every(3, 200)},
+			cfg:  Config{Faults: every(3, 200)},
 			subs: 2, perSub: 2, producers: 1, messages: 400, seed: seed,
 		})
 		o := r.run()
@@ -116,14 +114,14 @@ func TestFaultsSeeded(t *testing.T) {
 func TestNewPlan(t *testing.T) {
 	cases := []struct {
 		name   string
-		counts scenarios.MemoryFaults
+		counts Faults
 		window int
 	}{
 		{"full window", every(2, 18), 18},
-		{"sparse", scenarios.MemoryFaults{Drop: 3, Reorder: 2}, 1000},
+		{"sparse", Faults{Drop: 3, Reorder: 2}, 1000},
 		// Floyd's sampling keeps a huge window cheap.
-		{"huge window", scenarios.MemoryFaults{Corrupt: 500, Phantom: 500}, 1 << 40},
-		{"nothing", scenarios.MemoryFaults{}, 1000},
+		{"huge window", Faults{Corrupt: 500, Phantom: 500}, 1 << 40},
+		{"nothing", Faults{}, 1000},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

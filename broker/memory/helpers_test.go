@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // testTimeout bounds every wait of a test; a healthy run takes milliseconds.
@@ -56,7 +55,7 @@ func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
 
 // loadSpec describes one load run against the broker.
 type loadSpec struct {
-	cfg       scenarios.Memory
+	cfg       Config
 	subs      int
 	perSub    int // consumers per subscription
 	producers int
@@ -289,7 +288,7 @@ func (r *rig) run() observed {
 
 // observed is what a checker would count, by the definitions of DESIGN.md.
 type observed struct {
-	faults scenarios.MemoryFaults
+	faults Faults
 	// events name every anomaly, sorted, to compare runs.
 	events []string
 	// flaggedFirst counts first deliveries flagged redelivered, which the
@@ -313,7 +312,7 @@ func (r *rig) observe() observed {
 		domain   string
 		producer int
 	}
-	o := observed{faults: scenarios.MemoryFaults{Window: r.b.Config().Faults.Window}}
+	o := observed{faults: Faults{Window: r.b.Config().Faults.Window}}
 	f := &o.faults
 	ev := func(format string, args ...any) { o.events = append(o.events, fmt.Sprintf(format, args...)) }
 	count := map[msg]int{}

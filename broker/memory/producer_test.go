@@ -3,12 +3,12 @@ package memory
 import (
 	"context"
 	"errors"
+	"github.com/mqcheck/mqcheck/units"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // completions records OnComplete calls.
@@ -35,7 +35,7 @@ func (c *completions) len() int {
 	return len(c.outs)
 }
 
-func newProducer(t *testing.T, cfg scenarios.Memory) (*Broker, broker.Producer, *completions) {
+func newProducer(t *testing.T, cfg Config) (*Broker, broker.Producer, *completions) {
 	t.Helper()
 	b, err := New(cfg, 1, 1)
 	if err != nil {
@@ -56,7 +56,7 @@ func newProducer(t *testing.T, cfg scenarios.Memory) (*Broker, broker.Producer, 
 
 func TestAckLatency(t *testing.T) {
 	const latency = 30 * time.Millisecond
-	_, p, c := newProducer(t, scenarios.Memory{AckLatency: scenarios.Duration(latency)})
+	_, p, c := newProducer(t, Config{AckLatency: units.Duration(latency)})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	sent := map[uint64]time.Time{}
@@ -88,9 +88,9 @@ func TestAckLatency(t *testing.T) {
 // TestCloseInFlight: Close completes what waits for its confirm as
 // indeterminate, at once, and a phantom told so is not counted.
 func TestCloseInFlight(t *testing.T) {
-	b, p, c := newProducer(t, scenarios.Memory{
-		AckLatency: scenarios.Duration(time.Hour),
-		Faults:     scenarios.MemoryFaults{Window: 2, Phantom: 1, WithholdAckDropped: 1},
+	b, p, c := newProducer(t, Config{
+		AckLatency: units.Duration(time.Hour),
+		Faults:     Faults{Window: 2, Phantom: 1, WithholdAckDropped: 1},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -114,7 +114,7 @@ func TestCloseInFlight(t *testing.T) {
 			t.Errorf("seq %d: %s (%v), want indeterminate with a reason", seq, o, c.errs[seq])
 		}
 	}
-	want := scenarios.MemoryFaults{Window: 2, WithholdAckDropped: 1}
+	want := Faults{Window: 2, WithholdAckDropped: 1}
 	if got := b.Injected(); got != want {
 		t.Errorf("Injected() = %+v, want %+v", got, want)
 	}
@@ -130,7 +130,7 @@ func TestCloseInFlight(t *testing.T) {
 }
 
 func TestPublishErrors(t *testing.T) {
-	b, p, c := newProducer(t, scenarios.Memory{})
+	b, p, c := newProducer(t, Config{})
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := p.Publish(canceled, &broker.Message{Payload: []byte("x")}); !errors.Is(err, context.Canceled) {
@@ -153,7 +153,7 @@ func TestPublishErrors(t *testing.T) {
 	if _, err := b.NewProducer(ctx, broker.ProducerOptions{OnComplete: c.record}); err == nil {
 		t.Error("NewProducer after Close accepted")
 	}
-	b2, err := New(scenarios.Memory{}, 1, 1)
+	b2, err := New(Config{}, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestPublishErrors(t *testing.T) {
 }
 
 func TestFlushTimeout(t *testing.T) {
-	_, p, _ := newProducer(t, scenarios.Memory{AckLatency: scenarios.Duration(time.Hour)})
+	_, p, _ := newProducer(t, Config{AckLatency: units.Duration(time.Hour)})
 	if err := p.Publish(context.Background(), &broker.Message{Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestFlushTimeout(t *testing.T) {
 }
 
 func TestPartitioning(t *testing.T) {
-	b, err := New(scenarios.Memory{Partitions: 3}, 1, 1)
+	b, err := New(Config{Partitions: 3}, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,13 +77,13 @@ func (c *crashingConsumer) Run(ctx context.Context, h broker.Handler) error {
 func TestAutoAckConsumerCrashLosesWhatItTook(t *testing.T) {
 	url := sharedURL(t)
 	s := onShared(t, scenario(t, "autoack-crash", func(s *scenarios.Scenario) {
-		s.Broker.RabbitMQ.AckMode = "auto"
+		s.Broker.Config.(*rabbitmq.Config).AckMode = "auto"
 		s.Producers.Count = 1
 		s.Consumers.Count = 1
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tgt, err := rabbitmq.Open(ctx, s, broker.Env{RunID: "autoack", Dir: t.TempDir()})
+	tgt, err := openScenario(ctx, s, broker.Env{RunID: "autoack", Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,22 +10,16 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-// BenchScenario is the node and producer settings of the bare-vs-mqcheck
+// BenchConfig is the node and producer settings of the bare-vs-mqcheck
 // publish comparison: a private node, a durable classic queue, persistent
 // messages, publisher confirms, the driver's defaults otherwise. Open it
 // once, then run BarePublish and the swarm against the same node.
-func BenchScenario() *scenarios.Scenario {
-	s := &scenarios.Scenario{
-		Name:      "rabbitmq-bare-publish",
-		Broker:    scenarios.Broker{Kind: "rabbitmq", Target: scenarios.TargetExec, RabbitMQ: &scenarios.RabbitMQ{}},
-		Producers: scenarios.Producers{Count: 1},
-		Consumers: scenarios.Consumers{Count: 1},
-	}
-	s.ApplyDefaults()
-	return s
+func BenchConfig() (*Config, broker.Spec) {
+	c := &Config{}
+	c.ApplyDefaults()
+	return c, broker.Spec{Target: broker.TargetExec, Producers: 1, MaxInFlight: 1000, Consumers: 1, Subscriptions: 1}
 }
 
 // URL is the AMQP URL of a RabbitMQ target, with its credentials: for

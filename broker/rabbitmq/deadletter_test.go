@@ -23,9 +23,9 @@ func TestDeadLetteredNotLost(t *testing.T) {
 	for _, qt := range []string{"classic", "quorum"} {
 		t.Run(qt, func(t *testing.T) {
 			s := onShared(t, scenario(t, "dead-letter-"+qt, func(s *scenarios.Scenario) {
-				s.Broker.RabbitMQ.QueueType = qt
-				s.Broker.RabbitMQ.Pattern = "fanout"
-				s.Broker.RabbitMQ.DeadLetter = true
+				s.Broker.Config.(*rabbitmq.Config).QueueType = qt
+				s.Broker.Config.(*rabbitmq.Config).Pattern = "fanout"
+				s.Broker.Config.(*rabbitmq.Config).DeadLetter = true
 				s.Consumers.Subscriptions = 2
 				s.Consumers.FailFraction = 0.05
 				s.Consumers.FailAction = scenarios.FailDeadLetter
@@ -62,23 +62,23 @@ func TestDeadLetterReason(t *testing.T) {
 	sharedURL(t)
 	cases := []struct {
 		name   string
-		mutate func(r *scenarios.RabbitMQ)
+		mutate func(r *rabbitmq.Config)
 		fail   error // what the handler answers to first deliveries
 		want   string
 	}{
-		{"rejected", func(*scenarios.RabbitMQ) {}, broker.ErrDeadLetter, "rejected"},
-		{"delivery limit", func(r *scenarios.RabbitMQ) { r.QueueType = "quorum"; r.DeliveryLimit = 2 }, broker.ErrReject, "delivery_limit"},
-		{"expired", func(r *scenarios.RabbitMQ) { r.MessageTTL = scenarios.Duration(time.Millisecond) }, nil, "expired"},
+		{"rejected", func(*rabbitmq.Config) {}, broker.ErrDeadLetter, "rejected"},
+		{"delivery limit", func(r *rabbitmq.Config) { r.QueueType = "quorum"; r.DeliveryLimit = 2 }, broker.ErrReject, "delivery_limit"},
+		{"expired", func(r *rabbitmq.Config) { r.MessageTTL = scenarios.Duration(time.Millisecond) }, nil, "expired"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := onShared(t, scenario(t, "reason", func(s *scenarios.Scenario) {
-				s.Broker.RabbitMQ.DeadLetter = true
-				tc.mutate(s.Broker.RabbitMQ)
+				s.Broker.Config.(*rabbitmq.Config).DeadLetter = true
+				tc.mutate(s.Broker.Config.(*rabbitmq.Config))
 			}))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			tgt, err := rabbitmq.Open(ctx, s, broker.Env{RunID: "reason", Dir: t.TempDir()})
+			tgt, err := openScenario(ctx, s, broker.Env{RunID: "reason", Dir: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,22 +15,19 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/kinds"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/runner"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-// requireServer skips the test without a RabbitMQ server, or fails it when
-// MQCHECK_REQUIRE_BROKERS=1 (CI), where a missing server is a broken setup.
+// requireServer fails the test without a RabbitMQ server, unless
+// MQCHECK_SKIP_BROKERS names rabbitmq (a laptop without one): then it skips.
 func requireServer(t testing.TB) {
 	t.Helper()
-	if err := rabbitmq.Installed(); err != nil {
-		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
-			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
-		}
-		t.Skipf("skipping: %v (MQCHECK_REQUIRE_BROKERS=1 turns this into a failure)", err)
-	}
+	testenv.Require(t, "rabbitmq", rabbitmq.Installed())
 }
 
 // shared is one private node for the tests that do not kill their broker:
@@ -68,7 +65,7 @@ func sharedURL(t testing.TB) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		s := scenario(t, "shared-node", nil)
-		shared.tgt, shared.err = rabbitmq.Open(ctx, s, broker.Env{RunID: "shared", Dir: shared.dir})
+		shared.tgt, shared.err = openScenario(ctx, s, broker.Env{RunID: "shared", Dir: shared.dir})
 	})
 	if shared.err != nil {
 		t.Fatalf("starting the shared node: %v", shared.err)
@@ -87,7 +84,7 @@ func scenario(t testing.TB, name string, mutate func(*scenarios.Scenario)) *scen
 		Seed:         7,
 		Duration:     scenarios.Duration(3 * time.Second),
 		DrainTimeout: scenarios.Duration(20 * time.Second),
-		Broker: scenarios.Broker{Kind: "rabbitmq", Target: scenarios.TargetExec, RabbitMQ: &scenarios.RabbitMQ{},
+		Broker: scenarios.Broker{Kind: "rabbitmq", Target: scenarios.TargetExec, Config: &rabbitmq.Config{},
 			Destination: fmt.Sprintf("mqcheck-test-%s-%d-%d", name, os.Getpid(), destSeq.Add(1))},
 		Producers: scenarios.Producers{Count: 2, Rate: 2000, MessageSize: 256, MaxInFlight: 256},
 		Consumers: scenarios.Consumers{Count: 2},
@@ -103,6 +100,12 @@ func scenario(t testing.TB, name string, mutate func(*scenarios.Scenario)) *scen
 	return s
 }
 
+// openScenario opens the target of s, a rabbitmq scenario.
+func openScenario(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error) {
+	cfg, _ := s.Broker.Config.(*rabbitmq.Config)
+	return rabbitmq.Open(ctx, cfg, s.BrokerSpec(), env)
+}
+
 // onShared points s at the shared node.
 func onShared(t testing.TB, s *scenarios.Scenario) *scenarios.Scenario {
 	s.Broker.Target = scenarios.TargetURL
@@ -111,16 +114,18 @@ func onShared(t testing.TB, s *scenarios.Scenario) *scenarios.Scenario {
 }
 
 // runScenario runs s end to end and returns results.json as written.
-func runScenario(t testing.TB, s *scenarios.Scenario, open runner.Opener) *report.Results {
+func runScenario(t testing.TB, s *scenarios.Scenario, open broker.OpenFunc) *report.Results {
 	t.Helper()
-	if open == nil {
-		open = rabbitmq.Open
+	ks := kinds.Default()
+	if open != nil {
+		k, _ := ks.Lookup("rabbitmq")
+		k.Open = open
+		ks = ks.With(k)
 	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := runner.Run(ctx, runner.Options{Scenario: s, Dir: dir,
-		Openers: map[string]runner.Opener{"rabbitmq": open}, DrainSettle: time.Second})
+	res, err := runner.Run(ctx, runner.Options{Scenario: s, Dir: dir, Kinds: ks, DrainSettle: time.Second})
 	if err != nil {
 		t.Fatalf("run %s: %v", s.Name, err)
 	}

@@ -1,6 +1,7 @@
 package rabbitmq_test
 
 import (
+	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"testing"
 
 	"github.com/mqcheck/mqcheck/checker"
@@ -17,20 +18,20 @@ func TestPatterns(t *testing.T) {
 		mutate func(s *scenarios.Scenario)
 	}{
 		{"topic", func(s *scenarios.Scenario) {
-			r := s.Broker.RabbitMQ
+			r := s.Broker.Config.(*rabbitmq.Config)
 			r.Pattern, r.RoutingKeys, r.BindingKeys = "topic", []string{"orders.eu", "orders.us"}, []string{"orders.*"}
 			s.Consumers.Subscriptions = 2
 		}},
 		{"direct", func(s *scenarios.Scenario) {
-			r := s.Broker.RabbitMQ
+			r := s.Broker.Config.(*rabbitmq.Config)
 			r.Pattern, r.RoutingKeys = "direct", []string{"a", "b"}
 		}},
 		{"stream", func(s *scenarios.Scenario) {
-			s.Broker.RabbitMQ.QueueType = "stream"
-			s.Broker.RabbitMQ.Pattern = "fanout"
+			s.Broker.Config.(*rabbitmq.Config).QueueType = "stream"
+			s.Broker.Config.(*rabbitmq.Config).Pattern = "fanout"
 			s.Consumers.Subscriptions = 2
 		}},
-		{"quorum", func(s *scenarios.Scenario) { s.Broker.RabbitMQ.QueueType = "quorum" }},
+		{"quorum", func(s *scenarios.Scenario) { s.Broker.Config.(*rabbitmq.Config).QueueType = "quorum" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ func TestExecTargetLeavesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	tgt, err := rabbitmq.Open(ctx, scenario(t, "leftovers", nil), broker.Env{RunID: "leftovers", Dir: dir})
+	tgt, err := openScenario(ctx, scenario(t, "leftovers", nil), broker.Env{RunID: "leftovers", Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	_, err := rabbitmq.Open(ctx, scenario(t, "failed-start", nil), broker.Env{RunID: "failed", Dir: dir})
+	_, err := openScenario(ctx, scenario(t, "failed-start", nil), broker.Env{RunID: "failed", Dir: dir})
 	if err == nil {
 		t.Fatal("the node booted in 1.5s; the test needs a boot that is cut short")
 	}

@@ -69,7 +69,7 @@ func openAt(t *testing.T, s *scenarios.Scenario) *broker.Target {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tgt, err := rabbitmq.Open(ctx, s, broker.Env{RunID: "pub", Dir: t.TempDir()})
+	tgt, err := openScenario(ctx, s, broker.Env{RunID: "pub", Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestConfirmsInOrder(t *testing.T) {
 // that follows is an ack; routed messages are acked.
 func TestMandatoryReturnIsFailed(t *testing.T) {
 	tgt := openShared(t, scenario(t, "mandatory", func(s *scenarios.Scenario) {
-		r := s.Broker.RabbitMQ
+		r := s.Broker.Config.(*rabbitmq.Config)
 		r.Pattern, r.Mandatory = "direct", true
 		r.RoutingKeys, r.BindingKeys = []string{"bound", "unbound"}, []string{"bound"}
 	}))
@@ -165,8 +165,8 @@ func TestMandatoryReturnIsFailed(t *testing.T) {
 // not fit nacks every publish beyond the 5th.
 func TestNackIsFailed(t *testing.T) {
 	tgt := openShared(t, scenario(t, "nack", func(s *scenarios.Scenario) {
-		s.Broker.RabbitMQ.MaxLength = 5
-		s.Broker.RabbitMQ.Overflow = "reject-publish"
+		s.Broker.Config.(*rabbitmq.Config).MaxLength = 5
+		s.Broker.Config.(*rabbitmq.Config).Overflow = "reject-publish"
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

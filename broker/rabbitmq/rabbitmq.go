@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // unreachableAfter bounds how long Open waits for a url target to answer
 // before it reports broker.ErrUnreachable.
 const unreachableAfter = 5 * time.Second
 
-// Open obtains the scenario's RabbitMQ target and a driver for it.
+// Open obtains a RabbitMQ target for cfg and spec, and a driver for it. A
+// nil cfg is an empty configuration (every default).
 //
 //   - exec (the default): a private node started from the installed
 //     rabbitmq-server, its own name, ports (picked free on 127.0.0.1, never
@@ -34,22 +34,19 @@ const unreachableAfter = 5 * time.Second
 // queue pattern uses that queue, the others an exchange of that name and
 // queues "<destination>.s<i>". On a url target Driver.Close deletes what
 // Setup created unless broker.keep; a private node's data goes with it.
-func Open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error) {
-	if s == nil {
-		return nil, errors.New("opening rabbitmq target: no scenario")
-	}
-	st, err := newSettings(s, env)
+func Open(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+	st, err := newSettings(cfg, spec, env)
 	if err != nil {
 		return nil, fmt.Errorf("opening rabbitmq target: %w: %w", broker.ErrConfig, err)
 	}
-	switch s.Broker.Target {
-	case "", scenarios.TargetExec:
+	switch spec.Target {
+	case "", broker.TargetExec:
 		return openExec(ctx, st, env)
-	case scenarios.TargetURL:
-		return openURL(ctx, st, s.Broker.URL)
+	case broker.TargetURL:
+		return openURL(ctx, st, spec.URL)
 	}
-	return nil, fmt.Errorf("opening rabbitmq target: %w: target %q is not supported (%s, %s)", broker.ErrConfig, s.Broker.Target,
-		scenarios.TargetExec, scenarios.TargetURL)
+	return nil, fmt.Errorf("opening rabbitmq target: %w: target %q is not supported (%s, %s)", broker.ErrConfig, spec.Target,
+		broker.TargetExec, broker.TargetURL)
 }
 
 func openExec(ctx context.Context, st *settings, env broker.Env) (*broker.Target, error) {

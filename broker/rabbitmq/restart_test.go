@@ -1,6 +1,7 @@
 package rabbitmq_test
 
 import (
+	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"testing"
 	"time"
 
@@ -41,8 +42,8 @@ func TestTransientQueueLosesWhatItHeld(t *testing.T) {
 	tp.afterStart = func(tp *tap) { tp.gate.release() }
 	s := scenario(t, "transient-kill", func(s *scenarios.Scenario) {
 		no := false
-		s.Broker.RabbitMQ.Durable = &no
-		s.Broker.RabbitMQ.Persistent = &no
+		s.Broker.Config.(*rabbitmq.Config).Durable = &no
+		s.Broker.Config.(*rabbitmq.Config).Persistent = &no
 		s.Duration = scenarios.Duration(6 * time.Second)
 		s.Faults = restartAt(2*time.Second, time.Second)
 	})
@@ -77,7 +78,7 @@ func TestTransientQueueLosesWhatItHeld(t *testing.T) {
 func TestQuorumQueueKeepsConfirmedMessages(t *testing.T) {
 	requireServer(t)
 	s := scenario(t, "quorum-kill", func(s *scenarios.Scenario) {
-		s.Broker.RabbitMQ.QueueType = "quorum"
+		s.Broker.Config.(*rabbitmq.Config).QueueType = "quorum"
 		s.Claims = []string{scenarios.ClaimAtLeastOnce}
 		// A restart takes 3-6 s here: the load goes on well after it.
 		s.Duration = scenarios.Duration(14 * time.Second)
@@ -126,8 +127,8 @@ func TestQuorumQueueKilledAtBirth(t *testing.T) {
 	}
 	tp.afterStart = func(tp *tap) { tp.gate.release() }
 	s := scenario(t, "quorum-birth-kill", func(s *scenarios.Scenario) {
-		s.Broker.RabbitMQ.QueueType = "quorum"
-		s.Broker.RabbitMQ.ConfirmTimeout = scenarios.Duration(2 * time.Second)
+		s.Broker.Config.(*rabbitmq.Config).QueueType = "quorum"
+		s.Broker.Config.(*rabbitmq.Config).ConfirmTimeout = scenarios.Duration(2 * time.Second)
 		s.Duration = scenarios.Duration(3 * time.Second)
 		s.DrainTimeout = scenarios.Duration(8 * time.Second)
 		s.Faults = restartAt(400*time.Millisecond, 500*time.Millisecond)

@@ -14,12 +14,11 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/redact"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // settings is everything the driver needs from the scenario, resolved once.
 type settings struct {
-	r           scenarios.RabbitMQ // defaults applied
+	r           Config // defaults applied
 	runID       string
 	keep        bool
 	subs        int
@@ -36,23 +35,23 @@ type settings struct {
 	topo     topology
 }
 
-func newSettings(s *scenarios.Scenario, env broker.Env) (*settings, error) {
-	var r scenarios.RabbitMQ
-	if s.Broker.RabbitMQ != nil {
-		r = *s.Broker.RabbitMQ
-		// Pointers and slices are shared with the scenario: copy what
+func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (*settings, error) {
+	var r Config
+	if cfg != nil {
+		r = *cfg
+		// Pointers and slices are shared with the caller: copy what
 		// defaults touch.
 		r.RoutingKeys = append([]string(nil), r.RoutingKeys...)
 		r.BindingKeys = append([]string(nil), r.BindingKeys...)
 	}
 	r.ApplyDefaults()
-	if ps := r.Problems(); len(ps) > 0 {
-		return nil, fmt.Errorf("invalid rabbitmq settings: %s", strings.Join(ps, "; "))
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid rabbitmq settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	if err := crossCheck(s, &r); err != nil {
+	if err := r.CheckSpec(spec); err != nil {
 		return nil, err
 	}
-	dest := s.Broker.Destination
+	dest := spec.Destination
 	if dest == "" {
 		if env.RunID == "" {
 			return nil, errors.New("no destination and no run id to name the queues after")
@@ -63,35 +62,37 @@ func newSettings(s *scenarios.Scenario, env broker.Env) (*settings, error) {
 	if runID == "" {
 		runID = dest
 	}
-	subs := max(1, s.Consumers.Subscriptions)
+	subs := max(1, spec.Subscriptions)
 	return &settings{
 		r:           r,
 		runID:       runID,
-		keep:        s.Broker.Keep,
+		keep:        spec.Keep,
 		subs:        subs,
-		maxInFlight: max(1, s.Producers.MaxInFlight),
+		maxInFlight: max(1, spec.MaxInFlight),
 		env:         env,
 		log:         env.Log,
 		topo:        newTopology(&r, dest, subs),
 	}, nil
 }
 
-// crossCheck rejects combinations of the rabbitmq section with the rest of
-// the scenario that cannot give a meaningful answer. The section's own
-// Problems cannot see consumers.
-func crossCheck(s *scenarios.Scenario, r *scenarios.RabbitMQ) error {
-	c := s.Consumers
+// CheckSpec rejects combinations of the section with the rest of the run
+// that cannot give a meaningful answer: Validate cannot see consumers.
+// Unset fields count as their defaults.
+func (r *Config) CheckSpec(spec broker.Spec) error {
+	d := *r
+	d.RoutingKeys, d.BindingKeys = nil, nil
+	d.ApplyDefaults()
 	switch {
-	case r.Pattern == "queue" && c.Subscriptions > 1:
-		return fmt.Errorf("broker.rabbitmq.pattern: queue has one queue whose consumers compete, so it cannot serve %d subscriptions that each get every message; use pattern: fanout", c.Subscriptions)
-	case c.FailAction == scenarios.FailDeadLetter && c.FailFraction > 0 && !r.DeadLetter:
-		return errors.New("consumers.fail_action: dead-letter needs broker.rabbitmq.dead_letter: true, else the broker drops what consumers reject")
-	case r.AckMode == "auto" && c.FailFraction > 0:
-		return errors.New("consumers.fail_fraction: auto-ack consumers cannot reject a message (the broker forgot it when it sent it); use ack_mode: manual")
-	case r.QueueType == "stream" && c.FailFraction > 0:
-		return errors.New("consumers.fail_fraction: stream consumers cannot requeue or dead-letter a message; use a classic or quorum queue")
-	case r.QueueType == "stream" && c.Count > 1:
-		return fmt.Errorf("consumers.count: every consumer of a stream reads every message, so %d consumers in one subscription would each count it; use count: 1 and more subscriptions", c.Count)
+	case d.Pattern == "queue" && spec.Subscriptions > 1:
+		return broker.Problem("broker.rabbitmq.pattern", "queue has one queue whose consumers compete, so it cannot serve %d subscriptions that each get every message; use pattern: fanout", spec.Subscriptions)
+	case spec.FailAction == broker.FailDeadLetter && spec.FailFraction > 0 && !d.DeadLetter:
+		return broker.Problem("consumers.fail_action", "dead-letter needs broker.rabbitmq.dead_letter: true, else the broker drops what consumers reject")
+	case d.AckMode == "auto" && spec.FailFraction > 0:
+		return broker.Problem("consumers.fail_fraction", "auto-ack consumers cannot reject a message (the broker forgot it when it sent it); use ack_mode: manual")
+	case d.QueueType == "stream" && spec.FailFraction > 0:
+		return broker.Problem("consumers.fail_fraction", "stream consumers cannot requeue or dead-letter a message; use a classic or quorum queue")
+	case d.QueueType == "stream" && spec.Consumers > 1:
+		return broker.Problem("consumers.count", "every consumer of a stream reads every message, so %d consumers in one subscription would each count it; use count: 1 and more subscriptions", spec.Consumers)
 	}
 	return nil
 }
@@ -140,7 +141,7 @@ func scrub(msg, raw, shown string) string {
 	return msg
 }
 
-func tlsConfig(t *scenarios.RabbitMQTLS) (*tls.Config, error) {
+func tlsConfig(t *TLS) (*tls.Config, error) {
 	if t == nil {
 		return broker.TLSConfig("broker.rabbitmq.tls", broker.TLSFiles{})
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/scenarios"
+	"github.com/mqcheck/mqcheck/units"
 )
 
 func TestSetURLKeepsPasswordOut(t *testing.T) {
@@ -18,7 +18,7 @@ func TestSetURLKeepsPasswordOut(t *testing.T) {
 	if err := st.setURL("amqp://user:s3cret@host:1/"); err != nil || st.shown != "amqp://user:***@host:1/" {
 		t.Errorf("shown %q, err %v", st.shown, err)
 	}
-	st.r.TLS = &scenarios.RabbitMQTLS{InsecureSkipVerify: true}
+	st.r.TLS = &TLS{InsecureSkipVerify: true}
 	if err := st.setURL("amqp://host:1/"); err == nil {
 		t.Error("tls with amqp:// accepted")
 	}
@@ -28,34 +28,37 @@ func TestSetURLKeepsPasswordOut(t *testing.T) {
 }
 
 func TestCrossCheck(t *testing.T) {
-	base := func() *scenarios.Scenario {
-		return &scenarios.Scenario{Name: "x", Broker: scenarios.Broker{Kind: "rabbitmq", RabbitMQ: &scenarios.RabbitMQ{}},
-			Consumers: scenarios.Consumers{Count: 1, Subscriptions: 1}}
+	type setup struct {
+		cfg  *Config
+		spec broker.Spec
+	}
+	base := func() *setup {
+		return &setup{cfg: &Config{}, spec: broker.Spec{Consumers: 1, Subscriptions: 1}}
 	}
 	cases := []struct {
 		name   string
-		mutate func(s *scenarios.Scenario)
+		mutate func(s *setup)
 		want   string
 	}{
-		{"queue with two subscriptions", func(s *scenarios.Scenario) { s.Consumers.Subscriptions = 2 }, "pattern: fanout"},
-		{"dead-letter without dead_letter", func(s *scenarios.Scenario) {
-			s.Consumers.FailFraction, s.Consumers.FailAction = 0.1, scenarios.FailDeadLetter
+		{"queue with two subscriptions", func(s *setup) { s.spec.Subscriptions = 2 }, "pattern: fanout"},
+		{"dead-letter without dead_letter", func(s *setup) {
+			s.spec.FailFraction, s.spec.FailAction = 0.1, broker.FailDeadLetter
 		}, "dead_letter: true"},
-		{"auto-ack with failures", func(s *scenarios.Scenario) {
-			s.Broker.RabbitMQ.AckMode = "auto"
-			s.Consumers.FailFraction, s.Consumers.FailAction = 0.1, scenarios.FailRequeue
+		{"auto-ack with failures", func(s *setup) {
+			s.cfg.AckMode = "auto"
+			s.spec.FailFraction, s.spec.FailAction = 0.1, broker.FailRequeue
 		}, "auto-ack consumers cannot reject"},
-		{"stream with two consumers", func(s *scenarios.Scenario) {
-			s.Broker.RabbitMQ.QueueType = "stream"
-			s.Consumers.Count = 2
+		{"stream with two consumers", func(s *setup) {
+			s.cfg.QueueType = "stream"
+			s.spec.Consumers = 2
 		}, "every consumer of a stream"},
-		{"fine", func(s *scenarios.Scenario) { s.Broker.RabbitMQ.Pattern = "fanout"; s.Consumers.Subscriptions = 3 }, ""},
+		{"fine", func(s *setup) { s.cfg.Pattern = "fanout"; s.spec.Subscriptions = 3 }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
 			c.mutate(s)
-			_, err := newSettings(s, broker.Env{RunID: "r"})
+			_, err := newSettings(s.cfg, s.spec, broker.Env{RunID: "r"})
 			if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one saying %q", err, c.want)
 			}
@@ -64,8 +67,8 @@ func TestCrossCheck(t *testing.T) {
 }
 
 func TestTopologyNames(t *testing.T) {
-	r := scenarios.RabbitMQ{Pattern: "topic", DeadLetter: true, QueueType: "quorum", MaxLength: 10,
-		MessageTTL: scenarios.Duration(time.Second), RoutingKeys: []string{"a.b", "a.c"}}
+	r := Config{Pattern: "topic", DeadLetter: true, QueueType: "quorum", MaxLength: 10,
+		MessageTTL: units.Duration(time.Second), RoutingKeys: []string{"a.b", "a.c"}}
 	r.ApplyDefaults()
 	topo := newTopology(&r, "d", 2)
 	if topo.exchange != "d" || topo.kind != "topic" || len(topo.queues) != 2 || topo.queues[1] != "d.s1" {
@@ -79,7 +82,7 @@ func TestTopologyNames(t *testing.T) {
 		a["x-message-ttl"] != int64(1000) || a["x-max-length"] != int64(10) || a["x-queue-type"] != "quorum" {
 		t.Errorf("queue args %v", a)
 	}
-	q := scenarios.RabbitMQ{}
+	q := Config{}
 	q.ApplyDefaults()
 	if tq := newTopology(&q, "d", 1); tq.exchange != "" || tq.routeKey(5) != "d" || len(tq.dlqs) != 0 {
 		t.Errorf("queue pattern: %+v", tq)
@@ -87,7 +90,7 @@ func TestTopologyNames(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	st := &settings{r: scenarios.RabbitMQ{ReconnectMin: scenarios.Duration(100 * time.Millisecond), ReconnectMax: scenarios.Duration(time.Second)}}
+	st := &settings{r: Config{ReconnectMin: units.Duration(100 * time.Millisecond), ReconnectMax: units.Duration(time.Second)}}
 	var got []time.Duration
 	for i := 1; i <= 6; i++ {
 		got = append(got, st.backoff(i))

@@ -17,7 +17,7 @@ import (
 // costs neither a message nor a duplicate.
 func TestStreamResumesAfterReconnect(t *testing.T) {
 	tgt := openShared(t, scenario(t, "stream-resume", func(s *scenarios.Scenario) {
-		s.Broker.RabbitMQ.QueueType = "stream"
+		s.Broker.Config.(*rabbitmq.Config).QueueType = "stream"
 		s.Consumers.Count = 1
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

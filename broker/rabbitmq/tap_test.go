@@ -8,7 +8,6 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/message"
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // gate holds every consumer's handler while shut.
@@ -93,8 +92,8 @@ func (tp *tap) unreceived() int {
 	return n
 }
 
-func (tp *tap) open(ctx context.Context, s *scenarios.Scenario, env broker.Env) (*broker.Target, error) {
-	t, err := rabbitmq.Open(ctx, s, env)
+func (tp *tap) open(ctx context.Context, cfg broker.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+	t, err := broker.Typed(rabbitmq.Open)(ctx, cfg, spec, env)
 	if err != nil {
 		return nil, err
 	}

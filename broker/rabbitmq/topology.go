@@ -6,8 +6,6 @@ import (
 	"strconv"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-
-	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // topology is the exchanges, queues and bindings of one run. Declaring it
@@ -33,7 +31,7 @@ type topology struct {
 	stream  bool
 }
 
-func newTopology(r *scenarios.RabbitMQ, dest string, subs int) topology {
+func newTopology(r *Config, dest string, subs int) topology {
 	t := topology{
 		durable: r.IsDurable(),
 		kind:    r.Pattern,

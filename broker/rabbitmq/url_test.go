@@ -3,8 +3,8 @@ package rabbitmq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +12,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
@@ -23,18 +24,17 @@ const systemURL = "amqp://guest:guest@127.0.0.1:5672/"
 // user would point mqcheck at theirs. It passes, and the queues and the
 // exchange it created are gone afterwards.
 func TestURLTargetCleanRun(t *testing.T) {
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:5672", time.Second); err != nil {
-		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
-			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but no broker on 127.0.0.1:5672: %v", err)
-		}
-		t.Skipf("skipping: no broker on 127.0.0.1:5672 (%v)", err)
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:5672", time.Second)
+	if err != nil {
+		err = fmt.Errorf("no RabbitMQ on 127.0.0.1:5672: %w", err)
 	} else {
-		c.Close()
+		conn.Close()
 	}
+	testenv.Require(t, "rabbitmq", err)
 	s := scenario(t, "url-clean", func(s *scenarios.Scenario) {
 		s.Broker.Target, s.Broker.URL = scenarios.TargetURL, systemURL
-		s.Broker.RabbitMQ.Pattern = "fanout"
-		s.Broker.RabbitMQ.DeadLetter = true
+		s.Broker.Config.(*rabbitmq.Config).Pattern = "fanout"
+		s.Broker.Config.(*rabbitmq.Config).DeadLetter = true
 		s.Consumers.Subscriptions = 2
 		s.Duration = scenarios.Duration(2 * time.Second)
 	})
@@ -70,7 +70,7 @@ func TestUnreachableURL(t *testing.T) {
 		s.Broker.Target, s.Broker.URL = scenarios.TargetURL, "amqp://user:s3cret@"+addr+"/"
 	})
 	start := time.Now()
-	_, err = rabbitmq.Open(context.Background(), s, broker.Env{RunID: "u", Dir: t.TempDir()})
+	_, err = openScenario(context.Background(), s, broker.Env{RunID: "u", Dir: t.TempDir()})
 	took := time.Since(start)
 	if !errors.Is(err, broker.ErrUnreachable) {
 		t.Fatalf("error %v, want broker.ErrUnreachable", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/mqcheck/mqcheck/internal/suggest"
 	"io"
 	"strings"
 
@@ -81,23 +80,15 @@ claim from pass to fail. A curve point counts only when both runs have at least
 // parsePerMetric reads METRIC=TOLERANCE pairs; an unknown metric is a usage
 // error that names the closest one.
 func parsePerMetric(pairs []string) (map[string]float64, error) {
-	known := report.CompareMetricNames()
 	out := map[string]float64{}
 	for _, kv := range pairs {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok {
 			return nil, fmt.Errorf("--tolerance-metric %q: want METRIC=TOLERANCE, e.g. end_to_end.p99=20%%", kv)
 		}
-		n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "-", "_")
-		for _, prefix := range []string{"latency.", "counts.", "throughput."} {
-			n = strings.TrimPrefix(n, prefix)
-		}
-		found := false
-		for _, k := range known {
-			found = found || k == n
-		}
-		if !found {
-			return nil, fmt.Errorf("--tolerance-metric: unknown metric %q%s", name, closestHint(n, known))
+		n, err := report.CompareMetric(name)
+		if err != nil {
+			return nil, fmt.Errorf("--tolerance-metric: %w", err)
 		}
 		t, err := report.ParseTolerance(val)
 		if err != nil {
@@ -106,13 +97,6 @@ func parsePerMetric(pairs []string) (map[string]float64, error) {
 		out[n] = t
 	}
 	return out, nil
-}
-
-func closestHint(word string, known []string) string {
-	if best, ok := suggest.Closest(word, known); ok {
-		return fmt.Sprintf(", did you mean %q?", best)
-	}
-	return " (latency: end_to_end, publish, end_to_end.p99, ...; throughput: sent_per_s, acked_per_s, received_per_s; counts: lost, duplicated, ...)"
 }
 
 // durationFlag takes a duration with a unit, as scenarios do.

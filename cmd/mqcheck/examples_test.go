@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // repoRoot is where the examples and the README live, from this package.
@@ -135,7 +137,7 @@ func TestCIExampleWorkflow(t *testing.T) {
 	}
 
 	for _, args := range mqcheckCmds {
-		root := newRootCmd()
+		root := newRootCmd(scenarios.Loader{})
 		cmd, rest, err := root.Find(args)
 		if err != nil || cmd == root {
 			t.Errorf("mqcheck %q: no such command: %v", args, err)

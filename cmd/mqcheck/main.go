@@ -9,7 +9,12 @@ import (
 	"io"
 	"os"
 
+	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
+
+	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/redact"
+	"github.com/mqcheck/mqcheck/scenarios"
 )
 
 // Exit codes, as documented in README.md.
@@ -38,7 +43,17 @@ func usageError(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// setupProcess changes what belongs to the whole process, once, before
+// anything runs: toxiproxy's registry of toxics learns mqcheck's, and
+// zerolog's global logger, which toxiproxy's bandwidth toxic writes trace
+// lines to on stderr, is silenced (nothing in mqcheck logs through it).
+func setupProcess() {
+	chaos.RegisterToxics()
+	zlog.Logger = zerolog.Nop()
+}
+
 func main() {
+	setupProcess()
 	ctx, stop := notifyInterrupts(context.Background(), os.Stderr)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -46,7 +61,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newRootCmd()
+	return runWith(ctx, scenarios.Loader{}, args, stdout, stderr)
+}
+
+// runWith runs the CLI for the broker kinds ld knows.
+func runWith(ctx context.Context, ld scenarios.Loader, args []string, stdout, stderr io.Writer) int {
+	cmd := newRootCmd(ld)
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)

@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// Commands run in-process here: the process is set up as main does.
+	setupProcess()
 	os.Exit(m.Run())
 }
 

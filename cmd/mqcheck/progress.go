@@ -10,9 +10,9 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/vbauerster/cupwriter"
 
+	"github.com/mqcheck/mqcheck/metrics"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/runner"
-	"github.com/mqcheck/mqcheck/swarm"
 )
 
 // Progress modes of --progress.
@@ -52,22 +52,6 @@ func isTerminal(w io.Writer) bool {
 	return cupwriter.New(w, false).IsTerminal()
 }
 
-// sofar keeps what a display shows beyond the last row: the run's latency
-// so far (rows carry only each second's).
-type sofar struct {
-	e2e *hdrhistogram.Histogram
-}
-
-func newSofar() sofar { return sofar{e2e: swarm.NewHistogram()} }
-
-func (s sofar) add(e2e *hdrhistogram.Histogram) {
-	if e2e != nil {
-		s.e2e.Merge(e2e)
-	}
-}
-
-func (s sofar) p99() int64 { return s.e2e.ValueAtQuantile(99) }
-
 // phase is "12s/20s" in the load, "drain +3s" after it.
 func phase(t int64, load time.Duration) string {
 	total := int64(load / time.Second)
@@ -86,35 +70,24 @@ func faultText(faults []string) string {
 
 // plainProgress prints one line every plainEvery, plus one when a fault
 // starts or ends and one at the end of the load: the lines a CI log needs,
-// with rates averaged over the rows between.
+// with rates averaged over the rows between (metrics.Progress).
 type plainProgress struct {
 	w     io.Writer
 	load  time.Duration
 	every int64 // seconds
 
-	all     sofar
-	window  sofar
-	rows    int
-	sent    float64
-	acked   float64
-	recv    float64
-	last    report.Second
+	prog    *metrics.Progress
 	faults  string
 	pending bool
 }
 
 func newPlainProgress(w io.Writer, load time.Duration) *plainProgress {
-	return &plainProgress{w: w, load: load, every: int64(plainEvery / time.Second), all: newSofar(), window: newSofar()}
+	return &plainProgress{w: w, load: load, every: int64(plainEvery / time.Second), prog: metrics.NewProgress()}
 }
 
 func (p *plainProgress) Second(row report.Second, _, e2e *hdrhistogram.Histogram) {
-	p.all.add(e2e)
-	p.window.add(e2e)
-	p.rows++
-	p.sent += row.SentPerS
-	p.acked += row.AckedPerS
-	p.recv += row.ReceivedPerS
-	p.last, p.pending = row, true
+	p.prog.Add(row, e2e)
+	p.pending = true
 	faults := faultText(row.Faults)
 	if row.T == 1 || row.T%p.every == 0 || row.T == int64(p.load/time.Second) || faults != p.faults {
 		p.faults = faults
@@ -126,17 +99,17 @@ func (p *plainProgress) flush() {
 	if !p.pending {
 		return
 	}
-	n := float64(max(p.rows, 1))
-	row := p.last
+	w := p.prog.Window()
+	row := w.Last
 	line := fmt.Sprintf("%10s  sent %7.0f/s  acked %7.0f/s  recv %7.0f/s  in-flight %5d  lag %5d  p99 e2e %s (so far %s)  anomalies %d",
-		phase(row.T, p.load), p.sent/n, p.acked/n, p.recv/n, row.InFlight, row.Lag,
-		fmtUS(p.window.p99()), fmtUS(p.all.p99()), row.Anomalies)
+		phase(row.T, p.load), w.SentPerS, w.AckedPerS, w.ReceivedPerS, row.InFlight, row.Lag,
+		fmtUS(w.P99US), fmtUS(w.P99SoFarUS), row.Anomalies)
 	if f := faultText(row.Faults); f != "" {
 		line += "  " + f
 	}
 	fmt.Fprintln(p.w, line)
-	p.rows, p.sent, p.acked, p.recv, p.pending = 0, 0, 0, 0, false
-	p.window.e2e.Reset()
+	p.prog.Reset()
+	p.pending = false
 }
 
 // Stop prints the last row if it was not printed, so a log ends with where

@@ -10,6 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/mqcheck/mqcheck/metrics"
 	"github.com/mqcheck/mqcheck/report"
 )
 
@@ -29,7 +30,7 @@ type liveProgress struct {
 	mu   sync.Mutex
 	row  report.Second
 	rows int
-	all  sofar
+	prog *metrics.Progress
 }
 
 // liveRefresh: redraws between rows keep the display responsive to
@@ -40,7 +41,7 @@ const liveRefresh = 250 * time.Millisecond
 // terminal: auto picks live only for terminals, so a user who asks for it
 // elsewhere (--progress live into a file) gets what they asked for.
 func newLiveProgress(w io.Writer, load time.Duration) *liveProgress {
-	l := &liveProgress{load: load, all: newSofar()}
+	l := &liveProgress{load: load, prog: metrics.NewProgress()}
 	l.p = mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(liveRefresh), mpb.ForceTTY(), mpb.WithAutoRefresh())
 	// Total 0 keeps the bar from completing itself when the load phase is
 	// over: the drain follows, and Stop completes it.
@@ -96,7 +97,7 @@ func (l *liveProgress) stats() string {
 		lag = fmt.Sprint(r.Lag)
 	}
 	return fmt.Sprintf("send %s  recv %s  in-flight %d  lag %s  p99 %s (so far %s)",
-		fmtRate(r.SentPerS), fmtRate(r.ReceivedPerS), r.InFlight, lag, fmtUS(r.E2EP99US), fmtUS(l.all.p99()))
+		fmtRate(r.SentPerS), fmtRate(r.ReceivedPerS), r.InFlight, lag, fmtUS(r.E2EP99US), fmtUS(l.prog.P99SoFar()))
 }
 
 func (l *liveProgress) anomalies() string {
@@ -118,7 +119,7 @@ func (l *liveProgress) Second(row report.Second, _, e2e *hdrhistogram.Histogram)
 	l.mu.Lock()
 	l.row = row
 	l.rows++
-	l.all.add(e2e)
+	l.prog.Add(row, e2e)
 	l.mu.Unlock()
 	l.bar.SetCurrent(min(row.T*1000, max(l.load.Milliseconds(), 1)))
 }

@@ -10,9 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mqcheck/mqcheck/broker/kafka"
-	"github.com/mqcheck/mqcheck/broker/memory"
-	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/runner"
@@ -22,15 +19,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// openers are the broker kinds this build can drive; listed here, not
-// registered from init functions, so what exists is visible in one place.
-var openers = map[string]runner.Opener{
-	"memory":   memory.Open,
-	"kafka":    kafka.Open,
-	"rabbitmq": rabbitmq.Open,
-}
-
-func newRootCmd() *cobra.Command {
+// newRootCmd is the CLI for the broker kinds ld knows (the zero Loader:
+// kinds.Default(), the build's list).
+func newRootCmd(ld scenarios.Loader) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mqcheck",
 		Short: "Load-test message brokers and verify their delivery guarantees",
@@ -38,15 +29,27 @@ func newRootCmd() *cobra.Command {
 (lost, duplicated, reordered, corrupted), measures latency, and ends in a verdict.
 
 Exit codes: 0 every claim held, 1 a claim failed, 2 usage or scenario error,
-3 infrastructure error, interrupted, or undecided (verdict unknown).`,
+3 infrastructure error, interrupted, or undecided (verdict unknown).
+
+Brokers (broker.kind):
+` + kindList(ld),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newScenariosCmd(), newReportCmd(), newCompareCmd(), newVersionCmd(), newSchemaCmd())
+	root.AddCommand(newRunCmd(ld), newValidateCmd(ld), newScenariosCmd(), newReportCmd(), newCompareCmd(), newVersionCmd(), newSchemaCmd(ld))
 	return root
 }
 
-func newRunCmd() *cobra.Command {
+// kindList is one line per broker kind: its name, targets and description.
+func kindList(ld scenarios.Loader) string {
+	var b strings.Builder
+	for _, k := range ld.KindList() {
+		fmt.Fprintf(&b, "  %-10s %s (targets: %s)\n", k.Name, k.Description, strings.Join(k.Targets, ", "))
+	}
+	return b.String()
+}
+
+func newRunCmd(ld scenarios.Loader) *cobra.Command {
 	var out string
 	var sets []string
 	var print bool
@@ -64,12 +67,12 @@ func newRunCmd() *cobra.Command {
 			if err := watch.check(); err != nil {
 				return err
 			}
-			s, err := loadScenario(args[0], sets)
+			s, err := loadScenario(ld, args[0], sets)
 			if err != nil {
 				return err
 			}
 			if print {
-				return printScenario(cmd.OutOrStdout(), s)
+				return printScenario(ld, cmd.OutOrStdout(), s)
 			}
 			if out == "" {
 				out = filepath.Join("runs", safeName(s.Name)+"-"+time.Now().Format("20060102-150405"))
@@ -84,7 +87,7 @@ func newRunCmd() *cobra.Command {
 			defer ss.close()
 			latency, writers := runFiles(out) // report files (issue 6): report.go
 			res, runErr := runner.Run(cmd.Context(), runner.Options{
-				Scenario: s, Dir: out, Openers: openers, Observers: append(ss.observers, latency), Writers: writers,
+				Scenario: s, Dir: out, Kinds: ld.Kinds, Observers: append(ss.observers, latency), Writers: writers,
 				Log: ss.log, Tool: "mqcheck " + version,
 				Abort: abortOf(cmd.Context()),
 			})
@@ -130,13 +133,13 @@ func exitFor(res *report.Results, err error) error {
 	return &exitError{code: exitInfra, err: errors.New("verdict: unknown (the run could not decide every claim)")}
 }
 
-func loadScenario(arg string, sets []string) (*scenarios.Scenario, error) {
+func loadScenario(ld scenarios.Loader, arg string, sets []string) (*scenarios.Scenario, error) {
 	for _, kv := range sets {
 		if !strings.Contains(kv, "=") {
 			return nil, usageError("--set %q: want path=value, e.g. --set producers.rate=5k/s", kv)
 		}
 	}
-	s, err := scenarios.Resolve(arg, sets)
+	s, err := ld.Resolve(arg, sets)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-func newValidateCmd() *cobra.Command {
+func newValidateCmd(ld scenarios.Loader) *cobra.Command {
 	var sets []string
 	cmd := &cobra.Command{
 		Use:     "validate SCENARIO",
@@ -17,7 +17,7 @@ func newValidateCmd() *cobra.Command {
 		Example: "  mqcheck validate scenarios/my-test.yaml\n  mqcheck validate quickstart --set producers.count=8",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadScenario(args[0], sets)
+			s, err := loadScenario(ld, args[0], sets)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-func newSchemaCmd() *cobra.Command {
+func newSchemaCmd(ld scenarios.Loader) *cobra.Command {
 	return &cobra.Command{
 		Use:   "schema",
 		Short: "Print the JSON Schema of scenario files, for editors",
@@ -25,7 +25,11 @@ or, offline, points at a local copy:
 		Example: "  mqcheck schema > scenario.schema.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := cmd.OutOrStdout().Write(scenarios.JSONSchema())
+			schema, err := ld.JSONSchema()
+			if err != nil {
+				return &exitError{code: exitInfra, err: err}
+			}
+			_, err = cmd.OutOrStdout().Write(schema)
 			return err
 		},
 	}
@@ -33,8 +37,8 @@ or, offline, points at a local copy:
 
 // printScenario writes a resolved scenario as YAML for the user to copy and
 // edit: secrets masked, and a first line that gives editors the schema.
-func printScenario(w io.Writer, s *scenarios.Scenario) error {
-	y, err := scenarios.Marshal(s.Redacted())
+func printScenario(ld scenarios.Loader, w io.Writer, s *scenarios.Scenario) error {
+	y, err := ld.Marshal(s.Redacted())
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}

@@ -2,7 +2,10 @@
 // you mean" hints in scenario, threshold and flag errors.
 package suggest
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Closest returns the known word nearest to word by edit distance, ignoring
 // case and the -/_ difference (at_least_once, message-size), and whether it
@@ -52,4 +55,15 @@ func Distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+// List is the tail of an "unknown X" message: the likely intended value,
+// then every valid one ("did you mean "queue"? (known: partitioned,
+// queue)").
+func List(word string, known []string) string {
+	list := "known: " + strings.Join(known, ", ")
+	if best, ok := Closest(word, known); ok {
+		return fmt.Sprintf("did you mean %q? (%s)", best, list)
+	}
+	return list
 }

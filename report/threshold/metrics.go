@@ -46,22 +46,28 @@ func (m Metric) Short() string {
 }
 
 // LatencySeries are the latency histograms of a run, as named in results.json.
-var LatencySeries = []string{"publish", "end_to_end"}
+func LatencySeries() []string { return []string{"publish", "end_to_end"} }
 
-// LatencyStats are the statistics of one latency series, with the percentile
-// each pNN stands for (p999 is 99.9, p9999 is 99.99); mean, max and count are
-// not percentiles (-1).
-var LatencyStats = []struct {
+// Stat is one statistic of a latency series, with the percentile it stands
+// for (p999 is 99.9, p9999 is 99.99); mean, max and count are not
+// percentiles (-1).
+type Stat struct {
 	Name       string
 	Percentile float64
-}{
-	{"p50", 50}, {"p75", 75}, {"p90", 90}, {"p95", 95}, {"p99", 99}, {"p999", 99.9}, {"p9999", 99.99},
-	{"max", -1}, {"mean", -1}, {"count", -1},
+}
+
+// LatencyStats are the statistics of one latency series.
+func LatencyStats() []Stat {
+	return []Stat{
+		{"p50", 50}, {"p75", 75}, {"p90", 90}, {"p95", 95}, {"p99", 99}, {"p999", 99.9}, {"p9999", 99.99},
+		{"max", -1}, {"mean", -1}, {"count", -1},
+	}
 }
 
 // ThroughputFields are the rates of results.json's throughput section.
-var ThroughputFields = []string{"sent_per_s", "acked_per_s", "received_per_s"}
+func ThroughputFields() []string { return []string{"sent_per_s", "acked_per_s", "received_per_s"} }
 
+// catalogue is every metric, built once; never changed after.
 var catalogue = buildCatalogue()
 
 // CountFields lists the counts by their results.json names, read from
@@ -83,8 +89,8 @@ func buildCatalogue() []Metric {
 	for _, c := range CountFields() {
 		ms = append(ms, Metric{Name: "counts." + c, Kind: Count})
 	}
-	for _, s := range LatencySeries {
-		for _, st := range LatencyStats {
+	for _, s := range LatencySeries() {
+		for _, st := range LatencyStats() {
 			k := Duration
 			if st.Name == "count" {
 				k = Count
@@ -92,7 +98,7 @@ func buildCatalogue() []Metric {
 			ms = append(ms, Metric{Name: "latency." + s + "." + st.Name, Kind: k})
 		}
 	}
-	for _, f := range ThroughputFields {
+	for _, f := range ThroughputFields() {
 		ms = append(ms, Metric{Name: "throughput." + f, Kind: Rate})
 	}
 	return ms
@@ -104,13 +110,19 @@ func Metrics() []Metric { return append([]Metric(nil), catalogue...) }
 // Lookup finds a metric by its canonical or short name; "-" is read as "_"
 // (end-to-end.p99) and case is ignored.
 func Lookup(name string) (Metric, error) {
-	n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "-", "_")
+	n := Normalize(name)
 	for _, m := range catalogue {
 		if n == m.Name || n == m.Short() {
 			return m, nil
 		}
 	}
 	return Metric{}, fmt.Errorf("unknown metric %q%s", name, suggestion(n))
+}
+
+// Normalize spells a metric name as the catalogue does: trimmed, lower
+// case, "-" read as "_" (End-To-End.p99 is end_to_end.p99).
+func Normalize(name string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "-", "_")
 }
 
 // suggestion names the metric closest to n, or lists the families when none
@@ -132,12 +144,12 @@ func suggestion(n string) string {
 
 // families is a compact list of every metric name.
 func families() string {
-	stats := make([]string, len(LatencyStats))
-	for i, s := range LatencyStats {
+	stats := make([]string, len(LatencyStats()))
+	for i, s := range LatencyStats() {
 		stats[i] = s.Name
 	}
 	counts := CountFields()
 	sort.Strings(counts)
 	return fmt.Sprintf("metrics: publish.STAT or end_to_end.STAT with STAT one of %s; %s; %s",
-		strings.Join(stats, ", "), strings.Join(ThroughputFields, ", "), strings.Join(counts, ", "))
+		strings.Join(stats, ", "), strings.Join(ThroughputFields(), ", "), strings.Join(counts, ", "))
 }

@@ -1,17 +1,21 @@
-package scenarios
+package rabbitmq
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/units"
 )
 
-// RabbitMQ configures the amqp091-go driver (broker/rabbitmq). Zero values
-// mean "unset"; ApplyDefaults fills them in, so a resolved scenario shows
-// every value the driver used. Credentials come from broker.url
-// (amqp://user:password@host:port/vhost); exec targets use guest.
-type RabbitMQ struct {
+// Config configures the amqp091-go driver. A scenario writes it as
+// broker.rabbitmq. Zero values mean "unset"; ApplyDefaults fills them in, so a resolved
+// scenario shows every value the driver used. Credentials come from
+// broker.url (amqp://user:password@host:port/vhost); exec targets use guest.
+type Config struct {
 	// QueueType of every queue the run declares: classic, quorum or
 	// stream. Default classic.
 	QueueType string `yaml:"queue_type,omitempty" json:"queue_type,omitempty"`
@@ -34,7 +38,7 @@ type RabbitMQ struct {
 	// MessageTTL expires messages that wait longer in a queue
 	// (x-message-ttl); expired messages are dropped, or dead-lettered with
 	// reason "expired". 0 means none.
-	MessageTTL Duration `yaml:"message_ttl,omitempty" json:"message_ttl,omitempty"`
+	MessageTTL units.Duration `yaml:"message_ttl,omitempty" json:"message_ttl,omitempty"`
 
 	// Pattern: queue (point to point: producers publish to one queue
 	// through the default exchange and the subscription's consumers
@@ -66,7 +70,7 @@ type RabbitMQ struct {
 	// producer reconnects. 0 waits as long as the broker keeps the
 	// connection open (a quorum queue without a leader can hold confirms
 	// for a minute).
-	ConfirmTimeout Duration `yaml:"confirm_timeout,omitempty" json:"confirm_timeout,omitempty"`
+	ConfirmTimeout units.Duration `yaml:"confirm_timeout,omitempty" json:"confirm_timeout,omitempty"`
 	// Mandatory makes the broker return a message no queue takes; a
 	// returned message counts as failed. Needs confirms.
 	Mandatory bool `yaml:"mandatory,omitempty" json:"mandatory,omitempty"`
@@ -93,18 +97,18 @@ type RabbitMQ struct {
 	// ReconnectMin and ReconnectMax bound the backoff between attempts
 	// to reconnect after a lost connection; it doubles from min to max.
 	// Defaults 100ms and 2s.
-	ReconnectMin Duration `yaml:"reconnect_min,omitempty" json:"reconnect_min,omitempty"`
-	ReconnectMax Duration `yaml:"reconnect_max,omitempty" json:"reconnect_max,omitempty"`
+	ReconnectMin units.Duration `yaml:"reconnect_min,omitempty" json:"reconnect_min,omitempty"`
+	ReconnectMax units.Duration `yaml:"reconnect_max,omitempty" json:"reconnect_max,omitempty"`
 	// Heartbeat interval asked of the broker; a silent connection is
 	// declared dead after about two of them. Default 10s.
-	Heartbeat Duration `yaml:"heartbeat,omitempty" json:"heartbeat,omitempty"`
+	Heartbeat units.Duration `yaml:"heartbeat,omitempty" json:"heartbeat,omitempty"`
 
 	// TLS settings for an amqps:// broker.url.
-	TLS *RabbitMQTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 }
 
-// RabbitMQTLS configures TLS to an amqps:// url target.
-type RabbitMQTLS struct {
+// TLS configures TLS to an amqps:// url target.
+type TLS struct {
 	// CAFile (PEM) verifies the broker; empty uses the system roots.
 	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
 	// CertFile and KeyFile (PEM) are the client certificate, for brokers
@@ -115,13 +119,20 @@ type RabbitMQTLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
 }
 
-// Values the RabbitMQ section accepts, as written in scenarios.
+// Values the section accepts, as written in scenarios.
 var (
-	RabbitMQQueueTypes = []string{"classic", "quorum", "stream"}
-	RabbitMQOverflows  = []string{"drop-head", "reject-publish", "reject-publish-dlx"}
-	RabbitMQPatterns   = []string{"queue", "fanout", "direct", "topic"}
-	RabbitMQAckModes   = []string{"manual", "auto"}
+	queueTypes = []string{"classic", "quorum", "stream"}
+	overflows  = []string{"drop-head", "reject-publish", "reject-publish-dlx"}
+	patterns   = []string{"queue", "fanout", "direct", "topic"}
+	ackModes   = []string{"manual", "auto"}
 )
+
+// Enums lists the values of the section's fields of a fixed set, for the
+// scenario schema.
+func (r *Config) Enums() map[string][]string {
+	return map[string][]string{"queue_type": slices.Clone(queueTypes), "overflow": slices.Clone(overflows),
+		"pattern": slices.Clone(patterns), "ack_mode": slices.Clone(ackModes)}
+}
 
 // Defaults the driver relies on.
 const (
@@ -134,7 +145,7 @@ const (
 
 // ApplyDefaults fills every unset field. It leaves invalid values alone for
 // Problems to report.
-func (r *RabbitMQ) ApplyDefaults() {
+func (r *Config) ApplyDefaults() {
 	if r.QueueType == "" {
 		r.QueueType = "classic"
 	}
@@ -177,22 +188,22 @@ func (r *RabbitMQ) ApplyDefaults() {
 		r.Prefetch = &p
 	}
 	if r.ReconnectMin == 0 {
-		r.ReconnectMin = Duration(rabbitDefaultReconnectMin)
+		r.ReconnectMin = units.Duration(rabbitDefaultReconnectMin)
 	}
 	if r.ReconnectMax == 0 {
-		r.ReconnectMax = Duration(max(rabbitDefaultReconnectMax, r.ReconnectMin.D()))
+		r.ReconnectMax = units.Duration(max(rabbitDefaultReconnectMax, r.ReconnectMin.D()))
 	}
 	if r.Heartbeat == 0 {
-		r.Heartbeat = Duration(rabbitDefaultHeartbeat)
+		r.Heartbeat = units.Duration(rabbitDefaultHeartbeat)
 	}
 }
 
 // IsDurable reports whether queues are durable, applying the default.
-func (r *RabbitMQ) IsDurable() bool { return r.Durable == nil || *r.Durable }
+func (r *Config) IsDurable() bool { return r.Durable == nil || *r.Durable }
 
 // IsPersistent reports whether messages are published persistent, applying
 // the default.
-func (r *RabbitMQ) IsPersistent() bool {
+func (r *Config) IsPersistent() bool {
 	if r.Persistent != nil {
 		return *r.Persistent
 	}
@@ -201,15 +212,18 @@ func (r *RabbitMQ) IsPersistent() bool {
 
 // HasConfirms reports whether publisher confirms are on, applying the
 // default.
-func (r *RabbitMQ) HasConfirms() bool { return r.Confirms == nil || *r.Confirms }
+func (r *Config) HasConfirms() bool { return r.Confirms == nil || *r.Confirms }
 
-// Problems lists what is wrong with the section, each as
-// "broker.rabbitmq.<field>: message". It works before and after
-// ApplyDefaults: zero values count as unset.
-func (r *RabbitMQ) Problems() []string {
-	var ps []string
+// Validate reports what is wrong with the section, each problem a
+// *broker.FieldError naming its path ("broker.rabbitmq.queue_type"). It
+// works before and after ApplyDefaults: zero values count as unset.
+func (r *Config) Validate() error {
+	if r == nil {
+		return nil
+	}
+	var ps []error
 	add := func(field, format string, args ...any) {
-		ps = append(ps, "broker.rabbitmq."+field+": "+fmt.Sprintf(format, args...))
+		ps = append(ps, broker.Problem("broker.rabbitmq."+field, format, args...))
 	}
 	enum := func(field, v string, valid []string) bool {
 		if v != "" && !slices.Contains(valid, v) {
@@ -219,10 +233,10 @@ func (r *RabbitMQ) Problems() []string {
 		return true
 	}
 
-	enum("queue_type", r.QueueType, RabbitMQQueueTypes)
-	enum("overflow", r.Overflow, RabbitMQOverflows)
-	enum("pattern", r.Pattern, RabbitMQPatterns)
-	enum("ack_mode", r.AckMode, RabbitMQAckModes)
+	enum("queue_type", r.QueueType, queueTypes)
+	enum("overflow", r.Overflow, overflows)
+	enum("pattern", r.Pattern, patterns)
+	enum("ack_mode", r.AckMode, ackModes)
 
 	switch r.QueueType {
 	case "quorum", "stream":
@@ -347,7 +361,7 @@ func (r *RabbitMQ) Problems() []string {
 	if t := r.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
 		add("tls", "cert_file and key_file go together (got only one)")
 	}
-	return ps
+	return errors.Join(ps...)
 }
 
 func orQueue(pattern string) string {

@@ -1,16 +1,20 @@
-package scenarios
+package kafka
 
 import (
-	"fmt"
+	"errors"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/units"
 )
 
-// Kafka configures the franz-go driver (broker/kafka) and its embedded kfake
-// cluster. Zero values mean "unset"; ApplyDefaults fills them in, so a
-// resolved scenario shows every value the driver used.
-type Kafka struct {
+// Config configures the franz-go driver and its embedded kfake cluster. A
+// scenario writes it as broker.kafka. Zero values mean "unset";
+// ApplyDefaults fills them in, so a resolved scenario shows every value the
+// driver used.
+type Config struct {
 	// Brokers in the embedded cluster. Default 3. Ignored by url targets.
 	Brokers int `yaml:"brokers,omitempty" json:"brokers,omitempty"`
 	// Partitions of the topic. Default 6.
@@ -30,10 +34,10 @@ type Kafka struct {
 	Idempotent *bool `yaml:"idempotent,omitempty" json:"idempotent,omitempty"`
 	// Linger is how long a partition's batch waits for more records before
 	// it is sent. Unset means 10ms (franz-go's default); 0 sends at once.
-	Linger *Duration `yaml:"linger,omitempty" json:"linger,omitempty"`
+	Linger *units.Duration `yaml:"linger,omitempty" json:"linger,omitempty"`
 	// BatchMaxBytes bounds one record batch before compression. Default
 	// 1000012 (Kafka's max.message.bytes default).
-	BatchMaxBytes Size `yaml:"batch_max_bytes,omitempty" json:"batch_max_bytes,omitempty"`
+	BatchMaxBytes units.Size `yaml:"batch_max_bytes,omitempty" json:"batch_max_bytes,omitempty"`
 	// Compression of produced batches: none, gzip, snappy, lz4, zstd.
 	// Default none: mqcheck's padding is synthetic, so with a codec the
 	// figures would measure how well the padding compresses rather than
@@ -68,21 +72,21 @@ type Kafka struct {
 	// it completes as indeterminate; 0 waits for ever (franz-go's default).
 	// Idempotent producers only give up on a record when that cannot break
 	// the sequence, so it can take longer.
-	DeliveryTimeout Duration `yaml:"delivery_timeout,omitempty" json:"delivery_timeout,omitempty"`
+	DeliveryTimeout units.Duration `yaml:"delivery_timeout,omitempty" json:"delivery_timeout,omitempty"`
 	// RequestTimeout is how long a broker may take to answer a produce
 	// request; the client allows the same again on the wire before it drops
 	// the connection and retries. Default 10s.
-	RequestTimeout Duration `yaml:"request_timeout,omitempty" json:"request_timeout,omitempty"`
+	RequestTimeout units.Duration `yaml:"request_timeout,omitempty" json:"request_timeout,omitempty"`
 
 	// SASL authenticates every connection; the embedded cluster then
 	// requires the same user.
-	SASL *KafkaSASL `yaml:"sasl,omitempty" json:"sasl,omitempty"`
+	SASL *SASL `yaml:"sasl,omitempty" json:"sasl,omitempty"`
 	// TLS encrypts connections to a url target.
-	TLS *KafkaTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 }
 
-// KafkaSASL is the user the driver authenticates as.
-type KafkaSASL struct {
+// SASL is the user the driver authenticates as.
+type SASL struct {
 	// Mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
 	Mechanism string `yaml:"mechanism" json:"mechanism"`
 	User      string `yaml:"user" json:"user"`
@@ -90,8 +94,8 @@ type KafkaSASL struct {
 	Password string `yaml:"password,omitempty" json:"password,omitempty" secret:"true"`
 }
 
-// KafkaTLS configures TLS to a url target.
-type KafkaTLS struct {
+// TLS configures TLS to a url target.
+type TLS struct {
 	Enabled bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
 	// CAFile (PEM) verifies the brokers; empty uses the system roots.
 	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
@@ -103,16 +107,29 @@ type KafkaTLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
 }
 
-// Values the Kafka section accepts, as written in scenarios.
+// Values the section accepts, as written in scenarios.
 var (
-	KafkaAcks           = []string{"all", "leader", "none"}
-	KafkaCompressions   = []string{"none", "gzip", "snappy", "lz4", "zstd"}
-	KafkaPartitioners   = []string{"key", "sticky", "round-robin", "manual"}
-	KafkaGroupBalancers = []string{"cooperative-sticky", "range", "roundrobin", "sticky"}
-	KafkaCommits        = []string{"manual", "auto"}
-	KafkaIsolations     = []string{"read_uncommitted", "read_committed"}
-	KafkaSASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+	acksValues     = []string{"all", "leader", "none"}
+	compressions   = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	partitioners   = []string{"key", "sticky", "round-robin", "manual"}
+	groupBalancers = []string{"cooperative-sticky", "range", "roundrobin", "sticky"}
+	commits        = []string{"manual", "auto"}
+	isolations     = []string{"read_uncommitted", "read_committed"}
+	saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 )
+
+// Enums lists the values of the section's fields of a fixed set, for the
+// scenario schema.
+func (k *Config) Enums() map[string][]string {
+	return map[string][]string{"acks": slices.Clone(acksValues), "compression": slices.Clone(compressions),
+		"partitioner": slices.Clone(partitioners), "group_balancer": slices.Clone(groupBalancers),
+		"commit": slices.Clone(commits), "isolation": slices.Clone(isolations)}
+}
+
+// Enums lists the SASL mechanisms, for the scenario schema.
+func (s *SASL) Enums() map[string][]string {
+	return map[string][]string{"mechanism": slices.Clone(saslMechanisms)}
+}
 
 // Defaults the driver relies on; franz-go's own where it has one.
 const (
@@ -127,7 +144,7 @@ const (
 
 // ApplyDefaults fills every unset field. It leaves invalid values alone for
 // Problems to report.
-func (k *Kafka) ApplyDefaults() {
+func (k *Config) ApplyDefaults() {
 	if k.Brokers == 0 {
 		k.Brokers = kafkaDefaultBrokers
 	}
@@ -145,7 +162,7 @@ func (k *Kafka) ApplyDefaults() {
 		k.Idempotent = &idem
 	}
 	if k.Linger == nil {
-		l := Duration(kafkaDefaultLinger)
+		l := units.Duration(kafkaDefaultLinger)
 		k.Linger = &l
 	}
 	if k.BatchMaxBytes == 0 {
@@ -173,26 +190,32 @@ func (k *Kafka) ApplyDefaults() {
 		k.Isolation = "read_uncommitted"
 	}
 	if k.RequestTimeout == 0 {
-		k.RequestTimeout = Duration(kafkaDefaultRequestTimeout)
+		k.RequestTimeout = units.Duration(kafkaDefaultRequestTimeout)
 	}
 }
 
+// CheckSpec rejects dead-lettering: Kafka has no dead-letter queues.
+func (k *Config) CheckSpec(spec broker.Spec) error { return broker.NoDeadLetter("kafka", spec) }
+
 // IsIdempotent reports whether the producer is idempotent, applying the
 // default when Idempotent is unset.
-func (k *Kafka) IsIdempotent() bool {
+func (k *Config) IsIdempotent() bool {
 	if k.Idempotent != nil {
 		return *k.Idempotent
 	}
 	return k.Acks == "" || k.Acks == "all"
 }
 
-// Problems lists what is wrong with the section, each as
-// "broker.kafka.<field>: message". It works before and after ApplyDefaults:
-// zero values count as unset.
-func (k *Kafka) Problems() []string {
-	var ps []string
+// Validate reports what is wrong with the section, each problem a
+// *broker.FieldError naming its path ("broker.kafka.acks"). It works before
+// and after ApplyDefaults: zero values count as unset.
+func (k *Config) Validate() error {
+	if k == nil {
+		return nil
+	}
+	var ps []error
 	add := func(field, format string, args ...any) {
-		ps = append(ps, "broker.kafka."+field+": "+fmt.Sprintf(format, args...))
+		ps = append(ps, broker.Problem("broker.kafka."+field, format, args...))
 	}
 	enum := func(field, v string, valid []string) {
 		if v != "" && !slices.Contains(valid, v) {
@@ -215,7 +238,7 @@ func (k *Kafka) Problems() []string {
 		add("partitions", "%d is more than this tool supports (%d)", k.Partitions, 1<<20)
 	}
 
-	enum("acks", k.Acks, KafkaAcks)
+	enum("acks", k.Acks, acksValues)
 	idem := k.IsIdempotent()
 	if k.Idempotent != nil && *k.Idempotent && k.Acks != "" && k.Acks != "all" {
 		add("idempotent", "idempotency requires acks=all (got acks=%s); set acks: all or idempotent: false", k.Acks)
@@ -232,7 +255,7 @@ func (k *Kafka) Problems() []string {
 	if k.BatchMaxBytes != 0 && (k.BatchMaxBytes < 512 || k.BatchMaxBytes > 1<<30) {
 		add("batch_max_bytes", "%s is out of range (512 to 1GiB)", k.BatchMaxBytes)
 	}
-	enum("compression", k.Compression, KafkaCompressions)
+	enum("compression", k.Compression, compressions)
 
 	notNegative("max_in_flight", k.MaxInFlight)
 	if idem && k.MaxInFlight != 0 && k.MaxInFlight != kafkaIdempotentInFlight {
@@ -240,10 +263,10 @@ func (k *Kafka) Problems() []string {
 			kafkaIdempotentInFlight)
 	}
 
-	enum("partitioner", k.Partitioner, KafkaPartitioners)
-	enum("group_balancer", k.GroupBalancer, KafkaGroupBalancers)
-	enum("commit", k.Commit, KafkaCommits)
-	enum("isolation", k.Isolation, KafkaIsolations)
+	enum("partitioner", k.Partitioner, partitioners)
+	enum("group_balancer", k.GroupBalancer, groupBalancers)
+	enum("commit", k.Commit, commits)
+	enum("isolation", k.Isolation, isolations)
 
 	switch d := k.DeliveryTimeout.D(); {
 	case d < 0:
@@ -263,9 +286,9 @@ func (k *Kafka) Problems() []string {
 	if s := k.SASL; s != nil {
 		switch {
 		case s.Mechanism == "":
-			add("sasl.mechanism", "required (valid: %s)", strings.Join(KafkaSASLMechanisms, ", "))
+			add("sasl.mechanism", "required (valid: %s)", strings.Join(saslMechanisms, ", "))
 		default:
-			enum("sasl.mechanism", s.Mechanism, KafkaSASLMechanisms)
+			enum("sasl.mechanism", s.Mechanism, saslMechanisms)
 		}
 		if s.User == "" {
 			add("sasl.user", "required with sasl")
@@ -279,5 +302,5 @@ func (k *Kafka) Problems() []string {
 			add("tls.enabled", "is false, yet other tls settings are given; set enabled: true or remove them")
 		}
 	}
-	return ps
+	return errors.Join(ps...)
 }

@@ -1,11 +1,13 @@
-package scenarios
+package memory
 
-// Memory configures the in-process reference broker (broker/memory). It is
-// mqcheck's test bench, not a broker to measure: each fault knob injects
-// exactly that many anomalies, at seeded positions among the first Window
+import "github.com/mqcheck/mqcheck/units"
+
+// Config configures the in-process reference broker. A scenario writes it
+// as broker.memory. It is mqcheck's test bench, not a broker to measure: each fault
+// knob injects exactly that many anomalies, at seeded positions among the first Window
 // publishes, so that a checker's counts can be asserted equal to the knobs.
 // Every subscription (consumers.subscriptions) gets every stored message.
-type Memory struct {
+type Config struct {
 	// Partitions of the topic in mode partitioned. Default 4. Messages
 	// with a key go to the partition the key hashes to; messages without
 	// one go round-robin per producer. Mode queue has no partitions: leave
@@ -21,12 +23,12 @@ type Memory struct {
 	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
 	// AckLatency delays every publish confirm (whatever its outcome), to
 	// make latency visible. The message is deliverable at once.
-	AckLatency Duration `yaml:"ack_latency,omitempty" json:"ack_latency,omitempty"`
+	AckLatency units.Duration `yaml:"ack_latency,omitempty" json:"ack_latency,omitempty"`
 	// Faults injected by the broker itself.
-	Faults MemoryFaults `yaml:"faults,omitempty" json:"faults,omitempty"`
+	Faults Faults `yaml:"faults,omitempty" json:"faults,omitempty"`
 }
 
-// MemoryFaults are exact fault counts. The broker draws, from the run's seed,
+// Faults are exact fault counts. The broker draws, from the run's seed,
 // distinct positions among the first Window publishes (in broker arrival
 // order, across producers) and deals the knobs onto them: no message gets
 // two faults, so the counts must add up to at most Window. A fault that
@@ -35,7 +37,7 @@ type Memory struct {
 // the window if need be. Faults that hit "one subscription" pick it from the
 // seed too.
 // A redelivery (after a reject or a consumer crash) never repeats a fault.
-type MemoryFaults struct {
+type Faults struct {
 	// Window of publishes the positions are drawn from. Default 1000. A run
 	// must publish at least this many messages for every fault to happen.
 	Window int `yaml:"window,omitempty" json:"window,omitempty"`

@@ -1,0 +1,45 @@
+// Package kinds is the one list of broker kinds this build of mqcheck drives: the
+// scenario loader, its validation and schema, and the CLI learn from it what exists.
+package kinds
+
+import (
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/kafka"
+	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+)
+
+// Default returns the broker kinds of this build, in the order users see
+// them. It is a value, written out here rather than registered from init
+// functions, so that what exists is visible in one place and a test can run
+// with a list of its own (Kinds.With).
+func Default() broker.Kinds {
+	return broker.Kinds{
+		{
+			Name:        "memory",
+			Title:       "Memory",
+			Description: "in-process reference broker with exact, seeded fault knobs, for mqcheck's own tests",
+			Targets:     []string{broker.TargetEmbedded},
+			TargetHelp:  "the memory broker lives inside the mqcheck process",
+			NewConfig:   func() broker.Config { return &memory.Config{} },
+			Open:        broker.Typed(memory.Open),
+		},
+		{
+			Name:        "kafka",
+			Title:       "Kafka",
+			Description: "Kafka through franz-go: an embedded kfake cluster, or your cluster by URL",
+			Targets:     []string{broker.TargetEmbedded, broker.TargetURL},
+			NewConfig:   func() broker.Config { return &kafka.Config{} },
+			Open:        broker.Typed(kafka.Open),
+		},
+		{
+			Name:        "rabbitmq",
+			Title:       "RabbitMQ",
+			Description: "RabbitMQ through amqp091-go: a private node started from the installed server, or your broker by URL",
+			Targets:     []string{broker.TargetExec, broker.TargetURL},
+			TargetHelp:  "RabbitMQ is an Erlang server; exec starts a private node",
+			NewConfig:   func() broker.Config { return &rabbitmq.Config{} },
+			Open:        broker.Typed(rabbitmq.Open),
+		},
+	}
+}

@@ -1,0 +1,19 @@
+package runner
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
+
+	"github.com/mqcheck/mqcheck/chaos"
+)
+
+// TestMain sets the process up as mqcheck's main does: toxiproxy knows
+// mqcheck's toxics, and its trace lines stay off stderr.
+func TestMain(m *testing.M) {
+	chaos.RegisterToxics()
+	zlog.Logger = zerolog.Nop()
+	os.Exit(m.Run())
+}
