@@ -81,6 +81,15 @@ type ConsumerOptions struct {
 	Subscription int
 	// Notify, as in ProducerOptions; consumers also report rebalances.
 	Notify func(Notice)
+	// Handover, when set, is called when the consumer gives up ordering
+	// domains (partitions revoked, lost, or left behind when it stops):
+	// after its last delivery from them and, where the broker lets the
+	// driver decide, before another consumer receives from them. The swarm
+	// hands what it has received to the checker there, so that a domain's
+	// deliveries reach the checker in the order the broker made them, not
+	// in the order two consumers' batches happen to be handed over. It may
+	// be called from any goroutine, and must not call into the driver.
+	Handover func()
 }
 
 // Delivery is one message handed to a consumer. It and its Payload are valid
@@ -93,6 +102,15 @@ type Delivery struct {
 	Domain string
 	// Redelivered is the broker's own redelivery flag, when it has one.
 	Redelivered bool
+	// Position is where the broker stores the delivered copy, when it has
+	// such a thing (HasPosition): unique within the ordering domain, so
+	// that two deliveries of one message at one position are one stored
+	// copy delivered twice, and at two positions a message stored twice.
+	// Kafka: the record's offset in the partition named by Domain; the
+	// memory broker: its log index in the partition. AMQP queues have
+	// none.
+	Position    uint64
+	HasPosition bool
 	// DeadLettered marks a message read back from the dead-letter queue the
 	// driver set up: it was rejected by a consumer (or expired) and the
 	// broker routed it aside. Reason is the broker's reason ("rejected",

@@ -8,15 +8,21 @@ import (
 // BenchmarkIngest feeds the checker the history of 10 million messages (sent,
 // acked, received: three events each) from 4 producers over 4 domains and
 // reports the cost per event and the state kept per message. Run with
-// -benchtime=1x: one op is the whole 10M-message history.
+// -benchtime=1x: one op is the whole 10M-message history. "positions"
+// deliveries carry storage positions as Kafka's do; "epoch-1" sequence
+// numbers start at 2^32.
 func BenchmarkIngest(b *testing.B) {
 	for _, mode := range []struct {
 		name            string
 		reorder, dupPct int // per 100 messages
+		positions       bool
+		start           uint64
 	}{
-		{"in-order", 0, 0},
-		{"reorder-1pct", 1, 0},
-		{"dup-1pct", 0, 1},
+		{"in-order", 0, 0, false, 0},
+		{"reorder-1pct", 1, 0, false, 0},
+		{"dup-1pct", 0, 1, false, 0},
+		{"positions-dup-1pct", 0, 1, true, 0},
+		{"epoch-1", 0, 0, false, 1 << 32},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			const messages = 10_000_000
@@ -33,7 +39,8 @@ func BenchmarkIngest(b *testing.B) {
 				}
 				rng := rand.New(rand.NewPCG(1, 2))
 				buf := make([]Event, 0, batch+4)
-				next := [producers]uint64{}
+				next := [producers]uint64{mode.start, mode.start, mode.start, mode.start}
+				var pos [producers]uint64
 				held := [producers]int64{-1, -1, -1, -1}
 				sent := 0
 				b.StartTimer()
@@ -49,7 +56,9 @@ func BenchmarkIngest(b *testing.B) {
 						buf = append(buf,
 							Event{Kind: Sent, Producer: p, Seq: s, At: at},
 							Event{Kind: Acked, Producer: p, Seq: s, At: at})
-						recv := Event{Kind: Received, Producer: p, Seq: s, Domain: doms[p], At: at}
+						recv := Event{Kind: Received, Producer: p, Seq: s, Domain: doms[p], At: at,
+							HasPosition: mode.positions, Position: pos[p]}
+						pos[p]++
 						switch {
 						case held[p] >= 0:
 							// deliver this one, then the held lower one: one reorder

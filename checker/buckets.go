@@ -1,18 +1,20 @@
 package checker
 
-import "github.com/RoaringBitmap/roaring/v2"
-
-// MissingBySendTime counts the (subscription, message) pairs that were
-// acked and not received, by when they were sent: bucket i holds those
-// sent in [origin + i*width, origin + (i+1)*width) (unix nanoseconds);
-// earlier sends count in bucket 0, later ones in bucket n-1. Send times
-// are interpolated between the ones the checker keeps for every 1024th
-// message (as for evidence), so a message sent near a bucket's edge may
-// count in its neighbour. undated counts those with no known send time.
-// Like Finalize it reads the state without changing it; memory is the n
-// buckets.
-func (c *Checker) MissingBySendTime(origin, width int64, n int) (buckets []uint64, undated uint64) {
-	if n <= 0 || width <= 0 {
+// MissingByTime counts the (subscription, message) pairs that were acked and
+// not received, by when they were sent (of = Sent) or acked (of = Acked):
+// bucket i holds those in [origin + i*width, origin + (i+1)*width) (unix
+// nanoseconds); earlier ones count in bucket 0, later ones in bucket n-1.
+// Times are interpolated between the ones the checker keeps (every 1024th
+// message's and each producer's first and last, as for evidence), so a
+// message near a bucket's edge may count in its neighbour. undated counts
+// those with no known time. Like Finalize it reads the state without
+// changing it; memory is the n buckets.
+//
+// By ack time, a run can blame a loss on what destroyed an acked message:
+// the fault that came after the broker confirmed it, also when the
+// message was sent long before (a backlog lost in a kill).
+func (c *Checker) MissingByTime(of Kind, origin, width int64, n int) (buckets []uint64, undated uint64) {
+	if n <= 0 || width <= 0 || (of != Sent && of != Acked) {
 		return nil, 0
 	}
 	buckets = make([]uint64, n)
@@ -21,11 +23,13 @@ func (c *Checker) MissingBySendTime(origin, width int64, n int) (buckets []uint6
 		if p == nil {
 			continue
 		}
+		times := &p.sentAt
+		if of == Acked {
+			times = &p.ackedAt
+		}
 		for sub := 0; sub < nsubs; sub++ {
-			missing := roaring.AndNot(&p.acked, c.accounted(sub, id))
-			it := missing.Iterator()
-			for it.HasNext() {
-				at := approxSentAt(p.sentAt, uint64(it.Next()))
+			for seq := range andNot(&p.acked, c.accounted(sub, id)).All() {
+				at := times.estimate(seq)
 				if at == 0 {
 					undated++
 					continue

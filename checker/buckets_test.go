@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestMissingBySendTime: lost messages are counted by the bucket their
+// TestMissingByTime: lost messages are counted by the bucket their
 // interpolated send time falls in, per subscription; received ones and
 // unacked ones are not counted.
-func TestMissingBySendTime(t *testing.T) {
+func TestMissingByTime(t *testing.T) {
 	c := New(NewNames("sub-0", "sub-1"))
 	const sec = int64(1e9)
 	origin := int64(1000) * sec
@@ -33,22 +33,22 @@ func TestMissingBySendTime(t *testing.T) {
 		}
 	}
 	c.Apply(evs)
-	got, undated := c.MissingBySendTime(origin, sec, 5)
+	got, undated := c.MissingByTime(Sent, origin, sec, 5)
 	if want := []uint64{0, 20, 0, 5, 0}; !reflect.DeepEqual(got, want) || undated != 0 {
 		t.Errorf("buckets %v (undated %d), want %v", got, undated, want)
 	}
 	// Finer buckets split by the interpolated time: 1500 is 476/1024 of
 	// the way through second 1.
-	got, _ = c.MissingBySendTime(origin, sec/10, 50)
+	got, _ = c.MissingByTime(Sent, origin, sec/10, 50)
 	if got[14] != 20 {
 		t.Errorf("100ms buckets: %v, want 20 in bucket 14 (1.46s)", got)
 	}
 	// Out-of-range times land in the first and last buckets.
-	got, _ = c.MissingBySendTime(origin+2*sec, sec, 1)
+	got, _ = c.MissingByTime(Sent, origin+2*sec, sec, 1)
 	if got[0] != 25 {
 		t.Errorf("one bucket: %v, want all 25", got)
 	}
-	if b, _ := c.MissingBySendTime(origin, 0, 3); b != nil {
+	if b, _ := c.MissingByTime(Sent, origin, 0, 3); b != nil {
 		t.Errorf("zero width: %v", b)
 	}
 }

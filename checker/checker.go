@@ -1,10 +1,6 @@
 package checker
 
-import (
-	"math"
-
-	"github.com/RoaringBitmap/roaring/v2"
-)
+import "fmt"
 
 // MaxProducers bounds producer ids: the swarm numbers its producers densely
 // from 0, so a larger id can only come from a payload nobody sent.
@@ -13,15 +9,10 @@ const MaxProducers = 1 << 16
 // MaxExamples bounds the evidence kept per anomaly kind.
 const MaxExamples = 20
 
-// timeStride: the send time of every 1024th message is kept, so evidence
-// about a lost message can say roughly when it was sent without a per-message
-// entry.
-const timeStride = 10
-
-// Checker consumes events and keeps compact per-producer state: one roaring
-// bitmap per outcome and per subscription, never a map entry per message.
-// It is not safe for concurrent use: one goroutine owns it and is handed
-// batches of events.
+// Checker consumes events and keeps compact per-producer state: one set
+// of sequence numbers (roaring bitmaps, 64-bit) per outcome and per
+// subscription, never a map entry per message. It is not safe for
+// concurrent use: one goroutine owns it and is handed batches of events.
 type Checker struct {
 	names     *Names
 	producers []*producer
@@ -30,7 +21,7 @@ type Checker struct {
 
 	foreign  uint64
 	corrupt  uint64
-	beyond   uint64 // received with an impossible producer id or seq: unexpected
+	beyond   uint64 // received with an impossible producer id: unexpected
 	reorders uint64
 	received uint64 // every clean delivery, duplicates included
 
@@ -38,21 +29,32 @@ type Checker struct {
 }
 
 type producer struct {
-	sent, acked, failed, indeterminate roaring.Bitmap
-	sentAt                             []int64 // send time of seq i<<timeStride
+	sent, acked, failed, indeterminate seqSet
+	// sentAt and ackedAt date messages for evidence and attribution.
+	sentAt, ackedAt seqTimes
 }
 
 type subscription struct {
-	recv          []*roaring.Bitmap // by producer
-	dead          []*roaring.Bitmap // by producer: read back from the dead-letter queue
-	dup, dupRedel uint64
-	rejected      uint64
+	recv []*seqSet // by producer
+	dead []*seqSet // by producer: read back from the dead-letter queue
+	// dup counts every extra copy; of those, dupRedel were flagged by the
+	// broker, dupStored came from a storage position never delivered
+	// before (stored twice), dupNoPos had no position at all.
+	dup, dupRedel, dupStored, dupNoPos uint64
+	rejected                           uint64
 }
 
 type domain struct {
-	// next[p] is 1 + the highest sequence number first-delivered from
-	// producer p in this domain (0: none yet).
-	next []uint64
+	// high[p] is the highest sequence number first-delivered from producer
+	// p in this domain.
+	high []highest
+	// positions are the storage positions delivered in this domain.
+	positions seqSet
+}
+
+type highest struct {
+	seq  uint64
+	seen bool
 }
 
 // New returns an empty checker whose ids resolve through names.
@@ -76,55 +78,57 @@ func (c *Checker) Apply(events []Event) {
 func (c *Checker) apply(e *Event) {
 	switch e.Kind {
 	case Sent:
-		n := uint64(max(e.Count, 1))
-		p := c.producer(e.Producer, e.Seq+n-1)
+		p := c.producer(e.Producer)
 		if p == nil {
 			return
 		}
-		if n == 1 {
-			p.sent.Add(uint32(e.Seq))
-		} else {
-			p.sent.AddRange(e.Seq, e.Seq+n)
+		if e.Count <= 1 {
+			// A single send is a sample with its exact time (the
+			// swarm sends one for every 1024th message and for a
+			// producer's first and last).
+			p.sent.Add(e.Seq)
+			p.sentAt.mark(e.Seq, e.At)
+			return
 		}
-		// Every 1024th sequence number keeps a send time. A single send at
-		// a slot's start stamps it exactly; a range stamps the slots it
-		// covers only if nothing better is known (its time is approximate).
-		for i := int(e.Seq >> timeStride); i <= int((e.Seq+n-1)>>timeStride); i++ {
-			for len(p.sentAt) <= i {
-				p.sentAt = append(p.sentAt, 0)
-			}
-			if p.sentAt[i] == 0 || (n == 1 && e.Seq&(1<<timeStride-1) == 0) {
-				p.sentAt[i] = e.At
-			}
+		last := e.Seq + uint64(e.Count) - 1
+		if last < e.Seq { // past the top of the space: keep what fits
+			last = ^uint64(0)
 		}
+		p.sent.AddRange(e.Seq, last)
+		p.sentAt.markRange(e.Seq, last, e.At)
 	case Acked:
-		if p := c.producer(e.Producer, e.Seq); p != nil {
-			p.acked.Add(uint32(e.Seq))
+		if p := c.producer(e.Producer); p != nil {
+			p.acked.Add(e.Seq)
+			p.ackedAt.mark(e.Seq, e.At)
 		}
 	case Failed:
-		if p := c.producer(e.Producer, e.Seq); p != nil {
-			p.failed.Add(uint32(e.Seq))
+		if p := c.producer(e.Producer); p != nil {
+			p.failed.Add(e.Seq)
 		}
 	case Indeterminate:
-		if p := c.producer(e.Producer, e.Seq); p != nil {
-			p.indeterminate.Add(uint32(e.Seq))
+		if p := c.producer(e.Producer); p != nil {
+			p.indeterminate.Add(e.Seq)
 		}
 	case Received:
 		c.receive(e)
 	case Corrupted:
 		c.corrupt++
-		c.example(Example{Anomaly: "corrupted", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At, Redelivered: e.Redelivered,
-			Detail: "payload failed verification; producer and seq as the damaged header claims"}, e.Sub, e.Domain)
+		if c.room("corrupted") {
+			c.example(Example{Anomaly: "corrupted", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At, Redelivered: e.Redelivered,
+				Detail: e.Reason.String() + "; producer and seq as the damaged header claims"}, e.Sub, e.Domain)
+		}
 	case Foreign:
 		c.foreign++
-	case Reset:
-		if int(e.Domain) < len(c.domains) && c.domains[e.Domain] != nil {
-			clear(c.domains[e.Domain].next)
+		if c.room("foreign") {
+			x := Example{Anomaly: "foreign", At: e.At, Detail: e.Reason.String()}
+			if e.Reason == OtherRun {
+				x.Producer, x.Seq, x.SeqEnd = e.Producer, e.Seq, e.Seq
+			}
+			c.example(x, e.Sub, e.Domain)
 		}
 	case DeadLettered:
-		if p := c.producer(e.Producer, e.Seq); p != nil {
-			s := c.sub(e.Sub)
-			bitmapAt(&s.dead, e.Producer).Add(uint32(e.Seq))
+		if c.producer(e.Producer) != nil {
+			setAt(&c.sub(e.Sub).dead, e.Producer).Add(e.Seq)
 		} else {
 			c.beyond++
 		}
@@ -140,23 +144,35 @@ func (c *Checker) sub(id uint16) *subscription {
 	return c.subs[id]
 }
 
-// bitmapAt returns (*set)[i], growing the slice and creating the bitmap.
-func bitmapAt(set *[]*roaring.Bitmap, i uint32) *roaring.Bitmap {
-	for int(i) >= len(*set) {
-		*set = append(*set, nil)
+func (c *Checker) domain(id uint32) *domain {
+	for int(id) >= len(c.domains) {
+		c.domains = append(c.domains, nil)
 	}
-	bm := (*set)[i]
-	if bm == nil {
-		bm = roaring.New()
-		(*set)[i] = bm
+	d := c.domains[id]
+	if d == nil {
+		d = &domain{}
+		c.domains[id] = d
 	}
-	return bm
+	return d
 }
 
-// producer returns the state of producer id, or nil when the id or seq is
+// setAt returns (*sets)[i], growing the slice and creating the set.
+func setAt(sets *[]*seqSet, i uint32) *seqSet {
+	for int(i) >= len(*sets) {
+		*sets = append(*sets, nil)
+	}
+	s := (*sets)[i]
+	if s == nil {
+		s = &seqSet{}
+		(*sets)[i] = s
+	}
+	return s
+}
+
+// producer returns the state of producer id, or nil when the id is
 // outside what the swarm can have sent.
-func (c *Checker) producer(id uint32, seq uint64) *producer {
-	if id >= MaxProducers || seq > math.MaxUint32 {
+func (c *Checker) producer(id uint32) *producer {
+	if id >= MaxProducers {
 		return nil
 	}
 	for int(id) >= len(c.producers) {
@@ -172,49 +188,79 @@ func (c *Checker) producer(id uint32, seq uint64) *producer {
 
 func (c *Checker) receive(e *Event) {
 	c.received++
-	if e.Producer >= MaxProducers || e.Seq > math.MaxUint32 {
+	if e.Producer >= MaxProducers {
 		c.beyond++
 		c.example(Example{Anomaly: "unexpected", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At,
-			Detail: "producer id or sequence number beyond anything this run sends"}, e.Sub, e.Domain)
+			Detail: "producer id beyond anything this run has"}, e.Sub, e.Domain)
 		return
 	}
-	c.producer(e.Producer, e.Seq) // so that finalize visits producers only seen on receipt
+	c.producer(e.Producer) // so that finalize visits producers only seen on receipt
 	s := c.sub(e.Sub)
-	bm := bitmapAt(&s.recv, e.Producer)
-	seq := uint32(e.Seq)
-	if !bm.CheckedAdd(seq) {
-		s.dup++
-		anomaly := "duplicated"
-		if e.Redelivered {
-			s.dupRedel++
-		}
-		c.example(Example{Anomaly: anomaly, Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At, Redelivered: e.Redelivered}, e.Sub, e.Domain)
+	d := c.domain(e.Domain)
+	if !setAt(&s.recv, e.Producer).CheckedAdd(e.Seq) {
+		c.duplicate(s, d, e)
 		return
 	}
-	for int(e.Domain) >= len(c.domains) {
-		c.domains = append(c.domains, nil)
+	if e.HasPosition {
+		d.positions.Add(e.Position)
 	}
-	d := c.domains[e.Domain]
-	if d == nil {
-		d = &domain{}
-		c.domains[e.Domain] = d
+	for int(e.Producer) >= len(d.high) {
+		d.high = append(d.high, highest{})
 	}
-	for int(e.Producer) >= len(d.next) {
-		d.next = append(d.next, 0)
-	}
-	next := &d.next[e.Producer]
+	h := &d.high[e.Producer]
 	switch {
-	case e.Seq+1 > *next:
-		*next = e.Seq + 1
-	case e.Seq+1 < *next && !e.Redelivered:
+	case !h.seen || e.Seq > h.seq:
+		*h = highest{e.Seq, true}
+	case e.Seq < h.seq && !e.Redelivered:
 		// A redelivery the broker flags (after a requeue or a consumer
 		// crash) comes behind later messages by design; brokers promise
 		// order only for first attempts, so it is exempt.
 		c.reorders++
-		c.example(Example{Anomaly: "reordered", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, After: *next - 1, At: e.At,
+		c.example(Example{Anomaly: "reordered", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, After: h.seq, At: e.At,
 			Redelivered: e.Redelivered}, e.Sub, e.Domain)
 	}
 }
+
+// duplicate counts a delivery of a message the subscription already had,
+// and tells by its storage position whether the broker stored the message
+// twice (a position never delivered before: the producer or the broker
+// failed) or delivered one stored copy again (the consumer side).
+func (c *Checker) duplicate(s *subscription, d *domain, e *Event) {
+	s.dup++
+	if e.Redelivered {
+		s.dupRedel++
+	}
+	x := Example{Anomaly: "duplicated", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At, Redelivered: e.Redelivered}
+	switch {
+	case !e.HasPosition:
+		s.dupNoPos++
+		if !c.room(x.Anomaly) {
+			return
+		}
+		x.Detail = "the broker gives no storage position: stored twice or delivered twice is unknown"
+	case d.positions.CheckedAdd(e.Position):
+		s.dupStored++
+		x.Anomaly = "duplicated_stored"
+		if !c.room(x.Anomaly) {
+			return
+		}
+		x.Position = ptr(e.Position)
+		x.Detail = fmt.Sprintf("stored twice: this copy is at position %d, a position never delivered before", e.Position)
+	default:
+		if !c.room(x.Anomaly) {
+			return
+		}
+		x.Position = ptr(e.Position)
+		x.Detail = fmt.Sprintf("one stored copy delivered again: position %d was delivered before", e.Position)
+	}
+	c.example(x, e.Sub, e.Domain)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// room says whether evidence of anomaly still has room, so that an example
+// is only built (names resolved, text formatted) when it will be kept.
+func (c *Checker) room(anomaly string) bool { return len(c.examples[anomaly]) < MaxExamples }
 
 // example keeps x as evidence if there is room, naming its subscription and
 // domain (names are resolved only for kept examples, off the hot path).
@@ -240,10 +286,15 @@ func (c *Checker) Compact() {
 		p.indeterminate.RunOptimize()
 	}
 	for _, s := range c.subs {
-		for _, bm := range append(s.recv, s.dead...) {
-			if bm != nil {
-				bm.RunOptimize()
+		for _, set := range append(s.recv, s.dead...) {
+			if set != nil {
+				set.RunOptimize()
 			}
+		}
+	}
+	for _, d := range c.domains {
+		if d != nil {
+			d.positions.RunOptimize()
 		}
 	}
 }
@@ -255,19 +306,19 @@ func (c *Checker) SizeBytes() uint64 {
 		if p == nil {
 			continue
 		}
-		n += p.sent.GetSizeInBytes() + p.acked.GetSizeInBytes() +
-			p.failed.GetSizeInBytes() + p.indeterminate.GetSizeInBytes() + uint64(8*len(p.sentAt))
+		n += p.sent.SizeBytes() + p.acked.SizeBytes() + p.failed.SizeBytes() + p.indeterminate.SizeBytes() +
+			p.sentAt.sizeBytes() + p.ackedAt.sizeBytes()
 	}
 	for _, s := range c.subs {
-		for _, bm := range append(s.recv, s.dead...) {
-			if bm != nil {
-				n += bm.GetSizeInBytes()
+		for _, set := range append(s.recv, s.dead...) {
+			if set != nil {
+				n += set.SizeBytes()
 			}
 		}
 	}
 	for _, d := range c.domains {
 		if d != nil {
-			n += uint64(8 * len(d.next))
+			n += uint64(16*len(d.high)) + d.positions.SizeBytes()
 		}
 	}
 	return n
@@ -299,7 +350,7 @@ func (c *Checker) Outstanding() uint64 {
 			continue
 		}
 		for sub := 0; sub < nsubs; sub++ {
-			n += roaring.AndNot(&p.acked, c.accounted(sub, id)).GetCardinality()
+			n += andNot(&p.acked, c.accounted(sub, id)).Cardinality()
 		}
 	}
 	return n
@@ -307,19 +358,19 @@ func (c *Checker) Outstanding() uint64 {
 
 // accounted is what subscription sub has of producer's messages: received,
 // or read back from the dead-letter queue. Never nil.
-func (c *Checker) accounted(sub, producer int) *roaring.Bitmap {
+func (c *Checker) accounted(sub, producer int) *seqSet {
 	r := c.recv(sub, producer)
-	var d *roaring.Bitmap
+	var d *seqSet
 	if sub < len(c.subs) && producer < len(c.subs[sub].dead) {
 		d = c.subs[sub].dead[producer]
 	}
 	switch {
 	case r == nil && d == nil:
-		return roaring.New()
+		return &seqSet{}
 	case d == nil:
 		return r
 	case r == nil:
 		return d
 	}
-	return roaring.Or(r, d)
+	return union(r, d)
 }

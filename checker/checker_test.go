@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -80,14 +82,14 @@ func TestKnownAnswers(t *testing.T) {
 			name:    "duplicates fail exactly-once but not at-least-once",
 			history: "s 0:0-4; a 0:0-4; r s0 p0 0:0-4; r s0 p0 0:2; R s0 p0 0:3",
 			drained: true,
-			want:    Counts{Sent: 5, Acked: 5, Received: 7, Unique: 5, Duplicated: 2, DuplicatedRedelivered: 1},
+			want:    Counts{Sent: 5, Acked: 5, Received: 7, Unique: 5, Duplicated: 2, DuplicatedRedelivered: 1, DuplicatedPositionUnknown: 2},
 			claims:  verdicts{"at-most-once": fail, "at-least-once": pass, "exactly-once": fail, "ordered": pass},
 		},
 		{
 			name:    "a duplicate of an old message is not a reorder",
 			history: "s 0:0-4; a 0:0-4; r s0 p0 0:0-4,1",
 			drained: true,
-			want:    Counts{Sent: 5, Acked: 5, Received: 6, Unique: 5, Duplicated: 1},
+			want:    Counts{Sent: 5, Acked: 5, Received: 6, Unique: 5, Duplicated: 1, DuplicatedPositionUnknown: 1},
 			claims:  verdicts{"ordered": pass},
 		},
 		{
@@ -110,13 +112,6 @@ func TestKnownAnswers(t *testing.T) {
 			drained: true,
 			want:    Counts{Sent: 4, Acked: 4, Received: 4, Unique: 4, Rejected: 1},
 			claims:  verdicts{"ordered": pass, "exactly-once": pass},
-		},
-		{
-			name:    "reset forgets order",
-			history: "s 0:0-3; a 0:0-3; r s0 p0 0:2,3; x s0 p0; r s0 p0 0:0,1",
-			drained: true,
-			want:    Counts{Sent: 4, Acked: 4, Received: 4, Unique: 4},
-			claims:  verdicts{"ordered": pass},
 		},
 		{
 			name:    "indeterminate and delivered is recovered, not an error",
@@ -147,11 +142,72 @@ func TestKnownAnswers(t *testing.T) {
 			claims:  verdicts{"at-least-once": pass, "at-most-once": pass},
 		},
 		{
-			name:    "failed yet delivered is a phantom",
+			// Refused, so an application retries it: the broker's word
+			// "refused" turns into a duplicate.
+			name:    "failed yet delivered is a phantom, which breaks at-most-once",
 			history: "s 0:0-4; a 0:0-3; f 0:4; r s0 p0 0:0-4",
 			drained: true,
 			want:    Counts{Sent: 5, Acked: 4, Failed: 1, Received: 5, Unique: 5, Phantom: 1},
-			claims:  verdicts{"at-least-once": pass, "at-most-once": pass},
+			claims:  verdicts{"at-least-once": pass, "at-most-once": fail, "exactly-once": fail, "ordered": pass},
+		},
+		{
+			name:    "a phantom with a second subscription is counted once per message",
+			subs:    []string{"s0", "s1"},
+			history: "s 0:0-1; a 0:0; f 0:1; r s0 p0 0:0-1; r s1 p0 0:0-1",
+			drained: true,
+			want:    Counts{Sent: 2, Acked: 1, Failed: 1, Received: 4, Unique: 4, Phantom: 1},
+			claims:  verdicts{"at-least-once": pass, "at-most-once": fail, "exactly-once": fail},
+		},
+		{
+			name:    "a duplicate at a new storage position was stored twice",
+			history: "s 0:0-4; a 0:0-4; r s0 p0 0:0-4@0; r s0 p0 0:2@5",
+			drained: true,
+			want:    Counts{Sent: 5, Acked: 5, Received: 6, Unique: 5, Duplicated: 1, DuplicatedStored: 1},
+			claims:  verdicts{"at-most-once": fail, "exactly-once": fail, "at-least-once": pass, "ordered": pass},
+		},
+		{
+			name:    "a duplicate at a position delivered before is one copy delivered twice",
+			history: "s 0:0-4; a 0:0-4; r s0 p0 0:0-4@10; r s0 p0 0:2-3@12; R s0 p0 0:4@14",
+			drained: true,
+			want:    Counts{Sent: 5, Acked: 5, Received: 8, Unique: 5, Duplicated: 3, DuplicatedRedelivered: 1},
+			claims:  verdicts{"at-most-once": fail, "exactly-once": fail, "ordered": pass},
+		},
+		{
+			name:    "stored twice, then each copy read again",
+			history: "s 0:0-2; a 0:0-2; r s0 p0 0:0-2@0; r s0 p0 0:1@3; r s0 p0 0:1@1; r s0 p0 0:1@3",
+			drained: true,
+			want:    Counts{Sent: 3, Acked: 3, Received: 6, Unique: 3, Duplicated: 3, DuplicatedStored: 1},
+			claims:  verdicts{"at-most-once": fail},
+		},
+		{
+			name:    "positions are per ordering domain",
+			history: "s 0:0-1; a 0:0-1; r s0 t/0 0:0@7; r s0 t/1 0:1@7; r s0 t/1 0:0@7",
+			drained: true,
+			want:    Counts{Sent: 2, Acked: 2, Received: 3, Unique: 2, Duplicated: 1},
+			claims:  verdicts{"at-most-once": fail},
+		},
+		{
+			name:    "a duplicate without a position is neither kind",
+			history: "s 0:0-2; a 0:0-2; r s0 p0 0:0-2@0; r s0 p0 0:1",
+			drained: true,
+			want:    Counts{Sent: 3, Acked: 3, Received: 4, Unique: 3, Duplicated: 1, DuplicatedPositionUnknown: 1},
+			claims:  verdicts{"at-most-once": fail},
+		},
+		{
+			// 2^32-2 .. 2^32+2: sent, acked, received, one lost and one
+			// duplicated in the upper epoch.
+			name:    "the sequence space is 64-bit",
+			history: "s 0:4294967294-4294967298; a 0:4294967294-4294967298; r s0 p0 0:4294967294-4294967296,4294967298,4294967298",
+			drained: true,
+			want:    Counts{Sent: 5, Acked: 5, Received: 5, Unique: 4, Lost: 1, Duplicated: 1, DuplicatedPositionUnknown: 1},
+			claims:  verdicts{"at-least-once": fail, "at-most-once": fail, "ordered": pass},
+		},
+		{
+			name:    "the top of the space",
+			history: "s 0:18446744073709551613-18446744073709551615; a 0:18446744073709551613-18446744073709551615; r s0 p0 0:18446744073709551613,18446744073709551615,18446744073709551614",
+			drained: true,
+			want:    Counts{Sent: 3, Acked: 3, Received: 3, Unique: 3, Reordered: 1},
+			claims:  verdicts{"at-least-once": pass, "ordered": fail},
 		},
 		{
 			name:    "unexpected fails every claim",
@@ -159,6 +215,13 @@ func TestKnownAnswers(t *testing.T) {
 			drained: true,
 			want:    Counts{Sent: 5, Acked: 5, Received: 7, Unique: 5, Unexpected: 2},
 			claims:  verdicts{"at-most-once": fail, "at-least-once": fail, "exactly-once": fail, "ordered": fail},
+		},
+		{
+			name:    "foreign payloads are counted, never errors",
+			history: "s 0:0-4; a 0:0-4; r s0 p0 0:0-4; F s0 p0 0:1-3",
+			drained: true,
+			want:    Counts{Sent: 5, Acked: 5, Received: 5, Unique: 5, Foreign: 3},
+			claims:  verdicts{"at-most-once": pass, "at-least-once": pass, "exactly-once": pass, "ordered": pass},
 		},
 		{
 			name:    "corrupted fails every claim and the message is lost",
@@ -323,9 +386,11 @@ func TestSaveLoadMerge(t *testing.T) {
 		subs := []string{"g0", "g1"}
 		whole := New(NewNames(subs...))
 		a, b := New(NewNames(subs...)), New(NewNames(subs...))
+		// Producer 3 straddles 2^32.
+		first := func(p uint32) uint64 { return uint64(p/3) * (1<<32 - 1500) }
 		for p := uint32(0); p < 4; p++ {
 			var ev []Event
-			for s := uint64(0); s < 3000; s++ {
+			for s := first(p); s < first(p)+3000; s++ {
 				ev = append(ev, Event{Kind: Sent, Producer: p, Seq: s, At: int64(s)})
 				switch rng.IntN(20) {
 				case 0:
@@ -348,7 +413,7 @@ func TestSaveLoadMerge(t *testing.T) {
 		for sub := uint16(0); sub < 2; sub++ {
 			for p := uint32(0); p < 4; p++ {
 				dom := "t/" + string(rune('0'+p%3))
-				for s := uint64(0); s < 3000; s++ {
+				for s := first(p); s < first(p)+3000; s++ {
 					if rng.IntN(50) == 0 {
 						if rng.IntN(2) == 0 { // dead-lettered on one worker, else lost
 							c := []*Checker{a, b}[rng.IntN(2)]
@@ -395,6 +460,40 @@ func TestSaveLoadMerge(t *testing.T) {
 	}
 }
 
+// TestSaveLoadKeepsEverything: a saved state with sequence numbers in two
+// epochs, storage positions and dated losses loads back to the same result,
+// and goes on as the original would (a copy at a known position is a
+// re-delivery, one at a new position was stored twice).
+func TestSaveLoadKeepsEverything(t *testing.T) {
+	names := NewNames("s0")
+	c := New(names)
+	c.Apply(history(t, names, "s 0:4294967290-4294967300; a 0:4294967290-4294967300; f 1:7; r s0 t/0 1:7; "+
+		"r s0 t/0 0:4294967290-4294967295@100,4294967297-4294967300@107; r s0 t/0 0:4294967291@101; R s0 t/0 0:4294967292@200"))
+	opts := Options{Drained: true, Claims: allClaims}
+	want := c.Finalize(opts)
+	var buf bytes.Buffer
+	if err := c.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Finalize(opts); !reflect.DeepEqual(got, want) {
+		t.Fatalf("loaded state gives\n %+v\nwant\n %+v", got, want)
+	}
+	if want.Counts.Lost != 1 || want.Counts.DuplicatedStored != 1 || want.Counts.Duplicated != 2 || want.Counts.Phantom != 1 {
+		t.Fatalf("the history should have one loss, one duplicate of each kind and a phantom: %+v", want.Counts)
+	}
+	more := "r s0 t/0 0:4294967293@103; r s0 t/0 0:4294967294@300"
+	for _, x := range []*Checker{c, back} {
+		x.Apply(history(t, x.Names(), more))
+	}
+	if a, b := c.Finalize(opts).Counts, back.Finalize(opts).Counts; a != b || a.DuplicatedStored != 2 || a.Duplicated != 4 {
+		t.Errorf("after more receipts: original %+v, loaded %+v; want 2 stored twice of 4", a, b)
+	}
+}
+
 func TestLoadRejectsGarbage(t *testing.T) {
 	if _, err := Load(bytes.NewReader([]byte("not a state"))); err == nil {
 		t.Fatal("Load accepted garbage")
@@ -417,36 +516,32 @@ func TestFinalizeIsRepeatable(t *testing.T) {
 	}
 }
 
+// TestSentRanges: sends reported as ranges count like single sends, also
+// across 2^32, and date evidence with the range's time where nothing better
+// is known.
 func TestSentRanges(t *testing.T) {
 	names := NewNames("s0")
 	c := New(names)
-	ev := []Event{{Kind: Sent, Seq: 0, Count: 600, At: 1}, {Kind: Sent, Seq: 600, Count: 1400, At: 2},
-		{Kind: Sent, Producer: 1, Seq: math.MaxUint32 - 1, Count: 5}} // beyond the range: ignored
+	const ms = int64(1e6)
+	high := uint64(math.MaxUint32 - 1)
+	ev := []Event{{Kind: Sent, Seq: 0, Count: 600, At: 1000 * ms}, {Kind: Sent, Seq: 600, Count: 1400, At: 2000 * ms},
+		{Kind: Sent, Producer: 1, Seq: high, Count: 5, At: 3000 * ms}} // 2^32-2 .. 2^32+2
 	for s := uint64(0); s < 2000; s++ {
 		ev = append(ev, Event{Kind: Acked, Seq: s})
 		if s != 1500 {
 			ev = append(ev, Event{Kind: Received, Seq: s})
 		}
 	}
+	for s := high; s < high+5; s++ {
+		ev = append(ev, Event{Kind: Acked, Producer: 1, Seq: s}, Event{Kind: Received, Producer: 1, Seq: s})
+	}
 	c.Apply(ev)
 	r := c.Finalize(Options{Drained: true, Claims: allClaims})
-	if r.Counts.Sent != 2000 || r.Counts.Unique != 1999 || r.Counts.Lost != 1 || r.Counts.Unexpected != 0 {
+	if r.Counts.Sent != 2005 || r.Counts.Unique != 2004 || r.Counts.Lost != 1 || r.Counts.Unexpected != 0 {
 		t.Fatalf("counts %+v", r.Counts)
 	}
-	if x := r.Examples["lost"][0]; x.Seq != 1500 || x.At != 2 || !x.Approximate {
+	if x := r.Examples["lost"][0]; x.Seq != 1500 || x.At != 2000*ms || !x.Approximate {
 		t.Errorf("lost example %+v: want seq 1500 stamped with its range's time", x)
-	}
-}
-
-func TestApproxSentAtInterpolates(t *testing.T) {
-	sentAt := []int64{1000, 2024, 0}
-	for _, tc := range []struct {
-		seq  uint64
-		want int64
-	}{{0, 1000}, {512, 1512}, {1024, 2024}, {1500, 2024}, {2048, 0}, {5000, 0}} {
-		if got := approxSentAt(sentAt, tc.seq); got != tc.want {
-			t.Errorf("seq %d: %d, want %d", tc.seq, got, tc.want)
-		}
 	}
 }
 
@@ -466,5 +561,54 @@ func TestMergeDuplicateHasEvidence(t *testing.T) {
 	checkVerdicts(t, r, verdicts{"exactly-once": Fail, "at-most-once": Fail, "at-least-once": Pass})
 	if ev := r.Examples["duplicated"]; len(ev) != 1 || ev[0].Seq != 1 || ev[0].Subscription != "g0" {
 		t.Errorf("duplicate evidence %+v, want producer 0 seq 1 in g0", ev)
+	}
+}
+
+// TestEvidenceNamesEveryBreach: a claim broken by several kinds of anomaly
+// says each in its summary and shows evidence of each, however many
+// examples one kind has (issue 10: memory-faults cited "1 corrupted" only).
+func TestEvidenceNamesEveryBreach(t *testing.T) {
+	names := NewNames("s0")
+	c := New(names)
+	// 100 duplicates (50 stored twice, 49 delivered again, one without a
+	// position), one corrupted delivery, 3 lost, 2 phantoms, 1 reorder.
+	c.Apply(history(t, names, "s 0:0-299; a 0:0-289; f 0:290-299; r s0 p0 0:0-9@0,11-99@11,101-199@101,201-289@201,291; "+
+		"r s0 p0 0:0-9@0,11-49@11,50-99@1000; c s0 p0 0:250; r s0 p0 0:291,290"))
+	r := c.Finalize(Options{Drained: true, Claims: allClaims})
+	if n := r.Counts; n.Duplicated != 100 || n.DuplicatedStored != 50 || n.DuplicatedPositionUnknown != 1 || n.Corrupted != 1 ||
+		n.Lost != 3 || n.Phantom != 2 || n.Reordered != 1 {
+		t.Fatalf("counts %+v", n)
+	}
+	want := map[string][]string{
+		"at-least-once": {"corrupted", "lost"},
+		"at-most-once":  {"corrupted", "duplicated_stored", "duplicated", "phantom"},
+		"exactly-once":  {"corrupted", "lost", "duplicated_stored", "duplicated", "phantom"},
+		"ordered":       {"corrupted", "reordered"},
+	}
+	words := map[string]string{"corrupted": "1 corrupted", "lost": "3 acknowledged messages never received",
+		"duplicated_stored": "50 stored twice", "duplicated": "49 re-deliveries of one stored copy",
+		"phantom": "2 deliveries of messages the broker refused", "reordered": "1 first deliveries arrived after"}
+	for _, cl := range r.Claims {
+		if cl.Verdict != Fail {
+			t.Errorf("%s: %s", cl.Name, cl.Verdict)
+		}
+		seen := map[string]int{}
+		for _, x := range cl.Evidence {
+			seen[x.Anomaly]++
+		}
+		for _, k := range want[cl.Name] {
+			if seen[k] == 0 {
+				t.Errorf("%s: no %s evidence among %v", cl.Name, k, seen)
+			}
+			if !strings.Contains(cl.Summary, words[k]) {
+				t.Errorf("%s: summary %q does not say %q", cl.Name, cl.Summary, words[k])
+			}
+		}
+		if len(seen) != len(want[cl.Name]) || len(cl.Evidence) > MaxExamples {
+			t.Errorf("%s: evidence %v (%d rows), want exactly the kinds %v", cl.Name, seen, len(cl.Evidence), want[cl.Name])
+		}
+	}
+	if !strings.Contains(r.Claims[0].Summary, "1 with the storage position unknown") {
+		t.Errorf("%s summary %q does not say a position was unknown", r.Claims[0].Name, r.Claims[0].Summary)
 	}
 }

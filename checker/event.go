@@ -23,15 +23,15 @@ const (
 	// Received: a subscription got a message whose header decoded cleanly
 	// and belongs to this run.
 	Received
-	// Corrupted: a subscription got a payload that does not decode (bad
-	// checksum, truncated, not an mqcheck header). Producer and Seq are
-	// what the header claimed, untrusted.
+	// Corrupted: a subscription got an mqcheck message that is damaged (its
+	// size or checksum does not verify). Producer and Seq are what the
+	// header claimed, untrusted; Reason says what failed.
 	Corrupted
-	// Foreign: a valid header from another run (counted, not an error).
+	// Foreign: a subscription got a payload that is not this run's message:
+	// another run's valid message, or no mqcheck message at all (too short,
+	// no magic, an unknown header version). Counted, not an error; Reason
+	// says which.
 	Foreign
-	// Reset forgets the ordering state of a domain, where the claim allows a
-	// restart of order (a requeue, a rebalance the driver declares).
-	Reset
 	// DeadLettered: a subscription read the message back from its
 	// dead-letter queue. It is accounted for (never lost), and not a
 	// delivery for duplicate or order checks.
@@ -41,7 +41,7 @@ const (
 	Rejected
 )
 
-var kindNames = [...]string{"", "sent", "acked", "failed", "indeterminate", "received", "corrupted", "foreign", "reset",
+var kindNames = [...]string{"", "sent", "acked", "failed", "indeterminate", "received", "corrupted", "foreign",
 	"dead-lettered", "rejected"}
 
 func (k Kind) String() string {
@@ -51,17 +51,55 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// Reason says why a delivery is Corrupted or Foreign.
+type Reason uint8
+
+// Reasons, from what package message reports about a payload.
+const (
+	NoReason Reason = iota
+	// OtherRun: a valid mqcheck message of another run.
+	OtherRun
+	// TooShort: shorter than an mqcheck header.
+	TooShort
+	// BadMagic: does not start with the mqcheck magic.
+	BadMagic
+	// UnknownVersion: an mqcheck header of a layout this mqcheck does not know.
+	UnknownVersion
+	// BadSize: an mqcheck message whose length differs from the one it was sent with.
+	BadSize
+	// BadChecksum: an mqcheck message whose checksum does not verify.
+	BadChecksum
+)
+
+var reasonText = [...]string{"", "a valid message of another run", "shorter than an mqcheck header",
+	"not an mqcheck payload (no magic)", "an mqcheck header of an unknown version",
+	"an mqcheck message whose length changed", "an mqcheck message whose checksum fails"}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonText) {
+		return reasonText[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
 // Event is one fact of the history. Events are small values so that producers
 // and consumers can hand them over in batches without allocating.
 type Event struct {
 	Kind        Kind
-	Redelivered bool   // Received: the broker flagged this delivery as a redelivery
-	Sub         uint16 // Received/Corrupted/Foreign/Reset: subscription index
-	Domain      uint32 // Received/Corrupted/Reset: ordering domain id (see Names)
+	Redelivered bool // Received: the broker flagged this delivery as a redelivery
+	// HasPosition: Position is the delivery's storage position (Received).
+	HasPosition bool
+	Reason      Reason // Corrupted/Foreign: why
+	Sub         uint16 // Received/Corrupted/Foreign: subscription index
+	Domain      uint32 // Received/Corrupted: ordering domain id (see Names)
 	Producer    uint32
 	Count       uint32 // Sent: how many consecutive sequence numbers from Seq (0 means 1)
 	Seq         uint64
 	At          int64 // unix nanoseconds
+	// Position is where the broker stores the delivered copy, unique within
+	// the ordering domain (a Kafka partition's offset): two deliveries of one
+	// message at one position are one stored copy delivered twice.
+	Position uint64
 }
 
 // Names maps subscription and ordering-domain names to the small ids events

@@ -12,9 +12,9 @@ import (
 //	s 0:0-9          producer 0 sent seqs 0..9 (a acked, f failed, i indeterminate)
 //	r s0 p1 0:0-4,6  subscription s0 received, in domain p1, seqs 0..4 then 6, in that order
 //	R s0 p1 0:3      the same, flagged redelivered by the broker
+//	r s0 p1 0:3-4@7  the same, from storage positions 7 and 8 (a range of positions follows the seqs)
 //	c s0 p1 0:7      a corrupted delivery claiming producer 0 seq 7
-//	x s0 p1          reset domain p1
-//	F s0 p1 0:1      a foreign delivery
+//	F s0 p1 0:1      a foreign delivery (another run's message)
 //	j s0 p1 0:4      the harness rejected (failed on purpose) the delivery of seq 4
 //	d s0 dlq 0:4     subscription s0 read seq 4 back from its dead-letter queue
 //
@@ -44,8 +44,6 @@ func history(t testing.TB, names *Names, text string) []Event {
 			kind = Corrupted
 		case "F":
 			kind = Foreign
-		case "x":
-			kind = Reset
 		case "d":
 			kind = DeadLettered
 		case "j":
@@ -68,10 +66,6 @@ func history(t testing.TB, names *Names, text string) []Event {
 			dom = names.Domain(sub, rest[1])
 			rest = rest[2:]
 		}
-		if kind == Reset {
-			out = append(out, Event{Kind: Reset, Sub: sub, Domain: dom})
-			continue
-		}
 		for _, ps := range rest {
 			pstr, seqs, ok := strings.Cut(ps, ":")
 			if !ok {
@@ -82,6 +76,14 @@ func history(t testing.TB, names *Names, text string) []Event {
 				t.Fatalf("history: bad producer in %q", ps)
 			}
 			for _, part := range strings.Split(seqs, ",") {
+				part, posText, hasPos := strings.Cut(part, "@")
+				var pos uint64
+				if hasPos {
+					var err error
+					if pos, err = strconv.ParseUint(posText, 10, 64); err != nil {
+						t.Fatalf("history: bad position in %q", ps)
+					}
+				}
 				lo, hi, isRange := strings.Cut(part, "-")
 				a, err1 := strconv.ParseUint(lo, 10, 64)
 				b := a
@@ -94,8 +96,15 @@ func history(t testing.TB, names *Names, text string) []Event {
 				}
 				for s := a; s <= b; s++ {
 					at++
-					out = append(out, Event{Kind: kind, Redelivered: f[0] == "R", Sub: sub, Domain: dom,
-						Producer: uint32(p), Seq: s, At: at})
+					e := Event{Kind: kind, Redelivered: f[0] == "R", Sub: sub, Domain: dom,
+						Producer: uint32(p), Seq: s, At: at, HasPosition: hasPos, Position: pos + (s - a)}
+					if kind == Foreign {
+						e.Reason = OtherRun
+					}
+					out = append(out, e)
+					if s == b { // b may be the top of the space
+						break
+					}
 				}
 			}
 		}

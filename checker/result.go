@@ -3,8 +3,7 @@ package checker
 import (
 	"fmt"
 	"sort"
-
-	"github.com/RoaringBitmap/roaring/v2"
+	"strings"
 )
 
 // Counts are per message for the send side (sent, acked, failed,
@@ -24,12 +23,21 @@ type Counts struct {
 	Unaccounted           uint64 `json:"unaccounted"`
 	Duplicated            uint64 `json:"duplicated"`             // extra copies received
 	DuplicatedRedelivered uint64 `json:"duplicated_redelivered"` // of those, flagged as redelivered by the broker
-	Reordered             uint64 `json:"reordered"`
-	Unexpected            uint64 `json:"unexpected"`
-	Corrupted             uint64 `json:"corrupted"`
-	Recovered             uint64 `json:"recovered"` // indeterminate, yet received
-	Phantom               uint64 `json:"phantom"`   // failed, yet received
-	Foreign               uint64 `json:"foreign"`
+	// DuplicatedStored: of the duplicates, those at a storage position
+	// never delivered before: the broker stored the message twice (the
+	// producer's retry or the broker failed). The other duplicates with a
+	// position are one stored copy delivered again (the consumer side).
+	DuplicatedStored uint64 `json:"duplicated_stored"`
+	// DuplicatedPositionUnknown: of the duplicates, those whose delivery
+	// carried no storage position (the broker gives none): stored twice or
+	// delivered twice cannot be told.
+	DuplicatedPositionUnknown uint64 `json:"duplicated_position_unknown"`
+	Reordered                 uint64 `json:"reordered"`
+	Unexpected                uint64 `json:"unexpected"`
+	Corrupted                 uint64 `json:"corrupted"`
+	Recovered                 uint64 `json:"recovered"` // indeterminate, yet received
+	Phantom                   uint64 `json:"phantom"`   // failed, yet received
+	Foreign                   uint64 `json:"foreign"`
 	// DeadLettered: (subscription, message) pairs read back from a
 	// dead-letter queue; accounted for, never lost.
 	DeadLettered uint64 `json:"dead_lettered"`
@@ -50,10 +58,16 @@ type Example struct {
 	Domain       string `json:"domain,omitempty"`
 	// At is unix nanoseconds: the delivery time, or for a lost message
 	// roughly when it was sent (approximate marks it).
-	At          int64  `json:"at_unix_ns,omitempty"`
-	Approximate bool   `json:"at_approximate,omitempty"`
-	Redelivered bool   `json:"redelivered,omitempty"`
-	Detail      string `json:"detail,omitempty"`
+	At          int64 `json:"at_unix_ns,omitempty"`
+	Approximate bool  `json:"at_approximate,omitempty"`
+	// AckedAt: for a lost or unaccounted message, roughly when the broker
+	// acked it (unix nanoseconds): what destroyed it came after.
+	AckedAt int64 `json:"acked_at_unix_ns,omitempty"`
+	// Position: for a duplicate, the storage position of the copy
+	// delivered (where the broker gives one).
+	Position    *uint64 `json:"position,omitempty"`
+	Redelivered bool    `json:"redelivered,omitempty"`
+	Detail      string  `json:"detail,omitempty"`
 	// Fault names the fault active at At, filled in by the run.
 	Fault string `json:"fault,omitempty"`
 }
@@ -133,10 +147,12 @@ func (c *Checker) Finalize(o Options) *Result {
 	for _, s := range c.subs {
 		cnt.Duplicated += s.dup
 		cnt.DuplicatedRedelivered += s.dupRedel
+		cnt.DuplicatedStored += s.dupStored
+		cnt.DuplicatedPositionUnknown += s.dupNoPos
 		cnt.Rejected += s.rejected
 		for _, d := range s.dead {
 			if d != nil {
-				cnt.DeadLettered += d.GetCardinality()
+				cnt.DeadLettered += d.Cardinality()
 			}
 		}
 	}
@@ -148,50 +164,50 @@ func (c *Checker) Finalize(o Options) *Result {
 		if p == nil {
 			continue
 		}
-		cnt.Sent += p.sent.GetCardinality()
-		cnt.Acked += p.acked.GetCardinality()
-		cnt.Failed += p.failed.GetCardinality()
+		cnt.Sent += p.sent.Cardinality()
+		cnt.Acked += p.acked.Cardinality()
+		cnt.Failed += p.failed.Cardinality()
 		// A send with no outcome at all (the run ended first) is as
 		// indeterminate as a timeout.
-		done := roaring.FastOr(&p.acked, &p.failed, &p.indeterminate)
-		indet := roaring.AndNot(&p.sent, done)
+		indet := andNot(&p.sent, union(&p.acked, &p.failed, &p.indeterminate))
 		indet.Or(&p.indeterminate)
-		cnt.Indeterminate += indet.GetCardinality()
+		cnt.Indeterminate += indet.Cardinality()
 
-		anyRecv := roaring.New()
+		var accs []*seqSet
 		for sub := 0; sub < nsubs; sub++ {
 			recv := c.recv(sub, id)
 			if recv == nil {
-				recv = roaring.New()
+				recv = &seqSet{}
 			}
 			acc := c.accounted(sub, id)
-			anyRecv.Or(acc)
-			cnt.Unique += roaring.And(recv, &p.sent).GetCardinality()
-			unexpected := roaring.AndNot(acc, &p.sent)
-			if n := unexpected.GetCardinality(); n > 0 {
+			accs = append(accs, acc)
+			cnt.Unique += and(recv, &p.sent).Cardinality()
+			unexpected := andNot(acc, &p.sent)
+			if n := unexpected.Cardinality(); n > 0 {
 				cnt.Unexpected += n
 				c.rangeExamples(r, "unexpected", unexpected, uint32(id), uint16(sub), nil,
 					"received, but this run never sent it")
 			}
-			missing := roaring.AndNot(&p.acked, acc)
-			if n := missing.GetCardinality(); n > 0 {
+			missing := andNot(&p.acked, acc)
+			if n := missing.Cardinality(); n > 0 {
 				if o.Drained {
 					cnt.Lost += n
 				} else {
 					cnt.Unaccounted += n
 				}
-				c.rangeExamples(r, missingName, missing, uint32(id), uint16(sub), p.sentAt,
+				c.rangeExamples(r, missingName, missing, uint32(id), uint16(sub), p,
 					"acknowledged by the broker, never received")
 			}
 		}
-		rec := roaring.And(indet, anyRecv)
-		cnt.Recovered += rec.GetCardinality()
-		c.rangeExamples(r, "recovered", rec, uint32(id), noSub, p.sentAt,
+		anyRecv := union(accs...)
+		rec := and(indet, anyRecv)
+		cnt.Recovered += rec.Cardinality()
+		c.rangeExamples(r, "recovered", rec, uint32(id), noSub, p,
 			"outcome indeterminate, yet received")
-		ph := roaring.And(&p.failed, anyRecv)
-		if n := ph.GetCardinality(); n > 0 {
+		ph := and(&p.failed, anyRecv)
+		if n := ph.Cardinality(); n > 0 {
 			cnt.Phantom += n
-			c.rangeExamples(r, "phantom", ph, uint32(id), noSub, p.sentAt,
+			c.rangeExamples(r, "phantom", ph, uint32(id), noSub, p,
 				"the broker refused it, yet it was delivered")
 		}
 	}
@@ -213,7 +229,7 @@ func (c *Checker) Finalize(o Options) *Result {
 	return r
 }
 
-func (c *Checker) recv(sub, producer int) *roaring.Bitmap {
+func (c *Checker) recv(sub, producer int) *seqSet {
 	if sub >= len(c.subs) || producer >= len(c.subs[sub].recv) {
 		return nil
 	}
@@ -222,23 +238,26 @@ func (c *Checker) recv(sub, producer int) *roaring.Bitmap {
 
 // rangeExamples adds up to MaxExamples examples, one per run of consecutive
 // sequence numbers, so a burst of loss is one line of evidence, not twenty.
-func (c *Checker) rangeExamples(r *Result, anomaly string, set *roaring.Bitmap, producer uint32, sub uint16, sentAt []int64, detail string) {
-	if set.IsEmpty() {
-		return
-	}
-	it := set.Iterator()
-	var start, prev uint32
+// p, when set, dates them: when the first was sent, and for what was
+// acked and never received, when the broker acked it.
+func (c *Checker) rangeExamples(r *Result, anomaly string, set *seqSet, producer uint32, sub uint16, p *producer, detail string) {
+	var start, prev uint64
 	open := false
 	flush := func() bool {
 		if len(r.Examples[anomaly]) >= MaxExamples {
 			return false
 		}
-		x := Example{Anomaly: anomaly, Producer: producer, Seq: uint64(start), SeqEnd: uint64(prev), Detail: detail}
+		x := Example{Anomaly: anomaly, Producer: producer, Seq: start, SeqEnd: prev, Detail: detail}
 		if sub != noSub {
 			x.Subscription = c.names.Sub(sub)
 		}
-		if at := approxSentAt(sentAt, uint64(start)); at != 0 {
-			x.At, x.Approximate = at, true
+		if p != nil {
+			if at := p.sentAt.estimate(start); at != 0 {
+				x.At, x.Approximate = at, true
+			}
+			if anomaly == "lost" || anomaly == "unaccounted" {
+				x.AckedAt = p.ackedAt.estimate(start)
+			}
 		}
 		if n := prev - start + 1; n > 1 {
 			x.Detail = fmt.Sprintf("%s; %d messages", detail, n)
@@ -246,8 +265,7 @@ func (c *Checker) rangeExamples(r *Result, anomaly string, set *roaring.Bitmap, 
 		r.Examples[anomaly] = append(r.Examples[anomaly], x)
 		return true
 	}
-	for it.HasNext() {
-		v := it.Next()
+	for v := range set.All() {
 		switch {
 		case !open:
 			start, prev, open = v, v, true
@@ -265,19 +283,73 @@ func (c *Checker) rangeExamples(r *Result, anomaly string, set *roaring.Bitmap, 
 	}
 }
 
-// approxSentAt estimates when seq was sent from the send times kept for
-// every 1024th message, interpolating between the two around it.
-func approxSentAt(sentAt []int64, seq uint64) int64 {
-	i := int(seq >> timeStride)
-	if i >= len(sentAt) || sentAt[i] == 0 {
-		return 0
+// breach is one kind of anomaly that breaks a claim: how many, the words
+// its summary says it in, and the evidence keys that show it.
+type breach struct {
+	n     uint64
+	words string
+	kinds []string
+}
+
+// breaches lists what breaks claim name, in the order the summary says it:
+// corrupted and unexpected messages break every promise a broker makes;
+// lost breaks at-least-once; duplicates and phantoms break at-most-once
+// (a phantom was refused, so an application that retries the refused
+// publish gets it twice: the broker's "refused" became a duplicate);
+// exactly-once is both, ordered is order.
+func breaches(name string, n *Counts, nsubs int) []breach {
+	out := []breach{
+		{n.Corrupted, fmt.Sprintf("%d corrupted", n.Corrupted), []string{"corrupted"}},
+		{n.Unexpected, fmt.Sprintf("%d unexpected (never sent by this run)", n.Unexpected), []string{"unexpected"}},
 	}
-	at := sentAt[i]
-	if i+1 < len(sentAt) && sentAt[i+1] > at {
-		frac := float64(seq&(1<<timeStride-1)) / (1 << timeStride)
-		at += int64(frac * float64(sentAt[i+1]-at))
+	lost := breach{n.Lost, fmt.Sprintf("%d acknowledged messages never received (of %d acked, %d subscriptions)",
+		n.Lost, n.Acked, nsubs), []string{"lost"}}
+	dups := []breach{
+		{n.Duplicated, duplicateWords(n), []string{"duplicated_stored", "duplicated"}},
+		{n.Phantom, fmt.Sprintf("%d deliveries of messages the broker refused (phantom: a retry of the refused publish makes them duplicates)",
+			n.Phantom), []string{"phantom"}},
 	}
-	return at
+	switch name {
+	case "at-least-once":
+		out = append(out, lost)
+	case "at-most-once":
+		out = append(out, dups...)
+	case "exactly-once":
+		out = append(append(out, lost), dups...)
+	case "ordered":
+		out = append(out, breach{n.Reordered,
+			fmt.Sprintf("%d first deliveries arrived after a later message of the same producer in the same ordering domain", n.Reordered),
+			[]string{"reordered"}})
+	}
+	return out
+}
+
+// duplicateWords says how many duplicates there were and what their storage
+// positions tell.
+func duplicateWords(n *Counts) string {
+	if n.Duplicated == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d duplicate deliveries (%s; %d flagged as redelivered by the broker)",
+		n.Duplicated, n.DuplicateKinds(), n.DuplicatedRedelivered)
+}
+
+// DuplicateKinds says what the storage positions tell about the
+// duplicates: "3 stored twice, 7 re-deliveries of one stored copy, 2 with
+// the storage position unknown" (the parts that are not zero; "" without
+// duplicates).
+func (n Counts) DuplicateKinds() string {
+	var parts []string
+	if n.DuplicatedStored > 0 {
+		parts = append(parts, fmt.Sprintf("%d stored twice", n.DuplicatedStored))
+	}
+	if again := n.Duplicated - min(n.Duplicated, n.DuplicatedStored+n.DuplicatedPositionUnknown); again > 0 {
+		parts = append(parts, fmt.Sprintf("%d re-deliveries of one stored copy", again))
+	}
+	if n.DuplicatedPositionUnknown > 0 {
+		parts = append(parts, fmt.Sprintf("%d with the storage position unknown", n.DuplicatedPositionUnknown))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func decide(name string, r *Result, drained bool, nsubs int) Claim {
@@ -289,79 +361,70 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 			h := verdict == Pass
 			c.Holds = &h
 		}
-		for _, k := range kinds {
-			for _, x := range r.Examples[k] {
-				if len(c.Evidence) < MaxExamples {
-					c.Evidence = append(c.Evidence, x)
-				}
-			}
-		}
+		c.Evidence = interleave(r.Examples, kinds)
 		return c
 	}
-	// Damaged or invented messages break every promise a broker makes.
-	if n.Corrupted > 0 || n.Unexpected > 0 {
-		return set(Fail, fmt.Sprintf("%d corrupted and %d unexpected messages delivered", n.Corrupted, n.Unexpected),
-			"corrupted", "unexpected")
+	switch name {
+	case "at-least-once", "at-most-once", "exactly-once", "ordered":
+	default:
+		return set(Unknown, fmt.Sprintf("unknown claim %q", name))
+	}
+	// Every kind that breaks the claim is named, with its evidence: a
+	// verdict that cites one cause while others broke it too misleads.
+	var words, kinds []string
+	for _, b := range breaches(name, n, nsubs) {
+		if b.n > 0 {
+			words = append(words, b.words)
+			kinds = append(kinds, b.kinds...)
+		}
+	}
+	if len(kinds) > 0 {
+		return set(Fail, strings.Join(words, "; "), kinds...)
 	}
 	if n.Sent == 0 {
 		return set(Unknown, "no message was sent: nothing to verify")
 	}
-	lossClaim := func() (Claim, bool) {
+	loss := name == "at-least-once" || name == "exactly-once"
+	if loss {
 		switch {
 		case n.Acked == 0:
-			return set(Unknown, "no message was acknowledged: nothing to verify for loss"), true
-		case n.Lost > 0:
-			return set(Fail, fmt.Sprintf("%d acknowledged messages never received (of %d acked, %d subscriptions)",
-				n.Lost, n.Acked, nsubs), "lost"), true
+			return set(Unknown, "no message was acknowledged: nothing to verify for loss")
 		case !drained && n.Unaccounted > 0:
 			return set(Unknown, fmt.Sprintf("drain timed out with %d acknowledged messages not yet received: loss cannot be decided",
-				n.Unaccounted), "unaccounted"), true
+				n.Unaccounted), "unaccounted")
 		}
-		return Claim{}, false
 	}
-	dupClaim := func() (Claim, bool) {
-		switch {
-		case n.Received == 0:
-			return set(Unknown, "nothing was received: nothing to verify for duplicates"), true
-		case n.Duplicated > 0:
-			return set(Fail, fmt.Sprintf("%d duplicate deliveries (%d flagged as redelivered by the broker)",
-				n.Duplicated, n.DuplicatedRedelivered), "duplicated"), true
-		}
-		return Claim{}, false
+	if n.Received == 0 && name != "at-least-once" {
+		what := map[string]string{"at-most-once": "duplicates", "exactly-once": "duplicates", "ordered": "order"}[name]
+		return set(Unknown, "nothing was received: nothing to verify for "+what)
 	}
 	switch name {
 	case "at-least-once":
-		if cl, done := lossClaim(); done {
-			return cl
-		}
 		return set(Pass, fmt.Sprintf("all %d acknowledged messages received by each of %d subscriptions", n.Acked, nsubs))
 	case "at-most-once":
-		if cl, done := dupClaim(); done {
-			return cl
-		}
 		return set(Pass, fmt.Sprintf("%d deliveries, none received twice", n.Received))
 	case "exactly-once":
-		if cl, done := lossClaim(); done {
-			if cl.Verdict == Fail {
-				return cl
-			}
-			if d, bad := dupClaim(); bad && d.Verdict == Fail {
-				return d
-			}
-			return cl
-		}
-		if cl, done := dupClaim(); done {
-			return cl
-		}
 		return set(Pass, fmt.Sprintf("all %d acknowledged messages received exactly once by each of %d subscriptions", n.Acked, nsubs))
-	case "ordered":
-		switch {
-		case n.Received == 0:
-			return set(Unknown, "nothing was received: nothing to verify for order")
-		case n.Reordered > 0:
-			return set(Fail, fmt.Sprintf("%d first deliveries arrived after a later message of the same producer in the same ordering domain", n.Reordered), "reordered")
-		}
-		return set(Pass, fmt.Sprintf("%d first deliveries, in producer order within every ordering domain", n.Unique))
 	}
-	return set(Unknown, fmt.Sprintf("unknown claim %q", name))
+	return set(Pass, fmt.Sprintf("%d first deliveries, in producer order within every ordering domain", n.Unique))
+}
+
+// interleave takes the examples of kinds in turn, one of each per round, up
+// to MaxExamples: every kind that broke a claim shows, and none crowds out
+// the others.
+func interleave(examples map[string][]Example, kinds []string) []Example {
+	var out []Example
+	for i := 0; len(out) < MaxExamples; i++ {
+		took := false
+		for _, k := range kinds {
+			if xs := examples[k]; i < len(xs) && len(out) < MaxExamples {
+				out = append(out, xs[i])
+				took = true
+			}
+		}
+		if !took {
+			break
+		}
+	}
+	return out
 }

@@ -4,12 +4,11 @@ import (
 	"encoding/gob"
 	"fmt"
 	"io"
-
-	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// stateVersion changes whenever the saved layout does.
-const stateVersion = 1
+// stateVersion changes whenever the saved layout does. 2: 64-bit sets (one
+// bitmap per 2^32 epoch), ack times, storage positions per domain.
+const stateVersion = 2
 
 // savedState is the checker's state on disk: names instead of ids, so that
 // states from different processes (workers of one run) can be merged.
@@ -30,22 +29,24 @@ type savedState struct {
 type savedProducer struct {
 	ID                                 uint32
 	Sent, Acked, Failed, Indeterminate []byte
-	SentAt                             []int64
+	SentAt, AckedAt                    savedTimes
 }
 
 type savedRecv struct {
-	Sub                     string
-	Dup, DupRedel, Rejected uint64
-	Producers               []uint32
-	Sets                    [][]byte
-	DeadProducers           []uint32
-	DeadSets                [][]byte
+	Sub                                          string
+	Dup, DupRedel, DupStored, DupNoPos, Rejected uint64
+	Producers                                    []uint32
+	Sets                                         [][]byte
+	DeadProducers                                []uint32
+	DeadSets                                     [][]byte
 }
 
 type savedDomain struct {
-	Sub  string
-	Name string
-	Next []uint64
+	Sub       string
+	Name      string
+	High      []uint64 // the highest first delivery of producer i, if Seen[i]
+	Seen      []bool
+	Positions []byte
 }
 
 // Save writes the whole state (sets, counters, evidence) to w.
@@ -58,20 +59,21 @@ func (c *Checker) Save(w io.Writer) error {
 		if p == nil {
 			continue
 		}
-		sp := savedProducer{ID: uint32(id), SentAt: p.sentAt}
+		sp := savedProducer{ID: uint32(id), SentAt: p.sentAt.save(), AckedAt: p.ackedAt.save()}
 		var err error
 		for _, f := range []struct {
 			dst *[]byte
-			bm  *roaring.Bitmap
+			set *seqSet
 		}{{&sp.Sent, &p.sent}, {&sp.Acked, &p.acked}, {&sp.Failed, &p.failed}, {&sp.Indeterminate, &p.indeterminate}} {
-			if *f.dst, err = f.bm.ToBytes(); err != nil {
+			if *f.dst, err = f.set.MarshalBinary(); err != nil {
 				return fmt.Errorf("saving checker state of producer %d: %w", id, err)
 			}
 		}
 		st.Producers = append(st.Producers, sp)
 	}
 	for sid, s := range c.subs {
-		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dup, DupRedel: s.dupRedel, Rejected: s.rejected}
+		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dup, DupRedel: s.dupRedel, DupStored: s.dupStored,
+			DupNoPos: s.dupNoPos, Rejected: s.rejected}
 		var err error
 		if sr.Producers, sr.Sets, err = saveSets(s.recv); err != nil {
 			return fmt.Errorf("saving received set of %s: %w", sr.Sub, err)
@@ -85,7 +87,15 @@ func (c *Checker) Save(w io.Writer) error {
 		if d == nil || id >= len(domains) {
 			continue
 		}
-		st.Domains = append(st.Domains, savedDomain{Sub: subName(subs, domains[id].Sub), Name: domains[id].Name, Next: d.next})
+		pos, err := d.positions.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("saving the positions of domain %s: %w", domains[id].Name, err)
+		}
+		sd := savedDomain{Sub: subName(subs, domains[id].Sub), Name: domains[id].Name, Positions: pos}
+		for _, h := range d.high {
+			sd.High, sd.Seen = append(sd.High, h.seq), append(sd.Seen, h.seen)
+		}
+		st.Domains = append(st.Domains, sd)
 	}
 	if err := gob.NewEncoder(w).Encode(&st); err != nil {
 		return fmt.Errorf("saving checker state: %w", err)
@@ -93,12 +103,12 @@ func (c *Checker) Save(w io.Writer) error {
 	return nil
 }
 
-func saveSets(sets []*roaring.Bitmap) (ids []uint32, data [][]byte, err error) {
-	for pid, bm := range sets {
-		if bm == nil {
+func saveSets(sets []*seqSet) (ids []uint32, data [][]byte, err error) {
+	for pid, set := range sets {
+		if set == nil {
 			continue
 		}
-		b, err := bm.ToBytes()
+		b, err := set.MarshalBinary()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -161,28 +171,20 @@ func (c *Checker) mergeSaved(st *savedState) error {
 		}
 	}
 	for _, sp := range st.Producers {
-		p := c.producer(sp.ID, 0)
+		p := c.producer(sp.ID)
 		if p == nil {
 			return fmt.Errorf("merging checker state: producer id %d out of range", sp.ID)
 		}
 		for _, f := range []struct {
 			src []byte
-			bm  *roaring.Bitmap
+			set *seqSet
 		}{{sp.Sent, &p.sent}, {sp.Acked, &p.acked}, {sp.Failed, &p.failed}, {sp.Indeterminate, &p.indeterminate}} {
-			bm := roaring.New()
-			if err := bm.UnmarshalBinary(f.src); err != nil {
+			if err := f.set.UnmarshalBinary(f.src); err != nil {
 				return fmt.Errorf("merging checker state of producer %d: %w", sp.ID, err)
 			}
-			f.bm.Or(bm)
 		}
-		for i, t := range sp.SentAt {
-			for len(p.sentAt) <= i {
-				p.sentAt = append(p.sentAt, 0)
-			}
-			if p.sentAt[i] == 0 {
-				p.sentAt[i] = t
-			}
-		}
+		p.sentAt.merge(sp.SentAt)
+		p.ackedAt.merge(sp.AckedAt)
 	}
 	for _, sr := range st.Recv {
 		sid := c.names.subID(sr.Sub)
@@ -192,6 +194,8 @@ func (c *Checker) mergeSaved(st *savedState) error {
 		s := c.subs[sid]
 		s.dup += sr.Dup
 		s.dupRedel += sr.DupRedel
+		s.dupStored += sr.DupStored
+		s.dupNoPos += sr.DupNoPos
 		s.rejected += sr.Rejected
 		if len(sr.Producers) != len(sr.Sets) || len(sr.DeadProducers) != len(sr.DeadSets) {
 			return fmt.Errorf("merging checker state: subscription %s is inconsistent", sr.Sub)
@@ -201,10 +205,15 @@ func (c *Checker) mergeSaved(st *savedState) error {
 			if err != nil {
 				return fmt.Errorf("merging received set of %s: %w", sr.Sub, err)
 			}
-			s.dup += both.GetCardinality()
+			// Found only by the merge: no storage position is known.
+			n := both.Cardinality()
+			s.dup += n
+			s.dupNoPos += n
 			// A duplicate found only by the merge needs its evidence too.
-			for it := both.Iterator(); it.HasNext() && len(c.examples["duplicated"]) < MaxExamples; {
-				seq := uint64(it.Next())
+			for seq := range both.All() {
+				if !c.room("duplicated") {
+					break
+				}
 				c.examples["duplicated"] = append(c.examples["duplicated"], Example{Anomaly: "duplicated",
 					Producer: pid, Seq: seq, SeqEnd: seq, Subscription: sr.Sub,
 					Detail: "received in this subscription by two merged runs"})
@@ -217,20 +226,20 @@ func (c *Checker) mergeSaved(st *savedState) error {
 		}
 	}
 	for _, sd := range st.Domains {
-		id := c.names.Domain(c.names.subID(sd.Sub), sd.Name)
-		for int(id) >= len(c.domains) {
-			c.domains = append(c.domains, nil)
+		d := c.domain(c.names.Domain(c.names.subID(sd.Sub), sd.Name))
+		if err := d.positions.UnmarshalBinary(sd.Positions); err != nil {
+			return fmt.Errorf("merging the positions of domain %s: %w", sd.Name, err)
 		}
-		d := c.domains[id]
-		if d == nil {
-			d = &domain{}
-			c.domains[id] = d
+		if len(sd.High) != len(sd.Seen) {
+			return fmt.Errorf("merging checker state: domain %s is inconsistent", sd.Name)
 		}
-		for p, n := range sd.Next {
-			for len(d.next) <= p {
-				d.next = append(d.next, 0)
+		for p, seq := range sd.High {
+			for len(d.high) <= p {
+				d.high = append(d.high, highest{})
 			}
-			d.next[p] = max(d.next[p], n)
+			if h := &d.high[p]; sd.Seen[p] && (!h.seen || seq > h.seq) {
+				*h = highest{seq, true}
+			}
 		}
 	}
 	return nil
@@ -238,16 +247,16 @@ func (c *Checker) mergeSaved(st *savedState) error {
 
 // mergeSet unites a saved set into (*sets)[pid] and returns the members
 // both had.
-func (c *Checker) mergeSet(sets *[]*roaring.Bitmap, pid uint32, data []byte) (*roaring.Bitmap, error) {
-	if c.producer(pid, 0) == nil {
+func (c *Checker) mergeSet(sets *[]*seqSet, pid uint32, data []byte) (*seqSet, error) {
+	if c.producer(pid) == nil {
 		return nil, fmt.Errorf("producer id %d out of range", pid)
 	}
-	bm := roaring.New()
-	if err := bm.UnmarshalBinary(data); err != nil {
+	var set seqSet
+	if err := set.UnmarshalBinary(data); err != nil {
 		return nil, err
 	}
-	dst := bitmapAt(sets, pid)
-	both := roaring.And(dst, bm)
-	dst.Or(bm)
+	dst := setAt(sets, pid)
+	both := and(dst, &set)
+	dst.Or(&set)
 	return both, nil
 }

@@ -294,7 +294,7 @@ func (c *Comparison) latency(series string, bl, nl Latency) {
 
 // anomalyCounts are judged per message sent, so a longer or faster run is
 // not a regression by itself.
-var anomalyCounts = []string{"lost", "unaccounted", "duplicated", "reordered", "corrupted", "unexpected",
+var anomalyCounts = []string{"lost", "unaccounted", "duplicated", "duplicated_stored", "reordered", "corrupted", "unexpected",
 	"phantom", "failed", "indeterminate"}
 
 func (c *Comparison) counts() {

@@ -212,6 +212,7 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		count("recovered", c.Recovered, false), count("phantom", c.Phantom, true)}
 	hr.RecvCounts = []htmlCount{count("received", c.Received, false), count("unique", c.Unique, false),
 		count("lost", c.Lost, true), count("unaccounted", c.Unaccounted, true), count("duplicated", c.Duplicated, true),
+		count("stored twice", c.DuplicatedStored, true), count("position unknown", c.DuplicatedPositionUnknown, false),
 		count("reordered", c.Reordered, true), count("corrupted", c.Corrupted, true), count("unexpected", c.Unexpected, true),
 		count("foreign", c.Foreign, false), count("dead-lettered", c.DeadLettered, false), count("rejected", c.Rejected, false)}
 	pub, e2e := histograms(r)

@@ -55,6 +55,9 @@ func Markdown(w io.Writer, r *Results) error {
 	ew.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n\n", fmtN(c.Received), fmtN(c.Unique),
 		fmtN(c.Lost), fmtN(c.Unaccounted), fmtN(c.Duplicated), fmtN(c.Reordered), fmtN(c.Corrupted),
 		fmtN(c.Unexpected), fmtN(c.DeadLettered))
+	if c.Duplicated > 0 {
+		ew.printf("Duplicates: %s.\n\n", md(c.DuplicateKinds()))
+	}
 
 	t := r.Throughput
 	ew.printf("### Latency and throughput\n\n")

@@ -76,7 +76,7 @@ func sampleResults() *Results {
 		StartedAt: "2027-01-15T08:00:00Z", EndedAt: "2027-01-15T08:00:23.5Z",
 		Drain: Drain{Complete: true, Reason: "every acknowledged message was received", DurationMS: 1234},
 		Counts: checker.Counts{Sent: 40000, Acked: 39990, Indeterminate: 10, Received: 40005, Unique: 39995,
-			Recovered: 5, Duplicated: 10, DuplicatedRedelivered: 0, Reordered: 2},
+			Recovered: 5, Duplicated: 10, DuplicatedRedelivered: 0, DuplicatedStored: 2, Reordered: 2},
 		Latency:    Latencies{Publish: Summarize(pub), EndToEnd: Summarize(e2e)},
 		Throughput: Throughput{SentPerS: 2000, AckedPerS: 1999.5, ReceivedPerS: 2000.25},
 		Faults: []Fault{{Kind: "restart", Target: "restart all nodes (kill)", Schedule: "faults.0: at 8s", PlannedMS: 8000,

@@ -62,6 +62,11 @@ func Text(w io.Writer, r *Results) error {
 		fmt.Fprintf(tw, "  rejected\t%s\tredelivered\t%s\t\t\t\t\n", fmtN(c.Rejected), fmtN(c.DuplicatedRedelivered))
 	}
 	_ = tw.Flush()
+	if c.Duplicated > 0 {
+		// Where the broker gives storage positions, they tell a producer
+		// or broker that stored a message twice from a consumer re-read.
+		ew.printf("  duplicates: %s\n", c.DuplicateKinds())
+	}
 	t := r.Throughput
 	ew.printf("throughput  sent %s/s  acked %s/s  received %s/s\n",
 		fmtN(uint64(t.SentPerS+0.5)), fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))

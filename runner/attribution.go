@@ -6,6 +6,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/chaos"
+	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/report"
 )
 
@@ -22,9 +23,13 @@ import (
 //     and end; consumers hand receipts to the checker within 250ms, so a
 //     duplicate close to an edge can fall on the other side;
 //   - indeterminate: the producers' live counts at the start and end;
-//   - lost: acked messages never received, by when they were sent, in
-//     lostBucket buckets that overlap the span (send times interpolated
-//     from every 1024th message's); only after a complete drain;
+//   - lost: acked messages never received, by when the broker acked them
+//     (in lostBucket buckets; ack times interpolated from every 1024th
+//     message's and each producer's first and last): a message acked
+//     within a fault's span is that fault's; one acked outside every
+//     span was destroyed by the first fault that started after its ack
+//     (a backlog lost in a kill was acked long before the kill, and sent
+//     even earlier); only after a complete drain;
 //   - throughput recovery: the end of the first timeline row (1 s) after
 //     the heal whose acked rate is back to recoverShare of the baseline,
 //     the mean acked rate of up to baselineSeconds rows before the start
@@ -41,7 +46,7 @@ const (
 
 // faultResults turns the windows into the report's faults with their
 // attribution. timeline rows are seconds since loadStart (row t covers
-// (t-1 s, t s]); lost[i] counts lost messages sent in the i-th lostBucket.
+// (t-1 s, t s]); lost[i] counts lost messages acked in the i-th lostBucket.
 //
 // rate is the scenario's fixed rate (0: closed loop): a baseline never
 // exceeds it, so the catch-up burst after an earlier fault does not set the
@@ -61,6 +66,7 @@ func faultResults(windows []chaos.Window, loadStart time.Time, timeline []report
 		}
 		spans[i] = span{ms(w.Start), max(to, ms(w.Start))}
 	}
+	lostBy := blameLost(spanTimes(spans, func(s span) (int64, int64) { return s.from, s.to }), lost, lostBucket.Milliseconds())
 	out := make([]report.Fault, 0, len(windows))
 	for i, w := range windows {
 		f := report.Fault{Kind: w.Fault.Kind(), Target: w.Fault.Name(), Schedule: w.Schedule,
@@ -79,18 +85,13 @@ func faultResults(windows []chaos.Window, loadStart time.Time, timeline []report
 		if w.Err != nil {
 			f.Error = w.Err.Error()
 		}
-		from, to := spans[i].from, spans[i].to
+		from := spans[i].from
 		if w.AtEnd != (chaos.Counts{}) || w.AtStart != (chaos.Counts{}) {
 			f.Anomalies.Duplicated = w.AtEnd.Duplicated - min(w.AtStart.Duplicated, w.AtEnd.Duplicated)
 			f.Anomalies.Reordered = w.AtEnd.Reordered - min(w.AtStart.Reordered, w.AtEnd.Reordered)
 			f.Anomalies.Indeterminate = w.AtEnd.Indeterminate - min(w.AtStart.Indeterminate, w.AtEnd.Indeterminate)
 		}
-		bucket := lostBucket.Milliseconds()
-		for b, n := range lost {
-			if int64(b)*bucket < to && int64(b+1)*bucket > from {
-				f.Anomalies.Lost += n
-			}
-		}
+		f.Anomalies.Lost = lostBy[i]
 		// The baseline: rows before the start that no fault's span touches.
 		var sum float64
 		var rows int
@@ -136,29 +137,87 @@ func faultResults(windows []chaos.Window, loadStart time.Time, timeline []report
 	return out
 }
 
+// blameLost sums lost[b] (messages acked in [b*bucket, (b+1)*bucket)) per
+// span: a bucket counts for every span it touches, or, touching none, for
+// the first span that starts after it.
+func blameLost(spans [][2]int64, lost []uint64, bucket int64) []uint64 {
+	out := make([]uint64, len(spans))
+	for b, n := range lost {
+		if n == 0 {
+			continue
+		}
+		for _, i := range blame(spans, int64(b)*bucket, int64(b+1)*bucket) {
+			out[i] += n
+		}
+	}
+	return out
+}
+
+// blame returns the spans [from, to) touches, or, when it touches none, the
+// first span that starts at or after to.
+func blame(spans [][2]int64, from, to int64) []int {
+	var hit []int
+	next := -1
+	for i, s := range spans {
+		switch {
+		case from < s[1] && to > s[0], from == to && from >= s[0] && from <= s[1]:
+			hit = append(hit, i)
+		case s[0] >= to && (next < 0 || s[0] < spans[next][0]):
+			next = i
+		}
+	}
+	if len(hit) == 0 && next >= 0 {
+		hit = append(hit, next)
+	}
+	return hit
+}
+
+func spanTimes[S any](spans []S, f func(S) (int64, int64)) [][2]int64 {
+	out := make([][2]int64, len(spans))
+	for i, s := range spans {
+		out[i][0], out[i][1] = f(s)
+	}
+	return out
+}
+
 // attribute names, on each piece of evidence, the fault whose window (from
-// its start to its recovery) contains the example's time.
+// its start to its recovery) contains the example's time; for a message
+// acked and never received, the fault blamed for it as in faultResults.
 func attribute(res *report.Results, windows []chaos.Window, loadStart time.Time) {
-	name := func(at int64) string {
-		for _, w := range windows {
-			end := w.SpanEnd
-			if end.IsZero() {
-				end = time.Now()
-			}
-			if at >= w.Start.UnixNano() && at <= end.UnixNano() {
-				return fmt.Sprintf("%s at %s", w.Fault.Name(), w.Start.Sub(loadStart).Round(time.Millisecond))
+	now := time.Now()
+	spans := spanTimes(windows, func(w chaos.Window) (int64, int64) {
+		end := w.SpanEnd
+		if end.IsZero() {
+			end = now
+		}
+		return w.Start.UnixNano(), end.UnixNano()
+	})
+	name := func(x checker.Example) string {
+		var hit []int
+		if x.AckedAt != 0 {
+			hit = blame(spans, x.AckedAt, x.AckedAt)
+		} else {
+			for i, s := range spans {
+				if x.At >= s[0] && x.At <= s[1] {
+					hit = []int{i}
+					break
+				}
 			}
 		}
-		return ""
+		if len(hit) == 0 {
+			return ""
+		}
+		w := windows[hit[0]]
+		return fmt.Sprintf("%s at %s", w.Fault.Name(), w.Start.Sub(loadStart).Round(time.Millisecond))
 	}
 	for k := range res.Examples {
 		for i := range res.Examples[k] {
-			res.Examples[k][i].Fault = name(res.Examples[k][i].At)
+			res.Examples[k][i].Fault = name(res.Examples[k][i])
 		}
 	}
 	for c := range res.Claims {
 		for i := range res.Claims[c].Evidence {
-			res.Claims[c].Evidence[i].Fault = name(res.Claims[c].Evidence[i].At)
+			res.Claims[c].Evidence[i].Fault = name(res.Claims[c].Evidence[i])
 		}
 	}
 }

@@ -97,8 +97,10 @@ func TestKnownAnswers(t *testing.T) {
 			func(uint64) checker.Counts { return checker.Counts{Indeterminate: 9} }, verdicts{P, P, P, P}},
 		{"rejected", memory.Faults{Reject: 4}, 1,
 			func(uint64) checker.Counts { return checker.Counts{Failed: 4} }, verdicts{P, P, P, P}},
+		// Refused, yet delivered: an application retrying the refused
+		// publish would receive it twice.
 		{"phantom", memory.Faults{Phantom: 2}, 1,
-			func(uint64) checker.Counts { return checker.Counts{Failed: 2, Phantom: 2} }, verdicts{P, P, P, P}},
+			func(uint64) checker.Counts { return checker.Counts{Failed: 2, Phantom: 2} }, verdicts{F, P, F, P}},
 		{"everything at once, two subscriptions", memory.Faults{Drop: 3, Duplicate: 2, DuplicateRedelivered: 2,
 			Reorder: 3, WithholdAckDelivered: 4, WithholdAckDropped: 5, Reject: 1, Phantom: 1}, 2,
 			func(uint64) checker.Counts {
@@ -142,6 +144,14 @@ func TestKnownAnswers(t *testing.T) {
 					want.Acked = got.Sent - want.Failed - want.Indeterminate
 					want.Unique = stored*subs - want.Lost
 					want.Received = want.Unique + want.Duplicated
+					// duplicate stores a message twice, duplicate_redelivered
+					// delivers one stored copy twice; in queue mode the
+					// memory broker gives no positions (as AMQP queues).
+					if mode == "partitioned" {
+						want.DuplicatedStored = uint64(tt.faults.Duplicate)
+					} else {
+						want.DuplicatedPositionUnknown = want.Duplicated
+					}
 					if got != want {
 						t.Errorf("counts\n got %+v\nwant %+v", got, want)
 					}

@@ -500,9 +500,10 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	windows := faults.Windows()
 	var lost []uint64
 	if dr.Drained && len(windows) > 0 {
-		n := int(r.s.Duration.D()/lostBucket) + 2
+		// Acks come until the end of the drain: every bucket to now.
+		n := int(time.Since(r.loadStart)/lostBucket) + 2
 		_ = col.Checker(func(c *checker.Checker) error {
-			lost, _ = c.MissingBySendTime(r.loadStart.UnixNano(), int64(lostBucket), n)
+			lost, _ = c.MissingByTime(checker.Acked, r.loadStart.UnixNano(), int64(lostBucket), n)
 			return nil
 		})
 	}

@@ -141,7 +141,7 @@ func (c *Collector) watch(p *producer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sources = append(c.sources, p)
-	c.reported = append(c.reported, 0)
+	c.reported = append(c.reported, p.sentNext.Load())
 }
 
 // pullSent records, as one range per producer, what was sent since the last
@@ -297,7 +297,7 @@ func (c *Collector) inFlight() uint64 {
 		// completed first: a completion between the two reads can only
 		// make the figure one too high, never wrap it below zero.
 		done := p.completed.Load()
-		if sent := p.sentNext.Load(); sent > done {
+		if sent := p.sentNext.Load() - p.cfg.StartSeq; sent > done {
 			n += sent - done
 		}
 	}

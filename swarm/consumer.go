@@ -53,7 +53,9 @@ func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Dri
 		c.failErr = broker.ErrDeadLetter
 	}
 	var err error
-	c.opts = broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify}
+	// A domain this consumer gives up must not be delivered by its next
+	// owner before this consumer's receipts of it reach the checker.
+	c.opts = broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify, Handover: c.flush}
 	c.drv, err = d.NewConsumer(ctx, c.opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating consumer %d of subscription %d: %w", id, sub, err)
@@ -83,7 +85,8 @@ func (c *consumer) handle(d *broker.Delivery) error {
 	} else {
 		h, err = message.Decode(d.Payload)
 	}
-	ev := checker.Event{Sub: c.sub, Redelivered: d.Redelivered, Producer: h.Producer, Seq: h.Seq, At: now}
+	ev := checker.Event{Sub: c.sub, Redelivered: d.Redelivered, Producer: h.Producer, Seq: h.Seq, At: now,
+		HasPosition: d.HasPosition, Position: d.Position}
 	c.mu.Lock()
 	b := c.b
 	if b.started == 0 {
@@ -93,9 +96,9 @@ func (c *consumer) handle(d *broker.Delivery) error {
 	var ret error
 	switch {
 	case err != nil:
-		ev.Kind = checker.Corrupted
+		ev.Kind, ev.Reason = classify(err)
 	case h.RunID != c.runID:
-		ev.Kind = checker.Foreign
+		ev.Kind, ev.Reason = checker.Foreign, checker.OtherRun
 	case d.DeadLettered:
 		ev.Kind = checker.DeadLettered
 	case c.failBelow > 0 && !d.Redelivered && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
@@ -120,6 +123,23 @@ func (c *consumer) handle(d *broker.Delivery) error {
 	}
 	c.mu.Unlock()
 	return ret
+}
+
+// classify tells a payload that is no mqcheck message at all (a stray
+// record on a shared topic: foreign, not an error) from an mqcheck message
+// that was damaged (corrupted: it fails every claim).
+func classify(err error) (checker.Kind, checker.Reason) {
+	switch {
+	case errors.Is(err, message.ErrTooShort):
+		return checker.Foreign, checker.TooShort
+	case errors.Is(err, message.ErrBadMagic):
+		return checker.Foreign, checker.BadMagic
+	case errors.Is(err, message.ErrVersion):
+		return checker.Foreign, checker.UnknownVersion
+	case errors.Is(err, message.ErrSize):
+		return checker.Corrupted, checker.BadSize
+	}
+	return checker.Corrupted, checker.BadChecksum
 }
 
 // failHash spreads (producer, seq) uniformly (splitmix64), so the messages

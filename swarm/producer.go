@@ -29,9 +29,10 @@ type producer struct {
 	sent *batch   // owned by the loop goroutine
 	done *batch   // owned by complete (serialized by the driver)
 	err  error
-	// sentNext is how many messages were handed to the driver (the next
-	// seq). The collector reads it and records the sends as a range, so
-	// the publishing loop hands over no event per message.
+	// sentNext is the next seq: every one from Config.StartSeq below it
+	// was handed to the driver. The collector reads it and records the
+	// sends as a range, so the publishing loop hands over no event per
+	// message.
 	sentNext atomic.Uint64
 	// completed counts outcomes as they happen, for a live in-flight figure
 	// that does not wait for the outcome batch to be handed over.
@@ -41,10 +42,20 @@ type producer struct {
 	failed atomic.Uint64
 	indet  atomic.Uint64
 	crash  crashRequest
+	// last is the last message published and when it was meant to go,
+	// owned by the loop goroutine: finish records it as an exact sample,
+	// so the checker dates the last slot of sends from it.
+	last     uint64
+	lastTime int64
 }
 
+// noneSent marks a producer that has published nothing.
+const noneSent = ^uint64(0)
+
 func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col *Collector, notify func(broker.Notice)) (*producer, error) {
-	p := &producer{id: id, cfg: cfg, d: d, col: col, sent: col.getBatch(), done: col.getBatch(), crash: newCrashRequest()}
+	p := &producer{id: id, cfg: cfg, d: d, col: col, sent: col.getBatch(), done: col.getBatch(), crash: newCrashRequest(),
+		last: noneSent}
+	p.sentNext.Store(cfg.StartSeq)
 	var err error
 	p.enc, err = message.NewEncoder(cfg.RunID, uint32(id), cfg.MessageSize, cfg.Seed+int64(id))
 	if err != nil {
@@ -127,8 +138,9 @@ func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.D
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
-	for seq := uint64(0); ; seq++ {
-		intended := startNs + int64(interval)*int64(seq)
+	first := p.cfg.StartSeq
+	for seq := first; ; seq++ {
+		intended := startNs + int64(interval)*int64(seq-first)
 		m := p.getMessage(ctx)
 		if m == nil {
 			return
@@ -175,18 +187,26 @@ func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.D
 			}
 			return
 		}
-		if seq&(1<<10-1) == 0 {
-			// The exact send time of every 1024th message dates evidence.
-			b := p.sent
-			if b.started == 0 {
-				b.started = now
-			}
-			b.events = append(b.events, checker.Event{Kind: checker.Sent, Producer: uint32(p.id), Seq: seq, At: intended})
-			if b.full(now) {
-				p.col.add(b)
-				p.sent = p.col.getBatch()
-			}
+		p.last, p.lastTime = seq, intended
+		if seq&(1<<10-1) == 0 || seq == first {
+			// The exact send time of every 1024th message and of the
+			// first (and, in finish, the last) dates evidence.
+			p.sample(seq, intended, now)
 		}
+	}
+}
+
+// sample hands the checker the exact send time of seq. Called by the loop
+// goroutine only.
+func (p *producer) sample(seq uint64, intended, now int64) {
+	b := p.sent
+	if b.started == 0 {
+		b.started = now
+	}
+	b.events = append(b.events, checker.Event{Kind: checker.Sent, Producer: uint32(p.id), Seq: seq, At: intended})
+	if b.full(now) {
+		p.col.add(b)
+		p.sent = p.col.getBatch()
 	}
 }
 
@@ -229,6 +249,9 @@ func (p *producer) crashNow(ctx context.Context) bool {
 
 func (p *producer) finish(flushTimeout time.Duration) {
 	defer p.crash.end()
+	if p.last != noneSent {
+		p.sample(p.last, p.lastTime, clockNow())
+	}
 	p.col.add(p.sent)
 	p.sent = nil
 	if p.drv == nil {

@@ -28,6 +28,10 @@ type Config struct {
 	Keys        int
 	// Text sends the text-safe header variant (for brokers whose bodies must be text).
 	Text bool
+	// StartSeq is every producer's first sequence number (default 0): a
+	// run can start high to cover sequence numbers past 2^32 without
+	// sending four billion messages first.
+	StartSeq uint64
 	// FailFraction of first deliveries consumers fail on purpose; FailDeadLetter
 	// rejects them for good (dead-letter) instead of for redelivery.
 	FailFraction   float64

@@ -52,6 +52,10 @@ type consumer struct {
 	conn    *connState
 	domains []string // shared by the driver's consumers; grown privately
 
+	// handover is ConsumerOptions.Handover, called before revoked or lost
+	// partitions move to another member.
+	handover func()
+
 	d     broker.Delivery // reused for every record
 	last  []*kgo.Record   // per partition: the poll's last handled record
 	lastP []int32         // partitions with a last record in this poll
@@ -85,6 +89,7 @@ func (d *driver) newConsumer(o broker.ConsumerOptions) (*consumer, error) {
 		topic:      d.set.topic,
 		manual:     d.set.k.Commit == "manual",
 		notify:     o.Notify,
+		handover:   o.Handover,
 		conn:       newConnState(who, int16(kmsg.Fetch), o.Notify),
 		domains:    d.domainCache(),
 		handled:    make(map[int32]kgo.EpochOffset),
@@ -163,6 +168,7 @@ func (c *consumer) handle(ctx context.Context, fs kgo.Fetches, h broker.Handler)
 		at, sought := c.rejectedAt[p]
 		c.d.Payload = r.Value
 		c.d.Domain = c.domain(p)
+		c.d.Position, c.d.HasPosition = uint64(r.Offset), true
 		c.d.Redelivered = sought && at == r.Offset
 		err := h(&c.d)
 		c.d.Payload = nil
@@ -272,6 +278,7 @@ func (c *consumer) assigned(_ context.Context, _ *kgo.Client, m map[string][]int
 // revoked commits before the partitions move, so their next owner starts
 // where this one stopped.
 func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	c.handOver(m)
 	c.mu.Lock()
 	crashed := c.crashed
 	c.mu.Unlock()
@@ -292,8 +299,19 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, m map[string][]i
 }
 
 func (c *consumer) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.handOver(m)
 	c.forget(m)
 	c.rebalance("lost", m)
+}
+
+// handOver lets the swarm hand over what it received before partitions of
+// the topic move to another member. franz-go calls revoke and lost between
+// polls (rebalances are blocked while a poll is handled), so every record
+// of those partitions this consumer will handle has been handled.
+func (c *consumer) handOver(m map[string][]int32) {
+	if c.handover != nil && len(m[c.topic]) > 0 {
+		c.handover()
+	}
 }
 
 func (c *consumer) commitHandled(ctx context.Context, cl *kgo.Client, m map[string][]int32) error {

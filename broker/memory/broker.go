@@ -226,6 +226,7 @@ func (b *Broker) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (bro
 		id:          o.ID,
 		sub:         b.subs[o.Subscription],
 		notify:      o.Notify,
+		handover:    o.Handover,
 		queueDomain: b.dest + "@consumer-" + strconv.Itoa(o.ID),
 		wake:        make(chan struct{}, 1),
 	}

@@ -31,6 +31,9 @@ type consumer struct {
 	id     int
 	sub    *subscription
 	notify func(broker.Notice)
+	// handover is ConsumerOptions.Handover: a partition this consumer
+	// loses moves on only once it was called (see handing).
+	handover func()
 	// queueDomain is the ordering domain in queue mode: what this consumer
 	// sees of the queue.
 	queueDomain string
@@ -49,6 +52,9 @@ type consumer struct {
 	owned                    []int // lanes assigned to this consumer
 	holding                  []int // lanes with entries in batch
 	batch                    []entry
+	// handing are lanes this consumer still holds but no longer owns: it
+	// delivered from them, and releases them once handover was called.
+	handing []int
 	// returned counts batch entries rejected and already put back, which
 	// are neither acknowledged nor to be put back again.
 	returned int
@@ -97,11 +103,18 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 			b.mu.Unlock()
 			return nil
 		}
-		if ctx.Err() != nil {
-			ns := b.leave(c)
-			b.mu.Unlock()
-			sendNotices(ns)
-			return nil
+		if len(c.handing) > 0 || ctx.Err() != nil {
+			// Partitions this consumer gives up (all of them when it
+			// stops) move on once its handover was called.
+			if !c.handOver() {
+				return nil
+			}
+			if ctx.Err() != nil {
+				ns := b.leave(c)
+				b.mu.Unlock()
+				sendNotices(ns)
+				return nil
+			}
 		}
 		if !b.fetch(c) {
 			c.waiting = true
@@ -127,11 +140,47 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 			b.mu.Unlock()
 			continue
 		}
+		if !c.handOver() {
+			return fmt.Errorf("memory broker: consumer %d of subscription %d: handler: %w", c.id, c.sub.index, herr)
+		}
 		ns := b.leave(c)
 		b.mu.Unlock()
 		sendNotices(ns)
 		return fmt.Errorf("memory broker: consumer %d of subscription %d: handler: %w", c.id, c.sub.index, herr)
 	}
+}
+
+// handOver calls the handover hook without the broker lock, then releases
+// the lanes it was waiting for. Called by Run with b.mu held, which it
+// holds again on return; false (lock released) when Close came meanwhile.
+func (c *consumer) handOver() bool {
+	b := c.b
+	if c.handover != nil {
+		b.mu.Unlock()
+		c.handover()
+		b.mu.Lock()
+	}
+	if c.closed {
+		b.mu.Unlock()
+		return false
+	}
+	b.release(c)
+	return true
+}
+
+// release lets go of the lanes c was handing over. Called with b.mu held.
+func (b *Broker) release(c *consumer) {
+	if len(c.handing) == 0 {
+		return
+	}
+	s := c.sub
+	for _, l := range c.handing {
+		if s.lanes[l].holder == c {
+			s.lanes[l].holder = nil
+		}
+	}
+	c.handing = c.handing[:0]
+	s.wakeWaiting()
 }
 
 // deliver hands the batch to h, one entry at a time, acknowledging each on a
@@ -149,9 +198,12 @@ func (c *consumer) deliver(done <-chan struct{}, h broker.Handler, d *broker.Del
 		e := &c.batch[i]
 		d.Payload, d.Redelivered = e.payload, e.redelivered
 		if c.sub.queue {
-			d.Domain = c.queueDomain
+			// The domain is this consumer's view of the queue, where a
+			// log index would not be unique: no position, as AMQP
+			// queues give none.
+			d.Domain, d.HasPosition = c.queueDomain, false
 		} else {
-			d.Domain = c.b.domains[e.lane]
+			d.Domain, d.Position, d.HasPosition = c.b.domains[e.lane], e.pos, true
 		}
 		err := h(d)
 		switch {
@@ -250,8 +302,14 @@ func (b *Broker) giveBack(c *consumer, upto int, flagFirst bool) {
 		s.lanes[e.lane].q.pushFront(e)
 	}
 	for _, l := range c.holding {
-		if s.lanes[l].holder == c {
-			s.lanes[l].holder = nil
+		ln := &s.lanes[l]
+		switch {
+		case ln.holder != c:
+		case ln.owner != c && c.handover != nil && !c.closed:
+			// Lost to a rebalance: it moves on after the handover.
+			c.handing = append(c.handing, l)
+		default:
+			ln.holder = nil
 		}
 	}
 	c.holding = c.holding[:0]
@@ -274,6 +332,7 @@ func (c *consumer) Close() error {
 	var ns []notice
 	if c.running {
 		b.giveBack(c, int(st&indexMask), st&handlerBit != 0)
+		b.release(c)
 		ns = b.leave(c)
 	}
 	c.signal()

@@ -3,6 +3,8 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,41 +170,90 @@ func TestCancelMidStream(t *testing.T) {
 
 // TestRebalanceMidStream adds and removes consumers while messages flow: the
 // cooperative handover keeps every partition with one consumer at a time, so
-// nothing is lost, duplicated or reordered.
+// nothing is lost, duplicated or reordered. With a Handover hook, a
+// partition moves to its new owner only after the consumer that delivered
+// from it before has called the hook, so the swarm can hand its receipts to
+// the checker first (without it, receipts from two consumers reached the
+// checker in the wrong order and the fault-free broker failed "ordered").
 func TestRebalanceMidStream(t *testing.T) {
-	r := newRig(t, cleanSpec(ModePartitioned))
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	cctx, ccancel := context.WithCancel(ctx)
-	leaveCtx, leave := context.WithCancel(cctx)
-	var grow, shrink sync.Once
-	r.hook = func(r *rig, cons, n int, d delivered) error {
-		switch {
-		case cons == 0 && n == 50:
-			grow.Do(func() { r.start(cctx, 1); r.start(leaveCtx, 2) })
-		case cons == 1 && n == 50:
-			shrink.Do(leave)
+	for _, handover := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handover=%v", handover), func(t *testing.T) {
+			spec := cleanSpec(ModePartitioned)
+			spec.handover = handover
+			r := newRig(t, spec)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			cctx, ccancel := context.WithCancel(ctx)
+			leaveCtx, leave := context.WithCancel(cctx)
+			var grow, shrink sync.Once
+			order := newHandoverOrder(t)
+			r.hook = func(r *rig, cons, n int, d delivered) error {
+				if handover {
+					order.check(r, cons, d)
+				}
+				switch {
+				case cons == 0 && n == 50:
+					grow.Do(func() { r.start(cctx, 1); r.start(leaveCtx, 2) })
+				case cons == 1 && n == 50:
+					shrink.Do(leave)
+				}
+				if n%64 == 0 {
+					time.Sleep(100 * time.Microsecond) // let rebalances land mid-batch
+				}
+				return nil
+			}
+			r.start(cctx, 0)
+			for i := 3; i < 6; i++ {
+				r.start(cctx, i)
+			}
+			waitFor(ctx, t, "consumers to join", func() bool { return r.members() == 4 })
+			ps := r.publish(ctx)
+			r.drain(ctx)
+			r.stop(ctx, ccancel)
+			for _, p := range ps {
+				_ = p.Close()
+			}
+			onlyRedelivered(t, r.observe(), 0)
+			if r.notices.Load() == 0 {
+				t.Error("no rebalance notices")
+			}
+			if handover && order.moved == 0 {
+				t.Error("no partition changed consumers: the handover was not tested")
+			}
+		})
+	}
+}
+
+// handoverOrder checks, delivery by delivery, that a consumer delivers from
+// a partition another consumer delivered from before only after that one
+// has called its Handover hook since.
+type handoverOrder struct {
+	t     *testing.T
+	mu    sync.Mutex
+	last  map[[2]string]handoverMark // (subscription, domain) -> last deliverer
+	moved int
+}
+
+type handoverMark struct {
+	cons      int
+	handovers int64
+}
+
+func newHandoverOrder(t *testing.T) *handoverOrder {
+	return &handoverOrder{t: t, last: map[[2]string]handoverMark{}}
+}
+
+func (o *handoverOrder) check(r *rig, cons int, d delivered) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w := [2]string{strconv.Itoa(d.sub), d.domain}
+	if l, ok := o.last[w]; ok && l.cons != cons {
+		o.moved++
+		if r.handovers[l.cons].Load() == l.handovers {
+			o.t.Errorf("consumer %d delivers from %s before consumer %d, which delivered from it, handed over", cons, d.domain, l.cons)
 		}
-		if n%64 == 0 {
-			time.Sleep(100 * time.Microsecond) // let rebalances land mid-batch
-		}
-		return nil
 	}
-	r.start(cctx, 0)
-	for i := 3; i < 6; i++ {
-		r.start(cctx, i)
-	}
-	waitFor(ctx, t, "consumers to join", func() bool { return r.members() == 4 })
-	ps := r.publish(ctx)
-	r.drain(ctx)
-	r.stop(ctx, ccancel)
-	for _, p := range ps {
-		_ = p.Close()
-	}
-	onlyRedelivered(t, r.observe(), 0)
-	if r.notices.Load() == 0 {
-		t.Error("no rebalance notices")
-	}
+	o.last[w] = handoverMark{cons, r.handovers[cons].Load()}
 }
 
 func TestBacklog(t *testing.T) {

@@ -6,6 +6,9 @@ type entry struct {
 	payload  []byte
 	producer int
 	lane     int
+	// pos is the entry's log index in its lane (partitioned mode): a copy
+	// redelivered keeps it, a message stored twice has two.
+	pos uint64
 	// redelivered is the flag the consumer will see.
 	redelivered bool
 	// glue makes a queue-mode fetch take the next entry too, so that a

@@ -218,10 +218,18 @@ func (b *Broker) arrive(p *producer, producerID int, payload []byte, lane int) (
 			e.payload = corruptCopy(b.rng, payload)
 			sub.add(e)
 			b.injected[faultCorrupt].Add(1)
-		case faultDuplicate, faultDuplicateRedelivered:
+		case faultDuplicate:
+			// Stored twice, as by a producer's retry: two log entries.
 			sub.add(e)
-			e.redelivered = kind == faultDuplicateRedelivered
 			sub.add(e)
+			b.injected[kind].Add(1)
+		case faultDuplicateRedelivered:
+			// Stored once and delivered twice, as after a lost ack: the
+			// same log entry again, flagged.
+			e = sub.add(e)
+			e.redelivered = true
+			sub.backlog++
+			sub.enqueue(e)
 			b.injected[kind].Add(1)
 		}
 	}
@@ -257,6 +265,7 @@ type held struct {
 }
 
 func (b *Broker) hold(sub *subscription, e entry, owner *producer) {
+	e.pos = sub.store(e.lane)
 	sub.backlog++
 	b.held[holdKey{sub.index, e.lane, e.producer}] = held{e: e, owner: owner}
 }

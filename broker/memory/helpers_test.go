@@ -62,6 +62,9 @@ type loadSpec struct {
 	messages  int // per producer
 	keys      int // key space; 0 publishes without keys
 	seed      int64
+	// handover gives consumers a Handover hook that counts its calls in
+	// rig.handovers.
+	handover bool
 }
 
 // delivered is one Handler call as a test sees it.
@@ -92,6 +95,7 @@ type rig struct {
 	outcomes  [][]broker.Outcome
 	consumers []broker.Consumer
 	notices   atomic.Int64
+	handovers []atomic.Int64 // per consumer, with loadSpec.handover
 	runs      sync.WaitGroup
 	runErrs   []error
 }
@@ -114,8 +118,14 @@ func newRig(t *testing.T, spec loadSpec) *rig {
 	r.logs = make([][]delivered, n)
 	r.consumers = make([]broker.Consumer, n)
 	r.runErrs = make([]error, n)
+	r.handovers = make([]atomic.Int64, n)
 	for i := range n {
+		var handover func()
+		if spec.handover {
+			handover = func() { r.handovers[i].Add(1) }
+		}
 		c, err := b.NewConsumer(context.Background(), broker.ConsumerOptions{
+			Handover:     handover,
 			ID:           i,
 			Subscription: i / spec.perSub,
 			Notify: func(nt broker.Notice) {

@@ -44,10 +44,13 @@ type Faults struct {
 	// Drop: acked, then never delivered to one subscription (the others
 	// get it): one lost message per drop.
 	Drop int `yaml:"drop,omitempty" json:"drop,omitempty"`
-	// Duplicate: delivered twice to one subscription, the copy right after
-	// the original and not flagged as redelivered.
+	// Duplicate: stored twice (a second copy at its own position, as a
+	// producer retry would write it) and so delivered twice to one
+	// subscription, the copy right after the original and not flagged as
+	// redelivered: counted in duplicated_stored.
 	Duplicate int `yaml:"duplicate,omitempty" json:"duplicate,omitempty"`
-	// DuplicateRedelivered: as Duplicate, the copy flagged redelivered.
+	// DuplicateRedelivered: one stored copy delivered twice, the second
+	// time flagged redelivered (a consumer-side re-delivery).
 	DuplicateRedelivered int `yaml:"duplicate_redelivered,omitempty" json:"duplicate_redelivered,omitempty"`
 	// Reorder: in one subscription, held back and delivered right after
 	// the next message of the same producer in the same ordering domain

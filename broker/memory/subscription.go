@@ -32,16 +32,28 @@ type lane struct {
 	// owner waits until the previous holder gives them back, so a partition
 	// never has two consumers at once and its order survives a rebalance.
 	holder *consumer
+	// stored counts the entries ever stored in the lane: the next log index.
+	stored uint64
 }
 
 func newSubscription(index, lanes int, queue bool) *subscription {
 	return &subscription{index: index, lanes: make([]lane, lanes), queue: queue}
 }
 
-// add enqueues a new delivery and counts it in the backlog.
-func (s *subscription) add(e entry) {
+// add stores a new delivery at the lane's next log index, enqueues it and
+// counts it in the backlog. It returns the entry as stored.
+func (s *subscription) add(e entry) entry {
+	e.pos = s.store(e.lane)
 	s.backlog++
 	s.enqueue(e)
+	return e
+}
+
+// store takes the next log index of a lane.
+func (s *subscription) store(lane int) uint64 {
+	ln := &s.lanes[lane]
+	ln.stored++
+	return ln.stored - 1
 }
 
 // enqueue appends to the lane and wakes whoever can take it.
@@ -109,6 +121,7 @@ func (b *Broker) leave(c *consumer) []notice {
 	if !c.running {
 		return nil
 	}
+	b.release(c)
 	c.running = false
 	c.waiting = false
 	s := c.sub
@@ -153,6 +166,13 @@ func (b *Broker) rebalance(s *subscription, leaver *consumer) []notice {
 			find(old).revoked = append(find(old).revoked, b.domains[l])
 			if len(old.batch) > 0 {
 				old.state.Or(revokeBit)
+			}
+			if old != leaver && old.handover != nil && ln.holder == nil {
+				// The old owner delivered from it: the partition moves on
+				// once that owner has handed over what it received.
+				ln.holder = old
+				old.handing = append(old.handing, l)
+				old.signal()
 			}
 		}
 		if owner != nil {

@@ -1,0 +1,121 @@
+package runner
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/kinds"
+	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/message"
+	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// eatingDriver wraps a driver whose consumers acknowledge the deliveries
+// eat picks without handing them to the swarm: those messages are acked and
+// never received, lost exactly where a test wants them.
+type eatingDriver struct {
+	broker.Driver
+	eat func(message.Header) bool
+}
+
+func (d eatingDriver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	c, err := d.Driver.NewConsumer(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return eatingConsumer{c, d.eat}, nil
+}
+
+// Backlog keeps the drain able to tell lost from late.
+func (d eatingDriver) Backlog(ctx context.Context) (int64, error) {
+	return d.Driver.(broker.Backlogger).Backlog(ctx)
+}
+
+type eatingConsumer struct {
+	broker.Consumer
+	eat func(message.Header) bool
+}
+
+func (c eatingConsumer) Run(ctx context.Context, h broker.Handler) error {
+	return c.Consumer.Run(ctx, func(d *broker.Delivery) error {
+		if hd, err := message.Decode(d.Payload); err == nil && c.eat(hd) {
+			return nil
+		}
+		return h(d)
+	})
+}
+
+// TestLowRateLossIsDatedAndAttributed: at 50 msg/s a 10 s run never leaves
+// the first 1024 sequence numbers, whose send times were not interpolated:
+// losses at 7 s were dated 0 s and no fault was blamed. Messages sent from
+// 7.06 s to 7.44 s are lost while a producer crash at 7 s is active: their
+// evidence must say ~7.x s and name the crash, and the crash's block must
+// count them.
+func TestLowRateLossIsDatedAndAttributed(t *testing.T) {
+	t.Parallel()
+	const first, last = 353, 372 // 50/s: intended 7.06 s .. 7.44 s after the producer started
+	s := &scenarios.Scenario{
+		Name:      "low-rate-dating",
+		Seed:      3,
+		Duration:  scenarios.Duration(10 * time.Second),
+		Broker:    scenarios.Broker{Kind: "memory", Config: &memory.Config{Partitions: 1}},
+		Producers: scenarios.Producers{Count: 1, Rate: 50, MessageSize: 100},
+		Consumers: scenarios.Consumers{Count: 1, Subscriptions: 1},
+		Claims:    []string{"at-least-once"},
+		Faults:    []scenarios.Fault{{Kind: "producer-crash", At: sec(7), For: sec(1), Client: 0}},
+	}
+	s.ApplyDefaults()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	open := func(ctx context.Context, cfg *memory.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+		tgt, err := memory.Open(ctx, cfg, spec, env)
+		if err != nil {
+			return nil, err
+		}
+		tgt.Driver = eatingDriver{tgt.Driver, func(h message.Header) bool { return h.Seq >= first && h.Seq <= last }}
+		return tgt, nil
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Kinds: memoryKindWith(open),
+		DrainSettle: 300 * time.Millisecond}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	res, err := report.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.Lost != last-first+1 {
+		t.Fatalf("counts %+v, want %d lost", res.Counts, last-first+1)
+	}
+	lost := res.Examples["lost"]
+	if len(lost) != 1 || lost[0].Seq != first || lost[0].SeqEnd != last {
+		t.Fatalf("lost evidence %+v, want one range %d-%d", lost, first, last)
+	}
+	x := lost[0]
+	if sent := time.Duration(x.At - res.LoadStartNS); sent < 7*time.Second || sent >= 8*time.Second {
+		t.Errorf("lost evidence dated %s after the load started, want within the 8th second (7.06 s)", sent)
+	}
+	if !strings.HasPrefix(x.Fault, "crash producer 0") {
+		t.Errorf("lost evidence blamed on %q, want the producer crash", x.Fault)
+	}
+	if len(res.Faults) != 1 || res.Faults[0].Anomalies.Lost != last-first+1 {
+		t.Errorf("faults %+v: want the crash's block to count the %d lost", res.Faults, last-first+1)
+	}
+}
+
+// memoryKindWith is the default list of kinds with the memory kind opened by
+// open (a wrapped memory broker).
+func memoryKindWith(open func(context.Context, *memory.Config, broker.Spec, broker.Env) (*broker.Target, error)) broker.Kinds {
+	ks := kinds.Default()
+	k, _ := ks.Lookup("memory")
+	k.Open = broker.Typed(open)
+	return ks.With(k)
+}
