@@ -147,6 +147,14 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 		Verdict: checker.Unknown, Faults: []report.Fault{}, Notices: []report.Notice{}, Timeline: []report.Second{},
 		Claims: []checker.Claim{}, Examples: map[string][]checker.Example{},
 	}}
+	// Every path a target or a fault command gets is absolute: a private
+	// broker runs in a directory of its own, where a relative run
+	// directory would name another place.
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("locating run directory %s: %w", o.Dir, err)
+	}
+	o.Dir, r.o.Dir = dir, dir
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
@@ -158,7 +166,7 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	// A results file exists from the start: killed before the first
 	// checkpoint, mqcheck still leaves one (partial, verdict unknown).
 	r.checkpoint(nil)
-	err := r.execute(ctx)
+	err = r.execute(ctx)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
 	}
