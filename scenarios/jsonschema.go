@@ -89,7 +89,7 @@ func schemaEnums() map[string]map[string][]string {
 			"group_balancer": KafkaGroupBalancers, "commit": KafkaCommits, "isolation": KafkaIsolations},
 		"KafkaSASL": {"mechanism": KafkaSASLMechanisms},
 		"RabbitMQ": {"queue_type": RabbitMQQueueTypes, "overflow": RabbitMQOverflows,
-			"pattern": RabbitMQPatterns, "ack_mode": RabbitMQAckModes},
+			"pattern": RabbitMQPatterns, "ack_mode": RabbitMQAckModes, "dead_letter_strategy": RabbitMQDeadLetterStrategies},
 	}
 }
 

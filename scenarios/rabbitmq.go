@@ -85,6 +85,13 @@ type RabbitMQ struct {
 	// expired or pushed out by max_length is counted as dead_lettered
 	// with its reason, not as lost.
 	DeadLetter bool `yaml:"dead_letter,omitempty" json:"dead_letter,omitempty"`
+	// DeadLetterStrategy, with dead_letter: at-most-once (RabbitMQ's
+	// default: a message being dead-lettered when the broker is killed can
+	// be lost between the two queues, and the checker reports it lost) or
+	// at-least-once (quorum queues only: the message stays in its queue
+	// until the dead-letter queue has it; RabbitMQ requires overflow
+	// reject-publish for it, which the driver sets).
+	DeadLetterStrategy string `yaml:"dead_letter_strategy,omitempty" json:"dead_letter_strategy,omitempty"`
 	// DeliveryLimit (quorum queues) drops, or dead-letters with reason
 	// delivery_limit, a message after this many failed deliveries. 0
 	// means none.
@@ -117,10 +124,11 @@ type RabbitMQTLS struct {
 
 // Values the RabbitMQ section accepts, as written in scenarios.
 var (
-	RabbitMQQueueTypes = []string{"classic", "quorum", "stream"}
-	RabbitMQOverflows  = []string{"drop-head", "reject-publish", "reject-publish-dlx"}
-	RabbitMQPatterns   = []string{"queue", "fanout", "direct", "topic"}
-	RabbitMQAckModes   = []string{"manual", "auto"}
+	RabbitMQQueueTypes           = []string{"classic", "quorum", "stream"}
+	RabbitMQOverflows            = []string{"drop-head", "reject-publish", "reject-publish-dlx"}
+	RabbitMQPatterns             = []string{"queue", "fanout", "direct", "topic"}
+	RabbitMQAckModes             = []string{"manual", "auto"}
+	RabbitMQDeadLetterStrategies = []string{"at-most-once", "at-least-once"}
 )
 
 // Defaults the driver relies on.
@@ -185,6 +193,9 @@ func (r *RabbitMQ) ApplyDefaults() {
 	if r.Heartbeat == 0 {
 		r.Heartbeat = Duration(rabbitDefaultHeartbeat)
 	}
+	if r.DeadLetter && r.DeadLetterStrategy == "" {
+		r.DeadLetterStrategy = "at-most-once"
+	}
 }
 
 // IsDurable reports whether queues are durable, applying the default.
@@ -202,6 +213,13 @@ func (r *RabbitMQ) IsPersistent() bool {
 // HasConfirms reports whether publisher confirms are on, applying the
 // default.
 func (r *RabbitMQ) HasConfirms() bool { return r.Confirms == nil || *r.Confirms }
+
+func orClassic(queueType string) string {
+	if queueType == "" {
+		return "classic"
+	}
+	return queueType
+}
 
 // Problems lists what is wrong with the section, each as
 // "broker.rabbitmq.<field>: message". It works before and after
@@ -223,6 +241,18 @@ func (r *RabbitMQ) Problems() []string {
 	enum("overflow", r.Overflow, RabbitMQOverflows)
 	enum("pattern", r.Pattern, RabbitMQPatterns)
 	enum("ack_mode", r.AckMode, RabbitMQAckModes)
+	enum("dead_letter_strategy", r.DeadLetterStrategy, RabbitMQDeadLetterStrategies)
+	if r.DeadLetterStrategy != "" && !r.DeadLetter {
+		add("dead_letter_strategy", "applies only with dead_letter: true")
+	}
+	if r.DeadLetterStrategy == "at-least-once" {
+		if r.QueueType != "quorum" {
+			add("dead_letter_strategy", "at-least-once dead-lettering is for quorum queues only (queue_type is %s)", orClassic(r.QueueType))
+		}
+		if r.Overflow != "" && r.Overflow != "reject-publish" {
+			add("dead_letter_strategy", "at-least-once needs overflow reject-publish (RabbitMQ falls back to at-most-once with %s)", r.Overflow)
+		}
+	}
 
 	switch r.QueueType {
 	case "quorum", "stream":

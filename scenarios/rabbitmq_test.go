@@ -56,6 +56,10 @@ func TestRabbitMQProblems(t *testing.T) {
 		{"backoff upside down", RabbitMQ{ReconnectMin: Duration(time.Second), ReconnectMax: Duration(time.Millisecond)}, "reconnect_max", "below reconnect_min"},
 		{"sub-second heartbeat", RabbitMQ{Heartbeat: Duration(time.Millisecond)}, "heartbeat", "resolution"},
 		{"unknown queue type", RabbitMQ{QueueType: "lazy"}, "queue_type", "valid: classic, quorum, stream"},
+		{"dead-letter strategy without dead letters", RabbitMQ{QueueType: "quorum", DeadLetterStrategy: "at-least-once"}, "dead_letter_strategy", "only with dead_letter"},
+		{"at-least-once dead letters on classic", RabbitMQ{DeadLetter: true, DeadLetterStrategy: "at-least-once"}, "dead_letter_strategy", "quorum queues only"},
+		{"at-least-once dead letters with drop-head", RabbitMQ{QueueType: "quorum", DeadLetter: true, DeadLetterStrategy: "at-least-once", MaxLength: 5, Overflow: "drop-head"}, "dead_letter_strategy", "reject-publish"},
+		{"unknown dead-letter strategy", RabbitMQ{DeadLetter: true, DeadLetterStrategy: "exactly-once"}, "dead_letter_strategy", "valid: at-most-once, at-least-once"},
 		{"half a client certificate", RabbitMQ{TLS: &RabbitMQTLS{CertFile: "c.pem"}}, "tls", "go together"},
 	}
 	for _, c := range cases {

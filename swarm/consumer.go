@@ -23,6 +23,10 @@ type consumer struct {
 	failBelow uint64
 	failSeed  uint64
 	failErr   error
+	// failForGood: a failing message fails on every delivery (dead-letter:
+	// a poison message), not only on its first (requeue: a transient
+	// failure that a retry gets past).
+	failForGood bool
 	drv       broker.Consumer // replaced by a crash, in run's goroutine only
 	d         broker.Driver
 	opts      broker.ConsumerOptions
@@ -51,6 +55,7 @@ func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Dri
 	}
 	if cfg.FailDeadLetter {
 		c.failErr = broker.ErrDeadLetter
+		c.failForGood = true
 	}
 	var err error
 	c.opts = broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify}
@@ -98,9 +103,12 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		ev.Kind = checker.Foreign
 	case d.DeadLettered:
 		ev.Kind = checker.DeadLettered
-	case c.failBelow > 0 && !d.Redelivered && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
+	case c.failBelow > 0 && (!d.Redelivered || c.failForGood) && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
 		// A simulated processing failure: the handler declines the message,
 		// so it is not received; the broker redelivers or dead-letters it.
+		// A rejection for good that the broker never got (the connection
+		// died first) comes back redelivered and is rejected again, as a
+		// poison message would be.
 		ev.Kind = checker.Rejected
 		ret = c.failErr
 	default:

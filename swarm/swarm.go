@@ -29,7 +29,8 @@ type Config struct {
 	// Text sends the text-safe header variant (for brokers whose bodies must be text).
 	Text bool
 	// FailFraction of first deliveries consumers fail on purpose; FailDeadLetter
-	// rejects them for good (dead-letter) instead of for redelivery.
+	// rejects them for good (dead-letter) instead of for redelivery, on
+	// every delivery of such a message.
 	FailFraction   float64
 	FailDeadLetter bool
 	// FlushTimeout bounds the wait for outstanding confirms after the load.
