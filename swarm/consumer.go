@@ -27,12 +27,12 @@ type consumer struct {
 	// a poison message), not only on its first (requeue: a transient
 	// failure that a retry gets past).
 	failForGood bool
-	drv       broker.Consumer // replaced by a crash, in run's goroutine only
-	d         broker.Driver
-	opts      broker.ConsumerOptions
-	col       *Collector
-	names     *checker.Names
-	crash     crashRequest
+	drv         broker.Consumer // replaced by a crash, in run's goroutine only
+	d           broker.Driver
+	opts        broker.ConsumerOptions
+	col         *Collector
+	names       *checker.Names
+	crash       crashRequest
 
 	mu       sync.Mutex // guards b between the handler and the flusher, and received
 	b        *batch
