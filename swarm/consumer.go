@@ -23,16 +23,12 @@ type consumer struct {
 	failBelow uint64
 	failSeed  uint64
 	failErr   error
-	// failForGood: a failing message fails on every delivery (dead-letter:
-	// a poison message), not only on its first (requeue: a transient
-	// failure that a retry gets past).
-	failForGood bool
-	drv         broker.Consumer // replaced by a crash, in run's goroutine only
-	d           broker.Driver
-	opts        broker.ConsumerOptions
-	col         *Collector
-	names       *checker.Names
-	crash       crashRequest
+	drv       broker.Consumer // replaced by a crash, in run's goroutine only
+	d         broker.Driver
+	opts      broker.ConsumerOptions
+	col       *Collector
+	names     *checker.Names
+	crash     crashRequest
 
 	mu       sync.Mutex // guards b between the handler and the flusher, and received
 	b        *batch
@@ -55,7 +51,6 @@ func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Dri
 	}
 	if cfg.FailDeadLetter {
 		c.failErr = broker.ErrDeadLetter
-		c.failForGood = true
 	}
 	var err error
 	c.opts = broker.ConsumerOptions{ID: id, Subscription: sub, Notify: notify}
@@ -103,12 +98,13 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		ev.Kind = checker.Foreign
 	case d.DeadLettered:
 		ev.Kind = checker.DeadLettered
-	case c.failBelow > 0 && (!d.Redelivered || c.failForGood) && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
+	case c.failBelow > 0 && (!d.Redelivered || c.failErr == broker.ErrDeadLetter) && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
 		// A simulated processing failure: the handler declines the message,
 		// so it is not received; the broker redelivers or dead-letters it.
-		// A rejection for good that the broker never got (the connection
-		// died first) comes back redelivered and is rejected again, as a
-		// poison message would be.
+		// A failure for good (dead-letter) is a poison message: it fails on
+		// every delivery, so a rejection the broker never got (the
+		// connection died first) is made again. A requeued one is a
+		// transient failure that the retry gets past.
 		ev.Kind = checker.Rejected
 		ret = c.failErr
 	default:
