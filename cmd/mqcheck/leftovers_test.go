@@ -81,9 +81,7 @@ func carriers(t *testing.T, state string) []running {
 // epmd): the node goes with mqcheck, within seconds, without any later run
 // sweeping it up.
 func TestSIGKILLLeavesNoBroker(t *testing.T) {
-	if err := rabbitmq.Installed(); err != nil {
-		t.Skip(err)
-	}
+	requireRabbitMQ(t)
 	file := writeScenario(t, `name: killed-rabbitmq
 duration: 60s
 broker: {kind: rabbitmq, target: exec}
@@ -146,6 +144,19 @@ consumers: {count: 1}
 	}
 }
 
+// requireRabbitMQ skips a test that needs a private RabbitMQ node where
+// none can be started, unless MQCHECK_REQUIRE_BROKERS=1 (CI) makes that a
+// failure.
+func requireRabbitMQ(t *testing.T) {
+	t.Helper()
+	if err := rabbitmq.Installed(); err != nil {
+		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
+			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
+		}
+		t.Skip(err)
+	}
+}
+
 func hasComm(rs []running, comm string) bool {
 	for _, r := range rs {
 		if r.comm == comm {
@@ -159,9 +170,7 @@ func hasComm(rs []running, comm string) bool {
 // process tree that carries a record's token, its owner gone) is stopped
 // by the next run that starts a private server, and reported.
 func TestNextRunStopsLeftovers(t *testing.T) {
-	if err := rabbitmq.Installed(); err != nil {
-		t.Skip(err)
-	}
+	requireRabbitMQ(t)
 	state := t.TempDir()
 	const token = "0123456789abcdef0123456789abcdef"
 	leftover := startDetached(t, token)
