@@ -179,12 +179,16 @@ type Backlogger interface {
 
 // Notice is a driver event worth a line in the run's timeline: a rebalance
 // (Kind "rebalance", Detail naming assigned and revoked domains), a lost
-// connection ("disconnected"), a recovered one ("reconnected"). Drivers never
-// report per-message events here.
+// connection ("disconnected"), a recovered one ("reconnected"), a client
+// that keeps failing to reconnect ("reconnect-failing", a Warning). Drivers
+// never report per-message events here.
 type Notice struct {
 	Kind   string
 	Detail string
 	At     time.Time
+	// Warning: the user should see it in the run's summary, not only in
+	// the timeline (the run may end in a drain timeout because of it).
+	Warning bool
 }
 
 // ErrUnreachable wraps errors that mean the broker could not be reached at

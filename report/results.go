@@ -172,6 +172,8 @@ type Notice struct {
 	AtMS   int64  `json:"at_ms"`
 	Kind   string `json:"kind"`
 	Detail string `json:"detail,omitempty"`
+	// Warning notices are shown in the summary too.
+	Warning bool `json:"warning,omitempty"`
 }
 
 // Second is one row of the timeline.

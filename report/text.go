@@ -25,6 +25,7 @@ func Text(w io.Writer, r *Results) error {
 	if r.Error != "" {
 		ew.printf("error: %s\n", r.Error)
 	}
+	warnings(ew, r.Notices)
 	for _, f := range r.Faults {
 		line := fmt.Sprintf("fault: %s at %s for %s", f.Target, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS))
 		if f.PublishRecoveryMS >= 0 {
@@ -102,6 +103,26 @@ func Text(w io.Writer, r *Results) error {
 	}
 	ew.printf("\nverdict: %s\n", strings.ToUpper(r.Verdict))
 	return ew.err
+}
+
+// maxWarnings is how many warning notices the summary shows.
+const maxWarnings = 5
+
+// warnings prints the warning notices (a client that kept failing to
+// reconnect), the first maxWarnings of them.
+func warnings(ew *errWriter, ns []Notice) {
+	n := 0
+	for _, x := range ns {
+		if !x.Warning {
+			continue
+		}
+		if n == maxWarnings {
+			ew.printf("  … more warnings in results.json (notices)\n")
+			return
+		}
+		n++
+		ew.printf("warning at %s: %s\n", fmtMS(x.AtMS), x.Detail)
+	}
 }
 
 // mark is a verdict's sign in the terminal.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/mqcheck/mqcheck/broker/kafka"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/scenarios"
@@ -315,6 +317,18 @@ func (l *routeLog) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// interruptAt cancels a run a while after its load started.
+type interruptAt struct {
+	after  time.Duration
+	cancel context.CancelFunc
+}
+
+func (i *interruptAt) Attach(lr LiveRun) {
+	time.AfterFunc(time.Until(lr.LoadStart.Add(i.after)), i.cancel)
+}
+
+func (*interruptAt) Second(report.Second, *hdrhistogram.Histogram, *hdrhistogram.Histogram) {}
+
 // TestFaultsLeaveNothingBehind interrupts a run while a blackhole and a
 // pause of the whole cluster are on: Run still heals them and closes every
 // proxy and the embedded brokers, so no port is left listening.
@@ -327,9 +341,11 @@ func TestFaultsLeaveNothingBehind(t *testing.T) {
 	dir := t.TempDir()
 	logs := &routeLog{}
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(2500*time.Millisecond, cancel)
+	defer cancel()
+	// 2.5s into the load, however long the cluster took to start.
+	interrupt := &interruptAt{after: 2500 * time.Millisecond, cancel: cancel}
 	start := time.Now()
-	_, err := Run(ctx, Options{Scenario: s, Dir: dir, Log: slog.New(logs)})
+	_, err := Run(ctx, Options{Scenario: s, Dir: dir, Log: slog.New(logs), Observers: []Observer{interrupt}})
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("run: %v, want interrupted", err)
 	}

@@ -105,3 +105,83 @@ func processesUnder(dir string) []string {
 	}
 	return out
 }
+
+// TestDrainDeadlineHolds: a blackhole in front of the node from shortly
+// before the end of the load to long after the run leaves every client
+// without a broker that answers: publishes wait for a reconnect, consumers
+// reconnect again and again (each attempt hangs until its handshake times
+// out). The run must still end within drain_timeout of the end of the load
+// (plus the time to close), say how long the drain really took, and warn
+// that the clients could not reconnect. A consumer taking one message at a
+// time keeps a backlog in the queue, so the drain has acked messages to
+// wait for until its deadline.
+func TestDrainDeadlineHolds(t *testing.T) {
+	t.Parallel()
+	if err := rabbitmq.Installed(); err != nil {
+		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
+			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+	heartbeat := scenarios.Duration(2 * time.Second)
+	// One delivery at a time: the queue holds a backlog of acked messages
+	// when the blackhole starts, so the drain has something to wait for.
+	prefetch := 1
+	s := &scenarios.Scenario{
+		Name:         "drain-deadline",
+		Seed:         7,
+		Duration:     sec(5),
+		DrainTimeout: sec(15),
+		Broker: scenarios.Broker{Kind: "rabbitmq", Target: "exec",
+			Config: &rabbitmq.Config{Heartbeat: heartbeat, Prefetch: &prefetch}},
+		Producers: scenarios.Producers{Count: 2, Rate: 4000, MessageSize: 256},
+		Consumers: scenarios.Consumers{Count: 1},
+		Claims:    []string{"at-least-once"},
+		Faults:    []scenarios.Fault{{Kind: "blackhole", At: sec(2), For: sec(600)}},
+	}
+	s.ApplyDefaults()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, err := Run(ctx, Options{Scenario: s, Dir: dir})
+	ended := time.Now()
+	res, rerr := report.ReadFile(filepath.Join(dir, "results.json"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	plannedEnd := time.Unix(0, res.LoadStartNS).Add(s.Duration.D())
+	after := ended.Sub(plannedEnd)
+	t.Logf("run error: %v; drain %+v; Run returned %s after the planned end of the load", err, res.Drain, after.Round(time.Millisecond))
+	// Closing: consumers (1s each at most), healing the blackhole, the
+	// driver and the node.
+	const closing = 15 * time.Second
+	if limit := s.DrainTimeout.D() + closing; after > limit {
+		t.Errorf("Run returned %s after the load, want at most drain_timeout %s + %s", after.Round(time.Millisecond), s.DrainTimeout, closing)
+	}
+	took := time.Duration(res.Drain.DurationMS) * time.Millisecond
+	if took < s.DrainTimeout.D()-time.Second || took > s.DrainTimeout.D()+drainOverrun {
+		t.Errorf("drain took %s by results.json, want about drain_timeout %s (the blackhole lasts past the run)", took, s.DrainTimeout)
+	}
+	if took > after {
+		t.Errorf("results.json says the drain took %s, but Run returned %s after the load", took, after)
+	}
+	if res.Drain.Complete || res.Counts.Unaccounted == 0 {
+		t.Errorf("drain %+v, unaccounted %d: want a drain that timed out with acked messages still in the queue", res.Drain, res.Counts.Unaccounted)
+	}
+	warned := 0
+	for _, n := range res.Notices {
+		if n.Kind == "reconnect-failing" && n.Warning {
+			warned++
+		}
+	}
+	var text strings.Builder
+	if err := report.Text(&text, res); err != nil {
+		t.Fatal(err)
+	}
+	if warned == 0 || !strings.Contains(text.String(), "warning at") {
+		t.Errorf("%d reconnect-failing warnings; want them in results.json and the summary:\n%s", warned, text.String())
+	}
+}

@@ -146,6 +146,14 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 		Verdict: checker.Unknown, Faults: []report.Fault{}, Notices: []report.Notice{}, Timeline: []report.Second{},
 		Claims: []checker.Claim{}, Examples: map[string][]checker.Example{},
 	}}
+	// Every path a target or a fault command gets is absolute: a private
+	// broker runs in a directory of its own, where a relative run
+	// directory would name another place.
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("locating run directory %s: %w", o.Dir, err)
+	}
+	o.Dir, r.o.Dir = dir, dir
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
@@ -157,7 +165,7 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	// A results file exists from the start: killed before the first
 	// checkpoint, mqcheck still leaves one (partial, verdict unknown).
 	r.checkpoint(nil)
-	err := r.execute(ctx)
+	err = r.execute(ctx)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
 		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
 	}
@@ -197,7 +205,11 @@ func (r *run) notify(n broker.Notice) {
 	if r.loadStart.IsZero() || len(r.res.Notices) >= 10000 {
 		return
 	}
-	r.res.Notices = append(r.res.Notices, report.Notice{AtMS: n.At.Sub(r.loadStart).Milliseconds(), Kind: n.Kind, Detail: n.Detail})
+	r.res.Notices = append(r.res.Notices, report.Notice{AtMS: n.At.Sub(r.loadStart).Milliseconds(), Kind: n.Kind, Detail: n.Detail, Warning: n.Warning})
+	if n.Warning {
+		r.log.Warn("driver notice", "kind", n.Kind, "detail", n.Detail)
+		return
+	}
 	r.log.Info("driver notice", "kind", n.Kind, "detail", n.Detail)
 }
 
@@ -268,7 +280,7 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}()
 
-	stopFlush, release := r.stopWaiting(ctx)
+	stopFlush, flushBy, release := r.stopWaiting(ctx)
 	defer release()
 	sw := swarm.New(swarm.Config{
 		RunID: r.runID, Seed: s.Seed, Producers: s.Producers.Count, Consumers: s.Consumers.Count,
@@ -308,26 +320,50 @@ func (r *run) execute(ctx context.Context) error {
 		}})
 	tl := r.startTimeline(ctx, sw, faults)
 
-	produceErr := sw.Produce(ctx)
+	// The drain deadline bounds everything after the load: the wait for
+	// outstanding confirms, a publish stuck waiting for a reconnect, the
+	// drain, and stopping the consumers.
+	plannedEnd := r.loadStart.Add(s.Duration.D())
+	drainTimeout := s.DrainTimeout.D()
+	deadline := plannedEnd.Add(drainTimeout)
+	flushBy(deadline)
+	produceCtx, stopProducing := context.WithDeadline(ctx, deadline)
+	produceErr := sw.Produce(produceCtx)
+	stopProducing()
 	interrupted := ctx.Err() != nil
 	loadEnd := time.Now()
+	// The drain starts when the load was to end, or earlier when it was cut
+	// short.
+	drainStart := minTime(loadEnd, plannedEnd)
 
-	drainCtx := ctx
-	drainTimeout := s.DrainTimeout.D()
+	var drainCtx context.Context
+	var cancelDrain context.CancelFunc
 	if interrupted {
 		// The user wants out: drain briefly so what is in flight still
 		// counts, unless they asked twice.
-		var cancelDrain context.CancelFunc
 		drainCtx, cancelDrain = r.abortable(context.WithoutCancel(ctx))
-		defer cancelDrain()
 		drainTimeout = min(drainTimeout, interruptDrain)
+		deadline = loadEnd.Add(drainTimeout)
+		drainStart = loadEnd
+	} else {
+		drainCtx, cancelDrain = context.WithCancel(ctx)
 	}
+	drainCtx, cancelDeadline := context.WithDeadline(drainCtx, deadline)
 	dr := sw.Drain(drainCtx, drainTimeout, r.o.DrainSettle)
-	r.log.Info("drain ended", "complete", dr.Drained, "reason", dr.Reason)
+	cancelDeadline()
+	cancelDrain()
+	// Consumers stop before faults are healed (a node's restart can take
+	// half a minute): the drain ends when they have stopped, and that is
+	// the duration reported.
+	sw.StopConsumers()
+	dr.Duration = time.Since(drainStart)
+	r.log.Info("drain ended", "complete", dr.Drained, "reason", dr.Reason, "took", dr.Duration)
+	if late := time.Since(deadline); late > drainOverrun {
+		r.log.Warn("the drain ended later than drain_timeout allows", "late", late)
+	}
 	stopLoad()
 	faults.Wait()
 	tl.stop()
-	sw.StopConsumers()
 	live.close()
 	sw.Close()
 	consumerErrs := sw.ConsumerErrors()
@@ -396,24 +432,49 @@ func (l *liveTotals) close() {
 }
 
 // stopWaiting returns a channel closed once an interrupted run has waited
-// interruptDrain for outstanding confirms, or at once on abort: the first
-// Ctrl-C must not wait out a stalled broker's confirms for the whole flush
-// timeout. release ends the watch when the run is over.
-func (r *run) stopWaiting(ctx context.Context) (stop <-chan struct{}, release func()) {
+// interruptDrain for outstanding confirms, at once on abort, or at the
+// deadline handed to flushBy: the first Ctrl-C must not wait out a stalled
+// broker's confirms for the whole flush timeout, and no run waits for them
+// past its drain deadline. release ends the watch when the run is over.
+func (r *run) stopWaiting(ctx context.Context) (stop <-chan struct{}, flushBy func(time.Time), release func()) {
 	ch, done := make(chan struct{}), make(chan struct{})
+	by := make(chan time.Time, 1)
 	go func() {
 		defer close(ch)
-		select {
-		case <-ctx.Done():
+		var deadline <-chan time.Time
+		for {
 			select {
-			case <-time.After(interruptDrain):
-			case <-r.o.Abort:
+			case <-ctx.Done():
+				select {
+				case <-time.After(interruptDrain):
+				case <-r.o.Abort:
+				case <-deadline:
+				case <-done:
+				}
+				return
+			case t := <-by:
+				timer := time.NewTimer(time.Until(t))
+				defer timer.Stop()
+				deadline = timer.C
+			case <-deadline:
+				return
 			case <-done:
+				return
 			}
-		case <-done:
 		}
 	}()
-	return ch, func() { close(done) }
+	return ch, func(t time.Time) { by <- t }, func() { close(done) }
+}
+
+// drainOverrun is how far past its deadline a drain may end (consumers
+// closing their connections) before it is worth a warning.
+const drainOverrun = 5 * time.Second
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // abortable returns a context that ends when Options.Abort is closed.

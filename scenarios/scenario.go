@@ -95,9 +95,11 @@ type Consumers struct {
 	// processing failure would (0 to <1). Which messages fail is a seeded
 	// hash of producer and sequence number, so a seed reproduces it.
 	FailFraction float64 `yaml:"fail_fraction,omitempty" json:"fail_fraction,omitempty"`
-	// FailAction: requeue (nack with requeue: the broker redelivers it) or
-	// dead-letter (nack without requeue: the broker routes it to the
-	// dead-letter queue, which mqcheck reads too). Default requeue.
+	// FailAction: requeue (nack with requeue: the broker redelivers it and
+	// the retry succeeds) or dead-letter (nack without requeue: the broker
+	// routes it to the dead-letter queue, which mqcheck reads too; a
+	// message that fails this way fails on every delivery, so a rejection
+	// the broker never got is made again). Default requeue.
 	FailAction string `yaml:"fail_action,omitempty" json:"fail_action,omitempty"`
 }
 

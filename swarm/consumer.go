@@ -101,9 +101,13 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		ev.Kind, ev.Reason = checker.Foreign, checker.OtherRun
 	case d.DeadLettered:
 		ev.Kind = checker.DeadLettered
-	case c.failBelow > 0 && !d.Redelivered && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
+	case c.failBelow > 0 && (!d.Redelivered || c.failErr == broker.ErrDeadLetter) && failHash(c.failSeed, h.Producer, h.Seq) < c.failBelow:
 		// A simulated processing failure: the handler declines the message,
 		// so it is not received; the broker redelivers or dead-letters it.
+		// A failure for good (dead-letter) is a poison message: it fails on
+		// every delivery, so a rejection the broker never got (the
+		// connection died first) is made again. A requeued one is a
+		// transient failure that the retry gets past.
 		ev.Kind = checker.Rejected
 		ret = c.failErr
 	default:

@@ -27,10 +27,13 @@ const producersWait = 5 * time.Second
 var errCrash = errors.New("consumer crashed on purpose (fault injection)")
 
 // crashRequest hands one crash at a time from the chaos layer to a worker
-// goroutine and its outcome back.
+// goroutine and its outcome back. Requests that come while one is under
+// way (two faults whose windows overlap on one client) wait their turn:
+// each is carried out after the one before, none fails for it.
 type crashRequest struct {
 	wanted atomic.Bool
 	wake   chan struct{} // interrupts a worker that waits
+	turn   chan struct{} // held by the request under way
 	mu     sync.Mutex
 	reply  chan error // of the pending request
 	ended  chan struct{}
@@ -38,18 +41,22 @@ type crashRequest struct {
 }
 
 func newCrashRequest() crashRequest {
-	return crashRequest{wake: make(chan struct{}, 1), ended: make(chan struct{})}
+	return crashRequest{wake: make(chan struct{}, 1), turn: make(chan struct{}, 1), ended: make(chan struct{})}
 }
 
 // ask posts a request and waits for its outcome, for ctx, or for the worker
 // to end. onTimeout runs once if no answer came within after (0: never).
 func (r *crashRequest) ask(ctx context.Context, who string, after time.Duration, onTimeout func()) error {
+	select {
+	case r.turn <- struct{}{}:
+	case <-r.ended:
+		return fmt.Errorf("crashing %s: it had already stopped", who)
+	case <-ctx.Done():
+		return fmt.Errorf("crashing %s: %w", who, ctx.Err())
+	}
+	defer func() { <-r.turn }()
 	reply := make(chan error, 1)
 	r.mu.Lock()
-	if r.reply != nil {
-		r.mu.Unlock()
-		return fmt.Errorf("crashing %s: a crash is already under way", who)
-	}
 	r.reply = reply
 	r.mu.Unlock()
 	r.wanted.Store(true)

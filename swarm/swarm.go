@@ -33,7 +33,8 @@ type Config struct {
 	// sending four billion messages first.
 	StartSeq uint64
 	// FailFraction of first deliveries consumers fail on purpose; FailDeadLetter
-	// rejects them for good (dead-letter) instead of for redelivery.
+	// rejects them for good (dead-letter) instead of for redelivery, on
+	// every delivery of such a message.
 	FailFraction   float64
 	FailDeadLetter bool
 	// FlushTimeout bounds the wait for outstanding confirms after the load.
@@ -203,14 +204,24 @@ type DrainResult struct {
 }
 
 // Drain waits until every acked message has been received by every
-// subscription, or the broker's backlog stays at zero (settle), or timeout.
+// subscription, or the broker's backlog stays at zero (settle), or timeout
+// passes, or ctx's deadline, whichever comes first: every wait inside (the
+// broker's backlog, its probes) ends by then. timeout names the limit in
+// the reason.
 func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainResult {
 	start := time.Now()
 	deadline := start.Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	bl, hasBacklog := s.drv.(broker.Backlogger)
 	const poll = 100 * time.Millisecond
 	var zeroSince time.Time
 	var zeroReceived uint64
+	timedOut := func() DrainResult {
+		return DrainResult{Duration: time.Since(start),
+			Reason: fmt.Sprintf("drain timed out (%s) with %d acknowledged messages not received", timeout, s.col.Outstanding())}
+	}
 	for {
 		for _, c := range s.consumers {
 			c.flush()
@@ -219,7 +230,7 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 			return DrainResult{Drained: true, Reason: "every acknowledged message was received", Duration: time.Since(start)}
 		}
 		if hasBacklog {
-			bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			bctx, cancel := context.WithDeadline(ctx, minTime(time.Now().Add(2*time.Second), deadline))
 			n, err := bl.Backlog(bctx)
 			cancel()
 			received := s.col.Totals().Received
@@ -235,16 +246,27 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 					Reason: fmt.Sprintf("the broker had nothing left to deliver for %s", settle)}
 			}
 		}
-		if time.Now().After(deadline) {
-			return DrainResult{Duration: time.Since(start),
-				Reason: fmt.Sprintf("drain timed out after %s with %d acknowledged messages not received", timeout, s.col.Outstanding())}
+		if !time.Now().Before(deadline) {
+			return timedOut()
 		}
+		t := time.NewTimer(min(poll, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
+			t.Stop()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return timedOut()
+			}
 			return DrainResult{Duration: time.Since(start), Reason: "drain interrupted"}
-		case <-time.After(poll):
+		case <-t.C:
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // Close stops the swarm's collector; call it after StopConsumers and after

@@ -65,6 +65,11 @@ func startEmbedded(set *settings, envDir string) (*embedded, error) {
 	if envDir == "" {
 		return nil, errors.New("starting embedded kafka: the run has no directory for its data")
 	}
+	// Absolute, so that the report names it wherever it is read from.
+	envDir, err := filepath.Abs(envDir)
+	if err != nil {
+		return nil, fmt.Errorf("locating the run directory: %w", err)
+	}
 	e := &embedded{
 		n:     k.Brokers,
 		dir:   filepath.Join(envDir, "kafka-data"),

@@ -23,8 +23,16 @@ const (
 	// amqp091 waits for the answer for ever, and a queue without a leader
 	// may never give one.
 	rpcTimeout = 30 * time.Second
-	// closeWait bounds a graceful connection close.
-	closeWait = 5 * time.Second
+	// closeWait bounds a graceful connection close; stopCloseWait one made
+	// while the run is stopping (after the drain), when no one waits for
+	// the broker's answer.
+	closeWait     = 5 * time.Second
+	stopCloseWait = time.Second
+	// A client that has failed to (re)connect for reconnectWarnAfter makes
+	// a warning notice, once per outage: a restarted node is back sooner
+	// on most machines, and a broker that takes connections and never
+	// answers costs rpcTimeout per attempt.
+	reconnectWarnAfter = 10 * time.Second
 )
 
 // conn is one AMQP connection with the TCP connection under it, so that a
@@ -35,9 +43,13 @@ type conn struct {
 }
 
 // connect opens a connection named name (shown in the broker's management
-// UI). Errors never contain the URL.
+// UI), within ctx: the dial and the handshake end when it does. Errors never
+// contain the URL.
 func (st *settings) connect(ctx context.Context, name string) (*conn, error) {
 	c := &conn{}
+	// amqp091 takes no context: the handshake is cut short by closing the
+	// socket under it.
+	var stopWatch func() bool
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
 	cfg := amqp.Config{
@@ -58,6 +70,7 @@ func (st *settings) connect(ctx context.Context, name string) (*conn, error) {
 				return nil, err
 			}
 			c.raw = raw
+			stopWatch = context.AfterFunc(ctx, func() { raw.Close() })
 			return raw, nil
 		},
 	}
@@ -66,6 +79,13 @@ func (st *settings) connect(ctx context.Context, name string) (*conn, error) {
 		cfg.TLSClientConfig = st.tls.Clone()
 	}
 	ac, err := amqp.DialConfig(st.url, cfg)
+	if stopWatch != nil && !stopWatch() {
+		// ctx ended during the handshake: the socket is closed.
+		if err == nil {
+			_ = ac.Close()
+		}
+		return nil, fmt.Errorf("connecting to %s: %w", st.shown, ctx.Err())
+	}
 	if err != nil {
 		// amqp091 parsed the URL before dialing: its errors name the
 		// address, never the credentials.
@@ -78,11 +98,14 @@ func (st *settings) connect(ctx context.Context, name string) (*conn, error) {
 // shut closes the connection gracefully if the broker answers in time, and
 // drops it otherwise. Unacknowledged deliveries go back to their queues
 // either way.
-func (c *conn) shut() {
+func (c *conn) shut() { c.shutWithin(closeWait) }
+
+// shutWithin is shut with its own bound on the broker's answer.
+func (c *conn) shutWithin(d time.Duration) {
 	if c == nil || c.Connection == nil {
 		return
 	}
-	if err := c.CloseDeadline(time.Now().Add(closeWait)); err != nil && c.raw != nil {
+	if err := c.CloseDeadline(time.Now().Add(d)); err != nil && c.raw != nil {
 		c.raw.Close()
 	}
 }
@@ -100,6 +123,7 @@ func (c *conn) crash() {
 func (c *conn) guard(ctx context.Context, fn func() error) error {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var expired bool
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -110,14 +134,18 @@ func (c *conn) guard(ctx context.Context, fn func() error) error {
 		case <-ctx.Done():
 			c.crash()
 		case <-t.C:
+			expired = true
 			c.crash()
 		}
 	}()
 	err := fn()
 	close(stop)
 	wg.Wait()
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	case err != nil && expired:
+		return fmt.Errorf("the broker did not answer within %s; connection dropped (%w)", rpcTimeout, err)
 	}
 	return err
 }
@@ -154,6 +182,11 @@ type link struct {
 	who    string
 	notify func(broker.Notice)
 	down   time.Time
+	// failures counts attempts to connect that failed in a row, since
+	// failingSince; warned: the outage had its warning.
+	failures     int
+	failingSince time.Time
+	warned       bool
 }
 
 func (l *link) lost(err error) {
@@ -164,7 +197,30 @@ func (l *link) lost(err error) {
 	l.send("disconnected", fmt.Sprintf("%s lost its connection: %v", l.who, err), l.down)
 }
 
+// failed reports one failed attempt to (re)connect. The reason of one
+// failure is only worth a debug line; a client that keeps failing is worth
+// a warning the summary shows (a drain that times out is often why).
+func (l *link) failed(err error) {
+	if l.failures == 0 {
+		l.failingSince = time.Now()
+	}
+	l.failures++
+	since := l.failingSince
+	if !l.down.IsZero() {
+		since = l.down
+	}
+	now := time.Now()
+	if l.warned || now.Sub(since) < reconnectWarnAfter || l.notify == nil {
+		return
+	}
+	l.warned = true
+	l.notify(broker.Notice{Kind: "reconnect-failing", Warning: true, At: now,
+		Detail: fmt.Sprintf("%s has had no connection for %s (%d attempts failed), and keeps trying; last error: %v",
+			l.who, now.Sub(since).Round(time.Millisecond), l.failures, err)})
+}
+
 func (l *link) back() {
+	l.failures, l.warned = 0, false
 	if l.down.IsZero() {
 		return
 	}

@@ -157,11 +157,12 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 			if permanent(err) {
 				return fmt.Errorf("rabbitmq consumer %d: %w", c.id, err)
 			}
-			// Only a lost session is news ("disconnected", below); a
-			// failed first connection or reconnect attempt is not.
+			// A lost session is news ("disconnected", below); one failed
+			// attempt is not, a run of them is (a warning).
 			if c.d.st.log != nil {
 				c.d.st.log.Debug("rabbitmq consumer reconnect failed", "consumer", c.id, "attempt", attempt+1, "err", err)
 			}
+			c.link.failed(err)
 			continue
 		}
 		attempt = 0
@@ -173,7 +174,12 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 		c.d.attach(c.main, -1)
 		c.d.attach(c.dead, -1)
 		c.cur.Store(nil)
-		s.c.shut()
+		if ctx.Err() != nil {
+			// The run is stopping: no one waits for the broker's answer.
+			s.c.shutWithin(stopCloseWait)
+		} else {
+			s.c.shut()
+		}
 		if herr != nil {
 			return herr
 		}

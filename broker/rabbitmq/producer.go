@@ -432,6 +432,7 @@ func (p *producer) reconnect() *pubSession {
 		if p.st.log != nil {
 			p.st.log.Debug("rabbitmq producer reconnect failed", "producer", p.id, "attempt", attempt, "err", err)
 		}
+		p.link.failed(err)
 	}
 }
 

@@ -80,8 +80,9 @@ func TestQuorumQueueKeepsConfirmedMessages(t *testing.T) {
 	s := scenario(t, "quorum-kill", func(s *scenarios.Scenario) {
 		s.Broker.Config.(*rabbitmq.Config).QueueType = "quorum"
 		s.Claims = []string{scenarios.ClaimAtLeastOnce}
-		// A restart takes 3-6 s here: the load goes on well after it.
-		s.Duration = scenarios.Duration(14 * time.Second)
+		// A restart takes 3-6 s on a quiet machine, 10 s and more on a busy
+		// one: the load goes on well after it.
+		s.Duration = scenarios.Duration(20 * time.Second)
 		s.Faults = restartAt(4*time.Second, time.Second)
 	})
 	res := runScenario(t, s, nil)
@@ -103,20 +104,35 @@ func TestQuorumQueueKeepsConfirmedMessages(t *testing.T) {
 	if len(res.Faults) != 1 || res.Faults[0].PublishRecoveryMS < 0 || res.Faults[0].DeliverRecoveryMS < 0 {
 		t.Errorf("faults %+v: publishing and delivery must have recovered after the restart", res.Faults)
 	}
-	// One transition each way per client (2 producers, 2 consumers).
-	if n := notices(res); n["disconnected"] != 4 || n["reconnected"] != 4 {
-		t.Errorf("notices %v: want 4 disconnected and 4 reconnected", n)
+	// One transition each way per client (2 producers, 2 consumers), when
+	// the node was back in time for every client's reconnect backoff to
+	// end inside the load (a node that boots for 15 s on a busy machine
+	// leaves no time: then only the disconnections are certain).
+	n := notices(res)
+	if n["disconnected"] != 4 {
+		t.Errorf("notices %v: want 4 disconnected", n)
+	}
+	backoff := s.Broker.Config.(*rabbitmq.Config).ReconnectMax.D()
+	if back := time.Duration(res.Faults[0].EndMS) * time.Millisecond; back+backoff+2*time.Second < s.Duration.D() {
+		if n["reconnected"] != 4 {
+			t.Errorf("notices %v: want 4 reconnected (the node was back at %s of %s)", n, back, s.Duration)
+		}
+	} else {
+		t.Logf("the node came back at %s of %s: reconnections not checked", back, s.Duration)
 	}
 }
 
 // TestQuorumQueueKilledAtBirth: a quorum queue killed within a second of
-// being declared comes back without its messages (BROKERS.md: empty and
-// without a leader, every time seen). Consumers are held back, so every
-// confirmed message is in the queue at the kill. Whatever the queue comes
-// back as, the run must never pass with messages missing: a queue that is
-// back and empty is reported as loss (fail); one that stays without a leader
-// cannot be drained, and its messages are unaccounted (unknown). This is the
-// test that shows a true loss is not hidden.
+// being declared comes back without a leader (BROKERS.md: 4 of 4 runs, and
+// every run of this test since): it takes no consumer and answers no
+// question about what it holds. Consumers are held back, so every confirmed
+// message is in the queue at the kill. The drain can then neither receive
+// the messages nor prove the queue empty (a backlog of 0 must be proven by
+// a probe passing through the queue), so it times out with every confirmed
+// message unaccounted, and at-least-once is unknown: never pass, and not
+// fail either, since nothing proves the broker will not hand them over once
+// the queue has a leader. This is the test that shows a queue that lost its
+// messages is never passed.
 func TestQuorumQueueKilledAtBirth(t *testing.T) {
 	requireServer(t)
 	tp := newTap(t, false)
@@ -135,34 +151,23 @@ func TestQuorumQueueKilledAtBirth(t *testing.T) {
 	})
 	res := runScenario(t, s, tp.open)
 	c := res.Counts
-	t.Logf("acked before the kill: %d; notices: %v", held, notices(res))
+	t.Logf("acked before the kill: %d; notices: %v; drain: %s", held, notices(res), res.Drain.Reason)
 	if held <= 0 {
 		t.Fatalf("nothing was confirmed before the kill (%d): the test did not set up what it checks", held)
 	}
-	missing := c.Lost + c.Unaccounted
 	// Each consumer may have had one message in its hand at the gate,
 	// handled after the restart.
 	inHand := uint64(s.Consumers.Count)
-	about := func(n uint64) bool { return n <= uint64(held) && n+inHand >= uint64(held) }
-	switch {
-	case missing == 0:
-		// The queue survived: nothing to detect, but the run must agree.
-		t.Logf("the quorum queue kept its %d messages this time", held)
-		if res.Verdict != checker.Pass {
-			t.Errorf("nothing missing, yet verdict %s", res.Verdict)
-		}
-	case res.Drain.Complete:
-		t.Logf("the queue came back empty: %d lost", c.Lost)
-		if !about(c.Lost) || claim(t, res, scenarios.ClaimAtLeastOnce) != checker.Fail {
-			t.Errorf("lost %d (want %d less up to %d in hand), at-least-once %s (want fail)", c.Lost, held, inHand, claim(t, res, scenarios.ClaimAtLeastOnce))
-		}
-	default:
-		t.Logf("the queue came back unusable: %d unaccounted, drain: %s", c.Unaccounted, res.Drain.Reason)
-		if !about(c.Unaccounted) || claim(t, res, scenarios.ClaimAtLeastOnce) != checker.Unknown {
-			t.Errorf("unaccounted %d (want %d less up to %d in hand), at-least-once %s (want unknown)", c.Unaccounted, held, inHand, claim(t, res, scenarios.ClaimAtLeastOnce))
-		}
+	if c.Unaccounted > uint64(held) || c.Unaccounted+inHand < uint64(held) || c.Lost != 0 {
+		t.Errorf("unaccounted %d, lost %d: want the %d confirmed at the kill (less up to %d in hand) unaccounted", c.Unaccounted, c.Lost, held, inHand)
 	}
-	if missing > 0 && res.Verdict == checker.Pass {
-		t.Errorf("%d confirmed messages missing, yet the verdict is pass", missing)
+	if res.Drain.Complete {
+		t.Errorf("drain %+v: a queue without a leader cannot be drained or proven empty", res.Drain)
+	}
+	if got := claim(t, res, scenarios.ClaimAtLeastOnce); got != checker.Unknown || res.Verdict != checker.Unknown {
+		t.Errorf("at-least-once %s, verdict %s: want unknown", got, res.Verdict)
+	}
+	if f := res.Faults; len(f) != 1 || f[0].PublishRecoveryMS >= 0 {
+		t.Errorf("faults %+v: publishing to the leaderless queue must not have recovered", f)
 	}
 }

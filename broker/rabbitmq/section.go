@@ -89,6 +89,13 @@ type Config struct {
 	// expired or pushed out by max_length is counted as dead_lettered
 	// with its reason, not as lost.
 	DeadLetter bool `yaml:"dead_letter,omitempty" json:"dead_letter,omitempty"`
+	// DeadLetterStrategy, with dead_letter: at-most-once (RabbitMQ's
+	// default: a message being dead-lettered when the broker is killed can
+	// be lost between the two queues, and the checker reports it lost) or
+	// at-least-once (quorum queues only: the message stays in its queue
+	// until the dead-letter queue has it; RabbitMQ requires overflow
+	// reject-publish for it, which the driver sets).
+	DeadLetterStrategy string `yaml:"dead_letter_strategy,omitempty" json:"dead_letter_strategy,omitempty"`
 	// DeliveryLimit (quorum queues) drops, or dead-letters with reason
 	// delivery_limit, a message after this many failed deliveries. 0
 	// means none.
@@ -121,17 +128,19 @@ type TLS struct {
 
 // Values the section accepts, as written in scenarios.
 var (
-	queueTypes = []string{"classic", "quorum", "stream"}
-	overflows  = []string{"drop-head", "reject-publish", "reject-publish-dlx"}
-	patterns   = []string{"queue", "fanout", "direct", "topic"}
-	ackModes   = []string{"manual", "auto"}
+	queueTypes           = []string{"classic", "quorum", "stream"}
+	overflows            = []string{"drop-head", "reject-publish", "reject-publish-dlx"}
+	patterns             = []string{"queue", "fanout", "direct", "topic"}
+	ackModes             = []string{"manual", "auto"}
+	deadLetterStrategies = []string{"at-most-once", "at-least-once"}
 )
 
 // Enums lists the values of the section's fields of a fixed set, for the
 // scenario schema.
 func (r *Config) Enums() map[string][]string {
 	return map[string][]string{"queue_type": slices.Clone(queueTypes), "overflow": slices.Clone(overflows),
-		"pattern": slices.Clone(patterns), "ack_mode": slices.Clone(ackModes)}
+		"pattern": slices.Clone(patterns), "ack_mode": slices.Clone(ackModes),
+		"dead_letter_strategy": slices.Clone(deadLetterStrategies)}
 }
 
 // Defaults the driver relies on.
@@ -196,6 +205,9 @@ func (r *Config) ApplyDefaults() {
 	if r.Heartbeat == 0 {
 		r.Heartbeat = units.Duration(rabbitDefaultHeartbeat)
 	}
+	if r.DeadLetter && r.DeadLetterStrategy == "" {
+		r.DeadLetterStrategy = "at-most-once"
+	}
 }
 
 // IsDurable reports whether queues are durable, applying the default.
@@ -213,6 +225,13 @@ func (r *Config) IsPersistent() bool {
 // HasConfirms reports whether publisher confirms are on, applying the
 // default.
 func (r *Config) HasConfirms() bool { return r.Confirms == nil || *r.Confirms }
+
+func orClassic(queueType string) string {
+	if queueType == "" {
+		return "classic"
+	}
+	return queueType
+}
 
 // Validate reports what is wrong with the section, each problem a
 // *broker.FieldError naming its path ("broker.rabbitmq.queue_type"). It
@@ -237,6 +256,18 @@ func (r *Config) Validate() error {
 	enum("overflow", r.Overflow, overflows)
 	enum("pattern", r.Pattern, patterns)
 	enum("ack_mode", r.AckMode, ackModes)
+	enum("dead_letter_strategy", r.DeadLetterStrategy, deadLetterStrategies)
+	if r.DeadLetterStrategy != "" && !r.DeadLetter {
+		add("dead_letter_strategy", "applies only with dead_letter: true")
+	}
+	if r.DeadLetterStrategy == "at-least-once" {
+		if r.QueueType != "quorum" {
+			add("dead_letter_strategy", "at-least-once dead-lettering is for quorum queues only (queue_type is %s)", orClassic(r.QueueType))
+		}
+		if r.Overflow != "" && r.Overflow != "reject-publish" {
+			add("dead_letter_strategy", "at-least-once needs overflow reject-publish (RabbitMQ falls back to at-most-once with %s)", r.Overflow)
+		}
+	}
 
 	switch r.QueueType {
 	case "quorum", "stream":

@@ -59,6 +59,10 @@ func TestRabbitMQProblems(t *testing.T) {
 		{"backoff upside down", Config{ReconnectMin: units.Duration(time.Second), ReconnectMax: units.Duration(time.Millisecond)}, "reconnect_max", "below reconnect_min"},
 		{"sub-second heartbeat", Config{Heartbeat: units.Duration(time.Millisecond)}, "heartbeat", "resolution"},
 		{"unknown queue type", Config{QueueType: "lazy"}, "queue_type", "valid: classic, quorum, stream"},
+		{"dead-letter strategy without dead letters", Config{QueueType: "quorum", DeadLetterStrategy: "at-least-once"}, "dead_letter_strategy", "only with dead_letter"},
+		{"at-least-once dead letters on classic", Config{DeadLetter: true, DeadLetterStrategy: "at-least-once"}, "dead_letter_strategy", "quorum queues only"},
+		{"at-least-once dead letters with drop-head", Config{QueueType: "quorum", DeadLetter: true, DeadLetterStrategy: "at-least-once", MaxLength: 5, Overflow: "drop-head"}, "dead_letter_strategy", "reject-publish"},
+		{"unknown dead-letter strategy", Config{DeadLetter: true, DeadLetterStrategy: "exactly-once"}, "dead_letter_strategy", "valid: at-most-once, at-least-once"},
 		{"half a client certificate", Config{TLS: &TLS{CertFile: "c.pem"}}, "tls", "go together"},
 	}
 	for _, c := range cases {

@@ -76,6 +76,12 @@ func newTopology(r *Config, dest string, subs int) topology {
 		if t.dlx != "" {
 			a["x-dead-letter-exchange"] = t.dlx
 			a["x-dead-letter-routing-key"] = t.dlqs[i]
+			if r.DeadLetterStrategy == "at-least-once" {
+				// The message leaves its queue only once the dead-letter
+				// queue confirmed it; RabbitMQ requires reject-publish.
+				a["x-dead-letter-strategy"] = "at-least-once"
+				a["x-overflow"] = "reject-publish"
+			}
 		}
 		t.args = append(t.args, a)
 	}

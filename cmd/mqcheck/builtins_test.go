@@ -1,0 +1,222 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// builtinOutcome is what a built-in's description promises: the exit code,
+// each claim's verdict, and the counts it names.
+type builtinOutcome struct {
+	exit   int
+	claims map[string]string
+	// check returns what the run shows against the description, if
+	// anything.
+	check func(r *report.Results) []string
+}
+
+// builtinOutcomes lists every built-in with what its description says to
+// expect. A built-in missing here fails TestBuiltinOutcomes: one that says
+// what to expect must show it.
+var builtinOutcomes = map[string]builtinOutcome{
+	"kafka-acks-all": {exit: exitPass, claims: map[string]string{"at-least-once": "pass", "ordered": "pass"},
+		check: all(nothingLost, recovered)},
+	"kafka-acks-none": {exit: exitFail, claims: map[string]string{"at-least-once": "fail"},
+		check: all(someLost, recovered)},
+	"kafka-duplicates": {exit: exitFail, claims: map[string]string{"at-least-once": "pass", "exactly-once": "fail"},
+		check: all(nothingLost, someDuplicated, recovered)},
+	"memory-faults": {exit: exitFail, claims: map[string]string{"exactly-once": "fail", "ordered": "fail"}},
+	"memory-max":    {exit: exitPass, claims: map[string]string{"at-least-once": "pass", "ordered": "pass"}, check: nothingLost},
+	"memory-quickstart": {exit: exitPass, claims: map[string]string{"at-least-once": "pass", "ordered": "pass"},
+		check: nothingLost},
+	"quickstart": {exit: exitPass, claims: map[string]string{"at-least-once": "pass", "ordered": "pass"},
+		check: all(nothingLost, recovered)},
+	"rabbitmq-classic-kill": {exit: exitFail, claims: map[string]string{"at-least-once": "fail"},
+		check: all(someLost, recovered, noError)},
+	"rabbitmq-confirms-kill": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, recovered, noError)},
+	"rabbitmq-dead-letter": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, recovered, noError, everyRejectionDeadLettered)},
+	"rabbitmq-fanout": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
+			if r.Scenario.Subscriptions != 3 || r.Counts.Received < 3*r.Counts.Acked {
+				return []string{fmt.Sprintf("%d subscriptions received %d of %d acked: want every subscription to get every message",
+					r.Scenario.Subscriptions, r.Counts.Received, r.Counts.Acked)}
+			}
+			return nil
+		})},
+	"rabbitmq-no-confirms-kill": {exit: exitFail, claims: map[string]string{"at-least-once": "fail"},
+		check: all(someLost, recovered, noError)},
+	"rabbitmq-quorum-kill": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, recovered, noError)},
+	"rabbitmq-work-queue": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
+			if r.Counts.Rejected == 0 {
+				return []string{"no delivery was nacked: the 1% that come back redelivered are missing"}
+			}
+			return nil
+		})},
+}
+
+// TestBuiltinOutcomes runs every built-in through the CLI as README shows it
+// (mqcheck run NAME, from a directory of its own, so the run directory is
+// the default relative runs/NAME-TIMESTAMP) and checks that it ends as its
+// description says: exit code, claims, and the counts it names. Runs go a
+// few at a time: each built-in sizes its load so its faults recover inside
+// it on a busy 2-core machine.
+func TestBuiltinOutcomes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every built-in scenario (minutes)")
+	}
+	t.Parallel()
+	var names []string
+	for _, b := range scenarios.Builtins() {
+		names = append(names, b.Name)
+		if _, ok := builtinOutcomes[b.Name]; !ok {
+			t.Errorf("built-in %s: no expected outcome in builtinOutcomes (its description says what to expect: check it)", b.Name)
+		}
+	}
+	// The longest first, so that the short ones fill in at the end.
+	sort.SliceStable(names, func(i, j int) bool {
+		return strings.HasPrefix(names[i], "rabbitmq-") && !strings.HasPrefix(names[j], "rabbitmq-")
+	})
+	slots := make(chan struct{}, 3)
+	for _, name := range names {
+		want, ok := builtinOutcomes[name]
+		if !ok {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			if strings.HasPrefix(name, "rabbitmq-") {
+				requireRabbitMQ(t)
+			}
+			t.Parallel()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			runBuiltin(t, name, want)
+		})
+	}
+}
+
+func runBuiltin(t *testing.T, name string, want builtinOutcome) {
+	cwd := t.TempDir()
+	start := time.Now()
+	p := startMQCheckIn(t, cwd, nil, "run", name)
+	code := p.wait(t, 5*time.Minute)
+	dirs, _ := filepath.Glob(filepath.Join(cwd, "runs", "*", "results.json"))
+	if len(dirs) != 1 {
+		t.Fatalf("exit %d; want one run directory under runs/ in the working directory, found %v:\n%s", code, dirs, p.output())
+	}
+	res, err := report.ReadFile(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: exit %d in %s; counts %+v; drain %+v", name, code, time.Since(start).Round(time.Second), res.Counts, res.Drain)
+	for _, f := range res.Faults {
+		t.Logf("fault %s at %d ms, healed at %d ms; publishing recovered %d ms, delivery %d ms after", f.Target, f.StartMS, f.EndMS, f.PublishRecoveryMS, f.DeliverRecoveryMS)
+	}
+	var problems []string
+	if code != want.exit {
+		problems = append(problems, fmt.Sprintf("exit %d, want %d", code, want.exit))
+	}
+	got := map[string]string{}
+	for _, c := range res.Claims {
+		got[c.Name] = c.Verdict
+	}
+	for claim, v := range want.claims {
+		if got[claim] != v {
+			problems = append(problems, fmt.Sprintf("claim %s: %q, want %q", claim, got[claim], v))
+		}
+	}
+	if want.check != nil {
+		problems = append(problems, want.check(res)...)
+	}
+	if len(problems) > 0 {
+		t.Errorf("%s does not show what its description says:\n  %s\n%s", name, strings.Join(problems, "\n  "), p.output())
+	}
+	if dumps, _ := filepath.Glob(filepath.Join(filepath.Dir(dirs[0]), "*", "erl_crash.dump")); len(dumps) > 0 {
+		t.Errorf("Erlang crash dumps in the working directory: %v", dumps)
+	}
+}
+
+func all(checks ...func(*report.Results) []string) func(*report.Results) []string {
+	return func(r *report.Results) []string {
+		var out []string
+		for _, c := range checks {
+			out = append(out, c(r)...)
+		}
+		return out
+	}
+}
+
+func nothingLost(r *report.Results) []string {
+	if c := r.Counts; c.Lost != 0 || c.Unaccounted != 0 || !r.Drain.Complete {
+		return []string{fmt.Sprintf("lost %d, unaccounted %d, drain %+v: want nothing lost after a complete drain", c.Lost, c.Unaccounted, r.Drain)}
+	}
+	return nil
+}
+
+func someLost(r *report.Results) []string {
+	if r.Counts.Lost == 0 {
+		return []string{"nothing lost: the demo must show a loss"}
+	}
+	return nil
+}
+
+func someDuplicated(r *report.Results) []string {
+	if r.Counts.Duplicated == 0 {
+		return []string{"no duplicates: the demo must show re-reads"}
+	}
+	return nil
+}
+
+// recovered: every fault ended, and publishing and delivery came back
+// before the load was over (a demo whose broker is still down at the end
+// shows the outage, not the recovery).
+func recovered(r *report.Results) []string {
+	var out []string
+	if len(r.Faults) == 0 {
+		return []string{"no fault ran"}
+	}
+	for _, f := range r.Faults {
+		switch {
+		case f.Error != "":
+			out = append(out, fmt.Sprintf("fault %s: %s", f.Target, f.Error))
+		case f.PublishRecoveryMS < 0 || f.DeliverRecoveryMS < 0:
+			out = append(out, fmt.Sprintf("fault %s: publishing or delivery never recovered (%d, %d ms)", f.Target, f.PublishRecoveryMS, f.DeliverRecoveryMS))
+		case f.EndMS+f.PublishRecoveryMS > r.Scenario.DurationMS:
+			out = append(out, fmt.Sprintf("fault %s healed at %d ms, publishing back %d ms later: after the %d ms load",
+				f.Target, f.EndMS, f.PublishRecoveryMS, r.Scenario.DurationMS))
+		}
+	}
+	return out
+}
+
+// noError: the run had no infrastructure error (a relative run directory
+// made every private node crash at start).
+func noError(r *report.Results) []string {
+	if r.Error != "" {
+		return []string{"error: " + r.Error}
+	}
+	return nil
+}
+
+// everyRejectionDeadLettered: every message consumers rejected for good is
+// in the dead-letter queue. rejected counts rejections: one cut off by the
+// kill (the broker never got it) is made again on redelivery, so rejected
+// may exceed dead_lettered by what the consumers held unacknowledged then.
+func everyRejectionDeadLettered(r *report.Results) []string {
+	c := r.Counts
+	window := uint64(r.Scenario.Consumers * 100) // the default prefetch
+	if c.DeadLettered == 0 || c.Rejected < c.DeadLettered || c.Rejected > c.DeadLettered+window {
+		return []string{fmt.Sprintf("rejected %d, dead-lettered %d: want every rejected message dead-lettered", c.Rejected, c.DeadLettered)}
+	}
+	return nil
+}
