@@ -19,6 +19,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/proc"
 )
 
 // Bounds of the exec target's waits. A boot takes 5-13 s on a small
@@ -41,8 +42,9 @@ const (
 // the foreground with an environment of its own (node name, ports, data and
 // log directories under the run directory), and a private epmd.
 //
-// Processes: epmd and the script's sh are mqcheck's children, each in a
-// process group of its own and always waited for; the sh forks the Erlang VM
+// Processes: epmd and the script's sh are mqcheck's children, each started
+// through proc (a process group of its own, gone with mqcheck even after a
+// kill -9 of mqcheck) and always waited for; the sh forks the Erlang VM
 // (beam) and exits when it does.
 type node struct {
 	base     string // the node's directory
@@ -57,12 +59,10 @@ type node struct {
 	log      *slog.Logger
 	version  string // the server's, from its first AMQP connection
 
-	mu       sync.Mutex
-	sh       *exec.Cmd     // nil while stopped
-	shDone   chan struct{} // closed once sh was waited for
-	epmd     *exec.Cmd
-	epmdDone chan struct{}
-	started  []int // every pid this node started (sh, beam, epmd), for tests
+	mu      sync.Mutex
+	sh      *proc.Process // nil while stopped
+	epmd    *proc.Process
+	started []int // every pid this node started (sh, beam, epmd), for tests
 }
 
 var (
@@ -79,6 +79,11 @@ func startNode(ctx context.Context, dir, runID string, keep bool, log *slog.Logg
 	}
 	if dir == "" {
 		dir = os.TempDir()
+	}
+	// The node runs in its own directory: a relative HOME or data path
+	// would point elsewhere (Erlang fails to write its cookie).
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, fmt.Errorf("locating the run directory: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the run directory: %w", err)
@@ -139,27 +144,14 @@ func (n *node) boot(ctx context.Context) error {
 
 func (n *node) startEPMD(ctx context.Context) error {
 	cmd := exec.Command(n.epmdBin, "-port", strconv.Itoa(n.epmdPort), "-address", "127.0.0.1")
-	cmd.Dir = n.base
-	cmd.Env = n.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := n.console()
+	p, err := n.start(cmd)
 	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		out.Close()
 		return fmt.Errorf("starting epmd: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(done)
-	}()
+	done := p.Done()
 	n.mu.Lock()
-	n.epmd, n.epmdDone = cmd, done
-	n.started = append(n.started, cmd.Process.Pid)
+	n.epmd = p
+	n.started = append(n.started, p.Pid())
 	n.mu.Unlock()
 	deadline := time.Now().Add(epmdReadyWait)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.epmdPort))
@@ -193,33 +185,33 @@ func (n *node) console() (*os.File, error) {
 
 // startServer runs the start script and waits until the node is ready.
 func (n *node) startServer(ctx context.Context) error {
-	cmd := exec.Command(n.script)
-	cmd.Dir = n.base
-	cmd.Env = n.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := n.console()
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = out, out
 	// A pid file of the previous run of this node would name a dead (or
 	// reused) pid.
 	_ = os.Remove(filepath.Join(n.base, "pid"))
-	if err := cmd.Start(); err != nil {
-		out.Close()
+	p, err := n.start(exec.Command(n.script))
+	if err != nil {
 		return fmt.Errorf("starting %s: %w", n.script, err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(done)
-	}()
 	n.mu.Lock()
-	n.sh, n.shDone = cmd, done
-	n.started = append(n.started, cmd.Process.Pid)
+	n.sh = p
+	n.started = append(n.started, p.Pid())
 	n.mu.Unlock()
-	return n.waitReady(ctx, done)
+	return n.waitReady(ctx, p.Done())
+}
+
+// start runs one of the node's programs in the node's directory and
+// environment, its output to the console log, through proc: its own
+// process group, gone with mqcheck even when mqcheck is killed.
+func (n *node) start(cmd *exec.Cmd) (*proc.Process, error) {
+	cmd.Dir = n.base
+	cmd.Env = n.env
+	out, err := n.console()
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close() // the child has its own copy
+	cmd.Stdout, cmd.Stderr = out, out
+	return proc.Start(cmd, proc.Options{Tag: n.name, Log: n.log})
 }
 
 // waitReady dials AMQP every readyPoll until the node answers.
@@ -295,10 +287,10 @@ func (n *node) tail() string {
 // incarnation's (its process is a child of our sh), else the sh's child.
 // Called with n.mu held; 0 when there is none.
 func (n *node) beamPID() int {
-	if n.sh == nil || n.sh.Process == nil {
+	if n.sh == nil {
 		return 0
 	}
-	sh := n.sh.Process.Pid
+	sh := n.sh.Pid()
 	if b, err := os.ReadFile(filepath.Join(n.base, "pid")); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && parentOf(pid) == sh {
 			return pid
@@ -353,14 +345,13 @@ func (n *node) stopLocked(ctx context.Context, graceful bool) error {
 	if n.sh == nil {
 		return nil
 	}
-	sh, done := n.sh, n.shDone
-	pgid := sh.Process.Pid
+	sh := n.sh
 	wait := killWait
 	beam := n.beamPID()
 	switch {
 	case graceful:
 		wait = gracefulWait
-		_ = sh.Process.Signal(syscall.SIGTERM)
+		_ = sh.Signal(syscall.SIGTERM)
 		if beam > 0 {
 			// A paused VM would never see the script's SIGTERM.
 			_ = syscall.Kill(beam, syscall.SIGCONT)
@@ -368,13 +359,13 @@ func (n *node) stopLocked(ctx context.Context, graceful bool) error {
 	case beam > 0:
 		_ = syscall.Kill(beam, syscall.SIGKILL)
 	default:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		_ = syscall.Kill(-sh.Pid(), syscall.SIGKILL)
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	var err error
 	select {
-	case <-done:
+	case <-sh.Done():
 	case <-ctx.Done():
 		err = fmt.Errorf("stopping node %s: %w", n.name, ctx.Err())
 	case <-t.C:
@@ -382,13 +373,10 @@ func (n *node) stopLocked(ctx context.Context, graceful bool) error {
 	}
 	// Whatever is left of the group goes too, and the stop always ends
 	// with the script waited for.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	select {
-	case <-done:
-	case <-time.After(killWait):
-		return errors.Join(err, fmt.Errorf("node %s: its start script (pid %d) survived SIGKILL", n.name, pgid))
+	if serr := sh.Stop(killWait); serr != nil {
+		return errors.Join(err, fmt.Errorf("node %s: %w", n.name, serr))
 	}
-	n.sh, n.shDone = nil, nil
+	n.sh = nil
 	return err
 }
 
@@ -443,11 +431,8 @@ func (n *node) close(ctx context.Context) error {
 	defer n.mu.Unlock()
 	errs := []error{n.stopLocked(ctx, n.keep)}
 	if n.epmd != nil {
-		_ = syscall.Kill(-n.epmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-n.epmdDone:
-		case <-time.After(killWait):
-			errs = append(errs, fmt.Errorf("epmd (pid %d) survived SIGKILL", n.epmd.Process.Pid))
+		if err := n.epmd.Stop(killWait); err != nil {
+			errs = append(errs, fmt.Errorf("stopping epmd: %w", err))
 		}
 		n.epmd = nil
 	}

@@ -55,10 +55,18 @@ func (p *proc) Write(b []byte) (int, error) {
 
 func startMQCheck(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startMQCheckIn(t, "", nil, args...)
+}
+
+// startMQCheckIn starts mqcheck in working directory dir ("" for the
+// test's) with env added to the environment.
+func startMQCheckIn(t *testing.T, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{seen: make(chan struct{}, 1), done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
+	p.cmd.Dir = dir
 	// CI=1: plain progress lines, whatever the terminal running the tests.
-	p.cmd.Env = append(os.Environ(), asMainEnv+"=1", "CI=1")
+	p.cmd.Env = append(append(os.Environ(), asMainEnv+"=1", "CI=1"), env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.cmd.Stderr = p
 	out, err := p.cmd.StdoutPipe()
