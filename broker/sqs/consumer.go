@@ -44,9 +44,9 @@ type consumer struct {
 	domains   map[string]string
 	domain    string
 	positions bool
-	guard   broker.RunGuard
-	wait    int32
-	timeout time.Duration
+	guard     broker.RunGuard
+	wait      int32
+	timeout   time.Duration
 
 	hmu sync.Mutex // one handler call at a time across the two pollers
 
@@ -248,7 +248,10 @@ func (c *consumer) delivery(q *queue, m *types.Message) broker.Delivery {
 		d.Redelivered = true
 	}
 	if c.d.topo.fifo && !q.dead {
-		g := m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
+		g, ok := m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
+		if !ok {
+			g = c.d.groupOf(d.Payload)
+		}
 		dom, ok := c.domains[g]
 		if !ok {
 			dom = q.name + "/" + g

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/message"
 )
 
 // errProducerClosed is Publish's error after Close.
@@ -76,7 +77,7 @@ func (d *driver) newProducer(ctx context.Context, o broker.ProducerOptions) (*pr
 		} else {
 			n := max(d.c.GroupsPerProducer, 1)
 			for g := range n {
-				p.groups = append(p.groups, "p"+strconv.Itoa(o.ID)+"-g"+strconv.Itoa(g))
+				p.groups = append(p.groups, groupName(o.ID, uint64(g), n))
 			}
 			lanes = min(n, maxLanes)
 		}
@@ -93,6 +94,27 @@ func (d *driver) newProducer(ctx context.Context, o broker.ProducerOptions) (*pr
 }
 
 var laneSeed = maphash.MakeSeed()
+
+// groupName is the message group of message seq of producer id without
+// keys.
+func groupName(id int, seq uint64, groups int) string {
+	return "p" + strconv.Itoa(id) + "-g" + strconv.FormatUint(seq%uint64(max(groups, 1)), 10)
+}
+
+// groupOf tells the group of a delivery whose server did not say (goaws
+// returns no MessageGroupId): the group its producer gave it, which the
+// text header's producer and sequence number fix. With producers.keys the
+// group is the key, which the payload does not carry: "" (the queue).
+func (d *driver) groupOf(payload []byte) string {
+	if d.spec.Keys > 0 {
+		return ""
+	}
+	h, err := message.DecodeText(payload)
+	if err != nil {
+		return ""
+	}
+	return groupName(int(h.Producer), h.Seq, d.c.GroupsPerProducer)
+}
 
 // group names m's message group (FIFO queues), and the lane it goes to.
 func (p *producer) group(m *broker.Message) (string, int) {
@@ -365,5 +387,8 @@ func (p *producer) duplicate(ctx context.Context, m *broker.Message) {
 		p.d.dupLeft.Add(1)
 		return
 	}
-	p.d.dupSent.Add(1)
+	if n := p.d.dupSent.Add(1); n == int64(p.d.c.DuplicateSends) && p.opts.Notify != nil {
+		p.opts.Notify(broker.Notice{Kind: "duplicate-sends", At: time.Now(),
+			Detail: fmt.Sprintf("%d deliberate duplicate sends accepted (duplicate_sends), the last of producer %d seq %d", n, m.Producer, m.Seq)})
+	}
 }
