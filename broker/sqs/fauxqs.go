@@ -104,9 +104,8 @@ type fauxqsNode struct {
 	log  *slog.Logger
 	d    *driver
 
-	mu      sync.Mutex
-	p       *proc.Process // nil while stopped
-	started []int
+	mu sync.Mutex
+	p  *proc.Process // nil while stopped
 }
 
 var _ broker.Restarter = (*fauxqsNode)(nil)
@@ -193,7 +192,6 @@ func (n *fauxqsNode) start(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	n.p = p
-	n.started = append(n.started, p.Pid())
 	n.mu.Unlock()
 	return n.waitReady(ctx, p)
 }
@@ -284,10 +282,3 @@ func (n *fauxqsNode) Start(ctx context.Context, node int) error {
 }
 
 func (n *fauxqsNode) close(context.Context) error { return n.stop(false) }
-
-// pids lists every process this node started, for tests.
-func (n *fauxqsNode) pids() []int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]int(nil), n.started...)
-}
