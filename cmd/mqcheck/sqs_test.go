@@ -74,7 +74,9 @@ seed: 7
 duration: 3s
 broker:
   kind: sqs
-  sqs: {queue_type: %s, groups_per_producer: %d, duplicate_sends: 20}
+  # goaws flags no redelivery: a receive answered after the client gave
+  # up would come back unflagged, read as a reorder. Give answers time.
+  sqs: {queue_type: %s, groups_per_producer: %d, duplicate_sends: 20, request_timeout: 60s}
 producers: {count: 3, rate: 300/s, message_size: 200}
 consumers: {count: %d}
 claims: [%s]
