@@ -58,6 +58,13 @@ type Spec struct {
 	// they do with them (FailRequeue or FailDeadLetter).
 	FailFraction float64
 	FailAction   string
+
+	// MessageSize is the payload size in bytes, header included (0:
+	// unknown), for kinds with a size limit of their own.
+	MessageSize int
+	// Claims the run verifies, for kinds whose own claims (sqs-fifo) make
+	// sense only with some of their settings.
+	Claims []string
 }
 
 // Config is a driver's own configuration: a pointer to a plain struct
@@ -133,6 +140,9 @@ type Kind struct {
 	// Open obtains a target for cfg (a value NewConfig returned, or nil
 	// for an empty one) and spec.
 	Open OpenFunc
+	// TextBodies: the broker carries text, not bytes (SQS), so payloads
+	// use the header's text encoding (package message, text.go).
+	TextBodies bool
 }
 
 // Typed adapts a driver's Open, which takes its own Config type, to

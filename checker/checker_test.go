@@ -612,3 +612,32 @@ func TestEvidenceNamesEveryBreach(t *testing.T) {
 		t.Errorf("%s summary %q does not say a position was unknown", r.Claims[0].Name, r.Claims[0].Summary)
 	}
 }
+
+// TestSQSFIFOClaim: sqs-fifo allows a stored copy delivered again (a
+// visibility timeout ran out), and fails on a copy stored twice, on loss,
+// and on a group out of order; a duplicate without a position leaves it
+// undecided.
+func TestSQSFIFOClaim(t *testing.T) {
+	pass, fail, unknown := Pass, Fail, Unknown
+	for _, tc := range []struct {
+		name, history string
+		want          string
+	}{
+		{"clean", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10", pass},
+		{"redelivered copy", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10; R s0 g0 0:2@12", pass},
+		{"redelivered, unflagged, same position", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10; r s0 g0 0:2@12", pass},
+		{"stored twice", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10; r s0 g0 0:2@99", fail},
+		{"stored twice, flagged", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10; R s0 g0 0:2@99", fail},
+		{"lost", "s 0:0-3; a 0:0-3; r s0 g0 0:0-2@10", fail},
+		{"group out of order", "s 0:0-3; a 0:0-3; r s0 g0 0:0,2,1,3@10", fail},
+		{"two groups interleaved", "s 0:0-3; a 0:0-3; r s0 g0 0:0,2@10; r s0 g1 0:1,3@20", pass},
+		{"duplicate without position", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3; r s0 g0 0:2", unknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names := NewNames("s0")
+			c := New(names)
+			c.Apply(history(t, names, tc.history))
+			checkVerdicts(t, c.Finalize(Options{Drained: true, Claims: []string{"sqs-fifo"}}), verdicts{"sqs-fifo": tc.want})
+		})
+	}
+}

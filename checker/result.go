@@ -317,11 +317,24 @@ func breaches(name string, n *Counts, nsubs int) []breach {
 	case "exactly-once":
 		out = append(append(out, lost), dups...)
 	case "ordered":
-		out = append(out, breach{n.Reordered,
-			fmt.Sprintf("%d first deliveries arrived after a later message of the same producer in the same ordering domain", n.Reordered),
-			[]string{"reordered"}})
+		out = append(out, reordered(n))
+	case "sqs-fifo":
+		// A FIFO queue may deliver one stored copy again (a visibility
+		// timeout ran out, a consumer gave it back): that is SQS's
+		// exactly-once processing. What it must not do is store a
+		// deduplicated send twice, lose an acked message, or reorder a
+		// message group (the ordering domain).
+		out = append(out, lost, breach{n.DuplicatedStored,
+			fmt.Sprintf("%d duplicates stored twice (a deduplicated send delivered as a message of its own)", n.DuplicatedStored),
+			[]string{"duplicated_stored"}}, reordered(n))
 	}
 	return out
+}
+
+func reordered(n *Counts) breach {
+	return breach{n.Reordered,
+		fmt.Sprintf("%d first deliveries arrived after a later message of the same producer in the same ordering domain", n.Reordered),
+		[]string{"reordered"}}
 }
 
 // duplicateWords says how many duplicates there were and what their storage
@@ -365,7 +378,7 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		return c
 	}
 	switch name {
-	case "at-least-once", "at-most-once", "exactly-once", "ordered":
+	case "at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo":
 	default:
 		return set(Unknown, fmt.Sprintf("unknown claim %q", name))
 	}
@@ -384,7 +397,11 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 	if n.Sent == 0 {
 		return set(Unknown, "no message was sent: nothing to verify")
 	}
-	loss := name == "at-least-once" || name == "exactly-once"
+	if name == "sqs-fifo" && n.DuplicatedPositionUnknown > 0 {
+		return set(Unknown, fmt.Sprintf("%d duplicates came without a storage position: stored twice or delivered again cannot be told",
+			n.DuplicatedPositionUnknown), "duplicated")
+	}
+	loss := name == "at-least-once" || name == "exactly-once" || name == "sqs-fifo"
 	if loss {
 		switch {
 		case n.Acked == 0:
@@ -395,7 +412,8 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		}
 	}
 	if n.Received == 0 && name != "at-least-once" {
-		what := map[string]string{"at-most-once": "duplicates", "exactly-once": "duplicates", "ordered": "order"}[name]
+		what := map[string]string{"at-most-once": "duplicates", "exactly-once": "duplicates", "ordered": "order",
+			"sqs-fifo": "duplicates and order"}[name]
 		return set(Unknown, "nothing was received: nothing to verify for "+what)
 	}
 	switch name {
@@ -405,6 +423,9 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		return set(Pass, fmt.Sprintf("%d deliveries, none received twice", n.Received))
 	case "exactly-once":
 		return set(Pass, fmt.Sprintf("all %d acknowledged messages received exactly once by each of %d subscriptions", n.Acked, nsubs))
+	case "sqs-fifo":
+		return set(Pass, fmt.Sprintf("all %d acknowledged messages received by each of %d subscriptions, none stored twice, "+
+			"in producer order within every message group (%d re-deliveries of one stored copy)", n.Acked, nsubs, n.Duplicated))
 	}
 	return set(Pass, fmt.Sprintf("%d first deliveries, in producer order within every ordering domain", n.Unique))
 }

@@ -287,7 +287,7 @@ func (r *run) execute(ctx context.Context) error {
 		Subscriptions: s.Consumers.Subscriptions, Rate: float64(s.Producers.Rate), Duration: s.Duration.D(),
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
-		Abort: stopFlush,
+		Text: kind.TextBodies, Abort: stopFlush,
 	}, drv, r.notify)
 	clients.attach(sw)
 	col := sw.Collector()

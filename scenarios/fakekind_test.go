@@ -130,7 +130,7 @@ func TestFakeKindSchema(t *testing.T) {
 	if b.Properties["fake"]["$ref"] != "#/$defs/Fake" {
 		t.Errorf("broker.fake is %v", b.Properties["fake"])
 	}
-	if kinds, _ := b.Properties["kind"]["enum"].([]any); len(kinds) != 4 || kinds[3] != "fake" {
+	if kinds, _ := b.Properties["kind"]["enum"].([]any); len(kinds) == 0 || kinds[len(kinds)-1] != "fake" {
 		t.Errorf("broker.kind enum %v", b.Properties["kind"]["enum"])
 	}
 	if f.Properties["lanes"]["default"] != float64(2) || f.Properties["order"]["enum"] == nil ||

@@ -27,7 +27,8 @@ type Scenario struct {
 	Consumers Consumers `yaml:"consumers" json:"consumers"`
 
 	// Claims are the delivery guarantees the run verifies: at-most-once,
-	// at-least-once, exactly-once, ordered.
+	// at-least-once, exactly-once, ordered, and sqs-fifo (SQS FIFO
+	// queues).
 	Claims []string `yaml:"claims,omitempty" json:"claims,omitempty"`
 
 	// Faults is the fault schedule applied during the load phase.
@@ -193,11 +194,14 @@ const (
 	ClaimAtLeastOnce = "at-least-once"
 	ClaimExactlyOnce = "exactly-once"
 	ClaimOrdered     = "ordered"
+	// ClaimSQSFIFO is what an SQS FIFO queue promises: no acked message
+	// lost, no deduplicated send stored twice, order per message group.
+	ClaimSQSFIFO = "sqs-fifo"
 )
 
 // KnownClaims lists the claims the checker can decide.
 func KnownClaims() []string {
-	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered}
+	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO}
 }
 
 // BrokerSpec is what the scenario asks of every broker kind alike, for the
@@ -208,5 +212,6 @@ func (s *Scenario) BrokerSpec() broker.Spec {
 		Producers: s.Producers.Count, MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		Subscriptions: s.Consumers.Subscriptions, Consumers: s.Consumers.Count,
 		FailFraction: s.Consumers.FailFraction, FailAction: s.Consumers.FailAction,
+		MessageSize: int(s.Producers.MessageSize), Claims: s.Claims,
 	}
 }

@@ -5,6 +5,7 @@ package brokertest
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"slices"
@@ -168,21 +169,30 @@ func (k key) String() string { return fmt.Sprintf("p%d/%d", k.producer, k.seq) }
 // payloadSize leaves room for the suite's producer and sequence number.
 const payloadSize = 64
 
+// payload is text (producer and sequence number in hex, then letters), so
+// that it suits brokers whose bodies must be text (SQS) as well as the
+// others.
 func payload(k key) []byte {
 	b := make([]byte, payloadSize)
-	binary.BigEndian.PutUint64(b, uint64(k.producer))
-	binary.BigEndian.PutUint64(b[8:], k.seq)
-	for i := 16; i < len(b); i++ {
-		b[i] = byte(k.seq) + byte(i)
+	var id [16]byte
+	binary.BigEndian.PutUint64(id[:], uint64(k.producer))
+	binary.BigEndian.PutUint64(id[8:], k.seq)
+	hex.Encode(b, id[:])
+	for i := 2 * len(id); i < len(b); i++ {
+		b[i] = 'a' + byte(k.seq+uint64(i))%26
 	}
 	return b
 }
 
 func keyOf(p []byte) (key, bool) {
+	var id [16]byte
 	if len(p) != payloadSize {
 		return key{}, false
 	}
-	return key{int(binary.BigEndian.Uint64(p)), binary.BigEndian.Uint64(p[8:])}, true
+	if _, err := hex.Decode(id[:], p[:2*len(id)]); err != nil {
+		return key{}, false
+	}
+	return key{int(binary.BigEndian.Uint64(id[:])), binary.BigEndian.Uint64(id[8:])}, true
 }
 
 // delivery is one Handler call as the suite saw it.

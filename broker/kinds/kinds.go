@@ -7,6 +7,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker/kafka"
 	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/broker/sqs"
 )
 
 // Default returns the broker kinds of this build, in the order users see
@@ -40,6 +41,15 @@ func Default() broker.Kinds {
 			TargetHelp:  "RabbitMQ is an Erlang server; exec starts a private node",
 			NewConfig:   func() broker.Config { return &rabbitmq.Config{} },
 			Open:        broker.Typed(rabbitmq.Open),
+		},
+		{
+			Name:        "sqs",
+			Title:       "SQS",
+			Description: "Amazon SQS through aws-sdk-go-v2, standard and FIFO queues: goaws in process, a private fauxqs, or your endpoint by URL",
+			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL},
+			NewConfig:   func() broker.Config { return &sqs.Config{} },
+			Open:        broker.Typed(sqs.Open),
+			TextBodies:  true,
 		},
 	}
 }

@@ -1,0 +1,20 @@
+package sqs
+
+import "github.com/mqcheck/mqcheck/broker"
+
+// EndpointURL is the base endpoint a target's clients use.
+func EndpointURL(t *broker.Target) string { return t.Driver.(*driver).ep.url }
+
+// ServerPID is the pid of an exec target's fauxqs (0 for other targets).
+func ServerPID(t *broker.Target) int {
+	n, ok := t.Restarter.(*fauxqsNode)
+	if !ok {
+		return 0
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.p == nil {
+		return 0
+	}
+	return n.p.Pid()
+}
