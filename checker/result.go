@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // Counts are per message for the send side (sent, acked, failed,
@@ -311,8 +313,8 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		case n.Acked == 0:
 			return set(Unknown, "no message was acknowledged: nothing to verify for loss"), true
 		case n.Lost > 0:
-			return set(Fail, fmt.Sprintf("%d acknowledged messages never received (of %d acked, %d subscriptions)",
-				n.Lost, n.Acked, nsubs), "lost"), true
+			return set(Fail, fmt.Sprintf("%d acknowledged messages never received (of %d acked, %s)",
+				n.Lost, n.Acked, plural.Of(nsubs, "subscription")), "lost"), true
 		case !drained && n.Unaccounted > 0:
 			return set(Unknown, fmt.Sprintf("drain timed out with %d acknowledged messages not yet received: loss cannot be decided",
 				n.Unaccounted), "unaccounted"), true
@@ -334,7 +336,7 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		if cl, done := lossClaim(); done {
 			return cl
 		}
-		return set(Pass, fmt.Sprintf("all %d acknowledged messages received by each of %d subscriptions", n.Acked, nsubs))
+		return set(Pass, fmt.Sprintf("all %d acknowledged messages received %s", n.Acked, bySubscriptions(nsubs)))
 	case "at-most-once":
 		if cl, done := dupClaim(); done {
 			return cl
@@ -353,7 +355,7 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		if cl, done := dupClaim(); done {
 			return cl
 		}
-		return set(Pass, fmt.Sprintf("all %d acknowledged messages received exactly once by each of %d subscriptions", n.Acked, nsubs))
+		return set(Pass, fmt.Sprintf("all %d acknowledged messages received exactly once %s", n.Acked, bySubscriptions(nsubs)))
 	case "ordered":
 		switch {
 		case n.Received == 0:
@@ -364,4 +366,13 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		return set(Pass, fmt.Sprintf("%d first deliveries, in producer order within every ordering domain", n.Unique))
 	}
 	return set(Unknown, fmt.Sprintf("unknown claim %q", name))
+}
+
+// bySubscriptions is who received every message: "by the subscription",
+// "by each of 2 subscriptions".
+func bySubscriptions(n int) string {
+	if n == 1 {
+		return "by the subscription"
+	}
+	return "by each of " + plural.Of(n, "subscription")
 }
