@@ -52,7 +52,7 @@ func kindList(ld scenarios.Loader) string {
 func newRunCmd(ld scenarios.Loader) *cobra.Command {
 	var out string
 	var sets []string
-	var print bool
+	var print, force bool
 	var watch watchFlags
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -74,8 +74,8 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			if print {
 				return printScenario(ld, cmd.OutOrStdout(), s)
 			}
-			if out == "" {
-				out = filepath.Join("runs", safeName(s.Name)+"-"+time.Now().Format("20060102-150405"))
+			if out, err = makeRunDir(out, force, s.Name, time.Now()); err != nil {
+				return err
 			}
 			stdout := cmd.OutOrStdout()
 			header := fmt.Sprintf("mqcheck: running %s on %s (%s) for %s, run directory %s",
@@ -104,7 +104,8 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			return exitFor(res, runErr)
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "run directory (default runs/NAME-TIMESTAMP)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "run directory (default runs/NAME-TIMESTAMP, made unique)")
+	cmd.Flags().BoolVar(&force, "force", false, "let --out replace the run a directory already holds")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
 	cmd.Flags().BoolVar(&print, "print", false, "print the resolved scenario as YAML instead of running it (secrets as ***)")
 	watch.register(cmd)
