@@ -90,9 +90,10 @@ func startSession(ctx context.Context, f *watchFlags, s *scenarios.Scenario, hea
 		return ss, nil
 	}
 	fmt.Fprintln(stdout, header)
+	interrupted := func() bool { return ctx.Err() != nil }
 	switch chooseProgress(f.progress, stdout) {
 	case progressLive:
-		live := newLiveProgress(stdout, s.Duration.D())
+		live := newLiveProgress(stdout, s.Duration.D(), interrupted)
 		ss.disp = live
 		// Logs and notices go above the status when both share the
 		// terminal; stderr redirected to a file keeps them there.
@@ -100,7 +101,7 @@ func startSession(ctx context.Context, f *watchFlags, s *scenarios.Scenario, hea
 			ss.restore = errOut.set(live)
 		}
 	default:
-		ss.disp = newPlainProgress(stdout, s.Duration.D())
+		ss.disp = newPlainProgress(stdout, s.Duration.D(), interrupted)
 	}
 	ss.observers = append(ss.observers, ss.disp)
 	return ss, nil
