@@ -23,6 +23,8 @@ func Default() broker.Kinds {
 			TargetHelp:  "the memory broker lives inside the mqcheck process",
 			NewConfig:   func() broker.Config { return &memory.Config{} },
 			Open:        broker.Typed(memory.Open),
+			Abilities:   broker.TypedAbilities(memory.Abilities),
+			Footprint:   broker.TypedFootprint(memory.Footprint),
 		},
 		{
 			Name:        "kafka",
@@ -31,6 +33,8 @@ func Default() broker.Kinds {
 			Targets:     []string{broker.TargetEmbedded, broker.TargetURL},
 			NewConfig:   func() broker.Config { return &kafka.Config{} },
 			Open:        broker.Typed(kafka.Open),
+			Abilities:   broker.TypedAbilities(kafka.Abilities),
+			Footprint:   broker.TypedFootprint(kafka.Footprint),
 		},
 		{
 			Name:        "rabbitmq",
@@ -40,6 +44,8 @@ func Default() broker.Kinds {
 			TargetHelp:  "RabbitMQ is an Erlang server; exec starts a private node",
 			NewConfig:   func() broker.Config { return &rabbitmq.Config{} },
 			Open:        broker.Typed(rabbitmq.Open),
+			Abilities:   broker.TypedAbilities(rabbitmq.Abilities),
+			Footprint:   broker.TypedFootprint(rabbitmq.Footprint),
 		},
 	}
 }
