@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/machine"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/runner"
 	"github.com/mqcheck/mqcheck/scenarios"
@@ -73,6 +74,9 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			}
 			if print {
 				return printScenario(ld, cmd.OutOrStdout(), s)
+			}
+			if err := checkCapacity(ld, s); err != nil {
+				return err
 			}
 			if out, err = makeRunDir(out, force, s.Name, time.Now()); err != nil {
 				return err
@@ -145,6 +149,18 @@ func loadScenario(ld scenarios.Loader, arg string, sets []string) (*scenarios.Sc
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return s, nil
+}
+
+// machineLimits are what one process may use here; tests fake them.
+var machineLimits = machine.Current
+
+// checkCapacity refuses a scenario one process cannot drive on this
+// machine (usage error: nothing runs), as validate does.
+func checkCapacity(ld scenarios.Loader, s *scenarios.Scenario) error {
+	if err := ld.CheckCapacity(s, machineLimits()); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

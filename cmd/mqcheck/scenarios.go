@@ -21,6 +21,9 @@ func newValidateCmd(ld scenarios.Loader) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkCapacity(ld, s); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s on %s, %s, claims %s)\n", args[0], s.Name, s.Broker.Kind,
 				s.Duration, strings.Join(s.Claims, ", "))
 			return nil

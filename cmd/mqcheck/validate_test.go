@@ -77,3 +77,26 @@ func TestValidateRefusesWhatRunRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitsRefused: a scenario no machine can run in one process is
+// refused by validate and by run before anything starts (a hundred
+// thousand producers passed 3 GB in seconds), with what to do instead.
+func TestLimitsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		set, want string
+	}{
+		{"producers.count=100000000", "several machines"},
+		{"producers.rate=999999999M/s", "rate: max"},
+	} {
+		for _, cmd := range []string{"validate", "run"} {
+			args := []string{cmd, "memory-quickstart", "--set", tc.set}
+			if cmd == "run" {
+				args = append(args, "--out", filepath.Join(t.TempDir(), "run"), "-q")
+			}
+			code, _, stderr := mqcheck(t, args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%s --set %s: exit %d, want %d saying %q:\n%s", cmd, tc.set, code, exitUsage, tc.want, stderr)
+			}
+		}
+	}
+}
