@@ -38,10 +38,18 @@ func newReportCmd() *cobra.Command {
   mqcheck report runs/last --format json | jq .counts
   mqcheck report runs/last --format html > report.html
   mqcheck report runs/last --format md >> "$GITHUB_STEP_SUMMARY"
-  mqcheck report runs/kafka runs/rabbitmq --format html > brokers.html   # side by side
+  mqcheck report runs/kafka runs/rabbitmq                               # side by side, a table
+  mqcheck report runs/kafka runs/rabbitmq --format html > brokers.html   # side by side, with charts
   mqcheck report runs/a runs/b --label "kafka 3.7" --label "kafka 3.8" --format html > versions.html`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format == "" {
+				// Several runs read best as one table, in a terminal too.
+				format = "text"
+				if len(args) > 1 {
+					format = "md"
+				}
+			}
 			render, ok := reportFormats[format]
 			if !ok {
 				return usageError("--format %q: known formats are text, json, md, junit, html", format)
@@ -78,7 +86,7 @@ func newReportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "text", "text, json, md, junit or html")
+	cmd.Flags().StringVarP(&format, "format", "f", "", "text, json, md, junit or html (default text for one run, md for several)")
 	cmd.Flags().StringArrayVar(&labels, "label", nil,
 		"name of each run on a side-by-side page, in the order of the directories (default: scenario and broker, with the run id where two are alike); repeatable")
 	return cmd
