@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"unicode/utf8"
@@ -227,12 +228,53 @@ func parentPath(p string) string {
 	return p[:i]
 }
 
+// BuiltinPrefix names a built-in scenario whatever the working directory
+// holds: "builtin:quickstart" is the built-in even beside a file called
+// quickstart.
+const BuiltinPrefix = "builtin:"
+
+// Shadowed says, for an argument of Load or Resolve, which of a file (or
+// directory) and a built-in of the same name is used, when both exist:
+// "" when there is no such clash.
+func Shadowed(arg string) string {
+	if strings.HasPrefix(arg, BuiltinPrefix) || builtin(arg) == nil {
+		return ""
+	}
+	fi, err := os.Stat(arg)
+	switch {
+	case err != nil:
+		return ""
+	case fi.IsDir():
+		return fmt.Sprintf("%s is a directory here; using the built-in scenario %s (a scenario file in it is %s)",
+			arg, arg, filepath.Join(arg, "NAME.yaml"))
+	}
+	return fmt.Sprintf("using the file %s, not the built-in scenario of that name (%s%s runs the built-in)",
+		arg, BuiltinPrefix, arg)
+}
+
+// builtin finds a built-in by name; nil when there is none.
+func builtin(name string) *Builtin {
+	for _, b := range Builtins() {
+		if b.Name == name {
+			return &b
+		}
+	}
+	return nil
+}
+
 // read returns the text of a scenario file or built-in, and its name for
-// errors.
+// errors. A file comes first; a directory is never a scenario, so a
+// built-in of its name is used (Shadowed says so).
 func read(arg string) ([]byte, string, error) {
+	if name, ok := strings.CutPrefix(arg, BuiltinPrefix); ok {
+		return readBuiltin(arg, name, nil)
+	}
 	data, err := os.ReadFile(arg)
 	if err == nil {
 		return data, arg, nil
+	}
+	if fi, serr := os.Stat(arg); serr == nil && fi.IsDir() && builtin(arg) != nil {
+		return readBuiltin(arg, arg, nil)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		var pe *fs.PathError
@@ -242,20 +284,32 @@ func read(arg string) ([]byte, string, error) {
 		}
 		return nil, "", &Error{Source: arg, Msg: "cannot read scenario: " + msg, Err: err}
 	}
+	return readBuiltin(arg, arg, err)
+}
+
+// readBuiltin returns the built-in name, or an error for arg that lists the
+// built-ins (cause: why no file was read, if one was tried).
+func readBuiltin(arg, name string, cause error) ([]byte, string, error) {
+	if b := builtin(name); b != nil {
+		return b.YAML, builtinSource(b.Name), nil
+	}
 	builtins := Builtins()
 	names := make([]string, len(builtins))
 	for i, b := range builtins {
-		if b.Name == arg {
-			return b.YAML, builtinSource(b.Name), nil
-		}
 		names[i] = b.Name
 	}
-	msg := "no such file, and no built-in scenario of that name"
-	if best, ok := closest(arg, names); ok {
+	msg := "no built-in scenario of that name"
+	if cause != nil {
+		msg = "no such file, and no built-in scenario of that name"
+	}
+	if best, ok := closest(name, names); ok {
 		msg += fmt.Sprintf("; did you mean %q?", best)
 	}
 	msg += " (built-ins: " + strings.Join(names, ", ") + ")"
-	return nil, "", &Error{Source: arg, Msg: msg, Err: err}
+	if cause == nil {
+		cause = fs.ErrNotExist
+	}
+	return nil, "", &Error{Source: arg, Msg: msg, Err: cause}
 }
 
 func builtinSource(name string) string { return "builtin/" + name + ".yaml" }

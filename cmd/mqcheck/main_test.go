@@ -148,10 +148,14 @@ func TestRunPassExits0AndWritesResults(t *testing.T) {
 	if code != exitPass {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"verdict: PASS", "at-least-once", "results.json"} {
+	for _, want := range []string{"verdict: PASS", "at-least-once", "results.json", "× 1 subscription,"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
+	}
+	// The memory broker's target line named the seed the header names.
+	if n := strings.Count(stdout, "seed "); n != 1 {
+		t.Errorf("the seed is printed %d times:\n%s", n, stdout)
 	}
 	var res struct {
 		Verdict string `json:"verdict"`
@@ -297,5 +301,34 @@ func TestRunJSON(t *testing.T) {
 				t.Errorf("the summary is not on stderr:\n%s", stderr)
 			}
 		})
+	}
+}
+
+// TestBuiltinShadowed: a file or directory named like a built-in is not
+// silently taken for it (nor the other way round): the note says which was
+// used and how to get the other; builtin:NAME is always the built-in.
+func TestBuiltinShadowed(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("memory-quickstart", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := mqcheck(t, "validate", "memory-quickstart")
+	if code != 0 || !strings.Contains(out, "valid (memory-quickstart on memory") ||
+		!strings.Contains(errs, "memory-quickstart is a directory here; using the built-in scenario memory-quickstart") {
+		t.Errorf("a directory of a built-in's name: exit %d\n%s%s", code, out, errs)
+	}
+	if err := os.WriteFile("quickstart", []byte("name: mine\nbroker: {kind: memory}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = mqcheck(t, "validate", "quickstart")
+	if code != 0 || !strings.Contains(out, "valid (mine on memory") || !strings.Contains(errs, "builtin:quickstart runs the built-in") {
+		t.Errorf("a file of a built-in's name: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = mqcheck(t, "validate", "builtin:quickstart")
+	if code != 0 || !strings.Contains(out, "valid (quickstart on kafka") || errs != "" {
+		t.Errorf("builtin:quickstart: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := mqcheck(t, "validate", "builtin:quikstart"); code != exitUsage || !strings.Contains(errs, `did you mean "quickstart"`) {
+		t.Errorf("builtin:quikstart: exit %d\n%s", code, errs)
 	}
 }

@@ -76,7 +76,11 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			if print && asJSON {
 				return usageError("--print and --json contradict each other: --print runs nothing")
 			}
-			s, err := loadScenario(ld, args[0], sets)
+			notes := cmd.ErrOrStderr()
+			if watch.quiet {
+				notes = io.Discard
+			}
+			s, err := loadScenario(ld, args[0], sets, notes)
 			if err != nil {
 				return err
 			}
@@ -177,11 +181,16 @@ func exitFor(res *report.Results, err error) error {
 	return &exitError{code: exitInfra, err: errors.New("verdict: unknown (the run could not decide every claim)")}
 }
 
-func loadScenario(ld scenarios.Loader, arg string, sets []string) (*scenarios.Scenario, error) {
+// loadScenario resolves the scenario arg names with its overrides; notes
+// gets a line when a file or directory and a built-in share the name.
+func loadScenario(ld scenarios.Loader, arg string, sets []string, notes io.Writer) (*scenarios.Scenario, error) {
 	for _, kv := range sets {
 		if !strings.Contains(kv, "=") {
 			return nil, usageError("--set %q: want path=value, e.g. --set producers.rate=5k/s", kv)
 		}
+	}
+	if n := scenarios.Shadowed(arg); n != "" {
+		fmt.Fprintln(notes, "mqcheck: note:", n)
 	}
 	s, err := ld.Resolve(arg, sets)
 	if err != nil {

@@ -17,7 +17,7 @@ func newValidateCmd(ld scenarios.Loader) *cobra.Command {
 		Example: "  mqcheck validate scenarios/my-test.yaml\n  mqcheck validate quickstart --set producers.count=8",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadScenario(ld, args[0], sets)
+			s, err := loadScenario(ld, args[0], sets, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
