@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,9 @@ func runFiles(dir string) (runner.Observer, []runner.Writer) {
 	// anything reads them.
 	return lat, []runner.Writer{lat.Finish, report.WriteHTMLFile, report.WriteJUnitFile, report.WriteMarkdownFile}
 }
+
+// reportFormatNames are reportFormats' keys, in the order help lists them.
+var reportFormatNames = []string{"text", "json", "md", "junit", "html"}
 
 var reportFormats = map[string]func(io.Writer, *report.Run) error{
 	"text":  func(w io.Writer, r *report.Run) error { return report.Text(w, r.Results) },
@@ -52,7 +56,7 @@ func newReportCmd() *cobra.Command {
 			}
 			render, ok := reportFormats[format]
 			if !ok {
-				return usageError("--format %q: known formats are text, json, md, junit, html", format)
+				return usageError("--format %q: known formats are %s", format, strings.Join(reportFormatNames, ", "))
 			}
 			if len(args) > 1 && format != "html" && format != "md" {
 				return usageError("--format %s renders one run; several runs side by side take --format html or md", format)
@@ -87,6 +91,9 @@ func newReportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "text, json, md, junit or html (default text for one run, md for several)")
+	_ = cmd.RegisterFlagCompletionFunc("format", completeValues(reportFormatNames...))
+	_ = cmd.RegisterFlagCompletionFunc("label", cobra.NoFileCompletions)
+	cmd.ValidArgsFunction = completeDirs
 	cmd.Flags().StringArrayVar(&labels, "label", nil,
 		"name of each run on a side-by-side page, in the order of the directories (default: scenario and broker, with the run id where two are alike); repeatable")
 	return cmd

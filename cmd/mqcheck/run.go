@@ -127,6 +127,9 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false,
 		"print the results document (results.json) on stdout and nothing else: header, progress and summary go to stderr")
 	watch.register(cmd)
+	cmd.ValidArgsFunction = completeScenario
+	_ = cmd.RegisterFlagCompletionFunc("set", completeSetPath(ld))
+	_ = cmd.RegisterFlagCompletionFunc("out", completeDirs)
 	return cmd
 }
 

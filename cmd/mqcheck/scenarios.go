@@ -30,6 +30,8 @@ func newValidateCmd(ld scenarios.Loader) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
+	cmd.ValidArgsFunction = completeScenario
+	_ = cmd.RegisterFlagCompletionFunc("set", completeSetPath(ld))
 	return cmd
 }
 

@@ -33,6 +33,9 @@ func (f *watchFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.logFormat, "log-format", logText, "log format on stderr: text or json")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "",
 		"serve live Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default")
+	_ = cmd.RegisterFlagCompletionFunc("progress", completeValues(progressAuto, progressLive, progressPlain))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", completeValues(logText, logJSON))
+	_ = cmd.RegisterFlagCompletionFunc("metrics-addr", cobra.NoFileCompletions)
 }
 
 // check rejects contradictory or unknown values before anything runs.
