@@ -90,6 +90,7 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			if err := checkCapacity(ld, s); err != nil {
 				return err
 			}
+			named := out == ""
 			if out, err = makeRunDir(out, force, s.Name, time.Now()); err != nil {
 				return err
 			}
@@ -103,7 +104,9 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 				s.Name, s.Broker.Kind, s.Broker.Target, s.Duration, out)
 			ss, err := startSession(cmd.Context(), &watch, s, header, display, cmd.ErrOrStderr())
 			if err != nil {
-				os.Remove(out) // nothing ran: only an empty directory goes
+				if named {
+					os.Remove(out) // nothing ran: the directory made for it goes
+				}
 				return err
 			}
 			defer ss.close()
