@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 )
 
 // Targets: where a broker instance comes from.
@@ -143,6 +144,98 @@ type Kind struct {
 	// TextBodies: the broker carries text, not bytes (SQS), so payloads
 	// use the header's text encoding (package message, text.go).
 	TextBodies bool
+	// Abilities says what mqcheck can do to a target of the kind before
+	// it is opened, so that a scenario asking for more (a restart of a
+	// broker mqcheck did not start) is refused by validate as by run. Nil:
+	// nothing is known, only the run finds out.
+	Abilities AbilitiesFunc
+	// Footprint estimates what one client of the kind costs the mqcheck
+	// process, to bound what one process can drive. Nil: defaultFootprint.
+	Footprint FootprintFunc
+}
+
+// AbilitiesFunc is a kind's Abilities for cfg (nil: every default) and a
+// target ("" is the kind's default).
+type AbilitiesFunc func(cfg Config, target string) Abilities
+
+// Abilities are what mqcheck can do to a target, known before it is
+// opened. They must agree with the Target its Open returns: Nodes with
+// Restarter.Nodes(), Pause with a Restarter that is a Pauser, MoveLeaders
+// with a LeaderMover, Network with Endpoints.
+type Abilities struct {
+	// Nodes mqcheck can restart; 0 when it cannot restart the target (a
+	// broker it did not start).
+	Nodes int
+	// Pause: the broker can be frozen (the Restarter is a Pauser).
+	Pause bool
+	// MoveLeaders: partition leaders can be moved (a LeaderMover).
+	MoveLeaders bool
+	// Network: clients reach the broker over TCP, so network faults can
+	// put a proxy in their path, and a command (restart_command) can act
+	// on a broker outside mqcheck. False for a broker inside mqcheck.
+	Network bool
+	// Instead says, for a kind that lacks some of these, what it offers in
+	// their place ("inject faults with broker.memory.faults").
+	Instead string
+}
+
+// Check reports where a target that Open returned does not have the
+// abilities declared for it: each kind's tests call it, so that validate
+// and run refuse the same scenarios.
+func (a Abilities) Check(t *Target) error {
+	var errs []error
+	nodes := 0
+	if t.Restarter != nil {
+		nodes = t.Restarter.Nodes()
+	}
+	_, pause := t.Restarter.(Pauser)
+	_, move := t.Restarter.(LeaderMover)
+	network := len(t.Endpoints) > 0
+	if a.Nodes != nodes {
+		errs = append(errs, fmt.Errorf("abilities say %d nodes to restart, the target has %d", a.Nodes, nodes))
+	}
+	if a.Pause != pause {
+		errs = append(errs, fmt.Errorf("abilities say pause %v, the target's Restarter is a Pauser: %v", a.Pause, pause))
+	}
+	if a.MoveLeaders != move {
+		errs = append(errs, fmt.Errorf("abilities say move leaders %v, the target's Restarter is a LeaderMover: %v", a.MoveLeaders, move))
+	}
+	if a.Network != network {
+		errs = append(errs, fmt.Errorf("abilities say network %v, the target has endpoints %v", a.Network, t.Endpoints))
+	}
+	return errors.Join(errs...)
+}
+
+// FootprintFunc is a kind's Footprint for cfg (nil: every default) and
+// spec.
+type FootprintFunc func(cfg Config, spec Spec) Footprint
+
+// Footprint is what one producer or consumer costs the mqcheck process
+// beyond the messages it keeps in flight: memory (client buffers,
+// goroutines, the swarm's own bookkeeping) and file descriptors (its
+// connections, and the server's end of them when the broker runs inside
+// mqcheck). Rough, measured figures: they bound a scenario to what one
+// machine can hold, they do not predict a run's size.
+type Footprint struct {
+	ProducerBytes, ConsumerBytes int64
+	ProducerConns, ConsumerConns int
+}
+
+// TypedAbilities adapts a driver's Abilities function, which takes its own Config
+// type, to AbilitiesFunc (see Typed).
+func TypedAbilities[C Config](f func(C, string) Abilities) AbilitiesFunc {
+	return func(cfg Config, target string) Abilities {
+		c, _ := cfg.(C)
+		return f(c, target)
+	}
+}
+
+// TypedFootprint adapts a driver's Footprint function to FootprintFunc.
+func TypedFootprint[C Config](f func(C, Spec) Footprint) FootprintFunc {
+	return func(cfg Config, spec Spec) Footprint {
+		c, _ := cfg.(C)
+		return f(c, spec)
+	}
 }
 
 // Typed adapts a driver's Open, which takes its own Config type, to
@@ -213,6 +306,17 @@ func (ks Kinds) Check() error {
 		seen[k.Name] = true
 	}
 	return errors.Join(errs...)
+}
+
+// CheckPort reports a port that is not a TCP port number (1 to 65535), as a
+// CheckSpec problem of field; nil for a good one. A dial would fail on it
+// with "invalid port", an infrastructure error for a mistake in the
+// scenario.
+func CheckPort(field, port string) error {
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return Problem(field, "port %s is not a TCP port (1 to 65535)", port)
+	}
+	return nil
 }
 
 // NoDeadLetter is the CheckSpec problem of a kind without dead-letter

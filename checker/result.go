@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // Counts are per message for the send side (sent, acked, failed,
@@ -302,8 +304,8 @@ func breaches(name string, n *Counts, nsubs int) []breach {
 		{n.Corrupted, fmt.Sprintf("%d corrupted", n.Corrupted), []string{"corrupted"}},
 		{n.Unexpected, fmt.Sprintf("%d unexpected (never sent by this run)", n.Unexpected), []string{"unexpected"}},
 	}
-	lost := breach{n.Lost, fmt.Sprintf("%d acknowledged messages never received (of %d acked, %d subscriptions)",
-		n.Lost, n.Acked, nsubs), []string{"lost"}}
+	lost := breach{n.Lost, fmt.Sprintf("%d acknowledged messages never received (of %d acked, %s)",
+		n.Lost, n.Acked, plural.Of(nsubs, "subscription")), []string{"lost"}}
 	dups := []breach{
 		{n.Duplicated, duplicateWords(n), []string{"duplicated_stored", "duplicated"}},
 		{n.Phantom, fmt.Sprintf("%d deliveries of messages the broker refused (phantom: a retry of the refused publish makes them duplicates)",
@@ -418,14 +420,14 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 	}
 	switch name {
 	case "at-least-once":
-		return set(Pass, fmt.Sprintf("all %d acknowledged messages received by each of %d subscriptions", n.Acked, nsubs))
+		return set(Pass, fmt.Sprintf("all %d acknowledged messages received %s", n.Acked, bySubscriptions(nsubs)))
 	case "at-most-once":
 		return set(Pass, fmt.Sprintf("%d deliveries, none received twice", n.Received))
 	case "exactly-once":
-		return set(Pass, fmt.Sprintf("all %d acknowledged messages received exactly once by each of %d subscriptions", n.Acked, nsubs))
+		return set(Pass, fmt.Sprintf("all %d acknowledged messages received exactly once %s", n.Acked, bySubscriptions(nsubs)))
 	case "sqs-fifo":
-		return set(Pass, fmt.Sprintf("all %d acknowledged messages received by each of %d subscriptions, none stored twice, "+
-			"in producer order within every message group (%d re-deliveries of one stored copy)", n.Acked, nsubs, n.Duplicated))
+		return set(Pass, fmt.Sprintf("all %d acknowledged messages received %s, none stored twice, "+
+			"in producer order within every message group (%d re-deliveries of one stored copy)", n.Acked, bySubscriptions(nsubs), n.Duplicated))
 	}
 	return set(Pass, fmt.Sprintf("%d first deliveries, in producer order within every ordering domain", n.Unique))
 }
@@ -448,4 +450,13 @@ func interleave(examples map[string][]Example, kinds []string) []Example {
 		}
 	}
 	return out
+}
+
+// bySubscriptions is who received every message: "by the subscription",
+// "by each of 2 subscriptions".
+func bySubscriptions(n int) string {
+	if n == 1 {
+		return "by the subscription"
+	}
+	return "by each of " + plural.Of(n, "subscription")
 }

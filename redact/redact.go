@@ -16,9 +16,8 @@ const Mask = "***"
 // still masked where mqcheck knows it is a secret (tagged fields, URLs).
 const minTextSecret = 4
 
-// userinfo matches the password part of "scheme://user:password@": the user
-// is kept, so a reader can still tell which account was used.
-var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)([^\s@]*)@`)
+// userinfo matches "scheme://user:password@" (scheme, user, password).
+var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)([^/\s:@]*):([^\s@]*)@`)
 
 // URL masks the password of every URL in s ("amqp://u:***@host"). It works
 // on lists ("a:9092,b:9092") and on free text such as error messages, where a
@@ -27,7 +26,21 @@ func URL(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
-	return userinfo.ReplaceAllString(s, "${1}"+Mask+"@")
+	return userinfo.ReplaceAllStringFunc(s, func(m string) string {
+		p := userinfo.FindStringSubmatch(m)
+		return p[1] + maskUser(p[2], p[3]) + ":" + Mask + "@"
+	})
+}
+
+// maskUser is the one rule for the user part of a URL, wherever mqcheck
+// writes one: the user is kept, so a reader can still tell which account
+// was used, unless it is the password itself (guest:guest), which the
+// Scrubber masks wherever it appears.
+func maskUser(user, password string) string {
+	if user != "" && user == password {
+		return Mask
+	}
+	return user
 }
 
 // urlPasswords returns the passwords written in the URLs of s, as written and
@@ -35,7 +48,7 @@ func URL(s string) string {
 func urlPasswords(s string) []string {
 	var out []string
 	for _, m := range userinfo.FindAllStringSubmatch(s, -1) {
-		pw := m[2]
+		pw := m[3]
 		if pw == "" || pw == Mask {
 			continue
 		}

@@ -16,6 +16,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // Chart size in points: wide enough for a legend beside the data, scaled
@@ -703,9 +705,9 @@ func evidenceChart(r *Results, styles map[string]kindStyle) (*plot.Plot, error) 
 		}
 		s.GlyphStyle = draw.GlyphStyle{Color: st.color, Radius: vg.Points(3.5), Shape: st.glyph}
 		p.Add(s)
-		label := fmt.Sprintf("%s: %d examples", k, len(r.Examples[k]))
+		label := fmt.Sprintf("%s: %s", k, plural.Of(len(r.Examples[k]), "example"))
 		if n, ok := countValue(r.Counts, k); ok && uint64(n) > uint64(len(r.Examples[k])) {
-			label = fmt.Sprintf("%s: %d examples of %s", k, len(r.Examples[k]), fmtN(uint64(n)))
+			label = fmt.Sprintf("%s: %s of %s", k, plural.Of(len(r.Examples[k]), "example"), fmtN(uint64(n)))
 		}
 		p.Legend.Add(label, s)
 	}

@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/plot"
 
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 //go:embed report.html.tmpl
@@ -23,6 +24,7 @@ var htmlSource string
 // a value that slipped through could not run or call out.
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"upper":  strings.ToUpper,
+	"plural": plural.Of[int],
 	"vclass": verdictClass,
 	"plabels": func() []string {
 		out := make([]string, len(htmlPercentiles))
@@ -55,6 +57,7 @@ type htmlRun struct {
 	R *Results
 	// Label heads the run on a page of several.
 	Label      string
+	Target     string
 	Load       string
 	Rate       string
 	Drain      string
@@ -179,16 +182,13 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	r := run.Results
 	s := r.Scenario
 	hr := &htmlRun{R: r, Scenario: string(run.Scenario), Thresholds: r.Thresholds, Rate: rateSummary(r),
-		Load: fmt.Sprintf("%s at %s: %d producers, %d consumers × %d subscriptions, %s messages",
-			fmtMS(s.DurationMS), s.Rate, s.Producers, s.Consumers, s.Subscriptions, fmtBytes(s.MessageSize)),
+		Load: loadLine(s, s.Rate), Target: targetLine(r),
 		Throughput: fmt.Sprintf("sent %s, acked %s, received %s", fmtRate(r.Throughput.SentPerS),
 			fmtRate(r.Throughput.AckedPerS), fmtRate(r.Throughput.ReceivedPerS)),
 	}
-	drain := "complete"
-	if !r.Drain.Complete {
-		drain = "INCOMPLETE"
+	if r.Measured() {
+		hr.Drain = "drain " + drainLine(r.Drain, "INCOMPLETE")
 	}
-	hr.Drain = fmt.Sprintf("drain %s in %s: %s", drain, fmtMS(r.Drain.DurationMS), r.Drain.Reason)
 	for _, c := range r.Claims {
 		hc := htmlClaim{Name: c.Name, Verdict: c.Verdict, Summary: c.Summary}
 		for _, x := range c.Evidence {
@@ -233,6 +233,9 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	hr.Notices = r.Notices
 	if len(hr.Notices) > maxNotices {
 		hr.Notices, hr.MoreNotice = hr.Notices[:maxNotices], len(r.Notices)-maxNotices
+	}
+	if !r.Measured() {
+		return hr, nil // no chart of what was never measured
 	}
 	charts, err := runCharts(r, pub, e2e)
 	if err != nil {

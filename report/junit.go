@@ -146,6 +146,9 @@ func timestamp(rfc string) string {
 }
 
 func countsLine(r *Results) string {
+	if !r.Measured() {
+		return "nothing measured: the run stopped before the load started"
+	}
 	c := r.Counts
 	return fmt.Sprintf("sent %d acked %d received %d lost %d duplicated %d reordered %d corrupted %d unexpected %d",
 		c.Sent, c.Acked, c.Received, c.Lost, c.Duplicated, c.Reordered, c.Corrupted, c.Unexpected)

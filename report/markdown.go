@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // Markdown writes a run's summary in GitHub-flavoured Markdown, fit for a CI
@@ -14,14 +15,15 @@ func Markdown(w io.Writer, r *Results) error {
 	ew := &errWriter{w: w}
 	s := r.Scenario
 	ew.printf("## %s mqcheck %s: %s\n\n", icon(r.Verdict), md(s.Name), strings.ToUpper(r.Verdict))
-	ew.printf("%s · %s · run `%s` · seed %d  \n", md(s.Broker), md(r.Target), md(r.RunID), s.Seed)
-	ew.printf("load %s at %s: %d producers, %d consumers × %d subscriptions, %s messages  \n",
-		fmtMS(s.DurationMS), md(s.Rate), s.Producers, s.Consumers, s.Subscriptions, fmtBytes(s.MessageSize))
-	drain := "complete"
-	if !r.Drain.Complete {
-		drain = "**incomplete**"
+	ew.printf("%s · %s · run `%s` · seed %d  \n", md(s.Broker), md(targetLine(r)), md(r.RunID), s.Seed)
+	ew.printf("load %s  \n", md(loadLine(s, s.Rate)))
+	if r.Measured() {
+		d := r.Drain
+		d.Reason = md(d.Reason)
+		ew.printf("drain %s\n\n", drainLine(d, "**incomplete**"))
+	} else {
+		ew.printf("nothing measured: the run stopped before the load started\n\n")
 	}
-	ew.printf("drain %s in %s: %s\n\n", drain, fmtMS(r.Drain.DurationMS), md(r.Drain.Reason))
 	if r.Error != "" {
 		ew.printf("> **error:** %s\n\n", md(r.Error))
 	}
@@ -38,13 +40,16 @@ func Markdown(w io.Writer, r *Results) error {
 		if len(c.Evidence) == 0 || c.Verdict != checker.Fail {
 			continue
 		}
-		ew.printf("<details><summary>%s: %d examples</summary>\n\n", md(c.Name), len(c.Evidence))
+		ew.printf("<details><summary>%s: %s</summary>\n\n", md(c.Name), plural.Of(len(c.Evidence), "example"))
 		for _, x := range c.Evidence {
 			ew.printf("- %s\n", md(Evidence(x, r.LoadStartNS)))
 		}
 		ew.printf("\n</details>\n\n")
 	}
 
+	if !r.Measured() {
+		return ew.err
+	}
 	c := r.Counts
 	ew.printf("### Messages\n\n")
 	ew.printf("| sent | acked | failed | indeterminate | recovered | phantom |\n|---:|---:|---:|---:|---:|---:|\n")

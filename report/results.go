@@ -4,6 +4,7 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // SchemaVersion of results.json; bumped on incompatible changes.
@@ -48,6 +50,40 @@ type Results struct {
 	Examples   map[string][]checker.Example `json:"examples"`
 	// Thresholds are the scenario's thresholds as decided on this run.
 	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
+}
+
+// Measured reports whether the load phase started: when it did not (the
+// broker was unreachable, provisioning failed), nothing was sent or
+// received and every figure of the results is unmeasured, not zero.
+func (r *Results) Measured() bool { return r.LoadStartNS != 0 }
+
+// NotStarted is the summary of every claim of a run whose load never
+// started (see Undecided).
+const NotStarted = "not decided: no message was sent (the load did not start)"
+
+// Undecided lists claims as unknown, each with why: a run's claims before
+// anything decided them.
+func Undecided(claims []string, why string) []checker.Claim {
+	out := make([]checker.Claim, 0, len(claims))
+	for _, c := range claims {
+		out = append(out, checker.Claim{Name: c, Verdict: checker.Unknown, Summary: why, Evidence: []checker.Example{}})
+	}
+	return out
+}
+
+// loadLine says what load the scenario asked for: "20.0s at 4000/s: 4
+// producers, 4 consumers × 1 subscription, 1KiB messages".
+func loadLine(s ScenarioInfo, rate string) string {
+	return fmt.Sprintf("%s at %s: %s, %s × %s, %s messages", fmtMS(s.DurationMS), rate, plural.Of(s.Producers, "producer"),
+		plural.Of(s.Consumers, "consumer"), plural.Of(s.Subscriptions, "subscription"), fmtBytes(s.MessageSize))
+}
+
+// targetLine is what was started or reached, or that nothing was.
+func targetLine(r *Results) string {
+	if r.Target != "" {
+		return r.Target
+	}
+	return r.Scenario.Broker + ": no target opened"
 }
 
 // ScenarioInfo identifies the scenario of a run.
@@ -218,7 +254,9 @@ func WriteFile(path string, r *Results) error {
 		tmp.Close()
 		return fmt.Errorf("writing results: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
+	// CreateTemp makes the file 0600; results.json is read like the rest
+	// of the run directory (CI artifacts, a colleague's report).
+	if err := errors.Join(tmp.Chmod(0o644), tmp.Close()); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {

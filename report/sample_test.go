@@ -86,7 +86,7 @@ func sampleResults() *Results {
 		Notices:  []Notice{{AtMS: 10500, Kind: "rebalance", Detail: "group mqcheck-sub-0: partitions reassigned"}},
 		Timeline: sampleTimeline(),
 		Claims: []checker.Claim{
-			{Name: "at-least-once", Verdict: "pass", Holds: &yes, Summary: "all 39990 acknowledged messages received by each of 1 subscriptions"},
+			{Name: "at-least-once", Verdict: "pass", Holds: &yes, Summary: "all 39990 acknowledged messages received by the subscription"},
 			{Name: "ordered", Verdict: "fail", Holds: &no, Summary: "2 first deliveries arrived after a later message",
 				Evidence: []checker.Example{
 					{Anomaly: "reordered", Producer: 3, Seq: 17001, SeqEnd: 17001, After: 17004, Subscription: "sub-0",

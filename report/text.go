@@ -14,14 +14,11 @@ import (
 func Text(w io.Writer, r *Results) error {
 	ew := &errWriter{w: w}
 	s := r.Scenario
-	ew.printf("mqcheck %s · %s · run %s · seed %d\n", s.Name, r.Target, r.RunID, s.Seed)
-	ew.printf("load %s at %s: %d producers, %d consumers × %d subscriptions, %s messages\n",
-		fmtMS(s.DurationMS), s.Rate, s.Producers, s.Consumers, s.Subscriptions, fmtBytes(s.MessageSize))
-	drain := "complete"
-	if !r.Drain.Complete {
-		drain = "INCOMPLETE"
+	ew.printf("mqcheck %s · %s · run %s · seed %d\n", s.Name, targetLine(r), r.RunID, s.Seed)
+	ew.printf("load %s\n", loadLine(s, s.Rate))
+	if r.Measured() {
+		ew.printf("drain %s\n", drainLine(r.Drain, "INCOMPLETE"))
 	}
-	ew.printf("drain %s in %s: %s\n", drain, fmtMS(r.Drain.DurationMS), r.Drain.Reason)
 	if r.Error != "" {
 		ew.printf("error: %s\n", r.Error)
 	}
@@ -46,6 +43,10 @@ func Text(w io.Writer, r *Results) error {
 			ew.printf("  unavailable: %s; throughput %s\n", faultUnavailability(f), faultThroughput(f))
 			ew.printf("  anomalies from %s to %s (window and recovery): %s\n", fmtMS(f.StartMS), fmtMS(f.AttributedUntilMS), faultAnomalies(f))
 		}
+	}
+	if !r.Measured() {
+		ew.printf("\nnothing measured: the run stopped before the load started\n")
+		return textClaims(ew, r)
 	}
 	c := r.Counts
 	ew.printf("\nmessages\n")
@@ -83,7 +84,11 @@ func Text(w io.Writer, r *Results) error {
 			fmtUS(l.v.P50US), fmtUS(l.v.P90US), fmtUS(l.v.P99US), fmtUS(l.v.P999US), fmtUS(l.v.MaxUS))
 	}
 	_ = tw.Flush()
+	return textClaims(ew, r)
+}
 
+// textClaims writes the claims, thresholds and verdict that end the summary.
+func textClaims(ew *errWriter, r *Results) error {
 	ew.printf("\nclaims\n")
 	for _, cl := range r.Claims {
 		ew.printf("  %s %-14s %-7s %s\n", mark(cl.Verdict), cl.Name, cl.Verdict, cl.Summary)
@@ -123,6 +128,20 @@ func warnings(ew *errWriter, ns []Notice) {
 		n++
 		ew.printf("warning at %s: %s\n", fmtMS(x.AtMS), x.Detail)
 	}
+}
+
+// drainLine says how the drain ended ("complete in 1.2s: every acknowledged
+// message was received"); incomplete is the word for a drain that was not.
+func drainLine(d Drain, incomplete string) string {
+	state := "complete"
+	if !d.Complete {
+		state = incomplete
+	}
+	line := state + " in " + fmtMS(d.DurationMS)
+	if d.Reason != "" {
+		line += ": " + d.Reason
+	}
+	return line
 }
 
 // mark is a verdict's sign in the terminal.

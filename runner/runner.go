@@ -144,7 +144,7 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 		SchemaVersion: report.SchemaVersion, Tool: o.Tool, RunID: hex.EncodeToString(idb[:]),
 		Scenario: scenarioInfo(s), StartedAt: time.Now().UTC().Format(time.RFC3339Nano),
 		Verdict: checker.Unknown, Faults: []report.Fault{}, Notices: []report.Notice{}, Timeline: []report.Second{},
-		Claims: []checker.Claim{}, Examples: map[string][]checker.Example{},
+		Claims: report.Undecided(s.Claims, report.NotStarted), Examples: map[string][]checker.Example{},
 	}}
 	// Every path a target or a fault command gets is absolute: a private
 	// broker runs in a directory of its own, where a relative run

@@ -30,8 +30,8 @@ func yamlBlocks(text string) (blocks []string, lines []int) {
 
 // TestREADMEExamplesLoad: every YAML example a user may copy from the
 // README is a scenario (or a part of one) that loads. Parts that show one
-// section (faults:, thresholds:) are completed with a memory broker and a
-// minute of load; the
+// section (faults:, thresholds:) are completed with a broker (the memory
+// broker, the embedded Kafka cluster for faults) and a minute of load; the
 // reference sketch's elided sections ({...}) are read as empty. Blocks
 // that are not scenarios (a CI workflow, an editor modeline) are told apart
 // by their top-level keys.
@@ -63,7 +63,13 @@ func TestREADMEExamplesLoad(t *testing.T) {
 		}
 		text := elided.ReplaceAllString(b, "{}")
 		if _, ok := top["broker"]; !ok {
-			text += "broker: {kind: memory}\n"
+			// Faults need a broker mqcheck can restart, pause and put a
+			// proxy in front of: the embedded Kafka cluster.
+			kind := "memory"
+			if _, ok := top["faults"]; ok {
+				kind = "kafka"
+			}
+			text += "broker: {kind: " + kind + "}\n"
 			if _, ok := top["duration"]; !ok {
 				text += "duration: 1m\n"
 			}

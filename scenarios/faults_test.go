@@ -80,3 +80,57 @@ func TestFaultProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultTargetProblems: what the target cannot take is refused before
+// anything runs (the run would only find out once the broker is up), and
+// the message says what to do instead.
+func TestFaultTargetProblems(t *testing.T) {
+	for _, tc := range []struct {
+		broker, fault, field, want string
+	}{
+		{"{kind: kafka, url: 'h:9092'}", "{kind: restart}", "faults.0.kind", "give restart_command"},
+		{"{kind: kafka, url: 'h:9092'}", "{kind: pause, for: 1s}", "faults.0.kind", "give pause_command and heal_command"},
+		{"{kind: kafka, url: 'h:9092'}", "{kind: leader-move}", "faults.0.kind", "kafka (url) is not one"},
+		{"{kind: kafka, url: 'h:9092'}", "{kind: rolling-restart, for: 1s}", "faults.0.kind", "cannot restart kafka (url)"},
+		{"{kind: kafka, kafka: {brokers: 3}}", "{kind: restart, node: 3}", "faults.0.node", "has 3 nodes (0 to 2"},
+		{"{kind: kafka, kafka: {brokers: 1}}", "{kind: rolling-restart, for: 1s}", "faults.0.kind", "has 1 (use restart)"},
+		{"{kind: kafka, kafka: {brokers: 1}}", "{kind: pause, for: 1s, node: 1}", "faults.0.node", "has 1 node (0 to 0"},
+		{"{kind: rabbitmq}", "{kind: leader-move}", "faults.0.kind", "rabbitmq (exec) is not one"},
+		{"{kind: rabbitmq, url: 'amqp://h/'}", "{kind: restart}", "faults.0.kind", "give restart_command"},
+		// The memory broker lives inside mqcheck: no restart_command advice.
+		{"{kind: memory}", "{kind: restart}", "faults.0.kind", "broker.memory.faults"},
+		{"{kind: memory}", "{kind: leader-move}", "faults.0.kind", "cannot move partition leaders"},
+		{"{kind: memory}", "{kind: latency, for: 1s, latency: 5ms}", "faults.0.kind", "cannot take network faults"},
+		{"{kind: memory}", "{kind: restart, restart_command: [x]}", "faults.0.restart_command", "cannot act on a broker inside mqcheck"},
+	} {
+		t.Run(tc.broker+" "+tc.fault, func(t *testing.T) {
+			src := "broker: " + tc.broker + "\nduration: 10s\nfaults:\n  - " + tc.fault + "\n"
+			e := problemAt(t, mustFail(t, src), tc.field)
+			if !strings.Contains(e.Msg, tc.want) {
+				t.Errorf("%s: %q, want it to say %q", tc.field, e.Msg, tc.want)
+			}
+			if strings.Contains(tc.broker, "memory") && strings.Contains(e.Msg, "give restart_command") {
+				t.Errorf("advises a command for a broker inside mqcheck: %q", e.Msg)
+			}
+		})
+	}
+	// What each target can take passes.
+	for _, src := range []string{
+		"broker: {kind: kafka, url: 'h:9092'}\nfaults: [{kind: restart, restart_command: [docker, restart, k]}, {kind: latency, at: 1s, for: 1s, latency: 5ms}]\n",
+		"broker: {kind: kafka}\nfaults: [{kind: restart, node: 2}, {kind: leader-move, at: 1s}, {kind: rolling-restart, at: 2s, for: 1s}, {kind: pause, at: 5s, for: 1s}]\n",
+		"broker: {kind: rabbitmq}\nfaults: [{kind: restart, node: 0}, {kind: pause, at: 1s, for: 1s}, {kind: reset, at: 3s, for: 1s}]\n",
+		"broker: {kind: memory}\nfaults: [{kind: consumer-crash, at: 1s}, {kind: producer-crash, at: 2s}]\n",
+	} {
+		mustParse(t, "duration: 10s\n"+src)
+	}
+}
+
+// TestNotUTF8: a Latin-1 file is refused at the line of its first bad byte
+// (the parser would replace the byte, and the run's scenario.yaml would
+// silently differ from the file).
+func TestNotUTF8(t *testing.T) {
+	es := mustFail(t, "broker: {kind: memory}\ndescription: caf\xe9\n")
+	if len(es) != 1 || es[0].Line != 2 || es[0].Column != 17 || !strings.Contains(es[0].Msg, "0xe9 is not UTF-8") {
+		t.Errorf("%v", es)
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -60,9 +62,19 @@ func (l Loader) Resolve(arg string, sets []string) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
+	s, validated, err := l.resolve(data, source, sets)
+	if err != nil && validated && len(sets) > 0 {
+		return nil, l.blameSets(asErrors(err), data, source, sets)
+	}
+	return s, err
+}
+
+// resolve is Resolve on the text of a scenario; validated reports that err
+// came from validation, the overrides applied.
+func (l Loader) resolve(data []byte, source string, sets []string) (s *Scenario, validated bool, err error) {
 	s, doc, err := l.decode(data, source)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var errs Errors
 	// setBy maps each overridden path to its --set, to point problems at it.
@@ -89,13 +101,54 @@ func (l Loader) Resolve(arg string, sets []string) (*Scenario, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, false, errs
 	}
 	doc.finish(s)
 	if err := doc.validate(s, setBy); err != nil {
-		return nil, err
+		return nil, true, err
 	}
-	return s, nil
+	return s, true, nil
+}
+
+// blameSets points each problem that the file alone does not have at the
+// --set that brings it (the first that does on its own, else all of them),
+// even when the field at fault is written in the file: an override of the
+// consumers that a queue cannot serve is the override's problem. The file
+// line of the field stays in the message.
+func (l Loader) blameSets(es Errors, data []byte, source string, sets []string) Errors {
+	key := func(e *Error) string { return e.Field + "\x00" + e.Msg }
+	problems := func(sets []string) map[string]bool {
+		out := map[string]bool{}
+		if _, validated, err := l.resolve(data, source, sets); validated && err != nil {
+			for _, e := range asErrors(err) {
+				out[key(e)] = true
+			}
+		}
+		return out
+	}
+	alone := problems(nil)
+	single := make([]map[string]bool, len(sets))
+	for _, e := range es {
+		if e.Source != source || alone[key(e)] {
+			continue
+		}
+		blame := setSource + " " + strings.Join(sets, " "+setSource+" ")
+		for i, kv := range sets {
+			if single[i] == nil {
+				single[i] = problems(sets[i : i+1])
+			}
+			if single[i][key(e)] {
+				blame = setSource + " " + kv
+				break
+			}
+		}
+		if e.Line > 0 {
+			e.Msg += fmt.Sprintf(" (see %s:%d)", e.Source, e.Line)
+		}
+		e.Source, e.Line, e.Column = blame, 0, 0
+	}
+	es.sortByLine()
+	return es
 }
 
 // Marshal renders a scenario as YAML, as written to a run directory's
@@ -175,12 +228,53 @@ func parentPath(p string) string {
 	return p[:i]
 }
 
+// BuiltinPrefix names a built-in scenario whatever the working directory
+// holds: "builtin:quickstart" is the built-in even beside a file called
+// quickstart.
+const BuiltinPrefix = "builtin:"
+
+// Shadowed says, for an argument of Load or Resolve, which of a file (or
+// directory) and a built-in of the same name is used, when both exist:
+// "" when there is no such clash.
+func Shadowed(arg string) string {
+	if strings.HasPrefix(arg, BuiltinPrefix) || builtin(arg) == nil {
+		return ""
+	}
+	fi, err := os.Stat(arg)
+	switch {
+	case err != nil:
+		return ""
+	case fi.IsDir():
+		return fmt.Sprintf("%s is a directory here; using the built-in scenario %s (a scenario file in it is %s)",
+			arg, arg, filepath.Join(arg, "NAME.yaml"))
+	}
+	return fmt.Sprintf("using the file %s, not the built-in scenario of that name (%s%s runs the built-in)",
+		arg, BuiltinPrefix, arg)
+}
+
+// builtin finds a built-in by name; nil when there is none.
+func builtin(name string) *Builtin {
+	for _, b := range Builtins() {
+		if b.Name == name {
+			return &b
+		}
+	}
+	return nil
+}
+
 // read returns the text of a scenario file or built-in, and its name for
-// errors.
+// errors. A file comes first; a directory is never a scenario, so a
+// built-in of its name is used (Shadowed says so).
 func read(arg string) ([]byte, string, error) {
+	if name, ok := strings.CutPrefix(arg, BuiltinPrefix); ok {
+		return readBuiltin(arg, name, nil)
+	}
 	data, err := os.ReadFile(arg)
 	if err == nil {
 		return data, arg, nil
+	}
+	if fi, serr := os.Stat(arg); serr == nil && fi.IsDir() && builtin(arg) != nil {
+		return readBuiltin(arg, arg, nil)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		var pe *fs.PathError
@@ -190,26 +284,41 @@ func read(arg string) ([]byte, string, error) {
 		}
 		return nil, "", &Error{Source: arg, Msg: "cannot read scenario: " + msg, Err: err}
 	}
+	return readBuiltin(arg, arg, err)
+}
+
+// readBuiltin returns the built-in name, or an error for arg that lists the
+// built-ins (cause: why no file was read, if one was tried).
+func readBuiltin(arg, name string, cause error) ([]byte, string, error) {
+	if b := builtin(name); b != nil {
+		return b.YAML, builtinSource(b.Name), nil
+	}
 	builtins := Builtins()
 	names := make([]string, len(builtins))
 	for i, b := range builtins {
-		if b.Name == arg {
-			return b.YAML, builtinSource(b.Name), nil
-		}
 		names[i] = b.Name
 	}
-	msg := "no such file, and no built-in scenario of that name"
-	if best, ok := closest(arg, names); ok {
+	msg := "no built-in scenario of that name"
+	if cause != nil {
+		msg = "no such file, and no built-in scenario of that name"
+	}
+	if best, ok := closest(name, names); ok {
 		msg += fmt.Sprintf("; did you mean %q?", best)
 	}
 	msg += " (built-ins: " + strings.Join(names, ", ") + ")"
-	return nil, "", &Error{Source: arg, Msg: msg, Err: err}
+	if cause == nil {
+		cause = fs.ErrNotExist
+	}
+	return nil, "", &Error{Source: arg, Msg: msg, Err: cause}
 }
 
 func builtinSource(name string) string { return "builtin/" + name + ".yaml" }
 
 // decode parses and checks the text and decodes it, without defaults.
 func (l Loader) decode(data []byte, source string) (*Scenario, *document, error) {
+	if err := checkUTF8(data, source); err != nil {
+		return nil, nil, err
+	}
 	dt := l.docTypes()
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
@@ -243,6 +352,31 @@ func (l Loader) decode(data []byte, source string) (*Scenario, *document, error)
 		}
 	}
 	return dt.fromDoc(doc), &document{loader: l, source: source, given: c.given, lines: c.lines}, nil
+}
+
+// checkUTF8 refuses text that is not UTF-8 (a Latin-1 file), with the line
+// and column of the first bad byte: YAML is UTF-8, and the parser would
+// silently turn the byte into U+FFFD in names, destinations and the run's
+// scenario.yaml.
+func checkUTF8(data []byte, source string) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return &Error{Source: source, Line: line, Column: col,
+				Msg: fmt.Sprintf("byte 0x%02x is not UTF-8 (a Latin-1 file?): save the scenario as UTF-8", data[i])}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += n
+	}
+	return nil
 }
 
 // yamlError turns an error of goccy/go-yaml into an *Error with its line and,

@@ -261,7 +261,7 @@ func TestDefaultsDependOnContext(t *testing.T) {
 }
 
 func TestAnchorsAndMerges(t *testing.T) {
-	src := `broker: {kind: memory}
+	src := `broker: {kind: kafka}
 duration: 30s
 faults:
   - &restart {kind: restart, at: 5s, for: 1s}
@@ -340,7 +340,7 @@ func TestLoad(t *testing.T) {
 func TestResolve(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.yaml")
-	src := "duration: 30s\nfaults:\n  - kind: restart\n    at: 20s\n"
+	src := "duration: 30s\nfaults:\n  - kind: restart\n    at: 20s\n    restart_command: [docker, restart, broker-1]\n"
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -360,8 +360,18 @@ func TestResolve(t *testing.T) {
 	if e := problemAt(t, es, "consumers.count"); e.Source != "--set consumers.count=0" || e.Line != 0 {
 		t.Errorf("consumers.count: %v", e)
 	}
-	if e := problemAt(t, es, "faults.0.at"); e.Source != path || e.Line != 4 {
+	// The fault's time is written in the file, but the --set that
+	// shortened the run made it wrong: the --set is named, the line kept.
+	if e := problemAt(t, es, "faults.0.at"); e.Source != "--set duration=10s" || !strings.Contains(e.Msg, "(see "+path+":4)") {
 		t.Errorf("faults.0.at: %v", e)
+	}
+
+	// A built-in that is fine alone: the --set that breaks it is named,
+	// not the built-in's line of the field it contradicts.
+	_, err = Resolve("rabbitmq-work-queue", []string{"duration=20s", "consumers.subscriptions=2"})
+	e := problemAt(t, asErrors(err), "broker.rabbitmq.pattern")
+	if e.Source != "--set consumers.subscriptions=2" || e.Line != 0 || !strings.Contains(e.Msg, "(see builtin/rabbitmq-work-queue.yaml:") {
+		t.Errorf("broker.rabbitmq.pattern: %v", e)
 	}
 
 	_, err = Resolve(path, []string{"broker.kind=memory", "producers.rate=fast", "nonsense"})

@@ -87,6 +87,8 @@ func (l Loader) Validate(s *Scenario) error {
 	}
 	if s.Broker.validate(&p, ks) {
 		s.validateSection(&p, ks)
+		k, _ := ks.Lookup(s.Broker.Kind)
+		s.validateFaultTargets(&p, k)
 	}
 	s.Producers.validate(&p)
 	s.validateClaims(&p)

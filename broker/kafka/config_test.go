@@ -156,10 +156,10 @@ func TestOpenRejects(t *testing.T) {
 	}{
 		{"replication above brokers", func(s *testSetup) {
 			s.cfg = &Config{Brokers: 2, ReplicationFactor: 3}
-		}, "replication_factor 3 is more than the 2 brokers"},
+		}, "replication_factor: 3 is more than the embedded cluster's 2 brokers"},
 		{"tls with embedded", func(s *testSetup) {
 			s.cfg = &Config{TLS: &TLS{Enabled: true}}
-		}, "tls is not supported with the embedded target"},
+		}, "broker.kafka.tls: applies to url targets"},
 		{"invalid section", func(s *testSetup) {
 			s.cfg = &Config{Acks: "most"}
 		}, "broker.kafka.acks"},
@@ -194,5 +194,55 @@ func TestBackoff(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("backoff = %v, want %v", got, want)
+	}
+}
+
+// TestAbilitiesMatchTarget: what validate assumes of a target (Abilities)
+// is what Open gives, and the target line says what becomes of the data.
+func TestAbilitiesMatchTarget(t *testing.T) {
+	t.Parallel()
+	for _, brokers := range []int{1, 2} {
+		s := testScenario(func(s *testSetup) { s.cfg = &Config{Brokers: brokers, Partitions: 2} })
+		tgt := openTarget(t, s)
+		if err := Abilities(s.cfg, broker.TargetEmbedded).Check(tgt); err != nil {
+			t.Errorf("embedded, %d brokers: %v", brokers, err)
+		}
+		if !strings.Contains(tgt.Description, "removed at the end (broker.keep: true keeps it)") {
+			t.Errorf("description %q does not say the data is removed", tgt.Description)
+		}
+		// The same cluster reached by URL: nothing mqcheck can restart.
+		u := testScenario(func(u *testSetup) {
+			u.cfg, u.spec.Target, u.spec.URL = s.cfg, broker.TargetURL, strings.Join(tgt.Endpoints, ",")
+		})
+		if err := Abilities(u.cfg, broker.TargetURL).Check(openTarget(t, u)); err != nil {
+			t.Errorf("url: %v", err)
+		}
+	}
+	kept := openTarget(t, testScenario(func(s *testSetup) { s.spec.Keep = true }))
+	if !strings.Contains(kept.Description, "data kept in") {
+		t.Errorf("description %q does not say the data is kept", kept.Description)
+	}
+}
+
+// TestCheckSpecTargets: what Open would refuse only once it runs (a url
+// that is not host:port, a port no dial accepts, TLS or replication the
+// embedded cluster cannot give) is a CheckSpec problem, found by validate.
+func TestCheckSpecTargets(t *testing.T) {
+	for _, tc := range []struct {
+		cfg         *Config
+		target, url string
+		want        string
+	}{
+		{&Config{}, broker.TargetURL, "127.0.0.1:70000", "broker.url: port 70000 is not a TCP port"},
+		{&Config{}, broker.TargetURL, "localhost", `"localhost" is not host:port`},
+		{&Config{}, broker.TargetURL, "a:9092,b:9093", ""},
+		{&Config{TLS: &TLS{Enabled: true}}, broker.TargetEmbedded, "", "broker.kafka.tls: applies to url targets"},
+		{&Config{Brokers: 1, ReplicationFactor: 2}, broker.TargetEmbedded, "", "broker.kafka.replication_factor: 2 is more than the embedded cluster's 1 broker"},
+		{&Config{Brokers: 1, ReplicationFactor: 2}, broker.TargetURL, "a:9092", ""},
+	} {
+		err := tc.cfg.CheckSpec(broker.Spec{Target: tc.target, URL: tc.url})
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: %v, want %q", tc.target, tc.url, err, tc.want)
+		}
 	}
 }

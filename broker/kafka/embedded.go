@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // embedded is an in-process kfake cluster on 127.0.0.1, persisted under the
@@ -120,7 +121,13 @@ func (e *embedded) addrs() []string {
 }
 
 func (e *embedded) describe() string {
-	return fmt.Sprintf("embedded kfake, %d brokers on %s, data in %s", e.n, strings.Join(e.addrs(), ","), e.dir)
+	// Described when it starts and read after the run: say what becomes
+	// of the data.
+	data := "data in " + e.dir + ", removed at the end (broker.keep: true keeps it)"
+	if e.keep {
+		data = "data kept in " + e.dir
+	}
+	return fmt.Sprintf("embedded kfake, %s on %s, %s", plural.Of(e.n, "broker"), strings.Join(e.addrs(), ","), data)
 }
 
 func (e *embedded) Nodes() int { return e.n }

@@ -37,7 +37,7 @@ import (
 func Open(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 	set, err := newSettings(cfg, spec, env)
 	if err != nil {
-		return nil, fmt.Errorf("opening kafka target: %w", err)
+		return nil, fmt.Errorf("opening kafka target: %w: %w", broker.ErrConfig, err)
 	}
 	switch spec.Target {
 	case "", broker.TargetEmbedded:
@@ -118,6 +118,8 @@ func parseSeeds(url string) ([]string, error) {
 		}
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			return nil, fmt.Errorf("broker.url: %q is not host:port (write e.g. 10.0.0.1:9092,10.0.0.2:9092)", a)
+		} else if err := broker.CheckPort("broker.url", port); err != nil {
+			return nil, err
 		}
 		seeds = append(seeds, a)
 	}

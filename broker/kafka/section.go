@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/plural"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -194,8 +195,29 @@ func (k *Config) ApplyDefaults() {
 	}
 }
 
-// CheckSpec rejects dead-lettering: Kafka has no dead-letter queues.
-func (k *Config) CheckSpec(spec broker.Spec) error { return broker.NoDeadLetter("kafka", spec) }
+// CheckSpec rejects dead-lettering (Kafka has no dead-letter queues), a
+// url that is not a list of host:port, and what the embedded cluster
+// cannot be: TLS, or fewer brokers than the replication factor.
+func (k *Config) CheckSpec(spec broker.Spec) error {
+	ps := []error{broker.NoDeadLetter("kafka", spec)}
+	switch spec.Target {
+	case broker.TargetURL:
+		if spec.URL != "" {
+			if _, err := parseSeeds(spec.URL); err != nil {
+				ps = append(ps, broker.Problem("broker.url", "%s", strings.TrimPrefix(err.Error(), "broker.url: ")))
+			}
+		}
+	case "", broker.TargetEmbedded:
+		if k != nil && k.TLS != nil && k.TLS.Enabled {
+			ps = append(ps, broker.Problem("broker.kafka.tls", "applies to url targets: the embedded cluster listens on plain TCP (kfake would need a server certificate)"))
+		}
+		if d := withDefaults(k); d.ReplicationFactor > d.Brokers {
+			ps = append(ps, broker.Problem("broker.kafka.replication_factor", "%d is more than the embedded cluster's %s",
+				d.ReplicationFactor, plural.Of(d.Brokers, "broker")))
+		}
+	}
+	return errors.Join(ps...)
+}
 
 // IsIdempotent reports whether the producer is idempotent, applying the
 // default when Idempotent is unset.

@@ -24,6 +24,8 @@ func Default() broker.Kinds {
 			TargetHelp:  "the memory broker lives inside the mqcheck process",
 			NewConfig:   func() broker.Config { return &memory.Config{} },
 			Open:        broker.Typed(memory.Open),
+			Abilities:   broker.TypedAbilities(memory.Abilities),
+			Footprint:   broker.TypedFootprint(memory.Footprint),
 		},
 		{
 			Name:        "kafka",
@@ -32,6 +34,8 @@ func Default() broker.Kinds {
 			Targets:     []string{broker.TargetEmbedded, broker.TargetURL},
 			NewConfig:   func() broker.Config { return &kafka.Config{} },
 			Open:        broker.Typed(kafka.Open),
+			Abilities:   broker.TypedAbilities(kafka.Abilities),
+			Footprint:   broker.TypedFootprint(kafka.Footprint),
 		},
 		{
 			Name:        "rabbitmq",
@@ -41,6 +45,8 @@ func Default() broker.Kinds {
 			TargetHelp:  "RabbitMQ is an Erlang server; exec starts a private node",
 			NewConfig:   func() broker.Config { return &rabbitmq.Config{} },
 			Open:        broker.Typed(rabbitmq.Open),
+			Abilities:   broker.TypedAbilities(rabbitmq.Abilities),
+			Footprint:   broker.TypedFootprint(rabbitmq.Footprint),
 		},
 		{
 			Name:        "sqs",
@@ -49,6 +55,8 @@ func Default() broker.Kinds {
 			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL},
 			NewConfig:   func() broker.Config { return &sqs.Config{} },
 			Open:        broker.Typed(sqs.Open),
+			Abilities:   broker.TypedAbilities(sqs.Abilities),
+			Footprint:   broker.TypedFootprint(sqs.Footprint),
 			TextBodies:  true,
 		},
 	}

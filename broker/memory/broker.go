@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 var errBrokerClosed = errors.New("broker closed")
@@ -135,9 +136,10 @@ func (b *Broker) describe() string {
 	var d strings.Builder
 	fmt.Fprintf(&d, "in-process memory broker: %s mode", b.cfg.Mode)
 	if !b.queue {
-		fmt.Fprintf(&d, ", %d partitions", b.cfg.Partitions)
+		fmt.Fprintf(&d, ", %s", plural.Of(b.cfg.Partitions, "partition"))
 	}
-	fmt.Fprintf(&d, ", %d subscriptions, destination %q, seed %d", len(b.subs), b.dest, b.seed)
+	// The run reports the seed beside the target: not said twice here.
+	fmt.Fprintf(&d, ", %s, destination %q", plural.Of(len(b.subs), "subscription"), b.dest)
 	if b.cfg.AckLatency > 0 {
 		fmt.Fprintf(&d, ", ack latency %s", b.cfg.AckLatency)
 	}

@@ -80,10 +80,14 @@ func TestOpen(t *testing.T) {
 	if len(b.subs) != 2 || b.domains[3] != "orders/3" {
 		t.Errorf("%d subscriptions, domain %q; want 2 and orders/3", len(b.subs), b.domains[3])
 	}
-	for _, want := range []string{"partitioned", "seed 9", "drop=2"} {
+	for _, want := range []string{"partitioned", "2 subscriptions", "drop=2"} {
 		if !strings.Contains(tg.Description, want) {
 			t.Errorf("Description %q lacks %q", tg.Description, want)
 		}
+	}
+	// The run reports the seed beside the target line: once is enough.
+	if strings.Contains(tg.Description, "seed") {
+		t.Errorf("Description %q names the seed", tg.Description)
 	}
 	if err := b.Setup(ctx); err != nil {
 		t.Fatal(err)
@@ -148,5 +152,18 @@ func TestDeque(t *testing.T) {
 		if got := d.popFront().producer; got != want {
 			t.Fatalf("popFront = %d, want %d", got, want)
 		}
+	}
+}
+
+// TestAbilitiesMatchTarget: what validate assumes of the memory broker
+// (nothing to restart, pause or proxy) is what Open gives.
+func TestAbilitiesMatchTarget(t *testing.T) {
+	tgt, err := Open(t.Context(), nil, broker.Spec{}, broker.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close(t.Context())
+	if err := Abilities(nil, broker.TargetEmbedded).Check(tgt); err != nil {
+		t.Error(err)
 	}
 }

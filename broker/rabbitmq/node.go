@@ -458,5 +458,11 @@ func (n *node) describe() string {
 	if v == "" {
 		v = "(version unknown)"
 	}
-	return fmt.Sprintf("private RabbitMQ %s node %s on 127.0.0.1:%d (data in %s)", v, n.name, n.amqpPort, n.base)
+	// Described when it starts and read after the run: say what becomes
+	// of the data.
+	data := "logs and data in " + n.base + ", the data removed at the end (broker.keep: true keeps it)"
+	if n.keep {
+		data = "logs and data kept in " + n.base
+	}
+	return fmt.Sprintf("private RabbitMQ %s node %s on 127.0.0.1:%d (%s)", v, n.name, n.amqpPort, data)
 }

@@ -76,9 +76,39 @@ func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (*settings, erro
 }
 
 // CheckSpec rejects combinations of the section with the rest of the run
-// that cannot give a meaningful answer: Validate cannot see consumers.
-// Unset fields count as their defaults.
+// that cannot give a meaningful answer (Validate cannot see consumers), and
+// a target the section cannot reach: a url that is not amqp(s)://host:port,
+// TLS without amqps://. Unset fields count as their defaults.
 func (r *Config) CheckSpec(spec broker.Spec) error {
+	return errors.Join(r.checkClients(spec), r.checkTarget(spec))
+}
+
+func (r *Config) checkTarget(spec broker.Spec) error {
+	var tls *TLS
+	if r != nil {
+		tls = r.TLS
+	}
+	if spec.Target != broker.TargetURL {
+		if tls != nil {
+			return broker.Problem("broker.rabbitmq.tls", "applies to amqps:// url targets; a private node listens on plain AMQP")
+		}
+		return nil
+	}
+	if spec.URL == "" {
+		return nil // validation says broker.url is required
+	}
+	shown := redact.URL(spec.URL)
+	uri, err := amqp.ParseURI(spec.URL)
+	switch {
+	case err != nil:
+		return broker.Problem("broker.url", "%s is not an amqp:// or amqps:// URL: %s", shown, scrub(err.Error(), spec.URL, shown))
+	case uri.Scheme != "amqps" && tls != nil:
+		return broker.Problem("broker.rabbitmq.tls", "is set but broker.url %s is not amqps://", shown)
+	}
+	return broker.CheckPort("broker.url", strconv.Itoa(uri.Port))
+}
+
+func (r *Config) checkClients(spec broker.Spec) error {
 	d := *r
 	d.RoutingKeys, d.BindingKeys = nil, nil
 	d.ApplyDefaults()

@@ -53,6 +53,19 @@ func TestCrossCheck(t *testing.T) {
 			s.spec.Consumers = 2
 		}, "every consumer of a stream"},
 		{"fine", func(s *setup) { s.cfg.Pattern = "fanout"; s.spec.Subscriptions = 3 }, ""},
+		// What a dial would only find out, as an infrastructure error.
+		{"url port out of range", func(s *setup) {
+			s.spec.Target, s.spec.URL = broker.TargetURL, "amqp://guest:guest@127.0.0.1:70000/"
+		}, "broker.url: port 70000 is not a TCP port"},
+		{"url not amqp", func(s *setup) {
+			s.spec.Target, s.spec.URL = broker.TargetURL, "http://u:s3cret@h/"
+		}, "is not an amqp:// or amqps:// URL"},
+		{"tls without amqps", func(s *setup) {
+			s.cfg.TLS = &TLS{}
+			s.spec.Target, s.spec.URL = broker.TargetURL, "amqp://h/"
+		}, "broker.rabbitmq.tls: is set but broker.url amqp://h/ is not amqps://"},
+		{"tls on a private node", func(s *setup) { s.cfg.TLS = &TLS{} }, "a private node listens on plain AMQP"},
+		{"fine url", func(s *setup) { s.spec.Target, s.spec.URL = broker.TargetURL, "amqps://u:p@h:5671/v" }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,6 +74,9 @@ func TestCrossCheck(t *testing.T) {
 			_, err := newSettings(s.cfg, s.spec, broker.Env{RunID: "r"})
 			if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one saying %q", err, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the password is in %v", err)
 			}
 		})
 	}

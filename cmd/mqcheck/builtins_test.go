@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker/sqs"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
@@ -56,6 +58,24 @@ var builtinOutcomes = map[string]builtinOutcome{
 		check: all(someLost, recovered, noError)},
 	"rabbitmq-quorum-kill": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
 		check: all(nothingLost, recovered, noError)},
+	"sqs-fifo-dedupe": {exit: exitPass, claims: map[string]string{"sqs-fifo": "pass", "exactly-once": "pass"},
+		check: all(nothingLost, noError, duplicateSendsMade(20), func(r *report.Results) []string {
+			if c := r.Counts; c.Duplicated != 0 || c.Reordered != 0 {
+				return []string{fmt.Sprintf("duplicated %d, reordered %d: want 0 and 0 (the queue drops re-sends with one deduplication id, and keeps each group in order)",
+					c.Duplicated, c.Reordered)}
+			}
+			return nil
+		})},
+	"sqs-standard-redelivery": {exit: exitFail, claims: map[string]string{"at-least-once": "pass", "exactly-once": "fail"},
+		check: all(nothingLost, recovered, noError, duplicateSendsMade(20), func(r *report.Results) []string {
+			// The 20 re-sends are stored twice; the crashed consumer's
+			// batch is one stored copy delivered again, flagged.
+			if c := r.Counts; c.DuplicatedStored != 20 || c.Duplicated <= 20 || c.DuplicatedRedelivered != c.Duplicated-20 {
+				return []string{fmt.Sprintf("duplicated %d (stored twice %d, flagged redelivered %d): want 20 stored twice and the crashed batch redelivered, flagged",
+					c.Duplicated, c.DuplicatedStored, c.DuplicatedRedelivered)}
+			}
+			return nil
+		})},
 	"rabbitmq-work-queue": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
 		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
 			if r.Counts.Rejected == 0 {
@@ -96,6 +116,9 @@ func TestBuiltinOutcomes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if strings.HasPrefix(name, "rabbitmq-") {
 				requireRabbitMQ(t)
+			}
+			if strings.HasPrefix(name, "sqs-") {
+				testenv.Require(t, "fauxqs", sqs.FauxqsInstalled())
 			}
 			t.Parallel()
 			slots <- struct{}{}
@@ -153,6 +176,20 @@ func all(checks ...func(*report.Results) []string) func(*report.Results) []strin
 			out = append(out, c(r)...)
 		}
 		return out
+	}
+}
+
+// duplicateSendsMade: the driver made the n deliberate duplicate sends the
+// built-in asks for (a duplicated 0 then means the broker dropped them).
+func duplicateSendsMade(n int) func(*report.Results) []string {
+	return func(r *report.Results) []string {
+		want := fmt.Sprintf("%d deliberate duplicate sends accepted", n)
+		for _, no := range r.Notices {
+			if no.Kind == "duplicate-sends" && strings.HasPrefix(no.Detail, want) {
+				return nil
+			}
+		}
+		return []string{fmt.Sprintf("no notice %q: the duplicate sends were not made", want)}
 	}
 }
 

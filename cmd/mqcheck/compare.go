@@ -74,6 +74,8 @@ claim from pass to fail. A curve point counts only when both runs have at least
 	slack = scenarios.Duration(1000 * 1000) // 1ms
 	cmd.Flags().Var(&durationFlag{&slack}, "latency-slack", "latency increases smaller than this are never a regression")
 	cmd.Flags().StringVarP(&format, "format", "f", "text", "text, md or json")
+	_ = cmd.RegisterFlagCompletionFunc("format", completeValues("text", "md", "json"))
+	cmd.ValidArgsFunction = completeDirs
 	return cmd
 }
 

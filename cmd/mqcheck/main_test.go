@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqcheck/mqcheck/report"
 )
 
 func mqcheck(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -146,10 +148,14 @@ func TestRunPassExits0AndWritesResults(t *testing.T) {
 	if code != exitPass {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"verdict: PASS", "at-least-once", "results.json"} {
+	for _, want := range []string{"verdict: PASS", "at-least-once", "results.json", "× 1 subscription,"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
+	}
+	// The memory broker's target line named the seed the header names.
+	if n := strings.Count(stdout, "seed "); n != 1 {
+		t.Errorf("the seed is printed %d times:\n%s", n, stdout)
 	}
 	var res struct {
 		Verdict string `json:"verdict"`
@@ -219,5 +225,110 @@ func TestValidateAndScenarios(t *testing.T) {
 	code, out, _ = mqcheck(t, "run", "quickstart", "--print")
 	if code != 0 || !strings.Contains(out, "name: quickstart") {
 		t.Errorf("run --print: exit %d\n%s", code, out)
+	}
+}
+
+// unreachable is a scenario whose broker cannot be reached: port 1 on
+// loopback refuses at once.
+var unreachable = strings.Replace(okScenario, "broker: {kind: memory}", "broker: {kind: kafka, target: url, url: \"127.0.0.1:1\"}", 1)
+
+// TestUnreachableBrokerSaysItOnce: a run that never reached its broker
+// says so once, prints no summary of zeros, and writes results.json with
+// the error, the verdict unknown and each claim unknown with the reason.
+func TestUnreachableBrokerSaysItOnce(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := mqcheck(t, "run", writeScenario(t, unreachable), "--out", out)
+	if code != exitInfra {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitInfra, stdout, stderr)
+	}
+	all := stdout + stderr
+	if n := strings.Count(all, "broker unreachable"); n != 1 {
+		t.Errorf("the error is said %d times:\n%s", n, all)
+	}
+	for _, zero := range []string{"latency", "drain", "sent", "verdict: UNKNOWN"} {
+		if strings.Contains(stdout, zero) {
+			t.Errorf("stdout shows %q for a run that measured nothing:\n%s", zero, stdout)
+		}
+	}
+	if !strings.Contains(stdout, "nothing measured: results in "+filepath.Join(out, "results.json")) {
+		t.Errorf("stdout does not say where the results are:\n%s", stdout)
+	}
+	res := readResults(t, out)
+	if res.Verdict != "unknown" || !strings.Contains(res.Error, "broker unreachable") || len(res.Claims) != 2 {
+		t.Fatalf("results.json: verdict %s, error %q, %d claims", res.Verdict, res.Error, len(res.Claims))
+	}
+	for _, c := range res.Claims {
+		if c.Verdict != "unknown" || !strings.Contains(c.Summary, "the load did not start") {
+			t.Errorf("claim %s: %s, %q", c.Name, c.Verdict, c.Summary)
+		}
+	}
+}
+
+// TestRunJSON: with --json, stdout is the results document and nothing
+// else (it parses, and equals results.json); the header, progress and
+// summary go to stderr. A run that measured nothing still prints its
+// document, with the error.
+func TestRunJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		code       int
+	}{{"pass", okScenario, exitPass}, {"unreachable", unreachable, exitInfra}} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			code, stdout, stderr := mqcheck(t, "run", writeScenario(t, tc.body), "--out", out, "--json")
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, stderr)
+			}
+			dec := json.NewDecoder(strings.NewReader(stdout))
+			var got report.Results
+			if err := dec.Decode(&got); err != nil {
+				t.Fatalf("stdout is not a results document: %v\n%s", err, stdout)
+			}
+			if dec.More() {
+				t.Errorf("more than the document on stdout:\n%s", stdout)
+			}
+			want, err := os.ReadFile(filepath.Join(out, "results.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stdout != string(want) {
+				t.Errorf("stdout differs from results.json")
+			}
+			if !strings.Contains(stderr, "mqcheck: running cli-test") {
+				t.Errorf("the header is not on stderr:\n%s", stderr)
+			}
+			if tc.code == exitPass && !strings.Contains(stderr, "verdict: PASS") {
+				t.Errorf("the summary is not on stderr:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// TestBuiltinShadowed: a file or directory named like a built-in is not
+// silently taken for it (nor the other way round): the note says which was
+// used and how to get the other; builtin:NAME is always the built-in.
+func TestBuiltinShadowed(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("memory-quickstart", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := mqcheck(t, "validate", "memory-quickstart")
+	if code != 0 || !strings.Contains(out, "valid (memory-quickstart on memory") ||
+		!strings.Contains(errs, "memory-quickstart is a directory here; using the built-in scenario memory-quickstart") {
+		t.Errorf("a directory of a built-in's name: exit %d\n%s%s", code, out, errs)
+	}
+	if err := os.WriteFile("quickstart", []byte("name: mine\nbroker: {kind: memory}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = mqcheck(t, "validate", "quickstart")
+	if code != 0 || !strings.Contains(out, "valid (mine on memory") || !strings.Contains(errs, "builtin:quickstart runs the built-in") {
+		t.Errorf("a file of a built-in's name: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = mqcheck(t, "validate", "builtin:quickstart")
+	if code != 0 || !strings.Contains(out, "valid (quickstart on kafka") || errs != "" {
+		t.Errorf("builtin:quickstart: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := mqcheck(t, "validate", "builtin:quikstart"); code != exitUsage || !strings.Contains(errs, `did you mean "quickstart"`) {
+		t.Errorf("builtin:quikstart: exit %d\n%s", code, errs)
 	}
 }

@@ -36,29 +36,70 @@ type display interface {
 
 // chooseProgress resolves auto: live only when out is a terminal and the
 // environment is not CI (CI runners often allocate a pseudo-terminal whose
-// log keeps every repaint).
+// log keeps every repaint). A terminal that reports no size (0×0, as some
+// CI pseudo-terminals do) gets plain lines whatever was asked: the live
+// status fits its lines to the terminal's height and would draw nothing.
 func chooseProgress(mode string, out io.Writer) string {
-	if mode != progressAuto {
-		return mode
-	}
-	if os.Getenv("CI") != "" || !isTerminal(out) {
+	tty, width, height := terminal(out)
+	switch {
+	case mode == progressPlain, tty && (width <= 0 || height <= 0):
+		return progressPlain
+	case mode == progressLive:
+		return progressLive
+	case os.Getenv("CI") != "" || !tty:
 		return progressPlain
 	}
 	return progressLive
 }
 
-// isTerminal asks the same question mpb asks before it draws in place.
-func isTerminal(w io.Writer) bool {
-	return cupwriter.New(w, false).IsTerminal()
+// terminal asks the questions mpb asks before it draws in place: is w a
+// terminal, and of what size (0×0 when it does not say). Tests fake it.
+var terminal = func(w io.Writer) (tty bool, width, height int) {
+	cw := cupwriter.New(w, false)
+	if !cw.IsTerminal() {
+		return false, 0, 0
+	}
+	width, height, err := cw.GetTermSize()
+	if err != nil {
+		return true, 0, 0
+	}
+	return true, width, height
 }
 
-// phase is "12s/20s" in the load, "drain +3s" after it.
-func phase(t int64, load time.Duration) string {
+func isTerminal(w io.Writer) bool {
+	tty, _, _ := terminal(w)
+	return tty
+}
+
+// phase is "12s/20s" in the load, "drain +3s" after it, and "stopped at
+// 12s/20s, drain +3s" after a load the user stopped at 12s (stopped, 0 when
+// the load was not stopped).
+func phase(t int64, load time.Duration, stopped int64) string {
 	total := int64(load / time.Second)
-	if t > total {
+	switch {
+	case stopped > 0 && t > stopped:
+		return fmt.Sprintf("stopped at %ds/%ds, drain +%ds", stopped, total, t-stopped)
+	case t > total:
 		return fmt.Sprintf("drain +%ds", t-total)
 	}
 	return fmt.Sprintf("%ds/%ds", t, total)
+}
+
+// stopWatch tells when the user stopped the load (Ctrl-C): the rows that
+// follow are the drain, not more load.
+type stopWatch struct {
+	interrupted func() bool // nil: never
+	last        int64       // the last row's T
+	stopped     int64       // the T the load stopped at; 0 while it runs
+}
+
+// next records row t and returns the T the load stopped at, or 0.
+func (s *stopWatch) next(t int64) int64 {
+	if s.stopped == 0 && s.interrupted != nil && s.interrupted() {
+		s.stopped = max(s.last, 1)
+	}
+	s.last = t
+	return s.stopped
 }
 
 func faultText(faults []string) string {
@@ -75,17 +116,22 @@ type plainProgress struct {
 	w     io.Writer
 	load  time.Duration
 	every int64 // seconds
+	stop  stopWatch
 
 	prog    *metrics.Progress
 	faults  string
 	pending bool
 }
 
-func newPlainProgress(w io.Writer, load time.Duration) *plainProgress {
-	return &plainProgress{w: w, load: load, every: int64(plainEvery / time.Second), prog: metrics.NewProgress()}
+// newPlainProgress prints on w; interrupted (nil: never) says whether the
+// user stopped the load.
+func newPlainProgress(w io.Writer, load time.Duration, interrupted func() bool) *plainProgress {
+	return &plainProgress{w: w, load: load, every: int64(plainEvery / time.Second), prog: metrics.NewProgress(),
+		stop: stopWatch{interrupted: interrupted}}
 }
 
 func (p *plainProgress) Second(row report.Second, _, e2e *hdrhistogram.Histogram) {
+	p.stop.next(row.T)
 	p.prog.Add(row, e2e)
 	p.pending = true
 	faults := faultText(row.Faults)
@@ -102,7 +148,7 @@ func (p *plainProgress) flush() {
 	w := p.prog.Window()
 	row := w.Last
 	line := fmt.Sprintf("%10s  sent %7.0f/s  acked %7.0f/s  recv %7.0f/s  in-flight %5d  lag %5d  p99 e2e %s (so far %s)  anomalies %d",
-		phase(row.T, p.load), w.SentPerS, w.AckedPerS, w.ReceivedPerS, row.InFlight, row.Lag,
+		phase(row.T, p.load, p.stop.stopped), w.SentPerS, w.AckedPerS, w.ReceivedPerS, row.InFlight, row.Lag,
 		fmtUS(w.P99US), fmtUS(w.P99SoFarUS), row.Anomalies)
 	if f := faultText(row.Faults); f != "" {
 		line += "  " + f

@@ -31,6 +31,7 @@ type liveProgress struct {
 	row  report.Second
 	rows int
 	prog *metrics.Progress
+	stop stopWatch
 }
 
 // liveRefresh: redraws between rows keep the display responsive to
@@ -40,8 +41,10 @@ const liveRefresh = 250 * time.Millisecond
 // newLiveProgress draws on w. It draws in place even when w is not a
 // terminal: auto picks live only for terminals, so a user who asks for it
 // elsewhere (--progress live into a file) gets what they asked for.
-func newLiveProgress(w io.Writer, load time.Duration) *liveProgress {
-	l := &liveProgress{load: load, prog: metrics.NewProgress()}
+// interrupted (nil: never) says whether the user stopped the load: the bar
+// then stays where the load stopped.
+func newLiveProgress(w io.Writer, load time.Duration, interrupted func() bool) *liveProgress {
+	l := &liveProgress{load: load, prog: metrics.NewProgress(), stop: stopWatch{interrupted: interrupted}}
 	l.p = mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(liveRefresh), mpb.ForceTTY(), mpb.WithAutoRefresh())
 	// Total 0 keeps the bar from completing itself when the load phase is
 	// over: the drain follows, and Stop completes it.
@@ -82,7 +85,7 @@ func (l *liveProgress) phase() string {
 	if l.rows == 0 {
 		return fmt.Sprintf("0s/%ds", int64(l.load/time.Second))
 	}
-	return phase(l.row.T, l.load)
+	return phase(l.row.T, l.load, l.stop.stopped)
 }
 
 func (l *liveProgress) stats() string {
@@ -117,17 +120,29 @@ func (l *liveProgress) faults() string {
 
 func (l *liveProgress) Second(row report.Second, _, e2e *hdrhistogram.Histogram) {
 	l.mu.Lock()
+	stopped := l.stop.next(row.T)
 	l.row = row
 	l.rows++
 	l.prog.Add(row, e2e)
 	l.mu.Unlock()
-	l.bar.SetCurrent(min(row.T*1000, max(l.load.Milliseconds(), 1)))
+	if stopped == 0 {
+		l.bar.SetCurrent(min(row.T*1000, max(l.load.Milliseconds(), 1)))
+	}
 }
 
 // Write prints p above the status (log lines, the interrupt notice).
 func (l *liveProgress) Write(p []byte) (int, error) { return l.p.Write(p) }
 
+// Stop completes the bar when the load ran to its end, and leaves it where
+// the load stopped otherwise (an interrupted run, an error).
 func (l *liveProgress) Stop() {
-	l.bar.SetTotal(-1, true)
+	l.mu.Lock()
+	ran := l.stop.stopped == 0 && l.row.T >= int64(l.load/time.Second)
+	l.mu.Unlock()
+	if ran {
+		l.bar.SetTotal(-1, true)
+	} else {
+		l.bar.Abort(false)
+	}
 	l.p.Wait()
 }

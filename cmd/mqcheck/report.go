@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,9 @@ func runFiles(dir string) (runner.Observer, []runner.Writer) {
 	// anything reads them.
 	return lat, []runner.Writer{lat.Finish, report.WriteHTMLFile, report.WriteJUnitFile, report.WriteMarkdownFile}
 }
+
+// reportFormatNames are reportFormats' keys, in the order help lists them.
+var reportFormatNames = []string{"text", "json", "md", "junit", "html"}
 
 var reportFormats = map[string]func(io.Writer, *report.Run) error{
 	"text":  func(w io.Writer, r *report.Run) error { return report.Text(w, r.Results) },
@@ -38,13 +42,21 @@ func newReportCmd() *cobra.Command {
   mqcheck report runs/last --format json | jq .counts
   mqcheck report runs/last --format html > report.html
   mqcheck report runs/last --format md >> "$GITHUB_STEP_SUMMARY"
-  mqcheck report runs/kafka runs/rabbitmq --format html > brokers.html   # side by side
+  mqcheck report runs/kafka runs/rabbitmq                               # side by side, a table
+  mqcheck report runs/kafka runs/rabbitmq --format html > brokers.html   # side by side, with charts
   mqcheck report runs/a runs/b --label "kafka 3.7" --label "kafka 3.8" --format html > versions.html`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format == "" {
+				// Several runs read best as one table, in a terminal too.
+				format = "text"
+				if len(args) > 1 {
+					format = "md"
+				}
+			}
 			render, ok := reportFormats[format]
 			if !ok {
-				return usageError("--format %q: known formats are text, json, md, junit, html", format)
+				return usageError("--format %q: known formats are %s", format, strings.Join(reportFormatNames, ", "))
 			}
 			if len(args) > 1 && format != "html" && format != "md" {
 				return usageError("--format %s renders one run; several runs side by side take --format html or md", format)
@@ -78,7 +90,10 @@ func newReportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "text", "text, json, md, junit or html")
+	cmd.Flags().StringVarP(&format, "format", "f", "", "text, json, md, junit or html (default text for one run, md for several)")
+	_ = cmd.RegisterFlagCompletionFunc("format", completeValues(reportFormatNames...))
+	_ = cmd.RegisterFlagCompletionFunc("label", cobra.NoFileCompletions)
+	cmd.ValidArgsFunction = completeDirs
 	cmd.Flags().StringArrayVar(&labels, "label", nil,
 		"name of each run on a side-by-side page, in the order of the directories (default: scenario and broker, with the run id where two are alike); repeatable")
 	return cmd

@@ -77,6 +77,10 @@ func TestReportsAndCompare(t *testing.T) {
 		if code != 0 || !strings.Contains(out, `id="chart-cmp-throughput"`) {
 			t.Errorf("two runs in html: exit %d", code)
 		}
+		// Several runs without a format: one table, not a usage error.
+		if code, out, errs := mqcheck(t, "report", dir, dir); code != 0 || !strings.Contains(out, "runs side by side") {
+			t.Errorf("two runs, default format: exit %d\n%s%s", code, out, errs)
+		}
 		// The same run twice reads as two rows all the same.
 		code, out, _ = mqcheck(t, "report", dir, dir, "--format", "md")
 		if code != 0 || !strings.Contains(out, "| cli-test · run "+res.RunID+" (1) |") ||

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,12 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/machine"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/runner"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; without
+// it, toolVersion reads what the Go toolchain stamped in.
 var version = "dev"
 
 // newRootCmd is the CLI for the broker kinds ld knows (the zero Loader:
@@ -35,7 +39,9 @@ Brokers (broker.kind):
 ` + kindList(ld),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       toolVersion(),
 	}
+	root.SetVersionTemplate("mqcheck {{.Version}}\n")
 	root.AddCommand(newRunCmd(ld), newValidateCmd(ld), newScenariosCmd(), newReportCmd(), newCompareCmd(), newVersionCmd(), newSchemaCmd(ld))
 	return root
 }
@@ -52,7 +58,7 @@ func kindList(ld scenarios.Loader) string {
 func newRunCmd(ld scenarios.Loader) *cobra.Command {
 	var out string
 	var sets []string
-	var print bool
+	var print, force, asJSON bool
 	var watch watchFlags
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -67,48 +73,96 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			if err := watch.check(); err != nil {
 				return err
 			}
-			s, err := loadScenario(ld, args[0], sets)
+			if print && asJSON {
+				return usageError("--print and --json contradict each other: --print runs nothing")
+			}
+			notes := cmd.ErrOrStderr()
+			if watch.quiet {
+				notes = io.Discard
+			}
+			s, err := loadScenario(ld, args[0], sets, notes)
 			if err != nil {
 				return err
 			}
 			if print {
 				return printScenario(ld, cmd.OutOrStdout(), s)
 			}
-			if out == "" {
-				out = filepath.Join("runs", safeName(s.Name)+"-"+time.Now().Format("20060102-150405"))
+			if err := checkCapacity(ld, s); err != nil {
+				return err
+			}
+			named := out == ""
+			if out, err = makeRunDir(out, force, s.Name, time.Now()); err != nil {
+				return err
 			}
 			stdout := cmd.OutOrStdout()
+			// With --json, stdout carries the results document alone.
+			display := stdout
+			if asJSON {
+				display = cmd.ErrOrStderr()
+			}
 			header := fmt.Sprintf("mqcheck: running %s on %s (%s) for %s, run directory %s",
 				s.Name, s.Broker.Kind, s.Broker.Target, s.Duration, out)
-			ss, err := startSession(cmd.Context(), &watch, s, header, stdout, cmd.ErrOrStderr())
+			ss, err := startSession(cmd.Context(), &watch, s, header, display, cmd.ErrOrStderr())
 			if err != nil {
+				if named {
+					os.Remove(out) // nothing ran: the directory made for it goes
+				}
 				return err
 			}
 			defer ss.close()
 			latency, writers := runFiles(out) // report files (issue 6): report.go
 			res, runErr := runner.Run(cmd.Context(), runner.Options{
 				Scenario: s, Dir: out, Kinds: ld.Kinds, Observers: append(ss.observers, latency), Writers: writers,
-				Log: ss.log, Tool: "mqcheck " + version,
+				Log: ss.log, Tool: "mqcheck " + toolVersion(),
 				Abort: abortOf(cmd.Context()),
 			})
 			ss.stopDisplay()
-			// A scenario error means nothing ran: the error says it all.
-			var se *runner.ScenarioError
-			if res != nil && !watch.quiet && !errors.As(runErr, &se) {
-				fmt.Fprintln(stdout)
-				if err := report.Text(stdout, res); err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "results: %s\n", filepath.Join(out, "results.json"))
+			if err := showResults(stdout, display, watch.quiet, asJSON, out, res, runErr); err != nil {
+				return err
 			}
 			return exitFor(res, runErr)
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "run directory (default runs/NAME-TIMESTAMP)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "run directory (default runs/NAME-TIMESTAMP, made unique)")
+	cmd.Flags().BoolVar(&force, "force", false, "let --out replace the run a directory already holds")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
 	cmd.Flags().BoolVar(&print, "print", false, "print the resolved scenario as YAML instead of running it (secrets as ***)")
+	cmd.Flags().BoolVar(&asJSON, "json", false,
+		"print the results document (results.json) on stdout and nothing else: header, progress and summary go to stderr")
 	watch.register(cmd)
+	cmd.ValidArgsFunction = completeScenario
+	_ = cmd.RegisterFlagCompletionFunc("set", completeSetPath(ld))
+	_ = cmd.RegisterFlagCompletionFunc("out", completeDirs)
 	return cmd
+}
+
+// showResults tells what a run found: the summary on display unless quiet,
+// and with asJSON the results document on stdout. A run that measured
+// nothing (its broker unreachable) gets no summary of zeros: its error,
+// printed once as mqcheck exits, says what happened.
+func showResults(stdout, display io.Writer, quiet, asJSON bool, dir string, res *report.Results, runErr error) error {
+	var se *runner.ScenarioError
+	if res == nil || errors.As(runErr, &se) {
+		return nil // nothing ran: the error says it all
+	}
+	path := filepath.Join(dir, "results.json")
+	if !quiet {
+		if res.Measured() {
+			fmt.Fprintln(display)
+			if err := report.Text(display, res); err != nil {
+				return err
+			}
+			fmt.Fprintf(display, "results: %s\n", path)
+		} else {
+			fmt.Fprintf(display, "nothing measured: results in %s\n", path)
+		}
+	}
+	if asJSON {
+		if err := report.WriteJSON(stdout, res); err != nil {
+			return &exitError{code: exitInfra, err: fmt.Errorf("writing the results to stdout: %w", err)}
+		}
+	}
+	return nil
 }
 
 // exitFor maps a run's outcome to the documented exit codes.
@@ -133,17 +187,34 @@ func exitFor(res *report.Results, err error) error {
 	return &exitError{code: exitInfra, err: errors.New("verdict: unknown (the run could not decide every claim)")}
 }
 
-func loadScenario(ld scenarios.Loader, arg string, sets []string) (*scenarios.Scenario, error) {
+// loadScenario resolves the scenario arg names with its overrides; notes
+// gets a line when a file or directory and a built-in share the name.
+func loadScenario(ld scenarios.Loader, arg string, sets []string, notes io.Writer) (*scenarios.Scenario, error) {
 	for _, kv := range sets {
 		if !strings.Contains(kv, "=") {
 			return nil, usageError("--set %q: want path=value, e.g. --set producers.rate=5k/s", kv)
 		}
+	}
+	if n := scenarios.Shadowed(arg); n != "" {
+		fmt.Fprintln(notes, "mqcheck: note:", n)
 	}
 	s, err := ld.Resolve(arg, sets)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return s, nil
+}
+
+// machineLimits are what one process may use here; tests fake them.
+var machineLimits = machine.Current
+
+// checkCapacity refuses a scenario one process cannot drive on this
+// machine (usage error: nothing runs), as validate does.
+func checkCapacity(ld scenarios.Loader, s *scenarios.Scenario) error {
+	if err := ld.CheckCapacity(s, machineLimits()); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -162,7 +233,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print mqcheck's version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "mqcheck", version)
+			fmt.Fprintln(cmd.OutOrStdout(), "mqcheck", toolVersion())
 		},
 	}
 }

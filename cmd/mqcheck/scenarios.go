@@ -17,8 +17,11 @@ func newValidateCmd(ld scenarios.Loader) *cobra.Command {
 		Example: "  mqcheck validate scenarios/my-test.yaml\n  mqcheck validate quickstart --set producers.count=8",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadScenario(ld, args[0], sets)
+			s, err := loadScenario(ld, args[0], sets, cmd.ErrOrStderr())
 			if err != nil {
+				return err
+			}
+			if err := checkCapacity(ld, s); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s on %s, %s, claims %s)\n", args[0], s.Name, s.Broker.Kind,
@@ -27,6 +30,8 @@ func newValidateCmd(ld scenarios.Loader) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
+	cmd.ValidArgsFunction = completeScenario
+	_ = cmd.RegisterFlagCompletionFunc("set", completeSetPath(ld))
 	return cmd
 }
 

@@ -33,6 +33,9 @@ func (f *watchFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.logFormat, "log-format", logText, "log format on stderr: text or json")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "",
 		"serve live Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default")
+	_ = cmd.RegisterFlagCompletionFunc("progress", completeValues(progressAuto, progressLive, progressPlain))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", completeValues(logText, logJSON))
+	_ = cmd.RegisterFlagCompletionFunc("metrics-addr", cobra.NoFileCompletions)
 }
 
 // check rejects contradictory or unknown values before anything runs.
@@ -90,9 +93,10 @@ func startSession(ctx context.Context, f *watchFlags, s *scenarios.Scenario, hea
 		return ss, nil
 	}
 	fmt.Fprintln(stdout, header)
+	interrupted := func() bool { return ctx.Err() != nil }
 	switch chooseProgress(f.progress, stdout) {
 	case progressLive:
-		live := newLiveProgress(stdout, s.Duration.D())
+		live := newLiveProgress(stdout, s.Duration.D(), interrupted)
 		ss.disp = live
 		// Logs and notices go above the status when both share the
 		// terminal; stderr redirected to a file keeps them there.
@@ -100,7 +104,7 @@ func startSession(ctx context.Context, f *watchFlags, s *scenarios.Scenario, hea
 			ss.restore = errOut.set(live)
 		}
 	default:
-		ss.disp = newPlainProgress(stdout, s.Duration.D())
+		ss.disp = newPlainProgress(stdout, s.Duration.D(), interrupted)
 	}
 	ss.observers = append(ss.observers, ss.disp)
 	return ss, nil

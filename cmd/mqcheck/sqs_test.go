@@ -257,35 +257,6 @@ claims: [at-least-once]
 	}
 }
 
-// TestSQSBuiltins runs the two SQS built-ins through the CLI and checks
-// what their descriptions promise.
-func TestSQSBuiltins(t *testing.T) {
-	t.Parallel()
-	testenv.Require(t, "fauxqs", sqs.FauxqsInstalled())
-	t.Run("sqs-fifo-dedupe", func(t *testing.T) {
-		t.Parallel()
-		dir := filepath.Join(t.TempDir(), "run")
-		code, out, errb := mqcheckLong(t, "run", "sqs-fifo-dedupe", "--out", dir)
-		res := readResults(t, dir)
-		c := res.Counts
-		if code != 0 || res.Verdict != "pass" || c.Duplicated != 0 || c.Reordered != 0 || c.Lost != 0 {
-			t.Errorf("exit %d, verdict %s, counts %+v\n%s\n%s", code, res.Verdict, c, out, errb)
-		}
-		duplicatesSent(t, res, 20)
-	})
-	t.Run("sqs-standard-redelivery", func(t *testing.T) {
-		t.Parallel()
-		dir := filepath.Join(t.TempDir(), "run")
-		code, out, errb := mqcheckLong(t, "run", "sqs-standard-redelivery", "--out", dir)
-		res := readResults(t, dir)
-		c := res.Counts
-		if code != 1 || claimOf(t, res, "exactly-once") != "fail" || claimOf(t, res, "at-least-once") != "pass" ||
-			c.DuplicatedStored != 20 || c.Duplicated <= 20 || c.DuplicatedRedelivered != c.Duplicated-20 || c.Lost != 0 {
-			t.Errorf("exit %d, claims %+v, counts %+v\n%s\n%s", code, res.Claims, c, out, errb)
-		}
-	})
-}
-
 func mqcheckLong(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
