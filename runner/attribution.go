@@ -7,6 +7,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/swarm"
 )
 
 // Attribution of anomalies and unavailability to faults.
@@ -137,16 +138,18 @@ func faultResults(windows []chaos.Window, loadStart time.Time, timeline []report
 }
 
 // attribute names, on each piece of evidence, the fault whose window (from
-// its start to its recovery) contains the example's time.
-func attribute(res *report.Results, windows []chaos.Window, loadStart time.Time) {
+// its start to its recovery) contains the example's time. Evidence is
+// dated on the swarm's clock, and so are the windows here (swarm.ClockNS),
+// whatever the wall clock did during the run.
+func attribute(res *report.Results, windows []chaos.Window, loadStartNS int64) {
 	name := func(at int64) string {
 		for _, w := range windows {
 			end := w.SpanEnd
 			if end.IsZero() {
 				end = time.Now()
 			}
-			if at >= w.Start.UnixNano() && at <= end.UnixNano() {
-				return fmt.Sprintf("%s at %s", w.Fault.Name(), w.Start.Sub(loadStart).Round(time.Millisecond))
+			if start := swarm.ClockNS(w.Start); at >= start && at <= swarm.ClockNS(end) {
+				return fmt.Sprintf("%s at %s", w.Fault.Name(), time.Duration(start-loadStartNS).Round(time.Millisecond))
 			}
 		}
 		return ""
