@@ -74,7 +74,7 @@ func loadResult(s *scenarios.Scenario, sw *swarm.Swarm, pacer swarm.Pacer, t swa
 	switch {
 	case l.WindowBound && pacer == nil:
 		l.Notices = append(l.Notices, fmt.Sprintf("window-bound: in flight stayed at the window (%d per producer) in %d of %d seconds: "+
-			"the window, not the broker, set this closed-loop rate; raise producers.max_in_flight to measure the broker",
+			"a closed-loop rate is the window over the broker's latency; raise producers.max_in_flight to see whether the broker goes faster",
 			s.Producers.MaxInFlight, pinned, of))
 	case l.WindowBound:
 		l.Notices = append(l.Notices, fmt.Sprintf("window-bound: in flight stayed at the window (%d per producer) in %d of %d seconds "+
@@ -89,12 +89,13 @@ func loadResult(s *scenarios.Scenario, sw *swarm.Swarm, pacer swarm.Pacer, t swa
 	return l
 }
 
-// pinnedSeconds counts the timeline seconds of the load (the first left
-// out: the window fills) whose in flight stood at 90% of the window or
-// more, and the seconds looked at.
+// pinnedSeconds counts the timeline seconds of the load whose in flight
+// stood at 90% of the window or more, and the seconds looked at: the first
+// is left out (the window fills), and so is the one the load ended in (it
+// may be taken as what was in flight drains).
 func pinnedSeconds(rows []report.Second, window uint64, endedMS int64) (pinned, of int) {
 	for _, row := range rows {
-		if row.T < 2 || row.T*1000 > endedMS {
+		if row.T < 2 || row.T*1000 >= endedMS {
 			continue
 		}
 		of++

@@ -31,6 +31,8 @@ func Default() broker.Kinds {
 			Targets:     []string{broker.TargetEmbedded, broker.TargetURL},
 			NewConfig:   func() broker.Config { return &kafka.Config{} },
 			Open:        broker.Typed(kafka.Open),
+			// Closed loop, the window sets the pace: franz-go's buffer.
+			ClosedLoopWindow: kafka.ClosedLoopWindow,
 		},
 		{
 			Name:        "rabbitmq",
