@@ -212,7 +212,6 @@ func TestThresholdsCheckedBeforeTheRun(t *testing.T) {
 // slowKind is a broker whose acks and deliveries come 300ms late once the
 // load goes above 250/s.
 func slowKind() broker.Kind {
-	type cfg struct{ broker.Config }
 	return broker.Kind{Name: "slow", Title: "Slow", Description: "saturates above 250/s", Targets: []string{broker.TargetEmbedded},
 		NewConfig: func() broker.Config { return &slowConfig{} },
 		Open: func(context.Context, broker.Config, broker.Spec, broker.Env) (*broker.Target, error) {

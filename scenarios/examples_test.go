@@ -31,7 +31,7 @@ func yamlBlocks(text string) (blocks []string, lines []int) {
 // TestREADMEExamplesLoad: every YAML example a user may copy from the
 // README is a scenario (or a part of one) that loads. Parts that show one
 // section (faults:, thresholds:) are completed with a memory broker and a
-// minute of load; the
+// minute of load (unless a load shape sets its length); the
 // reference sketch's elided sections ({...}) are read as empty. Blocks
 // that are not scenarios (a CI workflow, an editor modeline) are told apart
 // by their top-level keys.
@@ -64,7 +64,8 @@ func TestREADMEExamplesLoad(t *testing.T) {
 		text := elided.ReplaceAllString(b, "{}")
 		if _, ok := top["broker"]; !ok {
 			text += "broker: {kind: memory}\n"
-			if _, ok := top["duration"]; !ok {
+			// A load shape has its own length.
+			if _, ok := top["duration"]; !ok && top["load"] == nil {
 				text += "duration: 1m\n"
 			}
 		}

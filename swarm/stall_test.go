@@ -32,14 +32,14 @@ type stallRun struct {
 	span   [2]int64
 }
 
-func runStalled(t *testing.T, window int, stalls ...swarmtest.Stall) stallRun {
+// produceStalled runs the 2s load at 1000/s on a virtual clock against a
+// driver that stalls as scripted, with window messages in flight at most.
+func produceStalled(ctx context.Context, t *testing.T, window int, stalls ...swarmtest.Stall) *swarm.Swarm {
 	t.Helper()
 	clock := swarmtest.NewClock(t0)
 	drv := swarmtest.NewDriver(clock, stalls...)
 	sw := swarm.New(swarm.Config{RunID: 1, Seed: 1, Producers: 1, Consumers: 1, Rate: rate, Duration: loadD,
 		MessageSize: 64, MaxInFlight: window, Clock: clock, FlushTimeout: time.Second}, drv, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := sw.StartConsumers(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +47,14 @@ func runStalled(t *testing.T, window int, stalls ...swarmtest.Stall) stallRun {
 	if err := sw.ProduceFrom(ctx, t0); err != nil {
 		t.Fatal(err)
 	}
+	return sw
+}
+
+func runStalled(t *testing.T, window int, stalls ...swarmtest.Stall) stallRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sw := produceStalled(ctx, t, window, stalls...)
 	dr := sw.Drain(ctx, 10*time.Second, 0)
 	sw.Close()
 	if !dr.Drained {
@@ -158,19 +166,9 @@ func TestEndOfRunStall(t *testing.T) {
 // messages come back indeterminate at the close, and their latency is in
 // the headline and in publish_indeterminate, not silently left out.
 func TestNeverEndingStall(t *testing.T) {
-	clock := swarmtest.NewClock(t0)
-	drv := swarmtest.NewDriver(clock, swarmtest.Stall{From: t0 + 1500*ms})
-	sw := swarm.New(swarm.Config{RunID: 1, Seed: 1, Producers: 1, Consumers: 1, Rate: rate, Duration: loadD,
-		MessageSize: 64, MaxInFlight: 50, Clock: clock, FlushTimeout: time.Second}, drv, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := sw.StartConsumers(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-drv.Ready()
-	if err := sw.ProduceFrom(ctx, t0); err != nil {
-		t.Fatal(err)
-	}
+	sw := produceStalled(ctx, t, 50, swarmtest.Stall{From: t0 + 1500*ms})
 	sw.Close()
 	tot, lat := sw.Collector().Totals(), sw.Collector().Latency()
 	if tot.Indeterminate != 50 || tot.NotSent != 450 || tot.Acked != 1500 {
@@ -191,18 +189,9 @@ func TestNeverEndingStall(t *testing.T) {
 // duplicate is counted and at-most-once fails; a drain that stopped the
 // moment nothing was outstanding never saw it and passed.
 func TestSettleSeesALateDuplicate(t *testing.T) {
-	drv := swarmtest.NewSlowDriver(math.Inf(1), 0, 1)
-	sw := swarm.New(swarm.Config{RunID: 1, Seed: 1, Producers: 1, Consumers: 1, Rate: 1000, Duration: 200 * time.Millisecond,
-		MessageSize: 64, FlushTimeout: time.Second}, drv, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := sw.StartConsumers(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-drv.Ready()
-	if err := sw.Produce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sw, drv := produceInRealTime(ctx, t, 200*time.Millisecond)
 	drv.RedeliverFirstAfter(300 * time.Millisecond)
 	const settle = 2 * time.Second
 	dr := sw.Drain(ctx, 30*time.Second, settle)
@@ -219,18 +208,9 @@ func TestSettleSeesALateDuplicate(t *testing.T) {
 // TestDrainDeadlineBoundsTheSettle: the settle never outlasts the drain
 // timeout.
 func TestDrainDeadlineBoundsTheSettle(t *testing.T) {
-	drv := swarmtest.NewSlowDriver(math.Inf(1), 0, 1)
-	sw := swarm.New(swarm.Config{RunID: 1, Seed: 1, Producers: 1, Consumers: 1, Rate: 1000, Duration: 100 * time.Millisecond,
-		MessageSize: 64, FlushTimeout: time.Second}, drv, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := sw.StartConsumers(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-drv.Ready()
-	if err := sw.Produce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sw, _ := produceInRealTime(ctx, t, 100*time.Millisecond)
 	dr := sw.Drain(ctx, 300*time.Millisecond, time.Hour)
 	sw.Close()
 	// An hour's settle cut to the 300ms deadline; a minute is slack for a
@@ -238,4 +218,21 @@ func TestDrainDeadlineBoundsTheSettle(t *testing.T) {
 	if !dr.Drained || dr.Duration > time.Minute {
 		t.Fatalf("drain %+v: the settle must end at the drain deadline", dr)
 	}
+}
+
+// produceInRealTime runs a load of d at 1000/s against a driver that acks
+// and delivers at once, in real time.
+func produceInRealTime(ctx context.Context, t *testing.T, d time.Duration) (*swarm.Swarm, *swarmtest.Driver) {
+	t.Helper()
+	drv := swarmtest.NewSlowDriver(math.Inf(1), 0, 1)
+	sw := swarm.New(swarm.Config{RunID: 1, Seed: 1, Producers: 1, Consumers: 1, Rate: 1000, Duration: d,
+		MessageSize: 64, FlushTimeout: time.Second}, drv, nil)
+	if err := sw.StartConsumers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-drv.Ready()
+	if err := sw.Produce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sw, drv
 }

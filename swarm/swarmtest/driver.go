@@ -38,7 +38,7 @@ type Driver struct {
 	ready    chan struct{}
 	readyOne sync.Once
 	first    []byte // the first payload, for a late duplicate
-	// released counts stalls whose release is scheduled.
+	// scheduled marks the stalls whose release is scheduled.
 	scheduled map[int]bool
 	held      map[int][]heldMsg
 }
@@ -148,7 +148,6 @@ type producer struct {
 	mu       sync.Mutex // completions never overlap
 	inFlight atomic.Int64
 	last     int64 // the previous message's intended time
-	closed   bool
 }
 
 func (p *producer) Publish(_ context.Context, m *broker.Message) error {
