@@ -371,6 +371,11 @@ func (r *run) execute(ctx context.Context) error {
 		sw.Close()
 	}()
 
+	// The producers are made before the load starts: sends due while
+	// they were being made would start the load late.
+	if err := sw.Prepare(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrInfra, err)
+	}
 	r.mu.Lock()
 	r.loadStart = time.Now()
 	r.loadStartNS = swarm.ClockNS(r.loadStart)

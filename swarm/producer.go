@@ -128,6 +128,7 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 	// so producers start staggered and never publish in the same instant.
 	stride := uint64(max(1, p.cfg.Producers))
 	w := p.clock.NewWaiter()
+	start := load.start.Load()
 	seq := uint64(0)
 	defer func() { stopped(load, p.clock.Now()) }()
 	for ; ; seq++ {
@@ -135,10 +136,10 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 		var intended int64
 		if pacer != nil {
 			due, ok := pacer.Due(uint64(p.id) + seq*stride)
-			if !ok || load.start+int64(due) >= end {
+			if !ok || start+int64(due) >= end {
 				return
 			}
-			intended = load.start + int64(due)
+			intended = start + int64(due)
 		}
 		m := p.getMessage(ctx, w, end)
 		if m == nil {
@@ -221,11 +222,12 @@ func stopped(load *loadSpan, now int64) {
 // hands them to the collector. Closed loop intends nothing.
 func (p *producer) notSent(load *loadSpan, seq uint64, until int64) {
 	pacer := p.cfg.Pacer
-	if pacer == nil || until <= load.start {
+	start := load.start.Load()
+	if pacer == nil || until <= start {
 		return
 	}
 	stride := uint64(max(1, p.cfg.Producers))
-	hits := pacer.Hits(time.Duration(until - load.start)) // due before until, every producer's
+	hits := pacer.Hits(time.Duration(until - start)) // due before until, every producer's
 	first := uint64(p.id) + seq*stride
 	if hits <= first {
 		return
@@ -234,7 +236,7 @@ func (p *producer) notSent(load *loadSpan, seq uint64, until int64) {
 	var n uint64
 	for hit := first; hit < hits; hit += stride {
 		due, _ := pacer.Due(hit)
-		record(h, (until-load.start-int64(due))/1e3)
+		record(h, (until-start-int64(due))/1e3)
 		n++
 	}
 	p.col.addNotSent(h, n)

@@ -65,14 +65,15 @@ type Swarm struct {
 	stopOnce  sync.Once
 	flushStop chan struct{}
 
-	clock Clock
-	load  loadSpan
+	clock    Clock
+	load     loadSpan
+	prepared bool // Prepare ran (the run's goroutine only)
 }
 
 // loadSpan is when the load starts and ends on the swarm's clock. The end
 // can come sooner than planned (EndLoad: find-max found its answer).
 type loadSpan struct {
-	start    int64
+	start    atomic.Int64
 	end      atomic.Int64
 	stop     chan struct{} // closed by EndLoad: wakes producers that wait
 	stopOnce sync.Once
@@ -184,15 +185,14 @@ func (s *Swarm) ConsumerErrors() []error {
 // Produce runs the load from now: see ProduceFrom.
 func (s *Swarm) Produce(ctx context.Context) error { return s.ProduceFrom(ctx, s.clock.Now()) }
 
-// ProduceFrom runs every producer for the load that starts at start (on
-// the swarm's clock: ClockNS) and lasts the configured duration, or until
-// ctx ends or EndLoad, then waits for their outcomes. Every send the load
-// intended is made, late if need be, or counted not sent (Totals.NotSent)
-// with its latency so far. It returns the producers' errors.
-func (s *Swarm) ProduceFrom(ctx context.Context, start int64) error {
-	defer s.prodOnce.Do(func() { close(s.produced) })
-	s.load.start = start
-	s.load.end.Store(start + int64(s.cfg.Duration))
+// Prepare makes the producers, so that a load started afterwards finds
+// them ready (ProduceFrom makes them otherwise, and the sends due while it
+// does are late). On error the producers made so far are closed.
+func (s *Swarm) Prepare(ctx context.Context) error {
+	if s.prepared {
+		return nil
+	}
+	s.prepared = true
 	var ps []*producer
 	for i := range s.cfg.Producers {
 		p, err := newProducer(ctx, i, &s.cfg, s.drv, s.col, s.notify)
@@ -200,6 +200,7 @@ func (s *Swarm) ProduceFrom(ctx context.Context, start int64) error {
 			for _, q := range ps {
 				q.finish(time.Second)
 			}
+			s.prodOnce.Do(func() { close(s.produced) })
 			return err
 		}
 		ps = append(ps, p)
@@ -209,6 +210,24 @@ func (s *Swarm) ProduceFrom(ctx context.Context, start int64) error {
 	s.producers = ps
 	s.mu.Unlock()
 	s.prodOnce.Do(func() { close(s.produced) })
+	return nil
+}
+
+// ProduceFrom runs every producer for the load that starts at start (on
+// the swarm's clock: ClockNS) and lasts the configured duration, or until
+// ctx ends or EndLoad, then waits for their outcomes. Every send the load
+// intended is made, late if need be, or counted not sent (Totals.NotSent)
+// with its latency so far. It returns the producers' errors.
+func (s *Swarm) ProduceFrom(ctx context.Context, start int64) error {
+	defer s.prodOnce.Do(func() { close(s.produced) })
+	s.load.start.Store(start)
+	s.load.end.Store(start + int64(s.cfg.Duration))
+	if err := s.Prepare(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ps := s.producers
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		wg.Add(1)
@@ -246,7 +265,8 @@ func (s *Swarm) EndLoad() {
 // length, which a producer blocked in a broker call can stretch past the
 // planned end. Valid once ProduceFrom returned.
 func (s *Swarm) LoadSpan() (start, stopped int64) {
-	return s.load.start, max(s.load.stopped.Load(), s.load.start)
+	start = s.load.start.Load()
+	return start, max(s.load.stopped.Load(), start)
 }
 
 // LoadEnd is when the load ends (or ended) on the swarm's clock: as
