@@ -138,6 +138,11 @@ type Kind struct {
 	// NewConfig returns a new, empty configuration (a pointer to the
 	// driver's Config struct).
 	NewConfig func() Config
+	// ClosedLoopWindow is the default in-flight window per producer of a
+	// closed-loop run (rate max), where the window sets the pace: what
+	// the kind's client needs to reach its own speed. 0: the scenario's
+	// default (1000).
+	ClosedLoopWindow int
 	// Open obtains a target for cfg (a value NewConfig returned, or nil
 	// for an empty one) and spec.
 	Open OpenFunc

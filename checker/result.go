@@ -13,7 +13,11 @@ import (
 // receive side (unique, lost, duplicated, reordered, unexpected): with two
 // subscriptions, a message neither got counts as lost twice.
 type Counts struct {
-	Sent          uint64 `json:"sent"`
+	Sent uint64 `json:"sent"`
+	// NotSent: sends the load intended (due before its end) that were
+	// never made, because the load ended while the broker held every
+	// in-flight slot. The swarm counts them; the checker never sees them.
+	NotSent       uint64 `json:"not_sent"`
 	Acked         uint64 `json:"acked"`
 	Failed        uint64 `json:"failed"`
 	Indeterminate uint64 `json:"indeterminate"` // includes sends that never completed

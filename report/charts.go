@@ -408,10 +408,14 @@ func segments(rows []Second, value func(Second) (float64, bool)) []plotter.XYs {
 	return out
 }
 
-// targetRate is the scenario's fixed rate in messages per second; false
-// for a closed-loop run (rate max), which has none.
-func targetRate(s ScenarioInfo) (float64, bool) {
-	v, err := strconv.ParseFloat(strings.TrimSuffix(s.Rate, "/s"), 64)
+// targetRate is the load's mean target rate in messages per second; false
+// for a closed-loop run (rate max), which has none. Results written before
+// the load section read it from the scenario's fixed rate.
+func targetRate(r *Results) (float64, bool) {
+	if r.Load.Mode != "" {
+		return r.Load.TargetPerS, r.Load.TargetPerS > 0
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(r.Scenario.Rate, "/s"), 64)
 	if err != nil || v <= 0 || math.IsInf(v, 0) {
 		return 0, false
 	}
@@ -419,11 +423,11 @@ func targetRate(s ScenarioInfo) (float64, bool) {
 }
 
 // rateChart sets what the producers sent each second against the rate the
-// scenario asked for: below the line, intended sends were late or never
-// made. Nil for a closed-loop run, which has no target, or without a
-// timeline.
+// load asked for (each second's own target when the load has a shape):
+// below the line, intended sends were late or never made. Nil for a
+// closed-loop run, which has no target, or without a timeline.
 func rateChart(r *Results) (*plot.Plot, error) {
-	target, ok := targetRate(r.Scenario)
+	target, ok := targetRate(r)
 	if !ok || len(r.Timeline) == 0 {
 		return nil, nil
 	}
@@ -434,7 +438,18 @@ func rateChart(r *Results) (*plot.Plot, error) {
 		return nil, err
 	}
 	end := float64(r.Scenario.DurationMS) / 1e3
-	l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: target}, {X: end, Y: target}})
+	if r.Load.EndedMS > 0 {
+		end = float64(r.Load.EndedMS) / 1e3
+	}
+	xys := plotter.XYs{{X: 0, Y: target}, {X: end, Y: target}}
+	top := target
+	if shaped := shapedTarget(r.Timeline); shaped != nil {
+		xys, top = shaped, 0
+		for _, xy := range shaped {
+			top = max(top, xy.Y)
+		}
+	}
+	l, err := plotter.NewLine(xys)
 	if err != nil {
 		return nil, fmt.Errorf("charting the target rate: %w", err)
 	}
@@ -442,15 +457,43 @@ func rateChart(r *Results) (*plot.Plot, error) {
 	l.LineStyle.Color = color.Black
 	l.LineStyle.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 	p.Add(l)
-	p.Legend.Add("target "+fmtRate(target), l)
-	p.Y.Max = max(p.Y.Max, target*headroom(2+bandEntries(r)))
+	name := "target " + fmtRate(target)
+	if r.Load.Mode == LoadStages || r.Load.Mode == LoadFindMax {
+		name = "target (" + r.Load.Mode + ")"
+	}
+	p.Legend.Add(name, l)
+	p.Y.Max = max(p.Y.Max, top*headroom(2+bandEntries(r)))
 	return p, nil
 }
 
+// shapedTarget is the per-second target of a load whose rate changes
+// (rows carry it), nil when the rows do not or it never changes.
+func shapedTarget(rows []Second) plotter.XYs {
+	var xys plotter.XYs
+	varies := false
+	for _, row := range rows {
+		if row.TargetPerS <= 0 {
+			continue
+		}
+		if len(xys) > 0 && xys[len(xys)-1].Y != row.TargetPerS {
+			varies = true
+		}
+		xys = append(xys, plotter.XY{X: float64(row.T), Y: row.TargetPerS})
+	}
+	if !varies {
+		return nil
+	}
+	return xys
+}
+
 // rateSummary says in one line how close the run came to its target rate,
-// or that it had none.
+// or that it had none: from the load's exact counts (intended sends, not
+// sent) when the results have them.
 func rateSummary(r *Results) string {
-	target, ok := targetRate(r.Scenario)
+	if r.Load.Mode != "" {
+		return loadLine(r.Load)
+	}
+	target, ok := targetRate(r)
 	if !ok {
 		return fmt.Sprintf("closed loop (rate %s): no target rate, producers sent as fast as the broker confirmed, %s on average",
 			r.Scenario.Rate, fmtRate(r.Throughput.SentPerS))

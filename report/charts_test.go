@@ -309,6 +309,12 @@ func TestAnomalyChartKinds(t *testing.T) {
 
 func TestRateSummary(t *testing.T) {
 	r := sampleResults()
+	if got, want := rateSummary(r), "load fixed-rate: target 2,000/s, achieved 2,000/s (100.0%): 40,000 of 40,005 intended sends made, 5 never sent"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// Results of an older mqcheck have no load section: the scenario's
+	// rate and the counts tell what they can.
+	r.Load = LoadResult{}
 	if got, want := rateSummary(r), "target 2,000/s, sent 2,000/s on average (100.0%): 40,000 of 40,000 intended sends made"; got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}

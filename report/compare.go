@@ -116,8 +116,10 @@ func Compare(base, new *Run, o CompareOptions) *Comparison {
 	}
 	c.verdicts()
 	c.throughput()
-	for i, series := range threshold.LatencySeries() {
-		c.latency(series, []Latency{b.Latency.Publish, b.Latency.EndToEnd}[i], []Latency{n.Latency.Publish, n.Latency.EndToEnd}[i])
+	for _, series := range threshold.LatencySeries() {
+		bl, _ := b.Latency.Get(series)
+		nl, _ := n.Latency.Get(series)
+		c.latency(series, bl, nl)
 	}
 	c.counts()
 	for _, r := range c.Rows {
@@ -256,7 +258,13 @@ func (c *Comparison) latency(series string, bl, nl Latency) {
 			names[s.Percentile] = s.Name
 		}
 	}
-	for _, p := range curvePoints() {
+	points := curvePoints()
+	if minTail := float64(c.Options.MinTail); float64(bl.Count)/2 < minTail || float64(nl.Count)/2 < minTail {
+		// Too few samples for any point of the curve to count (a few
+		// failed publishes): the median and the tail are shown, not judged.
+		points = []float64{50, 99}
+	}
+	for _, p := range points {
 		bv, ok1 := at(bh, bl, p)
 		nv, ok2 := at(nh, nl, p)
 		if !ok1 || !ok2 {
@@ -295,7 +303,7 @@ func (c *Comparison) latency(series string, bl, nl Latency) {
 // anomalyCounts are judged per message sent, so a longer or faster run is
 // not a regression by itself.
 var anomalyCounts = []string{"lost", "unaccounted", "duplicated", "duplicated_stored", "reordered", "corrupted", "unexpected",
-	"phantom", "failed", "indeterminate"}
+	"phantom", "failed", "indeterminate", "not_sent"}
 
 func (c *Comparison) counts() {
 	bs, ns := math.Max(float64(c.Base.Counts.Sent), 1), math.Max(float64(c.New.Counts.Sent), 1)

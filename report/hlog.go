@@ -12,22 +12,31 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Latency series as files in a run directory's latency/ folder.
-var latencyFiles = [2]string{"publish", "end-to-end"}
+// latencyFiles are the latency series as files in a run directory's
+// latency/ folder (publish.hlog, end-to-end.hlog, ...), in the order of
+// Latencies.Series.
+var latencyFiles = func() []string {
+	var out []string
+	for _, s := range (&Latencies{}).Series() {
+		out = append(out, s.File)
+	}
+	return out
+}()
 
-// LatencyLog writes latency/publish.hlog and latency/end-to-end.hlog, the
-// HdrHistogram interval logs of a run, one interval a second as the run
-// goes (it is a runner Observer), so a killed run still leaves them. Finish
-// (a runner Writer) appends what arrived after the last interval, so the
-// intervals merge to exactly the whole-run histograms of results.json, and
-// writes the .hgrm percentile distributions.
+// LatencyLog writes latency/<series>.hlog, the HdrHistogram interval logs
+// of a run (one per latency series: publish, publish-acked, ...,
+// end-to-end), one interval a second as the run goes (it is a runner
+// Observer), so a killed run still leaves them. Finish (a runner Writer)
+// appends what arrived after the last interval, so the intervals merge to
+// exactly the whole-run histograms of results.json, and writes the .hgrm
+// percentile distributions.
 type LatencyLog struct {
 	dir string
 
 	mu     sync.Mutex
-	files  [2]*os.File
-	logs   [2]*hdrhistogram.HistogramLogWriter
-	logged [2]*hdrhistogram.Histogram // what was written so far
+	files  []*os.File
+	logs   []*hdrhistogram.HistogramLogWriter
+	logged []*hdrhistogram.Histogram // what was written so far
 	baseMS int64
 	lastMS int64
 	err    error // the first write error; later writes are skipped
@@ -37,18 +46,29 @@ type LatencyLog struct {
 // created at the first interval.
 func NewLatencyLog(dir string) *LatencyLog { return &LatencyLog{dir: dir} }
 
-// Second logs one interval; row.T dates the start of the load.
+// Second logs the publish and end-to-end histograms of one interval; row.T
+// dates the start of the load. Series logs every series.
 func (l *LatencyLog) Second(row Second, publish, endToEnd *hdrhistogram.Histogram) {
+	l.Series(row, map[string]*hdrhistogram.Histogram{"publish": publish, "end_to_end": endToEnd})
+}
+
+// Series logs one interval of every series, by its results.json name
+// (publish_acked); a series missing from the map logs an empty interval.
+func (l *LatencyLog) Series(row Second, series map[string]*hdrhistogram.Histogram) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now().UnixMilli()
-	if l.files[0] == nil && l.err == nil {
+	if l.files == nil && l.err == nil {
 		l.err = l.open(now - row.T*1000)
 	}
 	if l.err != nil {
 		return
 	}
-	for i, h := range [2]*hdrhistogram.Histogram{publish, endToEnd} {
+	for i, s := range (&Latencies{}).Series() {
+		h := series[s.Name]
+		if h == nil {
+			h = emptyInterval
+		}
 		if err := l.write(i, h, now); err != nil {
 			l.err = err
 			return
@@ -57,12 +77,17 @@ func (l *LatencyLog) Second(row Second, publish, endToEnd *hdrhistogram.Histogra
 	l.lastMS = now
 }
 
+// emptyInterval stands for a series an interval did not carry.
+var emptyInterval = hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+
 func (l *LatencyLog) open(baseMS int64) error {
 	dir := filepath.Join(l.dir, "latency")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("writing latency logs: %w", err)
 	}
 	l.baseMS, l.lastMS = baseMS, baseMS
+	n := len(latencyFiles)
+	l.files, l.logs, l.logged = make([]*os.File, n), make([]*hdrhistogram.HistogramLogWriter, n), make([]*hdrhistogram.Histogram, n)
 	for i, name := range latencyFiles {
 		f, err := os.Create(filepath.Join(dir, name+".hlog"))
 		if err != nil {
@@ -104,7 +129,7 @@ func (l *LatencyLog) Finish(dir string, r *Results) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.close()
-	if l.files[0] == nil && l.err == nil {
+	if l.files == nil && l.err == nil {
 		// No interval was logged: the run stopped before or right at the
 		// start of the load.
 		base := r.LoadStartNS / 1e6
@@ -120,7 +145,8 @@ func (l *LatencyLog) Finish(dir string, r *Results) error {
 	if t, err := time.Parse(time.RFC3339Nano, r.EndedAt); err == nil {
 		end = max(t.UnixMilli(), l.lastMS)
 	}
-	for i, lat := range [2]Latency{r.Latency.Publish, r.Latency.EndToEnd} {
+	for i, s := range r.Latency.Series() {
+		lat := s.Latency
 		whole, err := lat.Histogram()
 		switch {
 		case err != nil:

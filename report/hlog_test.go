@@ -6,44 +6,54 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// TestLatencyLogIsLossless feeds a LatencyLog intervals as a run does, then
-// finishes it with whole-run histograms that hold more (what arrived after
-// the last interval): the .hlog intervals must merge to exactly the
-// whole-run histograms, and the summaries of results.json follow from them.
+// TestLatencyLogIsLossless feeds a LatencyLog intervals of every series as
+// a run does, then finishes it with whole-run histograms that hold more
+// (what arrived after the last interval): each series' .hlog intervals
+// must merge to exactly its whole-run histogram, and the summaries of
+// results.json follow from them.
 func TestLatencyLogIsLossless(t *testing.T) {
 	dir := t.TempDir()
 	l := NewLatencyLog(dir)
-	wholePub, wholeE2E := sampleHistogram(0, 1), sampleHistogram(0, 1)
+	series := (&Latencies{}).Series()
+	whole := map[string]*hdrhistogram.Histogram{}
+	for _, s := range series {
+		whole[s.Name] = sampleHistogram(0, 1)
+	}
 	for i := range 3 {
-		pub, e2e := sampleHistogram(1000*(i+1), 1), sampleHistogram(1000*(i+1), 1.5)
-		l.Second(Second{T: int64(i + 1)}, pub, e2e)
-		wholePub.Merge(pub)
-		wholeE2E.Merge(e2e)
+		iv := map[string]*hdrhistogram.Histogram{}
+		for j, s := range series {
+			iv[s.Name] = sampleHistogram(100*(i+1)*(j+1), 1+float64(j)/2)
+			whole[s.Name].Merge(iv[s.Name])
+		}
+		l.Series(Second{T: int64(i + 1)}, iv)
 	}
 	// The tail after the last interval.
-	wholePub.Merge(sampleHistogram(500, 3))
-	wholeE2E.Merge(sampleHistogram(700, 3))
-	r := &Results{LoadStartNS: time.Now().UnixNano(), EndedAt: time.Now().UTC().Format(time.RFC3339Nano),
-		Latency: Latencies{Publish: Summarize(wholePub), EndToEnd: Summarize(wholeE2E)}}
+	r := &Results{LoadStartNS: time.Now().UnixNano(), EndedAt: time.Now().UTC().Format(time.RFC3339Nano)}
+	for j, s := range series {
+		whole[s.Name].Merge(sampleHistogram(50*(j+1), 3))
+		r.Latency.Set(s.Name, Summarize(whole[s.Name]))
+	}
 	if err := l.Finish(dir, r); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []Latency{r.Latency.Publish, r.Latency.EndToEnd} {
-		merged, intervals, err := ReadLatencyLog(filepath.Join(dir, "latency", latencyFiles[i]+".hlog"))
+	for _, s := range r.Latency.Series() {
+		merged, intervals, err := ReadLatencyLog(filepath.Join(dir, "latency", s.File+".hlog"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(intervals) != 4 {
-			t.Errorf("%s: %d intervals, want 3 and the remainder", latencyFiles[i], len(intervals))
+			t.Errorf("%s: %d intervals, want 3 and the remainder", s.File, len(intervals))
 		}
-		if got := Summarize(merged); got != want {
-			t.Errorf("%s: the log merges to\n%+v\nresults.json has\n%+v", latencyFiles[i], got, want)
+		if got := Summarize(merged); got != s.Latency {
+			t.Errorf("%s: the log merges to\n%+v\nresults.json has\n%+v", s.File, got, s.Latency)
 		}
-		hgrm, err := os.ReadFile(filepath.Join(dir, "latency", latencyFiles[i]+".hgrm"))
+		hgrm, err := os.ReadFile(filepath.Join(dir, "latency", s.File+".hgrm"))
 		if err != nil || !bytes.Contains(hgrm, []byte("#[Max")) {
-			t.Errorf("%s.hgrm: %v\n%s", latencyFiles[i], err, hgrm)
+			t.Errorf("%s.hgrm: %v\n%s", s.File, err, hgrm)
 		}
 	}
 }

@@ -26,6 +26,9 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"upper":  strings.ToUpper,
 	"plural": plural.Of[int],
 	"vclass": verdictClass,
+	"rate":   fmtRate,
+	"ms":     fmtMS,
+	"us":     fmtUS,
 	"plabels": func() []string {
 		out := make([]string, len(htmlPercentiles))
 		for i, p := range htmlPercentiles {
@@ -182,7 +185,7 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	r := run.Results
 	s := r.Scenario
 	hr := &htmlRun{R: r, Scenario: string(run.Scenario), Thresholds: r.Thresholds, Rate: rateSummary(r),
-		Load: loadLine(s, s.Rate), Target: targetLine(r),
+		Load: askedLoadLine(s, s.Rate), Target: targetLine(r),
 		Throughput: fmt.Sprintf("sent %s, acked %s, received %s", fmtRate(r.Throughput.SentPerS),
 			fmtRate(r.Throughput.AckedPerS), fmtRate(r.Throughput.ReceivedPerS)),
 	}
@@ -207,7 +210,7 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		}
 		return hc
 	}
-	hr.SendCounts = []htmlCount{count("sent", c.Sent, false), count("acked", c.Acked, false),
+	hr.SendCounts = []htmlCount{count("sent", c.Sent, false), count("not sent", c.NotSent, false), count("acked", c.Acked, false),
 		count("failed", c.Failed, false), count("indeterminate", c.Indeterminate, false),
 		count("recovered", c.Recovered, false), count("phantom", c.Phantom, true)}
 	hr.RecvCounts = []htmlCount{count("received", c.Received, false), count("unique", c.Unique, false),
@@ -216,12 +219,9 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		count("reordered", c.Reordered, true), count("corrupted", c.Corrupted, true), count("unexpected", c.Unexpected, true),
 		count("foreign", c.Foreign, false), count("dead-lettered", c.DeadLettered, false), count("rejected", c.Rejected, false)}
 	pub, e2e := histograms(r)
-	for _, l := range []struct {
-		name string
-		v    Latency
-		h    *hdrhistogram.Histogram
-	}{{"publish", r.Latency.Publish, pub}, {"end-to-end", r.Latency.EndToEnd, e2e}} {
-		hr.Latency = append(hr.Latency, latencyRow(l.name, l.v, l.h))
+	for _, l := range shownSeries(r.Latency) {
+		h, _ := l.Histogram()
+		hr.Latency = append(hr.Latency, latencyRow(l.Label, l.Latency, h))
 	}
 	for _, f := range r.Faults {
 		hr.Faults = append(hr.Faults, htmlFault{Target: f.Target, At: fmtMS(f.StartMS), For: fmtMS(f.EndMS - f.StartMS),
@@ -258,13 +258,15 @@ func runCharts(r *Results, pub, e2e *hdrhistogram.Histogram) ([]htmlChart, error
 // axis.
 func buildRunCharts(r *Results, pub, e2e *hdrhistogram.Histogram) ([]chart, error) {
 	var cs []chart
-	p, err := percentileChart("Latency by percentile", []latencySeries{
-		{name: "end-to-end", h: e2e, color: 0}, {name: "publish", h: pub, color: 1, dashed: true}})
+	p, err := percentileChart("Latency by percentile", append([]latencySeries{
+		{name: "end-to-end", h: e2e, color: 0}, {name: "publish (every outcome)", h: pub, color: 1, dashed: true}},
+		outcomeSeries(r)...))
 	if err != nil {
 		return nil, err
 	}
 	cs = appendPlot(cs, "latency", "Latency by percentile",
-		"Whole-run distribution, from the intended send time. x: percentile on a 1/(1−p) scale; y: latency, log scale.", p)
+		"Whole-run distribution, from the intended send time (send → ack from the actual send). "+
+			"x: percentile on a 1/(1−p) scale; y: latency, log scale.", p)
 	if p, err = rateChart(r); err != nil {
 		return nil, err
 	}
@@ -322,6 +324,23 @@ func appendChart(cs []htmlChart, id, title, caption string, svg []byte) []htmlCh
 	}
 	src := `src="data:image/svg+xml;base64,` + base64.StdEncoding.EncodeToString(svg) + `"`
 	return append(cs, htmlChart{ID: id, Title: title, Caption: caption, Src: template.HTMLAttr(src)})
+}
+
+// outcomeSeries are the latency curves drawn beside the headline: send →
+// ack always, and each outcome's own when not every publish was acked (else
+// acked is the headline again).
+func outcomeSeries(r *Results) []latencySeries {
+	var out []latencySeries
+	mixed := r.Latency.PublishAcked.Count != r.Latency.Publish.Count
+	for i, s := range r.Latency.Series() {
+		if s.Count == 0 || s.Name == "publish" || s.Name == "end_to_end" || (!mixed && s.Name != "send_to_ack") {
+			continue
+		}
+		if h, err := s.Histogram(); err == nil && h != nil {
+			out = append(out, latencySeries{name: s.Label, h: h, color: i + 1})
+		}
+	}
+	return out
 }
 
 // histograms decodes the whole-run histograms; a missing or unreadable one

@@ -16,7 +16,7 @@ func Markdown(w io.Writer, r *Results) error {
 	s := r.Scenario
 	ew.printf("## %s mqcheck %s: %s\n\n", icon(r.Verdict), md(s.Name), strings.ToUpper(r.Verdict))
 	ew.printf("%s · %s · run `%s` · seed %d  \n", md(s.Broker), md(targetLine(r)), md(r.RunID), s.Seed)
-	ew.printf("load %s  \n", md(loadLine(s, s.Rate)))
+	ew.printf("load %s  \n", md(askedLoadLine(s, s.Rate)))
 	if r.Measured() {
 		d := r.Drain
 		d.Reason = md(d.Reason)
@@ -52,8 +52,8 @@ func Markdown(w io.Writer, r *Results) error {
 	}
 	c := r.Counts
 	ew.printf("### Messages\n\n")
-	ew.printf("| sent | acked | failed | indeterminate | recovered | phantom |\n|---:|---:|---:|---:|---:|---:|\n")
-	ew.printf("| %s | %s | %s | %s | %s | %s |\n\n", fmtN(c.Sent), fmtN(c.Acked), fmtN(c.Failed),
+	ew.printf("| sent | not sent | acked | failed | indeterminate | recovered | phantom |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+	ew.printf("| %s | %s | %s | %s | %s | %s | %s |\n\n", fmtN(c.Sent), fmtN(c.NotSent), fmtN(c.Acked), fmtN(c.Failed),
 		fmtN(c.Indeterminate), fmtN(c.Recovered), fmtN(c.Phantom))
 	ew.printf("| received | unique | lost | unaccounted | duplicated | reordered | corrupted | unexpected | dead-lettered |\n")
 	ew.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -67,15 +67,26 @@ func Markdown(w io.Writer, r *Results) error {
 	t := r.Throughput
 	ew.printf("### Latency and throughput\n\n")
 	ew.printf("| | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, l := range []struct {
-		name string
-		v    Latency
-	}{{"publish", r.Latency.Publish}, {"end-to-end", r.Latency.EndToEnd}} {
-		ew.printf("| %s | %s | %s | %s | %s | %s | %s |\n", l.name, fmtN(uint64(l.v.Count)),
-			fmtUS(l.v.P50US), fmtUS(l.v.P90US), fmtUS(l.v.P99US), fmtUS(l.v.P999US), fmtUS(l.v.MaxUS))
+	for _, l := range shownSeries(r.Latency) {
+		ew.printf("| %s | %s | %s | %s | %s | %s | %s |\n", l.Label, fmtN(uint64(l.Count)),
+			fmtUS(l.P50US), fmtUS(l.P90US), fmtUS(l.P99US), fmtUS(l.P999US), fmtUS(l.MaxUS))
 	}
 	ew.printf("\nthroughput: sent %s/s, acked %s/s, received %s/s\n", fmtN(uint64(t.SentPerS+0.5)),
 		fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
+	if line := loadLine(r.Load); line != "" {
+		ew.printf("\n%s\n", md(line))
+	}
+	for _, n := range r.Load.Notices {
+		ew.printf("\n> **notice:** %s\n", md(n))
+	}
+	if fm := r.Load.FindMax; fm != nil {
+		ew.printf("\n**find-max** (%s): highest sustained rate %s/s; %s\n\n", md(fm.Bound), fmtN(uint64(fm.HighestPerS+0.5)), md(fm.Reason))
+		ew.printf("| step | target | achieved | value | holds |\n|---|---:|---:|---:|---|\n")
+		for _, st := range fm.Steps {
+			ew.printf("| %s–%s | %s/s | %s/s | %s | %s |\n", fmtMS(st.StartMS), fmtMS(st.EndMS), fmtN(uint64(st.TargetPerS+0.5)),
+				fmtN(uint64(st.AchievedPerS+0.5)), fmtUS(st.Value), icon(map[bool]string{true: checker.Pass, false: checker.Fail}[st.Holds]))
+		}
+	}
 
 	if len(r.Faults) > 0 {
 		ew.printf("\n### Faults\n\n| fault | at | for | publishing recovered | delivery recovered | unavailable | throughput | in its window and recovery |\n|---|---:|---:|---:|---:|---|---|---|\n")

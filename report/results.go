@@ -44,6 +44,7 @@ type Results struct {
 	Counts     checker.Counts               `json:"counts"`
 	Latency    Latencies                    `json:"latency"`
 	Throughput Throughput                   `json:"throughput"`
+	Load       LoadResult                   `json:"load"`
 	Faults     []Fault                      `json:"faults"`
 	Notices    []Notice                     `json:"notices"`
 	Timeline   []Second                     `json:"timeline"`
@@ -71,9 +72,9 @@ func Undecided(claims []string, why string) []checker.Claim {
 	return out
 }
 
-// loadLine says what load the scenario asked for: "20.0s at 4000/s: 4
+// askedLoadLine says what load the scenario asked for: "20.0s at 4000/s: 4
 // producers, 4 consumers × 1 subscription, 1KiB messages".
-func loadLine(s ScenarioInfo, rate string) string {
+func askedLoadLine(s ScenarioInfo, rate string) string {
 	return fmt.Sprintf("%s at %s: %s, %s × %s, %s messages", fmtMS(s.DurationMS), rate, plural.Of(s.Producers, "producer"),
 		plural.Of(s.Consumers, "consumer"), plural.Of(s.Subscriptions, "subscription"), fmtBytes(s.MessageSize))
 }
@@ -106,12 +107,94 @@ type Drain struct {
 	Complete   bool   `json:"complete"`
 	Reason     string `json:"reason"`
 	DurationMS int64  `json:"duration_ms"`
+	// SettleMS is how long consumption went on after every acknowledged
+	// message had arrived (or the broker had nothing left), to see
+	// duplicates that come a moment later.
+	SettleMS int64 `json:"settle_ms"`
 }
 
-// Latencies are the run's latency summaries, in microseconds.
+// Latencies are the run's latency summaries, in microseconds. Publish
+// latencies count from the intended send time, so a stalled broker shows
+// as latency rather than as a lower rate; each outcome has its own, and
+// Publish, the headline, is all of them together (the worst included).
 type Latencies struct {
-	Publish  Latency `json:"publish"`
+	// Publish: every intended send of the load, whatever became of it:
+	// acked, failed, indeterminate, or never sent (latency so far, to the
+	// end of the load).
+	Publish Latency `json:"publish"`
+	// PublishAcked: intended send → ack, what the user waits.
+	PublishAcked Latency `json:"publish_acked"`
+	// PublishFailed: intended send → the broker's refusal.
+	PublishFailed Latency `json:"publish_failed"`
+	// PublishIndeterminate: intended send → timeout or lost connection.
+	PublishIndeterminate Latency `json:"publish_indeterminate"`
+	// PublishNotSent: intended send → end of the load, for sends the load
+	// intended and never made (counts.not_sent).
+	PublishNotSent Latency `json:"publish_not_sent"`
+	// SendToAck: actual send → ack, what the broker costs.
+	SendToAck Latency `json:"send_to_ack"`
+	// EndToEnd: intended send → received, on one monotonic clock.
 	EndToEnd Latency `json:"end_to_end"`
+}
+
+// LatencySeries is one latency series of a run, by its names.
+type LatencySeries struct {
+	Name  string // in results.json and thresholds: publish_acked
+	Label string // for people: publish (acked)
+	File  string // latency/<File>.hlog and .hgrm: publish-acked
+	Latency
+}
+
+// Series lists every latency series in a fixed order, the headline
+// publish first and end-to-end last.
+func (l *Latencies) Series() []LatencySeries {
+	return []LatencySeries{
+		{"publish", "publish", "publish", l.Publish},
+		{"publish_acked", "publish (acked)", "publish-acked", l.PublishAcked},
+		{"publish_failed", "publish (failed)", "publish-failed", l.PublishFailed},
+		{"publish_indeterminate", "publish (indeterminate)", "publish-indeterminate", l.PublishIndeterminate},
+		{"publish_not_sent", "publish (not sent)", "publish-not-sent", l.PublishNotSent},
+		{"send_to_ack", "send → ack", "send-to-ack", l.SendToAck},
+		{"end_to_end", "end-to-end", "end-to-end", l.EndToEnd},
+	}
+}
+
+// seriesPtr returns the field of l named name (results.json), or nil.
+func (l *Latencies) seriesPtr(name string) *Latency {
+	switch name {
+	case "publish":
+		return &l.Publish
+	case "publish_acked":
+		return &l.PublishAcked
+	case "publish_failed":
+		return &l.PublishFailed
+	case "publish_indeterminate":
+		return &l.PublishIndeterminate
+	case "publish_not_sent":
+		return &l.PublishNotSent
+	case "send_to_ack":
+		return &l.SendToAck
+	case "end_to_end":
+		return &l.EndToEnd
+	}
+	return nil
+}
+
+// Set puts a summary under its results.json name; false for an unknown one.
+func (l *Latencies) Set(name string, v Latency) bool {
+	p := l.seriesPtr(name)
+	if p != nil {
+		*p = v
+	}
+	return p != nil
+}
+
+// Get returns the series named name (results.json); false for an unknown one.
+func (l *Latencies) Get(name string) (Latency, bool) {
+	if p := l.seriesPtr(name); p != nil {
+		return *p, true
+	}
+	return Latency{}, false
 }
 
 // Latency summarises one histogram.
@@ -123,6 +206,10 @@ type Latency struct {
 	P99US  int64   `json:"p99_us"`
 	P999US int64   `json:"p999_us"`
 	MaxUS  int64   `json:"max_us"`
+	// Negative counts samples whose end came before their start on the
+	// clock (end-to-end across clocks that disagree): left out of the
+	// histogram, never clamped into it.
+	Negative int64 `json:"negative,omitempty"`
 	// HDR is the whole-run histogram (microseconds) in HdrHistogram's V2
 	// compressed encoding, base64: compare and the reports read every
 	// percentile from it, and it equals the merge of the .hlog intervals.
@@ -214,7 +301,14 @@ type Notice struct {
 
 // Second is one row of the timeline.
 type Second struct {
-	T            int64   `json:"t"` // seconds since the start of the load phase
+	// T labels the row: the elapsed time at its end, in whole seconds
+	// since the start of the load phase, on the run's one clock; a row
+	// covers (T-1, T]. Rows are taken on time however slow the observers
+	// (progress, metrics, latency logs): none is skipped.
+	T int64 `json:"t"`
+	// TargetPerS is the rate the load intended over the row (0: closed
+	// loop, or after the load).
+	TargetPerS   float64 `json:"target_per_s,omitempty"`
 	SentPerS     float64 `json:"sent_per_s"`
 	AckedPerS    float64 `json:"acked_per_s"`
 	ReceivedPerS float64 `json:"received_per_s"`

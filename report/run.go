@@ -34,11 +34,12 @@ func Load(dir string) (*Run, error) {
 	}
 	// Results written before whole-run histograms were kept: rebuild them
 	// from the interval logs, which merge losslessly.
-	for i, lat := range []*Latency{&res.Latency.Publish, &res.Latency.EndToEnd} {
+	for _, s := range res.Latency.Series() {
+		lat := res.Latency.seriesPtr(s.Name)
 		if lat.HDR != "" || lat.Count == 0 {
 			continue
 		}
-		whole, _, err := ReadLatencyLog(filepath.Join(dir, "latency", latencyFiles[i]+".hlog"))
+		whole, _, err := ReadLatencyLog(filepath.Join(dir, "latency", s.File+".hlog"))
 		if err != nil || whole == nil {
 			continue // the summary still renders; only finer percentiles are missing
 		}

@@ -66,7 +66,22 @@ var sampleThresholds = []string{"end_to_end.p99 < 50ms", "lost == 0", "received_
 func sampleResults() *Results {
 	yes, no := true, false
 	start := int64(1_800_000_000_000_000_000)
-	pub, e2e := sampleHistogram(39990, 1), sampleHistogram(40005, 1.4)
+	acked, e2e := sampleHistogram(39987, 1), sampleHistogram(40005, 1.4)
+	// The restart's outcomes: 3 refused, 10 timed out, 5 never sent.
+	failed, indet, notSent := hdrhistogram.New(1, 3_600_000_000, 3), hdrhistogram.New(1, 3_600_000_000, 3), hdrhistogram.New(1, 3_600_000_000, 3)
+	for i := range 10 {
+		_ = indet.RecordValue(int64(2_500_000 + i*50_000))
+		if i < 3 {
+			_ = failed.RecordValue(int64(40_000 + i*1_000))
+		}
+		if i < 5 {
+			_ = notSent.RecordValue(int64(1_000 + i*200))
+		}
+	}
+	pub := hdrhistogram.New(1, 3_600_000_000, 3)
+	for _, h := range []*hdrhistogram.Histogram{acked, failed, indet, notSent} {
+		pub.Merge(h)
+	}
 	r := &Results{
 		SchemaVersion: SchemaVersion, Tool: "mqcheck test", RunID: "00112233aabbccdd",
 		Scenario: ScenarioInfo{Name: "sample", Broker: "kafka", Seed: 42, Producers: 4, Consumers: 4,
@@ -75,10 +90,14 @@ func sampleResults() *Results {
 		Target: "embedded kfake, 3 brokers", LoadStartNS: start, Verdict: "fail",
 		StartedAt: "2027-01-15T08:00:00Z", EndedAt: "2027-01-15T08:00:23.5Z",
 		Drain: Drain{Complete: true, Reason: "every acknowledged message was received", DurationMS: 1234},
-		Counts: checker.Counts{Sent: 40000, Acked: 39990, Indeterminate: 10, Received: 40005, Unique: 39995,
+		Counts: checker.Counts{Sent: 40000, NotSent: 5, Acked: 39987, Failed: 3, Indeterminate: 10, Received: 40005, Unique: 39995,
 			Recovered: 5, Duplicated: 10, DuplicatedRedelivered: 0, DuplicatedStored: 2, Reordered: 2},
-		Latency:    Latencies{Publish: Summarize(pub), EndToEnd: Summarize(e2e)},
-		Throughput: Throughput{SentPerS: 2000, AckedPerS: 1999.5, ReceivedPerS: 2000.25},
+		Latency: Latencies{Publish: Summarize(pub), PublishAcked: Summarize(acked), PublishFailed: Summarize(failed),
+			PublishIndeterminate: Summarize(indet), PublishNotSent: Summarize(notSent),
+			SendToAck: Summarize(sampleHistogram(39987, 0.8)), EndToEnd: Summarize(e2e)},
+		Throughput: Throughput{SentPerS: 2000, AckedPerS: 1999.35, ReceivedPerS: 2000.25},
+		Load: LoadResult{Mode: LoadFixedRate, PlannedMS: 20000, EndedMS: 20000, DurationMS: 20001, TargetPerS: 2000.25,
+			AchievedPerS: 2000, Intended: 40005, NotSent: 5, MaxInFlight: 1000},
 		Faults: []Fault{{Kind: "restart", Target: "restart all nodes (kill)", Schedule: "faults.0: at 8s", PlannedMS: 8000,
 			StartMS: 8000, EndMS: 10000, PublishRecoveryMS: 850, DeliverRecoveryMS: 1200, NoPublishMS: 2860,
 			NoDeliveryMS: 3220, BaselinePerS: 2000.4, ThroughputRecoveryMS: 2000, AttributedUntilMS: 11200,

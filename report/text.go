@@ -15,7 +15,7 @@ func Text(w io.Writer, r *Results) error {
 	ew := &errWriter{w: w}
 	s := r.Scenario
 	ew.printf("mqcheck %s · %s · run %s · seed %d\n", s.Name, targetLine(r), r.RunID, s.Seed)
-	ew.printf("load %s\n", loadLine(s, s.Rate))
+	ew.printf("load %s\n", askedLoadLine(s, s.Rate))
 	if r.Measured() {
 		ew.printf("drain %s\n", drainLine(r.Drain, "INCOMPLETE"))
 	}
@@ -59,6 +59,11 @@ func Text(w io.Writer, r *Results) error {
 		fmtN(c.Lost), fmtN(c.Duplicated), fmtN(c.Reordered), fmtN(c.Corrupted))
 	fmt.Fprintf(tw, "  unexpected\t%s\tforeign\t%s\tunaccounted\t%s\tdead-lettered\t%s\n",
 		fmtN(c.Unexpected), fmtN(c.Foreign), fmtN(c.Unaccounted), fmtN(c.DeadLettered))
+	if c.NotSent > 0 {
+		// Due within the load and never made: the broker held every
+		// in-flight slot to the end.
+		fmt.Fprintf(tw, "  not sent\t%s\t\t\t\t\t\t\t\n", fmtN(c.NotSent))
+	}
 	if c.Rejected > 0 || c.DuplicatedRedelivered > 0 {
 		// Only where the run had them: most runs fail nothing on purpose.
 		fmt.Fprintf(tw, "  rejected\t%s\tredelivered\t%s\t\t\t\t\n", fmtN(c.Rejected), fmtN(c.DuplicatedRedelivered))
@@ -72,18 +77,31 @@ func Text(w io.Writer, r *Results) error {
 	t := r.Throughput
 	ew.printf("throughput  sent %s/s  acked %s/s  received %s/s\n",
 		fmtN(uint64(t.SentPerS+0.5)), fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
+	if line := loadLine(r.Load); line != "" {
+		ew.printf("%s\n", line)
+	}
+	for _, n := range r.Load.Notices {
+		ew.printf("notice: %s\n", n)
+	}
+	if fm := r.Load.FindMax; fm != nil {
+		ew.printf("\nfind-max (%s): highest sustained rate %s/s; %s\n", fm.Bound, fmtN(uint64(fm.HighestPerS+0.5)), fm.Reason)
+		for _, st := range fm.Steps {
+			ew.printf("  %s %s–%s  target %s/s  achieved %s/s  %s\n", map[bool]string{true: "✔", false: "✘"}[st.Holds],
+				fmtMS(st.StartMS), fmtMS(st.EndMS), fmtN(uint64(st.TargetPerS+0.5)), fmtN(uint64(st.AchievedPerS+0.5)), fmtUS(st.Value))
+		}
+	}
 
-	ew.printf("\nlatency\n")
+	ew.printf("\nlatency (from the intended send time; send → ack from the actual send)\n")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "  \tcount\tp50\tp90\tp99\tp99.9\tmax\t\n")
-	for _, l := range []struct {
-		name string
-		v    Latency
-	}{{"publish", r.Latency.Publish}, {"end-to-end", r.Latency.EndToEnd}} {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.name, fmtN(uint64(l.v.Count)),
-			fmtUS(l.v.P50US), fmtUS(l.v.P90US), fmtUS(l.v.P99US), fmtUS(l.v.P999US), fmtUS(l.v.MaxUS))
+	for _, l := range shownSeries(r.Latency) {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Label, fmtN(uint64(l.Count)),
+			fmtUS(l.P50US), fmtUS(l.P90US), fmtUS(l.P99US), fmtUS(l.P999US), fmtUS(l.MaxUS))
 	}
 	_ = tw.Flush()
+	if n := r.Latency.EndToEnd.Negative; n > 0 {
+		ew.printf("  %s end-to-end samples were negative (received before they were due: clocks disagree), left out\n", fmtN(uint64(n)))
+	}
 	return textClaims(ew, r)
 }
 
@@ -142,6 +160,19 @@ func drainLine(d Drain, incomplete string) string {
 		line += ": " + d.Reason
 	}
 	return line
+}
+
+// shownSeries are the latency series a summary shows: publish and
+// end-to-end always, the others when they have samples (a run without
+// failed publishes has no failed line).
+func shownSeries(l Latencies) []LatencySeries {
+	var out []LatencySeries
+	for _, s := range l.Series() {
+		if s.Count > 0 || s.Name == "publish" || s.Name == "end_to_end" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // mark is a verdict's sign in the terminal.

@@ -73,13 +73,8 @@ func MetricValue(r *Results, name string) (float64, bool) {
 		}
 	case "latency":
 		series, stat, _ := strings.Cut(rest, ".")
-		var l Latency
-		switch series {
-		case "publish":
-			l = r.Latency.Publish
-		case "end_to_end":
-			l = r.Latency.EndToEnd
-		default:
+		l, ok := r.Latency.Get(series)
+		if !ok {
 			return 0, false
 		}
 		return latencyValue(l, stat)

@@ -8,6 +8,7 @@ import (
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/swarm"
 )
 
 // Attribution of anomalies and unavailability to faults.
@@ -183,14 +184,16 @@ func spanTimes[S any](spans []S, f func(S) (int64, int64)) [][2]int64 {
 // attribute names, on each piece of evidence, the fault whose window (from
 // its start to its recovery) contains the example's time; for a message
 // acked and never received, the fault blamed for it as in faultResults.
-func attribute(res *report.Results, windows []chaos.Window, loadStart time.Time) {
+// Evidence is dated on the swarm's clock, and so are the windows here
+// (swarm.ClockNS), whatever the wall clock did during the run.
+func attribute(res *report.Results, windows []chaos.Window, loadStartNS int64) {
 	now := time.Now()
 	spans := spanTimes(windows, func(w chaos.Window) (int64, int64) {
 		end := w.SpanEnd
 		if end.IsZero() {
 			end = now
 		}
-		return w.Start.UnixNano(), end.UnixNano()
+		return swarm.ClockNS(w.Start), swarm.ClockNS(end)
 	})
 	name := func(x checker.Example) string {
 		var hit []int
@@ -208,7 +211,7 @@ func attribute(res *report.Results, windows []chaos.Window, loadStart time.Time)
 			return ""
 		}
 		w := windows[hit[0]]
-		return fmt.Sprintf("%s at %s", w.Fault.Name(), w.Start.Sub(loadStart).Round(time.Millisecond))
+		return fmt.Sprintf("%s at %s", w.Fault.Name(), time.Duration(swarm.ClockNS(w.Start)-loadStartNS).Round(time.Millisecond))
 	}
 	for k := range res.Examples {
 		for i := range res.Examples[k] {

@@ -8,6 +8,7 @@ import (
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/swarm"
 )
 
 type namedFault string
@@ -133,7 +134,7 @@ func TestBacklogLostInAKillIsTheKills(t *testing.T) {
 	}
 	// The evidence names the kill too.
 	rr := &report.Results{Examples: res.Examples, Claims: res.Claims}
-	attribute(rr, windows, t0)
+	attribute(rr, windows, swarm.ClockNS(t0))
 	for _, x := range rr.Claims[0].Evidence {
 		if x.Fault != "kill at 6s" || x.AckedAt < at(3000).UnixNano() || x.AckedAt >= at(6000).UnixNano() {
 			t.Errorf("lost evidence %+v: want it acked between 3 s and 6 s and blamed on the kill at 6s", x)

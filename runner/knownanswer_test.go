@@ -232,6 +232,8 @@ func TestCheckerStateInRunDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.Finalize(checker.Options{Drained: res.Drain.Complete, Claims: s.Claims}).Counts
+	// Sends never made are the swarm's count, not the checker's.
+	got.NotSent = res.Counts.NotSent
 	if got != res.Counts {
 		t.Errorf("state gives\n %+v\nresults.json has\n %+v", got, res.Counts)
 	}

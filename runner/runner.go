@@ -24,6 +24,7 @@ import (
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/redact"
 	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/report/threshold"
 	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
 )
@@ -45,8 +46,10 @@ type Options struct {
 	Writers []Writer
 	Log     *slog.Logger
 	Tool    string // "mqcheck <version>" for results.json
-	// DrainSettle is how long the broker's backlog must stay at zero before
-	// missing messages are declared lost. Default 2s.
+	// DrainSettle, when positive, replaces the scenario's drain_settle:
+	// how long consumption goes on after every acked message arrived, and
+	// how long the broker's backlog must stay at zero before missing
+	// messages are declared lost.
 	DrainSettle time.Duration
 	// CheckpointEvery: results.json is rewritten this often during the run,
 	// so a killed mqcheck still leaves results. Default 5s.
@@ -95,6 +98,24 @@ type Attacher interface {
 // Writer renders a finished run's results into its directory.
 type Writer func(dir string, r *report.Results) error
 
+// SeriesObserver is an optional capability of an Observer: it gets every
+// latency series of the interval (publish, publish_acked, ...,
+// end_to_end, by results.json name) instead of Second.
+type SeriesObserver interface {
+	Series(row report.Second, series map[string]*hdrhistogram.Histogram)
+}
+
+// OutputError says which files of the run directory besides results.json
+// (report.html, junit.xml, ...) could not be written. The run and its
+// verdict stand: Run returns it alone when nothing else went wrong.
+type OutputError struct{ Errs []error }
+
+func (e *OutputError) Error() string {
+	return "not written: " + errors.Join(e.Errs...).Error()
+}
+
+func (e *OutputError) Unwrap() []error { return e.Errs }
+
 // ErrInfra marks errors that stopped the run for reasons outside the
 // broker's guarantees (unreachable broker, failed provisioning).
 var ErrInfra = errors.New("infrastructure error")
@@ -119,7 +140,12 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.DrainSettle <= 0 {
-		o.DrainSettle = 2 * time.Second
+		o.DrainSettle = s.DrainSettle.D()
+	}
+	// What only the scenario decides is checked before anything starts:
+	// a threshold that cannot be read must not cost a run.
+	if err := checkBeforeRun(s); err != nil {
+		return nil, &ScenarioError{err}
 	}
 	if o.CheckpointEvery <= 0 {
 		o.CheckpointEvery = 5 * time.Second
@@ -166,8 +192,19 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	// checkpoint, mqcheck still leaves one (partial, verdict unknown).
 	r.checkpoint(nil)
 	err = r.execute(ctx)
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+	var se *ScenarioError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && !errors.Is(err, ErrInterrupted):
 		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+	case !errors.As(err, &se) && !errors.Is(err, ErrInterrupted) && !errors.Is(err, ErrInfra):
+		err = fmt.Errorf("%w: %w", ErrInfra, err)
+	}
+	if err != nil && r.res.Verdict == checker.Pass {
+		// A run that went wrong never passes: its claims held for what
+		// happened, but not for the scenario asked. A fail stands: a
+		// violated claim is a fact, whatever else went wrong.
+		r.res.Verdict = checker.Unknown
 	}
 	err = scrub.Error(err)
 	if err != nil {
@@ -176,15 +213,46 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	r.res.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
 	redact.Strings(r.res, scrub.String)
 	if werr := report.WriteFile(filepath.Join(o.Dir, "results.json"), r.res); werr != nil {
-		err = errors.Join(err, werr)
+		// Without results.json the run left no record: that is no
+		// secondary file.
+		err = errors.Join(err, fmt.Errorf("%w: %w", ErrInfra, werr))
 	}
+	var out []error
 	for _, w := range o.Writers {
 		if werr := w(o.Dir, r.res); werr != nil {
 			log.Warn("writing run output", "err", werr)
-			err = errors.Join(err, werr)
+			out = append(out, werr)
 		}
 	}
+	if len(out) > 0 {
+		oe := &OutputError{Errs: out}
+		if err == nil {
+			return r.res, scrub.Error(oe)
+		}
+		err = errors.Join(err, oe)
+	}
 	return r.res, scrub.Error(err)
+}
+
+// checkBeforeRun rejects what the scenario alone makes impossible, before
+// the run directory exists: thresholds that do not parse, a load shape
+// the pacer cannot follow. Loaded scenarios were validated; one built in
+// Go may not have been.
+func checkBeforeRun(s *scenarios.Scenario) error {
+	for i, e := range s.Thresholds {
+		if _, err := threshold.Parse(e); err != nil {
+			return fmt.Errorf("thresholds.%d: %w", i, err)
+		}
+	}
+	if _, err := pacerOf(s); err != nil {
+		return err
+	}
+	if s.Load.Mode == scenarios.LoadFindMax {
+		if _, err := newFindMax(s, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type run struct {
@@ -197,6 +265,9 @@ type run struct {
 
 	mu        sync.Mutex // guards res.Notices/Timeline while the load runs
 	loadStart time.Time
+	// loadStartNS is loadStart on the swarm's clock: every time of the
+	// run (timeline, faults, evidence, attribution) counts from it.
+	loadStartNS int64
 }
 
 func (r *run) notify(n broker.Notice) {
@@ -282,13 +353,24 @@ func (r *run) execute(ctx context.Context) error {
 
 	stopFlush, flushBy, release := r.stopWaiting(ctx)
 	defer release()
+	pacer, err := pacerOf(s)
+	if err != nil {
+		return &ScenarioError{err}
+	}
 	sw := swarm.New(swarm.Config{
 		RunID: r.runID, Seed: s.Seed, Producers: s.Producers.Count, Consumers: s.Consumers.Count,
 		Subscriptions: s.Consumers.Subscriptions, Rate: float64(s.Producers.Rate), Duration: s.Duration.D(),
+		Pacer:       pacer,
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
 		Text: kind.TextBodies, Abort: stopFlush,
 	}, drv, r.notify)
+	var search *findMax
+	if s.Load.Mode == scenarios.LoadFindMax {
+		if search, err = newFindMax(s, sw.EndLoad); err != nil {
+			return &ScenarioError{err}
+		}
+	}
 	clients.attach(sw)
 	col := sw.Collector()
 	live := &liveTotals{col: col}
@@ -301,9 +383,15 @@ func (r *run) execute(ctx context.Context) error {
 		sw.Close()
 	}()
 
+	// The producers are made before the load starts: sends due while
+	// they were being made would start the load late.
+	if err := sw.Prepare(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrInfra, err)
+	}
 	r.mu.Lock()
 	r.loadStart = time.Now()
-	r.res.LoadStartNS = r.loadStart.UnixNano()
+	r.loadStartNS = swarm.ClockNS(r.loadStart)
+	r.res.LoadStartNS = r.loadStartNS
 	r.mu.Unlock()
 	for _, o := range r.o.Observers {
 		if a, ok := o.(Attacher); ok {
@@ -318,7 +406,7 @@ func (r *run) execute(ctx context.Context) error {
 			d, r, i := col.Anomalies()
 			return chaos.Counts{Duplicated: d, Reordered: r, Indeterminate: i}
 		}})
-	tl := r.startTimeline(ctx, sw, faults)
+	tl := r.startTimeline(ctx, sw, faults, pacer, search)
 
 	// The drain deadline bounds everything after the load: the wait for
 	// outstanding confirms, a publish stuck waiting for a reconnect, the
@@ -328,12 +416,12 @@ func (r *run) execute(ctx context.Context) error {
 	deadline := plannedEnd.Add(drainTimeout)
 	flushBy(deadline)
 	produceCtx, stopProducing := context.WithDeadline(ctx, deadline)
-	produceErr := sw.Produce(produceCtx)
+	produceErr := sw.ProduceFrom(produceCtx, r.loadStartNS)
 	stopProducing()
 	interrupted := ctx.Err() != nil
 	loadEnd := time.Now()
 	// The drain starts when the load was to end, or earlier when it was cut
-	// short.
+	// short (an interrupt, or find-max ending the load at its answer).
 	drainStart := minTime(loadEnd, plannedEnd)
 
 	var drainCtx context.Context
@@ -357,7 +445,7 @@ func (r *run) execute(ctx context.Context) error {
 	// the duration reported.
 	sw.StopConsumers()
 	dr.Duration = time.Since(drainStart)
-	r.log.Info("drain ended", "complete", dr.Drained, "reason", dr.Reason, "took", dr.Duration)
+	r.log.Info("drain ended", "complete", dr.Drained, "reason", dr.Reason, "took", dr.Duration, "settle", dr.Settle)
 	if late := time.Since(deadline); late > drainOverrun {
 		r.log.Warn("the drain ended later than drain_timeout allows", "late", late)
 	}
@@ -368,27 +456,24 @@ func (r *run) execute(ctx context.Context) error {
 	sw.Close()
 	consumerErrs := sw.ConsumerErrors()
 
-	r.finish(sw, faults, dr, loadEnd)
+	r.finish(sw, faults, dr, pacer, search)
 	if err := saveCheckerState(filepath.Join(r.o.Dir, CheckerStateFile), sw.Collector()); err != nil {
 		r.log.Warn("saving checker state", "err", err)
 	}
 	// Thresholds (issue 6): decided after the checker, on the final
-	// figures; a missed one fails the verdict.
+	// figures; a missed one fails the verdict. They were parsed before
+	// the run, so an error here is mqcheck's, not the scenario's.
 	r.mu.Lock()
 	terr := report.ApplyThresholds(r.res, s.Thresholds)
 	r.mu.Unlock()
 	if terr != nil {
-		return &ScenarioError{terr}
+		return fmt.Errorf("%w: deciding thresholds: %w", ErrInfra, terr)
 	}
 	switch {
 	case interrupted:
-		// A run cut short never passes: its claims may be decided for
-		// what was sent, but the scenario did not run.
-		r.mu.Lock()
-		if r.res.Verdict == checker.Pass {
-			r.res.Verdict = checker.Unknown
-		}
-		r.mu.Unlock()
+		// A run cut short never passes (Run makes a pass unknown): its
+		// claims may be decided for what was sent, but the scenario did
+		// not run.
 		return ErrInterrupted
 	case len(consumerErrs) > 0 && len(consumerErrs) == s.Consumers.Count*s.Consumers.Subscriptions:
 		return fmt.Errorf("%w: every consumer failed: %w", ErrInfra, errors.Join(consumerErrs...))
@@ -541,22 +626,30 @@ func saveCheckerState(path string, col *swarm.Collector) error {
 	return errors.Join(err, f.Close())
 }
 
-func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, loadEnd time.Time) {
+func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, pacer swarm.Pacer, search *findMax) {
 	col := sw.Collector()
 	res := col.Finalize(checker.Options{Drained: dr.Drained, Claims: r.s.Claims})
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.res.Drain = report.Drain{Complete: dr.Drained, Reason: dr.Reason, DurationMS: dr.Duration.Milliseconds()}
+	r.res.Drain = report.Drain{Complete: dr.Drained, Reason: dr.Reason, DurationMS: dr.Duration.Milliseconds(),
+		SettleMS: dr.Settle.Milliseconds()}
 	r.res.Counts = res.Counts
 	r.res.Claims = res.Claims
 	r.res.Examples = res.Examples
 	r.res.Verdict = res.Verdict()
-	pub, e2e := col.Latency()
-	r.res.Latency = report.Latencies{Publish: report.Summarize(pub), EndToEnd: report.Summarize(e2e)}
-	if secs := loadEnd.Sub(r.loadStart).Seconds(); secs > 0 {
-		t := col.Totals()
+	r.res.Latency = latencies(col)
+	start, stopped := sw.LoadSpan()
+	t := col.Totals()
+	if secs := float64(stopped-start) / 1e9; secs > 0 {
 		r.res.Throughput = report.Throughput{SentPerS: float64(t.Sent) / secs, AckedPerS: float64(t.Acked) / secs,
 			ReceivedPerS: float64(t.Received) / secs}
+	}
+	r.res.Load = loadResult(r.s, sw, pacer, t, r.res.Timeline)
+	if search != nil {
+		r.res.Load.FindMax = search.result()
+	}
+	for _, n := range r.res.Load.Notices {
+		r.res.Notices = append(r.res.Notices, report.Notice{AtMS: r.res.Load.EndedMS, Kind: "load", Detail: n})
 	}
 	windows := faults.Windows()
 	var lost []uint64
@@ -564,12 +657,23 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 		// Acks come until the end of the drain: every bucket to now.
 		n := int(time.Since(r.loadStart)/lostBucket) + 2
 		_ = col.Checker(func(c *checker.Checker) error {
-			lost, _ = c.MissingByTime(checker.Acked, r.loadStart.UnixNano(), int64(lostBucket), n)
+			lost, _ = c.MissingByTime(checker.Acked, r.loadStartNS, int64(lostBucket), n)
 			return nil
 		})
 	}
 	r.res.Faults = faultResults(windows, r.loadStart, r.res.Timeline, lost, r.s.Duration.D(), float64(r.s.Producers.Rate))
-	attribute(r.res, windows, r.loadStart)
+	attribute(r.res, windows, r.loadStartNS)
+}
+
+// latencies summarizes every whole-run latency series.
+func latencies(col *swarm.Collector) report.Latencies {
+	var out report.Latencies
+	hs := col.Latency()
+	for s, h := range hs {
+		out.Set(swarm.Series(s).String(), report.Summarize(h))
+	}
+	out.EndToEnd.Negative = int64(col.Totals().Negative)
+	return out
 }
 
 func scenarioInfo(s *scenarios.Scenario) report.ScenarioInfo {

@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"path/filepath"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,12 +28,20 @@ func (t *timeline) stop() {
 }
 
 // startTimeline records one row per second (rates, in flight, lag,
-// anomalies, active faults), prints a progress line, and checkpoints
-// results.json, until stopped.
-func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.Runner) *timeline {
+// anomalies, active faults) until stopped, and hands each to the
+// observers (progress, metrics, latency logs) and the checkpoints on
+// another goroutine, so that a slow observer never delays a row. Rows are
+// labelled by the elapsed time at their end on the run's one clock.
+func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.Runner, pacer swarm.Pacer, search *findMax) *timeline {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t := &timeline{cancel: cancel}
 	col := sw.Collector()
+	q := newRowQueue()
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		r.observe(q, col)
+	}()
 	// The lag is polled apart from the ticker: a slow broker must not
 	// stall the timeline.
 	var lag atomic.Int64
@@ -39,26 +49,32 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
+		defer q.close()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
-		lastCheckpoint := time.Now()
 		// The checker's counts are cumulative; each row gets what happened
 		// within its second, per kind, so the report can plot every kind.
 		var prev checker.Live
+		var lastT int64
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-tick.C:
+			case <-tick.C:
 				iv := col.Interval()
 				secs := iv.End.Sub(iv.Start).Seconds()
 				if secs <= 0 {
 					secs = 1
 				}
+				// One clock: the interval's end on the swarm's clock,
+				// from the load's start on it.
+				label := max(int64(time.Duration(swarm.ClockNS(iv.End)-r.loadStartNS).Round(time.Second)/time.Second), lastT+1)
+				lastT = label
 				tot := iv.Totals
 				live := tot.Live
 				row := report.Second{
-					T:             int64(now.Sub(r.loadStart).Round(time.Second) / time.Second),
+					T:             label,
+					TargetPerS:    targetIn(pacer, sw, label),
 					SentPerS:      float64(iv.Delta.Sent) / secs,
 					AckedPerS:     float64(iv.Delta.Acked) / secs,
 					ReceivedPerS:  float64(iv.Delta.Received) / secs,
@@ -78,13 +94,10 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 				r.mu.Lock()
 				r.res.Timeline = append(r.res.Timeline, row)
 				r.mu.Unlock()
-				for _, o := range r.o.Observers {
-					o.Second(row, iv.Publish, iv.EndToEnd)
+				if search != nil {
+					search.observe(row, iv.Latency)
 				}
-				if now.Sub(lastCheckpoint) >= r.o.CheckpointEvery {
-					lastCheckpoint = now
-					r.checkpoint(col)
-				}
+				q.push(row, iv.Latency)
 			}
 		}
 	}()
@@ -111,6 +124,114 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 	return t
 }
 
+// targetIn is the rate the load intended over timeline row t, (t-1, t]
+// seconds: the sends due in it. 0 in closed loop and after the load.
+func targetIn(pacer swarm.Pacer, sw *swarm.Swarm, t int64) float64 {
+	if pacer == nil {
+		return 0
+	}
+	start, _ := sw.LoadSpan()
+	end := time.Duration(sw.LoadEnd() - start)
+	from, to := min(time.Duration(t-1)*time.Second, end), min(time.Duration(t)*time.Second, end)
+	if to <= from {
+		return 0
+	}
+	return float64(pacer.Hits(to)-pacer.Hits(from)) / (to - from).Seconds()
+}
+
+// observe hands each row to the observers, and checkpoints results.json
+// every CheckpointEvery, until the queue is closed and empty.
+func (r *run) observe(q *rowQueue, col *swarm.Collector) {
+	lastCheckpoint := time.Now()
+	for {
+		row, lat, ok := q.pop()
+		if !ok {
+			return
+		}
+		var series map[string]*hdrhistogram.Histogram
+		for _, o := range r.o.Observers {
+			if so, ok := o.(SeriesObserver); ok {
+				if series == nil {
+					series = make(map[string]*hdrhistogram.Histogram, len(lat))
+					for i, h := range lat {
+						series[swarm.Series(i).String()] = h
+					}
+				}
+				so.Series(row, series)
+				continue
+			}
+			o.Second(row, lat[swarm.Publish], lat[swarm.EndToEnd])
+		}
+		if now := time.Now(); now.Sub(lastCheckpoint) >= r.o.CheckpointEvery {
+			lastCheckpoint = now
+			r.checkpoint(col)
+		}
+	}
+}
+
+// rowQueue passes timeline rows from the ticker to the observers without
+// ever blocking the ticker. An observer far behind gets rows merged
+// (the latest row, with the latency of every interval it stands for),
+// so memory stays bounded; the timeline itself keeps every row.
+type rowQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	rows   []queuedRow
+	closed bool
+}
+
+type queuedRow struct {
+	row report.Second
+	lat swarm.Histograms
+}
+
+// maxQueuedRows: beyond this many rows waiting, new ones are merged into
+// the last.
+const maxQueuedRows = 16
+
+func newRowQueue() *rowQueue {
+	q := &rowQueue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *rowQueue) push(row report.Second, lat swarm.Histograms) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n := len(q.rows); n >= maxQueuedRows {
+		last := &q.rows[n-1]
+		for i, h := range lat {
+			last.lat[i].Merge(h)
+		}
+		last.row = row
+	} else {
+		q.rows = append(q.rows, queuedRow{row, lat})
+	}
+	q.cond.Signal()
+}
+
+func (q *rowQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop waits for a row; false once closed and empty.
+func (q *rowQueue) pop() (report.Second, swarm.Histograms, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.rows) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.rows) == 0 {
+		return report.Second{}, swarm.Histograms{}, false
+	}
+	r := q.rows[0]
+	q.rows = q.rows[1:]
+	return r.row, r.lat, true
+}
+
 // checkpoint writes results.json as it stands, marked partial, so that a
 // killed mqcheck leaves what it had measured. col is nil before the load
 // starts: the file then says only what ran.
@@ -126,8 +247,7 @@ func (r *run) checkpoint(col *swarm.Collector) {
 	if col != nil {
 		res := col.Finalize(checker.Options{Drained: false, Claims: r.s.Claims})
 		cp.Counts, cp.Claims, cp.Examples = res.Counts, res.Claims, res.Examples
-		pub, e2e := col.Latency()
-		cp.Latency = report.Latencies{Publish: report.Summarize(pub), EndToEnd: report.Summarize(e2e)}
+		cp.Latency = latencies(col)
 	}
 	cp.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
 	redact.Strings(&cp, r.scrub.String)

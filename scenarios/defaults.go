@@ -15,6 +15,8 @@ import (
 const (
 	DefaultDuration     = Duration(10 * time.Second)
 	DefaultDrainTimeout = Duration(30 * time.Second)
+	DefaultDrainSettle  = Duration(2 * time.Second)
+	DefaultStepFor      = Duration(10 * time.Second)
 	DefaultProducers    = 1
 	DefaultMessageSize  = Size(1 << 10)
 	DefaultMaxInFlight  = 1000
@@ -73,11 +75,23 @@ func (l Loader) ApplyDefaults(s *Scenario) {
 func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 	ks := l.kinds()
 	unset := func(zero bool, path string) bool { return zero && !given(path) }
+	if len(s.Load.Stages) > 0 && s.Load.Mode == "" {
+		s.Load.Mode = LoadStages
+	}
+	if s.Load.Mode == LoadFindMax && unset(s.Load.StepFor == 0, "load.step_for") {
+		s.Load.StepFor = DefaultStepFor
+	}
 	if unset(s.Duration == 0, "duration") {
 		s.Duration = DefaultDuration
+		if s.Load.Shaped() && s.Load.Length() > 0 {
+			s.Duration = s.Load.Length()
+		}
 	}
 	if unset(s.DrainTimeout == 0, "drain_timeout") {
 		s.DrainTimeout = DefaultDrainTimeout
+	}
+	if unset(s.DrainSettle == 0, "drain_settle") {
+		s.DrainSettle = DefaultDrainSettle
 	}
 	if unset(s.Producers.Count == 0, "producers.count") {
 		s.Producers.Count = DefaultProducers
@@ -87,6 +101,11 @@ func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 	}
 	if unset(s.Producers.MaxInFlight == 0, "producers.max_in_flight") {
 		s.Producers.MaxInFlight = DefaultMaxInFlight
+		// Closed loop, the window is the pace: the kind knows what its
+		// client needs to reach its own speed.
+		if k, ok := ks.Lookup(s.Broker.Kind); ok && k.ClosedLoopWindow > 0 && s.Producers.Rate == 0 && !s.Load.Shaped() {
+			s.Producers.MaxInFlight = k.ClosedLoopWindow
+		}
 	}
 	if unset(s.Consumers.Count == 0, "consumers.count") {
 		s.Consumers.Count = DefaultConsumers

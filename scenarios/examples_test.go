@@ -31,7 +31,8 @@ func yamlBlocks(text string) (blocks []string, lines []int) {
 // TestREADMEExamplesLoad: every YAML example a user may copy from the
 // README is a scenario (or a part of one) that loads. Parts that show one
 // section (faults:, thresholds:) are completed with a broker (the memory
-// broker, the embedded Kafka cluster for faults) and a minute of load; the
+// broker, the embedded Kafka cluster for faults) and a minute of load
+// (unless a load shape sets its length); the
 // reference sketch's elided sections ({...}) are read as empty. Blocks
 // that are not scenarios (a CI workflow, an editor modeline) are told apart
 // by their top-level keys.
@@ -70,7 +71,8 @@ func TestREADMEExamplesLoad(t *testing.T) {
 				kind = "kafka"
 			}
 			text += "broker: {kind: " + kind + "}\n"
-			if _, ok := top["duration"]; !ok {
+			// A load shape has its own length.
+			if _, ok := top["duration"]; !ok && top["load"] == nil {
 				text += "duration: 1m\n"
 			}
 		}

@@ -210,6 +210,7 @@ func TestDefaults(t *testing.T) {
 		Name:         "my-run",
 		Duration:     Duration(10 * time.Second),
 		DrainTimeout: Duration(30 * time.Second),
+		DrainSettle:  Duration(2 * time.Second),
 		Broker:       Broker{Kind: "memory", Target: "embedded", Config: &memory.Config{}},
 		Producers:    Producers{Count: 1, MessageSize: 1024, MaxInFlight: 1000},
 		Consumers:    Consumers{Count: 1, Subscriptions: 1},

@@ -16,11 +16,26 @@ type Scenario struct {
 	// Seed makes every random choice of the run (fault positions, random
 	// schedules) reproducible. 0 means: pick one and report it.
 	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
-	// Duration of the load phase.
+	// Duration of the load phase. With a load shape (load.stages,
+	// load.mode find-max) it is the shape's length, and may be left out.
 	Duration Duration `yaml:"duration" json:"duration"`
 	// DrainTimeout bounds the drain after the load: consumers keep reading
-	// until every acked message is accounted for or this passes.
+	// until every acked message is accounted for or this passes. It bounds
+	// the settle time too.
 	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
+	// DrainSettle is how long consumers keep reading after every acked
+	// message has arrived (or the broker reports nothing left to deliver),
+	// so that duplicates arriving a moment later (a redelivery after a
+	// consumer crash near the end, a re-read after a rebalance) are seen:
+	// without it at-most-once and exactly-once could pass on a run whose
+	// duplicates came after the last missing message. Default 2s, which
+	// covers a RabbitMQ requeue and a Kafka re-read within a live group; a
+	// redelivery that waits for a session timeout (a crashed Kafka
+	// consumer, 45s by default) needs more. 0 stops at once.
+	DrainSettle Duration `yaml:"drain_settle,omitempty" json:"drain_settle,omitempty"`
+	// Load shapes the load over time: stages with ramps, or a find-max
+	// search. Without it producers publish at producers.rate throughout.
+	Load LoadShape `yaml:"load,omitempty" json:"load,omitempty"`
 
 	Broker    Broker    `yaml:"broker" json:"broker"`
 	Producers Producers `yaml:"producers" json:"producers"`
@@ -83,6 +98,86 @@ type Producers struct {
 	// Keys is the size of the record key space; 0 publishes without keys.
 	// With keys, ordering holds per key (the partition a key maps to).
 	Keys int `yaml:"keys,omitempty" json:"keys,omitempty"`
+}
+
+// Load modes.
+const (
+	// LoadStages runs Stages one after another.
+	LoadStages = "stages"
+	// LoadFindMax searches the highest rate the broker sustains within a
+	// latency bound: steps of StepFor from Start, Step higher each time,
+	// up to Max; it stops at the first step that breaks the bound or does
+	// not reach its rate.
+	LoadFindMax = "find-max"
+)
+
+// LoadShape is the shape of a load over time. Its rates are totals across
+// producers, as producers.rate is, which must then be left out.
+type LoadShape struct {
+	// Mode: stages (implied by stages) or find-max.
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// Stages run one after another; the load lasts the sum of their for.
+	Stages []Stage `yaml:"stages,omitempty" json:"stages,omitempty"`
+	// Start is find-max's first rate ("1k/s").
+	Start Rate `yaml:"start,omitempty" json:"start,omitempty"`
+	// Step is what find-max adds to the rate at each step ("1k/s").
+	Step Rate `yaml:"step,omitempty" json:"step,omitempty"`
+	// StepFor is how long each find-max step lasts, whole seconds, at
+	// least 2s. Default 10s.
+	StepFor Duration `yaml:"step_for,omitempty" json:"step_for,omitempty"`
+	// Max is the highest rate find-max tries.
+	Max Rate `yaml:"max,omitempty" json:"max,omitempty"`
+	// Latency is find-max's bound, a latency threshold each step must meet
+	// ("publish.p99 < 50ms", "end_to_end.p999 <= 200ms").
+	Latency string `yaml:"latency,omitempty" json:"latency,omitempty"`
+}
+
+// Stage is one part of a load shape: Rate for For. Over its first Ramp
+// the rate moves in a straight line from the previous stage's rate (0
+// before the first) to Rate; without Ramp it steps.
+type Stage struct {
+	// Rate is the stage's total rate ("10k/s"); 0 pauses the load.
+	Rate Rate `yaml:"rate" json:"rate"`
+	// For is how long the stage lasts, its ramp included.
+	For Duration `yaml:"for" json:"for"`
+	// Ramp is how long the rate takes to move from the previous stage's
+	// in a straight line; 0 steps at once.
+	Ramp Duration `yaml:"ramp,omitempty" json:"ramp,omitempty"`
+}
+
+// Shaped reports whether the load has a shape (stages or find-max) rather
+// than producers.rate throughout.
+func (l LoadShape) Shaped() bool { return l.Mode != "" || len(l.Stages) > 0 }
+
+// FindMaxSteps lists find-max's step rates: Start, Start+Step, ... up to
+// Max. Empty when the fields cannot make steps (Validate says why).
+func (l LoadShape) FindMaxSteps() []Rate {
+	if l.Start <= 0 || l.Step <= 0 || l.Max < l.Start {
+		return nil
+	}
+	var out []Rate
+	for r := l.Start; r <= l.Max*(1+1e-9) && len(out) < MaxFindMaxSteps; r += l.Step {
+		out = append(out, r)
+	}
+	return out
+}
+
+// MaxFindMaxSteps bounds a find-max search: one step a second would still
+// be a quarter of an hour.
+const MaxFindMaxSteps = 1000
+
+// Length is the length of a shaped load (0 for none).
+func (l LoadShape) Length() Duration {
+	var d Duration
+	switch {
+	case l.Mode == LoadFindMax:
+		d = Duration(len(l.FindMaxSteps())) * l.StepFor
+	default:
+		for _, s := range l.Stages {
+			d += s.For
+		}
+	}
+	return d
 }
 
 // Consumers describe the consuming side of the swarm.

@@ -85,12 +85,16 @@ func (l Loader) Validate(s *Scenario) error {
 	if s.DrainTimeout <= 0 {
 		p.add("drain_timeout", "must be positive (e.g. 30s), got %s", s.DrainTimeout)
 	}
+	if s.DrainSettle < 0 {
+		p.add("drain_settle", "must not be negative (0 stops as soon as everything arrived), got %s", s.DrainSettle)
+	}
 	if s.Broker.validate(&p, ks) {
 		s.validateSection(&p, ks)
 		k, _ := ks.Lookup(s.Broker.Kind)
 		s.validateFaultTargets(&p, k)
 	}
 	s.Producers.validate(&p)
+	s.validateLoad(&p)
 	s.validateClaims(&p)
 	s.validateConsumers(&p)
 	s.validateFaults(&p)

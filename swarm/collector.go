@@ -29,23 +29,92 @@ const batchSize = 1024
 // figures stay fresh at low rates.
 const batchAge = 250 * time.Millisecond
 
+// Series is one latency histogram of a run (microseconds).
+type Series int
+
+// The latency series, by what they measure. Publish latencies count from
+// the intended send time, one series per outcome; Publish, the headline,
+// is all of them together, so it never leaves out the worst (the sends
+// that timed out, or were never made).
+const (
+	Publish              Series = iota // every intended send, whatever became of it
+	PublishAcked                       // intended → ack: what the user waits
+	PublishFailed                      // intended → refusal
+	PublishIndeterminate               // intended → timeout or lost connection
+	PublishNotSent                     // intended → end of the load, never sent
+	SendToAck                          // actual send → ack: what the broker costs
+	EndToEnd                           // intended → received
+	NumSeries
+)
+
+// String is the series' name in results.json.
+func (s Series) String() string {
+	switch s {
+	case Publish:
+		return "publish"
+	case PublishAcked:
+		return "publish_acked"
+	case PublishFailed:
+		return "publish_failed"
+	case PublishIndeterminate:
+		return "publish_indeterminate"
+	case PublishNotSent:
+		return "publish_not_sent"
+	case SendToAck:
+		return "send_to_ack"
+	case EndToEnd:
+		return "end_to_end"
+	}
+	return "unknown"
+}
+
+// publishParts are the series the headline Publish is made of.
+var publishParts = []Series{PublishAcked, PublishFailed, PublishIndeterminate, PublishNotSent}
+
+// Histograms holds one histogram per series.
+type Histograms [NumSeries]*hdrhistogram.Histogram
+
+func newHistograms() Histograms {
+	var h Histograms
+	for i := range h {
+		h[i] = NewHistogram()
+	}
+	return h
+}
+
+// withHeadline fills Publish from its parts.
+func (h *Histograms) withHeadline() {
+	h[Publish] = NewHistogram()
+	for _, s := range publishParts {
+		h[Publish].Merge(h[s])
+	}
+}
+
 // batch is what a worker hands the collector: checker events, plus the
 // latencies (µs) measured with them.
 type batch struct {
-	events    []checker.Event
-	publish   []int64
-	endToEnd  []int64
-	started   int64         // unix nanos of the first entry, for batchAge
-	ack       chan struct{} // a marker, not data: closed once everything before it is applied
-	acked     uint64
-	failed    uint64
-	indet     uint64
-	delivered uint64
+	events  []checker.Event
+	lat     [NumSeries][]int64
+	notSent *hdrhistogram.Histogram // intended sends never made, with their latency so far
+	started int64                   // unix nanos of the first entry, for batchAge
+	ack     chan struct{}           // a marker, not data: closed once everything before it is applied
+	acked   uint64
+	failed  uint64
+	indet   uint64
+	// delivered counts receipts; negative those whose receipt time came
+	// before the intended send time (a clock problem: not in the
+	// histogram, counted).
+	delivered, negative uint64
+	unsent              uint64
 }
 
 func (b *batch) reset() {
-	b.events, b.publish, b.endToEnd = b.events[:0], b.publish[:0], b.endToEnd[:0]
-	b.started, b.acked, b.failed, b.indet, b.delivered = 0, 0, 0, 0, 0
+	b.events = b.events[:0]
+	for i := range b.lat {
+		b.lat[i] = b.lat[i][:0]
+	}
+	b.notSent = nil
+	b.started, b.acked, b.failed, b.indet, b.delivered, b.negative, b.unsent = 0, 0, 0, 0, 0, 0, 0
 }
 
 func (b *batch) full(now int64) bool {
@@ -55,6 +124,11 @@ func (b *batch) full(now int64) bool {
 // Totals are cumulative counts as the collector has seen them.
 type Totals struct {
 	Sent, Acked, Failed, Indeterminate, Received uint64
+	// NotSent: intended sends of the load never made (see ProduceFrom).
+	NotSent uint64
+	// Negative: receipts dated before their intended send time, left out
+	// of the end-to-end histogram.
+	Negative uint64
 	// InFlight: published and not completed, read live from the producers.
 	InFlight uint64
 	Live     checker.Live
@@ -62,7 +136,10 @@ type Totals struct {
 
 // Interval is what happened since the previous call to Collector.Interval.
 type Interval struct {
-	Start, End        time.Time
+	Start, End time.Time
+	// Latency has every series of the interval; Publish and EndToEnd are
+	// two of them.
+	Latency           Histograms
 	Publish, EndToEnd *hdrhistogram.Histogram
 	Delta             Totals // counts within the interval
 	Totals            Totals // counts since the start
@@ -73,10 +150,8 @@ type Interval struct {
 type Collector struct {
 	mu       sync.Mutex
 	check    *checker.Checker
-	pubInt   *hdrhistogram.Histogram
-	e2eInt   *hdrhistogram.Histogram
-	pubAll   *hdrhistogram.Histogram
-	e2eAll   *hdrhistogram.Histogram
+	cur      Histograms // the open interval; its Publish stays empty
+	all      Histograms // closed intervals, Publish included
 	totals   Totals
 	last     Totals
 	lastTime time.Time
@@ -99,12 +174,12 @@ type Collector struct {
 
 // NewCollector returns a collector feeding c.
 func NewCollector(c *checker.Checker) *Collector {
-	col := &Collector{check: c, pubInt: NewHistogram(), e2eInt: NewHistogram(),
-		pubAll: NewHistogram(), e2eAll: NewHistogram(), lastTime: time.Now(),
+	col := &Collector{check: c, cur: newHistograms(), all: newHistograms(), lastTime: time.Now(),
 		in: make(chan *batch, 256), done: make(chan struct{})}
 	col.free.New = func() any {
-		return &batch{events: make([]checker.Event, 0, batchSize+8),
-			publish: make([]int64, 0, batchSize+8), endToEnd: make([]int64, 0, batchSize+8)}
+		// Latency slices grow on first use: a producer's batch fills
+		// two or three series, a consumer's one.
+		return &batch{events: make([]checker.Event, 0, batchSize+8)}
 	}
 	go col.loop()
 	return col
@@ -226,16 +301,20 @@ func (c *Collector) add(b *batch) { c.in <- b }
 func (c *Collector) apply(b *batch) {
 	c.mu.Lock()
 	c.check.Apply(b.events)
-	for _, v := range b.publish {
-		record(c.pubInt, v)
+	for s, vs := range b.lat {
+		for _, v := range vs {
+			record(c.cur[s], v)
+		}
 	}
-	for _, v := range b.endToEnd {
-		record(c.e2eInt, v)
+	if b.notSent != nil {
+		c.cur[PublishNotSent].Merge(b.notSent)
 	}
 	c.totals.Acked += b.acked
 	c.totals.Failed += b.failed
 	c.totals.Indeterminate += b.indet
 	c.totals.Received += b.delivered
+	c.totals.Negative += b.negative
+	c.totals.NotSent += b.unsent
 	c.applied += len(b.events)
 	// Compacting the bitmaps now and then keeps state small without a
 	// timer of its own.
@@ -266,15 +345,19 @@ func (c *Collector) Interval() Interval {
 	now := time.Now()
 	c.totals.Live = c.check.Live()
 	c.totals.InFlight = c.inFlight()
-	iv := Interval{Start: c.lastTime, End: now, Publish: c.pubInt, EndToEnd: c.e2eInt, Totals: c.totals}
+	lat := c.cur
+	lat.withHeadline()
+	iv := Interval{Start: c.lastTime, End: now, Latency: lat, Publish: lat[Publish], EndToEnd: lat[EndToEnd], Totals: c.totals}
 	iv.Delta = Totals{
 		Sent: c.totals.Sent - c.last.Sent, Acked: c.totals.Acked - c.last.Acked,
 		Failed: c.totals.Failed - c.last.Failed, Indeterminate: c.totals.Indeterminate - c.last.Indeterminate,
-		Received: c.totals.Received - c.last.Received,
+		Received: c.totals.Received - c.last.Received, NotSent: c.totals.NotSent - c.last.NotSent,
+		Negative: c.totals.Negative - c.last.Negative,
 	}
-	c.pubAll.Merge(c.pubInt)
-	c.e2eAll.Merge(c.e2eInt)
-	c.pubInt, c.e2eInt = NewHistogram(), NewHistogram()
+	for i, h := range lat {
+		c.all[i].Merge(h)
+	}
+	c.cur = newHistograms()
 	c.last, c.lastTime = c.totals, now
 	return iv
 }
@@ -313,26 +396,38 @@ func (c *Collector) Outstanding() uint64 {
 	return c.check.Outstanding()
 }
 
-// Latency returns copies of the whole-run publish and end-to-end histograms,
-// including the interval still open.
-func (c *Collector) Latency() (publish, endToEnd *hdrhistogram.Histogram) {
+// Latency returns copies of the whole-run histograms, including the
+// interval still open.
+func (c *Collector) Latency() Histograms {
 	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	publish, endToEnd = NewHistogram(), NewHistogram()
-	publish.Merge(c.pubAll)
-	publish.Merge(c.pubInt)
-	endToEnd.Merge(c.e2eAll)
-	endToEnd.Merge(c.e2eInt)
-	return publish, endToEnd
+	open := c.cur
+	open.withHeadline()
+	out := newHistograms()
+	for i := range out {
+		out[i].Merge(c.all[i])
+		out[i].Merge(open[i])
+	}
+	return out
 }
 
-// Finalize asks the checker for its conclusion.
+// Finalize asks the checker for its conclusion, with the swarm's count of
+// intended sends never made.
 func (c *Collector) Finalize(o checker.Options) *checker.Result {
 	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.check.Finalize(o)
+	res := c.check.Finalize(o)
+	res.Counts.NotSent = c.totals.NotSent
+	return res
+}
+
+// addNotSent hands over n intended sends never made, with their latencies.
+func (c *Collector) addNotSent(h *hdrhistogram.Histogram, n uint64) {
+	b := c.getBatch()
+	b.notSent, b.unsent = h, n
+	c.add(b)
 }
 
 // Checker gives f exclusive access to the checker (to save its state).

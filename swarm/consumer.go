@@ -27,6 +27,7 @@ type consumer struct {
 	d         broker.Driver
 	opts      broker.ConsumerOptions
 	col       *Collector
+	clock     Clock
 	names     *checker.Names
 	crash     crashRequest
 
@@ -43,7 +44,7 @@ type consumer struct {
 }
 
 func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names, notify func(broker.Notice)) (*consumer, error) {
-	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, d: d, col: col, names: names,
+	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, d: d, col: col, clock: cfg.Clock, names: names,
 		b: col.getBatch(), domains: map[string]uint32{}, done: make(chan struct{}),
 		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject, crash: newCrashRequest()}
 	if cfg.FailFraction > 0 {
@@ -77,7 +78,7 @@ func (c *consumer) domain(name string) uint32 {
 }
 
 func (c *consumer) handle(d *broker.Delivery) error {
-	now := clockNow()
+	now := c.clock.Now()
 	var h message.Header
 	var err error
 	if c.text {
@@ -113,7 +114,11 @@ func (c *consumer) handle(d *broker.Delivery) error {
 	default:
 		ev.Kind = checker.Received
 		b.delivered++
-		b.endToEnd = append(b.endToEnd, (now-h.Intended)/1e3)
+		if e2e := now - h.Intended; e2e >= 0 {
+			b.lat[EndToEnd] = append(b.lat[EndToEnd], e2e/1e3)
+		} else {
+			b.negative++
+		}
 		c.received++
 		if c.crash.wanted.Load() {
 			// Processed, never acknowledged: the crash comes between.

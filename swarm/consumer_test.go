@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
@@ -34,7 +35,7 @@ func TestFailForGood(t *testing.T) {
 			col := NewCollector(checker.New(names))
 			defer col.Close()
 			// Every message fails.
-			cfg := &Config{RunID: runID, FailFraction: 0.999999, FailDeadLetter: tt.deadLetter}
+			cfg := &Config{RunID: runID, FailFraction: 0.999999, FailDeadLetter: tt.deadLetter, Clock: monoClock{}}
 			c, err := newConsumer(context.Background(), 0, 0, cfg, fakeDriver{}, col, names, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -61,3 +62,43 @@ func (fakeDriver) NewConsumer(context.Context, broker.ConsumerOptions) (broker.C
 	return nil, nil
 }
 func (fakeDriver) Close(context.Context) error { return nil }
+
+// fixedClock reads one time.
+type fixedClock int64
+
+func (c fixedClock) Now() int64        { return int64(c) }
+func (c fixedClock) NewWaiter() Waiter { return c }
+func (c fixedClock) Until(context.Context, int64, <-chan struct{}, <-chan struct{}) Wake {
+	return Reached
+}
+
+// TestNegativeEndToEndIsCounted: a receipt dated before its intended send
+// time (a header written on a clock ahead of the consumer's) is counted as
+// negative and kept out of the end-to-end histogram, never clamped into it
+// as the smallest latency.
+func TestNegativeEndToEndIsCounted(t *testing.T) {
+	const now = int64(1_700_000_000) * int64(time.Second)
+	names := checker.NewNames("sub-0")
+	col := NewCollector(checker.New(names))
+	defer col.Close()
+	c := &consumer{runID: 7, col: col, clock: fixedClock(now), names: names, b: col.getBatch(), domains: map[string]uint32{}}
+	enc, err := message.NewEncoder(7, 0, 100, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := enc.NewBuffer()
+	for seq, intended := range []int64{now + int64(time.Second), now - 5*int64(time.Millisecond)} {
+		enc.Encode(buf, uint64(seq), intended, intended)
+		if err := c.handle(&broker.Delivery{Payload: buf, Domain: "d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.flush()
+	tot, lat := col.Totals(), col.Latency()
+	if tot.Received != 2 || tot.Negative != 1 {
+		t.Fatalf("received %d, negative %d; want 2 and 1", tot.Received, tot.Negative)
+	}
+	if h := lat[EndToEnd]; h.TotalCount() != 1 || h.Max() < 4990 || h.Max() > 5010 {
+		t.Errorf("end-to-end: %d samples, max %dµs; want the 5ms one alone", h.TotalCount(), h.Max())
+	}
+}

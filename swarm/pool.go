@@ -32,9 +32,11 @@ func newMsgPool(msgs []*broker.Message) *msgPool {
 		ret: make([]*broker.Message, 0, retMax), retMax: retMax}
 }
 
-// get returns a free message, waiting while all are in flight; nil when ctx
-// ends first, or when intr fires while it waits (interrupted is then true).
-func (p *msgPool) get(ctx context.Context, intr <-chan struct{}) (m *broker.Message, interrupted bool) {
+// get returns a free message, waiting while all are in flight (with w, at
+// most until deadline on its clock); nil when ctx ends or the deadline
+// passes first, or when intr fires while it waits (interrupted is then
+// true).
+func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan struct{}) (m *broker.Message, interrupted bool) {
 	for len(p.local) == 0 {
 		p.mu.Lock()
 		if len(p.shared) > 0 {
@@ -44,12 +46,12 @@ func (p *msgPool) get(ctx context.Context, intr <-chan struct{}) (m *broker.Mess
 		}
 		p.waiting.Store(true)
 		p.mu.Unlock()
-		select {
-		case <-p.wake:
-		case <-intr:
+		switch w.Until(ctx, deadline, p.wake, intr) {
+		case WokeA:
+		case WokeB:
 			p.waiting.Store(false)
 			return nil, true
-		case <-ctx.Done():
+		default:
 			p.waiting.Store(false)
 			return nil, false
 		}

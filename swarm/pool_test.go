@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestMsgPoolBoundsInFlight(t *testing.T) {
 			}
 		}()
 		for i := 0; i < 20000; i++ {
-			m, _ := p.get(ctx, nil)
+			m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
 			if m == nil {
 				t.Fatalf("n=%d: loop stalled after %d messages", n, i)
 			}

@@ -17,18 +17,19 @@ import (
 // the driver calls complete (serialized per producer) for each outcome. Each
 // side fills its own batch, so neither takes a lock per message.
 type producer struct {
-	id   int
-	cfg  *Config
-	drv  broker.Producer // replaced by a crash, in the loop goroutine only
-	d    broker.Driver
-	opts broker.ProducerOptions
-	col  *Collector
-	enc  *message.Encoder
-	keys [][]byte
-	pool *msgPool // the in-flight bound and the reusable messages in one
-	sent *batch   // owned by the loop goroutine
-	done *batch   // owned by complete (serialized by the driver)
-	err  error
+	id    int
+	cfg   *Config
+	drv   broker.Producer // replaced by a crash, in the loop goroutine only
+	d     broker.Driver
+	opts  broker.ProducerOptions
+	col   *Collector
+	clock Clock
+	enc   *message.Encoder
+	keys  [][]byte
+	pool  *msgPool // the in-flight bound and the reusable messages in one
+	sent  *batch   // owned by the loop goroutine
+	done  *batch   // owned by complete (serialized by the driver)
+	err   error
 	// sentNext is the next seq: every one from Config.StartSeq below it
 	// was handed to the driver. The collector reads it and records the
 	// sends as a range, so the publishing loop hands over no event per
@@ -53,8 +54,8 @@ type producer struct {
 const noneSent = ^uint64(0)
 
 func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col *Collector, notify func(broker.Notice)) (*producer, error) {
-	p := &producer{id: id, cfg: cfg, d: d, col: col, sent: col.getBatch(), done: col.getBatch(), crash: newCrashRequest(),
-		last: noneSent}
+	p := &producer{id: id, cfg: cfg, d: d, col: col, clock: cfg.Clock, sent: col.getBatch(), done: col.getBatch(),
+		crash: newCrashRequest(), last: noneSent}
 	p.sentNext.Store(cfg.StartSeq)
 	var err error
 	p.enc, err = message.NewEncoder(cfg.RunID, uint32(id), cfg.MessageSize, cfg.Seed+int64(id))
@@ -88,25 +89,30 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 
 // complete records one outcome. Publish latency is measured from the
 // intended send time, so a stalled broker shows as latency (no coordinated
-// omission).
+// omission), in the histogram of its outcome; an acked one also records
+// what the broker cost, from the actual send.
 func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
-	now := clockNow()
+	now := p.clock.Now()
 	b := p.done
 	if b.started == 0 {
 		b.started = now
 	}
 	kind := checker.Indeterminate
+	lat := (now - m.Intended) / 1e3
 	switch o {
 	case broker.Acked:
 		kind = checker.Acked
 		b.acked++
-		b.publish = append(b.publish, (now-m.Intended)/1e3)
+		b.lat[PublishAcked] = append(b.lat[PublishAcked], lat)
+		b.lat[SendToAck] = append(b.lat[SendToAck], (now-m.Sent)/1e3)
 	case broker.Failed:
 		kind = checker.Failed
 		b.failed++
+		b.lat[PublishFailed] = append(b.lat[PublishFailed], lat)
 		p.failed.Add(1)
 	default:
 		b.indet++
+		b.lat[PublishIndeterminate] = append(b.lat[PublishIndeterminate], lat)
 		p.indet.Add(1)
 	}
 	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now})
@@ -118,53 +124,64 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 	p.pool.put(m)
 }
 
-// run publishes until ctx ends or the load phase is over, then flushes and
+// run publishes until ctx ends or the load is over, then flushes and
 // closes the driver's producer so that every message has an outcome.
-func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.Duration) {
+//
+// With a pacer, every send the load intends (due before its end) is made,
+// late if need be (its latency counts from when it was due; a send due
+// just before the end may go just after it), or, when the load ends while
+// every in-flight slot is taken (a stalled broker), counted not sent with
+// its latency so far: from when it was due to the end.
+func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Duration) {
 	defer p.finish(flushTimeout)
-	var interval time.Duration
-	if p.cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(p.cfg.Producers) / p.cfg.Rate)
-	}
-	// start is on the swarm clock, so pacing and headers share one timebase.
-	startNs0 := clockBaseNS + int64(start.Sub(clockBase))
-	// Producers start staggered within one interval, so that at low rates
-	// they do not all publish in the same instant.
-	offset := time.Duration(0)
-	if p.cfg.Producers > 0 {
-		offset = interval * time.Duration(p.id) / time.Duration(p.cfg.Producers)
-	}
-	startNs, endNs := startNs0+int64(offset), startNs0+int64(p.cfg.Duration)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
+	pacer := p.cfg.Pacer
+	// Hits are numbered across producers: producer i makes i, i+P, ...,
+	// so producers start staggered and never publish in the same instant.
+	stride := uint64(max(1, p.cfg.Producers))
+	w := p.clock.NewWaiter()
+	start := load.start.Load()
+	// Sequence numbers start at StartSeq (a test starts them near 2^32);
+	// the pacer counts this producer's sends from 0.
 	first := p.cfg.StartSeq
-	for seq := first; ; seq++ {
-		intended := startNs + int64(interval)*int64(seq-first)
-		m := p.getMessage(ctx)
+	seq := first
+	defer func() { stopped(load, p.clock.Now()) }()
+	for ; ; seq++ {
+		end := load.end.Load()
+		var intended int64
+		if pacer != nil {
+			due, ok := pacer.Due(uint64(p.id) + (seq-first)*stride)
+			if !ok || start+int64(due) >= end {
+				return
+			}
+			intended = start + int64(due)
+		}
+		m := p.getMessage(ctx, w, end)
 		if m == nil {
+			p.notSent(load, seq-first, min(p.clock.Now(), load.end.Load()))
 			return
 		}
-		now := clockNow()
-		if interval > 0 && intended > now {
-			if intended >= endNs {
+		now := p.clock.Now()
+		if pacer != nil && intended > now {
+			switch w.Until(ctx, intended, load.stop, nil) {
+			case Ended:
+				p.pool.unget(m)
+				p.notSent(load, seq-first, min(p.clock.Now(), load.end.Load()))
+				return
+			case WokeA:
+				// The load was ended early: this send is due after
+				// the new end, or it is due now.
+				if intended >= load.end.Load() {
+					p.pool.unget(m)
+					return
+				}
+			}
+			now = p.clock.Now()
+		}
+		if pacer == nil {
+			if now >= load.end.Load() {
 				p.pool.unget(m)
 				return
 			}
-			timer.Reset(time.Duration(intended - now))
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				p.pool.unget(m)
-				return
-			}
-			now = clockNow()
-		}
-		if now >= endNs || (interval > 0 && intended >= endNs) {
-			p.pool.unget(m)
-			return
-		}
-		if interval == 0 {
 			intended = now
 		}
 		m.Seq, m.Intended, m.Sent = seq, intended, now
@@ -185,6 +202,7 @@ func (p *producer) run(ctx context.Context, start time.Time, flushTimeout time.D
 			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 				p.err = fmt.Errorf("producer %d: publishing seq %d: %w", p.id, seq, err)
 			}
+			p.notSent(load, seq-first, min(p.clock.Now(), load.end.Load()))
 			return
 		}
 		p.last, p.lastTime = seq, intended
@@ -210,15 +228,52 @@ func (p *producer) sample(seq uint64, intended, now int64) {
 	}
 }
 
+// stopped records when a producer stopped publishing: the load's true end
+// is the latest.
+func stopped(load *loadSpan, now int64) {
+	for {
+		prev := load.stopped.Load()
+		if now <= prev || load.stopped.CompareAndSwap(prev, now) {
+			return
+		}
+	}
+}
+
+// notSent counts this producer's sends from its n-th on that were due before
+// until and never made, each with its latency so far (due to until), and
+// hands them to the collector. Closed loop intends nothing.
+func (p *producer) notSent(load *loadSpan, n0 uint64, until int64) {
+	pacer := p.cfg.Pacer
+	start := load.start.Load()
+	if pacer == nil || until <= start {
+		return
+	}
+	stride := uint64(max(1, p.cfg.Producers))
+	hits := pacer.Hits(time.Duration(until - start)) // due before until, every producer's
+	first := uint64(p.id) + n0*stride
+	if hits <= first {
+		return
+	}
+	h := NewHistogram()
+	var n uint64
+	for hit := first; hit < hits; hit += stride {
+		due, _ := pacer.Due(hit)
+		record(h, (until-start-int64(due))/1e3)
+		n++
+	}
+	p.col.addNotSent(h, n)
+}
+
 // getMessage takes a free message, crashing the driver's producer first
 // when a crash was asked for (also while waiting for one). nil: ctx ended,
-// or a crash left no producer to publish with.
-func (p *producer) getMessage(ctx context.Context) *broker.Message {
+// the load ended (at end, or EndLoad) while every message was in flight, or
+// a crash left no producer to publish with.
+func (p *producer) getMessage(ctx context.Context, w Waiter, end int64) *broker.Message {
 	for {
 		if p.crash.wanted.Load() && !p.crashNow(ctx) {
 			return nil
 		}
-		m, interrupted := p.pool.get(ctx, p.crash.wake)
+		m, interrupted := p.pool.get(ctx, w, end, p.crash.wake)
 		if m != nil || !interrupted {
 			return m
 		}
@@ -250,7 +305,7 @@ func (p *producer) crashNow(ctx context.Context) bool {
 func (p *producer) finish(flushTimeout time.Duration) {
 	defer p.crash.end()
 	if p.last != noneSent {
-		p.sample(p.last, p.lastTime, clockNow())
+		p.sample(p.last, p.lastTime, p.clock.Now())
 	}
 	p.col.add(p.sent)
 	p.sent = nil

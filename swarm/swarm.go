@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
@@ -21,8 +22,14 @@ type Config struct {
 	Consumers     int // per subscription
 	Subscriptions int
 	// Rate is the total rate in messages per second; 0 runs closed loop.
-	Rate        float64
-	Duration    time.Duration
+	Rate     float64
+	Duration time.Duration
+	// Pacer, when set, schedules the load instead of Rate (stages, the
+	// steps of find-max); the load lasts its Length.
+	Pacer Pacer
+	// Clock is where the swarm reads time and waits; nil is the monotonic
+	// clock. Tests give a virtual one.
+	Clock       Clock
 	MessageSize int
 	MaxInFlight int // per producer
 	Keys        int
@@ -62,6 +69,21 @@ type Swarm struct {
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
 	flushStop chan struct{}
+
+	clock    Clock
+	load     loadSpan
+	prepared bool // Prepare ran (the run's goroutine only)
+}
+
+// loadSpan is when the load starts and ends on the swarm's clock. The end
+// can come sooner than planned (EndLoad: find-max found its answer).
+type loadSpan struct {
+	start    atomic.Int64
+	end      atomic.Int64
+	stop     chan struct{} // closed by EndLoad: wakes producers that wait
+	stopOnce sync.Once
+	// stopped is when the last producer stopped publishing.
+	stopped atomic.Int64
 }
 
 // New returns a swarm that drives d and checks into a fresh checker. notify
@@ -79,13 +101,23 @@ func New(cfg Config, d broker.Driver, notify func(broker.Notice)) *Swarm {
 	if notify == nil {
 		notify = func(broker.Notice) {}
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = monoClock{}
+	}
+	if cfg.Pacer == nil && cfg.Rate > 0 {
+		cfg.Pacer = Constant(cfg.Rate, cfg.Duration)
+	}
+	if cfg.Pacer != nil {
+		cfg.Duration = cfg.Pacer.Length()
+	}
 	subs := make([]string, cfg.Subscriptions)
 	for i := range subs {
 		subs[i] = fmt.Sprintf("sub-%d", i)
 	}
 	names := checker.NewNames(subs...)
 	return &Swarm{cfg: cfg, drv: d, names: names, col: NewCollector(checker.New(names)), notify: notify,
-		flushStop: make(chan struct{}), produced: make(chan struct{})}
+		flushStop: make(chan struct{}), produced: make(chan struct{}), clock: cfg.Clock,
+		load: loadSpan{stop: make(chan struct{})}}
 }
 
 // Driver returns the driver the swarm drives.
@@ -155,10 +187,17 @@ func (s *Swarm) ConsumerErrors() []error {
 	return errs
 }
 
-// Produce runs every producer for the configured duration (or until ctx
-// ends), then waits for their outcomes. It returns the producers' errors.
-func (s *Swarm) Produce(ctx context.Context) error {
-	defer s.prodOnce.Do(func() { close(s.produced) })
+// Produce runs the load from now: see ProduceFrom.
+func (s *Swarm) Produce(ctx context.Context) error { return s.ProduceFrom(ctx, s.clock.Now()) }
+
+// Prepare makes the producers, so that a load started afterwards finds
+// them ready (ProduceFrom makes them otherwise, and the sends due while it
+// does are late). On error the producers made so far are closed.
+func (s *Swarm) Prepare(ctx context.Context) error {
+	if s.prepared {
+		return nil
+	}
+	s.prepared = true
 	var ps []*producer
 	for i := range s.cfg.Producers {
 		p, err := newProducer(ctx, i, &s.cfg, s.drv, s.col, s.notify)
@@ -166,6 +205,7 @@ func (s *Swarm) Produce(ctx context.Context) error {
 			for _, q := range ps {
 				q.finish(time.Second)
 			}
+			s.prodOnce.Do(func() { close(s.produced) })
 			return err
 		}
 		ps = append(ps, p)
@@ -175,13 +215,30 @@ func (s *Swarm) Produce(ctx context.Context) error {
 	s.producers = ps
 	s.mu.Unlock()
 	s.prodOnce.Do(func() { close(s.produced) })
-	start := time.Now()
+	return nil
+}
+
+// ProduceFrom runs every producer for the load that starts at start (on
+// the swarm's clock: ClockNS) and lasts the configured duration, or until
+// ctx ends or EndLoad, then waits for their outcomes. Every send the load
+// intended is made, late if need be, or counted not sent (Totals.NotSent)
+// with its latency so far. It returns the producers' errors.
+func (s *Swarm) ProduceFrom(ctx context.Context, start int64) error {
+	defer s.prodOnce.Do(func() { close(s.produced) })
+	s.load.start.Store(start)
+	s.load.end.Store(start + int64(s.cfg.Duration))
+	if err := s.Prepare(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ps := s.producers
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.run(ctx, start, s.cfg.FlushTimeout)
+			p.run(ctx, &s.load, s.cfg.FlushTimeout)
 		}()
 	}
 	wg.Wait()
@@ -194,6 +251,36 @@ func (s *Swarm) Produce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// EndLoad ends the load now, before its planned end (find-max found its
+// answer): producers stop publishing, and what they had not sent of the
+// load so far is counted not sent.
+func (s *Swarm) EndLoad() {
+	now := s.clock.Now()
+	for {
+		end := s.load.end.Load()
+		if end <= now || s.load.end.CompareAndSwap(end, now) {
+			break
+		}
+	}
+	s.load.stopOnce.Do(func() { close(s.load.stop) })
+}
+
+// LoadSpan returns when the load started and when its last producer
+// stopped publishing, on the swarm's clock (unix ns): the load's true
+// length, which a producer blocked in a broker call can stretch past the
+// planned end. Valid once ProduceFrom returned.
+func (s *Swarm) LoadSpan() (start, stopped int64) {
+	start = s.load.start.Load()
+	return start, max(s.load.stopped.Load(), start)
+}
+
+// LoadEnd is when the load ends (or ended) on the swarm's clock: as
+// planned, or sooner after EndLoad.
+func (s *Swarm) LoadEnd() int64 { return s.load.end.Load() }
+
+// Clock returns the swarm's clock.
+func (s *Swarm) Clock() Clock { return s.clock }
+
 // DrainResult says how the drain ended.
 type DrainResult struct {
 	// Drained: every acked message was received, or the broker reported
@@ -201,13 +288,18 @@ type DrainResult struct {
 	Drained  bool
 	Reason   string
 	Duration time.Duration
+	// Settle is how long consumption went on after every acked message
+	// had arrived, or while the broker had nothing left to deliver.
+	Settle time.Duration
 }
 
 // Drain waits until every acked message has been received by every
 // subscription, or the broker's backlog stays at zero (settle), or timeout
 // passes, or ctx's deadline, whichever comes first: every wait inside (the
 // broker's backlog, its probes) ends by then. timeout names the limit in
-// the reason.
+// the reason. Once everything arrived it keeps consuming for settle, so
+// that a duplicate arriving a moment later (a redelivery after a crash
+// near the end) is counted; the deadline bounds that too.
 func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainResult {
 	start := time.Now()
 	deadline := start.Add(timeout)
@@ -227,7 +319,8 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 			c.flush()
 		}
 		if s.col.Outstanding() == 0 {
-			return DrainResult{Drained: true, Reason: "every acknowledged message was received", Duration: time.Since(start)}
+			watched := s.settle(ctx, settle, deadline)
+			return DrainResult{Drained: true, Reason: "every acknowledged message was received", Duration: time.Since(start), Settle: watched}
 		}
 		if hasBacklog {
 			bctx, cancel := context.WithDeadline(ctx, minTime(time.Now().Add(2*time.Second), deadline))
@@ -242,7 +335,7 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 				// Anything received restarts the settle window.
 				zeroSince, zeroReceived = time.Now(), received
 			case time.Since(zeroSince) >= settle:
-				return DrainResult{Drained: true, Duration: time.Since(start),
+				return DrainResult{Drained: true, Duration: time.Since(start), Settle: time.Since(zeroSince),
 					Reason: fmt.Sprintf("the broker had nothing left to deliver for %s", settle)}
 			}
 		}
@@ -267,6 +360,27 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// settle lets the consumers go on for d (at most until deadline, or ctx)
+// and hands over what they received; it returns how long it watched.
+func (s *Swarm) settle(ctx context.Context, d time.Duration, deadline time.Time) time.Duration {
+	start := time.Now()
+	if until := time.Until(deadline); until < d {
+		d = max(0, until)
+	}
+	if d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	for _, c := range s.consumers {
+		c.flush()
+	}
+	return time.Since(start)
 }
 
 // Close stops the swarm's collector; call it after StopConsumers and after

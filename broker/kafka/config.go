@@ -46,6 +46,13 @@ const (
 	minBufferedRecords = 50000 // franz-go's default
 )
 
+// ClosedLoopWindow is the default in-flight window per producer of a
+// closed-loop run on Kafka: franz-go's own buffer (MaxBufferedRecords,
+// 50,000 records by default), which its batching needs full to reach the
+// client's speed. The common default of 1,000 kept a closed-loop run at
+// 7% of what franz-go alone reaches on the same broker.
+const ClosedLoopWindow = minBufferedRecords
+
 // settings is everything the driver needs from the scenario, resolved once.
 type settings struct {
 	k          Config // defaults applied

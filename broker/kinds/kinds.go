@@ -36,6 +36,8 @@ func Default() broker.Kinds {
 			Open:        broker.Typed(kafka.Open),
 			Abilities:   broker.TypedAbilities(kafka.Abilities),
 			Footprint:   broker.TypedFootprint(kafka.Footprint),
+			// Closed loop, the window sets the pace: franz-go's buffer.
+			ClosedLoopWindow: kafka.ClosedLoopWindow,
 		},
 		{
 			Name:        "rabbitmq",

@@ -117,6 +117,11 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 				Abort: abortOf(cmd.Context()),
 			})
 			ss.stopDisplay()
+			// A scenario error means nothing ran: the error says it all.
+			var se *runner.ScenarioError
+			if errors.As(runErr, &se) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%w (nothing was run)", runErr)}
+			}
 			if err := showResults(stdout, display, watch.quiet, asJSON, out, res, runErr); err != nil {
 				return err
 			}
@@ -165,26 +170,46 @@ func showResults(stdout, display io.Writer, quiet, asJSON bool, dir string, res 
 	return nil
 }
 
-// exitFor maps a run's outcome to the documented exit codes.
+// exitFor maps a run's outcome to the documented exit codes. The verdict
+// decides 0 or 1: a violated claim is a fact whatever else went wrong,
+// and a file besides results.json that could not be written (report.html,
+// junit.xml) is said, not turned into another code. An infrastructure
+// error that left the verdict unknown, or an interrupted run, is 3.
+// Scenario errors (2) are the caller's: nothing was run.
 func exitFor(res *report.Results, err error) error {
 	var se *runner.ScenarioError
+	var oe *runner.OutputError
+	notWritten := ""
+	if errors.As(err, &oe) {
+		notWritten = "; " + oe.Error()
+	}
+	// The runner marks every error of the run itself (ErrInfra,
+	// ErrInterrupted, ScenarioError); what else it returns is an
+	// OutputError.
+	infra := errors.Is(err, runner.ErrInfra)
 	switch {
 	case errors.As(err, &se):
 		return &exitError{code: exitUsage, err: err}
-	case errors.Is(err, runner.ErrInterrupted):
-		return &exitError{code: exitInfra, err: errors.New("interrupted: results written with what was measured")}
-	case err != nil:
+	case res == nil && err != nil:
 		return &exitError{code: exitInfra, err: err}
 	case res == nil:
 		return &exitError{code: exitInfra, err: errors.New("no results")}
-	}
-	switch res.Verdict {
-	case checker.Pass:
+	case errors.Is(err, runner.ErrInterrupted):
+		// The scenario did not run to its end: 3, as documented, whatever
+		// results.json says of the claims so far.
+		return &exitError{code: exitInfra, err: errors.New("interrupted: results written with what was measured" + notWritten)}
+	case res.Verdict == checker.Fail && infra:
+		return &exitError{code: exitFail, err: fmt.Errorf("verdict: fail (the run also met an error: %w)", err)}
+	case res.Verdict == checker.Fail:
+		return &exitError{code: exitFail, err: errors.New("verdict: fail" + notWritten)}
+	case infra:
+		return &exitError{code: exitInfra, err: err}
+	case res.Verdict == checker.Pass && notWritten != "":
+		return &exitError{code: exitPass, err: errors.New("verdict: pass" + notWritten)}
+	case res.Verdict == checker.Pass:
 		return nil
-	case checker.Fail:
-		return &exitError{code: exitFail, err: errors.New("verdict: fail")}
 	}
-	return &exitError{code: exitInfra, err: errors.New("verdict: unknown (the run could not decide every claim)")}
+	return &exitError{code: exitInfra, err: errors.New("verdict: unknown (the run could not decide every claim)" + notWritten)}
 }
 
 // loadScenario resolves the scenario arg names with its overrides; notes

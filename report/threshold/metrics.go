@@ -45,8 +45,13 @@ func (m Metric) Short() string {
 	return rest
 }
 
-// LatencySeries are the latency histograms of a run, as named in results.json.
-func LatencySeries() []string { return []string{"publish", "end_to_end"} }
+// LatencySeries are the latency histograms of a run, as named in
+// results.json: publish (every intended send, the headline), one per
+// outcome, send → ack, and end-to-end.
+func LatencySeries() []string {
+	return []string{"publish", "publish_acked", "publish_failed", "publish_indeterminate", "publish_not_sent",
+		"send_to_ack", "end_to_end"}
+}
 
 // Stat is one statistic of a latency series, with the percentile it stands
 // for (p999 is 99.9, p9999 is 99.99); mean, max and count are not
@@ -150,6 +155,6 @@ func families() string {
 	}
 	counts := CountFields()
 	sort.Strings(counts)
-	return fmt.Sprintf("metrics: publish.STAT or end_to_end.STAT with STAT one of %s; %s; %s",
-		strings.Join(stats, ", "), strings.Join(ThroughputFields(), ", "), strings.Join(counts, ", "))
+	return fmt.Sprintf("metrics: SERIES.STAT with SERIES one of %s and STAT one of %s; %s; %s",
+		strings.Join(LatencySeries(), ", "), strings.Join(stats, ", "), strings.Join(ThroughputFields(), ", "), strings.Join(counts, ", "))
 }

@@ -43,7 +43,7 @@ func TestParseErrors(t *testing.T) {
 		{"", "empty"},
 		{"endtoend.p99 < 50ms", `did you mean "end_to_end.p99"`},
 		{"los == 0", `did you mean "lost"`},
-		{"frobnication < 3", "metrics: publish.STAT"},
+		{"frobnication < 3", "metrics: SERIES.STAT with SERIES one of publish, publish_acked"},
 		{"end_to_end.p99 < 50", "needs a unit"},
 		{"end_to_end.p99 < fast", "not a duration"},
 		{"end_to_end.p99 < -5ms", "negative"},
