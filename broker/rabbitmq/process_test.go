@@ -3,7 +3,10 @@ package rabbitmq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,8 +91,20 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 		t.Errorf("error %v, want the context's", err)
 	}
 	if left := processesIn(dir); len(left) > 0 {
-		t.Errorf("processes %v still run in %s after a failed start", left, dir)
+		t.Errorf("processes still run in %s after a failed start:%s", dir, describePids(left))
 	}
+}
+
+// describePids says what each process is: its stat line (state, parent,
+// group) and command line.
+func describePids(pids []int) string {
+	var b strings.Builder
+	for _, pid := range pids {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		fmt.Fprintf(&b, "\n  %s\n    %s", strings.TrimSpace(string(stat)), strings.ReplaceAll(string(cmd), "\x00", " "))
+	}
+	return b.String()
 }
 
 // dialWithin opens and closes an AMQP connection, or fails after d.

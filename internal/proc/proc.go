@@ -176,6 +176,16 @@ func (p *Process) Stop(wait time.Duration) error {
 				return
 			}
 		}
+		// The child's own children (a start script's VM) got the same
+		// SIGKILL, but it takes effect when each is next scheduled, and a
+		// descendant that made a process group of its own (RabbitMQ's
+		// epmd-starter VM) got none: every process carrying the token is
+		// killed, and Stop returns once none runs, so that a caller that
+		// looks finds nothing.
+		if n := killCarriers(p.token, t.C); n > 0 {
+			p.stopErr = fmt.Errorf("%d processes started by %s (pid %d) survived SIGKILL for %s", n, p.cmd.Path, p.cmd.Process.Pid, wait)
+			return
+		}
 		if p.record != "" {
 			if err := os.Remove(p.record); err != nil && !errors.Is(err, os.ErrNotExist) {
 				p.stopErr = fmt.Errorf("removing the record of pid %d: %w", p.cmd.Process.Pid, err)

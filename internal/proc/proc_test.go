@@ -81,9 +81,9 @@ func waitRunning(token string, n int) []int {
 	}
 }
 
-// killCarriers is every test's cleanup: whatever carries a token this test
+// cleanupCarriers is every test's cleanup: whatever carries a token this test
 // made goes, whatever the test found.
-func killCarriers(t *testing.T, token string) {
+func cleanupCarriers(t *testing.T, token string) {
 	t.Cleanup(func() {
 		for _, pid := range Running(token) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -133,7 +133,7 @@ func TestKilledParentLeavesNothing(t *testing.T) {
 		t.Fatalf("parent: %q", line)
 	}
 	token := f[1]
-	killCarriers(t, token)
+	cleanupCarriers(t, token)
 	// The starting goroutine's thread is gone by now; the tree must not be.
 	time.Sleep(300 * time.Millisecond)
 	before := waitRunning(token, 4)
@@ -170,7 +170,7 @@ func TestStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	killCarriers(t, p.Token())
+	cleanupCarriers(t, p.Token())
 	if n := len(waitRunning(p.Token(), 4)); n != 4 {
 		t.Errorf("%d processes carry the token, want 4", n)
 	}
@@ -196,6 +196,29 @@ func TestStop(t *testing.T) {
 	}
 }
 
+// TestStopTakesWhatLeftTheGroup: a descendant that made a session and
+// process group of its own (RabbitMQ's start script runs an epmd-starter
+// VM that way) is gone when Stop returns too: the group's SIGKILL never
+// reached it, the token did.
+func TestStopTakesWhatLeftTheGroup(t *testing.T) {
+	t.Setenv(StateDirEnv, t.TempDir())
+	p, err := Start(exec.Command("/bin/sh", "-c", "setsid sleep 300 & sleep 300 & wait"), Options{Tag: "setsid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupCarriers(t, p.Token())
+	// The shell, its two sleeps and the guard.
+	if n := len(waitRunning(p.Token(), 4)); n != 4 {
+		t.Fatalf("%d processes carry the token, want 4", n)
+	}
+	if err := p.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if left := Running(p.Token()); len(left) > 0 {
+		t.Errorf("still running after Stop: %v", left)
+	}
+}
+
 // TestReap: a sweep stops what carries the token of a record whose owner
 // is gone, and nothing else: not the processes of a live owner's record,
 // not a process that merely has a recorded pid.
@@ -215,7 +238,7 @@ func TestReap(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		killCarriers(t, token)
+		cleanupCarriers(t, token)
 		t.Cleanup(func() {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			_ = cmd.Wait()

@@ -292,3 +292,23 @@ func bootID() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// killCarriers kills every running process that carries token, until none
+// runs (dead ones the init process has not reaped yet are zombies and do
+// not count) or timeout fires, and returns how many still run.
+func killCarriers(token string, timeout <-chan time.Time) int {
+	for {
+		pids := Running(token)
+		if len(pids) == 0 {
+			return 0
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		select {
+		case <-timeout:
+			return len(Running(token))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
