@@ -206,3 +206,24 @@ func TestREADMECIExample(t *testing.T) {
 		t.Errorf("README.md's CI example differs from %s: copy the file into the block", exampleWorkflow)
 	}
 }
+
+// TestREADMEBuiltins: README's list of built-in scenarios is what
+// `mqcheck scenarios` prints.
+func TestREADMEBuiltins(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start, end = "<!-- builtins -->\n```\n", "```\n<!-- /builtins -->"
+	i, j := bytes.Index(readme, []byte(start)), bytes.Index(readme, []byte(end))
+	if i < 0 || j < i {
+		t.Fatalf("README.md has no %q ... %q block", start, end)
+	}
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"scenarios"}, &out, &errb); code != 0 {
+		t.Fatalf("mqcheck scenarios: exit %d: %s", code, errb.String())
+	}
+	if got := readme[i+len(start) : j]; !bytes.Equal(got, out.Bytes()) {
+		t.Errorf("README.md's built-in list differs from `mqcheck scenarios`; it prints:\n%s", out.String())
+	}
+}
