@@ -440,6 +440,9 @@ func (r *run) execute(ctx context.Context) error {
 	dr := sw.Drain(drainCtx, drainTimeout, r.o.DrainSettle)
 	cancelDeadline()
 	cancelDrain()
+	// A Ctrl-C during the drain cut it (or its settle) short: the run is
+	// as interrupted as one stopped during the load.
+	interrupted = interrupted || ctx.Err() != nil
 	// Consumers stop before faults are healed (a node's restart can take
 	// half a minute): the drain ends when they have stopped, and that is
 	// the duration reported.
