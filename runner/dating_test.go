@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,4 +119,72 @@ func memoryKindWith(open func(context.Context, *memory.Config, broker.Spec, brok
 	k, _ := ks.Lookup("memory")
 	k.Open = broker.Typed(open)
 	return ks.With(k)
+}
+
+// failingDriver wraps a driver whose consumer number fail gives up at once
+// with an error, as a consumer meeting a fetch error it cannot go on from.
+type failingDriver struct {
+	broker.Driver
+	fail int
+}
+
+func (d failingDriver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	c, err := d.Driver.NewConsumer(ctx, o)
+	if err != nil || o.ID != d.fail {
+		return c, err
+	}
+	return failingConsumer{c}, nil
+}
+
+type failingConsumer struct{ broker.Consumer }
+
+func (failingConsumer) Run(context.Context, broker.Handler) error {
+	return errors.New("topic authorization failed")
+}
+
+// TestConsumerThatGaveUpIsSaid: one of two consumers gives up with an
+// error. The run goes on with the other, and the error is a warning in
+// results.json and the summary: before, only a run whose every consumer
+// failed said anything, and a drain that timed out waiting for the dead
+// consumer's partitions gave no reason.
+func TestConsumerThatGaveUpIsSaid(t *testing.T) {
+	t.Parallel()
+	s := &scenarios.Scenario{Name: "consumer-gave-up", Seed: 3, Duration: scenarios.Duration(time.Second),
+		DrainTimeout: scenarios.Duration(2 * time.Second),
+		Broker:       scenarios.Broker{Kind: "memory", Config: &memory.Config{}},
+		Producers:    scenarios.Producers{Count: 1, Rate: 200, MessageSize: 100},
+		Consumers:    scenarios.Consumers{Count: 2}, Claims: []string{"at-least-once"}}
+	s.ApplyDefaults()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	open := func(ctx context.Context, cfg *memory.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+		tgt, err := memory.Open(ctx, cfg, spec, env)
+		if err != nil {
+			return nil, err
+		}
+		tgt.Driver = failingDriver{tgt.Driver, 1}
+		return tgt, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Options{Scenario: s, Dir: t.TempDir(), Kinds: memoryKindWith(open), DrainSettle: 300 * time.Millisecond})
+	if res == nil {
+		t.Fatalf("run: %v", err)
+	}
+	said := 0
+	for _, n := range res.Notices {
+		if n.Kind == "consumer-failed" && n.Warning && strings.Contains(n.Detail, "consumer 1") &&
+			strings.Contains(n.Detail, "topic authorization failed") {
+			said++
+		}
+	}
+	var text strings.Builder
+	if err := report.Text(&text, res); err != nil {
+		t.Fatal(err)
+	}
+	if said != 1 || !strings.Contains(text.String(), "topic authorization failed") {
+		t.Errorf("notices %+v (run error %v): want one consumer-failed warning naming consumer 1 and its error, in the summary too:\n%s",
+			res.Notices, err, text.String())
+	}
 }
