@@ -74,18 +74,13 @@ func TestLowRateLossIsDatedAndAttributed(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	open := func(ctx context.Context, cfg *memory.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-		tgt, err := memory.Open(ctx, cfg, spec, env)
-		if err != nil {
-			return nil, err
-		}
-		tgt.Driver = eatingDriver{tgt.Driver, func(h message.Header) bool { return h.Seq >= first && h.Seq <= last }}
-		return tgt, nil
-	}
+	ks := memoryKindWith(func(d broker.Driver) broker.Driver {
+		return eatingDriver{d, func(h message.Header) bool { return h.Seq >= first && h.Seq <= last }}
+	})
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Kinds: memoryKindWith(open),
+	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Kinds: ks,
 		DrainSettle: 300 * time.Millisecond}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -112,12 +107,19 @@ func TestLowRateLossIsDatedAndAttributed(t *testing.T) {
 	}
 }
 
-// memoryKindWith is the default list of kinds with the memory kind opened by
-// open (a wrapped memory broker).
-func memoryKindWith(open func(context.Context, *memory.Config, broker.Spec, broker.Env) (*broker.Target, error)) broker.Kinds {
+// memoryKindWith is the default list of kinds with the memory kind's driver
+// wrapped by wrap.
+func memoryKindWith(wrap func(broker.Driver) broker.Driver) broker.Kinds {
 	ks := kinds.Default()
 	k, _ := ks.Lookup("memory")
-	k.Open = broker.Typed(open)
+	k.Open = broker.Typed(func(ctx context.Context, cfg *memory.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+		tgt, err := memory.Open(ctx, cfg, spec, env)
+		if err != nil {
+			return nil, err
+		}
+		tgt.Driver = wrap(tgt.Driver)
+		return tgt, nil
+	})
 	return ks.With(k)
 }
 
@@ -158,17 +160,10 @@ func TestConsumerThatGaveUpIsSaid(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	open := func(ctx context.Context, cfg *memory.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-		tgt, err := memory.Open(ctx, cfg, spec, env)
-		if err != nil {
-			return nil, err
-		}
-		tgt.Driver = failingDriver{tgt.Driver, 1}
-		return tgt, nil
-	}
+	ks := memoryKindWith(func(d broker.Driver) broker.Driver { return failingDriver{d, 1} })
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	res, err := Run(ctx, Options{Scenario: s, Dir: t.TempDir(), Kinds: memoryKindWith(open), DrainSettle: 300 * time.Millisecond})
+	res, err := Run(ctx, Options{Scenario: s, Dir: t.TempDir(), Kinds: ks, DrainSettle: 300 * time.Millisecond})
 	if res == nil {
 		t.Fatalf("run: %v", err)
 	}
