@@ -169,6 +169,29 @@ func TestApplyThresholdsVerdict(t *testing.T) {
 	}
 }
 
+// TestLossThresholdAfterAnIncompleteDrain: after a drain that timed out,
+// the acked messages not received are unaccounted, not lost, so
+// counts.lost is 0 whatever happened to them: a threshold on it cannot be
+// judged (before, "lost == 0" held and a run whose claims say nothing of
+// loss passed).
+func TestLossThresholdAfterAnIncompleteDrain(t *testing.T) {
+	r := sampleResults()
+	r.Verdict, r.Thresholds = checker.Pass, nil
+	r.Drain = Drain{Complete: false, Reason: "drain timed out (30s) with 40 acknowledged messages not received"}
+	r.Counts.Lost, r.Counts.Unaccounted = 0, 40
+	if err := ApplyThresholds(r, []string{"lost == 0", "duplicated <= 100"}); err != nil {
+		t.Fatal(err)
+	}
+	th := r.Thresholds[0]
+	if r.Verdict != checker.Unknown || th.Verdict != checker.Unknown || th.Holds != nil ||
+		!strings.Contains(th.Summary, "drain") {
+		t.Errorf("verdict %s; lost threshold %+v: want it undecided, saying the drain did not complete", r.Verdict, th)
+	}
+	if r.Thresholds[1].Verdict != checker.Pass {
+		t.Errorf("duplicated threshold %+v: want it decided", r.Thresholds[1])
+	}
+}
+
 // TestEveryMetricHasAValue keeps the threshold catalogue and MetricValue in
 // step.
 func TestEveryMetricHasAValue(t *testing.T) {

@@ -35,6 +35,11 @@ func ApplyThresholds(r *Results, exprs []string) error {
 		tr := ThresholdResult{Expr: e, Metric: t.Metric.Name, Limit: t.Limit, Verdict: checker.Unknown}
 		v, ok := MetricValue(r, t.Metric.Name)
 		switch {
+		case t.Metric.Name == "counts.lost" && !r.Drain.Complete:
+			// Missing messages are unaccounted, not lost, until a drain
+			// completes: lost is 0 whatever happened to them.
+			tr.Summary = fmt.Sprintf("%s: not known, the drain did not complete (%d acknowledged messages unaccounted), cannot judge",
+				t.Metric.Short(), r.Counts.Unaccounted)
 		case !ok:
 			tr.Summary = fmt.Sprintf("%s: no value (nothing recorded), cannot judge", t.Metric.Short())
 		default:

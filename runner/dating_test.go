@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,18 +74,13 @@ func TestLowRateLossIsDatedAndAttributed(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	open := func(ctx context.Context, cfg *memory.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-		tgt, err := memory.Open(ctx, cfg, spec, env)
-		if err != nil {
-			return nil, err
-		}
-		tgt.Driver = eatingDriver{tgt.Driver, func(h message.Header) bool { return h.Seq >= first && h.Seq <= last }}
-		return tgt, nil
-	}
+	ks := memoryKindWith(func(d broker.Driver) broker.Driver {
+		return eatingDriver{d, func(h message.Header) bool { return h.Seq >= first && h.Seq <= last }}
+	})
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Kinds: memoryKindWith(open),
+	if _, err := Run(ctx, Options{Scenario: s, Dir: dir, Kinds: ks,
 		DrainSettle: 300 * time.Millisecond}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -111,11 +107,79 @@ func TestLowRateLossIsDatedAndAttributed(t *testing.T) {
 	}
 }
 
-// memoryKindWith is the default list of kinds with the memory kind opened by
-// open (a wrapped memory broker).
-func memoryKindWith(open func(context.Context, *memory.Config, broker.Spec, broker.Env) (*broker.Target, error)) broker.Kinds {
+// memoryKindWith is the default list of kinds with the memory kind's driver
+// wrapped by wrap.
+func memoryKindWith(wrap func(broker.Driver) broker.Driver) broker.Kinds {
 	ks := kinds.Default()
 	k, _ := ks.Lookup("memory")
-	k.Open = broker.Typed(open)
+	k.Open = broker.Typed(func(ctx context.Context, cfg *memory.Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+		tgt, err := memory.Open(ctx, cfg, spec, env)
+		if err != nil {
+			return nil, err
+		}
+		tgt.Driver = wrap(tgt.Driver)
+		return tgt, nil
+	})
 	return ks.With(k)
+}
+
+// failingDriver wraps a driver whose consumer number fail gives up at once
+// with an error, as a consumer meeting a fetch error it cannot go on from.
+type failingDriver struct {
+	broker.Driver
+	fail int
+}
+
+func (d failingDriver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	c, err := d.Driver.NewConsumer(ctx, o)
+	if err != nil || o.ID != d.fail {
+		return c, err
+	}
+	return failingConsumer{c}, nil
+}
+
+type failingConsumer struct{ broker.Consumer }
+
+func (failingConsumer) Run(context.Context, broker.Handler) error {
+	return errors.New("topic authorization failed")
+}
+
+// TestConsumerThatGaveUpIsSaid: one of two consumers gives up with an
+// error. The run goes on with the other, and the error is a warning in
+// results.json and the summary: before, only a run whose every consumer
+// failed said anything, and a drain that timed out waiting for the dead
+// consumer's partitions gave no reason.
+func TestConsumerThatGaveUpIsSaid(t *testing.T) {
+	t.Parallel()
+	s := &scenarios.Scenario{Name: "consumer-gave-up", Seed: 3, Duration: scenarios.Duration(time.Second),
+		DrainTimeout: scenarios.Duration(2 * time.Second),
+		Broker:       scenarios.Broker{Kind: "memory", Config: &memory.Config{}},
+		Producers:    scenarios.Producers{Count: 1, Rate: 200, MessageSize: 100},
+		Consumers:    scenarios.Consumers{Count: 2}, Claims: []string{"at-least-once"}}
+	s.ApplyDefaults()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ks := memoryKindWith(func(d broker.Driver) broker.Driver { return failingDriver{d, 1} })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Options{Scenario: s, Dir: t.TempDir(), Kinds: ks, DrainSettle: 300 * time.Millisecond})
+	if res == nil {
+		t.Fatalf("run: %v", err)
+	}
+	said := 0
+	for _, n := range res.Notices {
+		if n.Kind == "consumer-failed" && n.Warning && strings.Contains(n.Detail, "consumer 1") &&
+			strings.Contains(n.Detail, "topic authorization failed") {
+			said++
+		}
+	}
+	var text strings.Builder
+	if err := report.Text(&text, res); err != nil {
+		t.Fatal(err)
+	}
+	if said != 1 || !strings.Contains(text.String(), "topic authorization failed") {
+		t.Errorf("notices %+v (run error %v): want one consumer-failed warning naming consumer 1 and its error, in the summary too:\n%s",
+			res.Notices, err, text.String())
+	}
 }

@@ -268,3 +268,39 @@ func TestFindMax(t *testing.T) {
 		t.Errorf("sent %d + not sent %d, intended %d; verdict %s", res.Counts.Sent, res.Counts.NotSent, res.Load.Intended, res.Verdict)
 	}
 }
+
+// cancelAtRow cancels the run when the timeline reaches row t.
+type cancelAtRow struct {
+	t      int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAtRow) Second(row report.Second, _, _ *hdrhistogram.Histogram) {
+	if row.T >= c.t {
+		c.cancel()
+	}
+}
+
+// TestInterruptedDrainIsInterrupted: a Ctrl-C during the drain (here in
+// its settle: a 1s load, then a minute of settle) ends the run as
+// interrupted, verdict unknown, as one during the load does. Before, only
+// an interrupt during the load counted: one in the drain cut the settle
+// short and the run passed with no error, exit 0.
+func TestInterruptedDrainIsInterrupted(t *testing.T) {
+	s := loadScenario(t, memory.Config{}, func(s *scenarios.Scenario) {
+		s.Duration = scenarios.Duration(time.Second)
+		s.Claims = []string{"at-least-once", "at-most-once"}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Rows 2 and later come while the drain runs: it lasts the settle.
+	obs := &cancelAtRow{t: 3, cancel: cancel}
+	res, err := Run(ctx, Options{Scenario: s, Dir: t.TempDir(), DrainSettle: time.Minute, Observers: []Observer{obs}})
+	if !errors.Is(err, ErrInterrupted) || res == nil || res.Verdict != checker.Unknown {
+		verdict := ""
+		if res != nil {
+			verdict = res.Verdict
+		}
+		t.Fatalf("Run = verdict %q, %v; want interrupted, verdict unknown", verdict, err)
+	}
+}

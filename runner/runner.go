@@ -440,6 +440,9 @@ func (r *run) execute(ctx context.Context) error {
 	dr := sw.Drain(drainCtx, drainTimeout, r.o.DrainSettle)
 	cancelDeadline()
 	cancelDrain()
+	// A Ctrl-C during the drain cut it (or its settle) short: the run is
+	// as interrupted as one stopped during the load.
+	interrupted = interrupted || ctx.Err() != nil
 	// Consumers stop before faults are healed (a node's restart can take
 	// half a minute): the drain ends when they have stopped, and that is
 	// the duration reported.
@@ -457,6 +460,16 @@ func (r *run) execute(ctx context.Context) error {
 	consumerErrs := sw.ConsumerErrors()
 
 	r.finish(sw, faults, dr, pacer, search)
+	// A consumer that gave up while others went on leaves the verdict to
+	// them, but is never silent (when it happened is not known: the time
+	// is when the run noticed).
+	r.mu.Lock()
+	for _, err := range consumerErrs {
+		r.log.Warn("consumer gave up", "err", err)
+		r.res.Notices = append(r.res.Notices, report.Notice{AtMS: time.Since(r.loadStart).Milliseconds(), Kind: "consumer-failed",
+			Detail: err.Error() + " (it gave up; the run went on without it)", Warning: true})
+	}
+	r.mu.Unlock()
 	if err := saveCheckerState(filepath.Join(r.o.Dir, CheckerStateFile), sw.Collector()); err != nil {
 		r.log.Warn("saving checker state", "err", err)
 	}

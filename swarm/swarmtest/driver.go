@@ -37,7 +37,9 @@ type Driver struct {
 	handler  broker.Handler
 	ready    chan struct{}
 	readyOne sync.Once
-	first    []byte // the first payload, for a late duplicate
+	started  bool     // a consumer has run (under mu)
+	pending  [][]byte // published before it did, delivered when it does
+	first    []byte   // the first payload, for a late duplicate
 	// scheduled marks the stalls whose release is scheduled.
 	scheduled map[int]bool
 	held      map[int][]heldMsg
@@ -63,8 +65,9 @@ func NewSlowDriver(rate float64, slowBy time.Duration, producers int) *Driver {
 		ready: make(chan struct{}), scheduled: map[int]bool{}, held: map[int][]heldMsg{}}
 }
 
-// Ready is closed once a consumer runs: publish after it, so that no
-// delivery finds no one to take it.
+// Ready is closed once a consumer runs. What is published before is kept
+// and delivered to it then, as a broker keeps what nobody reads yet (a
+// run's consumer goroutine may start after its first publishes).
 func (d *Driver) Ready() <-chan struct{} { return d.ready }
 
 // RedeliverFirstAfter delivers the first message published once more,
@@ -113,8 +116,12 @@ func (d *Driver) deliver(m *broker.Message) {
 	if d.first == nil {
 		d.first = append([]byte(nil), m.Payload...)
 	}
-	if d.handler != nil {
+	switch {
+	case d.handler != nil:
 		_ = d.handler(&broker.Delivery{Payload: m.Payload, Domain: "stall/0"})
+	case !d.started:
+		// The swarm reuses m once it is completed: keep a copy.
+		d.pending = append(d.pending, append([]byte(nil), m.Payload...))
 	}
 }
 
@@ -246,7 +253,11 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 	mine := false
 	d.readyOne.Do(func() {
 		d.mu.Lock()
-		d.handler = h
+		d.handler, d.started = h, true
+		for _, p := range d.pending {
+			_ = h(&broker.Delivery{Payload: p, Domain: "stall/0"})
+		}
+		d.pending = nil
 		d.mu.Unlock()
 		mine = true
 		close(d.ready)
