@@ -143,12 +143,6 @@ type goawsTarget struct {
 var _ broker.Restarter = (*goawsTarget)(nil)
 
 func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-	if c.fifo() && c.Deduplication == "content" {
-		return nil, fmt.Errorf("opening sqs target: %w: goaws %s has no content-based deduplication; use deduplication: id or target exec (fauxqs)", broker.ErrConfig, GoawsVersion)
-	}
-	if c.fifo() && spec.Subscriptions > 1 {
-		return nil, fmt.Errorf("opening sqs target: %w: goaws %s's SNS ignores MessageGroupId and MessageDeduplicationId, so FIFO fan-out cannot be checked on it; use target exec (fauxqs)", broker.ErrConfig, GoawsVersion)
-	}
 	startGoaws()
 	topo := newTopology(c, spec, env.RunID)
 	names := []string{}
