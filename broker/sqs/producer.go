@@ -160,14 +160,8 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 
 // Flush waits until every published message has completed.
 func (p *producer) Flush(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for p.pending.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	if err := broker.WaitCompleted(ctx, &p.pending); err != nil {
+		return fmt.Errorf("flushing sqs producer %d (%d messages not completed): %w", p.opts.ID, p.pending.Load(), err)
 	}
 	return nil
 }
