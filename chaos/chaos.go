@@ -206,7 +206,11 @@ func (r *Runner) measure(ctx context.Context, w *Window, m *meter, healed <-chan
 			healed = nil
 			isHealed = true
 			acked0, recv0 = m.sample(time.Now())
-		case now := <-t.C:
+		case <-t.C:
+			// Not the tick's own time: a tick that was waiting when the
+			// heal came would date a recovery before the heal (seen:
+			// "delivery recovered -6 ms after", read as never recovered).
+			now := time.Now()
 			acked, recv := m.sample(now)
 			if !isHealed {
 				continue

@@ -22,9 +22,11 @@ import (
 // lacks in Caps.Unsupported, with the reason; the suite then reports the
 // check as skipped with that reason instead of running it.
 const (
-	// CapReject: ErrReject gives a delivery back and it comes again,
-	// flagged Redelivered.
+	// CapReject: ErrReject gives a delivery back and it comes again.
 	CapReject = "reject"
+	// CapRejectFlag: what ErrReject gave back comes again flagged
+	// Redelivered.
+	CapRejectFlag = "reject-flag"
 	// CapCrashFlag: the deliveries a crashed consumer had not acknowledged
 	// come again flagged Redelivered. (That they come again at all is
 	// required of every kind.)
@@ -40,7 +42,7 @@ const (
 	CapSecrets = "secrets"
 )
 
-var knownCaps = []string{CapReject, CapCrashFlag, CapBacklog, CapRestart, CapPubSub, CapSecrets}
+var knownCaps = []string{CapReject, CapRejectFlag, CapCrashFlag, CapBacklog, CapRestart, CapPubSub, CapSecrets}
 
 // Caps declares what a kind cannot do.
 type Caps struct {
@@ -201,6 +203,26 @@ type delivery struct {
 	sub, consumer int
 	domain        string
 	redelivered   bool
+	pos           uint64
+	hasPos        bool
+}
+
+// positionProblem says what is wrong when again, a redelivery of first's
+// stored copy in the same domain, names another storage position (or has
+// one where first had none): the position would then be a per-delivery
+// handle, and the checker would count every redelivery as a message
+// stored twice.
+func positionProblem(first, again delivery) string {
+	switch {
+	case first.domain != again.domain:
+		return ""
+	case first.hasPos != again.hasPos:
+		return fmt.Sprintf("%s came again in %s with HasPosition %v, first with %v", first.key, first.domain, again.hasPos, first.hasPos)
+	case first.pos != again.pos:
+		return fmt.Sprintf("%s came again at position %d of %s, first at %d: a redelivery of one stored copy must keep its storage position (the checker would count it stored twice)",
+			first.key, again.pos, first.domain, first.pos)
+	}
+	return ""
 }
 
 // rig opens targets for one check and records what producers were told
@@ -330,7 +352,7 @@ func (r *rig) consume(ctx context.Context, d broker.Driver, id, sub int, h func(
 				r.mu.Unlock()
 				return nil
 			}
-			dv := delivery{key: k, sub: sub, consumer: id, domain: dl.Domain, redelivered: dl.Redelivered}
+			dv := delivery{key: k, sub: sub, consumer: id, domain: dl.Domain, redelivered: dl.Redelivered, pos: dl.Position, hasPos: dl.HasPosition}
 			r.received = append(r.received, dv)
 			r.mu.Unlock()
 			if h != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,6 +153,20 @@ func TestChecksCatchBrokenDrivers(t *testing.T) {
 				return next(d)
 			}
 		}), "without the Redelivered flag", 0},
+		{"a delivery handle for a position", checkRejectRedelivered, harness(memory.Config{}, func(f *faulty) {
+			var handle atomic.Uint64
+			f.handle = func(d *broker.Delivery, next broker.Handler) error {
+				d.Position, d.HasPosition = handle.Add(1), true
+				return next(d)
+			}
+		}), "must keep its storage position", 0},
+		{"a crash redelivery at another position", checkCrashRedelivers, harness(memory.Config{}, func(f *faulty) {
+			var handle atomic.Uint64
+			f.handle = func(d *broker.Delivery, next broker.Handler) error {
+				d.Position, d.HasPosition = handle.Add(1), true
+				return next(d)
+			}
+		}), "must keep its storage position", short},
 		{"reordered", checkOrdering, harness(memory.Config{Faults: memory.Faults{Reorder: 3, Window: 100}}, nil), "out of order", 0},
 		{"no domain", checkOrdering, harness(memory.Config{}, func(f *faulty) {
 			f.handle = func(d *broker.Delivery, next broker.Handler) error {

@@ -160,15 +160,16 @@ var errCrash = errors.New("consumer killed (conformance check)")
 
 // checkCrashRedelivers: what a crashed consumer received and did not
 // acknowledge is delivered again to the next consumer of the subscription,
-// flagged Redelivered where the kind has the flag (CapCrashFlag).
+// flagged Redelivered where the kind has the flag (CapCrashFlag), at the
+// storage position it had (in the same domain).
 func checkCrashRedelivers(ctx context.Context, r *rig) []string {
 	tgt, _, ks, ps := r.withAcked(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 2}, 20)
 	if len(ps) > 0 {
 		return ps
 	}
-	var victim atomic.Pointer[key]
+	var victim atomic.Pointer[delivery]
 	a, err := r.consume(ctx, tgt.Driver, 0, 0, func(d delivery) error {
-		victim.CompareAndSwap(nil, &d.key)
+		victim.CompareAndSwap(nil, &d)
 		return errCrash
 	})
 	if err != nil {
@@ -190,10 +191,11 @@ func checkCrashRedelivers(ctx context.Context, r *rig) []string {
 	if err != nil {
 		ps = append(ps, fmt.Sprintf("crashing the consumer: %v", err))
 	}
-	v := victim.Load()
-	if v == nil {
+	first := victim.Load()
+	if first == nil {
 		return append(ps, "the consumer got nothing before it crashed")
 	}
+	v := &first.key
 	if _, err := r.consume(ctx, tgt.Driver, 1, 0, nil); err != nil {
 		return append(ps, err.Error())
 	}
@@ -217,6 +219,11 @@ func checkCrashRedelivers(ctx context.Context, r *rig) []string {
 			ps = append(ps, fmt.Sprintf("%s came again without the Redelivered flag", v))
 		}
 	}
+	if again != nil {
+		if p := positionProblem(*first, *again); p != "" {
+			ps = append(ps, p)
+		}
+	}
 	if left := r.waitReceived(ctx, 0, ks); len(left) > 0 {
 		ps = append(ps, fmt.Sprintf("%d acked messages never delivered after the crash: %s", len(left), few(left)))
 	}
@@ -224,7 +231,8 @@ func checkCrashRedelivers(ctx context.Context, r *rig) []string {
 }
 
 // checkRejectRedelivered: a delivery the handler rejects (ErrReject) comes
-// again, flagged Redelivered; its first delivery is not flagged.
+// again, flagged Redelivered where the kind has the flag (CapRejectFlag),
+// at the storage position it had; its first delivery is not flagged.
 func checkRejectRedelivered(ctx context.Context, r *rig) []string {
 	tgt, _, ks, ps := r.withAcked(ctx, r.h.Open, broker.Spec{Producers: 1, Subscriptions: 1, Consumers: 1}, 10)
 	if len(ps) > 0 {
@@ -257,7 +265,16 @@ func checkRejectRedelivered(ctx context.Context, r *rig) []string {
 	case copies[0].redelivered:
 		ps = append(ps, fmt.Sprintf("the first delivery of %s was flagged Redelivered", victim))
 	case !copies[1].redelivered:
-		ps = append(ps, fmt.Sprintf("%s came again after ErrReject without the Redelivered flag", victim))
+		if why, ok := r.h.Caps.Unsupported[CapRejectFlag]; ok {
+			r.tb.Logf("%s came again unflagged, as declared: %s", victim, why)
+		} else {
+			ps = append(ps, fmt.Sprintf("%s came again after ErrReject without the Redelivered flag", victim))
+		}
+	}
+	if len(copies) >= 2 {
+		if p := positionProblem(copies[0], copies[1]); p != "" {
+			ps = append(ps, p)
+		}
 	}
 	if left := r.waitReceived(ctx, 0, ks); len(left) > 0 {
 		ps = append(ps, fmt.Sprintf("%d messages never delivered: %s", len(left), few(left)))

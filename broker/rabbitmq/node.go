@@ -333,8 +333,8 @@ func (n *node) Nodes() int { return 1 }
 // script, which stops the node gracefully. It returns once the script has
 // exited.
 func (n *node) Stop(ctx context.Context, node int, graceful bool) error {
-	if node > 0 {
-		return fmt.Errorf("stopping rabbitmq node %d: the target has one node (0)", node)
+	if err := broker.OneNode("stopping rabbitmq", node); err != nil {
+		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -392,8 +392,8 @@ func (n *node) Resume(_ context.Context, node int) error {
 }
 
 func (n *node) signalVM(node int, sig syscall.Signal, what string) error {
-	if node > 0 {
-		return fmt.Errorf("%s rabbitmq node %d: the target has one node (0)", what, node)
+	if err := broker.OneNode(what+" rabbitmq", node); err != nil {
+		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -409,8 +409,8 @@ func (n *node) signalVM(node int, sig syscall.Signal, what string) error {
 
 // Start boots the node again on the same ports and data.
 func (n *node) Start(ctx context.Context, node int) error {
-	if node > 0 {
-		return fmt.Errorf("starting rabbitmq node %d: the target has one node (0)", node)
+	if err := broker.OneNode("starting rabbitmq", node); err != nil {
+		return err
 	}
 	n.mu.Lock()
 	running := n.sh != nil

@@ -438,14 +438,8 @@ func (p *producer) reconnect() *pubSession {
 
 // Flush waits until every published message was completed.
 func (p *producer) Flush(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for p.pending.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("flushing rabbitmq producer %d (%d messages unconfirmed): %w", p.id, p.pending.Load(), ctx.Err())
-		case <-t.C:
-		}
+	if err := broker.WaitCompleted(ctx, &p.pending); err != nil {
+		return fmt.Errorf("flushing rabbitmq producer %d (%d messages unconfirmed): %w", p.id, p.pending.Load(), err)
 	}
 	return nil
 }

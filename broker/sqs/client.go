@@ -98,7 +98,14 @@ func newClients(ctx context.Context, c *Config, ep endpoint, env broker.Env, ext
 	if err != nil {
 		return nil, err
 	}
-	return &clients{sqs: awssqs.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg)}, nil
+	// The endpoint again as a client option, which comes last: the SDK
+	// lets AWS_ENDPOINT_URL_SQS (_SNS) or a profile's services section
+	// take the place of the configuration's BaseEndpoint, and a url
+	// target's traffic must go to broker.url.
+	return &clients{
+		sqs: awssqs.NewFromConfig(cfg, func(o *awssqs.Options) { o.BaseEndpoint = aws.String(ep.url) }),
+		sns: sns.NewFromConfig(cfg, func(o *sns.Options) { o.BaseEndpoint = aws.String(ep.url) }),
+	}, nil
 }
 
 // attempts counts the attempts of one call (the SDK retries inside it)

@@ -32,9 +32,9 @@ func TestConformanceGoaws(t *testing.T) {
 		Open:            open,
 		OpenRestartable: open,
 		Caps: brokertest.Caps{Unsupported: map[string]string{
-			brokertest.CapReject:    "goaws v0.5.4 never counts receives (ApproximateReceiveCount is always 1): a message given back comes again unflagged",
-			brokertest.CapCrashFlag: "goaws v0.5.4 never counts receives (ApproximateReceiveCount is always 1)",
-			brokertest.CapSecrets:   secretsUnsupported,
+			brokertest.CapRejectFlag: "goaws v0.5.4 never counts receives (ApproximateReceiveCount is always 1): a message given back comes again unflagged",
+			brokertest.CapCrashFlag:  "goaws v0.5.4 never counts receives (ApproximateReceiveCount is always 1)",
+			brokertest.CapSecrets:    secretsUnsupported,
 		}},
 	})
 }

@@ -181,7 +181,9 @@ func (d *driver) createQueue(ctx context.Context, q *queue, attrs map[string]str
 	if !d.ep.emulator {
 		out, err := d.admin.sqs.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String(q.name)})
 		if err == nil {
-			q.url = aws.ToString(out.QueueUrl)
+			if err := keep(&q.url, aws.ToString(out.QueueUrl), "the URL of queue "+q.name); err != nil {
+				return err
+			}
 			d.existing = true
 			return d.readArn(ctx, q)
 		}
@@ -193,7 +195,9 @@ func (d *driver) createQueue(ctx context.Context, q *queue, attrs map[string]str
 	if err != nil {
 		return fmt.Errorf("creating queue %s: %w", q.name, err)
 	}
-	q.url = aws.ToString(out.QueueUrl)
+	if err := keep(&q.url, aws.ToString(out.QueueUrl), "the URL of queue "+q.name); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	if !slices.Contains(d.created, q.url) { // created again after a restart
 		d.created = append(d.created, q.url)
@@ -208,9 +212,25 @@ func (d *driver) readArn(ctx context.Context, q *queue) error {
 	if err != nil {
 		return fmt.Errorf("reading the ARN of queue %s: %w", q.name, err)
 	}
-	q.arn = out.Attributes[string(types.QueueAttributeNameQueueArn)]
-	if q.arn == "" {
+	arn := out.Attributes[string(types.QueueAttributeNameQueueArn)]
+	if arn == "" {
 		return fmt.Errorf("queue %s: the server gave no QueueArn", q.name)
+	}
+	return keep(&q.arn, arn, "the ARN of queue "+q.name)
+}
+
+// keep sets *field, a queue's URL or ARN or the topic's ARN, the first time
+// (Setup), and when Setup runs again after a restart of an emulator only
+// checks that the server gave the same one back: producers and consumers
+// read these fields, without a lock, while the restart runs, and a queue
+// that came back under another name is one they could not reach.
+func keep(field *string, v, what string) error {
+	switch *field {
+	case "":
+		*field = v
+	case v:
+	default:
+		return fmt.Errorf("%s is %q after the restart, %q before: the run's clients cannot follow", what, v, *field)
 	}
 	return nil
 }
@@ -251,7 +271,9 @@ func (d *driver) createTopic(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating topic %s: %w", d.topo.topic, err)
 	}
-	d.topicArn = aws.ToString(out.TopicArn)
+	if err := keep(&d.topicArn, aws.ToString(out.TopicArn), "the ARN of topic "+d.topo.topic); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	if !slices.Contains(d.topics, d.topicArn) {
 		d.topics = append(d.topics, d.topicArn)

@@ -143,12 +143,6 @@ type goawsTarget struct {
 var _ broker.Restarter = (*goawsTarget)(nil)
 
 func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-	if c.fifo() && c.Deduplication == "content" {
-		return nil, fmt.Errorf("opening sqs target: %w: goaws %s has no content-based deduplication; use deduplication: id or target exec (fauxqs)", broker.ErrConfig, GoawsVersion)
-	}
-	if c.fifo() && spec.Subscriptions > 1 {
-		return nil, fmt.Errorf("opening sqs target: %w: goaws %s's SNS ignores MessageGroupId and MessageDeduplicationId, so FIFO fan-out cannot be checked on it; use target exec (fauxqs)", broker.ErrConfig, GoawsVersion)
-	}
 	startGoaws()
 	topo := newTopology(c, spec, env.RunID)
 	names := []string{}
@@ -219,8 +213,8 @@ func (t *goawsTarget) Nodes() int { return 1 }
 // queues and topic, as a killed emulator would (graceful or not: goaws
 // keeps nothing on disk).
 func (t *goawsTarget) Stop(_ context.Context, node int, _ bool) error {
-	if node > 0 {
-		return fmt.Errorf("stopping goaws node %d: the target has one node (0)", node)
+	if err := broker.OneNode("stopping goaws", node); err != nil {
+		return err
 	}
 	t.mu.Lock()
 	srv := t.srv
@@ -255,8 +249,8 @@ func (t *goawsTarget) forget() {
 // Start listens on the same address again and creates the run's queues
 // (and topic) again: goaws came back empty.
 func (t *goawsTarget) Start(ctx context.Context, node int) error {
-	if node > 0 {
-		return fmt.Errorf("starting goaws node %d: the target has one node (0)", node)
+	if err := broker.OneNode("starting goaws", node); err != nil {
+		return err
 	}
 	t.mu.Lock()
 	running := t.srv != nil

@@ -254,8 +254,8 @@ func (n *fauxqsNode) stop(graceful bool) error {
 // Stop kills fauxqs (or stops it with SIGTERM): it keeps nothing on disk,
 // so either way its queues are gone.
 func (n *fauxqsNode) Stop(_ context.Context, node int, graceful bool) error {
-	if node > 0 {
-		return fmt.Errorf("stopping fauxqs node %d: the target has one node (0)", node)
+	if err := broker.OneNode("stopping fauxqs", node); err != nil {
+		return err
 	}
 	return n.stop(graceful)
 }
@@ -263,8 +263,8 @@ func (n *fauxqsNode) Stop(_ context.Context, node int, graceful bool) error {
 // Start runs fauxqs again on the same port and creates the run's queues
 // again.
 func (n *fauxqsNode) Start(ctx context.Context, node int) error {
-	if node > 0 {
-		return fmt.Errorf("starting fauxqs node %d: the target has one node (0)", node)
+	if err := broker.OneNode("starting fauxqs", node); err != nil {
+		return err
 	}
 	n.mu.Lock()
 	running := n.p != nil

@@ -160,14 +160,8 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 
 // Flush waits until every published message has completed.
 func (p *producer) Flush(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for p.pending.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	if err := broker.WaitCompleted(ctx, &p.pending); err != nil {
+		return fmt.Errorf("flushing sqs producer %d (%d messages not completed): %w", p.opts.ID, p.pending.Load(), err)
 	}
 	return nil
 }
@@ -286,23 +280,24 @@ func (p *producer) sendBatch(batch []*broker.Message) {
 
 func (p *producer) request(ctx context.Context, batch []*broker.Message, res *outcomes) {
 	actx, a := withAttempts(ctx)
-	var failed map[string]failure
+	var answer []*failure // by entry of a batch call; nil: acked
 	var err error
 	switch {
 	case p.d.topicArn != "" && len(batch) == 1:
 		_, err = p.cl.sns.Publish(actx, p.publishInput(batch[0]))
 	case p.d.topicArn != "":
-		failed, err = p.publishBatch(actx, batch)
+		answer, err = p.publishBatch(actx, batch)
 	case len(batch) == 1:
 		_, err = p.cl.sqs.SendMessage(actx, p.sendInput(batch[0]))
 	default:
-		failed, err = p.sendMessageBatch(actx, batch)
+		answer, err = p.sendMessageBatch(actx, batch)
 	}
 	for i := range batch {
-		switch f, bad := failed[strconv.Itoa(i)]; {
+		switch {
 		case err != nil:
 			res.o[i], res.err[i] = callOutcome(err, a), fmt.Errorf("sending to sqs: %w", err)
-		case bad:
+		case answer != nil && answer[i] != nil:
+			f := answer[i]
 			res.o[i], res.err[i] = entryOutcome(f.sender, a), fmt.Errorf("sqs refused the entry: %s: %s", f.code, f.msg)
 		default:
 			res.o[i] = broker.Acked
@@ -310,10 +305,49 @@ func (p *producer) request(ctx context.Context, batch []*broker.Message, res *ou
 	}
 }
 
-// failure is one failed entry of a batch call.
+// failure is one entry a batch call reported failed.
 type failure struct {
+	id        string
 	sender    bool
 	code, msg string
+}
+
+// batchAnswer reads a batch call's answer about its n entries (ids "0" to
+// n-1), the same for SendMessageBatch and SNS PublishBatch: per entry, nil
+// when the server listed it successful, else its failure. An entry the
+// answer names in neither list, twice, or that was never sent leaves the
+// whole call without an answer (an error: every entry is then
+// indeterminate), so that nothing is acked that the server did not
+// confirm.
+func batchAnswer(call string, n int, successful []*string, failed []failure) ([]*failure, error) {
+	seen := make([]bool, n)
+	out := make([]*failure, n)
+	mark := func(id string) (int, error) {
+		i, err := strconv.Atoi(id)
+		if err != nil || i < 0 || i >= n || seen[i] {
+			return 0, fmt.Errorf("%s answered about entry %q, which was not sent or was answered about before", call, id)
+		}
+		seen[i] = true
+		return i, nil
+	}
+	for _, id := range successful {
+		if _, err := mark(aws.ToString(id)); err != nil {
+			return nil, err
+		}
+	}
+	for k := range failed {
+		i, err := mark(failed[k].id)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &failed[k]
+	}
+	for i, ok := range seen {
+		if !ok {
+			return nil, fmt.Errorf("%s answered nothing about entry %d of %d", call, i, n)
+		}
+	}
+	return out, nil
 }
 
 func (p *producer) sendInput(m *broker.Message) *awssqs.SendMessageInput {
@@ -326,7 +360,7 @@ func (p *producer) publishInput(m *broker.Message) *sns.PublishInput {
 		MessageGroupId: p.groupID(m), MessageDeduplicationId: p.dedupID(m)}
 }
 
-func (p *producer) sendMessageBatch(ctx context.Context, batch []*broker.Message) (map[string]failure, error) {
+func (p *producer) sendMessageBatch(ctx context.Context, batch []*broker.Message) ([]*failure, error) {
 	entries := make([]types.SendMessageBatchRequestEntry, len(batch))
 	for i, m := range batch {
 		entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(body(m)),
@@ -336,20 +370,18 @@ func (p *producer) sendMessageBatch(ctx context.Context, batch []*broker.Message
 	if err != nil {
 		return nil, err
 	}
-	var failed map[string]failure
-	for _, f := range out.Failed {
-		if failed == nil {
-			failed = map[string]failure{}
-		}
-		failed[aws.ToString(f.Id)] = failure{sender: f.SenderFault, code: aws.ToString(f.Code), msg: aws.ToString(f.Message)}
+	ok := make([]*string, len(out.Successful))
+	for i := range out.Successful {
+		ok[i] = out.Successful[i].Id
 	}
-	if len(out.Successful)+len(out.Failed) != len(batch) {
-		return nil, fmt.Errorf("SendMessageBatch answered for %d of %d entries", len(out.Successful)+len(out.Failed), len(batch))
+	failed := make([]failure, len(out.Failed))
+	for i, f := range out.Failed {
+		failed[i] = failure{id: aws.ToString(f.Id), sender: f.SenderFault, code: aws.ToString(f.Code), msg: aws.ToString(f.Message)}
 	}
-	return failed, nil
+	return batchAnswer("SendMessageBatch", len(batch), ok, failed)
 }
 
-func (p *producer) publishBatch(ctx context.Context, batch []*broker.Message) (map[string]failure, error) {
+func (p *producer) publishBatch(ctx context.Context, batch []*broker.Message) ([]*failure, error) {
 	entries := make([]snstypes.PublishBatchRequestEntry, len(batch))
 	for i, m := range batch {
 		entries[i] = snstypes.PublishBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), Message: aws.String(body(m)),
@@ -359,17 +391,15 @@ func (p *producer) publishBatch(ctx context.Context, batch []*broker.Message) (m
 	if err != nil {
 		return nil, err
 	}
-	var failed map[string]failure
-	for _, f := range out.Failed {
-		if failed == nil {
-			failed = map[string]failure{}
-		}
-		failed[aws.ToString(f.Id)] = failure{sender: f.SenderFault, code: aws.ToString(f.Code), msg: aws.ToString(f.Message)}
+	ok := make([]*string, len(out.Successful))
+	for i := range out.Successful {
+		ok[i] = out.Successful[i].Id
 	}
-	if len(out.Successful)+len(out.Failed) != len(batch) {
-		return nil, fmt.Errorf("PublishBatch answered for %d of %d entries", len(out.Successful)+len(out.Failed), len(batch))
+	failed := make([]failure, len(out.Failed))
+	for i, f := range out.Failed {
+		failed[i] = failure{id: aws.ToString(f.Id), sender: f.SenderFault, code: aws.ToString(f.Code), msg: aws.ToString(f.Message)}
 	}
-	return failed, nil
+	return batchAnswer("PublishBatch", len(batch), ok, failed)
 }
 
 // duplicate sends m once more, as a client retrying after a lost response

@@ -261,7 +261,33 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	if c.duplicates() > 0 && spec.Subscriptions > 1 {
 		ps = append(ps, broker.Problem("broker.sqs.duplicate_sends", "re-sends go to one queue; with SNS fan-out (consumers.subscriptions > 1) use a FIFO topic's own deduplication or remove duplicate_sends"))
 	}
+	if spec.Target == "" || spec.Target == broker.TargetEmbedded {
+		ps = append(ps, c.checkGoaws(spec)...)
+	}
 	return errors.Join(ps...)
+}
+
+// checkGoaws rejects what the embedded goaws cannot check (its gaps are in
+// README's table): here, not at start-up, so that validate refuses what run
+// refuses.
+func (c *Config) checkGoaws(spec broker.Spec) []error {
+	if !c.fifo() {
+		return nil
+	}
+	var ps []error
+	if c.Deduplication == "content" {
+		ps = append(ps, broker.Problem("broker.sqs.deduplication", "goaws %s (target embedded) has no content-based deduplication; use deduplication: id or target exec (fauxqs)", GoawsVersion))
+	}
+	if spec.Subscriptions > 1 {
+		ps = append(ps, broker.Problem("consumers.subscriptions", "goaws %s's SNS (target embedded) ignores MessageGroupId and MessageDeduplicationId, so FIFO fan-out cannot be checked on it; use target exec (fauxqs)", GoawsVersion))
+	}
+	if spec.Keys > 0 {
+		// goaws returns no MessageGroupId and a key is not in the message:
+		// every group would fall into one ordering domain, and groups SQS
+		// may interleave would be counted reordered.
+		ps = append(ps, broker.Problem("producers.keys", "goaws %s (target embedded) returns no MessageGroupId, and the group a key names is not in the message, so the ordering domain of a delivery is unknown; use groups_per_producer or target exec (fauxqs)", GoawsVersion))
+	}
+	return ps
 }
 
 func (c *Config) maxReceive() int {

@@ -63,6 +63,11 @@ func TestCheckSpec(t *testing.T) {
 		{std, broker.Spec{Claims: []string{"at-least-once", "sqs-fifo"}}, "claims.1"},
 		{std, broker.Spec{FailAction: broker.FailDeadLetter}, "consumers.fail_action"},
 		{&sqs.Config{DuplicateSends: 1}, broker.Spec{Subscriptions: 2}, "broker.sqs.duplicate_sends"},
+		// goaws's gaps, refused by validate as by run: on the default
+		// target and on embedded.
+		{&sqs.Config{QueueType: "fifo", Deduplication: "content"}, broker.Spec{}, "broker.sqs.deduplication"},
+		{fifo, broker.Spec{Target: broker.TargetEmbedded, Subscriptions: 2}, "consumers.subscriptions"},
+		{fifo, broker.Spec{Keys: 8}, "producers.keys"},
 	} {
 		err := tc.cfg.CheckSpec(tc.spec)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -75,6 +80,9 @@ func TestCheckSpec(t *testing.T) {
 	}{
 		{fifo, broker.Spec{Destination: "orders.fifo", Claims: []string{"sqs-fifo"}, MessageSize: 256 << 10}},
 		{&sqs.Config{MaxReceiveCount: 3}, broker.Spec{FailAction: broker.FailDeadLetter, MessageSize: 64}},
+		// fauxqs has what goaws lacks; a standard queue has no groups.
+		{&sqs.Config{QueueType: "fifo", Deduplication: "content"}, broker.Spec{Target: broker.TargetExec, Subscriptions: 2, Keys: 8}},
+		{std, broker.Spec{Keys: 8, Subscriptions: 2}},
 	}
 	for _, tc := range ok {
 		if err := tc.cfg.CheckSpec(tc.spec); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	iproc "github.com/mqcheck/mqcheck/internal/proc"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 )
 
 // running is a process that runs (a zombie holds nothing: PID 1 here may
@@ -144,17 +145,12 @@ consumers: {count: 1}
 	}
 }
 
-// requireRabbitMQ skips a test that needs a private RabbitMQ node where
-// none can be started, unless MQCHECK_REQUIRE_BROKERS=1 (CI) makes that a
-// failure.
+// requireRabbitMQ fails a test that needs a private RabbitMQ node where
+// none can be started, as the broker packages' tests do, unless
+// MQCHECK_SKIP_BROKERS names rabbitmq: then it skips.
 func requireRabbitMQ(t *testing.T) {
 	t.Helper()
-	if err := rabbitmq.Installed(); err != nil {
-		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
-			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
-		}
-		t.Skip(err)
-	}
+	testenv.Require(t, "rabbitmq", rabbitmq.Installed())
 }
 
 func hasComm(rs []running, comm string) bool {

@@ -102,10 +102,7 @@ func TestSQSFIFODedupe(t *testing.T) {
 				// goaws's order is not reliable even for one consumer: a
 				// rare reorder was seen under -race (see README). Its
 				// deduplication is what is checked here.
-				if c.Duplicated != 0 || c.Lost != 0 || c.Acked != c.Sent || c.Acked == 0 || claimOf(t, res, "exactly-once") != "pass" {
-					t.Errorf("exit %d, counts %+v: want nothing duplicated or lost", code, c)
-				}
-				duplicatesSent(t, res, 20)
+				goawsDedupe(t, code, res)
 				return
 			}
 			if code != 0 || c.Duplicated != 0 || c.Reordered != 0 || c.Lost != 0 || c.Acked != c.Sent || c.Acked == 0 {
@@ -119,15 +116,38 @@ func TestSQSFIFODedupe(t *testing.T) {
 	}
 }
 
+// goawsDedupe checks goaws's deduplication of the 20 re-sends: it drops a
+// re-send while it still knows the id, and forgets the id once the message
+// is deleted (README), so a re-send that comes after a consumer deleted the
+// original is stored again. How many do depends on how fast the consumers
+// are (0 on a quiet machine, 2 to 7 of 20 seen under load): every
+// duplicate must be such a copy stored twice, never a redelivery, and
+// exactly-once must fail exactly when there is one.
+func goawsDedupe(t *testing.T, code int, res *report.Results) {
+	t.Helper()
+	c := res.Counts
+	if c.Duplicated != c.DuplicatedStored || c.Duplicated > 20 || c.DuplicatedRedelivered != 0 || c.Lost != 0 || c.Acked != c.Sent || c.Acked == 0 {
+		t.Errorf("exit %d, counts %+v: want at most the 20 re-sends stored twice, nothing else duplicated, nothing lost", code, c)
+	}
+	for _, cl := range res.Claims {
+		if want := map[bool]string{true: "pass", false: "fail"}[c.Duplicated == 0]; cl.Name == "exactly-once" && cl.Verdict != want {
+			t.Errorf("%d duplicated: exactly-once %s, want %s", c.Duplicated, cl.Verdict, want)
+		}
+	}
+	t.Logf("goaws stored %d of the 20 re-sends again (their originals were deleted first)", c.Duplicated)
+	duplicatesSent(t, res, 20)
+}
+
 // TestSQSGoawsFIFOGroupLock: the gap the test above steps around, shown:
 // with two consumers goaws delivers a group's messages to both at once,
 // and the checker sees the groups out of order.
 func TestSQSGoawsFIFOGroupLock(t *testing.T) {
 	t.Parallel()
 	code, res := runSQS(t, "embedded", fmt.Sprintf(sqsDedupe, "fifo", 2, 2, "sqs-fifo"))
-	if c := res.Counts; code != 1 || c.Reordered == 0 || c.Duplicated != 0 || c.Lost != 0 {
-		t.Errorf("exit %d, counts %+v: want exit 1 with reorders, nothing duplicated or lost", code, c)
+	if c := res.Counts; code != 1 || c.Reordered == 0 {
+		t.Errorf("exit %d, counts %+v: want exit 1 with reorders", code, c)
 	}
+	goawsDedupe(t, code, res)
 }
 
 // TestSQSStandardDuplicates: on a standard queue the same 20 re-sends are

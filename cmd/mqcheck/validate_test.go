@@ -47,6 +47,9 @@ func TestValidateRefusesWhatRunRefuses(t *testing.T) {
 		{"rabbitmq url that is not amqp", "broker: {kind: rabbitmq, url: 'http://127.0.0.1:1/'}\n", "not an amqp://"},
 		{"TLS with amqp://", "broker: {kind: rabbitmq, url: 'amqp://127.0.0.1:1/', rabbitmq: {tls: {insecure_skip_verify: true}}}\n", "is not amqps://"},
 		{"TLS on a private node", "broker: {kind: rabbitmq, rabbitmq: {tls: {insecure_skip_verify: true}}}\n", "plain AMQP"},
+		{"content deduplication on goaws", "broker: {kind: sqs, sqs: {queue_type: fifo, deduplication: content}}\n", "broker.sqs.deduplication"},
+		{"FIFO fan-out on goaws", "broker: {kind: sqs, target: embedded, sqs: {queue_type: fifo}}\nconsumers: {count: 1, subscriptions: 2}\n", "consumers.subscriptions"},
+		{"FIFO keys on goaws", "broker: {kind: sqs, sqs: {queue_type: fifo}}\nproducers: {count: 1, rate: 100/s, message_size: 100, keys: 4}\n", "producers.keys"},
 		{"a Latin-1 file", "name: caf\xe9\nbroker: {kind: memory}\n", "not UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +57,11 @@ func TestValidateRefusesWhatRunRefuses(t *testing.T) {
 			if !strings.Contains(body, "consumers:") {
 				body += "consumers: {count: 1}\n"
 			}
-			body += strings.Replace(load, "consumers: {count: 1}\n", "", 1)
+			rest := strings.Replace(load, "consumers: {count: 1}\n", "", 1)
+			if strings.Contains(body, "producers:") {
+				rest = strings.Replace(rest, "producers: {count: 1, rate: 100/s, message_size: 100}\n", "", 1)
+			}
+			body += rest
 			file := filepath.Join(t.TempDir(), "bad.yaml")
 			if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 				t.Fatal(err)
