@@ -117,12 +117,7 @@ func processesUnder(dir string) []string {
 // wait for until its deadline.
 func TestDrainDeadlineHolds(t *testing.T) {
 	t.Parallel()
-	if err := rabbitmq.Installed(); err != nil {
-		if os.Getenv("MQCHECK_REQUIRE_BROKERS") == "1" {
-			t.Fatalf("MQCHECK_REQUIRE_BROKERS=1 but %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	testenv.Require(t, "rabbitmq", rabbitmq.Installed())
 	heartbeat := scenarios.Duration(2 * time.Second)
 	// One delivery at a time: the queue holds a backlog of acked messages
 	// when the blackhole starts, so the drain has something to wait for.

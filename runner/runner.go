@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -309,10 +310,14 @@ func (r *run) execute(ctx context.Context) error {
 	target, err := kind.Open(octx, s.Broker.Config, s.BrokerSpec(), env)
 	cancel()
 	if err != nil {
-		if errors.Is(err, broker.ErrConfig) {
-			return &ScenarioError{fmt.Errorf("opening %s target: %w", s.Broker.Kind, err)}
+		// Drivers say what they were opening; others' errors get it here.
+		if what := fmt.Sprintf("opening %s target", s.Broker.Kind); !strings.HasPrefix(err.Error(), what) {
+			err = fmt.Errorf("%s: %w", what, err)
 		}
-		return fmt.Errorf("%w: opening %s target: %w", ErrInfra, s.Broker.Kind, err)
+		if errors.Is(err, broker.ErrConfig) {
+			return &ScenarioError{err}
+		}
+		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	r.res.Target = target.Description
 	defer func() {

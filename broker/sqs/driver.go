@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -98,6 +99,9 @@ type driver struct {
 	rejMu     sync.Mutex
 	rejected  map[string]struct{}
 	nRejected atomic.Int64
+
+	// lastSend is when the last send request ended (unix ns).
+	lastSend atomic.Int64
 
 	// dupLeft is how many deliberate duplicate sends are still to make.
 	dupLeft atomic.Int64
@@ -353,6 +357,16 @@ func (d *driver) Close(ctx context.Context) error {
 // consumer's messages until their visibility timeout) and delayed. SQS
 // calls these counts approximate; the emulators keep them exact.
 func (d *driver) Backlog(ctx context.Context) (int64, error) {
+	// AWS's counts are approximate and may lag about a minute, and a
+	// message on its way from SNS to a queue is in none of them: on a url
+	// target a zero proves nothing until a minute after the last send
+	// (the drain then waits for the messages, or ends unaccounted, never
+	// calling late messages lost). The emulators count exactly.
+	if d.spec.Target == broker.TargetURL {
+		if since := time.Since(time.Unix(0, d.lastSend.Load())); since < urlCountLag {
+			return 0, fmt.Errorf("%w: the queue counts of a url target lag the sends (last %s ago)", errBacklogUnproven, since.Round(time.Second))
+		}
+	}
 	var n int64
 	names := []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
 		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed}
@@ -378,6 +392,13 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// urlCountLag is how long after the last send the approximate queue
+// counts of a url target (AWS) are taken to be current.
+const urlCountLag = time.Minute
+
+// errBacklogUnproven: the backlog cannot be told yet.
+var errBacklogUnproven = errors.New("backlog not proven")
 
 // listOne lists at most one queue: the cheapest call that proves the
 // endpoint answers.

@@ -18,3 +18,7 @@ func ServerPID(t *broker.Target) int {
 	}
 	return n.p.Pid()
 }
+
+// ErrBacklogUnproven is returned by Backlog while a url target's queue
+// counts cannot be trusted yet.
+var ErrBacklogUnproven = errBacklogUnproven

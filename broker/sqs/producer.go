@@ -292,6 +292,9 @@ func (p *producer) request(ctx context.Context, batch []*broker.Message, res *ou
 	default:
 		answer, err = p.sendMessageBatch(actx, batch)
 	}
+	// Once per request, not per message: the backlog of a url target is
+	// proven empty only long after the last send (see Backlog).
+	p.d.lastSend.Store(time.Now().UnixNano())
 	for i := range batch {
 		switch {
 		case err != nil:
