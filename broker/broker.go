@@ -24,6 +24,12 @@ const (
 	// before the confirm). A driver reports a timeout or a lost connection as
 	// Indeterminate, never as Failed.
 	Indeterminate
+	// Aborted: the message was written inside a transaction that the
+	// broker confirmed aborted (Kafka's EndTxn abort answered). A
+	// read_committed consumer must never receive it. A driver reports
+	// Aborted only on the broker's answer to the abort; a transaction whose
+	// end it cannot confirm is Indeterminate.
+	Aborted
 )
 
 func (o Outcome) String() string {
@@ -34,6 +40,8 @@ func (o Outcome) String() string {
 		return "failed"
 	case Indeterminate:
 		return "indeterminate"
+	case Aborted:
+		return "aborted"
 	}
 	return "unknown"
 }
@@ -50,6 +58,11 @@ type Message struct {
 	// and when Publish was called.
 	Intended int64
 	Sent     int64
+	// Txn is set by a transactional driver before it completes the
+	// message: the number (from 1) of the producer's transaction it was
+	// written in, so that evidence names the transaction. 0 outside
+	// transactions. The swarm resets it before each publish.
+	Txn uint64
 	// Private is the driver's own per-message state (a pooled client
 	// record): the swarm reuses each Message for the same producer and never
 	// touches this field, so a driver allocates it once per Message rather
@@ -246,6 +259,9 @@ type Target struct {
 	// Close stops whatever the target started; it is safe to call once
 	// after Driver.Close, also after errors.
 	Close func(ctx context.Context) error
+	// Relay is the relay stage the driver runs between producers and
+	// consumers (Spec.Relay), for relay faults; nil without one.
+	Relay Relay
 }
 
 // Restarter restarts a target's broker keeping its data.

@@ -66,6 +66,9 @@ type Spec struct {
 	// Claims the run verifies, for kinds whose own claims (sqs-fifo) make
 	// sense only with some of their settings.
 	Claims []string
+	// Relay is the consume-transform-produce stage the run puts between
+	// the producers and the consumers, for kinds that run one (Kind.Relay).
+	Relay RelaySpec
 }
 
 // Config is a driver's own configuration: a pointer to a plain struct
@@ -83,6 +86,14 @@ type Config interface {
 // resolved scenario shows them. It leaves invalid values for Validate.
 type Defaulter interface {
 	ApplyDefaults()
+}
+
+// SpecDefaulter is an optional capability of a Config: ApplySpecDefaults
+// fills the unset fields whose default depends on the rest of the run
+// (consumers read_committed behind a transactional relay). It is called
+// before ApplyDefaults.
+type SpecDefaulter interface {
+	ApplySpecDefaults(Spec)
 }
 
 // SpecChecker is an optional capability of a Config: CheckSpec rejects
@@ -157,6 +168,9 @@ type Kind struct {
 	// Footprint estimates what one client of the kind costs the mqcheck
 	// process, to bound what one process can drive. Nil: defaultFootprint.
 	Footprint FootprintFunc
+	// Relay: the kind can run a relay stage (Spec.Relay) and its targets
+	// then have a Target.Relay.
+	Relay bool
 }
 
 // AbilitiesFunc is a kind's Abilities for cfg (nil: every default) and a

@@ -30,6 +30,10 @@ type Checker struct {
 
 type producer struct {
 	sent, acked, failed, indeterminate seqSet
+	// aborted: written in transactions the broker confirmed aborted.
+	aborted seqSet
+	// txns names the first aborted transactions, for evidence.
+	txns txnSpans
 	// sentAt and ackedAt date messages for evidence and attribution.
 	sentAt, ackedAt seqTimes
 }
@@ -108,6 +112,11 @@ func (c *Checker) apply(e *Event) {
 	case Indeterminate:
 		if p := c.producer(e.Producer); p != nil {
 			p.indeterminate.Add(e.Seq)
+		}
+	case Aborted:
+		if p := c.producer(e.Producer); p != nil {
+			p.aborted.Add(e.Seq)
+			p.txns.add(e.Seq, e.Txn)
 		}
 	case Received:
 		c.receive(e)
@@ -284,6 +293,7 @@ func (c *Checker) Compact() {
 		p.acked.RunOptimize()
 		p.failed.RunOptimize()
 		p.indeterminate.RunOptimize()
+		p.aborted.RunOptimize()
 	}
 	for _, s := range c.subs {
 		for _, set := range append(s.recv, s.dead...) {
@@ -307,7 +317,7 @@ func (c *Checker) SizeBytes() uint64 {
 			continue
 		}
 		n += p.sent.SizeBytes() + p.acked.SizeBytes() + p.failed.SizeBytes() + p.indeterminate.SizeBytes() +
-			p.sentAt.sizeBytes() + p.ackedAt.sizeBytes()
+			p.aborted.SizeBytes() + p.sentAt.sizeBytes() + p.ackedAt.sizeBytes() + p.txns.sizeBytes()
 	}
 	for _, s := range c.subs {
 		for _, set := range append(s.recv, s.dead...) {

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -16,7 +17,15 @@ import (
 // kadm's Lag only counts partitions a group has members for or commits on,
 // which reads 0 for a group that has not joined yet; hence the sum by hand.
 // Commits trail processing by up to a second (the commit interval).
+//
+// Where the consumed topic holds transactions the backlog is unknown: its
+// offsets count commit and abort markers, and a read_committed consumer's
+// aborted records too, which no consumer ever commits past, so the sum
+// would never reach zero. The drain then waits for every acked message.
 func (d *driver) Backlog(ctx context.Context) (int64, error) {
+	if d.set.k.Transactional {
+		return -1, errTxnBacklog
+	}
 	topic := d.set.topic
 	ends, err := d.listEnds(ctx)
 	if err != nil {
@@ -67,3 +76,6 @@ func (d *driver) listEnds(ctx context.Context) (kadm.ListedOffsets, error) {
 	}
 	return d.adm.ListEndOffsets(ctx, d.set.topic)
 }
+
+// errTxnBacklog: offsets do not count records where transactions write.
+var errTxnBacklog = errors.New("consumer lag is unknown on a topic with transactions (offsets count their markers)")

@@ -80,6 +80,7 @@ func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (settings, error
 			k.TLS = &v
 		}
 	}
+	k.ApplySpecDefaults(spec)
 	k.ApplyDefaults()
 	if err := errors.Join(k.Validate(), k.CheckSpec(spec)); err != nil {
 		return settings{}, fmt.Errorf("invalid kafka settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -105,6 +106,12 @@ func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (settings, error
 		log:        env.Log,
 		env:        env,
 	}, nil
+}
+
+// txnID is the transactional id of producer id: the same for the producer
+// a crash replaces, so that the new one fences the old.
+func (st *settings) txnID(producer int) string {
+	return fmt.Sprintf("mqcheck-%s-p%d", st.runID, producer)
 }
 
 // groupName is the consumer group of one subscription.

@@ -125,7 +125,7 @@ func TestKafkaApplyDefaults(t *testing.T) {
 		Brokers: 3, Partitions: 6, ReplicationFactor: 3, Acks: "all", Idempotent: ptr(true),
 		Linger: ptr(units.Duration(10 * time.Millisecond)), BatchMaxBytes: 1000012, Compression: "none",
 		MaxInFlight: 5, Partitioner: "key", GroupBalancer: "cooperative-sticky", Commit: "manual",
-		Isolation: "read_uncommitted", RequestTimeout: units.Duration(10 * time.Second),
+		Isolation: "read_uncommitted", GroupProtocol: "classic", RequestTimeout: units.Duration(10 * time.Second),
 	}
 	if *k.Idempotent != *want.Idempotent || *k.Linger != *want.Linger {
 		t.Errorf("idempotent %v linger %v", *k.Idempotent, *k.Linger)

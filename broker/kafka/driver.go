@@ -27,6 +27,8 @@ type driver struct {
 	adm    *kadm.Client
 	delete bool // delete what Setup created at Close (url targets)
 
+	txns txnNumbers // transaction numbers of transactional producers
+
 	mu         sync.Mutex
 	created    bool // Setup created the topic
 	partitions int
@@ -176,6 +178,12 @@ func (d *driver) groups() []string {
 }
 
 func (d *driver) NewProducer(_ context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	if o.OnComplete == nil {
+		return nil, errors.New("creating kafka producer: ProducerOptions.OnComplete is nil")
+	}
+	if d.set.k.Transactional {
+		return d.newTxnProducer(o)
+	}
 	return d.newProducer(o)
 }
 
