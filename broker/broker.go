@@ -216,6 +216,9 @@ type Env struct {
 	Log *slog.Logger
 	// Seed for every random choice the target makes.
 	Seed int64
+	// Notify, when set, receives what the target itself wants in the
+	// run's timeline (its relay's crashes and restarts); any goroutine.
+	Notify func(Notice)
 	// Dial, when set, opens every connection the target's clients make to
 	// the broker (the chaos layer puts a proxy in the path and maps each
 	// endpoint to it); nil dials directly. Drivers must not dial otherwise.

@@ -86,7 +86,7 @@ func (d *driver) newConsumer(o broker.ConsumerOptions) (*consumer, error) {
 	c := &consumer{
 		id:         o.ID,
 		group:      group,
-		topic:      d.set.topic,
+		topic:      d.set.consumeTopic(),
 		manual:     d.set.k.Commit == "manual",
 		notify:     o.Notify,
 		handover:   o.Handover,

@@ -1,0 +1,93 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/scenarios"
+)
+
+// relayFault acts on the target's relay stage: a crash kills a worker in
+// the middle of a batch and a new instance takes its place; a zombie starts
+// a new instance while the old one keeps writing. Events: nothing to heal.
+type relayFault struct {
+	r      broker.Relay
+	zombie bool
+	i      int // -1: every worker
+
+	mu     sync.Mutex
+	detail []string
+}
+
+func buildRelay(d *Deps, o Occurrence, path string) (Fault, error) {
+	r := d.Target.Relay
+	if r == nil {
+		return nil, fmt.Errorf("%s: %s acts on the relay, and %s runs none (relay.workers)", path, o.Fault.Kind, d.Target.Description)
+	}
+	if i := o.Fault.Client; i < -1 || i >= r.Workers() {
+		return nil, fmt.Errorf("%s.client: %d, but the relay has %d workers (0 to %d, or -1 for every one)", path, i, r.Workers(), r.Workers()-1)
+	}
+	return &relayFault{r: r, zombie: o.Fault.Kind == scenarios.FaultRelayZombie, i: o.Fault.Client}, nil
+}
+
+func (f *relayFault) Kind() string {
+	if f.zombie {
+		return scenarios.FaultRelayZombie
+	}
+	return scenarios.FaultRelayCrash
+}
+
+func (f *relayFault) Name() string {
+	who := fmt.Sprintf("relay worker %d", f.i)
+	if f.i < 0 {
+		who = "every relay worker"
+	}
+	if f.zombie {
+		return "zombie of " + who + " (a second instance fences the first)"
+	}
+	return "crash " + who + " mid-batch"
+}
+
+func (f *relayFault) Detail() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.detail, "; ")
+}
+
+// Inject acts on every worker asked for at once, as when a host dies.
+func (f *relayFault) Inject(ctx context.Context) error {
+	first, last := f.i, f.i
+	if f.i < 0 {
+		first, last = 0, f.r.Workers()-1
+	}
+	errs := make([]error, last-first+1)
+	var wg sync.WaitGroup
+	for i := first; i <= last; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !f.zombie {
+				errs[i-first] = f.r.Crash(ctx, i)
+				return
+			}
+			d, err := f.r.Zombie(ctx, i)
+			errs[i-first] = err
+			if d != "" {
+				f.mu.Lock()
+				f.detail = append(f.detail, d)
+				f.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+func (f *relayFault) Heal(context.Context) error { return nil }
