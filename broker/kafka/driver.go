@@ -33,9 +33,9 @@ type driver struct {
 	mu           sync.Mutex
 	created      bool // Setup created the topic
 	relayCreated bool // Setup created the relay's topic
-	partitions int
-	domains    []string
-	subs       map[int]bool
+	partitions   int
+	domains      []string
+	subs         map[int]bool
 }
 
 var (
