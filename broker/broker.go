@@ -294,6 +294,16 @@ type LeaderMover interface {
 	MoveLeaders(ctx context.Context, rng *rand.Rand) (string, error)
 }
 
+// TxnAnswerDropper is an optional capability of a Restarter whose broker
+// runs transactions inside mqcheck (the embedded Kafka cluster): while
+// dropping, the broker applies every request that ends a transaction
+// (commit or abort) and its answer never reaches the client, whose
+// connection closes instead, as when a reply is lost after the work was
+// done.
+type TxnAnswerDropper interface {
+	DropTxnAnswers(drop bool) error
+}
+
 // Crasher is an optional capability of a Consumer: stop as a killed client
 // would, without acknowledging or committing anything more, so that what it
 // had received and not yet acknowledged is delivered again. Consumers

@@ -189,6 +189,9 @@ type Abilities struct {
 	Pause bool
 	// MoveLeaders: partition leaders can be moved (a LeaderMover).
 	MoveLeaders bool
+	// DropTxnAnswers: answers to the ends of transactions can be lost
+	// (a TxnAnswerDropper).
+	DropTxnAnswers bool
 	// Network: clients reach the broker over TCP, so network faults can
 	// put a proxy in their path, and a command (restart_command) can act
 	// on a broker outside mqcheck. False for a broker inside mqcheck.
@@ -209,6 +212,7 @@ func (a Abilities) Check(t *Target) error {
 	}
 	_, pause := t.Restarter.(Pauser)
 	_, move := t.Restarter.(LeaderMover)
+	_, drop := t.Restarter.(TxnAnswerDropper)
 	network := len(t.Endpoints) > 0
 	if a.Nodes != nodes {
 		errs = append(errs, fmt.Errorf("abilities say %d nodes to restart, the target has %d", a.Nodes, nodes))
@@ -218,6 +222,9 @@ func (a Abilities) Check(t *Target) error {
 	}
 	if a.MoveLeaders != move {
 		errs = append(errs, fmt.Errorf("abilities say move leaders %v, the target's Restarter is a LeaderMover: %v", a.MoveLeaders, move))
+	}
+	if a.DropTxnAnswers != drop {
+		errs = append(errs, fmt.Errorf("abilities say drop transaction answers %v, the target's Restarter is a TxnAnswerDropper: %v", a.DropTxnAnswers, drop))
 	}
 	if a.Network != network {
 		errs = append(errs, fmt.Errorf("abilities say network %v, the target has endpoints %v", a.Network, t.Endpoints))

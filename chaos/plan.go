@@ -57,6 +57,7 @@ var kinds = map[string]builder{
 	scenarios.FaultProducerCrash:  buildClientCrash,
 	scenarios.FaultRelayCrash:     buildRelay,
 	scenarios.FaultRelayZombie:    buildRelay,
+	scenarios.FaultTxnAnswerLoss:  buildTxnAnswerLoss,
 }
 
 // Plan resolves the scenario's schedule (Schedule) and makes a fault for

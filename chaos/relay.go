@@ -91,3 +91,23 @@ func (f *relayFault) Inject(ctx context.Context) error {
 }
 
 func (f *relayFault) Heal(context.Context) error { return nil }
+
+// txnAnswerLoss loses the answers to the ends of transactions for its
+// window: the broker commits or aborts, the producer hears nothing.
+type txnAnswerLoss struct{ d broker.TxnAnswerDropper }
+
+func buildTxnAnswerLoss(d *Deps, o Occurrence, path string) (Fault, error) {
+	dr, ok := d.Target.Restarter.(broker.TxnAnswerDropper)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s needs a broker that runs inside mqcheck and ends transactions (embedded kafka); %s is not one",
+			path, o.Fault.Kind, d.Target.Description)
+	}
+	return &txnAnswerLoss{d: dr}, nil
+}
+
+func (f *txnAnswerLoss) Kind() string { return scenarios.FaultTxnAnswerLoss }
+func (f *txnAnswerLoss) Name() string {
+	return "transaction answers lost (each end applied, its answer dropped)"
+}
+func (f *txnAnswerLoss) Inject(context.Context) error { return f.d.DropTxnAnswers(true) }
+func (f *txnAnswerLoss) Heal(context.Context) error   { return f.d.DropTxnAnswers(false) }
