@@ -124,6 +124,11 @@ type Delivery struct {
 	// none.
 	Position    uint64
 	HasPosition bool
+	// PositionDomain names where Position is unique when that is wider
+	// than Domain: a Kafka share group's partition, which every member
+	// reads while each member's view of it is an ordering domain. ""
+	// means Domain. Reused string values, as Domain's.
+	PositionDomain string
 	// DeadLettered marks a message read back from the dead-letter queue the
 	// driver set up: it was rejected by a consumer (or expired) and the
 	// broker routed it aside. Reason is the broker's reason ("rejected",

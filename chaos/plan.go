@@ -58,6 +58,7 @@ var kinds = map[string]builder{
 	scenarios.FaultRelayCrash:     buildRelay,
 	scenarios.FaultRelayZombie:    buildRelay,
 	scenarios.FaultTxnAnswerLoss:  buildTxnAnswerLoss,
+	scenarios.FaultRebalanceStorm: buildStorm,
 }
 
 // Plan resolves the scenario's schedule (Schedule) and makes a fault for

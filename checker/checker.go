@@ -206,12 +206,16 @@ func (c *Checker) receive(e *Event) {
 	c.producer(e.Producer) // so that finalize visits producers only seen on receipt
 	s := c.sub(e.Sub)
 	d := c.domain(e.Domain)
+	pd := d
+	if e.PosDomain != 0 {
+		pd = c.domain(e.PosDomain - 1)
+	}
 	if !setAt(&s.recv, e.Producer).CheckedAdd(e.Seq) {
-		c.duplicate(s, d, e)
+		c.duplicate(s, pd, e)
 		return
 	}
 	if e.HasPosition {
-		d.positions.Add(e.Position)
+		pd.positions.Add(e.Position)
 	}
 	for int(e.Producer) >= len(d.high) {
 		d.high = append(d.high, highest{})
@@ -233,7 +237,8 @@ func (c *Checker) receive(e *Event) {
 // duplicate counts a delivery of a message the subscription already had,
 // and tells by its storage position whether the broker stored the message
 // twice (a position never delivered before: the producer or the broker
-// failed) or delivered one stored copy again (the consumer side).
+// failed) or delivered one stored copy again (the consumer side). d is
+// the domain the position is unique in.
 func (c *Checker) duplicate(s *subscription, d *domain, e *Event) {
 	s.dup++
 	if e.Redelivered {

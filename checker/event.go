@@ -101,8 +101,13 @@ type Event struct {
 	// Txn: the producer's transaction (numbered from 1) an Acked or
 	// Aborted message was written in; 0 outside transactions.
 	Txn uint32
-	Seq uint64
-	At  int64 // unix nanoseconds
+	// PosDomain (Received): 1 + the id of the domain within which
+	// Position is unique, where that is wider than the ordering domain (a
+	// Kafka share group's partition, which every member reads: one member
+	// is an ordering domain); 0 means Domain.
+	PosDomain uint32
+	Seq       uint64
+	At        int64 // unix nanoseconds
 	// Position is where the broker stores the delivered copy, unique within
 	// the ordering domain (a Kafka partition's offset): two deliveries of one
 	// message at one position are one stored copy delivered twice.

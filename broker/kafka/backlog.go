@@ -24,6 +24,9 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 	if d.set.k.Transactional || d.set.relay.Workers > 0 && d.set.relay.Transactional {
 		return -1, errTxnBacklog
 	}
+	if d.set.k.GroupProtocol == "share" {
+		return -1, errShareBacklog
+	}
 	n, err := d.backlogOf(ctx, d.set.consumeTopic(), d.groups(), d.set.k.Isolation == "read_committed")
 	if err != nil || d.relay == nil {
 		return n, err
@@ -80,6 +83,9 @@ func (d *driver) backlogOf(ctx context.Context, topic string, groups []string, r
 	}
 	return total, nil
 }
+
+// errShareBacklog: a share group commits no offsets to measure from.
+var errShareBacklog = errors.New("consumer lag is unknown for share groups (they commit no offsets)")
 
 // errTxnBacklog: offsets do not count records where transactions write.
 var errTxnBacklog = errors.New("consumer lag is unknown on a topic with transactions (offsets count their markers)")

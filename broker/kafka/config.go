@@ -349,6 +349,11 @@ func (st *settings) consumerOpts(group string) []kgo.Opt {
 	if k.Isolation == "read_committed" {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
+	if k.GroupProtocol == "consumer" {
+		// KIP-848: the broker assigns; franz-go picks the broker's
+		// assignor from the first balancer (range, or sticky: uniform).
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
 	if k.Commit == "manual" {
 		opts = append(opts, kgo.AutoCommitMarks())
 	}

@@ -89,6 +89,11 @@ func (d *driver) Setup(ctx context.Context) error {
 	d.created = created
 	d.partitions = n
 	d.mu.Unlock()
+	if d.set.k.GroupProtocol == "share" {
+		if err := d.shareAutoOffsetReset(ctx); err != nil {
+			return err
+		}
+	}
 	if d.relay == nil {
 		d.setDomains(d.set.topic, n)
 		return nil
@@ -224,6 +229,9 @@ func (d *driver) NewProducer(_ context.Context, o broker.ProducerOptions) (broke
 }
 
 func (d *driver) NewConsumer(_ context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	if d.set.k.GroupProtocol == "share" {
+		return d.newShareConsumer(o)
+	}
 	return d.newConsumer(o)
 }
 
