@@ -55,7 +55,7 @@ const (
 	relayTxnTimeout = 10 * time.Second
 	// relayIdle: a fault waits this long for a worker to reach the middle
 	// of a batch before it acts on the worker where it is (idle, polling).
-	relayIdle = time.Second
+	relayIdle = 3 * time.Second
 	// relayTakeover bounds how long a zombie fault waits for the new
 	// instance to take over (its first commit) before the old one goes on.
 	relayTakeover = 10 * time.Second
