@@ -126,8 +126,13 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 		p.col.add(b)
 		p.done = p.col.getBatch()
 	}
-	p.completed.Add(1)
-	p.pool.put(m)
+	done := p.completed.Add(1)
+	// The last message in flight completed: no later completion will
+	// hand the returns over, so hand them over now. A driver that
+	// completes in bursts from inside Publish (a transaction ending)
+	// would otherwise strand up to a batch of them while the publishing
+	// loop waits for messages.
+	p.pool.put(m, done >= p.sentNext.Load()-p.cfg.StartSeq)
 }
 
 // run publishes until ctx ends or the load is over, then flushes and
