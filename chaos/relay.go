@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -60,31 +59,19 @@ func (f *relayFault) Detail() string {
 
 // Inject acts on every worker asked for at once, as when a host dies.
 func (f *relayFault) Inject(ctx context.Context) error {
-	first, last := f.i, f.i
-	if f.i < 0 {
-		first, last = 0, f.r.Workers()-1
-	}
-	errs := make([]error, last-first+1)
-	var wg sync.WaitGroup
-	for i := first; i <= last; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !f.zombie {
-				errs[i-first] = f.r.Crash(ctx, i)
-				return
-			}
-			d, err := f.r.Zombie(ctx, i)
-			errs[i-first] = err
-			if d != "" {
-				f.mu.Lock()
-				f.detail = append(f.detail, d)
-				f.mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := atOnce(f.i, f.r.Workers(), func(i int) error {
+		if !f.zombie {
+			return f.r.Crash(ctx, i)
+		}
+		d, err := f.r.Zombie(ctx, i)
+		if d != "" {
+			f.mu.Lock()
+			f.detail = append(f.detail, d)
+			f.mu.Unlock()
+		}
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	return nil

@@ -103,17 +103,21 @@ func TestKafkaProblems(t *testing.T) {
 			},
 		},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := brokertest.Problems(&tc.k)
-			if len(got) != len(tc.want) {
-				t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(got[i], w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, &tc.k, tc.want) })
+	}
+}
+
+// checkProblems checks k's problems against want, substrings in order.
+func checkProblems(t *testing.T, k *Config, want []string) {
+	t.Helper()
+	got := brokertest.Problems(k)
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(want), strings.Join(want, "\n  "))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
+		}
 	}
 }
 

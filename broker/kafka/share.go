@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -161,19 +160,13 @@ func (c *shareConsumer) fetchErrors(fs kgo.Fetches) error {
 			kgo.IsRetryableBrokerErr(err) {
 			return
 		}
-		c.send("fetch-error", fmt.Sprintf("consumer %d of share group %s: %s/%d: %v", c.id, c.group, t, p, err))
+		notice(c.notify, "fetch-error", fmt.Sprintf("consumer %d of share group %s: %s/%d: %v", c.id, c.group, t, p, err))
 		var ke *kerr.Error
 		if errors.As(err, &ke) && (ke == kerr.TopicAuthorizationFailed || ke == kerr.GroupAuthorizationFailed) && fatal == nil {
 			fatal = fmt.Errorf("kafka consumer %d of share group %s: %w", c.id, c.group, err)
 		}
 	})
 	return fatal
-}
-
-func (c *shareConsumer) send(kind, detail string) {
-	if c.notify != nil {
-		c.notify(broker.Notice{Kind: kind, Detail: detail, At: time.Now()})
-	}
 }
 
 // Close stops Run and leaves the share group; franz-go releases what was

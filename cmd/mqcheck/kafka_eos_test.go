@@ -18,9 +18,10 @@ import (
 // with its counts asserted exactly where the run makes them exact. Every
 // run is an embedded kfake cluster; they run side by side.
 
-// runKafka runs scenario body through the CLI and returns the exit code
-// and results.json; an infrastructure error fails the test.
-func runKafka(t *testing.T, body string, sets ...string) (int, *report.Results) {
+// runScenario runs scenario body through the CLI with its --set overrides
+// and returns the exit code and results.json; an infrastructure error
+// fails the test.
+func runScenario(t *testing.T, body string, sets ...string) (int, *report.Results) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "run")
 	args := []string{"run", writeScenario(t, body), "--out", dir, "-q"}
@@ -72,7 +73,7 @@ func TestKafkaTransactions(t *testing.T) {
 	for _, iso := range []string{"read_committed", "read_uncommitted"} {
 		t.Run(iso, func(t *testing.T) {
 			t.Parallel()
-			code, res := runKafka(t, fmt.Sprintf(txnScenario, iso))
+			code, res := runScenario(t, fmt.Sprintf(txnScenario, iso))
 			c := res.Counts
 			if c.Sent != 2000 || c.Acked != 1500 || c.Aborted != 500 || c.Indeterminate != 0 || c.Lost != 0 || c.Duplicated != 0 {
 				t.Fatalf("counts %+v: want 2000 sent in 40 transactions of 50, 10 aborted (500), 1500 acked, nothing lost or duplicated", c)
@@ -111,7 +112,7 @@ func TestKafkaTransactions(t *testing.T) {
 // delivered (recovered) and none counts lost.
 func TestKafkaTxnAnswerLoss(t *testing.T) {
 	t.Parallel()
-	code, res := runKafka(t, `name: txn-answer-loss
+	code, res := runScenario(t, `name: txn-answer-loss
 seed: 7
 duration: 8s
 broker:
@@ -163,7 +164,7 @@ func TestKafkaRelay(t *testing.T) {
 			if !txn {
 				claims = "exactly-once, at-least-once, ordered"
 			}
-			code, res := runKafka(t, fmt.Sprintf(relayScenario, txn, claims))
+			code, res := runScenario(t, fmt.Sprintf(relayScenario, txn, claims))
 			c := res.Counts
 			crashes := notices(res, "relay-crash")
 			killedMid := 0
@@ -203,7 +204,7 @@ func TestKafkaRelayZombie(t *testing.T) {
 	for _, txn := range []bool{true, false} {
 		t.Run(fmt.Sprintf("transactional=%v", txn), func(t *testing.T) {
 			t.Parallel()
-			code, res := runKafka(t, fmt.Sprintf(`name: zombie
+			code, res := runScenario(t, fmt.Sprintf(`name: zombie
 seed: 7
 duration: 8s
 broker:
@@ -260,7 +261,7 @@ func TestKafkaRebalanceStorm(t *testing.T) {
 	for _, proto := range [][2]string{{"classic", "cooperative-sticky"}, {"classic", "range"}, {"consumer", "sticky"}} {
 		t.Run(proto[0]+"-"+proto[1], func(t *testing.T) {
 			t.Parallel()
-			code, res := runKafka(t, `name: storm
+			code, res := runScenario(t, `name: storm
 seed: 7
 duration: 8s
 broker:
@@ -288,7 +289,7 @@ faults:
 // another member as one stored copy, and nothing is lost.
 func TestKafkaShareGroup(t *testing.T) {
 	t.Parallel()
-	code, res := runKafka(t, `name: share
+	code, res := runScenario(t, `name: share
 seed: 7
 duration: 6s
 broker:
