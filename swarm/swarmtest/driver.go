@@ -33,8 +33,12 @@ type Driver struct {
 	slowBy    time.Duration
 	producers int
 
-	mu       sync.Mutex // serializes deliveries
-	handler  broker.Handler
+	mu      sync.Mutex // serializes deliveries
+	handler broker.Handler
+	// early are payloads delivered before any consumer ran, kept for the
+	// first one, as a broker keeps messages for a consumer that comes.
+	early    [][]byte
+	consumed bool // a consumer ran (and may have stopped)
 	ready    chan struct{}
 	readyOne sync.Once
 	first    []byte // the first payload, for a late duplicate
@@ -63,8 +67,10 @@ func NewSlowDriver(rate float64, slowBy time.Duration, producers int) *Driver {
 		ready: make(chan struct{}), scheduled: map[int]bool{}, held: map[int][]heldMsg{}}
 }
 
-// Ready is closed once a consumer runs: publish after it, so that no
-// delivery finds no one to take it.
+// Ready is closed once a consumer runs. What is delivered before is kept
+// for that consumer, which gets it first, as a broker keeps messages for
+// a consumer that comes (a publish before the consumer runs is delivered
+// late, not lost).
 func (d *Driver) Ready() <-chan struct{} { return d.ready }
 
 // RedeliverFirstAfter delivers the first message published once more,
@@ -113,8 +119,12 @@ func (d *Driver) deliver(m *broker.Message) {
 	if d.first == nil {
 		d.first = append([]byte(nil), m.Payload...)
 	}
-	if d.handler != nil {
+	switch {
+	case d.handler != nil:
 		_ = d.handler(&broker.Delivery{Payload: m.Payload, Domain: "stall/0"})
+	case !d.consumed:
+		// The swarm reuses m once it is completed: keep a copy.
+		d.early = append(d.early, append([]byte(nil), m.Payload...))
 	}
 }
 
@@ -246,7 +256,11 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 	mine := false
 	d.readyOne.Do(func() {
 		d.mu.Lock()
-		d.handler = h
+		d.handler, d.consumed = h, true
+		for _, p := range d.early {
+			_ = h(&broker.Delivery{Payload: p, Domain: "stall/0"})
+		}
+		d.early = nil
 		d.mu.Unlock()
 		mine = true
 		close(d.ready)
