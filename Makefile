@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./units/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./units/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME) ./report/threshold/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestFrames$$' -fuzztime $(FUZZTIME) ./broker/kafka/
 
 ## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
 screenshot:
