@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -239,15 +238,6 @@ claims: [at-least-once]
 			}
 		})
 	}
-}
-
-func mqcheckLong(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errb strings.Builder
-	code := run(ctx, args, &out, &errb)
-	return code, out.String(), errb.String()
 }
 
 // TestSQSBadInput: scenarios SQS cannot run exit 2, naming the field,
