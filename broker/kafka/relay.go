@@ -105,7 +105,7 @@ func (r *relay) run(w *relayWorker) {
 		case <-r.ctx.Done():
 			return
 		}
-		if _, err := r.replace(w); err != nil && !w.retired.Load() {
+		if _, err := r.replace(w); err != nil && !errors.Is(err, errReplaced) {
 			r.notify("relay-error", fmt.Sprintf("relay worker %d: %v", w.i, err), true)
 		}
 	}()
@@ -119,7 +119,7 @@ func (r *relay) replace(old *relayWorker) (*relayWorker, error) {
 		return nil, errors.New("the relay is stopping")
 	}
 	if r.workers[old.i] != old {
-		return nil, fmt.Errorf("instance %d of relay worker %d was already replaced", old.gen, old.i)
+		return nil, fmt.Errorf("instance %d of relay worker %d: %w", old.gen, old.i, errReplaced)
 	}
 	old.retired.Store(true)
 	w, err := r.newWorker(old.i, old.gen+1)
@@ -149,11 +149,25 @@ func (r *relay) worker(i int) (*relayWorker, error) {
 // Workers is the number of relay workers.
 func (r *relay) Workers() int { return r.set.relay.Workers }
 
+// errReplaced: the instance a fault took was replaced meanwhile (it had
+// failed, and the relay started it again).
+var errReplaced = errors.New("it was already replaced")
+
 // Crash kills worker i in the middle of a batch: it writes (and flushes)
 // half the batch, then its connections are cut with nothing ended or
 // committed. A new instance takes its place. A worker that reaches no batch
-// within relayIdle is killed where it is.
+// within relayIdle is killed where it is. An instance that failed by itself
+// meanwhile and was started again makes the crash take the new one.
 func (r *relay) Crash(ctx context.Context, i int) error {
+	for try := 0; ; try++ {
+		err := r.crash(ctx, i)
+		if !errors.Is(err, errReplaced) || try == 2 {
+			return err
+		}
+	}
+}
+
+func (r *relay) crash(ctx context.Context, i int) error {
 	w, err := r.worker(i)
 	if err != nil {
 		return fmt.Errorf("crashing %w", err)
@@ -177,6 +191,15 @@ func (r *relay) Crash(ctx context.Context, i int) error {
 // commit), the first goes on as if nothing happened: it writes the rest of
 // its batch and commits. The broker must refuse what it writes and commits.
 func (r *relay) Zombie(ctx context.Context, i int) (string, error) {
+	for try := 0; ; try++ {
+		d, err := r.zombie(ctx, i)
+		if !errors.Is(err, errReplaced) || try == 2 {
+			return d, err
+		}
+	}
+}
+
+func (r *relay) zombie(ctx context.Context, i int) (string, error) {
 	old, err := r.worker(i)
 	if err != nil {
 		return "", fmt.Errorf("starting a zombie of %w", err)
