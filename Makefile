@@ -27,6 +27,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./message/
 	$(GO) test -run '^$$' -bench PublishConsume -benchmem ./broker/memory/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/kafka/
+	$(GO) test -run '^$$' -bench Relay -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/rabbitmq/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/sqs/
 
@@ -46,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./units/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./units/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME) ./report/threshold/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestFrames$$' -fuzztime $(FUZZTIME) ./broker/kafka/
 
 ## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
 screenshot:

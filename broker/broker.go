@@ -24,6 +24,12 @@ const (
 	// before the confirm). A driver reports a timeout or a lost connection as
 	// Indeterminate, never as Failed.
 	Indeterminate
+	// Aborted: the message was written inside a transaction that the
+	// broker confirmed aborted (Kafka's EndTxn abort answered). A
+	// read_committed consumer must never receive it. A driver reports
+	// Aborted only on the broker's answer to the abort; a transaction whose
+	// end it cannot confirm is Indeterminate.
+	Aborted
 )
 
 func (o Outcome) String() string {
@@ -34,6 +40,8 @@ func (o Outcome) String() string {
 		return "failed"
 	case Indeterminate:
 		return "indeterminate"
+	case Aborted:
+		return "aborted"
 	}
 	return "unknown"
 }
@@ -50,6 +58,11 @@ type Message struct {
 	// and when Publish was called.
 	Intended int64
 	Sent     int64
+	// Txn is set by a transactional driver before it completes the
+	// message: the number (from 1) of the producer's transaction it was
+	// written in, so that evidence names the transaction. 0 outside
+	// transactions. The swarm resets it before each publish.
+	Txn uint64
 	// Private is the driver's own per-message state (a pooled client
 	// record): the swarm reuses each Message for the same producer and never
 	// touches this field, so a driver allocates it once per Message rather
@@ -111,6 +124,11 @@ type Delivery struct {
 	// none.
 	Position    uint64
 	HasPosition bool
+	// PositionDomain names where Position is unique when that is wider
+	// than Domain: a Kafka share group's partition, which every member
+	// reads while each member's view of it is an ordering domain. ""
+	// means Domain. Reused string values, as Domain's.
+	PositionDomain string
 	// DeadLettered marks a message read back from the dead-letter queue the
 	// driver set up: it was rejected by a consumer (or expired) and the
 	// broker routed it aside. Reason is the broker's reason ("rejected",
@@ -203,6 +221,9 @@ type Env struct {
 	Log *slog.Logger
 	// Seed for every random choice the target makes.
 	Seed int64
+	// Notify, when set, receives what the target itself wants in the
+	// run's timeline (its relay's crashes and restarts); any goroutine.
+	Notify func(Notice)
 	// Dial, when set, opens every connection the target's clients make to
 	// the broker (the chaos layer puts a proxy in the path and maps each
 	// endpoint to it); nil dials directly. Drivers must not dial otherwise.
@@ -246,6 +267,9 @@ type Target struct {
 	// Close stops whatever the target started; it is safe to call once
 	// after Driver.Close, also after errors.
 	Close func(ctx context.Context) error
+	// Relay is the relay stage the driver runs between producers and
+	// consumers (Spec.Relay), for relay faults; nil without one.
+	Relay Relay
 }
 
 // Restarter restarts a target's broker keeping its data.
@@ -273,6 +297,16 @@ type LeaderMover interface {
 	// MoveLeaders hands the leadership of every partition of the run's
 	// destination to another node, chosen with rng, and says what moved.
 	MoveLeaders(ctx context.Context, rng *rand.Rand) (string, error)
+}
+
+// TxnAnswerDropper is an optional capability of a Restarter whose broker
+// runs transactions inside mqcheck (the embedded Kafka cluster): while
+// dropping, the broker applies every request that ends a transaction
+// (commit or abort) and its answer never reaches the client, whose
+// connection closes instead, as when a reply is lost after the work was
+// done.
+type TxnAnswerDropper interface {
+	DropTxnAnswers(drop bool) error
 }
 
 // Crasher is an optional capability of a Consumer: stop as a killed client

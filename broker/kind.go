@@ -66,6 +66,9 @@ type Spec struct {
 	// Claims the run verifies, for kinds whose own claims (sqs-fifo) make
 	// sense only with some of their settings.
 	Claims []string
+	// Relay is the consume-transform-produce stage the run puts between
+	// the producers and the consumers, for kinds that run one (Kind.Relay).
+	Relay RelaySpec
 }
 
 // Config is a driver's own configuration: a pointer to a plain struct
@@ -83,6 +86,14 @@ type Config interface {
 // resolved scenario shows them. It leaves invalid values for Validate.
 type Defaulter interface {
 	ApplyDefaults()
+}
+
+// SpecDefaulter is an optional capability of a Config: ApplySpecDefaults
+// fills the unset fields whose default depends on the rest of the run
+// (consumers read_committed behind a transactional relay). It is called
+// before ApplyDefaults.
+type SpecDefaulter interface {
+	ApplySpecDefaults(Spec)
 }
 
 // SpecChecker is an optional capability of a Config: CheckSpec rejects
@@ -157,6 +168,9 @@ type Kind struct {
 	// Footprint estimates what one client of the kind costs the mqcheck
 	// process, to bound what one process can drive. Nil: defaultFootprint.
 	Footprint FootprintFunc
+	// Relay: the kind can run a relay stage (Spec.Relay) and its targets
+	// then have a Target.Relay.
+	Relay bool
 }
 
 // AbilitiesFunc is a kind's Abilities for cfg (nil: every default) and a
@@ -175,6 +189,9 @@ type Abilities struct {
 	Pause bool
 	// MoveLeaders: partition leaders can be moved (a LeaderMover).
 	MoveLeaders bool
+	// DropTxnAnswers: answers to the ends of transactions can be lost
+	// (a TxnAnswerDropper).
+	DropTxnAnswers bool
 	// Network: clients reach the broker over TCP, so network faults can
 	// put a proxy in their path, and a command (restart_command) can act
 	// on a broker outside mqcheck. False for a broker inside mqcheck.
@@ -195,6 +212,7 @@ func (a Abilities) Check(t *Target) error {
 	}
 	_, pause := t.Restarter.(Pauser)
 	_, move := t.Restarter.(LeaderMover)
+	_, drop := t.Restarter.(TxnAnswerDropper)
 	network := len(t.Endpoints) > 0
 	if a.Nodes != nodes {
 		errs = append(errs, fmt.Errorf("abilities say %d nodes to restart, the target has %d", a.Nodes, nodes))
@@ -204,6 +222,9 @@ func (a Abilities) Check(t *Target) error {
 	}
 	if a.MoveLeaders != move {
 		errs = append(errs, fmt.Errorf("abilities say move leaders %v, the target's Restarter is a LeaderMover: %v", a.MoveLeaders, move))
+	}
+	if a.DropTxnAnswers != drop {
+		errs = append(errs, fmt.Errorf("abilities say drop transaction answers %v, the target's Restarter is a TxnAnswerDropper: %v", a.DropTxnAnswers, drop))
 	}
 	if a.Network != network {
 		errs = append(errs, fmt.Errorf("abilities say network %v, the target has endpoints %v", a.Network, t.Endpoints))

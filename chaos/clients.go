@@ -37,30 +37,38 @@ func (f *clientCrash) Name() string {
 }
 
 func (f *clientCrash) Inject(ctx context.Context) error {
-	first, last := f.i, f.i
-	if f.i < 0 {
-		first, last = 0, f.n-1
-	}
 	// All at once, as when a host dies: an idle consumer waits a while for
 	// a delivery to die holding, and the others must not wait for it.
-	errs := make([]error, last-first+1)
-	var wg sync.WaitGroup
-	for i := first; i <= last; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if f.consumer {
-				errs[i-first] = f.c.CrashConsumer(ctx, i)
-			} else {
-				errs[i-first] = f.c.CrashProducer(ctx, i)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := atOnce(f.i, f.n, func(i int) error {
+		if f.consumer {
+			return f.c.CrashConsumer(ctx, i)
+		}
+		return f.c.CrashProducer(ctx, i)
+	})
+	if err != nil {
 		return fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	return nil
+}
+
+// atOnce runs fn for client i of n, or for every one of them at once when
+// i is -1, and joins their errors.
+func atOnce(i, n int, fn func(i int) error) error {
+	first, last := i, i
+	if i < 0 {
+		first, last = 0, n-1
+	}
+	errs := make([]error, last-first+1)
+	var wg sync.WaitGroup
+	for j := first; j <= last; j++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[j-first] = fn(j)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (f *clientCrash) Heal(context.Context) error { return nil }

@@ -55,6 +55,10 @@ var kinds = map[string]builder{
 	scenarios.FaultAckLoss:        buildNetwork,
 	scenarios.FaultConsumerCrash:  buildClientCrash,
 	scenarios.FaultProducerCrash:  buildClientCrash,
+	scenarios.FaultRelayCrash:     buildRelay,
+	scenarios.FaultRelayZombie:    buildRelay,
+	scenarios.FaultTxnAnswerLoss:  buildTxnAnswerLoss,
+	scenarios.FaultRebalanceStorm: buildStorm,
 }
 
 // Plan resolves the scenario's schedule (Schedule) and makes a fault for

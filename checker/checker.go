@@ -30,6 +30,10 @@ type Checker struct {
 
 type producer struct {
 	sent, acked, failed, indeterminate seqSet
+	// aborted: written in transactions the broker confirmed aborted.
+	aborted seqSet
+	// txns names the first aborted transactions, for evidence.
+	txns txnSpans
 	// sentAt and ackedAt date messages for evidence and attribution.
 	sentAt, ackedAt seqTimes
 }
@@ -108,6 +112,11 @@ func (c *Checker) apply(e *Event) {
 	case Indeterminate:
 		if p := c.producer(e.Producer); p != nil {
 			p.indeterminate.Add(e.Seq)
+		}
+	case Aborted:
+		if p := c.producer(e.Producer); p != nil {
+			p.aborted.Add(e.Seq)
+			p.txns.add(e.Seq, e.Txn)
 		}
 	case Received:
 		c.receive(e)
@@ -197,12 +206,16 @@ func (c *Checker) receive(e *Event) {
 	c.producer(e.Producer) // so that finalize visits producers only seen on receipt
 	s := c.sub(e.Sub)
 	d := c.domain(e.Domain)
+	pd := d
+	if e.PosDomain != 0 {
+		pd = c.domain(e.PosDomain - 1)
+	}
 	if !setAt(&s.recv, e.Producer).CheckedAdd(e.Seq) {
-		c.duplicate(s, d, e)
+		c.duplicate(s, pd, e)
 		return
 	}
 	if e.HasPosition {
-		d.positions.Add(e.Position)
+		pd.positions.Add(e.Position)
 	}
 	for int(e.Producer) >= len(d.high) {
 		d.high = append(d.high, highest{})
@@ -224,7 +237,8 @@ func (c *Checker) receive(e *Event) {
 // duplicate counts a delivery of a message the subscription already had,
 // and tells by its storage position whether the broker stored the message
 // twice (a position never delivered before: the producer or the broker
-// failed) or delivered one stored copy again (the consumer side).
+// failed) or delivered one stored copy again (the consumer side). d is
+// the domain the position is unique in.
 func (c *Checker) duplicate(s *subscription, d *domain, e *Event) {
 	s.dup++
 	if e.Redelivered {
@@ -284,6 +298,7 @@ func (c *Checker) Compact() {
 		p.acked.RunOptimize()
 		p.failed.RunOptimize()
 		p.indeterminate.RunOptimize()
+		p.aborted.RunOptimize()
 	}
 	for _, s := range c.subs {
 		for _, set := range append(s.recv, s.dead...) {
@@ -307,7 +322,7 @@ func (c *Checker) SizeBytes() uint64 {
 			continue
 		}
 		n += p.sent.SizeBytes() + p.acked.SizeBytes() + p.failed.SizeBytes() + p.indeterminate.SizeBytes() +
-			p.sentAt.sizeBytes() + p.ackedAt.sizeBytes()
+			p.aborted.SizeBytes() + p.sentAt.sizeBytes() + p.ackedAt.sizeBytes() + p.txns.sizeBytes()
 	}
 	for _, s := range c.subs {
 		for _, set := range append(s.recv, s.dead...) {

@@ -39,10 +39,14 @@ const (
 	// Rejected: the harness failed a delivery on purpose (a simulated
 	// processing failure) and did not count it as received.
 	Rejected
+	// Aborted: the message was written in a transaction the broker
+	// confirmed aborted (Txn names it): no read_committed subscription
+	// may receive it.
+	Aborted
 )
 
 var kindNames = [...]string{"", "sent", "acked", "failed", "indeterminate", "received", "corrupted", "foreign",
-	"dead-lettered", "rejected"}
+	"dead-lettered", "rejected", "aborted"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k != 0 {
@@ -94,8 +98,16 @@ type Event struct {
 	Domain      uint32 // Received/Corrupted: ordering domain id (see Names)
 	Producer    uint32
 	Count       uint32 // Sent: how many consecutive sequence numbers from Seq (0 means 1)
-	Seq         uint64
-	At          int64 // unix nanoseconds
+	// Txn: the producer's transaction (numbered from 1) an Acked or
+	// Aborted message was written in; 0 outside transactions.
+	Txn uint32
+	// PosDomain (Received): 1 + the id of the domain within which
+	// Position is unique, where that is wider than the ordering domain (a
+	// Kafka share group's partition, which every member reads: one member
+	// is an ordering domain); 0 means Domain.
+	PosDomain uint32
+	Seq       uint64
+	At        int64 // unix nanoseconds
 	// Position is where the broker stores the delivered copy, unique within
 	// the ordering domain (a Kafka partition's offset): two deliveries of one
 	// message at one position are one stored copy delivered twice.

@@ -17,6 +17,7 @@ import (
 //	F s0 p1 0:1      a foreign delivery (another run's message)
 //	j s0 p1 0:4      the harness rejected (failed on purpose) the delivery of seq 4
 //	d s0 dlq 0:4     subscription s0 read seq 4 back from its dead-letter queue
+//	x 0:5-9#2        producer 0's seqs 5..9 were aborted, in its transaction 2
 //
 // Seq lists are in delivery order: "0:5,3" delivers 5 then 3.
 func history(t testing.TB, names *Names, text string) []Event {
@@ -48,13 +49,15 @@ func history(t testing.TB, names *Names, text string) []Event {
 			kind = DeadLettered
 		case "j":
 			kind = Rejected
+		case "x":
+			kind = Aborted
 		default:
 			t.Fatalf("history: unknown statement %q", stmt)
 		}
 		var sub uint16
 		var dom uint32
 		rest := f[1:]
-		if kind >= Received {
+		if kind >= Received && kind != Aborted {
 			if len(rest) < 2 {
 				t.Fatalf("history: %q needs a subscription and a domain", stmt)
 			}
@@ -76,6 +79,14 @@ func history(t testing.TB, names *Names, text string) []Event {
 				t.Fatalf("history: bad producer in %q", ps)
 			}
 			for _, part := range strings.Split(seqs, ",") {
+				part, txnText, hasTxn := strings.Cut(part, "#")
+				var txn uint64
+				if hasTxn {
+					var err error
+					if txn, err = strconv.ParseUint(txnText, 10, 32); err != nil {
+						t.Fatalf("history: bad transaction in %q", ps)
+					}
+				}
 				part, posText, hasPos := strings.Cut(part, "@")
 				var pos uint64
 				if hasPos {
@@ -97,7 +108,7 @@ func history(t testing.TB, names *Names, text string) []Event {
 				for s := a; s <= b; s++ {
 					at++
 					e := Event{Kind: kind, Redelivered: f[0] == "R", Sub: sub, Domain: dom,
-						Producer: uint32(p), Seq: s, At: at, HasPosition: hasPos, Position: pos + (s - a)}
+						Producer: uint32(p), Seq: s, At: at, HasPosition: hasPos, Position: pos + (s - a), Txn: uint32(txn)}
 					if kind == Foreign {
 						e.Reason = OtherRun
 					}

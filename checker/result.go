@@ -50,6 +50,12 @@ type Counts struct {
 	// Rejected: deliveries the harness failed on purpose (simulated
 	// processing failures), not counted as received.
 	Rejected uint64 `json:"rejected"`
+	// Aborted: messages written in transactions the broker confirmed
+	// aborted (per message). Not acked, so never lost.
+	Aborted uint64 `json:"aborted"`
+	// AbortedRead: (subscription, message) pairs where an aborted message
+	// was received: what a read_committed consumer must never see.
+	AbortedRead uint64 `json:"aborted_read"`
 }
 
 // Example is one piece of evidence: which producer and sequence numbers,
@@ -71,9 +77,12 @@ type Example struct {
 	AckedAt int64 `json:"acked_at_unix_ns,omitempty"`
 	// Position: for a duplicate, the storage position of the copy
 	// delivered (where the broker gives one).
-	Position    *uint64 `json:"position,omitempty"`
-	Redelivered bool    `json:"redelivered,omitempty"`
-	Detail      string  `json:"detail,omitempty"`
+	Position *uint64 `json:"position,omitempty"`
+	// Txn: for an aborted read, the producer's transaction (numbered from
+	// 1) the message was written in.
+	Txn         uint32 `json:"txn,omitempty"`
+	Redelivered bool   `json:"redelivered,omitempty"`
+	Detail      string `json:"detail,omitempty"`
 	// Fault names the fault active at At, filled in by the run.
 	Fault string `json:"fault,omitempty"`
 }
@@ -173,9 +182,10 @@ func (c *Checker) Finalize(o Options) *Result {
 		cnt.Sent += p.sent.Cardinality()
 		cnt.Acked += p.acked.Cardinality()
 		cnt.Failed += p.failed.Cardinality()
+		cnt.Aborted += p.aborted.Cardinality()
 		// A send with no outcome at all (the run ended first) is as
 		// indeterminate as a timeout.
-		indet := andNot(&p.sent, union(&p.acked, &p.failed, &p.indeterminate))
+		indet := andNot(&p.sent, union(&p.acked, &p.failed, &p.indeterminate, &p.aborted))
 		indet.Or(&p.indeterminate)
 		cnt.Indeterminate += indet.Cardinality()
 
@@ -188,6 +198,13 @@ func (c *Checker) Finalize(o Options) *Result {
 			acc := c.accounted(sub, id)
 			accs = append(accs, acc)
 			cnt.Unique += and(recv, &p.sent).Cardinality()
+			if !p.aborted.IsEmpty() {
+				ar := and(recv, &p.aborted)
+				if n := ar.Cardinality(); n > 0 {
+					cnt.AbortedRead += n
+					c.abortedReadExamples(r, ar, uint32(id), uint16(sub), p)
+				}
+			}
 			unexpected := andNot(acc, &p.sent)
 			if n := unexpected.Cardinality(); n > 0 {
 				cnt.Unexpected += n
@@ -324,6 +341,18 @@ func breaches(name string, n *Counts, nsubs int) []breach {
 		out = append(append(out, lost), dups...)
 	case "ordered":
 		out = append(out, reordered(n))
+	case "kafka-eos":
+		// Kafka's exactly-once: transactions commit atomically, so no
+		// committed message is lost or stored twice (the relay's output
+		// included), and a read_committed consumer never sees an aborted
+		// one. A consumer that reads one stored copy again (a restart, a
+		// rebalance before its commit) is the consumer's at-least-once,
+		// not the transactions': exactly-once fails on those.
+		out = append(out, lost, breach{n.AbortedRead,
+			fmt.Sprintf("%d deliveries of messages from aborted transactions (aborted reads; of %d aborted)", n.AbortedRead, n.Aborted),
+			[]string{"aborted_read"}}, breach{n.DuplicatedStored,
+			fmt.Sprintf("%d duplicates stored twice (a message committed to the log the consumers read more than once)", n.DuplicatedStored),
+			[]string{"duplicated_stored"}}, dups[1])
 	case "sqs-fifo":
 		// A FIFO queue may deliver one stored copy again (a visibility
 		// timeout ran out, a consumer gave it back): that is SQS's
@@ -384,7 +413,7 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		return c
 	}
 	switch name {
-	case "at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo":
+	case "at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo", "kafka-eos":
 	default:
 		return set(Unknown, fmt.Sprintf("unknown claim %q", name))
 	}
@@ -403,11 +432,11 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 	if n.Sent == 0 {
 		return set(Unknown, "no message was sent: nothing to verify")
 	}
-	if name == "sqs-fifo" && n.DuplicatedPositionUnknown > 0 {
+	if (name == "sqs-fifo" || name == "kafka-eos") && n.DuplicatedPositionUnknown > 0 {
 		return set(Unknown, fmt.Sprintf("%d duplicates came without a storage position: stored twice or delivered again cannot be told",
 			n.DuplicatedPositionUnknown), "duplicated")
 	}
-	loss := name == "at-least-once" || name == "exactly-once" || name == "sqs-fifo"
+	loss := name == "at-least-once" || name == "exactly-once" || name == "sqs-fifo" || name == "kafka-eos"
 	if loss {
 		switch {
 		case n.Acked == 0:
@@ -419,7 +448,7 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 	}
 	if n.Received == 0 && name != "at-least-once" {
 		what := map[string]string{"at-most-once": "duplicates", "exactly-once": "duplicates", "ordered": "order",
-			"sqs-fifo": "duplicates and order"}[name]
+			"sqs-fifo": "duplicates and order", "kafka-eos": "duplicates and aborted reads"}[name]
 		return set(Unknown, "nothing was received: nothing to verify for "+what)
 	}
 	switch name {
@@ -429,6 +458,9 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		return set(Pass, fmt.Sprintf("%d deliveries, none received twice", n.Received))
 	case "exactly-once":
 		return set(Pass, fmt.Sprintf("all %d acknowledged messages received exactly once %s", n.Acked, bySubscriptions(nsubs)))
+	case "kafka-eos":
+		return set(Pass, fmt.Sprintf("all %d committed messages received %s, none stored twice, no aborted message read "+
+			"(%d aborted; %d re-deliveries of one stored copy)", n.Acked, bySubscriptions(nsubs), n.Aborted, n.Duplicated))
 	case "sqs-fifo":
 		return set(Pass, fmt.Sprintf("all %d acknowledged messages received %s, none stored twice, "+
 			"in producer order within every message group (%d re-deliveries of one stored copy)", n.Acked, bySubscriptions(nsubs), n.Duplicated))

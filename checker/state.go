@@ -7,8 +7,9 @@ import (
 )
 
 // stateVersion changes whenever the saved layout does. 2: 64-bit sets (one
-// bitmap per 2^32 epoch), ack times, storage positions per domain.
-const stateVersion = 2
+// bitmap per 2^32 epoch), ack times, storage positions per domain. 3:
+// aborted messages and the transactions they were in.
+const stateVersion = 3
 
 // savedState is the checker's state on disk: names instead of ids, so that
 // states from different processes (workers of one run) can be merged.
@@ -27,9 +28,16 @@ type savedState struct {
 }
 
 type savedProducer struct {
-	ID                                 uint32
-	Sent, Acked, Failed, Indeterminate []byte
-	SentAt, AckedAt                    savedTimes
+	ID                                          uint32
+	Sent, Acked, Failed, Indeterminate, Aborted []byte
+	SentAt, AckedAt                             savedTimes
+	Txns                                        []SavedTxn
+}
+
+// SavedTxn is one aborted transaction named in saved state.
+type SavedTxn struct {
+	First, Last uint64
+	Txn         uint32
 }
 
 type savedRecv struct {
@@ -60,11 +68,15 @@ func (c *Checker) Save(w io.Writer) error {
 			continue
 		}
 		sp := savedProducer{ID: uint32(id), SentAt: p.sentAt.save(), AckedAt: p.ackedAt.save()}
+		for _, t := range p.txns {
+			sp.Txns = append(sp.Txns, SavedTxn{First: t.first, Last: t.last, Txn: t.txn})
+		}
 		var err error
 		for _, f := range []struct {
 			dst *[]byte
 			set *seqSet
-		}{{&sp.Sent, &p.sent}, {&sp.Acked, &p.acked}, {&sp.Failed, &p.failed}, {&sp.Indeterminate, &p.indeterminate}} {
+		}{{&sp.Sent, &p.sent}, {&sp.Acked, &p.acked}, {&sp.Failed, &p.failed}, {&sp.Indeterminate, &p.indeterminate},
+			{&sp.Aborted, &p.aborted}} {
 			if *f.dst, err = f.set.MarshalBinary(); err != nil {
 				return fmt.Errorf("saving checker state of producer %d: %w", id, err)
 			}
@@ -178,9 +190,15 @@ func (c *Checker) mergeSaved(st *savedState) error {
 		for _, f := range []struct {
 			src []byte
 			set *seqSet
-		}{{sp.Sent, &p.sent}, {sp.Acked, &p.acked}, {sp.Failed, &p.failed}, {sp.Indeterminate, &p.indeterminate}} {
+		}{{sp.Sent, &p.sent}, {sp.Acked, &p.acked}, {sp.Failed, &p.failed}, {sp.Indeterminate, &p.indeterminate},
+			{sp.Aborted, &p.aborted}} {
 			if err := f.set.UnmarshalBinary(f.src); err != nil {
 				return fmt.Errorf("merging checker state of producer %d: %w", sp.ID, err)
+			}
+		}
+		for _, t := range sp.Txns {
+			if len(p.txns) < maxTxnSpans {
+				p.txns = append(p.txns, txnSpan{first: t.First, last: t.Last, txn: t.Txn})
 			}
 		}
 		p.sentAt.merge(sp.SentAt)

@@ -34,7 +34,7 @@ var (
 	descT     = desc("run_elapsed_seconds", "Seconds since the load started (past the load phase: the drain).")
 	descDrain = desc("run_draining", "1 while the run drains after the load phase, else 0.")
 
-	descMessages  = desc("messages_total", "Messages by outcome: sent, acked, failed (refused by the broker), indeterminate, received (every delivery).", "outcome")
+	descMessages  = desc("messages_total", "Messages by outcome: sent, acked, failed (refused by the broker), indeterminate, aborted (in a transaction that aborted), received (every delivery).", "outcome")
 	descInFlight  = desc("in_flight_messages", "Published and not yet acked or failed.")
 	descAnomalies = desc("anomalies_total", "Anomalies found so far by kind (lost is known only after the drain: see results.json).", "kind")
 
@@ -95,6 +95,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	counter(descMessages, t.Acked, "acked")
 	counter(descMessages, t.Failed, "failed")
 	counter(descMessages, t.Indeterminate, "indeterminate")
+	counter(descMessages, t.Aborted, "aborted")
 	counter(descMessages, t.Received, "received")
 	gauge(descInFlight, float64(t.InFlight))
 	counter(descAnomalies, t.Live.Duplicated, "duplicated")

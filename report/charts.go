@@ -523,7 +523,7 @@ var timelineKinds = []struct {
 
 // anomalyKinds are the kinds the charts of a run style, the lost first.
 var anomalyKinds = []string{"lost", "duplicated", "reordered", "corrupted", "unexpected", "indeterminate",
-	"unaccounted", "phantom", "recovered"}
+	"unaccounted", "phantom", "recovered", "aborted_read"}
 
 // anomalyChart draws each anomaly kind's count so far as a step over the
 // run, with a mark at each second it grew: a burst of thousands of

@@ -303,7 +303,7 @@ func (c *Comparison) latency(series string, bl, nl Latency) {
 // anomalyCounts are judged per message sent, so a longer or faster run is
 // not a regression by itself.
 var anomalyCounts = []string{"lost", "unaccounted", "duplicated", "duplicated_stored", "reordered", "corrupted", "unexpected",
-	"phantom", "failed", "indeterminate", "not_sent"}
+	"phantom", "failed", "indeterminate", "not_sent", "aborted_read"}
 
 func (c *Comparison) counts() {
 	bs, ns := math.Max(float64(c.Base.Counts.Sent), 1), math.Max(float64(c.New.Counts.Sent), 1)

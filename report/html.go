@@ -204,7 +204,7 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		hc := htmlCount{Name: name, Value: fmtN(v)}
 		if anomaly && v > 0 {
 			hc.Class, hc.Note = "allowed", "no claim of this run forbids it"
-			if b := brokenBy(r, name); len(b) > 0 {
+			if b := brokenBy(r, strings.ReplaceAll(name, " ", "_")); len(b) > 0 {
 				hc.Class, hc.Note = "bad", "breaks "+strings.Join(b, ", ")
 			}
 		}
@@ -218,6 +218,11 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		count("stored twice", c.DuplicatedStored, true), count("position unknown", c.DuplicatedPositionUnknown, false),
 		count("reordered", c.Reordered, true), count("corrupted", c.Corrupted, true), count("unexpected", c.Unexpected, true),
 		count("foreign", c.Foreign, false), count("dead-lettered", c.DeadLettered, false), count("rejected", c.Rejected, false)}
+	if c.Aborted > 0 || c.AbortedRead > 0 {
+		// Only runs with transactions have these.
+		hr.SendCounts = append(hr.SendCounts, count("aborted", c.Aborted, false))
+		hr.RecvCounts = append(hr.RecvCounts, count("aborted read", c.AbortedRead, true))
+	}
 	pub, e2e := histograms(r)
 	for _, l := range shownSeries(r.Latency) {
 		h, _ := l.Histogram()

@@ -63,6 +63,9 @@ func Markdown(w io.Writer, r *Results) error {
 	if c.Duplicated > 0 {
 		ew.printf("Duplicates: %s.\n\n", md(c.DuplicateKinds()))
 	}
+	if c.Aborted > 0 || c.AbortedRead > 0 {
+		ew.printf("Transactions: %s messages aborted, %s aborted reads.\n\n", fmtN(c.Aborted), fmtN(c.AbortedRead))
+	}
 
 	t := r.Throughput
 	ew.printf("### Latency and throughput\n\n")

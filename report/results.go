@@ -119,8 +119,8 @@ type Drain struct {
 // Publish, the headline, is all of them together (the worst included).
 type Latencies struct {
 	// Publish: every intended send of the load, whatever became of it:
-	// acked, failed, indeterminate, or never sent (latency so far, to the
-	// end of the load).
+	// acked, failed, indeterminate, aborted, or never sent (latency so
+	// far, to the end of the load).
 	Publish Latency `json:"publish"`
 	// PublishAcked: intended send → ack, what the user waits.
 	PublishAcked Latency `json:"publish_acked"`
@@ -131,6 +131,9 @@ type Latencies struct {
 	// PublishNotSent: intended send → end of the load, for sends the load
 	// intended and never made (counts.not_sent).
 	PublishNotSent Latency `json:"publish_not_sent"`
+	// PublishAborted: intended send → the broker's answer that the
+	// message's transaction aborted (counts.aborted).
+	PublishAborted Latency `json:"publish_aborted"`
 	// SendToAck: actual send → ack, what the broker costs.
 	SendToAck Latency `json:"send_to_ack"`
 	// EndToEnd: intended send → received, on one monotonic clock.
@@ -154,6 +157,7 @@ func (l *Latencies) Series() []LatencySeries {
 		{"publish_failed", "publish (failed)", "publish-failed", l.PublishFailed},
 		{"publish_indeterminate", "publish (indeterminate)", "publish-indeterminate", l.PublishIndeterminate},
 		{"publish_not_sent", "publish (not sent)", "publish-not-sent", l.PublishNotSent},
+		{"publish_aborted", "publish (aborted)", "publish-aborted", l.PublishAborted},
 		{"send_to_ack", "send → ack", "send-to-ack", l.SendToAck},
 		{"end_to_end", "end-to-end", "end-to-end", l.EndToEnd},
 	}
@@ -172,6 +176,8 @@ func (l *Latencies) seriesPtr(name string) *Latency {
 		return &l.PublishIndeterminate
 	case "publish_not_sent":
 		return &l.PublishNotSent
+	case "publish_aborted":
+		return &l.PublishAborted
 	case "send_to_ack":
 		return &l.SendToAck
 	case "end_to_end":

@@ -67,9 +67,14 @@ func sampleResults() *Results {
 	yes, no := true, false
 	start := int64(1_800_000_000_000_000_000)
 	acked, e2e := sampleHistogram(39987, 1), sampleHistogram(40005, 1.4)
-	// The restart's outcomes: 3 refused, 10 timed out, 5 never sent.
+	// The restart's outcomes: 3 refused, 10 timed out, 5 never sent; and
+	// 4 in a transaction that aborted.
 	failed, indet, notSent := hdrhistogram.New(1, 3_600_000_000, 3), hdrhistogram.New(1, 3_600_000_000, 3), hdrhistogram.New(1, 3_600_000_000, 3)
+	aborted := hdrhistogram.New(1, 3_600_000_000, 3)
 	for i := range 10 {
+		if i < 4 {
+			_ = aborted.RecordValue(int64(3_000 + i*100))
+		}
 		_ = indet.RecordValue(int64(2_500_000 + i*50_000))
 		if i < 3 {
 			_ = failed.RecordValue(int64(40_000 + i*1_000))
@@ -79,7 +84,7 @@ func sampleResults() *Results {
 		}
 	}
 	pub := hdrhistogram.New(1, 3_600_000_000, 3)
-	for _, h := range []*hdrhistogram.Histogram{acked, failed, indet, notSent} {
+	for _, h := range []*hdrhistogram.Histogram{acked, failed, indet, notSent, aborted} {
 		pub.Merge(h)
 	}
 	r := &Results{
@@ -90,10 +95,10 @@ func sampleResults() *Results {
 		Target: "embedded kfake, 3 brokers", LoadStartNS: start, Verdict: "fail",
 		StartedAt: "2027-01-15T08:00:00Z", EndedAt: "2027-01-15T08:00:23.5Z",
 		Drain: Drain{Complete: true, Reason: "every acknowledged message was received", DurationMS: 1234},
-		Counts: checker.Counts{Sent: 40000, NotSent: 5, Acked: 39987, Failed: 3, Indeterminate: 10, Received: 40005, Unique: 39995,
+		Counts: checker.Counts{Sent: 40004, NotSent: 5, Acked: 39987, Failed: 3, Indeterminate: 10, Aborted: 4, Received: 40005, Unique: 39995,
 			Recovered: 5, Duplicated: 10, DuplicatedRedelivered: 0, DuplicatedStored: 2, Reordered: 2},
 		Latency: Latencies{Publish: Summarize(pub), PublishAcked: Summarize(acked), PublishFailed: Summarize(failed),
-			PublishIndeterminate: Summarize(indet), PublishNotSent: Summarize(notSent),
+			PublishIndeterminate: Summarize(indet), PublishNotSent: Summarize(notSent), PublishAborted: Summarize(aborted),
 			SendToAck: Summarize(sampleHistogram(39987, 0.8)), EndToEnd: Summarize(e2e)},
 		Throughput: Throughput{SentPerS: 2000, AckedPerS: 1999.35, ReceivedPerS: 2000.25},
 		Load: LoadResult{Mode: LoadFixedRate, PlannedMS: 20000, EndedMS: 20000, DurationMS: 20001, TargetPerS: 2000.25,

@@ -64,6 +64,11 @@ func Text(w io.Writer, r *Results) error {
 		// in-flight slot to the end.
 		fmt.Fprintf(tw, "  not sent\t%s\t\t\t\t\t\t\t\n", fmtN(c.NotSent))
 	}
+	if c.Aborted > 0 || c.AbortedRead > 0 {
+		// Transactions: aborted on purpose (or by a fault), and how many
+		// of those a consumer saw.
+		fmt.Fprintf(tw, "  aborted\t%s\taborted read\t%s\t\t\t\t\n", fmtN(c.Aborted), fmtN(c.AbortedRead))
+	}
 	if c.Rejected > 0 || c.DuplicatedRedelivered > 0 {
 		// Only where the run had them: most runs fail nothing on purpose.
 		fmt.Fprintf(tw, "  rejected\t%s\tredelivered\t%s\t\t\t\t\n", fmtN(c.Rejected), fmtN(c.DuplicatedRedelivered))

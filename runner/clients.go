@@ -52,3 +52,20 @@ func (c *swarmClients) CrashConsumer(ctx context.Context, i int) error {
 	}
 	return sw.CrashConsumer(ctx, i)
 }
+
+var _ chaos.Joiner = (*swarmClients)(nil)
+
+func (c *swarmClients) Subscriptions() int {
+	if sw := c.get(); sw != nil {
+		return sw.Subscriptions()
+	}
+	return 0
+}
+
+func (c *swarmClients) Join(ctx context.Context, sub int) (func() error, error) {
+	sw := c.get()
+	if sw == nil {
+		return nil, errNoSwarm
+	}
+	return sw.Join(ctx, sub)
+}

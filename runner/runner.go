@@ -295,7 +295,7 @@ func (r *run) execute(ctx context.Context) error {
 	if !ok {
 		return &ScenarioError{fmt.Errorf("broker.kind: %q is not available in this build", s.Broker.Kind)}
 	}
-	env := broker.Env{RunID: r.res.RunID, Dir: r.o.Dir, Log: r.log, Seed: s.Seed}
+	env := broker.Env{RunID: r.res.RunID, Dir: r.o.Dir, Log: r.log, Seed: s.Seed, Notify: r.notify}
 	// Network faults need every client connection through the proxies,
 	// which start once the target says where its brokers are. Closed on
 	// every way out, after the driver and before the target.

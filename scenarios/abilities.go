@@ -72,6 +72,14 @@ func (s *Scenario) validateFaultTargets(p *problems, k broker.Kind) {
 			default:
 				checkNode(p, path, f.Node, ab.Nodes, where)
 			}
+		case FaultTxnAnswerLoss:
+			if !ab.DropTxnAnswers {
+				if !ab.Network {
+					cannot("lose the answers to the ends of transactions")
+				} else {
+					p.add(path+".kind", "txn-answer-loss needs a broker that runs inside mqcheck and ends transactions (kafka, embedded); %s is not one", where)
+				}
+			}
 		case FaultLeaderMove:
 			if !ab.MoveLeaders {
 				if !ab.Network {

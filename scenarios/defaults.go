@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ const (
 	DefaultConsumers    = 1
 	DefaultSubscription = 1
 	DefaultClaim        = ClaimAtLeastOnce
+	// DefaultStormInterval: a rebalance storm's consumer joins or leaves
+	// once a second.
+	DefaultStormInterval = Duration(time.Second)
 )
 
 // Broker targets.
@@ -132,7 +136,13 @@ func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 	if len(s.Faults) == 0 {
 		s.Faults = nil
 	}
-	s.Broker.applySectionDefaults(ks)
+	for i := range s.Faults {
+		if f := &s.Faults[i]; f.Kind == FaultRebalanceStorm && unset(f.Interval == 0, "faults."+strconv.Itoa(i)+".interval") {
+			f.Interval = DefaultStormInterval
+		}
+	}
+	s.Relay.applyDefaults()
+	s.Broker.applySectionDefaults(ks, s.BrokerSpec())
 }
 
 // applySectionDefaults gives the chosen kind its section (with the
@@ -140,7 +150,7 @@ func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 // kinds, so that switching kinds with --set broker.kind=... does not trip
 // over a section that only defaults put there. A non-empty section of
 // another kind stays, for Validate to report.
-func (b *Broker) applySectionDefaults(ks broker.Kinds) {
+func (b *Broker) applySectionDefaults(ks broker.Kinds, spec broker.Spec) {
 	k, known := ks.Lookup(b.Kind)
 	if b.Config != nil && (!known || reflect.TypeOf(b.Config) != configType(k)) {
 		// The kind changed under a section: it stays its own kind's.
@@ -170,6 +180,9 @@ func (b *Broker) applySectionDefaults(ks broker.Kinds) {
 	}
 	if b.Config == nil {
 		b.Config = k.NewConfig()
+	}
+	if d, ok := b.Config.(broker.SpecDefaulter); ok {
+		d.ApplySpecDefaults(spec)
 	}
 	if d, ok := b.Config.(broker.Defaulter); ok {
 		d.ApplyDefaults()

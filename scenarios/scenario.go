@@ -39,11 +39,15 @@ type Scenario struct {
 
 	Broker    Broker    `yaml:"broker" json:"broker"`
 	Producers Producers `yaml:"producers" json:"producers"`
+	// Relay puts a consume-transform-produce stage between the producers
+	// and the consumers (kafka): workers read what the producers write and
+	// write it to a second topic, which the consumers read.
+	Relay     Relay     `yaml:"relay,omitempty" json:"relay,omitempty"`
 	Consumers Consumers `yaml:"consumers" json:"consumers"`
 
 	// Claims are the delivery guarantees the run verifies: at-most-once,
-	// at-least-once, exactly-once, ordered, and sqs-fifo (SQS FIFO
-	// queues).
+	// at-least-once, exactly-once, ordered, sqs-fifo (SQS FIFO queues) and
+	// kafka-eos (Kafka's transactions).
 	Claims []string `yaml:"claims,omitempty" json:"claims,omitempty"`
 
 	// Faults is the fault schedule applied during the load phase.
@@ -215,9 +219,13 @@ type Fault struct {
 	// another node: embedded Kafka), latency, bandwidth, blackhole (bytes
 	// dropped both ways, connections left open), reset (connections reset
 	// as soon as they carry data), ack-loss (the broker's replies dropped:
-	// publishes arrive, confirms do not), consumer-crash, producer-crash.
-	// Network kinds act on an in-path proxy in front of every broker
-	// address.
+	// publishes arrive, confirms do not), consumer-crash, producer-crash,
+	// rebalance-storm (consumers join and leave every interval),
+	// txn-answer-loss (transactions end, their answers are lost: embedded
+	// Kafka), relay-crash (a relay worker dies mid-batch), relay-zombie (a
+	// second instance of a relay worker fences the first, which keeps
+	// writing). Network kinds act on an in-path proxy in front of every
+	// broker address.
 	Kind string `yaml:"kind" json:"kind"`
 	// At is when the fault starts, from the start of the load phase (with
 	// every: the first time).
@@ -248,10 +256,13 @@ type Fault struct {
 	// Bandwidth (kind bandwidth) limits each connection to this many bytes
 	// per second in each direction ("1MiB", at least 1kB).
 	Bandwidth Size `yaml:"bandwidth,omitempty" json:"bandwidth,omitempty"`
-	// Client (consumer-crash, producer-crash) picks which one crashes: a
-	// producer index, or a consumer index counted across subscriptions;
-	// -1 crashes every one.
+	// Client (consumer-crash, producer-crash, relay-crash, relay-zombie)
+	// picks which one: a producer index, a consumer index counted across
+	// subscriptions, or a relay worker; -1 means every one.
 	Client int `yaml:"client,omitempty" json:"client,omitempty"`
+	// Interval (kind rebalance-storm) is how often a consumer joins every
+	// subscription or leaves it again. Default 1s.
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
 	// RestartCommand (kind restart) is run instead of restarting a target
 	// mqcheck started itself, for brokers mqcheck cannot restart (url
 	// targets): program and arguments as a list, run without a shell, at
@@ -292,11 +303,15 @@ const (
 	// ClaimSQSFIFO is what an SQS FIFO queue promises: no acked message
 	// lost, no deduplicated send stored twice, order per message group.
 	ClaimSQSFIFO = "sqs-fifo"
+	// ClaimKafkaEOS is what Kafka's transactions promise: no committed
+	// message lost or stored twice (through a relay too), no aborted
+	// message read by a read_committed consumer.
+	ClaimKafkaEOS = "kafka-eos"
 )
 
 // KnownClaims lists the claims the checker can decide.
 func KnownClaims() []string {
-	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO}
+	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS}
 }
 
 // BrokerSpec is what the scenario asks of every broker kind alike, for the
@@ -307,6 +322,6 @@ func (s *Scenario) BrokerSpec() broker.Spec {
 		Producers: s.Producers.Count, MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		Subscriptions: s.Consumers.Subscriptions, Consumers: s.Consumers.Count,
 		FailFraction: s.Consumers.FailFraction, FailAction: s.Consumers.FailAction,
-		MessageSize: int(s.Producers.MessageSize), Claims: s.Claims,
+		MessageSize: int(s.Producers.MessageSize), Claims: s.Claims, Relay: s.Relay.spec(),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/mqcheck/mqcheck/broker"
@@ -40,14 +41,30 @@ const (
 	FaultAckLoss        = "ack-loss"
 	FaultConsumerCrash  = "consumer-crash"
 	FaultProducerCrash  = "producer-crash"
+	// FaultRebalanceStorm adds a consumer to every subscription and takes
+	// it away again, every interval, for the fault's length.
+	FaultRebalanceStorm = "rebalance-storm"
+	// FaultTxnAnswerLoss: the broker ends transactions (commit or abort)
+	// and its answers are lost, for the fault's length.
+	FaultTxnAnswerLoss = "txn-answer-loss"
+	// FaultRelayCrash kills a relay worker mid-batch.
+	FaultRelayCrash = "relay-crash"
+	// FaultRelayZombie starts a second instance of a relay worker while the
+	// first keeps writing: the broker must fence the first.
+	FaultRelayZombie = "relay-zombie"
 )
 
 // KnownFaultKinds lists the fault kinds a scenario may schedule.
 func KnownFaultKinds() []string {
 	return []string{FaultRestart, FaultRollingRestart, FaultPause, FaultLeaderMove,
 		FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss,
-		FaultConsumerCrash, FaultProducerCrash}
+		FaultConsumerCrash, FaultProducerCrash, FaultRebalanceStorm, FaultTxnAnswerLoss,
+		FaultRelayCrash, FaultRelayZombie}
 }
+
+// relayFaultKinds act on the relay stage (relay.workers); client picks the
+// worker.
+var relayFaultKinds = []string{FaultRelayCrash, FaultRelayZombie}
 
 // NetworkFaultKinds act on the in-path proxy mqcheck places in front of
 // every broker address.
@@ -57,7 +74,8 @@ func NetworkFaultKinds() []string {
 
 // lastingFaultKinds need a positive For: they are a state that lasts, not
 // an event.
-var lastingFaultKinds = []string{FaultPause, FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss}
+var lastingFaultKinds = []string{FaultPause, FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss,
+	FaultRebalanceStorm, FaultTxnAnswerLoss}
 
 // MinBandwidth is the smallest bandwidth limit (the proxy counts in kB/s).
 const MinBandwidth = Size(1000)
@@ -94,6 +112,7 @@ func (l Loader) Validate(s *Scenario) error {
 		s.validateFaultTargets(&p, k)
 	}
 	s.Producers.validate(&p)
+	s.validateRelay(&p, ks)
 	s.validateLoad(&p)
 	s.validateClaims(&p)
 	s.validateConsumers(&p)
@@ -243,6 +262,8 @@ func (s *Scenario) validateClaims(p *problems) {
 			p.add(field, "unknown claim %q, %s", c, suggestList(c, KnownClaims()))
 		case seen[c]:
 			p.add(field, "claim %s is listed twice", c)
+		case c == ClaimKafkaEOS && s.Broker.Kind != "" && s.Broker.Kind != "kafka":
+			p.add(field, "kafka-eos verifies Kafka's transactions; %s has none", s.Broker.Kind)
 		}
 		seen[c] = true
 	}
@@ -381,10 +402,22 @@ func (s *Scenario) validateFaultParams(p *problems, path string, f Fault) {
 		if f.Client < -1 || (n > 0 && f.Client >= n) {
 			p.add(path+".client", "must be -1 (every one) or an index below %d (%s), got %d", n, what, f.Client)
 		}
+	case FaultRelayCrash, FaultRelayZombie:
+		// Against relay.workers: validateRelay.
 	default:
 		if f.Client != 0 {
-			p.add(path+".client", "applies to consumer-crash and producer-crash only")
+			p.add(path+".client", "applies to consumer-crash, producer-crash, relay-zombie and relay-crash only")
 		}
+	}
+	switch {
+	case f.Interval < 0:
+		p.add(path+".interval", "must not be negative, got %s", f.Interval)
+	case f.Interval != 0 && f.Kind != FaultRebalanceStorm:
+		p.add(path+".interval", "applies to kind rebalance-storm only")
+	case f.Kind == FaultRebalanceStorm && f.Interval != 0 && f.Interval < Duration(100*time.Millisecond):
+		p.add(path+".interval", "%s is too short for a group to settle between rebalances (at least 100ms)", f.Interval)
+	case f.Kind == FaultRebalanceStorm && f.For > 0 && f.Interval > f.For:
+		p.add(path+".interval", "%s is longer than the storm (for: %s): no consumer would join", f.Interval, f.For)
 	}
 }
 

@@ -42,6 +42,7 @@ const (
 	PublishFailed                      // intended → refusal
 	PublishIndeterminate               // intended → timeout or lost connection
 	PublishNotSent                     // intended → end of the load, never sent
+	PublishAborted                     // intended → the broker confirmed the transaction aborted
 	SendToAck                          // actual send → ack: what the broker costs
 	EndToEnd                           // intended → received
 	NumSeries
@@ -60,6 +61,8 @@ func (s Series) String() string {
 		return "publish_indeterminate"
 	case PublishNotSent:
 		return "publish_not_sent"
+	case PublishAborted:
+		return "publish_aborted"
 	case SendToAck:
 		return "send_to_ack"
 	case EndToEnd:
@@ -69,7 +72,7 @@ func (s Series) String() string {
 }
 
 // publishParts are the series the headline Publish is made of.
-var publishParts = []Series{PublishAcked, PublishFailed, PublishIndeterminate, PublishNotSent}
+var publishParts = []Series{PublishAcked, PublishFailed, PublishIndeterminate, PublishNotSent, PublishAborted}
 
 // Histograms holds one histogram per series.
 type Histograms [NumSeries]*hdrhistogram.Histogram
@@ -101,6 +104,7 @@ type batch struct {
 	acked   uint64
 	failed  uint64
 	indet   uint64
+	aborted uint64
 	// delivered counts receipts; negative those whose receipt time came
 	// before the intended send time (a clock problem: not in the
 	// histogram, counted).
@@ -114,7 +118,7 @@ func (b *batch) reset() {
 		b.lat[i] = b.lat[i][:0]
 	}
 	b.notSent = nil
-	b.started, b.acked, b.failed, b.indet, b.delivered, b.negative, b.unsent = 0, 0, 0, 0, 0, 0, 0
+	b.started, b.acked, b.failed, b.indet, b.aborted, b.delivered, b.negative, b.unsent = 0, 0, 0, 0, 0, 0, 0, 0
 }
 
 func (b *batch) full(now int64) bool {
@@ -124,6 +128,8 @@ func (b *batch) full(now int64) bool {
 // Totals are cumulative counts as the collector has seen them.
 type Totals struct {
 	Sent, Acked, Failed, Indeterminate, Received uint64
+	// Aborted: publishes whose transaction the broker confirmed aborted.
+	Aborted uint64
 	// NotSent: intended sends of the load never made (see ProduceFrom).
 	NotSent uint64
 	// Negative: receipts dated before their intended send time, left out
@@ -312,6 +318,7 @@ func (c *Collector) apply(b *batch) {
 	c.totals.Acked += b.acked
 	c.totals.Failed += b.failed
 	c.totals.Indeterminate += b.indet
+	c.totals.Aborted += b.aborted
 	c.totals.Received += b.delivered
 	c.totals.Negative += b.negative
 	c.totals.NotSent += b.unsent
@@ -351,6 +358,7 @@ func (c *Collector) Interval() Interval {
 	iv.Delta = Totals{
 		Sent: c.totals.Sent - c.last.Sent, Acked: c.totals.Acked - c.last.Acked,
 		Failed: c.totals.Failed - c.last.Failed, Indeterminate: c.totals.Indeterminate - c.last.Indeterminate,
+		Aborted:  c.totals.Aborted - c.last.Aborted,
 		Received: c.totals.Received - c.last.Received, NotSent: c.totals.NotSent - c.last.NotSent,
 		Negative: c.totals.Negative - c.last.Negative,
 	}

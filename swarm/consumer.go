@@ -94,6 +94,9 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		b.started = now
 	}
 	ev.Domain = c.domain(d.Domain)
+	if d.PositionDomain != "" {
+		ev.PosDomain = c.domain(d.PositionDomain) + 1
+	}
 	var ret error
 	switch {
 	case err != nil:

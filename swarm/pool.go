@@ -65,9 +65,10 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan
 func (p *msgPool) unget(m *broker.Message) { p.local = append(p.local, m) }
 
 // put returns a completed message; called only from the completion side.
-func (p *msgPool) put(m *broker.Message) {
+// last says nothing else is in flight: the returns are handed over now.
+func (p *msgPool) put(m *broker.Message, last bool) {
 	p.ret = append(p.ret, m)
-	if len(p.ret) >= p.retMax || p.waiting.Load() {
+	if last || len(p.ret) >= p.retMax || p.waiting.Load() {
 		p.flush()
 	}
 }

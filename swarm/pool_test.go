@@ -34,7 +34,7 @@ func TestMsgPoolBoundsInFlight(t *testing.T) {
 				mu.Lock()
 				delete(outstanding, m)
 				mu.Unlock()
-				p.put(m)
+				p.put(m, false)
 			}
 		}()
 		for i := 0; i < 20000; i++ {
@@ -76,5 +76,61 @@ func TestCollectorReadDuringClose(t *testing.T) {
 		}
 		col.Close()
 		wg.Wait()
+	}
+}
+
+// burstDriver completes its producer's messages only in bursts, from
+// inside Publish, once it holds batch of them: a transaction ending.
+type burstDriver struct{ batch int }
+
+func (d *burstDriver) Setup(context.Context) error { return nil }
+func (d *burstDriver) Close(context.Context) error { return nil }
+func (d *burstDriver) NewConsumer(context.Context, broker.ConsumerOptions) (broker.Consumer, error) {
+	return nil, context.Canceled
+}
+func (d *burstDriver) NewProducer(_ context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	return &burstProducer{batch: d.batch, done: o.OnComplete}, nil
+}
+
+type burstProducer struct {
+	batch int
+	done  broker.Completion
+	held  []*broker.Message
+}
+
+func (p *burstProducer) Publish(_ context.Context, m *broker.Message) error {
+	p.held = append(p.held, m)
+	if len(p.held) == p.batch {
+		p.end()
+	}
+	return nil
+}
+
+func (p *burstProducer) end() {
+	for _, m := range p.held {
+		p.done(m, broker.Acked, nil)
+	}
+	p.held = p.held[:0]
+}
+
+func (p *burstProducer) Flush(context.Context) error { p.end(); return nil }
+func (p *burstProducer) Close() error                { p.end(); return nil }
+
+// TestBurstCompletionsDoNotStall: a driver that completes a whole window
+// at once, from inside Publish, gets its messages back at once. The pool
+// handed returns over in batches of 64 and when the loop was waiting; the
+// last partial batch of a burst stayed with the completion side, which was
+// the loop itself, so a window no larger than the burst stalled until the
+// end of the load (1,000 sent in a second, one transaction).
+func TestBurstCompletionsDoNotStall(t *testing.T) {
+	for _, window := range []int{100, 1000} {
+		sw := New(Config{Producers: 1, Duration: 300 * time.Millisecond, MessageSize: 100, MaxInFlight: window}, &burstDriver{batch: window}, nil)
+		if err := sw.Produce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		sw.Close()
+		if n := sw.Collector().Totals().Acked; n < uint64(10*window) {
+			t.Errorf("window %d: %d acked in 300ms of closed loop, want many windows' worth", window, n)
+		}
 	}
 }

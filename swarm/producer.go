@@ -40,9 +40,10 @@ type producer struct {
 	completed atomic.Uint64
 	// failed and indet count the outcomes other than acked, live: acked is
 	// completed minus them, so the happy path adds no atomic of its own.
-	failed atomic.Uint64
-	indet  atomic.Uint64
-	crash  crashRequest
+	failed  atomic.Uint64
+	indet   atomic.Uint64
+	aborted atomic.Uint64
+	crash   crashRequest
 	// last is the last message published and when it was meant to go,
 	// owned by the loop goroutine: finish records it as an exact sample,
 	// so the checker dates the last slot of sends from it.
@@ -110,18 +111,28 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 		b.failed++
 		b.lat[PublishFailed] = append(b.lat[PublishFailed], lat)
 		p.failed.Add(1)
+	case broker.Aborted:
+		kind = checker.Aborted
+		b.aborted++
+		b.lat[PublishAborted] = append(b.lat[PublishAborted], lat)
+		p.aborted.Add(1)
 	default:
 		b.indet++
 		b.lat[PublishIndeterminate] = append(b.lat[PublishIndeterminate], lat)
 		p.indet.Add(1)
 	}
-	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now})
+	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now, Txn: txnNumber(m.Txn)})
 	if b.full(now) {
 		p.col.add(b)
 		p.done = p.col.getBatch()
 	}
-	p.completed.Add(1)
-	p.pool.put(m)
+	done := p.completed.Add(1)
+	// The last message in flight completed: no later completion will
+	// hand the returns over, so hand them over now. A driver that
+	// completes in bursts from inside Publish (a transaction ending)
+	// would otherwise strand up to a batch of them while the publishing
+	// loop waits for messages.
+	p.pool.put(m, done >= p.sentNext.Load()-p.cfg.StartSeq)
 }
 
 // run publishes until ctx ends or the load is over, then flushes and
@@ -184,7 +195,7 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 			}
 			intended = now
 		}
-		m.Seq, m.Intended, m.Sent = seq, intended, now
+		m.Seq, m.Intended, m.Sent, m.Txn = seq, intended, now, 0
 		if p.keys != nil {
 			m.Key = p.keys[(seq+uint64(p.id))%uint64(len(p.keys))]
 		}
@@ -335,11 +346,16 @@ func (p *producer) finish(flushTimeout time.Duration) {
 	p.done = nil
 }
 
+// txnNumber fits a driver's transaction number into the checker's event,
+// saturating: past 2^32 transactions of one producer evidence stops naming
+// them apart.
+func txnNumber(n uint64) uint32 { return uint32(min(n, 1<<32-1)) }
+
 // ackedLive is how many publishes were acked so far, read live. Each
 // counter is read once; a completion between the reads can make it one
 // off for a moment, never wrap it.
 func (p *producer) ackedLive() uint64 {
-	bad := p.failed.Load() + p.indet.Load()
+	bad := p.failed.Load() + p.indet.Load() + p.aborted.Load()
 	done := p.completed.Load()
 	if done < bad {
 		return 0

@@ -61,6 +61,11 @@ type Swarm struct {
 	notify func(broker.Notice)
 
 	consumers []*consumer
+	// extras are consumers that joined during the run (a rebalance
+	// storm) and have not left; under mu.
+	extras    []*consumer
+	nextExtra int
+	cctx      context.Context // the consumers' context
 	mu        sync.Mutex
 	producers []*producer   // while Produce runs, for CrashProducer
 	produced  chan struct{} // closed once Produce has made its producers (or failed to)
@@ -131,6 +136,10 @@ func (s *Swarm) Collector() *Collector { return s.col }
 func (s *Swarm) StartConsumers(ctx context.Context) error {
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	s.mu.Lock()
+	s.cctx = cctx
+	s.nextExtra = s.cfg.Consumers * s.cfg.Subscriptions
+	s.mu.Unlock()
 	id := 0
 	for sub := range s.cfg.Subscriptions {
 		for range s.cfg.Consumers {
@@ -161,7 +170,7 @@ func (s *Swarm) StartConsumers(ctx context.Context) error {
 		for {
 			select {
 			case <-t.C:
-				for _, c := range s.consumers {
+				for _, c := range s.allConsumers() {
 					c.flush()
 				}
 			case <-s.flushStop:
@@ -315,7 +324,7 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 			Reason: fmt.Sprintf("drain timed out (%s) with %d acknowledged messages not received", timeout, s.col.Outstanding())}
 	}
 	for {
-		for _, c := range s.consumers {
+		for _, c := range s.allConsumers() {
 			c.flush()
 		}
 		if s.col.Outstanding() == 0 {
@@ -377,7 +386,7 @@ func (s *Swarm) settle(ctx context.Context, d time.Duration, deadline time.Time)
 			t.Stop()
 		}
 	}
-	for _, c := range s.consumers {
+	for _, c := range s.allConsumers() {
 		c.flush()
 	}
 	return time.Since(start)
@@ -398,7 +407,14 @@ func (s *Swarm) StopConsumers() {
 		}
 		close(s.flushStop)
 		s.wg.Wait()
-		for _, c := range s.consumers {
+		s.mu.Lock()
+		extras := s.extras
+		s.extras = nil
+		s.mu.Unlock()
+		for _, c := range extras {
+			<-c.done
+		}
+		for _, c := range append(s.consumers, extras...) {
 			_ = c.drv.Close()
 			c.flush()
 		}

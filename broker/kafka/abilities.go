@@ -13,7 +13,7 @@ func Abilities(cfg *Config, target string) broker.Abilities {
 	if target == broker.TargetURL {
 		return broker.Abilities{Network: true}
 	}
-	return broker.Abilities{Nodes: withDefaults(cfg).Brokers, Pause: true, MoveLeaders: true, Network: true}
+	return broker.Abilities{Nodes: withDefaults(cfg).Brokers, Pause: true, MoveLeaders: true, DropTxnAnswers: true, Network: true}
 }
 
 // Footprint of a franz-go client, the swarm's share included: measured at

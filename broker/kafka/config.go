@@ -64,6 +64,10 @@ type settings struct {
 	log        *slog.Logger
 	// env dials every connection when it has a Dial (a proxy in the path).
 	env broker.Env
+	// relay between the producers' topic and relayTopic, which the
+	// consumers read instead; Workers 0 without one.
+	relay      broker.RelaySpec
+	relayTopic string
 }
 
 func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (settings, error) {
@@ -80,6 +84,7 @@ func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (settings, error
 			k.TLS = &v
 		}
 	}
+	k.ApplySpecDefaults(spec)
 	k.ApplyDefaults()
 	if err := errors.Join(k.Validate(), k.CheckSpec(spec)); err != nil {
 		return settings{}, fmt.Errorf("invalid kafka settings: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -95,7 +100,19 @@ func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (settings, error
 	if runID == "" {
 		runID = topic
 	}
+	relayTopic := ""
+	if spec.Relay.Workers > 0 {
+		relayTopic = spec.Relay.Destination
+		if relayTopic == "" {
+			relayTopic = topic + "-relayed"
+		}
+		if relayTopic == topic {
+			return settings{}, fmt.Errorf("relay.destination %q is the producers' topic too: the relay would read what it writes", topic)
+		}
+	}
 	return settings{
+		relay:      spec.Relay,
+		relayTopic: relayTopic,
 		k:          k,
 		topic:      topic,
 		runID:      runID,
@@ -106,6 +123,28 @@ func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (settings, error
 		env:        env,
 	}, nil
 }
+
+// txnID is the transactional id of producer id: the same for the producer
+// a crash replaces, so that the new one fences the old.
+func (st *settings) txnID(producer int) string {
+	return fmt.Sprintf("mqcheck-%s-p%d", st.runID, producer)
+}
+
+// consumeTopic is the topic the consumers read: the relay's, if the run has
+// one.
+func (st *settings) consumeTopic() string {
+	if st.relay.Workers > 0 {
+		return st.relayTopic
+	}
+	return st.topic
+}
+
+// relayGroup is the relay workers' consumer group.
+func (st *settings) relayGroup() string { return fmt.Sprintf("mqcheck-%s-relay", st.runID) }
+
+// relayID is relay worker i's transactional id and group instance id: the
+// same for the worker that replaces it, so that the new one fences the old.
+func (st *settings) relayID(i int) string { return fmt.Sprintf("mqcheck-%s-relay-%d", st.runID, i) }
 
 // groupName is the consumer group of one subscription.
 func (st *settings) groupName(sub int) string {
@@ -122,8 +161,17 @@ func backoff(tries int) time.Duration {
 	return min(d, backoffMax)
 }
 
+// dialFunc opens one connection of a client.
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // clientOpts are the options every client of the run shares.
 func (st *settings) clientOpts(seeds []string, clientID string) ([]kgo.Opt, error) {
+	return st.clientOptsDialing(seeds, clientID, nil)
+}
+
+// clientOptsDialing is clientOpts whose every connection goes through wrap
+// (nil: none), which can cut them as a killed process's would be.
+func (st *settings) clientOptsDialing(seeds []string, clientID string, wrap func(dialFunc) dialFunc) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(clientID),
@@ -151,6 +199,8 @@ func (st *settings) clientOpts(seeds []string, clientID string) ([]kgo.Opt, erro
 		tc = c
 	}
 	switch {
+	case wrap != nil:
+		opts = append(opts, kgo.Dialer(wrap(dialer(st.env, tc))))
 	case st.env.Dial != nil:
 		// franz-go refuses a Dialer together with DialTLSConfig, so TLS
 		// goes on top of the run's dial function here.
@@ -279,7 +329,7 @@ func (st *settings) consumerOpts(group string) []kgo.Opt {
 	k := &st.k
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(group),
-		kgo.ConsumeTopics(st.topic),
+		kgo.ConsumeTopics(st.consumeTopic()),
 		kgo.Balancers(balancer(k.GroupBalancer)),
 		// A new group reads the whole topic. When franz-go detects lost
 		// records and cannot tell where the log diverged, it keeps its
@@ -298,6 +348,11 @@ func (st *settings) consumerOpts(group string) []kgo.Opt {
 	}
 	if k.Isolation == "read_committed" {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	if k.GroupProtocol == "consumer" {
+		// KIP-848: the broker assigns; franz-go picks the broker's
+		// assignor from the first balancer (range, or sticky: uniform).
+		opts = append(opts, kgo.ServerSideBalancer())
 	}
 	if k.Commit == "manual" {
 		opts = append(opts, kgo.AutoCommitMarks())

@@ -103,17 +103,21 @@ func TestKafkaProblems(t *testing.T) {
 			},
 		},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := brokertest.Problems(&tc.k)
-			if len(got) != len(tc.want) {
-				t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(got[i], w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkProblems(t, &tc.k, tc.want) })
+	}
+}
+
+// checkProblems checks k's problems against want, substrings in order.
+func checkProblems(t *testing.T, k *Config, want []string) {
+	t.Helper()
+	got := brokertest.Problems(k)
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(want), strings.Join(want, "\n  "))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
+		}
 	}
 }
 
@@ -125,7 +129,7 @@ func TestKafkaApplyDefaults(t *testing.T) {
 		Brokers: 3, Partitions: 6, ReplicationFactor: 3, Acks: "all", Idempotent: ptr(true),
 		Linger: ptr(units.Duration(10 * time.Millisecond)), BatchMaxBytes: 1000012, Compression: "none",
 		MaxInFlight: 5, Partitioner: "key", GroupBalancer: "cooperative-sticky", Commit: "manual",
-		Isolation: "read_uncommitted", RequestTimeout: units.Duration(10 * time.Second),
+		Isolation: "read_uncommitted", GroupProtocol: "classic", RequestTimeout: units.Duration(10 * time.Second),
 	}
 	if *k.Idempotent != *want.Idempotent || *k.Linger != *want.Linger {
 		t.Errorf("idempotent %v linger %v", *k.Idempotent, *k.Linger)

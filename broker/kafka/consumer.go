@@ -86,7 +86,7 @@ func (d *driver) newConsumer(o broker.ConsumerOptions) (*consumer, error) {
 	c := &consumer{
 		id:         o.ID,
 		group:      group,
-		topic:      d.set.topic,
+		topic:      d.set.consumeTopic(),
 		manual:     d.set.k.Commit == "manual",
 		notify:     o.Notify,
 		handover:   o.Handover,
@@ -371,9 +371,12 @@ func (c *consumer) rebalance(what string, m map[string][]int32) {
 	c.send("rebalance", fmt.Sprintf("consumer %d of %s %s %s", c.id, c.group, what, b.String()))
 }
 
-func (c *consumer) send(kind, detail string) {
-	if c.notify != nil {
-		c.notify(broker.Notice{Kind: kind, Detail: detail, At: time.Now()})
+func (c *consumer) send(kind, detail string) { notice(c.notify, kind, detail) }
+
+// notice hands notify (if any) a notice of kind.
+func notice(notify func(broker.Notice), kind, detail string) {
+	if notify != nil {
+		notify(broker.Notice{Kind: kind, Detail: detail, At: time.Now()})
 	}
 }
 

@@ -27,11 +27,15 @@ type driver struct {
 	adm    *kadm.Client
 	delete bool // delete what Setup created at Close (url targets)
 
-	mu         sync.Mutex
-	created    bool // Setup created the topic
-	partitions int
-	domains    []string
-	subs       map[int]bool
+	txns  txnNumbers // transaction numbers of transactional producers
+	relay *relay     // nil without one
+
+	mu           sync.Mutex
+	created      bool // Setup created the topic
+	relayCreated bool // Setup created the relay's topic
+	partitions   int
+	domains      []string
+	subs         map[int]bool
 }
 
 var (
@@ -57,7 +61,10 @@ func newDriver(set settings, seeds []string, deleteOnClose bool) (*driver, error
 		partitions: set.k.Partitions,
 		subs:       make(map[int]bool),
 	}
-	d.domains = domainsOf(set.topic, d.partitions)
+	d.domains = domainsOf(set.consumeTopic(), d.partitions)
+	if set.relay.Workers > 0 {
+		d.relay = newRelay(d)
+	}
 	return d, nil
 }
 
@@ -70,48 +77,84 @@ func domainsOf(topic string, n int) []string {
 }
 
 // Setup creates the topic unless it exists, and waits until every partition
-// has a leader. An existing topic is used as it is, and never deleted.
+// has a leader. An existing topic is used as it is, and never deleted. With a
+// relay it does the same for the relay's topic, with as many partitions as
+// the producers' topic has, and starts the relay.
 func (d *driver) Setup(ctx context.Context) error {
-	k := &d.set.k
-	_, err := d.adm.CreateTopic(ctx, int32(k.Partitions), int16(k.ReplicationFactor), nil, d.set.topic)
-	created := err == nil
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("creating topic %s (%d partitions, replication factor %d): %w",
-			d.set.topic, k.Partitions, k.ReplicationFactor, err)
+	n, created, err := d.setupTopic(ctx, d.set.topic, d.set.k.Partitions)
+	if err != nil {
+		return err
 	}
 	d.mu.Lock()
 	d.created = created
+	d.partitions = n
 	d.mu.Unlock()
+	if d.set.k.GroupProtocol == "share" {
+		if err := d.shareAutoOffsetReset(ctx); err != nil {
+			return err
+		}
+	}
+	if d.relay == nil {
+		d.setDomains(d.set.topic, n)
+		return nil
+	}
+	// The relay keeps each record's partition: the topics must match.
+	m, created, err := d.setupTopic(ctx, d.set.relayTopic, n)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.relayCreated = created
+	d.mu.Unlock()
+	if m != n {
+		return fmt.Errorf("the relay's topic %s has %d partitions, the producers' %s has %d: the relay writes each record to its own partition number",
+			d.set.relayTopic, m, d.set.topic, n)
+	}
+	d.setDomains(d.set.relayTopic, n)
+	return d.relay.start(ctx)
+}
 
+func (d *driver) setDomains(topic string, n int) {
+	d.mu.Lock()
+	d.domains = domainsOf(topic, n)
+	d.mu.Unlock()
+}
+
+// setupTopic creates topic with partitions unless it exists, and waits
+// until every partition has a leader; it returns the partition count.
+func (d *driver) setupTopic(ctx context.Context, topic string, partitions int) (n int, created bool, err error) {
+	k := &d.set.k
+	_, err = d.adm.CreateTopic(ctx, int32(partitions), int16(k.ReplicationFactor), nil, topic)
+	created = err == nil
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return 0, false, fmt.Errorf("creating topic %s (%d partitions, replication factor %d): %w",
+			topic, partitions, k.ReplicationFactor, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, topicReadyWait)
 	defer cancel()
 	for {
-		n, err := d.readyPartitions(ctx)
+		n, err := d.readyPartitions(ctx, topic)
 		if err == nil {
-			d.mu.Lock()
-			d.partitions = n
-			d.domains = domainsOf(d.set.topic, n)
-			d.mu.Unlock()
-			if !created && n != k.Partitions && d.set.log != nil {
+			if !created && n != partitions && d.set.log != nil {
 				d.set.log.Warn("existing topic has another partition count than the scenario",
-					"topic", d.set.topic, "partitions", n, "scenario", k.Partitions)
+					"topic", topic, "partitions", n, "scenario", partitions)
 			}
-			return nil
+			return n, created, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for topic %s to have a leader for every partition: %w", d.set.topic, err)
+			return 0, created, fmt.Errorf("waiting for topic %s to have a leader for every partition: %w", topic, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-func (d *driver) readyPartitions(ctx context.Context) (int, error) {
-	md, err := d.adm.Metadata(ctx, d.set.topic)
+func (d *driver) readyPartitions(ctx context.Context, topic string) (int, error) {
+	md, err := d.adm.Metadata(ctx, topic)
 	if err != nil {
 		return 0, err
 	}
-	td, ok := md.Topics[d.set.topic]
+	td, ok := md.Topics[topic]
 	switch {
 	case !ok:
 		return 0, kerr.UnknownTopicOrPartition
@@ -176,28 +219,53 @@ func (d *driver) groups() []string {
 }
 
 func (d *driver) NewProducer(_ context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	if o.OnComplete == nil {
+		return nil, errors.New("creating kafka producer: ProducerOptions.OnComplete is nil")
+	}
+	if d.set.k.Transactional {
+		return d.newTxnProducer(o)
+	}
 	return d.newProducer(o)
 }
 
 func (d *driver) NewConsumer(_ context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	if d.set.k.GroupProtocol == "share" {
+		return d.newShareConsumer(o)
+	}
 	return d.newConsumer(o)
 }
 
-// Close deletes the topic Setup created, and the run's consumer groups, when
-// the target asks for it and the scenario does not keep them.
+// Close stops the relay, then deletes the topics Setup created and the
+// run's consumer groups, when the target asks for it and the scenario does
+// not keep them.
 func (d *driver) Close(ctx context.Context) error {
 	defer d.admCl.Close()
-	d.mu.Lock()
-	created := d.created
-	d.mu.Unlock()
-	if !d.delete || d.set.keep || !created {
-		return nil
-	}
 	var errs []error
-	if _, err := d.adm.DeleteTopic(ctx, d.set.topic); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
-		errs = append(errs, fmt.Errorf("deleting topic %s: %w", d.set.topic, err))
+	if d.relay != nil {
+		errs = append(errs, d.relay.stop(ctx))
 	}
-	resps, err := d.adm.DeleteGroups(ctx, d.groups()...)
+	d.mu.Lock()
+	created, relayCreated := d.created, d.relayCreated
+	d.mu.Unlock()
+	if !d.delete || d.set.keep || !created && !relayCreated {
+		return errors.Join(errs...)
+	}
+	for _, t := range []struct {
+		name    string
+		created bool
+	}{{d.set.topic, created}, {d.set.relayTopic, relayCreated}} {
+		if !t.created {
+			continue
+		}
+		if _, err := d.adm.DeleteTopic(ctx, t.name); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("deleting topic %s: %w", t.name, err))
+		}
+	}
+	groups := d.groups()
+	if d.relay != nil {
+		groups = append(groups, d.set.relayGroup())
+	}
+	resps, err := d.adm.DeleteGroups(ctx, groups...)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("deleting consumer groups: %w", err))
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,9 +47,10 @@ type embedded struct {
 }
 
 var (
-	_ broker.Restarter   = (*embedded)(nil)
-	_ broker.Pauser      = (*embedded)(nil)
-	_ broker.LeaderMover = (*embedded)(nil)
+	_ broker.Restarter        = (*embedded)(nil)
+	_ broker.Pauser           = (*embedded)(nil)
+	_ broker.LeaderMover      = (*embedded)(nil)
+	_ broker.TxnAnswerDropper = (*embedded)(nil)
 )
 
 // restartBind bounds retries of a listen on a port that the previous
@@ -309,6 +311,9 @@ func (e *embedded) kfake() *kfake.Cluster {
 // connTracker remembers the connections each listener accepted, so a single
 // node can be cut off: kfake's RemoveNode only closes the listener.
 type connTracker struct {
+	// dropTxn: answers to EndTxn are dropped (DropTxnAnswers).
+	dropTxn atomic.Bool
+
 	mu    sync.Mutex
 	conns map[int]map[*trackedConn]struct{} // by listening port
 	gates map[int]*gate                     // by listening port; see Pause
@@ -393,6 +398,9 @@ type trackedConn struct {
 	g    *gate
 	done chan struct{} // closed by Close: releases a Read or Write held at the gate
 	once sync.Once
+
+	frames requestFrames // the read side's request headers
+	lost   lostAnswers   // answers to drop
 }
 
 func (c *trackedConn) Close() error {
@@ -411,15 +419,28 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(b)
+	c.frames.feed(b[:n], c.header)
 	if werr := c.g.wait(c.done); werr != nil && err == nil {
 		err = werr
 	}
 	return n, err
 }
 
+// header marks the answer to an EndTxn for dropping while answers to ended
+// transactions are lost.
+func (c *trackedConn) header(key int16, corr int32) {
+	if key == endTxnKey && c.t.dropTxn.Load() {
+		c.lost.add(corr)
+	}
+}
+
 func (c *trackedConn) Write(b []byte) (int, error) {
 	if err := c.g.wait(c.done); err != nil {
 		return 0, err
+	}
+	if c.lost.take(b) {
+		c.Close()
+		return 0, errAnswerLost
 	}
 	return c.Conn.Write(b)
 }

@@ -57,13 +57,17 @@ func openEmbedded(set *settings, env broker.Env) (*broker.Target, error) {
 	if err != nil {
 		return nil, errors.Join(err, e.close(context.Background()))
 	}
-	return &broker.Target{
+	t := &broker.Target{
 		Driver:      d,
 		Restarter:   e,
 		Endpoints:   e.addrs(),
 		Description: e.describe(),
 		Close:       e.close,
-	}, nil
+	}
+	if d.relay != nil {
+		t.Relay = d.relay
+	}
+	return t, nil
 }
 
 func openURL(ctx context.Context, set *settings, url string) (*broker.Target, error) {
@@ -79,12 +83,16 @@ func openURL(ctx context.Context, set *settings, url string) (*broker.Target, er
 		d.admCl.Close()
 		return nil, err
 	}
-	return &broker.Target{
+	t := &broker.Target{
 		Driver:      d,
 		Endpoints:   endpoints(ctx, d.adm, seeds),
 		Description: "kafka at " + strings.Join(seeds, ","),
 		Close:       func(context.Context) error { return nil },
-	}, nil
+	}
+	if d.relay != nil {
+		t.Relay = d.relay
+	}
+	return t, nil
 }
 
 // endpoints are the seeds and every broker the cluster advertises: clients

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -67,8 +69,35 @@ type Config struct {
 	// polls returned). Default manual.
 	Commit string `yaml:"commit,omitempty" json:"commit,omitempty"`
 	// Isolation of consumers: read_uncommitted or read_committed (skip
-	// records of aborted transactions). Default read_uncommitted.
+	// records of aborted transactions, and read no further than the
+	// oldest open one). Default read_committed where the run writes
+	// transactions (transactional producers, or a transactional relay),
+	// else read_uncommitted, Kafka's own.
 	Isolation string `yaml:"isolation,omitempty" json:"isolation,omitempty"`
+	// GroupProtocol of consumers: classic (the client-side rebalance
+	// protocol, with group_balancer), consumer (KIP-848: the broker
+	// assigns partitions, group_balancer range or sticky picks its range
+	// or uniform assignor) or share (KIP-932 share groups, Kafka's
+	// queues: the members share partitions, acknowledge every record, and
+	// a record given back is delivered again with its delivery count).
+	// Default classic.
+	GroupProtocol string `yaml:"group_protocol,omitempty" json:"group_protocol,omitempty"`
+
+	// Transactional producers write every message in a transaction of
+	// transaction_size messages, committed as a whole: a message is acked
+	// when its transaction committed, aborted when the broker confirmed
+	// the abort, indeterminate when the end's answer was lost. Needs
+	// acks=all and idempotence.
+	Transactional bool `yaml:"transactional,omitempty" json:"transactional,omitempty"`
+	// TransactionSize is how many messages of a producer one transaction
+	// holds. Default 100. At most producers.max_in_flight: every message
+	// of an open transaction is in flight until it ends.
+	TransactionSize int `yaml:"transaction_size,omitempty" json:"transaction_size,omitempty"`
+	// AbortRatio is the fraction of each producer's transactions it aborts
+	// on purpose, 0 to 1, spread evenly from a seeded start: any n
+	// transactions in a row hold n*abort_ratio aborted ones, rounded down
+	// or up.
+	AbortRatio float64 `yaml:"abort_ratio,omitempty" json:"abort_ratio,omitempty"`
 	// DeliveryTimeout bounds how long a record may wait for its ack before
 	// it completes as indeterminate; 0 waits for ever (franz-go's default).
 	// Idempotent producers only give up on a record when that cannot break
@@ -116,6 +145,7 @@ var (
 	groupBalancers = []string{"cooperative-sticky", "range", "roundrobin", "sticky"}
 	commits        = []string{"manual", "auto"}
 	isolations     = []string{"read_uncommitted", "read_committed"}
+	groupProtocols = []string{"classic", "consumer", "share"}
 	saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 )
 
@@ -124,7 +154,8 @@ var (
 func (k *Config) Enums() map[string][]string {
 	return map[string][]string{"acks": slices.Clone(acksValues), "compression": slices.Clone(compressions),
 		"partitioner": slices.Clone(partitioners), "group_balancer": slices.Clone(groupBalancers),
-		"commit": slices.Clone(commits), "isolation": slices.Clone(isolations)}
+		"commit": slices.Clone(commits), "isolation": slices.Clone(isolations),
+		"group_protocol": slices.Clone(groupProtocols)}
 }
 
 // Enums lists the SASL mechanisms, for the scenario schema.
@@ -141,6 +172,7 @@ const (
 	kafkaDefaultRequestTimeout = 10 * time.Second
 	// kgo keeps this many idempotent produce requests in flight per broker.
 	kafkaIdempotentInFlight = 5
+	kafkaDefaultTxnSize     = 100
 )
 
 // ApplyDefaults fills every unset field. It leaves invalid values alone for
@@ -181,25 +213,72 @@ func (k *Config) ApplyDefaults() {
 	if k.Partitioner == "" {
 		k.Partitioner = "key"
 	}
+	if k.GroupProtocol == "" {
+		k.GroupProtocol = "classic"
+	}
 	if k.GroupBalancer == "" {
 		k.GroupBalancer = "cooperative-sticky"
+		if k.GroupProtocol == "consumer" {
+			// The broker's uniform assignor, franz-go's sticky.
+			k.GroupBalancer = "sticky"
+		}
+	}
+	if k.Transactional && k.TransactionSize == 0 {
+		k.TransactionSize = kafkaDefaultTxnSize
 	}
 	if k.Commit == "" {
 		k.Commit = "manual"
 	}
 	if k.Isolation == "" {
 		k.Isolation = "read_uncommitted"
+		if k.Transactional {
+			k.Isolation = "read_committed"
+		}
 	}
 	if k.RequestTimeout == 0 {
 		k.RequestTimeout = units.Duration(kafkaDefaultRequestTimeout)
 	}
 }
 
+// ApplySpecDefaults fills what defaults from the rest of the scenario: a
+// transactional relay makes the consumers read_committed. Called before
+// ApplyDefaults.
+func (k *Config) ApplySpecDefaults(spec broker.Spec) {
+	if k.Isolation == "" && spec.Relay.Workers > 0 && spec.Relay.Transactional {
+		k.Isolation = "read_committed"
+	}
+}
+
+// claimEOS is the scenario claim of Kafka's transactions
+// (scenarios.ClaimKafkaEOS; the driver imports nothing of the scenario
+// model).
+const claimEOS = "kafka-eos"
+
 // CheckSpec rejects dead-lettering (Kafka has no dead-letter queues), a
 // url that is not a list of host:port, and what the embedded cluster
-// cannot be: TLS, or fewer brokers than the replication factor.
+// cannot be: TLS, or fewer brokers than the replication factor. It also
+// rejects kafka-eos without transactions, transactions larger than the
+// producers' in-flight window, and a relay that share groups would feed.
 func (k *Config) CheckSpec(spec broker.Spec) error {
 	ps := []error{broker.NoDeadLetter("kafka", spec)}
+	d := withDefaults(k)
+	if k != nil {
+		d.Transactional, d.TransactionSize = k.Transactional, k.TransactionSize
+		if d.Transactional && d.TransactionSize == 0 {
+			d.TransactionSize = kafkaDefaultTxnSize
+		}
+	}
+	relayTxn := spec.Relay.Workers > 0 && spec.Relay.Transactional
+	for i, c := range spec.Claims {
+		if c == claimEOS && !d.Transactional && !relayTxn {
+			ps = append(ps, broker.Problem(fmt.Sprintf("claims.%d", i), "kafka-eos verifies Kafka's transactions, and this run writes none: "+
+				"set broker.kafka.transactional: true, or a relay with transactional: true"))
+		}
+	}
+	if d.Transactional && spec.MaxInFlight > 0 && d.TransactionSize > spec.MaxInFlight {
+		ps = append(ps, broker.Problem("broker.kafka.transaction_size", "%d is more than producers.max_in_flight (%d): every message of an open transaction "+
+			"is in flight until the transaction ends, so a producer would wait for itself", d.TransactionSize, spec.MaxInFlight))
+	}
 	switch spec.Target {
 	case broker.TargetURL:
 		if spec.URL != "" {
@@ -211,7 +290,7 @@ func (k *Config) CheckSpec(spec broker.Spec) error {
 		if k != nil && k.TLS != nil && k.TLS.Enabled {
 			ps = append(ps, broker.Problem("broker.kafka.tls", "applies to url targets: the embedded cluster listens on plain TCP (kfake would need a server certificate)"))
 		}
-		if d := withDefaults(k); d.ReplicationFactor > d.Brokers {
+		if d.ReplicationFactor > d.Brokers {
 			ps = append(ps, broker.Problem("broker.kafka.replication_factor", "%d is more than the embedded cluster's %s",
 				d.ReplicationFactor, plural.Of(d.Brokers, "broker")))
 		}
@@ -289,6 +368,12 @@ func (k *Config) Validate() error {
 	enum("group_balancer", k.GroupBalancer, groupBalancers)
 	enum("commit", k.Commit, commits)
 	enum("isolation", k.Isolation, isolations)
+	enum("group_protocol", k.GroupProtocol, groupProtocols)
+	if k.GroupProtocol == "consumer" && k.GroupBalancer != "" && k.GroupBalancer != "range" && k.GroupBalancer != "sticky" {
+		add("group_balancer", "%s is a client-side balancer; with group_protocol consumer (KIP-848) the broker assigns partitions: "+
+			"use range or sticky (the broker's range and uniform assignors)", k.GroupBalancer)
+	}
+	k.validateTxn(add, idem)
 
 	switch d := k.DeliveryTimeout.D(); {
 	case d < 0:
@@ -325,4 +410,30 @@ func (k *Config) Validate() error {
 		}
 	}
 	return errors.Join(ps...)
+}
+
+// validateTxn checks the transactional producer's settings: franz-go
+// refuses transactions without idempotence, and idempotence without
+// acks=all.
+func (k *Config) validateTxn(add func(field, format string, args ...any), idem bool) {
+	if k.Transactional {
+		switch {
+		case k.Acks != "" && k.Acks != "all":
+			add("transactional", "transactions need acks=all (got acks=%s)", k.Acks)
+		case !idem:
+			add("transactional", "transactions need idempotent producers (got idempotent: false)")
+		}
+	}
+	switch {
+	case k.TransactionSize < 0:
+		add("transaction_size", "must not be negative (got %d)", k.TransactionSize)
+	case k.TransactionSize > 0 && !k.Transactional:
+		add("transaction_size", "applies to transactional producers (set transactional: true)")
+	}
+	switch r := k.AbortRatio; {
+	case math.IsNaN(r) || r < 0 || r > 1:
+		add("abort_ratio", "must be between 0 and 1 (got %v)", r)
+	case r > 0 && !k.Transactional:
+		add("abort_ratio", "applies to transactional producers (set transactional: true)")
+	}
 }

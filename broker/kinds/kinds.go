@@ -36,6 +36,7 @@ func Default() broker.Kinds {
 			Open:        broker.Typed(kafka.Open),
 			Abilities:   broker.TypedAbilities(kafka.Abilities),
 			Footprint:   broker.TypedFootprint(kafka.Footprint),
+			Relay:       true,
 			// Closed loop, the window sets the pace: franz-go's buffer.
 			ClosedLoopWindow: kafka.ClosedLoopWindow,
 		},

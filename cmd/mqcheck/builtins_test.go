@@ -34,6 +34,27 @@ var builtinOutcomes = map[string]builtinOutcome{
 		check: all(someLost, recovered)},
 	"kafka-duplicates": {exit: exitFail, claims: map[string]string{"at-least-once": "pass", "exactly-once": "fail"},
 		check: all(nothingLost, someDuplicated, recovered)},
+	"kafka-eos-relay": {exit: exitPass, claims: map[string]string{"kafka-eos": "pass", "ordered": "pass"},
+		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
+			if c := r.Counts; c.DuplicatedStored != 0 {
+				return []string{fmt.Sprintf("%d stored twice: a transactional relay writes nothing twice", c.DuplicatedStored)}
+			}
+			return nil
+		})},
+	"kafka-relay-no-txn": {exit: exitFail, claims: map[string]string{"at-least-once": "pass", "exactly-once": "fail"},
+		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
+			if c := r.Counts; c.DuplicatedStored == 0 {
+				return []string{"nothing stored twice: the relay without transactions must write a killed worker's batch again"}
+			}
+			return nil
+		})},
+	"kafka-aborted-reads": {exit: exitFail, claims: map[string]string{"kafka-eos": "fail"},
+		check: all(nothingLost, noError, func(r *report.Results) []string {
+			if c := r.Counts; c.Aborted == 0 || c.AbortedRead != c.Aborted || c.Received != c.Sent {
+				return []string{fmt.Sprintf("aborted %d, aborted reads %d, received %d of %d sent: want every aborted message read", c.Aborted, c.AbortedRead, c.Received, c.Sent)}
+			}
+			return nil
+		})},
 	"memory-faults": {exit: exitFail, claims: map[string]string{"exactly-once": "fail", "ordered": "fail"}},
 	"memory-max":    {exit: exitPass, claims: map[string]string{"at-least-once": "pass", "ordered": "pass"}, check: nothingLost},
 	"memory-quickstart": {exit: exitPass, claims: map[string]string{"at-least-once": "pass", "ordered": "pass"},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -25,23 +24,7 @@ func runSQS(t *testing.T, target, body string, sets ...string) (int, *report.Res
 	if target == "exec" {
 		testenv.Require(t, "fauxqs", sqs.FauxqsInstalled())
 	}
-	dir := filepath.Join(t.TempDir(), "run")
-	args := []string{"run", writeScenario(t, body), "--out", dir, "--set", "broker.target=" + target}
-	for _, s := range sets {
-		args = append(args, "--set", s)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errb strings.Builder
-	code := run(ctx, args, &out, &errb)
-	res, err := report.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatalf("exit %d, no results: %v\n%s\n%s", code, err, out.String(), errb.String())
-	}
-	if res.Error != "" {
-		t.Fatalf("run error: %s", res.Error)
-	}
-	return code, res
+	return runScenario(t, body, append([]string{"broker.target=" + target}, sets...)...)
 }
 
 func claimOf(t *testing.T, res *report.Results, name string) string {

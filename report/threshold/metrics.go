@@ -50,7 +50,7 @@ func (m Metric) Short() string {
 // outcome, send → ack, and end-to-end.
 func LatencySeries() []string {
 	return []string{"publish", "publish_acked", "publish_failed", "publish_indeterminate", "publish_not_sent",
-		"send_to_ack", "end_to_end"}
+		"publish_aborted", "send_to_ack", "end_to_end"}
 }
 
 // Stat is one statistic of a latency series, with the percentile it stands
