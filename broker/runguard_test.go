@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -16,11 +17,14 @@ func TestRunGuard(t *testing.T) {
 	if _, _, err := g.Begin(context.Background()); !errors.Is(err, ErrRunning) {
 		t.Fatalf("second Begin: %v, want ErrRunning", err)
 	}
-	returned := make(chan struct{})
+	// ending is set just before the Run calls end: Close, which waits for
+	// end, cannot return before it. (A channel closed after end raced
+	// Close's return: the test failed now and then.)
+	var ending atomic.Bool
 	go func() { // a Run that follows its context
-		defer close(returned)
-		defer end()
 		<-ctx.Done()
+		ending.Store(true)
+		end()
 	}()
 	closed := make(chan bool)
 	go func() { closed <- g.Close() }()
@@ -32,9 +36,7 @@ func TestRunGuard(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not end the running Run")
 	}
-	select {
-	case <-returned:
-	default:
+	if !ending.Load() {
 		t.Fatal("Close returned before the Run did")
 	}
 	if g.Close() {
