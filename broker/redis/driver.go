@@ -28,6 +28,11 @@ type driver struct {
 
 	// trimNoticed: the notice that MAXLEN trimmed entries was given.
 	trimNoticed atomic.Bool
+	// incarnations counts the consumers made per swarm consumer id: each
+	// gets a name of its own (c<id>.<n>), so that one started in place of
+	// a crashed one does not inherit its pending entries by name.
+	mu           sync.Mutex
+	incarnations map[int]int
 }
 
 var _ broker.Backlogger = (*driver)(nil)
@@ -38,7 +43,7 @@ func newDriver(cfg *Config, spec broker.Spec, env broker.Env, newCli func() gore
 		key = "mqcheck-" + env.RunID
 	}
 	n := max(spec.Subscriptions, 1)
-	d := &driver{cfg: cfg, spec: spec, env: env, newCli: newCli, admin: newCli(), key: key}
+	d := &driver{cfg: cfg, spec: spec, env: env, newCli: newCli, admin: newCli(), key: key, incarnations: map[int]int{}}
 	for i := range n {
 		d.groups = append(d.groups, key+"-g"+strconv.Itoa(i))
 	}
@@ -300,6 +305,9 @@ type consumer struct {
 	// the next read of the consumer's own pending entries does.
 	claimFrom, ownFrom string
 	lastClaim          time.Time
+	// unacked is what the last batch left pending when the handler
+	// failed (a crash), for the crash's notice.
+	unacked atomic.Int64
 }
 
 var _ broker.Crasher = (*consumer)(nil)
@@ -308,7 +316,10 @@ func (d *driver) NewConsumer(_ context.Context, o broker.ConsumerOptions) (broke
 	if o.Subscription < 0 || o.Subscription >= len(d.groups) {
 		return nil, fmt.Errorf("subscription %d: the run has %d", o.Subscription, len(d.groups))
 	}
-	name := "c" + strconv.Itoa(o.ID)
+	d.mu.Lock()
+	d.incarnations[o.ID]++
+	name := "c" + strconv.Itoa(o.ID) + "." + strconv.Itoa(d.incarnations[o.ID])
+	d.mu.Unlock()
 	return &consumer{d: d, cli: d.newCli(), o: o, group: d.groups[o.Subscription], name: name,
 		domain: d.key + "@" + name, claimFrom: "0-0", ownFrom: "0-0"}, nil
 }
@@ -354,6 +365,9 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 			down = true
 			c.notify("disconnected", err.Error())
 		}
+		// Back on the server, read the entries this consumer read before
+		// and whose acknowledgement may not have arrived.
+		own, c.ownFrom = true, "0-0"
 		select {
 		case <-ctx.Done():
 			return nil
@@ -410,6 +424,7 @@ func (c *consumer) round(ctx context.Context, h broker.Handler, own *bool) error
 				c.lastClaim = time.Time{}
 			}
 			if len(msgs) > 0 {
+				c.notify("claimed", fmt.Sprintf("claimed %d entries other consumers left pending for %s or more (XAUTOCLAIM); delivered flagged redelivered", len(msgs), idle))
 				return c.deliver(ctx, h, msgs, true)
 			}
 		}
@@ -483,6 +498,7 @@ func (c *consumer) deliver(ctx context.Context, h broker.Handler, msgs []goredis
 		}
 	}
 	if herr != nil {
+		c.unacked.Store(int64(len(msgs)))
 		return handlerError{herr}
 	}
 	if len(ids) == 0 || c.crash.Load() {
@@ -517,7 +533,14 @@ func position(id string) (uint64, bool) {
 // not acknowledge stays pending in its name.
 func (c *consumer) Crash() error {
 	c.crash.Store(true)
-	return c.Close()
+	err := c.Close()
+	n := c.unacked.Load()
+	what := "they come back only when another consumer claims them (XAUTOCLAIM)"
+	if !c.d.cfg.autoclaim() {
+		what = "autoclaim is off: nothing will claim them"
+	}
+	c.notify("crashed", fmt.Sprintf("crashed as %s with %d entries of its last read pending (read, not acknowledged); %s", c.name, n, what))
+	return err
 }
 
 func (c *consumer) Close() error {
