@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,8 @@ type driver struct {
 
 	// trimNoticed: the notice that MAXLEN trimmed entries was given.
 	trimNoticed atomic.Bool
+	// producers open: none once the load is over, when trimming stops.
+	producers atomic.Int64
 	// incarnations counts the consumers made per swarm consumer id: each
 	// gets a name of its own (c<id>.<n>), so that one started in place of
 	// a crashed one does not inherit its pending entries by name.
@@ -75,7 +78,6 @@ func createGroup(ctx context.Context, c goredis.UniversalClient, key, group stri
 
 // Close deletes the stream (and its groups) unless the scenario keeps it.
 func (d *driver) Close(ctx context.Context) error {
-	d.noticeTrimmed(ctx)
 	var err error
 	if !d.spec.Keep {
 		cctx, cancel := context.WithTimeout(ctx, d.timeout())
@@ -90,8 +92,17 @@ func (d *driver) Close(ctx context.Context) error {
 // Backlog is what the groups have not consumed: entries pending (read, not
 // acknowledged) plus entries past each group's last delivered id. A stream
 // that is gone (a restart without persistence) holds nothing to deliver.
+// Once the load is over and nothing is left, it tells the run what MAXLEN
+// trimmed.
 func (d *driver) Backlog(ctx context.Context) (int64, error) {
-	d.noticeTrimmed(ctx)
+	n, err := d.backlog(ctx)
+	if err == nil && n == 0 && d.producers.Load() == 0 {
+		d.noticeTrimmed(ctx)
+	}
+	return n, err
+}
+
+func (d *driver) backlog(ctx context.Context) (int64, error) {
 	infos, err := d.admin.XInfoGroups(ctx, d.key).Result()
 	if err != nil {
 		if goredis.HasErrorPrefix(err, "ERR no such key") {
@@ -132,7 +143,8 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 const backlogScan = 1000
 
 // noticeTrimmed tells the run, once, how many entries MAXLEN trimmed:
-// entries added minus entries left (the driver never deletes any).
+// entries added minus entries left (the driver never deletes any). Those
+// no group read before they went are among the run's lost messages.
 func (d *driver) noticeTrimmed(ctx context.Context) {
 	if d.cfg.MaxLen == 0 || d.env.Notify == nil || d.trimNoticed.Load() {
 		return
@@ -162,6 +174,11 @@ func classify(err error) broker.Outcome {
 	if errors.As(err, &rerr) {
 		return broker.Failed
 	}
+	// A connection that could not be made sent nothing.
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return broker.Failed
+	}
 	return broker.Indeterminate
 }
 
@@ -187,6 +204,7 @@ func (d *driver) NewProducer(_ context.Context, o broker.ProducerOptions) (broke
 	window := max(d.spec.MaxInFlight, pipeMax)
 	p := &producer{d: d, cli: d.newCli(), o: o, in: make(chan *broker.Message, window),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	d.producers.Add(1)
 	go p.loop()
 	return p, nil
 }
@@ -285,6 +303,7 @@ func (p *producer) Close() error {
 	p.mu.Unlock()
 	close(p.stop)
 	<-p.done
+	p.d.producers.Add(-1)
 	// A Publish that got past the closed check may still be handing over.
 	p.drainIndeterminate()
 	return p.cli.Close()

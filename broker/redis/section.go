@@ -38,8 +38,8 @@ type Config struct {
 	// pending before another consumer may claim it. Default 10s.
 	MinIdle *units.Duration `yaml:"min_idle,omitempty" json:"min_idle,omitempty"`
 
-	// Persistence of the private server (target exec); a url target keeps
-	// its own. Appendonly turns the AOF on (default false: none).
+	// Appendonly turns the private server's AOF on (target exec; a url
+	// target keeps its own persistence). Default false: no AOF.
 	Appendonly bool `yaml:"appendonly,omitempty" json:"appendonly,omitempty"`
 	// Appendfsync: always (fsync before each write is answered), everysec
 	// or no (the kernel decides). Default everysec, Redis's own.
@@ -61,10 +61,13 @@ type Config struct {
 
 // TLS are the client's TLS files for a url target.
 type TLS struct {
-	CAFile             string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
-	CertFile           string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
-	KeyFile            string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
+	// CAFile verifies the server's certificate (PEM); default the system roots.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// CertFile and KeyFile are the client's certificate, for servers that ask.
+	CertFile string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+	// InsecureSkipVerify accepts any server certificate (tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
 }
 
 var fsyncs = []string{"always", "everysec", "no"}
