@@ -34,6 +34,9 @@ const (
 	logName       = "redis.log"
 )
 
+// debianServer is where Debian's redis-server package puts the server.
+var debianServer = "/usr/bin/redis-server"
+
 // FindServer locates redis-server: ServerEnv, else PATH, else Debian's
 // /usr/bin/redis-server. The error says how to get one.
 func FindServer() (string, error) {
@@ -46,8 +49,8 @@ func FindServer() (string, error) {
 	if p, err := exec.LookPath("redis-server"); err == nil {
 		return p, nil
 	}
-	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
-		return "/usr/bin/redis-server", nil
+	if _, err := os.Stat(debianServer); err == nil {
+		return debianServer, nil
 	}
 	return "", errors.New("redis-server is not installed: target exec (the default) starts a private one; install Debian's redis-server package (apt-get install redis-server), set " +
 		ServerEnv + " to a redis-server binary, or use broker.target: embedded (miniredis, no restarts)")
