@@ -4,6 +4,7 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -67,10 +68,10 @@ var quietOnce sync.Once
 // clientOptions are every client's: dials through the run's dialer, no
 // retries (a resent XADD after a lost answer stores the entry twice), and
 // small pools (a client is one producer or consumer).
-func clientOptions(cfg *Config, addr string, env broker.Env) *goredis.Options {
+func clientOptions(cfg *Config, addr string, env broker.Env, tc *tls.Config) *goredis.Options {
 	return &goredis.Options{
 		Addr:                  addr,
-		Dialer:                env.DialContext,
+		Dialer:                dialer(env, tc),
 		MaxRetries:            -1,
 		PoolSize:              2,
 		DialTimeout:           cfg.RequestTimeout.D(),
@@ -81,13 +82,33 @@ func clientOptions(cfg *Config, addr string, env broker.Env) *goredis.Options {
 	}
 }
 
+// dialer dials through the run's dialer (the chaos proxy), and over TLS
+// when tc is set: go-redis does its own TLS only with its own dialer.
+func dialer(env broker.Env, tc *tls.Config) func(context.Context, string, string) (net.Conn, error) {
+	if tc == nil {
+		return env.DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := env.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := tls.Client(raw, tc)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
 func openEmbedded(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 	m := miniredis.NewMiniRedis()
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("starting miniredis: %w", err)
 	}
 	addr := m.Addr()
-	d := newDriver(cfg, spec, env, func() goredis.UniversalClient { return goredis.NewClient(clientOptions(cfg, addr, env)) })
+	d := newDriver(cfg, spec, env, func() goredis.UniversalClient { return goredis.NewClient(clientOptions(cfg, addr, env, nil)) })
 	return &broker.Target{Driver: d, Endpoints: []string{addr},
 		Description: "embedded miniredis " + MiniredisVersion + " on " + addr + " (in memory; no restarts)",
 		Close: func(context.Context) error {
@@ -105,7 +126,7 @@ func openExec(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env
 		return nil, fmt.Errorf("opening redis target: %w", err)
 	}
 	addr := s.addr()
-	d := newDriver(cfg, spec, env, func() goredis.UniversalClient { return goredis.NewClient(clientOptions(cfg, addr, env)) })
+	d := newDriver(cfg, spec, env, func() goredis.UniversalClient { return goredis.NewClient(clientOptions(cfg, addr, env, nil)) })
 	return &broker.Target{Driver: d, Restarter: s, Endpoints: []string{addr}, Description: s.describe(),
 		Close: func(ctx context.Context) error { return s.close(ctx, spec.Keep) }}, nil
 }
@@ -131,12 +152,12 @@ func openURL(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env)
 		}
 		opts.TLSConfig = tc
 	}
-	base := clientOptions(cfg, opts.Addr, env)
-	base.Username, base.Password, base.DB, base.TLSConfig = opts.Username, opts.Password, opts.DB, opts.TLSConfig
+	base := clientOptions(cfg, opts.Addr, env, opts.TLSConfig)
+	base.Username, base.Password, base.DB = opts.Username, opts.Password, opts.DB
 	newCli := func() goredis.UniversalClient {
 		if cfg.Cluster {
 			return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{base.Addr}, Dialer: base.Dialer,
-				Username: base.Username, Password: base.Password, TLSConfig: base.TLSConfig, MaxRetries: -1, PoolSize: 2,
+				Username: base.Username, Password: base.Password, MaxRetries: -1, PoolSize: 2,
 				DialTimeout: base.DialTimeout, ReadTimeout: base.ReadTimeout, WriteTimeout: base.WriteTimeout,
 				ContextTimeoutEnabled: true, DisableIdentity: true})
 		}
