@@ -95,7 +95,7 @@ func startServer(ctx context.Context, cfg *Config, env broker.Env) (*server, err
 		if err != nil {
 			return nil, fmt.Errorf("creating the server directory: %w", err)
 		}
-		port, err := freePort()
+		port, err := broker.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -134,14 +134,6 @@ func serverArgs(cfg *Config, port int, dir string) []string {
 
 var errExited = errors.New("redis-server exited while starting")
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("picking a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 func (s *server) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
