@@ -183,16 +183,19 @@ func classify(err error) broker.Outcome {
 }
 
 // producer publishes with XADD, pipelined: one goroutine sends what is
-// waiting, up to pipeMax commands in one round trip, and completes them in
-// order.
+// waiting, up to pipeMax commands in one round trip, one round trip at a
+// time (the stream keeps the producer's order), and completes them in
+// order. Publish only queues: the swarm bounds what is in flight.
 type producer struct {
-	d      *driver
-	cli    goredis.UniversalClient
-	o      broker.ProducerOptions
-	in     chan *broker.Message
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex // orders Publish against Close
+	d    *driver
+	cli  goredis.UniversalClient
+	o    broker.ProducerOptions
+	wake chan struct{} // a send is waiting (capacity 1)
+	stop chan struct{}
+	done chan struct{}
+
+	mu     sync.Mutex // guards queue and closed
+	queue  []*broker.Message
 	closed bool
 
 	pending atomic.Int64
@@ -201,62 +204,56 @@ type producer struct {
 const pipeMax = 256
 
 func (d *driver) NewProducer(_ context.Context, o broker.ProducerOptions) (broker.Producer, error) {
-	window := max(d.spec.MaxInFlight, pipeMax)
-	p := &producer{d: d, cli: d.newCli(), o: o, in: make(chan *broker.Message, window),
+	p := &producer{d: d, cli: d.newCli(), o: o, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	d.producers.Add(1)
 	go p.loop()
 	return p, nil
 }
 
-func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
+var errProducerClosed = errors.New("producer closed")
+
+func (p *producer) Publish(_ context.Context, m *broker.Message) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return errors.New("producer closed")
+		return errProducerClosed
 	}
+	p.queue = append(p.queue, m)
 	p.pending.Add(1)
 	p.mu.Unlock()
 	select {
-	case p.in <- m:
-		return nil
-	case <-ctx.Done():
-		p.pending.Add(-1)
-		return ctx.Err()
-	case <-p.stop:
-		p.pending.Add(-1)
-		return errors.New("producer closed")
+	case p.wake <- struct{}{}:
+	default:
 	}
+	return nil
 }
 
 func (p *producer) loop() {
 	defer close(p.done)
-	batch := make([]*broker.Message, 0, pipeMax)
+	var batch, spare []*broker.Message
 	cmds := make([]*goredis.StringCmd, 0, pipeMax)
 	for {
-		batch = batch[:0]
 		select {
-		case m := <-p.in:
-			batch = append(batch, m)
+		case <-p.wake:
 		case <-p.stop:
-			p.drainIndeterminate()
 			return
 		}
-	fill:
-		for len(batch) < pipeMax {
-			select {
-			case m := <-p.in:
-				batch = append(batch, m)
-			default:
-				break fill
+		p.mu.Lock()
+		batch, p.queue = p.queue, spare[:0]
+		p.mu.Unlock()
+		for len(batch) > 0 {
+			n := min(len(batch), pipeMax)
+			cmds = p.send(batch[:n], cmds[:0])
+			for i, m := range batch[:n] {
+				err := cmds[i].Err()
+				p.o.OnComplete(m, classify(err), err)
+				p.pending.Add(-1)
 			}
+			clear(batch[:n])
+			batch = batch[n:]
 		}
-		cmds = p.send(batch, cmds[:0])
-		for i, m := range batch {
-			err := cmds[i].Err()
-			p.o.OnComplete(m, classify(err), err)
-			p.pending.Add(-1)
-		}
+		spare = batch[:0:cap(batch)]
 	}
 }
 
@@ -278,21 +275,10 @@ func (p *producer) send(batch []*broker.Message, cmds []*goredis.StringCmd) []*g
 	return cmds
 }
 
-// drainIndeterminate completes what is still queued at Close.
-func (p *producer) drainIndeterminate() {
-	for {
-		select {
-		case m := <-p.in:
-			p.o.OnComplete(m, broker.Indeterminate, errors.New("producer closed before the message was sent"))
-			p.pending.Add(-1)
-		default:
-			return
-		}
-	}
-}
-
 func (p *producer) Flush(ctx context.Context) error { return broker.WaitCompleted(ctx, &p.pending) }
 
+// Close stops the loop after the round trip under way and completes what
+// is still queued as indeterminate.
 func (p *producer) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -304,8 +290,14 @@ func (p *producer) Close() error {
 	close(p.stop)
 	<-p.done
 	p.d.producers.Add(-1)
-	// A Publish that got past the closed check may still be handing over.
-	p.drainIndeterminate()
+	p.mu.Lock()
+	left := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	for _, m := range left {
+		p.o.OnComplete(m, broker.Indeterminate, errors.New("producer closed before the message was sent"))
+		p.pending.Add(-1)
+	}
 	return p.cli.Close()
 }
 

@@ -134,7 +134,6 @@ func serverArgs(cfg *Config, port int, dir string) []string {
 
 var errExited = errors.New("redis-server exited while starting")
 
-
 func (s *server) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
 // start runs the server through proc and waits until it answers PING
