@@ -5,10 +5,14 @@ import "github.com/mqcheck/mqcheck/broker"
 // Abilities: the private redis-server is one node mqcheck can kill, shut
 // down, start again and freeze; miniredis and a server at a URL cannot be
 // restarted.
-func Abilities(_ *Config, target string) broker.Abilities {
+func Abilities(c *Config, target string) broker.Abilities {
 	switch target {
 	case "", broker.TargetExec:
-		return broker.Abilities{Nodes: 1, Pause: true, Network: true}
+		n := 1
+		if c != nil {
+			n += max(c.Replicas, 0)
+		}
+		return broker.Abilities{Nodes: n, Pause: true, Network: true}
 	case broker.TargetEmbedded:
 		return broker.Abilities{Network: true, Instead: "miniredis (target embedded) cannot be restarted or paused; use target exec for broker faults"}
 	}

@@ -244,10 +244,15 @@ func (p *producer) loop() {
 		p.mu.Unlock()
 		for len(batch) > 0 {
 			n := min(len(batch), pipeMax)
-			cmds = p.send(batch[:n], cmds[:0])
+			var werr error
+			cmds, werr = p.send(batch[:n], cmds[:0])
 			for i, m := range batch[:n] {
 				err := cmds[i].Err()
-				p.o.OnComplete(m, classify(err), err)
+				o := classify(err)
+				if o == broker.Acked && werr != nil {
+					o, err = broker.Indeterminate, werr
+				}
+				p.o.OnComplete(m, o, err)
 				p.pending.Add(-1)
 			}
 			clear(batch[:n])
@@ -260,8 +265,13 @@ func (p *producer) loop() {
 // send pipelines one XADD per message. MaxRetries is off on producers'
 // clients: a command resent after a lost answer would store the entry
 // twice.
-func (p *producer) send(batch []*broker.Message, cmds []*goredis.StringCmd) []*goredis.StringCmd {
-	ctx, cancel := context.WithTimeout(context.Background(), p.d.timeout())
+//
+// With wait_replicas the pipeline ends with WAIT: entries it does not
+// confirm on enough replicas come back with an error (indeterminate: the
+// primary has them, a failover may lose them).
+func (p *producer) send(batch []*broker.Message, cmds []*goredis.StringCmd) ([]*goredis.StringCmd, error) {
+	wait := p.d.cfg.WaitReplicas
+	ctx, cancel := context.WithTimeout(context.Background(), p.d.timeout()+p.d.cfg.WaitTimeout.D())
 	defer cancel()
 	pipe := p.cli.Pipeline()
 	for _, m := range batch {
@@ -271,8 +281,21 @@ func (p *producer) send(batch []*broker.Message, cmds []*goredis.StringCmd) []*g
 		}
 		cmds = append(cmds, pipe.XAdd(ctx, a))
 	}
+	var w *goredis.Cmd
+	if wait > 0 {
+		w = pipe.Do(ctx, "WAIT", wait, p.d.cfg.WaitTimeout.D().Milliseconds())
+	}
 	_, _ = pipe.Exec(ctx)
-	return cmds
+	if w == nil {
+		return cmds, nil
+	}
+	switch got, err := w.Int64(); {
+	case err != nil:
+		return cmds, fmt.Errorf("WAIT %d replicas: %w", wait, err)
+	case got < int64(wait):
+		return cmds, fmt.Errorf("WAIT: %d of %d replicas confirmed within %s", got, wait, p.d.cfg.WaitTimeout.D())
+	}
+	return cmds, nil
 }
 
 func (p *producer) Flush(ctx context.Context) error { return broker.WaitCompleted(ctx, &p.pending) }

@@ -5,8 +5,8 @@ import "github.com/mqcheck/mqcheck/broker"
 // ServerPID is the pid of an exec target's redis-server, 0 when stopped or
 // for another target.
 func ServerPID(t *broker.Target) int {
-	if s, ok := t.Restarter.(*server); ok {
-		return s.pid()
+	if g, ok := t.Restarter.(*group); ok {
+		return g.nodes[0].pid()
 	}
 	return 0
 }

@@ -121,14 +121,22 @@ func openEmbedded(ctx context.Context, cfg *Config, spec broker.Spec, env broker
 const MiniredisVersion = "v2.40.0"
 
 func openExec(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-	s, err := startServer(ctx, cfg, env)
+	g, err := startGroup(ctx, cfg, env)
 	if err != nil {
 		return nil, fmt.Errorf("opening redis target: %w", err)
 	}
-	addr := s.addr()
-	d := newDriver(cfg, spec, env, func() goredis.UniversalClient { return goredis.NewClient(clientOptions(cfg, addr, env, nil)) })
-	return &broker.Target{Driver: d, Restarter: s, Endpoints: []string{addr}, Description: s.describe(),
-		Close: func(ctx context.Context) error { return s.close(ctx, spec.Keep) }}, nil
+	// Clients dial whichever node is the primary now (after a failover,
+	// the promoted replica), through the run's dialer.
+	newCli := func() goredis.UniversalClient {
+		o := clientOptions(cfg, g.primaryAddr(), env, nil)
+		o.Dialer = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return env.DialContext(ctx, network, g.primaryAddr())
+		}
+		return goredis.NewClient(o)
+	}
+	d := newDriver(cfg, spec, env, newCli)
+	return &broker.Target{Driver: d, Restarter: g, Endpoints: g.endpoints(), Description: g.describe(),
+		Close: func(ctx context.Context) error { return g.close(ctx, spec.Keep) }}, nil
 }
 
 func openURL(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {

@@ -48,6 +48,22 @@ type Config struct {
 	// default "" (no snapshots).
 	Save string `yaml:"save,omitempty" json:"save,omitempty"`
 
+	// Replicas of the private server (target exec), 0 to 2: each a
+	// redis-server with --replicaof the primary, the same persistence.
+	// Nodes 1 and up in faults.
+	Replicas int `yaml:"replicas,omitempty" json:"replicas,omitempty"`
+	// Failover: when the primary stops, the first running replica is
+	// promoted (REPLICAOF NO ONE) and clients follow it; the old primary
+	// comes back as its replica. Needs replicas.
+	Failover bool `yaml:"failover,omitempty" json:"failover,omitempty"`
+	// WaitReplicas: after each pipeline of XADDs producers send WAIT with
+	// this many replicas; entries WAIT does not confirm within wait_timeout
+	// are indeterminate, not acked. 0: no WAIT (acked by the primary
+	// alone).
+	WaitReplicas int `yaml:"wait_replicas,omitempty" json:"wait_replicas,omitempty"`
+	// WaitTimeout is WAIT's timeout. Default 1s with wait_replicas.
+	WaitTimeout units.Duration `yaml:"wait_timeout,omitempty" json:"wait_timeout,omitempty"`
+
 	// Cluster: the url names a Redis Cluster node; the driver uses a
 	// cluster client (the stream is one key, on one shard).
 	Cluster bool `yaml:"cluster,omitempty" json:"cluster,omitempty"`
@@ -79,6 +95,8 @@ const (
 	defaultMinIdle        = 10 * time.Second
 	defaultRequestTimeout = 5 * time.Second
 	maxCount              = 100000
+	defaultWaitTimeout    = time.Second
+	maxReplicas           = 2
 )
 
 // Enums lists the values of the section's fields of a fixed set.
@@ -110,6 +128,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = units.Duration(defaultRequestTimeout)
+	}
+	if c.WaitReplicas > 0 && c.WaitTimeout == 0 {
+		c.WaitTimeout = units.Duration(defaultWaitTimeout)
 	}
 }
 
@@ -151,6 +172,18 @@ func (c *Config) Validate() error {
 	}
 	if err := checkSave(c.Save); err != "" {
 		add("save", "%s", err)
+	}
+	if c.Replicas < 0 || c.Replicas > maxReplicas {
+		add("replicas", "must be 0 to %d (got %d)", maxReplicas, c.Replicas)
+	}
+	if c.Failover && c.Replicas == 0 {
+		add("failover", "needs a replica to promote: set replicas")
+	}
+	if c.WaitReplicas < 0 {
+		add("wait_replicas", "must not be negative (got %d)", c.WaitReplicas)
+	}
+	if w := c.WaitTimeout.D(); w < 0 || (w > 0 && w < time.Millisecond) {
+		add("wait_timeout", "must be at least 1ms (got %s; WAIT 0 would wait for ever)", w)
 	}
 	if t := c.RequestTimeout.D(); t < 0 || (t > 0 && t < 100*time.Millisecond) {
 		add("request_timeout", "must be at least 100ms (got %s)", t)
@@ -198,6 +231,15 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 		if c != nil && c.TLS != nil {
 			ps = append(ps, broker.Problem("broker.redis.tls", "only a url target uses TLS"))
 		}
+	}
+	if c != nil && spec.Target != "" && spec.Target != broker.TargetExec && c.Replicas > 0 {
+		ps = append(ps, broker.Problem("broker.redis.replicas", "mqcheck starts replicas only with target exec"))
+	}
+	if c != nil && (spec.Target == "" || spec.Target == broker.TargetExec) && c.WaitReplicas > c.Replicas {
+		ps = append(ps, broker.Problem("broker.redis.wait_replicas", "%d, but the private server has %d replicas: every WAIT would time out", c.WaitReplicas, c.Replicas))
+	}
+	if c != nil && spec.Target == broker.TargetEmbedded && c.WaitReplicas > 0 {
+		ps = append(ps, broker.Problem("broker.redis.wait_replicas", "miniredis (target embedded) has no replicas"))
 	}
 	if spec.Target == broker.TargetEmbedded && c != nil && (c.Appendonly || c.Save != "") {
 		ps = append(ps, broker.Problem("broker.redis.appendonly", "miniredis (target embedded) keeps nothing on disk; persistence needs target exec"))

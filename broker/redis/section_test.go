@@ -36,6 +36,10 @@ func TestValidate(t *testing.T) {
 		{"save odd", Config{Save: "60"}, "broker.redis.save"},
 		{"save words", Config{Save: "60 many"}, "broker.redis.save"},
 		{"save pairs", Config{Save: "3600 1 300 100"}, ""},
+		{"replicas 3", Config{Replicas: 3}, "broker.redis.replicas"},
+		{"failover without replicas", Config{Failover: true}, "broker.redis.failover"},
+		{"failover with a replica", Config{Failover: true, Replicas: 1}, ""},
+		{"wait_replicas negative", Config{WaitReplicas: -1}, "broker.redis.wait_replicas"},
 		{"request_timeout tiny", Config{RequestTimeout: units.Duration(time.Millisecond)}, "broker.redis.request_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +82,9 @@ func TestCheckSpec(t *testing.T) {
 		{"aof on miniredis", Config{Appendonly: true}, broker.Spec{Target: broker.TargetEmbedded}, "broker.redis.appendonly"},
 		{"dead-letter", Config{}, broker.Spec{FailAction: broker.FailDeadLetter}, "consumers.fail_action"},
 		{"failures without autoclaim", Config{Autoclaim: ptr(false)}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, "consumers.fail_fraction"},
+		{"wait beyond the replicas", Config{WaitReplicas: 2, Replicas: 1}, broker.Spec{Target: broker.TargetExec}, "broker.redis.wait_replicas"},
+		{"wait on a url", Config{WaitReplicas: 2}, broker.Spec{Target: broker.TargetURL, URL: "redis://h:1"}, ""},
+		{"replicas on a url", Config{Replicas: 1}, broker.Spec{Target: broker.TargetURL, URL: "redis://h:1"}, "broker.redis.replicas"},
 		{"failures with autoclaim", Config{}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

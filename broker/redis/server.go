@@ -67,14 +67,13 @@ type server struct {
 
 	mu sync.Mutex
 	p  *proc.Process // nil while stopped
+	// replicaOf is the primary's address when the server starts as a
+	// replica; "" for a primary.
+	replicaOf string
 }
 
-var (
-	_ broker.Restarter = (*server)(nil)
-	_ broker.Pauser    = (*server)(nil)
-)
-
-func startServer(ctx context.Context, cfg *Config, env broker.Env) (*server, error) {
+// startServer starts a server, a replica of replicaOf unless that is "".
+func startServer(ctx context.Context, cfg *Config, env broker.Env, replicaOf string) (*server, error) {
 	bin, err := FindServer()
 	if err != nil {
 		return nil, err
@@ -99,7 +98,7 @@ func startServer(ctx context.Context, cfg *Config, env broker.Env) (*server, err
 		if err != nil {
 			return nil, err
 		}
-		s := &server{bin: bin, dir: dir, port: port, env: env, args: serverArgs(cfg, port, dir)}
+		s := &server{bin: bin, dir: dir, port: port, env: env, args: serverArgs(cfg, port, dir), replicaOf: replicaOf}
 		err = s.start(ctx)
 		if err == nil {
 			return s, nil
@@ -139,7 +138,12 @@ func (s *server) addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // start runs the server through proc and waits until it answers PING
 // (after loading its AOF or RDB).
 func (s *server) start(ctx context.Context) error {
-	cmd := exec.Command(s.bin, s.args...)
+	args := s.args
+	if s.replicaOf != "" {
+		host, port, _ := net.SplitHostPort(s.replicaOf)
+		args = append(args[:len(args):len(args)], "--replicaof", host, port)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	out, err := os.OpenFile(filepath.Join(s.dir, "console.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -223,15 +227,10 @@ func (s *server) tail() string {
 	return strings.Join(parts, "\n")
 }
 
-func (s *server) Nodes() int { return 1 }
-
-// Stop kills the server (SIGKILL: what it had not written to disk is gone)
+// stop kills the server (SIGKILL: what it had not written to disk is gone)
 // or shuts it down (SIGTERM: it fsyncs its AOF and saves its RDB where
 // configured), and returns once it exited.
-func (s *server) Stop(ctx context.Context, node int, graceful bool) error {
-	if err := broker.OneNode("stopping redis", node); err != nil {
-		return err
-	}
+func (s *server) stop(ctx context.Context, graceful bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stopLocked(ctx, graceful)
@@ -264,38 +263,30 @@ func (s *server) stopLocked(ctx context.Context, graceful bool) error {
 	return err
 }
 
-// Start starts the server again on its port and directory.
-func (s *server) Start(ctx context.Context, node int) error {
-	if err := broker.OneNode("starting redis", node); err != nil {
-		return err
-	}
+// running reports whether the server was started and not stopped.
+func (s *server) running() bool {
 	s.mu.Lock()
-	running := s.p != nil
-	s.mu.Unlock()
-	if running {
+	defer s.mu.Unlock()
+	return s.p != nil
+}
+
+// startAgain starts a stopped server on its port and directory, as a
+// replica of replicaOf ("" for a primary).
+func (s *server) startAgain(ctx context.Context, replicaOf string) error {
+	if s.running() {
 		return nil
 	}
+	s.mu.Lock()
+	s.replicaOf = replicaOf
+	s.mu.Unlock()
 	if err := s.start(ctx); err != nil {
 		return fmt.Errorf("starting redis-server on %s again: %w", s.addr(), err)
 	}
 	return nil
 }
 
-// Pause freezes the server (SIGSTOP): connections stay open, nothing
-// answers.
-func (s *server) Pause(_ context.Context, node int) error {
-	return s.signal(node, syscall.SIGSTOP, "pausing")
-}
-
-// Resume lets a paused server go on (SIGCONT).
-func (s *server) Resume(_ context.Context, node int) error {
-	return s.signal(node, syscall.SIGCONT, "resuming")
-}
-
-func (s *server) signal(node int, sig syscall.Signal, what string) error {
-	if err := broker.OneNode(what+" redis", node); err != nil {
-		return err
-	}
+// signal sends sig to the running server (SIGSTOP pauses it).
+func (s *server) signal(sig syscall.Signal, what string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.p == nil {
@@ -337,7 +328,11 @@ func (s *server) describe() string {
 	if v == "" {
 		v = "(version unknown)"
 	}
-	return fmt.Sprintf("private redis-server %s on %s (%s; logs in %s)", v, s.addr(), strings.Join(s.persistence(), ", "), s.dir)
+	role := ""
+	if s.replicaOf != "" {
+		role = " replica of " + s.replicaOf
+	}
+	return fmt.Sprintf("private redis-server %s on %s%s (%s; logs in %s)", v, s.addr(), role, strings.Join(s.persistence(), ", "), s.dir)
 }
 
 // persistence says the server's persistence settings, from its arguments.

@@ -255,3 +255,59 @@ func TestRedisRefused(t *testing.T) {
 		})
 	}
 }
+
+const redisReplica = `name: redis-replica
+duration: 6s
+drain_timeout: 10s
+broker:
+  kind: redis
+  target: exec
+  redis: {count: 50, replicas: 1, %s}
+producers: {count: 2, rate: 2k/s, message_size: 256}
+consumers: {count: 1}
+claims: [at-least-once]
+faults:
+  - {kind: latency, at: 1s, for: 2s, latency: 30ms}
+  - {kind: restart, at: 2500ms, for: 500ms, node: 0}
+`
+
+// TestRedisReplica: a primary without persistence and one replica, the
+// primary killed -9 under load. Without failover the primary comes back
+// empty and the replica syncs from it: the replica saves nothing, every
+// acked entry not consumed is lost. With failover and WAIT 1 the replica
+// is promoted, clients follow it, and what WAIT confirmed survives: lost
+// 0; the entries written while the new primary had no replica yet are
+// indeterminate, not acked.
+func TestRedisReplica(t *testing.T) {
+	t.Parallel()
+	requireRedis(t)
+	for _, tc := range []struct {
+		name, settings string
+		failover       bool
+	}{
+		{"no-failover", "failover: false", false},
+		{"failover-wait", "failover: true, wait_replicas: 1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, res := runScenario(t, fmt.Sprintf(redisReplica, tc.settings))
+			c := res.Counts
+			t.Logf("%s: exit %d, acked %d, received %d, lost %d, indeterminate %d (recovered %d)", tc.name, code, c.Acked, c.Unique, c.Lost, c.Indeterminate, c.Recovered)
+			if got := len(notices(res, "failover")); (got == 1) != tc.failover {
+				t.Errorf("%d failover notices, want failover %v", got, tc.failover)
+			}
+			if !res.Drain.Complete {
+				t.Errorf("drain %+v: want complete", res.Drain)
+			}
+			if tc.failover {
+				if code != exitPass || c.Lost != 0 {
+					t.Errorf("exit %d, lost %d: want a pass, nothing lost", code, c.Lost)
+				}
+				return
+			}
+			if code != exitFail || c.Lost == 0 || c.Lost != c.Acked-(c.Unique-c.Recovered) {
+				t.Errorf("exit %d, lost %d of %d acked, %d received: want every acked entry not consumed lost", code, c.Lost, c.Acked, c.Unique)
+			}
+		})
+	}
+}
