@@ -58,6 +58,13 @@ func (d *driver) timeout() time.Duration { return d.cfg.RequestTimeout.D() }
 // Setup creates the stream and one consumer group per subscription, each
 // reading from the stream's start.
 func (d *driver) Setup(ctx context.Context) error {
+	if d.cfg.pubsub() {
+		// A channel needs no setup; check the server answers.
+		if err := d.admin.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("reaching redis: %w", err)
+		}
+		return nil
+	}
 	for _, g := range d.groups {
 		if err := createGroup(ctx, d.admin, d.key, g); err != nil {
 			return err
@@ -95,6 +102,11 @@ func (d *driver) Close(ctx context.Context) error {
 // Once the load is over and nothing is left, it tells the run what MAXLEN
 // trimmed.
 func (d *driver) Backlog(ctx context.Context) (int64, error) {
+	if d.cfg.pubsub() {
+		// Pub/sub stores nothing: what a subscriber has not received
+		// will never come.
+		return 0, nil
+	}
 	n, err := d.backlog(ctx)
 	if err == nil && n == 0 && d.producers.Load() == 0 {
 		d.noticeTrimmed(ctx)
@@ -232,7 +244,7 @@ func (p *producer) Publish(_ context.Context, m *broker.Message) error {
 func (p *producer) loop() {
 	defer close(p.done)
 	var batch, spare []*broker.Message
-	cmds := make([]*goredis.StringCmd, 0, pipeMax)
+	cmds := make([]goredis.Cmder, 0, pipeMax)
 	for {
 		select {
 		case <-p.wake:
@@ -269,12 +281,16 @@ func (p *producer) loop() {
 // With wait_replicas the pipeline ends with WAIT: entries it does not
 // confirm on enough replicas come back with an error (indeterminate: the
 // primary has them, a failover may lose them).
-func (p *producer) send(batch []*broker.Message, cmds []*goredis.StringCmd) ([]*goredis.StringCmd, error) {
+func (p *producer) send(batch []*broker.Message, cmds []goredis.Cmder) ([]goredis.Cmder, error) {
 	wait := p.d.cfg.WaitReplicas
 	ctx, cancel := context.WithTimeout(context.Background(), p.d.timeout()+p.d.cfg.WaitTimeout.D())
 	defer cancel()
 	pipe := p.cli.Pipeline()
 	for _, m := range batch {
+		if p.d.cfg.pubsub() {
+			cmds = append(cmds, pipe.Publish(ctx, p.d.key, m.Payload))
+			continue
+		}
 		a := &goredis.XAddArgs{Stream: p.d.key, Values: []any{"m", m.Payload}}
 		if p.d.cfg.MaxLen > 0 {
 			a.MaxLen, a.Approx = p.d.cfg.MaxLen, p.d.cfg.MaxLenApprox
@@ -346,9 +362,12 @@ type consumer struct {
 
 var _ broker.Crasher = (*consumer)(nil)
 
-func (d *driver) NewConsumer(_ context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+func (d *driver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
 	if o.Subscription < 0 || o.Subscription >= len(d.groups) {
 		return nil, fmt.Errorf("subscription %d: the run has %d", o.Subscription, len(d.groups))
+	}
+	if d.cfg.pubsub() {
+		return d.newSubscriber(ctx, o)
 	}
 	d.mu.Lock()
 	d.incarnations[o.ID]++

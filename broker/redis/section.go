@@ -15,6 +15,11 @@ import (
 // broker.redis. Zero values mean "unset"; ApplyDefaults fills them in, so
 // a resolved scenario shows every value the driver used.
 type Config struct {
+	// Mode: streams (a stream and consumer groups, the default) or pubsub
+	// (PUBLISH and SUBSCRIBE on a channel: at most once, nothing stored,
+	// a subscriber that is not connected misses what is published).
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+
 	// MaxLen trims the stream on every XADD to about (approx) or exactly
 	// this many entries. 0: no trimming. Entries trimmed before every group
 	// read them are lost by policy: counted lost, with a notice.
@@ -86,7 +91,10 @@ type TLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
 }
 
-var fsyncs = []string{"always", "everysec", "no"}
+var (
+	fsyncs = []string{"always", "everysec", "no"}
+	modes  = []string{"streams", "pubsub"}
+)
 
 // Defaults the driver relies on.
 const (
@@ -101,12 +109,15 @@ const (
 
 // Enums lists the values of the section's fields of a fixed set.
 func (c *Config) Enums() map[string][]string {
-	return map[string][]string{"appendfsync": slices.Clone(fsyncs)}
+	return map[string][]string{"appendfsync": slices.Clone(fsyncs), "mode": slices.Clone(modes)}
 }
 
 // ApplyDefaults fills every unset field, leaving invalid values for
 // Validate.
 func (c *Config) ApplyDefaults() {
+	if c.Mode == "" {
+		c.Mode = "streams"
+	}
 	if c.Count == nil {
 		n := defaultCount
 		c.Count = &n
@@ -134,6 +145,9 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
+// pubsub reports whether the run uses PUBLISH and SUBSCRIBE.
+func (c *Config) pubsub() bool { return c != nil && c.Mode == "pubsub" }
+
 // autoclaim reports whether consumers claim idle pending entries.
 func (c *Config) autoclaim() bool { return c.Autoclaim == nil || *c.Autoclaim }
 
@@ -146,6 +160,12 @@ func (c *Config) Validate() error {
 	var ps []error
 	add := func(field, format string, args ...any) {
 		ps = append(ps, broker.Problem("broker.redis."+field, format, args...))
+	}
+	if c.Mode != "" && !slices.Contains(modes, c.Mode) {
+		add("mode", "unknown value %q (valid: %s)", c.Mode, strings.Join(modes, ", "))
+	}
+	if c.pubsub() && c.MaxLen != 0 {
+		add("maxlen", "trims a stream; mode pubsub has none")
 	}
 	if c.MaxLen < 0 {
 		add("maxlen", "must not be negative (got %d; 0: no trimming)", c.MaxLen)
@@ -215,6 +235,17 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	}
 	if spec.FailFraction > 0 && c != nil && !c.autoclaim() {
 		ps = append(ps, broker.Problem("consumers.fail_fraction", "a failed delivery stays pending until a consumer claims it; it needs broker.redis.autoclaim: true"))
+	}
+	if c.pubsub() {
+		if spec.Consumers > 1 {
+			ps = append(ps, broker.Problem("consumers.count", "%d: in mode pubsub every subscriber gets every message, so a subscription has one consumer (use consumers.subscriptions for more)", spec.Consumers))
+		}
+		if spec.FailFraction > 0 {
+			ps = append(ps, broker.Problem("consumers.fail_fraction", "mode pubsub has no redelivery: a failed message is gone"))
+		}
+		if c.WaitReplicas > 0 {
+			ps = append(ps, broker.Problem("broker.redis.wait_replicas", "mode pubsub stores nothing to replicate"))
+		}
 	}
 	cluster := c != nil && c.Cluster
 	switch spec.Target {

@@ -36,6 +36,8 @@ func TestValidate(t *testing.T) {
 		{"save odd", Config{Save: "60"}, "broker.redis.save"},
 		{"save words", Config{Save: "60 many"}, "broker.redis.save"},
 		{"save pairs", Config{Save: "3600 1 300 100"}, ""},
+		{"mode unknown", Config{Mode: "lists"}, "broker.redis.mode"},
+		{"maxlen in pubsub", Config{Mode: "pubsub", MaxLen: 10}, "broker.redis.maxlen"},
 		{"replicas 3", Config{Replicas: 3}, "broker.redis.replicas"},
 		{"failover without replicas", Config{Failover: true}, "broker.redis.failover"},
 		{"failover with a replica", Config{Failover: true, Replicas: 1}, ""},
@@ -85,6 +87,9 @@ func TestCheckSpec(t *testing.T) {
 		{"wait beyond the replicas", Config{WaitReplicas: 2, Replicas: 1}, broker.Spec{Target: broker.TargetExec}, "broker.redis.wait_replicas"},
 		{"wait on a url", Config{WaitReplicas: 2}, broker.Spec{Target: broker.TargetURL, URL: "redis://h:1"}, ""},
 		{"replicas on a url", Config{Replicas: 1}, broker.Spec{Target: broker.TargetURL, URL: "redis://h:1"}, "broker.redis.replicas"},
+		{"pubsub with two consumers", Config{Mode: "pubsub"}, broker.Spec{Consumers: 2}, "consumers.count"},
+		{"pubsub with failures", Config{Mode: "pubsub"}, broker.Spec{Consumers: 1, FailFraction: 0.1, FailAction: broker.FailRequeue}, "consumers.fail_fraction"},
+		{"pubsub with two subscriptions", Config{Mode: "pubsub"}, broker.Spec{Consumers: 1, Subscriptions: 2}, ""},
 		{"failures with autoclaim", Config{}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -311,3 +311,39 @@ func TestRedisReplica(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisPubSub: mode pubsub is at most once. Two subscriptions of one
+// subscriber each; subscriber 0 crashes under a network delay and
+// subscribes again: what was published in between is lost to its
+// subscription alone, in one run of sequence numbers, and nothing is
+// received twice.
+func TestRedisPubSub(t *testing.T) {
+	t.Parallel()
+	requireRedis(t)
+	code, res := runScenario(t, `name: redis-pubsub
+duration: 4s
+drain_timeout: 5s
+broker:
+  kind: redis
+  target: exec
+  redis: {mode: pubsub}
+producers: {count: 1, rate: 2k/s, message_size: 256}
+consumers: {count: 1, subscriptions: 2}
+claims: [at-least-once, at-most-once]
+faults:
+  - {kind: latency, at: 1s, for: 2s, latency: 50ms}
+  - {kind: consumer-crash, at: 2s, client: 0}
+`)
+	c := res.Counts
+	t.Logf("exit %d: acked %d, received %d, lost %d", code, c.Acked, c.Received, c.Lost)
+	if code != exitFail || claimOf(t, res, "at-least-once") != "fail" || claimOf(t, res, "at-most-once") != "pass" {
+		t.Errorf("exit %d: want at-least-once to fail and at-most-once to pass", code)
+	}
+	if c.Lost == 0 || c.Duplicated != 0 || c.Received+c.Lost != 2*c.Acked || !res.Drain.Complete {
+		t.Errorf("lost %d, duplicated %d, received %d of 2×%d: want a loss, no duplicate, every message received or lost", c.Lost, c.Duplicated, c.Received, c.Acked)
+	}
+	lost := res.Examples["lost"]
+	if len(lost) != 1 || lost[0].Subscription != "sub-0" || lost[0].SeqEnd-lost[0].Seq+1 != c.Lost {
+		t.Errorf("lost %d as %+v: want one run of sequence numbers, in sub-0 only", c.Lost, lost)
+	}
+}
