@@ -2,6 +2,11 @@ package redis_test
 
 import (
 	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -38,4 +43,45 @@ func closeTarget(t testing.TB, tgt *broker.Target) {
 			t.Errorf("closing the target: %v", err)
 		}
 	})
+}
+
+// startTestServer starts a redis-server of the test's own on a free port,
+// with args added (TLS, a password), and returns its port once it takes
+// connections; portFlag is the flag the port goes to (--port, --tls-port).
+func startTestServer(t *testing.T, portFlag string, args ...string) (port int, dir string) {
+	t.Helper()
+	requireServer(t)
+	bin, _ := redis.FindServer()
+	port, err := broker.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	all := append([]string{portFlag, strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no",
+		"--logfile", filepath.Join(dir, "log")}, args...)
+	if portFlag != "--port" {
+		all = append(all, "--port", "0")
+	}
+	cmd := exec.Command(bin, all...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return port, dir
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Fatalf("the test's redis-server did not start: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

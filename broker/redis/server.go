@@ -78,15 +78,9 @@ func startServer(ctx context.Context, cfg *Config, env broker.Env, replicaOf str
 	if err != nil {
 		return nil, err
 	}
-	root := env.Dir
-	if root == "" {
-		root = os.TempDir()
-	}
-	if root, err = filepath.Abs(root); err != nil {
-		return nil, fmt.Errorf("locating the run directory: %w", err)
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the run directory: %w", err)
+	root, err := broker.RunDir(env.Dir)
+	if err != nil {
+		return nil, err
 	}
 	var errs []error
 	for range startAttempts {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,36 +58,12 @@ func TestConformanceURL(t *testing.T) {
 // password for the default user and has an ACL user alice.
 func startAuthServer(t *testing.T) string {
 	t.Helper()
-	requireServer(t)
-	bin, _ := redis.FindServer()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-		"--appendonly", "no", "--requirepass", "defaultpw", "--logfile", filepath.Join(dir, "log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	port, _ := startTestServer(t, "--port", "--requirepass", "defaultpw")
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	c := goredis.NewClient(&goredis.Options{Addr: addr, Password: "defaultpw", MaxRetries: -1, DisableIdentity: true})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for c.Ping(ctx).Err() != nil {
-		if ctx.Err() != nil {
-			b, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("the test's redis-server did not start: %s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	if err := c.Do(ctx, "ACL", "SETUSER", "alice", "on", ">alicepw", "~*", "&*", "+@all").Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -115,15 +115,9 @@ func openFauxqs(ctx context.Context, c *Config, spec broker.Spec, env broker.Env
 	if err != nil {
 		return nil, fmt.Errorf("opening sqs target: %w", err)
 	}
-	base := env.Dir
-	if base == "" {
-		base = os.TempDir()
-	}
-	if base, err = filepath.Abs(base); err != nil {
-		return nil, fmt.Errorf("locating the run directory: %w", err)
-	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the run directory: %w", err)
+	base, err := broker.RunDir(env.Dir)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp(base, "fauxqs-")
 	if err != nil {
