@@ -158,7 +158,6 @@ func openFauxqs(ctx context.Context, c *Config, spec broker.Spec, env broker.Env
 
 var errExited = errors.New("fauxqs exited while starting")
 
-
 // start runs node with the launcher and waits until fauxqs takes
 // connections.
 func (n *fauxqsNode) start(ctx context.Context) error {
