@@ -170,9 +170,13 @@ func (d *driver) noticeTrimmed(ctx context.Context) {
 	if d.trimNoticed.Swap(true) {
 		return
 	}
+	how := "="
+	if d.cfg.MaxLenApprox {
+		how = "~"
+	}
 	d.env.Notify(broker.Notice{Kind: "trimmed", Warning: true, At: time.Now(), Detail: fmt.Sprintf(
-		"MAXLEN %d trimmed %d of the %d entries added to stream %s: those no group had read are lost by policy (the stream's maxlen), not by a broker failure",
-		d.cfg.MaxLen, info.EntriesAdded-info.Length, info.EntriesAdded, d.key)})
+		"MAXLEN %s %d trimmed %d of the %d entries added to stream %s: those no group had read are lost by policy (the stream's maxlen), not by a broker failure",
+		how, d.cfg.MaxLen, info.EntriesAdded-info.Length, info.EntriesAdded, d.key)})
 }
 
 // classify maps a command's error to a publish outcome: an error reply from
