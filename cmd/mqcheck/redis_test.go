@@ -7,9 +7,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mqcheck/mqcheck/broker/redis"
+	iproc "github.com/mqcheck/mqcheck/internal/proc"
 	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 )
@@ -343,5 +346,44 @@ faults:
 	lost := res.Examples["lost"]
 	if len(lost) != 1 || lost[0].Subscription != "sub-0" || lost[0].SeqEnd-lost[0].Seq+1 != c.Lost {
 		t.Errorf("lost %d as %+v: want one run of sequence numbers, in sub-0 only", c.Lost, lost)
+	}
+}
+
+// TestSIGKILLLeavesNoRedis: mqcheck killed with -9 in the middle of the
+// load leaves neither its private redis-server nor the replica behind.
+func TestSIGKILLLeavesNoRedis(t *testing.T) {
+	t.Parallel()
+	requireRedis(t)
+	file := writeScenario(t, `name: killed-redis
+duration: 60s
+broker: {kind: redis, target: exec, redis: {replicas: 1}}
+producers: {count: 1, rate: 500/s, message_size: 100}
+consumers: {count: 1}
+`)
+	out, state := t.TempDir(), t.TempDir()
+	p := startMQCheckIn(t, "", []string{iproc.StateDirEnv + "=" + state}, "run", file, "--out", out)
+	t.Cleanup(func() {
+		for _, r := range append(processesUnder(out), carriers(t, state)...) {
+			_ = syscall.Kill(r.pid, syscall.SIGKILL)
+		}
+	})
+	p.waitLine(t, regexp.MustCompile(`^ +5s/60s`), time.Minute)
+	before := processesUnder(out)
+	if n := len(before); n != 2 {
+		t.Fatalf("want the primary and the replica running before the kill, have %v", before)
+	}
+	p.signal(t, syscall.SIGKILL)
+	p.wait(t, 10*time.Second)
+	var left []running
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		left = append(processesUnder(out), carriers(t, state)...)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("still running 20s after mqcheck was killed: %v", left)
 	}
 }
