@@ -30,6 +30,7 @@ bench:
 	$(GO) test -run '^$$' -bench Relay -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/rabbitmq/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/sqs/
+	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/redis/
 
 ## lint: gofmt, go vet, staticcheck
 lint:
@@ -48,6 +49,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./units/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME) ./report/threshold/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestFrames$$' -fuzztime $(FUZZTIME) ./broker/kafka/
+	$(GO) test -run '^$$' -fuzz '^FuzzPosition$$' -fuzztime $(FUZZTIME) ./broker/redis/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./broker/redis/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckSave$$' -fuzztime $(FUZZTIME) ./broker/redis/
 
 ## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
 screenshot:

@@ -7,6 +7,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker/kafka"
 	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/broker/redis"
 	"github.com/mqcheck/mqcheck/broker/sqs"
 )
 
@@ -61,6 +62,16 @@ func Default() broker.Kinds {
 			Abilities:   broker.TypedAbilities(sqs.Abilities),
 			Footprint:   broker.TypedFootprint(sqs.Footprint),
 			TextBodies:  true,
+		},
+		{
+			Name:        "redis",
+			Title:       "Redis",
+			Description: "Redis Streams through go-redis, consumer groups with XAUTOCLAIM: a private redis-server, miniredis in process, or your server by URL",
+			Targets:     []string{broker.TargetExec, broker.TargetEmbedded, broker.TargetURL},
+			NewConfig:   func() broker.Config { return &redis.Config{} },
+			Open:        broker.Typed(redis.Open),
+			Abilities:   broker.TypedAbilities(redis.Abilities),
+			Footprint:   broker.TypedFootprint(redis.Footprint),
 		},
 	}
 }

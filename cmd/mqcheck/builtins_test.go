@@ -97,6 +97,12 @@ var builtinOutcomes = map[string]builtinOutcome{
 			}
 			return nil
 		})},
+	"redis-no-persistence-kill": {exit: exitFail, claims: map[string]string{"at-least-once": "fail"},
+		check: all(someLost, recovered, noError, redisGroupRecreated)},
+	"redis-aof-always-kill": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, recovered, noError)},
+	"redis-autoclaim": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, noError, redisClaimed(500))},
 	"rabbitmq-work-queue": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
 		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
 			if r.Counts.Rejected == 0 {
@@ -140,6 +146,9 @@ func TestBuiltinOutcomes(t *testing.T) {
 			}
 			if strings.HasPrefix(name, "sqs-") {
 				testenv.Require(t, "fauxqs", sqs.FauxqsInstalled())
+			}
+			if strings.HasPrefix(name, "redis-") {
+				requireRedis(t)
 			}
 			t.Parallel()
 			slots <- struct{}{}
