@@ -164,8 +164,11 @@ func openURL(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env)
 	base.Username, base.Password, base.DB = opts.Username, opts.Password, opts.DB
 	newCli := func() goredis.UniversalClient {
 		if cfg.Cluster {
+			// MaxRedirects -1: go-redis takes 0 for 3, and its cluster
+			// pipeline then sends an XADD again after a lost answer, so a
+			// message stored twice would be reported acked once.
 			return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{base.Addr}, Dialer: base.Dialer,
-				Username: base.Username, Password: base.Password, MaxRetries: -1, PoolSize: 2,
+				Username: base.Username, Password: base.Password, MaxRetries: -1, MaxRedirects: -1, PoolSize: 2,
 				DialTimeout: base.DialTimeout, ReadTimeout: base.ReadTimeout, WriteTimeout: base.WriteTimeout,
 				ContextTimeoutEnabled: true, DisableIdentity: true})
 		}
