@@ -323,6 +323,10 @@ func (c *consumer) Close() error {
 	c.closeOnce.Do(func() {
 		if c.core != nil {
 			c.d.dropSub(c.core)
+			if n, err := c.core.Dropped(); err == nil && n > 0 {
+				c.notify("slow-consumer", fmt.Sprintf("consumer %d of subscription %d: the client dropped %d messages in all (pending limit %d exceeded)",
+					c.opts.ID, c.opts.Subscription, n, c.d.c.PendingLimit))
+			}
 		}
 		c.nc.Close()
 	})

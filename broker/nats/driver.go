@@ -80,6 +80,7 @@ func (d *driver) connect(ctx context.Context, who string, notify func(broker.Not
 			notify(broker.Notice{Kind: kind, Detail: who + ": " + detail, At: time.Now()})
 		}
 	}
+	var lastSlow atomic.Int64 // unix nanoseconds of the last slow-consumer notice
 	opts := append([]nats.Option{
 		nats.Name("mqcheck " + d.env.RunID + " " + who),
 		nats.SetCustomDialer(dialer{d.env}),
@@ -93,7 +94,12 @@ func (d *driver) connect(ctx context.Context, who string, notify func(broker.Not
 		nats.ReconnectHandler(func(*nats.Conn) { say("reconnected", "connection back") }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
+				// nats.go reports every drop: one notice a second at most.
 				n, _ := sub.Dropped()
+				now := time.Now().UnixNano()
+				if last := lastSlow.Load(); now-last < int64(time.Second) || !lastSlow.CompareAndSwap(last, now) {
+					return
+				}
 				if notify != nil {
 					notify(broker.Notice{Kind: "slow-consumer", At: time.Now(), Warning: true,
 						Detail: fmt.Sprintf("%s: pending limit exceeded, the client dropped %d messages so far", who, n)})

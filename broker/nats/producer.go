@@ -21,8 +21,9 @@ const msgIDHeader = "Nats-Msg-Id"
 // pending is one publish waiting for its answer: a JetStream ack future,
 // or, in core mode, the next flush round trip.
 type pending struct {
-	m *broker.Message
-	f jetstream.PubAckFuture
+	m   *broker.Message
+	f   jetstream.PubAckFuture
+	err error // the client's error writing it: no answer will come
 }
 
 // producer publishes without waiting: JetStream publishes are async with
@@ -90,10 +91,9 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 	} else {
 		err = p.nc.Publish(p.d.stream, m.Payload)
 	}
-	if err != nil {
-		return fmt.Errorf("publishing to %s: %w", p.d.stream, err)
-	}
-	p.queue = append(p.queue, pending{m: m, f: f})
+	// A publish the client could not write (the connection broke under
+	// it) may have reached the server or not: indeterminate, in order.
+	p.queue = append(p.queue, pending{m: m, f: f, err: err})
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -140,6 +140,10 @@ func (p *producer) completeAcks() {
 			return
 		}
 		pe := batch[0]
+		if pe.err != nil {
+			p.opts.OnComplete(pe.m, broker.Indeterminate, fmt.Errorf("publishing to %s: %w", p.d.stream, pe.err))
+			continue
+		}
 		var ack *jetstream.PubAck
 		var err error
 		select {
@@ -190,7 +194,9 @@ func (p *producer) completeFlushes() {
 			err = p.nc.FlushTimeout(p.d.c.flushTimeout())
 		}
 		for _, pe := range batch {
-			if err != nil {
+			if pe.err != nil {
+				p.opts.OnComplete(pe.m, broker.Indeterminate, fmt.Errorf("publishing to %s: %w", p.d.stream, pe.err))
+			} else if err != nil {
 				p.opts.OnComplete(pe.m, broker.Indeterminate, fmt.Errorf("flush: %w", err))
 			} else {
 				p.opts.OnComplete(pe.m, broker.Acked, nil)

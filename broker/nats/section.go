@@ -29,13 +29,15 @@ type Config struct {
 	// once one consumer acked it; one subscription only) or interest
 	// (kept while a consumer has not acked it). Default limits.
 	Retention string `yaml:"retention,omitempty" json:"retention,omitempty"`
-	// MaxMsgs and MaxBytes of the stream (0: no limit); Discard says what
-	// a full stream does: old (drops its oldest message, which consumers
-	// may not have read: loss by policy) or new (refuses the publish:
-	// failed). Default old.
-	MaxMsgs  int64      `yaml:"max_msgs,omitempty" json:"max_msgs,omitempty"`
+	// MaxMsgs the stream keeps (0: no limit); Discard says what a full
+	// stream does.
+	MaxMsgs int64 `yaml:"max_msgs,omitempty" json:"max_msgs,omitempty"`
+	// MaxBytes the stream keeps (0: no limit).
 	MaxBytes units.Size `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
-	Discard  string     `yaml:"discard,omitempty" json:"discard,omitempty"`
+	// Discard: what a full stream does: old (drops its oldest message,
+	// which consumers may not have read: loss by policy, counted lost) or
+	// new (refuses the publish: failed). Default old.
+	Discard string `yaml:"discard,omitempty" json:"discard,omitempty"`
 	// MaxAge of the stream's messages (0: forever).
 	MaxAge units.Duration `yaml:"max_age,omitempty" json:"max_age,omitempty"`
 	// DuplicateWindow in which the stream drops a publish whose
@@ -44,9 +46,11 @@ type Config struct {
 	DuplicateWindow units.Duration `yaml:"duplicate_window,omitempty" json:"duplicate_window,omitempty"`
 	// DuplicateSends re-sends this many acked messages once more with the
 	// same Nats-Msg-Id, as a client does when it retries after a lost
-	// answer, DuplicateDelay after their ack. Inside the window the stream
-	// must drop them (duplicated 0); past it they are stored twice.
-	DuplicateSends int            `yaml:"duplicate_sends,omitempty" json:"duplicate_sends,omitempty"`
+	// answer. Inside the window the stream must drop them (duplicated 0);
+	// past it they are stored twice.
+	DuplicateSends int `yaml:"duplicate_sends,omitempty" json:"duplicate_sends,omitempty"`
+	// DuplicateDelay: how long after its ack a message is re-sent
+	// (duplicate_sends). Default 0: at once.
 	DuplicateDelay units.Duration `yaml:"duplicate_delay,omitempty" json:"duplicate_delay,omitempty"`
 	// PublishTimeout: an async publish not acked within it is
 	// indeterminate. Default 10s.
@@ -90,17 +94,21 @@ type Config struct {
 	// in process, for replicas 3 and leader loss). Default 1.
 	Cluster int `yaml:"cluster,omitempty" json:"cluster,omitempty"`
 
-	// Credentials of a url target (besides user:password or a token in
-	// broker.url): Token, User and Password, an NKey seed file, a creds
-	// file, and TLS (CAFile, and CertFile/KeyFile for mutual TLS).
-	Token     string `yaml:"token,omitempty" json:"token,omitempty" secret:"true"`
-	User      string `yaml:"user,omitempty" json:"user,omitempty"`
-	Password  string `yaml:"password,omitempty" json:"password,omitempty" secret:"true"`
-	NKeyFile  string `yaml:"nkey_file,omitempty" json:"nkey_file,omitempty"`
+	// Token of a url target (a token in broker.url works too).
+	Token string `yaml:"token,omitempty" json:"token,omitempty" secret:"true"`
+	// User and Password of a url target (or user:password in broker.url).
+	User     string `yaml:"user,omitempty" json:"user,omitempty"`
+	Password string `yaml:"password,omitempty" json:"password,omitempty" secret:"true"`
+	// NKeyFile is an NKey seed file for a url target.
+	NKeyFile string `yaml:"nkey_file,omitempty" json:"nkey_file,omitempty"`
+	// CredsFile is a creds file (JWT and NKey seed) for a url target.
 	CredsFile string `yaml:"creds_file,omitempty" json:"creds_file,omitempty"`
-	CAFile    string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
-	CertFile  string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
-	KeyFile   string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+	// CAFile verifies a tls:// url target's certificate.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// CertFile and KeyFile: the client's certificate for mutual TLS.
+	CertFile string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
+	// KeyFile goes with CertFile.
+	KeyFile string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
 }
 
 // Values the section accepts.

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mqcheck/mqcheck/broker/nats"
+	"github.com/mqcheck/mqcheck/internal/testenv"
+	"github.com/mqcheck/mqcheck/report"
+)
+
+const natsDedupe = `name: nats-dedupe
+seed: 7
+duration: 4s
+broker:
+  kind: nats
+  nats: {duplicate_sends: 1000, duplicate_window: %s, duplicate_delay: %s}
+producers: {count: 2, rate: 500/s, message_size: 200}
+consumers: {count: 1}
+claims: [jetstream-dedupe, exactly-once]
+`
+
+// TestNATSDedupe: 1,000 deliberate re-sends of acked messages with their
+// Nats-Msg-Id. Inside the window (2m, re-sent at once) the stream drops
+// every one: duplicated 0, both claims pass. Past it (a window of 1s,
+// re-sent 2s after the ack) it stores every one again: duplicated 1,000,
+// all stored twice, both claims fail.
+func TestNATSDedupe(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, window, delay string
+		dups                uint64
+		exit                int
+		verdict             string
+	}{
+		{"inside the window", "2m", "0s", 0, exitPass, "pass"},
+		{"past the window", "1s", "2s", 1000, exitFail, "fail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, res := runScenario(t, fmt.Sprintf(natsDedupe, tc.window, tc.delay))
+			c := res.Counts
+			if code != tc.exit || c.Duplicated != tc.dups || c.DuplicatedStored != tc.dups || c.Lost != 0 || c.Acked != c.Sent || c.Acked == 0 {
+				t.Errorf("exit %d, counts %+v: want exit %d, %d duplicated (all stored twice), nothing lost", code, c, tc.exit, tc.dups)
+			}
+			for _, claim := range []string{"jetstream-dedupe", "exactly-once"} {
+				if v := claimOf(t, res, claim); v != tc.verdict {
+					t.Errorf("%s %s, want %s", claim, v, tc.verdict)
+				}
+			}
+			duplicatesSent(t, res, 1000)
+		})
+	}
+}
+
+// TestNATSMaxDeliver: consumers that never ack 2% of the messages (they
+// nak them on every delivery) with max_deliver 3: each such message is
+// delivered exactly 3 times, then the server's advisory brings it back as
+// dead-lettered: rejected = 3 x dead-lettered, nothing lost.
+func TestNATSMaxDeliver(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-max-deliver
+seed: 7
+duration: 3s
+broker:
+  kind: nats
+  nats: {max_deliver: 3}
+producers: {count: 1, rate: 500/s, message_size: 200}
+consumers: {count: 2, fail_fraction: 0.02, fail_action: dead-letter}
+claims: [at-least-once]
+`)
+	c := res.Counts
+	if code != exitPass || c.DeadLettered == 0 || c.Rejected != 3*c.DeadLettered || c.Lost != 0 || c.Received+c.DeadLettered != c.Acked {
+		t.Errorf("exit %d, counts %+v: want every poison message rejected 3 times then dead-lettered, nothing lost", code, c)
+	}
+}
+
+// TestNATSWorkQueueCrash: a work-queue stream with two workers, one
+// crashed before it acks: with ack_wait 2s what it held comes again to
+// the other, nothing is lost, every duplicate is flagged redelivered.
+func TestNATSWorkQueueCrash(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-work-queue
+seed: 7
+duration: 5s
+broker:
+  kind: nats
+  nats: {retention: workqueue, ack_wait: 2s}
+producers: {count: 2, rate: 300/s, message_size: 200}
+consumers: {count: 2}
+claims: [at-least-once]
+faults:
+  - {kind: consumer-crash, at: 2s, client: 0}
+`)
+	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != c.Sent || c.DuplicatedRedelivered != c.Duplicated || c.DuplicatedStored != 0 {
+		t.Errorf("exit %d, counts %+v: want nothing lost, every duplicate a flagged redelivery", code, c)
+	}
+}
+
+// TestNATSCoreSlowConsumer: core NATS, a subscriber slower than the
+// publishers with a pending limit of 100: the client drops what does not
+// fit, and the checker counts exactly those as lost; at-most-once passes,
+// at-least-once fails.
+func TestNATSCoreSlowConsumer(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-core-slow
+seed: 7
+duration: 3s
+broker:
+  kind: nats
+  nats: {mode: core, pending_limit: 100, consumer_delay: 2ms}
+producers: {count: 1, rate: 2000/s, message_size: 200}
+consumers: {count: 1}
+claims: [at-most-once, at-least-once]
+`)
+	c := res.Counts
+	if code != exitFail || c.Lost == 0 || c.Duplicated != 0 || c.Acked != c.Sent {
+		t.Errorf("exit %d, counts %+v: want loss and no duplicate", code, c)
+	}
+	if v := claimOf(t, res, "at-most-once"); v != "pass" {
+		t.Errorf("at-most-once %s", v)
+	}
+	if v := claimOf(t, res, "at-least-once"); v != "fail" {
+		t.Errorf("at-least-once %s", v)
+	}
+	if dropped := coreDropped(res); dropped != c.Lost {
+		t.Errorf("the client dropped %d, the checker counted %d lost: want the same", dropped, c.Lost)
+	}
+}
+
+var droppedInAll = regexp.MustCompile(`dropped (\d+) messages in all`)
+
+// coreDropped sums what the core subscribers said they dropped in all.
+func coreDropped(res *report.Results) uint64 {
+	var n uint64
+	for _, d := range notices(res, "slow-consumer") {
+		if m := droppedInAll.FindStringSubmatch(d); m != nil {
+			v, _ := strconv.ParseUint(m[1], 10, 64)
+			n += v
+		}
+	}
+	return n
+}
+
+// TestNATSKillExec: the private nats-server (Debian's 2.9.10, file
+// storage, its default syncing) killed with SIGKILL mid-stream and
+// started again on the same store: clients reconnect, and what was acked
+// before the kill is measured. 2.9.10 has no sync_interval; it lost
+// nothing acked in every run seen here (README).
+func TestNATSKillExec(t *testing.T) {
+	t.Parallel()
+	testenv.Require(t, "nats", nats.ExecInstalled())
+	code, res := runScenario(t, `name: nats-kill
+seed: 7
+duration: 5s
+broker:
+  kind: nats
+  target: exec
+producers: {count: 2, rate: 2000/s, max_in_flight: 1000, message_size: 1KiB}
+consumers: {count: 2}
+claims: [at-least-once]
+faults:
+  - {kind: restart, at: 2s, for: 500ms}
+`)
+	c := res.Counts
+	if code != exitPass || c.Lost != 0 || c.Acked == 0 || len(res.Faults) != 1 {
+		t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost after the kill", code, c, res.Faults)
+	}
+	t.Logf("kill -9: acked %d, indeterminate %d, lost %d, duplicated %d", c.Acked, c.Indeterminate, c.Lost, c.Duplicated)
+}
+
+// TestNATSBadInput: what the issue lists as bad input exits 2 from
+// validate and from run, naming the field.
+func TestNATSBadInput(t *testing.T) {
+	t.Parallel()
+	const load = "duration: 1s\nproducers: {count: 1, rate: 100/s, message_size: 100}\nconsumers: {count: 1}\n"
+	for _, tc := range []struct{ name, broker, claims, want string }{
+		{"max_deliver 0", "{max_deliver: 0}", "", "broker.nats.max_deliver"},
+		{"ack_policy maybe", "{ack_policy: maybe}", "", "broker.nats.ack_policy"},
+		{"window past max_age", "{duplicate_window: 2m, max_age: 1m}", "", "broker.nats.duplicate_window"},
+		{"dedupe on core", "{mode: core}", "claims: [jetstream-dedupe]\n", "claims.0"},
+		{"replicas 3 on one server", "{replicas: 3}", "", "broker.nats.replicas"},
+		{"sync_interval on the exec server", "{sync_interval: always}\n  target: exec", "", "broker.nats.sync_interval"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := "name: bad\nbroker:\n  kind: nats\n  nats: " + tc.broker + "\n" + tc.claims + load
+			file := filepath.Join(t.TempDir(), "bad.yaml")
+			if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, cmd := range [][]string{{"validate", file}, {"run", file, "--out", filepath.Join(t.TempDir(), "run"), "-q"}} {
+				code, _, errOut := mqcheck(t, cmd...)
+				if code != exitUsage || !strings.Contains(errOut, tc.want) {
+					t.Errorf("%s: exit %d, %q: want exit %d naming %s", cmd[0], code, errOut, exitUsage, tc.want)
+				}
+			}
+		})
+	}
+}
