@@ -33,6 +33,7 @@ type driver struct {
 	// Deliberate re-sends (duplicate_sends): left to make, accepted, and
 	// dropped by the stream as duplicates.
 	dupLeft, dupSent, dupDropped atomic.Int64
+	discardsSaid                 atomic.Bool
 
 	mu   sync.Mutex
 	subs []*nats.Subscription // core subscriptions, for the backlog
@@ -238,6 +239,7 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 		}
 		return n, nil
 	}
+	d.reportDiscards(ctx)
 	var n int64
 	for sub := range max(d.spec.Subscriptions, 1) {
 		info, err := d.consumerInfo(ctx, sub)
@@ -262,6 +264,27 @@ func (d *driver) consumerInfo(ctx context.Context, sub int) (*jetstream.Consumer
 		return nil, err
 	}
 	return c.Info(ctx)
+}
+
+// reportDiscards says once, in the run's timeline, how many messages the
+// stream's own limits removed (max_msgs, max_bytes, max_age with discard
+// old): the checker counts them lost, and this says the loss is the
+// policy's.
+func (d *driver) reportDiscards(ctx context.Context) {
+	if d.env.Notify == nil || d.discardsSaid.Load() || d.c.Retention != "limits" || (d.c.MaxMsgs == 0 && d.c.MaxBytes == 0 && d.c.MaxAge == 0) {
+		return
+	}
+	s, err := d.js.Stream(ctx, d.stream)
+	if err != nil {
+		return
+	}
+	st := s.CachedInfo().State
+	if st.FirstSeq <= 1 || !d.discardsSaid.CompareAndSwap(false, true) {
+		return
+	}
+	d.env.Notify(broker.Notice{Kind: "stream-limit", At: time.Now(), Warning: true,
+		Detail: fmt.Sprintf("the stream's limits (max_msgs %d, max_bytes %d, max_age %s, discard %s) removed %d messages so far, read or not: those no consumer had read are lost by the stream's policy, and counted lost",
+			d.c.MaxMsgs, d.c.MaxBytes, d.c.MaxAge.D(), d.c.Discard, st.FirstSeq-1)})
 }
 
 // Close deletes the stream the run created unless asked to keep it.

@@ -203,3 +203,38 @@ func TestNATSBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestNATSStreamLimits: a stream of at most 500 messages under 3,000.
+// With discard old it drops its oldest, which a slow consumer had not
+// read: lost, and the driver's notice says the policy did it. With
+// discard new it refuses the publishes past 500: failed, nothing lost.
+func TestNATSStreamLimits(t *testing.T) {
+	t.Parallel()
+	const body = `name: nats-limits
+seed: 7
+duration: 3s
+broker:
+  kind: nats
+  nats: {max_msgs: 500, discard: %s, consumer_delay: 3ms}
+producers: {count: 1, rate: 1000/s, message_size: 200}
+consumers: {count: 1}
+claims: [at-least-once]
+`
+	t.Run("old", func(t *testing.T) {
+		t.Parallel()
+		code, res := runScenario(t, fmt.Sprintf(body, "old"))
+		if c := res.Counts; code != exitFail || c.Lost == 0 || c.Acked != c.Sent || c.Failed != 0 {
+			t.Errorf("exit %d, counts %+v: want every publish acked and some lost", code, c)
+		}
+		if len(notices(res, "stream-limit")) != 1 {
+			t.Errorf("notices %+v: want one stream-limit notice", res.Notices)
+		}
+	})
+	t.Run("new", func(t *testing.T) {
+		t.Parallel()
+		code, res := runScenario(t, fmt.Sprintf(body, "new"))
+		if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != 500 || c.Failed != c.Sent-500 {
+			t.Errorf("exit %d, counts %+v: want 500 acked, the rest failed, nothing lost", code, c)
+		}
+	})
+}
