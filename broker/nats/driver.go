@@ -26,6 +26,7 @@ type driver struct {
 	auth    []nats.Option // credentials of a url target
 	stream  string        // also the subject
 	created bool          // the run created the stream (Close deletes it)
+	leader  string        // the server that must lead the stream ("": any)
 
 	admin *nats.Conn
 	js    jetstream.JetStream
@@ -188,7 +189,11 @@ func (d *driver) Setup(ctx context.Context) error {
 	defer cancel()
 	var last error
 	for {
-		last = d.setup(ctx)
+		// Each try gets a few seconds: a request a cluster's JetStream
+		// drops while it elects its leader would take all of ctx.
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		last = d.setup(actx)
+		acancel()
 		if last == nil {
 			return nil
 		}
@@ -221,7 +226,33 @@ func (d *driver) setup(ctx context.Context) error {
 			return fmt.Errorf("creating consumer %s: %w", d.durable(sub), err)
 		}
 	}
+	if d.leader != "" {
+		return d.moveLeader(ctx, s)
+	}
 	return nil
+}
+
+// moveLeader makes d.leader (node 0 of the embedded cluster) the stream's
+// leader, so that a fault on node 0 is a fault on the leader.
+func (d *driver) moveLeader(ctx context.Context, s jetstream.Stream) error {
+	for {
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.Cluster != nil && info.Cluster.Leader == d.leader {
+			return nil
+		}
+		req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, d.leader)
+		if _, err := d.admin.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+d.stream, []byte(req)); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("moving the leader of stream %s to %s: %w", d.stream, d.leader, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("moving the leader of stream %s to %s: %w", d.stream, d.leader, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // Backlog: in jetstream mode what the run's consumers have not yet been

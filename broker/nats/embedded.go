@@ -106,8 +106,9 @@ func (e *embedded) addrs() []string {
 // start brings node i up and waits until it takes clients.
 func (e *embedded) start(i int) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.nodes[i] != nil {
+	running := e.nodes[i] != nil
+	e.mu.Unlock()
+	if running {
 		return nil
 	}
 	o := *e.opts[i]
@@ -120,7 +121,9 @@ func (e *embedded) start(i int) error {
 		s.Shutdown()
 		return fmt.Errorf("embedded nats-server %d did not take connections on %s within %s", i, s.ClientURL(), embeddedReady)
 	}
+	e.mu.Lock()
 	e.nodes[i] = s
+	e.mu.Unlock()
 	return nil
 }
 
@@ -199,6 +202,9 @@ func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 		return nil, errors.Join(fmt.Errorf("opening nats target: %w", err), e.close(ctx))
 	}
 	e.d = d
+	if len(addrs) > 1 && c.Replicas > 1 {
+		d.leader = e.opts[0].ServerName
+	}
 	what := "embedded nats-server " + ServerVersion
 	if len(addrs) > 1 {
 		what += fmt.Sprintf(", a JetStream cluster of %d nodes", len(addrs))

@@ -238,3 +238,26 @@ claims: [at-least-once]
 		}
 	})
 }
+
+// TestNATSClusterLeaderKill: the embedded 3-node JetStream cluster, a
+// stream of 3 replicas whose leader setup put on node 0, and node 0 shut
+// down for 2s mid-stream: another replica leads, nothing acked is lost.
+func TestNATSClusterLeaderKill(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-r3
+seed: 7
+duration: 6s
+broker:
+  kind: nats
+  nats: {cluster: 3, replicas: 3}
+producers: {count: 2, rate: 1000/s, max_in_flight: 500, message_size: 512}
+consumers: {count: 2}
+claims: [at-least-once]
+faults:
+  - {kind: restart, at: 2s, for: 2s, node: 0}
+`)
+	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked == 0 || len(res.Faults) != 1 {
+		t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost when the leader goes", code, c, res.Faults)
+	}
+	t.Logf("leader loss: %+v", res.Counts)
+}
