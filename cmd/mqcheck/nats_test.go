@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/internal/testenv"
@@ -260,4 +262,35 @@ faults:
 		t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost when the leader goes", code, c, res.Faults)
 	}
 	t.Logf("leader loss: %+v", res.Counts)
+}
+
+// TestNATSURL: the machine's NATS server (127.0.0.1:4222, shared: a stream
+// named after the run, deleted at the end) as a url target, JetStream and
+// core.
+func TestNATSURL(t *testing.T) {
+	t.Parallel()
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
+	if err == nil {
+		conn.Close()
+	}
+	testenv.Require(t, "nats", err)
+	for _, mode := range []string{"jetstream", "core"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			code, res := runScenario(t, `name: nats-url
+seed: 7
+duration: 2s
+broker:
+  kind: nats
+  url: nats://127.0.0.1:4222
+  nats: {mode: `+mode+`}
+producers: {count: 1, rate: 200/s, message_size: 200}
+consumers: {count: 1}
+claims: [at-least-once]
+`)
+			if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != c.Sent || c.Received != c.Acked {
+				t.Errorf("exit %d, counts %+v: want every message received once", code, c)
+			}
+		})
+	}
 }
