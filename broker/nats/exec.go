@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,22 +114,15 @@ func (n *execNode) start(ctx context.Context) error {
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, execBoot)
 	defer cancel()
-	addr := "127.0.0.1:" + strconv.Itoa(n.port)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-p.Done():
-			_ = n.stop(false)
-			return fmt.Errorf("%w on port %d: %s", errExited, n.port, n.tail())
-		case <-ctx.Done():
-			_ = n.stop(false)
-			return fmt.Errorf("nats-server did not listen on %s: %w; %s", addr, ctx.Err(), n.tail())
-		case <-time.After(execPoll):
-		}
+	switch err := proc.WaitListening(ctx, p, "127.0.0.1:"+strconv.Itoa(n.port), execPoll); {
+	case errors.Is(err, proc.ErrExited):
+		_ = n.stop(false)
+		return fmt.Errorf("%w on port %d: %s", errExited, n.port, n.tail())
+	case err != nil:
+		_ = n.stop(false)
+		return fmt.Errorf("nats-server: %w; %s", err, n.tail())
 	}
+	return nil
 }
 
 // tail is the end of the server's log, for errors.
@@ -161,15 +153,7 @@ func (n *execNode) stop(graceful bool) error {
 	if p == nil {
 		return nil
 	}
-	_ = syscall.Kill(p.Pid(), syscall.SIGCONT) // a paused server cannot take SIGTERM
-	if graceful {
-		_ = p.Signal(syscall.SIGTERM)
-		select {
-		case <-p.Done():
-		case <-time.After(execKillWait):
-		}
-	}
-	return p.Stop(execKillWait)
+	return p.Terminate(graceful, execKillWait)
 }
 
 func (n *execNode) Stop(_ context.Context, node int, graceful bool) error {

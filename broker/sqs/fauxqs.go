@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
@@ -199,22 +198,15 @@ func (n *fauxqsNode) start(ctx context.Context) error {
 func (n *fauxqsNode) waitReady(ctx context.Context, p *proc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, fauxqsBoot)
 	defer cancel()
-	addr := "127.0.0.1:" + strconv.Itoa(n.port)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-p.Done():
-			n.stop(false)
-			return fmt.Errorf("%w on port %d: %s", errExited, n.port, n.tail())
-		case <-ctx.Done():
-			n.stop(false)
-			return fmt.Errorf("fauxqs did not listen on %s: %w; %s", addr, ctx.Err(), n.tail())
-		case <-time.After(fauxqsPoll):
-		}
+	switch err := proc.WaitListening(ctx, p, "127.0.0.1:"+strconv.Itoa(n.port), fauxqsPoll); {
+	case errors.Is(err, proc.ErrExited):
+		n.stop(false)
+		return fmt.Errorf("%w on port %d: %s", errExited, n.port, n.tail())
+	case err != nil:
+		n.stop(false)
+		return fmt.Errorf("fauxqs: %w; %s", err, n.tail())
 	}
+	return nil
 }
 
 // tail is the end of the process's output, for errors.
@@ -241,14 +233,7 @@ func (n *fauxqsNode) stop(graceful bool) error {
 	if p == nil {
 		return nil
 	}
-	if graceful {
-		_ = p.Signal(syscall.SIGTERM)
-		select {
-		case <-p.Done():
-		case <-time.After(fauxqsKillWait):
-		}
-	}
-	return p.Stop(fauxqsKillWait)
+	return p.Terminate(graceful, fauxqsKillWait)
 }
 
 // Stop kills fauxqs (or stops it with SIGTERM): it keeps nothing on disk,
