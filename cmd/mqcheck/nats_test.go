@@ -149,32 +149,8 @@ func coreDropped(res *report.Results) uint64 {
 	return n
 }
 
-// TestNATSKillExec: the private nats-server (Debian's 2.9.10, file
-// storage, its default syncing) killed with SIGKILL mid-stream and
-// started again on the same store: clients reconnect, and what was acked
-// before the kill is measured. 2.9.10 has no sync_interval; it lost
-// nothing acked in every run seen here (README).
-func TestNATSKillExec(t *testing.T) {
-	t.Parallel()
-	testenv.Require(t, "nats", nats.ExecInstalled())
-	code, res := runScenario(t, `name: nats-kill
-seed: 7
-duration: 5s
-broker:
-  kind: nats
-  target: exec
-producers: {count: 2, rate: 2000/s, max_in_flight: 1000, message_size: 1KiB}
-consumers: {count: 2}
-claims: [at-least-once]
-faults:
-  - {kind: restart, at: 2s, for: 500ms}
-`)
-	c := res.Counts
-	if code != exitPass || c.Lost != 0 || c.Acked == 0 || len(res.Faults) != 1 {
-		t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost after the kill", code, c, res.Faults)
-	}
-	t.Logf("kill -9: acked %d, indeterminate %d, lost %d, duplicated %d", c.Acked, c.Indeterminate, c.Lost, c.Duplicated)
-}
+// The kill -9 of the exec server is the built-in nats-kill, run through
+// the CLI by TestBuiltinOutcomes (lost 0, recovered).
 
 // TestNATSBadInput: what the issue lists as bad input exits 2 from
 // validate and from run, naming the field.
@@ -292,5 +268,23 @@ claims: [at-least-once]
 				t.Errorf("exit %d, counts %+v: want every message received once", code, c)
 			}
 		})
+	}
+}
+
+// TestNATSSecretsNeverLeave: a nats url target with a password in the URL
+// and a token in the section, at a closed port: neither the terminal, the
+// logs nor the run directory shows them.
+func TestNATSSecretsNeverLeave(t *testing.T) {
+	t.Parallel()
+	const secret, token = "nats-url-secret-7", "nats-token-secret-8"
+	body := strings.Replace(okScenario, "broker: {kind: memory}",
+		`broker: {kind: nats, target: url, url: "nats://alice:`+secret+`@127.0.0.1:1", nats: {token: `+token+`}}`, 1)
+	out := t.TempDir()
+	code, stdout, stderr := mqcheck(t, "run", writeScenario(t, body), "--out", out, "--verbose")
+	if code != exitInfra {
+		t.Fatalf("exit %d, want %d:\n%s\n%s", code, exitInfra, stdout, stderr)
+	}
+	for _, s := range []string{secret, token} {
+		assertNoSecret(t, s, out, map[string]string{"stdout": stdout, "stderr": stderr})
 	}
 }
