@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 )
