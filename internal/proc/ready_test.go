@@ -35,7 +35,7 @@ func TestWaitListening(t *testing.T) {
 	if err := WaitListening(short, sleeper, "127.0.0.1:"+strconv.Itoa(closedPort), 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("closed address: %v, want the deadline", err)
 	}
-	quitter, err := Start(exec.Command("true"), Options{Tag: "quitter"})
+	quitter, err := Start(exec.Command("sleep", "0.3"), Options{Tag: "quitter"})
 	if err != nil {
 		t.Fatal(err)
 	}
