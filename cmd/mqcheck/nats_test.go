@@ -287,3 +287,24 @@ func TestNATSSecretsNeverLeave(t *testing.T) {
 		assertNoSecret(t, s, out, map[string]string{"stdout": stdout, "stderr": stderr})
 	}
 }
+
+// TestNATSAckAllCoversNaks: with ack_policy all, the ack of a later
+// message covers every earlier one, a message nak'ed before it included:
+// the server never delivers it again. The checker counts exactly the
+// nak'ed messages lost.
+func TestNATSAckAllCoversNaks(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-ack-all
+seed: 7
+duration: 3s
+broker:
+  kind: nats
+  nats: {ack_policy: all, nak_delay: 500ms, ack_wait: 2s}
+producers: {count: 1, rate: 500/s, message_size: 200}
+consumers: {count: 1, fail_fraction: 0.02}
+claims: [at-least-once]
+`)
+	if c := res.Counts; code != exitFail || c.Rejected == 0 || c.Lost != c.Rejected || c.Duplicated != 0 {
+		t.Errorf("exit %d, counts %+v: want every nak'ed message lost, nothing else", code, c)
+	}
+}
