@@ -134,7 +134,11 @@ func (d *driver) connect(ctx context.Context, who string, notify func(broker.Not
 	}
 }
 
-func (d *driver) durable(sub int) string { return "s" + strconv.Itoa(sub) }
+// durable names subscription sub's consumer, after the run so that runs
+// sharing a stream (a url target's) never share a consumer.
+func (d *driver) durable(sub int) string {
+	return "mqcheck-" + d.env.RunID + "-s" + strconv.Itoa(sub)
+}
 
 // consumerConfig is subscription sub's durable consumer.
 func (d *driver) consumerConfig(sub int) jetstream.ConsumerConfig {
@@ -327,6 +331,16 @@ func (d *driver) Close(ctx context.Context) error {
 			err = fmt.Errorf("deleting stream %s: %w", d.stream, e)
 		}
 		cancel()
+	}
+	if d.js != nil && !d.created && !d.spec.Keep && d.admin.IsConnected() {
+		// A stream that was there before is kept; the run's consumers go.
+		for sub := range max(d.spec.Subscriptions, 1) {
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if e := d.js.DeleteConsumer(dctx, d.stream, d.durable(sub)); e != nil && !errors.Is(e, jetstream.ErrConsumerNotFound) && !errors.Is(e, jetstream.ErrStreamNotFound) {
+				err = errors.Join(err, fmt.Errorf("deleting consumer %s: %w", d.durable(sub), e))
+			}
+			cancel()
+		}
 	}
 	d.admin.Close()
 	return err

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/nats"
@@ -77,4 +79,48 @@ func authServerAddr(t *testing.T, o server.Options) string {
 		t.Fatal("test server not ready")
 	}
 	return s.Addr().String()
+}
+
+// TestURLKeepsAStreamThatWasThere: a run on a stream that existed before
+// uses it and leaves it, deleting only its own consumers; a stream the
+// run created goes at the end unless kept.
+func TestURLKeepsAStreamThatWasThere(t *testing.T) {
+	t.Parallel()
+	addr := authServerAddr(t, server.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func(run string, keep bool) *broker.Target {
+		tgt, err := nats.Open(ctx, &nats.Config{}, broker.Spec{Target: broker.TargetURL, URL: "nats://" + addr, Destination: "pre", Keep: keep},
+			broker.Env{RunID: run, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tgt.Driver.Setup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return tgt
+	}
+	first := open("first", true)
+	first.Driver.Close(ctx)
+	second := open("second", false)
+	if err := second.Driver.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := natsgo.Connect("nats://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(ctx, "pre")
+	if err != nil {
+		t.Fatalf("the stream that was there is gone: %v", err)
+	}
+	var names []string
+	for n := range s.ConsumerNames(ctx).Name() {
+		names = append(names, n)
+	}
+	if len(names) != 1 || names[0] != "mqcheck-first-s0" {
+		t.Errorf("consumers %v: want the kept run's only", names)
+	}
 }
