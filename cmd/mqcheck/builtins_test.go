@@ -107,8 +107,9 @@ var builtinOutcomes = map[string]builtinOutcome{
 		})},
 	"nats-core-slow-consumer": {exit: exitFail, claims: map[string]string{"at-most-once": "pass", "at-least-once": "fail"},
 		check: all(someLost, noError, func(r *report.Results) []string {
-			if c := r.Counts; c.Duplicated != 0 {
-				return []string{fmt.Sprintf("duplicated %d: core NATS delivers once or not at all", c.Duplicated)}
+			if c := r.Counts; c.Duplicated != 0 || c.Lost != coreDropped(r) {
+				return []string{fmt.Sprintf("duplicated %d, lost %d, the client dropped %d: want no duplicate, and lost what the client dropped",
+					c.Duplicated, c.Lost, coreDropped(r))}
 			}
 			return nil
 		})},
