@@ -56,7 +56,13 @@ func (d *driver) NewProducer(ctx context.Context, o broker.ProducerOptions) (bro
 	}
 	p := &producer{d: d, opts: o, nc: nc, wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}), stop: make(chan struct{})}
 	if d.c.Mode == modeJetStream {
-		window := max(d.spec.MaxInFlight, 1) + d.c.DuplicateSends + 16
+		// Room for every publish the swarm keeps in flight and the
+		// re-sends: a full window would stall Publish, then refuse.
+		inFlight := d.spec.MaxInFlight
+		if inFlight <= 0 {
+			inFlight = 4096 // unknown
+		}
+		window := inFlight + d.c.DuplicateSends + 16
 		p.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window), jetstream.WithPublishAsyncTimeout(d.c.PublishTimeout.D()))
 		if err != nil {
 			nc.Close()
