@@ -1,7 +1,6 @@
 package nats
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -47,8 +44,7 @@ type execNode struct {
 	port int
 	log  *slog.Logger
 
-	mu sync.Mutex
-	p  *proc.Process
+	slot proc.Slot // the running server, empty while stopped
 }
 
 func openExec(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
@@ -109,9 +105,7 @@ func (n *execNode) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting %s: %w", ExecServer, err)
 	}
-	n.mu.Lock()
-	n.p = p
-	n.mu.Unlock()
+	n.slot.Set(p)
 	ctx, cancel := context.WithTimeout(ctx, execBoot)
 	defer cancel()
 	switch err := proc.WaitListening(ctx, p, "127.0.0.1:"+strconv.Itoa(n.port), execPoll); {
@@ -127,18 +121,10 @@ func (n *execNode) start(ctx context.Context) error {
 
 // tail is the end of the server's log, for errors.
 func (n *execNode) tail() string {
-	var b []byte
-	for _, f := range []string{"nats-server.log", "console.log"} {
-		x, _ := os.ReadFile(filepath.Join(n.dir, f))
-		b = append(b, x...)
+	if t := proc.Tail(filepath.Join(n.dir, "nats-server.log"), filepath.Join(n.dir, "console.log")); t != "no output" {
+		return "its log ends with:\n" + t
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return "no output"
-	}
-	if len(b) > 1500 {
-		b = b[len(b)-1500:]
-	}
-	return "its log ends with:\n" + strings.TrimSpace(string(b))
+	return "no output"
 }
 
 func (n *execNode) Nodes() int { return 1 }
@@ -146,14 +132,7 @@ func (n *execNode) Nodes() int { return 1 }
 // stop ends the process: SIGTERM when graceful (nats-server flushes its
 // store), else SIGKILL; always waited for.
 func (n *execNode) stop(graceful bool) error {
-	n.mu.Lock()
-	p := n.p
-	n.p = nil
-	n.mu.Unlock()
-	if p == nil {
-		return nil
-	}
-	return p.Terminate(graceful, execKillWait)
+	return n.slot.Terminate(graceful, execKillWait)
 }
 
 func (n *execNode) Stop(_ context.Context, node int, graceful bool) error {
@@ -168,10 +147,7 @@ func (n *execNode) Start(ctx context.Context, node int) error {
 	if err := broker.OneNode("starting nats-server", node); err != nil {
 		return err
 	}
-	n.mu.Lock()
-	running := n.p != nil
-	n.mu.Unlock()
-	if running {
+	if n.slot.Get() != nil {
 		return nil
 	}
 	if err := n.start(ctx); err != nil {
@@ -184,9 +160,7 @@ func (n *execNode) signal(node int, sig syscall.Signal, what string) error {
 	if err := broker.OneNode(what+" nats-server", node); err != nil {
 		return err
 	}
-	n.mu.Lock()
-	p := n.p
-	n.mu.Unlock()
+	p := n.slot.Get()
 	if p == nil {
 		return fmt.Errorf("%s nats-server: it is not running", what)
 	}

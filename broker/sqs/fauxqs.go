@@ -1,7 +1,6 @@
 package sqs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,8 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
@@ -103,8 +100,7 @@ type fauxqsNode struct {
 	log  *slog.Logger
 	d    *driver
 
-	mu sync.Mutex
-	p  *proc.Process // nil while stopped
+	slot proc.Slot // the running process, empty while stopped
 }
 
 var _ broker.Restarter = (*fauxqsNode)(nil)
@@ -189,9 +185,7 @@ func (n *fauxqsNode) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting %s: %w", n.node, err)
 	}
-	n.mu.Lock()
-	n.p = p
-	n.mu.Unlock()
+	n.slot.Set(p)
 	return n.waitReady(ctx, p)
 }
 
@@ -211,14 +205,10 @@ func (n *fauxqsNode) waitReady(ctx context.Context, p *proc.Process) error {
 
 // tail is the end of the process's output, for errors.
 func (n *fauxqsNode) tail() string {
-	b, err := os.ReadFile(filepath.Join(n.dir, "console.log"))
-	if err != nil || len(bytes.TrimSpace(b)) == 0 {
-		return "no output"
+	if t := proc.Tail(filepath.Join(n.dir, "console.log")); t != "no output" {
+		return "its output ends with:\n" + t
 	}
-	if len(b) > 1500 {
-		b = b[len(b)-1500:]
-	}
-	return "its output ends with:\n" + strings.TrimSpace(string(b))
+	return "no output"
 }
 
 func (n *fauxqsNode) Nodes() int { return 1 }
@@ -226,14 +216,7 @@ func (n *fauxqsNode) Nodes() int { return 1 }
 // stop ends the process: SIGTERM when graceful, else SIGKILL, and always
 // waits for it.
 func (n *fauxqsNode) stop(graceful bool) error {
-	n.mu.Lock()
-	p := n.p
-	n.p = nil
-	n.mu.Unlock()
-	if p == nil {
-		return nil
-	}
-	return p.Terminate(graceful, fauxqsKillWait)
+	return n.slot.Terminate(graceful, fauxqsKillWait)
 }
 
 // Stop kills fauxqs (or stops it with SIGTERM): it keeps nothing on disk,
@@ -251,10 +234,7 @@ func (n *fauxqsNode) Start(ctx context.Context, node int) error {
 	if err := broker.OneNode("starting fauxqs", node); err != nil {
 		return err
 	}
-	n.mu.Lock()
-	running := n.p != nil
-	n.mu.Unlock()
-	if running {
+	if n.slot.Get() != nil {
 		return nil
 	}
 	if err := n.start(ctx); err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +65,43 @@ func TestTerminate(t *testing.T) {
 		default:
 			t.Errorf("graceful %v: Terminate returned before the process was waited for", graceful)
 		}
+	}
+}
+
+// TestSlot: a slot gives back what was set, and Terminate empties it
+// and ends the process once.
+func TestSlot(t *testing.T) {
+	t.Setenv(StateDirEnv, t.TempDir())
+	var s Slot
+	if s.Get() != nil || s.Terminate(false, time.Second) != nil {
+		t.Fatal("an empty slot holds something")
+	}
+	p, err := Start(exec.Command("sleep", "30"), Options{Tag: "slot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set(p)
+	if s.Get() != p {
+		t.Error("Get is not what was set")
+	}
+	if err := s.Terminate(true, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	if s.Get() != nil {
+		t.Error("Terminate left the process in the slot")
+	}
+}
+
+// TestTail: the end of the files together, or "no output".
+func TestTail(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if got := Tail(a, b); got != "no output" {
+		t.Errorf("missing files: %q", got)
+	}
+	_ = os.WriteFile(a, []byte("first\n"), 0o644)
+	_ = os.WriteFile(b, []byte(strings.Repeat("x", 2000)+"last\n"), 0o644)
+	if got := Tail(a, b); len(got) != 1499 || !strings.HasSuffix(got, "xlast") {
+		t.Errorf("Tail = %d bytes ending %q", len(got), got[len(got)-10:])
 	}
 }
