@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var allClaims = []string{"at-most-once", "at-least-once", "exactly-once", "ordered"}
@@ -638,6 +639,43 @@ func TestSQSFIFOClaim(t *testing.T) {
 			c := New(names)
 			c.Apply(history(t, names, tc.history))
 			checkVerdicts(t, c.Finalize(Options{Drained: true, Claims: []string{"sqs-fifo"}}), verdicts{"sqs-fifo": tc.want})
+		})
+	}
+}
+
+// TestSettleCutShort: when the drain's deadline cut the settle short, a
+// duplicate could still have been on its way: a claim that judges
+// duplicates is unknown, not pass; one that does not (at-least-once,
+// ordered) is decided as before, and a duplicate already seen still fails.
+func TestSettleCutShort(t *testing.T) {
+	pass, fail, unknown := Pass, Fail, Unknown
+	claims := []string{"at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo", "kafka-eos"}
+	for _, tc := range []struct {
+		name         string
+		history      string
+		wanted, seen time.Duration
+		want         verdicts
+	}{
+		{"settled in full", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10", 2 * time.Second, 2 * time.Second,
+			verdicts{"at-least-once": pass, "at-most-once": pass, "exactly-once": pass, "ordered": pass, "sqs-fifo": pass, "kafka-eos": pass}},
+		{"cut short", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10", 2 * time.Second, 300 * time.Millisecond,
+			verdicts{"at-least-once": pass, "at-most-once": unknown, "exactly-once": unknown, "ordered": pass, "sqs-fifo": unknown, "kafka-eos": unknown}},
+		{"no settle asked", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10", 0, 0,
+			verdicts{"at-least-once": pass, "at-most-once": pass, "exactly-once": pass, "ordered": pass, "sqs-fifo": pass, "kafka-eos": pass}},
+		{"cut short, duplicate seen", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10; r s0 g0 0:2@99", 2 * time.Second, 0,
+			verdicts{"at-least-once": pass, "at-most-once": fail, "exactly-once": fail, "ordered": pass, "sqs-fifo": fail, "kafka-eos": fail}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names := NewNames("s0")
+			c := New(names)
+			c.Apply(history(t, names, tc.history))
+			r := c.Finalize(Options{Drained: true, Claims: claims, SettleWanted: tc.wanted, SettleWatched: tc.seen})
+			checkVerdicts(t, r, tc.want)
+			for _, cl := range r.Claims {
+				if cl.Verdict == Unknown && !strings.Contains(cl.Summary, "cut its settle short") {
+					t.Errorf("%s unknown with summary %q: want the cut settle named", cl.Name, cl.Summary)
+				}
+			}
 		})
 	}
 }

@@ -2,8 +2,10 @@ package checker
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mqcheck/mqcheck/internal/plural"
 )
@@ -114,6 +116,12 @@ type Options struct {
 	Drained bool
 	// Claims to decide.
 	Claims []string
+	// SettleWanted is how long consumption was to go on after the drain
+	// was complete (drain_settle), and SettleWatched how long it did. When
+	// the drain's deadline cut the settle short, a duplicate arriving a
+	// moment later would have gone unseen: a claim that judges duplicates
+	// is then unknown, not pass. Zero SettleWanted: no settle asked.
+	SettleWanted, SettleWatched time.Duration
 }
 
 // Result is the checker's conclusion about a run.
@@ -247,7 +255,7 @@ func (c *Checker) Finalize(o Options) *Result {
 		})
 	}
 	for _, name := range o.Claims {
-		r.Claims = append(r.Claims, decide(name, r, o.Drained, nsubs))
+		r.Claims = append(r.Claims, decide(name, r, o, nsubs))
 	}
 	return r
 }
@@ -408,8 +416,9 @@ func (n Counts) DuplicateKinds() string {
 	return strings.Join(parts, ", ")
 }
 
-func decide(name string, r *Result, drained bool, nsubs int) Claim {
+func decide(name string, r *Result, o Options, nsubs int) Claim {
 	c := Claim{Name: name}
+	drained := o.Drained
 	n := &r.Counts
 	set := func(verdict, summary string, kinds ...string) Claim {
 		c.Verdict, c.Summary = verdict, summary
@@ -428,7 +437,9 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 	// Every kind that breaks the claim is named, with its evidence: a
 	// verdict that cites one cause while others broke it too misleads.
 	var words, kinds []string
+	judgesDuplicates := false
 	for _, b := range breaches(name, n, nsubs) {
+		judgesDuplicates = judgesDuplicates || slices.Contains(b.kinds, "duplicated_stored")
 		if b.n > 0 {
 			words = append(words, b.words)
 			kinds = append(kinds, b.kinds...)
@@ -458,6 +469,11 @@ func decide(name string, r *Result, drained bool, nsubs int) Claim {
 		what := map[string]string{"at-most-once": "duplicates", "exactly-once": "duplicates", "ordered": "order",
 			"sqs-fifo": "duplicates and order", "kafka-eos": "duplicates and aborted reads", "jetstream-dedupe": "duplicates"}[name]
 		return set(Unknown, "nothing was received: nothing to verify for "+what)
+	}
+	if judgesDuplicates && drained && o.SettleWanted > 0 && o.SettleWatched < o.SettleWanted {
+		return set(Unknown, fmt.Sprintf("the drain's deadline cut its settle short (consumers read on for %s of drain_settle %s "+
+			"after the last message arrived): a duplicate arriving later would not have been seen",
+			o.SettleWatched.Round(time.Millisecond), o.SettleWanted))
 	}
 	switch name {
 	case "at-least-once":

@@ -304,3 +304,30 @@ func TestInterruptedDrainIsInterrupted(t *testing.T) {
 		t.Fatalf("Run = verdict %q, %v; want interrupted, verdict unknown", verdict, err)
 	}
 }
+
+// TestSettleCutByDeadline: a drain whose deadline comes before its settle
+// ends complete, but a duplicate could still have been on its way: the
+// claims that judge duplicates are unknown, at-least-once is decided, and
+// the run is no error (nothing went wrong: the scenario's drain_timeout
+// was too short for its drain_settle).
+func TestSettleCutByDeadline(t *testing.T) {
+	s := loadScenario(t, memory.Config{}, func(s *scenarios.Scenario) {
+		s.Duration = scenarios.Duration(time.Second)
+		s.DrainTimeout = scenarios.Duration(time.Second)
+		s.Claims = []string{"at-least-once", "exactly-once"}
+	})
+	res, err := Run(context.Background(), Options{Scenario: s, Dir: t.TempDir(), DrainSettle: time.Minute})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !res.Drain.Complete || res.Drain.SettleMS >= time.Minute.Milliseconds() {
+		t.Fatalf("drain complete %v, settle %d ms: want complete with the settle cut short", res.Drain.Complete, res.Drain.SettleMS)
+	}
+	got := map[string]string{}
+	for _, c := range res.Claims {
+		got[c.Name] = c.Verdict
+	}
+	if got["at-least-once"] != checker.Pass || got["exactly-once"] != checker.Unknown || res.Verdict != checker.Unknown {
+		t.Fatalf("claims %v, verdict %s: want at-least-once pass, exactly-once unknown (settle cut short), verdict unknown", got, res.Verdict)
+	}
+}

@@ -646,7 +646,8 @@ func saveCheckerState(path string, col *swarm.Collector) error {
 
 func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, pacer swarm.Pacer, search *findMax) {
 	col := sw.Collector()
-	res := col.Finalize(checker.Options{Drained: dr.Drained, Claims: r.s.Claims})
+	res := col.Finalize(checker.Options{Drained: dr.Drained, Claims: r.s.Claims,
+		SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle})
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.res.Drain = report.Drain{Complete: dr.Drained, Reason: dr.Reason, DurationMS: dr.Duration.Milliseconds(),
