@@ -370,6 +370,14 @@ func breaches(name string, n *Counts, nsubs int) []breach {
 		out = append(out, lost, breach{n.DuplicatedStored,
 			fmt.Sprintf("%d duplicates stored twice (a deduplicated send delivered as a message of its own)", n.DuplicatedStored),
 			[]string{"duplicated_stored"}}, reordered(n))
+	case "jetstream-dedupe":
+		// JetStream's Nats-Msg-Id window: a publish re-sent with an id the
+		// stream has seen within the window is not stored again, and no
+		// acked message is lost. A consumer's redelivery of one stored
+		// copy (ack_wait, a nak) is at-least-once, allowed.
+		out = append(out, lost, breach{n.DuplicatedStored,
+			fmt.Sprintf("%d duplicates stored twice (a publish re-sent with the same Nats-Msg-Id stored as a message of its own)", n.DuplicatedStored),
+			[]string{"duplicated_stored"}}, dups[1])
 	}
 	return out
 }
@@ -422,7 +430,7 @@ func decide(name string, r *Result, o Options, nsubs int) Claim {
 		return c
 	}
 	switch name {
-	case "at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo", "kafka-eos":
+	case "at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo", "kafka-eos", "jetstream-dedupe":
 	default:
 		return set(Unknown, fmt.Sprintf("unknown claim %q", name))
 	}
@@ -443,11 +451,11 @@ func decide(name string, r *Result, o Options, nsubs int) Claim {
 	if n.Sent == 0 {
 		return set(Unknown, "no message was sent: nothing to verify")
 	}
-	if (name == "sqs-fifo" || name == "kafka-eos") && n.DuplicatedPositionUnknown > 0 {
+	if (name == "sqs-fifo" || name == "kafka-eos" || name == "jetstream-dedupe") && n.DuplicatedPositionUnknown > 0 {
 		return set(Unknown, fmt.Sprintf("%d duplicates came without a storage position: stored twice or delivered again cannot be told",
 			n.DuplicatedPositionUnknown), "duplicated")
 	}
-	loss := name == "at-least-once" || name == "exactly-once" || name == "sqs-fifo" || name == "kafka-eos"
+	loss := name == "at-least-once" || name == "exactly-once" || name == "sqs-fifo" || name == "kafka-eos" || name == "jetstream-dedupe"
 	if loss {
 		switch {
 		case n.Acked == 0:
@@ -459,7 +467,7 @@ func decide(name string, r *Result, o Options, nsubs int) Claim {
 	}
 	if n.Received == 0 && name != "at-least-once" {
 		what := map[string]string{"at-most-once": "duplicates", "exactly-once": "duplicates", "ordered": "order",
-			"sqs-fifo": "duplicates and order", "kafka-eos": "duplicates and aborted reads"}[name]
+			"sqs-fifo": "duplicates and order", "kafka-eos": "duplicates and aborted reads", "jetstream-dedupe": "duplicates"}[name]
 		return set(Unknown, "nothing was received: nothing to verify for "+what)
 	}
 	if judgesDuplicates && drained && o.SettleWanted > 0 && o.SettleWatched < o.SettleWanted {
@@ -477,6 +485,9 @@ func decide(name string, r *Result, o Options, nsubs int) Claim {
 	case "kafka-eos":
 		return set(Pass, fmt.Sprintf("all %d committed messages received %s, none stored twice, no aborted message read "+
 			"(%d aborted; %d re-deliveries of one stored copy)", n.Acked, bySubscriptions(nsubs), n.Aborted, n.Duplicated))
+	case "jetstream-dedupe":
+		return set(Pass, fmt.Sprintf("all %d acknowledged messages received %s, none stored twice (%d re-deliveries of one stored copy)",
+			n.Acked, bySubscriptions(nsubs), n.Duplicated))
 	case "sqs-fifo":
 		return set(Pass, fmt.Sprintf("all %d acknowledged messages received %s, none stored twice, "+
 			"in producer order within every message group (%d re-deliveries of one stored copy)", n.Acked, bySubscriptions(nsubs), n.Duplicated))

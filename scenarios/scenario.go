@@ -46,8 +46,9 @@ type Scenario struct {
 	Consumers Consumers `yaml:"consumers" json:"consumers"`
 
 	// Claims are the delivery guarantees the run verifies: at-most-once,
-	// at-least-once, exactly-once, ordered, sqs-fifo (SQS FIFO queues) and
-	// kafka-eos (Kafka's transactions).
+	// at-least-once, exactly-once, ordered, sqs-fifo (SQS FIFO queues),
+	// kafka-eos (Kafka's transactions) and jetstream-dedupe (NATS
+	// JetStream's Msg-Id window).
 	Claims []string `yaml:"claims,omitempty" json:"claims,omitempty"`
 
 	// Faults is the fault schedule applied during the load phase.
@@ -307,11 +308,14 @@ const (
 	// message lost or stored twice (through a relay too), no aborted
 	// message read by a read_committed consumer.
 	ClaimKafkaEOS = "kafka-eos"
+	// ClaimJetStreamDedupe is what JetStream's Nats-Msg-Id window
+	// promises: no acked message lost, no re-sent publish stored twice.
+	ClaimJetStreamDedupe = "jetstream-dedupe"
 )
 
 // KnownClaims lists the claims the checker can decide.
 func KnownClaims() []string {
-	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS}
+	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS, ClaimJetStreamDedupe}
 }
 
 // BrokerSpec is what the scenario asks of every broker kind alike, for the

@@ -264,6 +264,8 @@ func (s *Scenario) validateClaims(p *problems) {
 			p.add(field, "claim %s is listed twice", c)
 		case c == ClaimKafkaEOS && s.Broker.Kind != "" && s.Broker.Kind != "kafka":
 			p.add(field, "kafka-eos verifies Kafka's transactions; %s has none", s.Broker.Kind)
+		case c == ClaimJetStreamDedupe && s.Broker.Kind != "" && s.Broker.Kind != "nats":
+			p.add(field, "jetstream-dedupe verifies NATS JetStream's Msg-Id window; %s has none", s.Broker.Kind)
 		}
 		seen[c] = true
 	}

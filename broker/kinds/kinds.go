@@ -6,6 +6,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/kafka"
 	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/broker/redis"
 	"github.com/mqcheck/mqcheck/broker/sqs"
@@ -62,6 +63,16 @@ func Default() broker.Kinds {
 			Abilities:   broker.TypedAbilities(sqs.Abilities),
 			Footprint:   broker.TypedFootprint(sqs.Footprint),
 			TextBodies:  true,
+		},
+		{
+			Name:        "nats",
+			Title:       "NATS",
+			Description: "NATS through nats.go, JetStream streams or core subjects: nats-server in process (one node or a cluster of three), a private server, or your server by URL",
+			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL},
+			NewConfig:   func() broker.Config { return &nats.Config{} },
+			Open:        broker.Typed(nats.Open),
+			Abilities:   broker.TypedAbilities(nats.Abilities),
+			Footprint:   broker.TypedFootprint(nats.Footprint),
 		},
 		{
 			Name:        "redis",

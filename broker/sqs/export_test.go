@@ -11,12 +11,11 @@ func ServerPID(t *broker.Target) int {
 	if !ok {
 		return 0
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.p == nil {
+	p := n.slot.Get()
+	if p == nil {
 		return 0
 	}
-	return n.p.Pid()
+	return p.Pid()
 }
 
 // ErrBacklogUnproven is returned by Backlog while a url target's queue

@@ -1,21 +1,16 @@
 package sqs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
@@ -104,8 +99,7 @@ type fauxqsNode struct {
 	log  *slog.Logger
 	d    *driver
 
-	mu sync.Mutex
-	p  *proc.Process // nil while stopped
+	slot proc.Slot // the running process, empty while stopped
 }
 
 var _ broker.Restarter = (*fauxqsNode)(nil)
@@ -175,43 +169,30 @@ func (n *fauxqsNode) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting %s: %w", n.node, err)
 	}
-	n.mu.Lock()
-	n.p = p
-	n.mu.Unlock()
+	n.slot.Set(p)
 	return n.waitReady(ctx, p)
 }
 
 func (n *fauxqsNode) waitReady(ctx context.Context, p *proc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, fauxqsBoot)
 	defer cancel()
-	addr := "127.0.0.1:" + strconv.Itoa(n.port)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-p.Done():
-			n.stop(false)
-			return fmt.Errorf("%w on port %d: %s", errExited, n.port, n.tail())
-		case <-ctx.Done():
-			n.stop(false)
-			return fmt.Errorf("fauxqs did not listen on %s: %w; %s", addr, ctx.Err(), n.tail())
-		case <-time.After(fauxqsPoll):
-		}
+	switch err := proc.WaitListening(ctx, p, "127.0.0.1:"+strconv.Itoa(n.port), fauxqsPoll); {
+	case errors.Is(err, proc.ErrExited):
+		n.stop(false)
+		return fmt.Errorf("%w on port %d: %s", errExited, n.port, n.tail())
+	case err != nil:
+		n.stop(false)
+		return fmt.Errorf("fauxqs: %w; %s", err, n.tail())
 	}
+	return nil
 }
 
 // tail is the end of the process's output, for errors.
 func (n *fauxqsNode) tail() string {
-	b, err := os.ReadFile(filepath.Join(n.dir, "console.log"))
-	if err != nil || len(bytes.TrimSpace(b)) == 0 {
-		return "no output"
+	if t := proc.Tail(filepath.Join(n.dir, "console.log")); t != "no output" {
+		return "its output ends with:\n" + t
 	}
-	if len(b) > 1500 {
-		b = b[len(b)-1500:]
-	}
-	return "its output ends with:\n" + strings.TrimSpace(string(b))
+	return "no output"
 }
 
 func (n *fauxqsNode) Nodes() int { return 1 }
@@ -219,21 +200,7 @@ func (n *fauxqsNode) Nodes() int { return 1 }
 // stop ends the process: SIGTERM when graceful, else SIGKILL, and always
 // waits for it.
 func (n *fauxqsNode) stop(graceful bool) error {
-	n.mu.Lock()
-	p := n.p
-	n.p = nil
-	n.mu.Unlock()
-	if p == nil {
-		return nil
-	}
-	if graceful {
-		_ = p.Signal(syscall.SIGTERM)
-		select {
-		case <-p.Done():
-		case <-time.After(fauxqsKillWait):
-		}
-	}
-	return p.Stop(fauxqsKillWait)
+	return n.slot.Terminate(graceful, fauxqsKillWait)
 }
 
 // Stop kills fauxqs (or stops it with SIGTERM): it keeps nothing on disk,
@@ -251,10 +218,7 @@ func (n *fauxqsNode) Start(ctx context.Context, node int) error {
 	if err := broker.OneNode("starting fauxqs", node); err != nil {
 		return err
 	}
-	n.mu.Lock()
-	running := n.p != nil
-	n.mu.Unlock()
-	if running {
+	if n.slot.Get() != nil {
 		return nil
 	}
 	if err := n.start(ctx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/broker/sqs"
 	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
@@ -97,6 +98,23 @@ var builtinOutcomes = map[string]builtinOutcome{
 			}
 			return nil
 		})},
+	"nats-dedupe": {exit: exitPass, claims: map[string]string{"jetstream-dedupe": "pass", "exactly-once": "pass"},
+		check: all(nothingLost, noError, duplicateSendsMade(1000), func(r *report.Results) []string {
+			if c := r.Counts; c.Duplicated != 0 {
+				return []string{fmt.Sprintf("duplicated %d: want 0 (the stream drops re-sends inside its window)", c.Duplicated)}
+			}
+			return nil
+		})},
+	"nats-core-slow-consumer": {exit: exitFail, claims: map[string]string{"at-most-once": "pass", "at-least-once": "fail"},
+		check: all(someLost, noError, func(r *report.Results) []string {
+			if c := r.Counts; c.Duplicated != 0 || c.Lost != coreDropped(r) {
+				return []string{fmt.Sprintf("duplicated %d, lost %d, the client dropped %d: want no duplicate, and lost what the client dropped",
+					c.Duplicated, c.Lost, coreDropped(r))}
+			}
+			return nil
+		})},
+	"nats-kill": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
+		check: all(nothingLost, recovered, noError)},
 	"redis-no-persistence-kill": {exit: exitFail, claims: map[string]string{"at-least-once": "fail"},
 		check: all(someLost, recovered, noError, redisGroupRecreated)},
 	"redis-aof-always-kill": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
@@ -146,6 +164,9 @@ func TestBuiltinOutcomes(t *testing.T) {
 			}
 			if strings.HasPrefix(name, "sqs-") {
 				testenv.Require(t, "fauxqs", sqs.FauxqsInstalled())
+			}
+			if name == "nats-kill" {
+				testenv.Require(t, "nats", nats.ExecInstalled())
 			}
 			if strings.HasPrefix(name, "redis-") {
 				requireRedis(t)

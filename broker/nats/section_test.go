@@ -1,0 +1,97 @@
+package nats_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/nats"
+	"github.com/mqcheck/mqcheck/units"
+)
+
+func intp(n int) *int { return &n }
+
+// TestValidate: each bad value is reported naming its field; defaults are
+// valid.
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		c    nats.Config
+		want string // field named; "" means valid
+	}{
+		{nats.Config{}, ""},
+		{nats.Config{MaxDeliver: intp(0)}, "broker.nats.max_deliver"},
+		{nats.Config{MaxDeliver: intp(-2)}, "broker.nats.max_deliver"},
+		{nats.Config{MaxDeliver: intp(3)}, ""},
+		{nats.Config{AckPolicy: "maybe"}, "broker.nats.ack_policy"},
+		{nats.Config{Mode: "fast"}, "broker.nats.mode"},
+		{nats.Config{Storage: "disk"}, "broker.nats.storage"},
+		{nats.Config{Retention: "forever"}, "broker.nats.retention"},
+		{nats.Config{Discard: "newest"}, "broker.nats.discard"},
+		{nats.Config{Consumer: "poll"}, "broker.nats.consumer"},
+		{nats.Config{Replicas: 6}, "broker.nats.replicas"},
+		{nats.Config{MaxMsgs: -1}, "broker.nats.max_msgs"},
+		{nats.Config{DuplicateWindow: units.Duration(120e9), MaxAge: units.Duration(60e9)}, "broker.nats.duplicate_window"},
+		{nats.Config{AckWait: units.Duration(1e6)}, "broker.nats.ack_wait"},
+		{nats.Config{SyncInterval: "sometimes"}, "broker.nats.sync_interval"},
+		{nats.Config{SyncInterval: "always"}, ""},
+		{nats.Config{SyncInterval: "1s"}, ""},
+		{nats.Config{Cluster: 2}, "broker.nats.cluster"},
+		{nats.Config{Mode: "core", Storage: "file"}, "broker.nats.storage"},
+		{nats.Config{Mode: "core", MaxDeliver: intp(3)}, "broker.nats.max_deliver"},
+		{nats.Config{CertFile: "c.pem"}, "broker.nats.cert_file"},
+		{nats.Config{Password: "x"}, "broker.nats.password"},
+	} {
+		c := tc.c
+		for _, defaults := range []bool{false, true} {
+			if defaults {
+				c.ApplyDefaults()
+			}
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("%+v (defaults %v): %v, want valid", tc.c, defaults, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("%+v (defaults %v): %v, want a problem with %s", tc.c, defaults, err, tc.want)
+			}
+			var fe *broker.FieldError
+			if err != nil && !errors.As(err, &fe) {
+				t.Errorf("%+v: %v is no FieldError", tc.c, err)
+			}
+		}
+	}
+}
+
+// TestCheckSpec: combinations with the rest of the scenario that cannot
+// give an answer are refused naming the field.
+func TestCheckSpec(t *testing.T) {
+	for _, tc := range []struct {
+		c    nats.Config
+		spec broker.Spec
+		want string
+	}{
+		{nats.Config{}, broker.Spec{}, ""},
+		{nats.Config{Mode: "core"}, broker.Spec{Claims: []string{"at-most-once", "jetstream-dedupe"}}, "claims.1"},
+		{nats.Config{}, broker.Spec{Claims: []string{"jetstream-dedupe"}}, ""},
+		{nats.Config{Replicas: 3}, broker.Spec{}, "broker.nats.replicas"},
+		{nats.Config{Replicas: 3, Cluster: 3}, broker.Spec{}, ""},
+		{nats.Config{Replicas: 3}, broker.Spec{Target: broker.TargetURL}, ""},
+		{nats.Config{Replicas: 3, Cluster: 3}, broker.Spec{Target: broker.TargetExec}, "broker.nats.replicas"},
+		{nats.Config{SyncInterval: "always"}, broker.Spec{Target: broker.TargetExec}, "broker.nats.sync_interval"},
+		{nats.Config{Retention: "workqueue"}, broker.Spec{Subscriptions: 2}, "consumers.subscriptions"},
+		{nats.Config{Retention: "interest"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailDeadLetter}, "consumers.fail_action"},
+		{nats.Config{AckPolicy: "none"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, "consumers.fail_fraction"},
+		{nats.Config{Mode: "core"}, broker.Spec{FailFraction: 0.1}, "consumers.fail_fraction"},
+		{nats.Config{}, broker.Spec{Destination: "a.b"}, "broker.destination"},
+	} {
+		c := tc.c
+		c.ApplyDefaults()
+		err := c.CheckSpec(tc.spec)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v %+v: %v, want accepted", tc.c, tc.spec, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v %+v: %v, want a problem with %s", tc.c, tc.spec, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/internal/testenv"
+	"github.com/mqcheck/mqcheck/report"
+)
+
+const natsDedupe = `name: nats-dedupe
+seed: 7
+duration: 4s
+broker:
+  kind: nats
+  nats: {duplicate_sends: 1000, duplicate_window: %s, duplicate_delay: %s}
+producers: {count: 2, rate: 500/s, message_size: 200}
+consumers: {count: 1}
+claims: [jetstream-dedupe, exactly-once]
+`
+
+// TestNATSDedupe: 1,000 deliberate re-sends of acked messages with their
+// Nats-Msg-Id. Past the window (a window of 1s, re-sent 2s after the ack)
+// the stream stores every one again: duplicated 1,000, all stored twice,
+// both claims fail. Inside it (2m, re-sent at once) it drops every one:
+// the built-in nats-dedupe (TestBuiltinOutcomes).
+func TestNATSDedupe(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, window, delay string
+		dups                uint64
+		exit                int
+		verdict             string
+	}{
+		{"past the window", "1s", "2s", 1000, exitFail, "fail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, res := runScenario(t, fmt.Sprintf(natsDedupe, tc.window, tc.delay))
+			c := res.Counts
+			if code != tc.exit || c.Duplicated != tc.dups || c.DuplicatedStored != tc.dups || c.Lost != 0 || c.Acked != c.Sent || c.Acked == 0 {
+				t.Errorf("exit %d, counts %+v: want exit %d, %d duplicated (all stored twice), nothing lost", code, c, tc.exit, tc.dups)
+			}
+			for _, claim := range []string{"jetstream-dedupe", "exactly-once"} {
+				if v := claimOf(t, res, claim); v != tc.verdict {
+					t.Errorf("%s %s, want %s", claim, v, tc.verdict)
+				}
+			}
+			duplicatesSent(t, res, 1000)
+		})
+	}
+}
+
+// TestNATSMaxDeliver: consumers that never ack 2% of the messages (they
+// nak them on every delivery) with max_deliver 3: each such message is
+// delivered exactly 3 times, then the server's advisory brings it back as
+// dead-lettered: rejected = 3 x dead-lettered, nothing lost.
+func TestNATSMaxDeliver(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-max-deliver
+seed: 7
+duration: 3s
+broker:
+  kind: nats
+  nats: {max_deliver: 3}
+producers: {count: 1, rate: 500/s, message_size: 200}
+consumers: {count: 2, fail_fraction: 0.02, fail_action: dead-letter}
+claims: [at-least-once]
+`)
+	c := res.Counts
+	if code != exitPass || c.DeadLettered == 0 || c.Rejected != 3*c.DeadLettered || c.Lost != 0 || c.Received+c.DeadLettered != c.Acked {
+		t.Errorf("exit %d, counts %+v: want every poison message rejected 3 times then dead-lettered, nothing lost", code, c)
+	}
+}
+
+// TestNATSWorkQueueCrash: a work-queue stream with two workers, one
+// crashed before it acks: with ack_wait 2s what it held comes again to
+// the other, nothing is lost, every duplicate is flagged redelivered.
+func TestNATSWorkQueueCrash(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-work-queue
+seed: 7
+duration: 5s
+broker:
+  kind: nats
+  nats: {retention: workqueue, ack_wait: 2s}
+producers: {count: 2, rate: 300/s, message_size: 200}
+consumers: {count: 2}
+claims: [at-least-once]
+faults:
+  - {kind: consumer-crash, at: 2s, client: 0}
+`)
+	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != c.Sent || c.DuplicatedRedelivered != c.Duplicated || c.DuplicatedStored != 0 {
+		t.Errorf("exit %d, counts %+v: want nothing lost, every duplicate a flagged redelivery", code, c)
+	}
+}
+
+var droppedInAll = regexp.MustCompile(`dropped (\d+) messages in all`)
+
+// coreDropped sums what the core subscribers said they dropped in all.
+func coreDropped(res *report.Results) uint64 {
+	var n uint64
+	for _, d := range notices(res, "slow-consumer") {
+		if m := droppedInAll.FindStringSubmatch(d); m != nil {
+			v, _ := strconv.ParseUint(m[1], 10, 64)
+			n += v
+		}
+	}
+	return n
+}
+
+// The kill -9 of the exec server is the built-in nats-kill, run through
+// the CLI by TestBuiltinOutcomes (lost 0, recovered).
+
+// TestNATSBadInput: what the issue lists as bad input exits 2 from
+// validate and from run, naming the field.
+func TestNATSBadInput(t *testing.T) {
+	t.Parallel()
+	const load = "duration: 1s\nproducers: {count: 1, rate: 100/s, message_size: 100}\nconsumers: {count: 1}\n"
+	for _, tc := range []struct{ name, broker, claims, want string }{
+		{"max_deliver 0", "{max_deliver: 0}", "", "broker.nats.max_deliver"},
+		{"ack_policy maybe", "{ack_policy: maybe}", "", "broker.nats.ack_policy"},
+		{"window past max_age", "{duplicate_window: 2m, max_age: 1m}", "", "broker.nats.duplicate_window"},
+		{"dedupe on core", "{mode: core}", "claims: [jetstream-dedupe]\n", "claims.0"},
+		{"replicas 3 on one server", "{replicas: 3}", "", "broker.nats.replicas"},
+		{"sync_interval on the exec server", "{sync_interval: always}\n  target: exec", "", "broker.nats.sync_interval"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := "name: bad\nbroker:\n  kind: nats\n  nats: " + tc.broker + "\n" + tc.claims + load
+			file := filepath.Join(t.TempDir(), "bad.yaml")
+			if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, cmd := range [][]string{{"validate", file}, {"run", file, "--out", filepath.Join(t.TempDir(), "run"), "-q"}} {
+				code, _, errOut := mqcheck(t, cmd...)
+				if code != exitUsage || !strings.Contains(errOut, tc.want) {
+					t.Errorf("%s: exit %d, %q: want exit %d naming %s", cmd[0], code, errOut, exitUsage, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestNATSStreamLimits: a stream of at most 500 messages under 3,000.
+// With discard old it drops its oldest, which a slow consumer had not
+// read: lost, and the driver's notice says the policy did it. With
+// discard new it refuses the publishes past 500: failed, nothing lost.
+func TestNATSStreamLimits(t *testing.T) {
+	t.Parallel()
+	const body = `name: nats-limits
+seed: 7
+duration: 3s
+broker:
+  kind: nats
+  nats: {max_msgs: 500, discard: %s, consumer_delay: 3ms}
+producers: {count: 1, rate: 1000/s, message_size: 200}
+consumers: {count: 1}
+claims: [at-least-once]
+`
+	t.Run("old", func(t *testing.T) {
+		t.Parallel()
+		code, res := runScenario(t, fmt.Sprintf(body, "old"))
+		if c := res.Counts; code != exitFail || c.Lost == 0 || c.Acked != c.Sent || c.Failed != 0 {
+			t.Errorf("exit %d, counts %+v: want every publish acked and some lost", code, c)
+		}
+		if len(notices(res, "stream-limit")) != 1 {
+			t.Errorf("notices %+v: want one stream-limit notice", res.Notices)
+		}
+	})
+	t.Run("new", func(t *testing.T) {
+		t.Parallel()
+		code, res := runScenario(t, fmt.Sprintf(body, "new"))
+		if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != 500 || c.Failed != c.Sent-500 {
+			t.Errorf("exit %d, counts %+v: want 500 acked, the rest failed, nothing lost", code, c)
+		}
+	})
+}
+
+// TestNATSClusterLeaderKill: the embedded 3-node JetStream cluster, a
+// stream of 3 replicas whose leader setup put on node 0, and node 0 shut
+// down for 2s mid-stream: another replica leads, nothing acked is lost.
+func TestNATSClusterLeaderKill(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-r3
+seed: 7
+duration: 6s
+broker:
+  kind: nats
+  nats: {cluster: 3, replicas: 3}
+producers: {count: 2, rate: 1000/s, max_in_flight: 500, message_size: 512}
+consumers: {count: 2}
+claims: [at-least-once]
+faults:
+  - {kind: restart, at: 2s, for: 2s, node: 0}
+`)
+	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked == 0 || len(res.Faults) != 1 {
+		t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost when the leader goes", code, c, res.Faults)
+	}
+	t.Logf("leader loss: %+v", res.Counts)
+}
+
+// TestNATSURL: the machine's NATS server (127.0.0.1:4222, shared: a stream
+// named after the run, deleted at the end) as a url target, JetStream and
+// core.
+func TestNATSURL(t *testing.T) {
+	t.Parallel()
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
+	if err == nil {
+		conn.Close()
+	}
+	testenv.Require(t, "nats", err)
+	for _, mode := range []string{"jetstream", "core"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			code, res := runScenario(t, `name: nats-url
+seed: 7
+duration: 2s
+broker:
+  kind: nats
+  url: nats://127.0.0.1:4222
+  nats: {mode: `+mode+`}
+producers: {count: 1, rate: 200/s, message_size: 200}
+consumers: {count: 1}
+claims: [at-least-once]
+`)
+			if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != c.Sent || c.Received != c.Acked {
+				t.Errorf("exit %d, counts %+v: want every message received once", code, c)
+			}
+		})
+	}
+}
+
+// TestNATSSecretsNeverLeave: a nats url target with a password in the URL
+// and a token in the section, at a closed port: neither the terminal, the
+// logs nor the run directory shows them.
+func TestNATSSecretsNeverLeave(t *testing.T) {
+	t.Parallel()
+	const secret, token = "nats-url-secret-7", "nats-token-secret-8"
+	body := strings.Replace(okScenario, "broker: {kind: memory}",
+		`broker: {kind: nats, target: url, url: "nats://alice:`+secret+`@127.0.0.1:1", nats: {token: `+token+`}}`, 1)
+	out := t.TempDir()
+	code, stdout, stderr := mqcheck(t, "run", writeScenario(t, body), "--out", out, "--verbose")
+	if code != exitInfra {
+		t.Fatalf("exit %d, want %d:\n%s\n%s", code, exitInfra, stdout, stderr)
+	}
+	for _, s := range []string{secret, token} {
+		assertNoSecret(t, s, out, map[string]string{"stdout": stdout, "stderr": stderr})
+	}
+}
+
+// TestNATSAckAllCoversNaks: with ack_policy all, the ack of a later
+// message covers every earlier one, a message nak'ed before it included:
+// the server never delivers it again. The checker counts exactly the
+// nak'ed messages lost.
+func TestNATSAckAllCoversNaks(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-ack-all
+seed: 7
+duration: 3s
+broker:
+  kind: nats
+  nats: {ack_policy: all, nak_delay: 500ms, ack_wait: 2s}
+producers: {count: 1, rate: 500/s, message_size: 200}
+consumers: {count: 1, fail_fraction: 0.02}
+claims: [at-least-once]
+`)
+	if c := res.Counts; code != exitFail || c.Rejected == 0 || c.Lost != c.Rejected || c.Duplicated != 0 {
+		t.Errorf("exit %d, counts %+v: want every nak'ed message lost, nothing else", code, c)
+	}
+}
