@@ -209,6 +209,15 @@ type Notice struct {
 	Warning bool
 }
 
+// ProbeReporter is an optional capability of a Driver whose claims rest on
+// probes the run makes (deliberate re-sends that test a deduplication
+// window): after the drain, Unproven names each claim whose probes were not
+// made in full, with why. The checker then leaves the claim unknown instead
+// of passing it on a test that did not happen.
+type ProbeReporter interface {
+	Unproven() map[string]string
+}
+
 // ErrUnreachable wraps errors that mean the broker could not be reached at
 // all; mqcheck exits 3 (infrastructure) on them.
 var ErrUnreachable = errors.New("broker unreachable")

@@ -679,3 +679,31 @@ func TestSettleCutShort(t *testing.T) {
 		})
 	}
 }
+
+// TestUnprovenClaim: a claim the run could not put to the test in full (a
+// deduplication claim whose deliberate re-sends were not all made) is
+// unknown with the reason where it would have passed, and still fails on
+// what was seen; other claims are untouched.
+func TestUnprovenClaim(t *testing.T) {
+	unproven := map[string]string{"jetstream-dedupe": "3 of 10 deliberate re-sends were made"}
+	for _, tc := range []struct {
+		name, history string
+		want          verdicts
+	}{
+		{"clean", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10",
+			verdicts{"jetstream-dedupe": Unknown, "at-least-once": Pass}},
+		{"stored twice", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3@10; r s0 g0 0:2@99",
+			verdicts{"jetstream-dedupe": Fail, "at-least-once": Pass}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names := NewNames("s0")
+			c := New(names)
+			c.Apply(history(t, names, tc.history))
+			r := c.Finalize(Options{Drained: true, Claims: []string{"jetstream-dedupe", "at-least-once"}, Unproven: unproven})
+			checkVerdicts(t, r, tc.want)
+			if r.Claims[0].Verdict == Unknown && r.Claims[0].Summary != unproven["jetstream-dedupe"] {
+				t.Errorf("summary %q: want the reason given", r.Claims[0].Summary)
+			}
+		})
+	}
+}

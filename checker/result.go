@@ -122,6 +122,10 @@ type Options struct {
 	// moment later would have gone unseen: a claim that judges duplicates
 	// is then unknown, not pass. Zero SettleWanted: no settle asked.
 	SettleWanted, SettleWatched time.Duration
+	// Unproven names claims whose test the run did not make in full (the
+	// deliberate re-sends a deduplication claim rests on), with why: they
+	// are unknown where they would have passed.
+	Unproven map[string]string
 }
 
 // Result is the checker's conclusion about a run.
@@ -474,6 +478,9 @@ func decide(name string, r *Result, o Options, nsubs int) Claim {
 		return set(Unknown, fmt.Sprintf("the drain's deadline cut its settle short (consumers read on for %s of drain_settle %s "+
 			"after the last message arrived): a duplicate arriving later would not have been seen",
 			o.SettleWatched.Round(time.Millisecond), o.SettleWanted))
+	}
+	if why, ok := o.Unproven[name]; ok {
+		return set(Unknown, why)
 	}
 	switch name {
 	case "at-least-once":

@@ -262,6 +262,7 @@ type run struct {
 	log   *slog.Logger
 	runID uint64
 	res   *report.Results
+	drv   broker.Driver
 	scrub *redact.Scrubber
 
 	mu        sync.Mutex // guards res.Notices/Timeline while the load runs
@@ -345,6 +346,7 @@ func (r *run) execute(ctx context.Context) error {
 		r.log.Info("fault planned", "fault", p.Fault.Name(), "at", p.At, "for", p.For, "schedule", p.Schedule)
 	}
 	drv := target.Driver
+	r.drv = drv
 	if err := drv.Setup(ctx); err != nil {
 		return fmt.Errorf("%w: setting up %s: %w", ErrInfra, s.Broker.Kind, err)
 	}
@@ -646,8 +648,11 @@ func saveCheckerState(path string, col *swarm.Collector) error {
 
 func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, pacer swarm.Pacer, search *findMax) {
 	col := sw.Collector()
-	res := col.Finalize(checker.Options{Drained: dr.Drained, Claims: r.s.Claims,
-		SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle})
+	o := checker.Options{Drained: dr.Drained, Claims: r.s.Claims, SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle}
+	if pr, ok := r.drv.(broker.ProbeReporter); ok {
+		o.Unproven = pr.Unproven()
+	}
+	res := col.Finalize(o)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.res.Drain = report.Drain{Complete: dr.Drained, Reason: dr.Reason, DurationMS: dr.Duration.Milliseconds(),

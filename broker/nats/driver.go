@@ -35,6 +35,7 @@ type driver struct {
 	// dropped by the stream as duplicates.
 	dupLeft, dupSent, dupDropped atomic.Int64
 	discardsSaid                 atomic.Bool
+	goneSaid                     atomic.Bool
 
 	mu   sync.Mutex
 	subs []*nats.Subscription // core subscriptions, for the backlog
@@ -275,6 +276,11 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 		return n, nil
 	}
 	d.reportDiscards(ctx)
+	if gone, err := d.memoryStreamGone(ctx); err != nil {
+		return 0, err
+	} else if gone {
+		return 0, nil
+	}
 	var n int64
 	for sub := range max(d.spec.Subscriptions, 1) {
 		info, err := d.consumerInfo(ctx, sub)
@@ -284,6 +290,41 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 		n += int64(info.NumPending) + int64(info.NumAckPending)
 	}
 	return n, nil
+}
+
+// memoryStreamGone: the run's own memory-storage stream no longer exists
+// (its server restarted, and memory keeps nothing): what it held is gone
+// for good, so nothing is left to deliver and what is missing is lost. Only
+// then: a file stream missing for a moment (a cluster electing a leader)
+// proves nothing.
+func (d *driver) memoryStreamGone(ctx context.Context) (bool, error) {
+	if !d.created || d.c.Storage != "memory" {
+		return false, nil
+	}
+	_, err := d.js.Stream(ctx, d.stream)
+	switch {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, fmt.Errorf("reading stream %s: %w", d.stream, err)
+	}
+	if !d.goneSaid.Swap(true) && d.env.Notify != nil {
+		d.env.Notify(broker.Notice{Kind: "stream-gone", At: time.Now(), Warning: true,
+			Detail: fmt.Sprintf("stream %s (storage memory) is gone: its server restarted, and what it held not yet delivered is lost", d.stream)})
+	}
+	return true, nil
+}
+
+// Unproven: jetstream-dedupe rests on the deliberate re-sends; a run that
+// made fewer than duplicate_sends (the load ended first, or re-sends
+// failed) did not put the window to the test in full.
+func (d *driver) Unproven() map[string]string {
+	want, made := int64(d.c.DuplicateSends), d.dupSent.Load()
+	if want == 0 || made >= want {
+		return nil
+	}
+	return map[string]string{claimDedupe: fmt.Sprintf("%d of %d deliberate re-sends (broker.nats.duplicate_sends) were made: the window was not put to the test in full",
+		made, want)}
 }
 
 func (d *driver) consumerInfo(ctx context.Context, sub int) (*jetstream.ConsumerInfo, error) {

@@ -174,10 +174,7 @@ func (c *Config) ApplyDefaults() {
 		c.Replicas = 1
 	}
 	if c.DuplicateWindow == 0 {
-		c.DuplicateWindow = units.Duration(defaultWindow)
-		if a := c.MaxAge.D(); a > 0 && a < defaultWindow {
-			c.DuplicateWindow = c.MaxAge
-		}
+		c.DuplicateWindow = units.Duration(c.window())
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = units.Duration(defaultPublishTimeout)
@@ -300,8 +297,17 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	var ps []error
 	core := c.Mode == modeCore
 	for i, claim := range spec.Claims {
-		if claim == claimDedupe && core {
+		switch {
+		case claim != claimDedupe:
+		case core:
 			ps = append(ps, broker.Problem("claims."+strconv.Itoa(i), "jetstream-dedupe is the promise of JetStream's Nats-Msg-Id window; core NATS stores nothing (claim at-most-once, or set broker.nats.mode: jetstream)"))
+		case c.DuplicateSends == 0:
+			// Without re-sends nothing tests the window: the claim would
+			// pass on a run that checked only loss.
+			ps = append(ps, broker.Problem("broker.nats.duplicate_sends", "jetstream-dedupe is checked by deliberate re-sends of acked messages with their Nats-Msg-Id: set duplicate_sends (1000, say)"))
+		case c.DuplicateDelay.D() >= c.window():
+			ps = append(ps, broker.Problem("broker.nats.duplicate_delay", "%s is not inside duplicate_window %s: a re-send past the window is stored again by design, and jetstream-dedupe promises only the window (claim exactly-once to see what happens past it)",
+				c.DuplicateDelay.D(), c.window()))
 		}
 	}
 	if d := spec.Destination; d != "" && strings.ContainsAny(d, ". *>\t/\\") {
@@ -362,4 +368,16 @@ func (c *Config) maxDeliver() int {
 		return -1
 	}
 	return *c.MaxDeliver
+}
+
+// window is duplicate_window, or its default when unset: 2m, or max_age
+// when that is shorter.
+func (c *Config) window() time.Duration {
+	if c.DuplicateWindow != 0 {
+		return c.DuplicateWindow.D()
+	}
+	if a := c.MaxAge.D(); a > 0 && a < defaultWindow {
+		return a
+	}
+	return defaultWindow
 }

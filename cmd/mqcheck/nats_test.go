@@ -23,14 +23,17 @@ broker:
   nats: {duplicate_sends: 1000, duplicate_window: %s, duplicate_delay: %s}
 producers: {count: 2, rate: 500/s, message_size: 200}
 consumers: {count: 1}
-claims: [jetstream-dedupe, exactly-once]
+claims: [%s]
 `
 
 // TestNATSDedupe: 1,000 deliberate re-sends of acked messages with their
 // Nats-Msg-Id. Past the window (a window of 1s, re-sent 2s after the ack)
 // the stream stores every one again: duplicated 1,000, all stored twice,
-// both claims fail. Inside it (2m, re-sent at once) it drops every one:
-// the built-in nats-dedupe (TestBuiltinOutcomes).
+// exactly-once fails (jetstream-dedupe promises only the window: claiming
+// it with re-sends past it is bad input, TestNATSBadInput). Inside it (2m,
+// re-sent at once) it drops every one: the built-in nats-dedupe
+// (TestBuiltinOutcomes). Re-sends asked for but not all made leave
+// jetstream-dedupe unknown: 1,000 asked of a load of 400 messages.
 func TestNATSDedupe(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -43,19 +46,40 @@ func TestNATSDedupe(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			code, res := runScenario(t, fmt.Sprintf(natsDedupe, tc.window, tc.delay))
+			code, res := runScenario(t, fmt.Sprintf(natsDedupe, tc.window, tc.delay, "at-least-once, exactly-once"))
 			c := res.Counts
 			if code != tc.exit || c.Duplicated != tc.dups || c.DuplicatedStored != tc.dups || c.Lost != 0 || c.Acked != c.Sent || c.Acked == 0 {
 				t.Errorf("exit %d, counts %+v: want exit %d, %d duplicated (all stored twice), nothing lost", code, c, tc.exit, tc.dups)
 			}
-			for _, claim := range []string{"jetstream-dedupe", "exactly-once"} {
-				if v := claimOf(t, res, claim); v != tc.verdict {
-					t.Errorf("%s %s, want %s", claim, v, tc.verdict)
-				}
+			if v := claimOf(t, res, "exactly-once"); v != tc.verdict {
+				t.Errorf("exactly-once %s, want %s", v, tc.verdict)
+			}
+			if v := claimOf(t, res, "at-least-once"); v != "pass" {
+				t.Errorf("at-least-once %s, want pass", v)
 			}
 			duplicatesSent(t, res, 1000)
 		})
 	}
+	t.Run("re-sends not all made", func(t *testing.T) {
+		t.Parallel()
+		code, res := runScenario(t, `name: nats-dedupe-short
+seed: 7
+duration: 2s
+broker:
+  kind: nats
+  nats: {duplicate_sends: 1000}
+producers: {count: 1, rate: 200/s, message_size: 200}
+consumers: {count: 1}
+claims: [jetstream-dedupe, at-least-once]
+`)
+		c := res.Counts
+		cl := claimFor(t, res, "jetstream-dedupe")
+		if code != exitInfra || cl.Verdict != "unknown" || !strings.Contains(cl.Summary, "of 1000 deliberate re-sends") ||
+			claimOf(t, res, "at-least-once") != "pass" || c.Sent != 400 || c.Duplicated != 0 {
+			t.Errorf("exit %d, jetstream-dedupe %s (%q), counts %+v: want 400 sent, every one re-sent and dropped, the claim unknown (1000 re-sends asked), at-least-once pass",
+				code, cl.Verdict, cl.Summary, c)
+		}
+	})
 }
 
 // TestNATSMaxDeliver: consumers that never ack 2% of the messages (they
@@ -97,8 +121,8 @@ claims: [at-least-once]
 faults:
   - {kind: consumer-crash, at: 2s, client: 0}
 `)
-	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != c.Sent || c.DuplicatedRedelivered != c.Duplicated || c.DuplicatedStored != 0 {
-		t.Errorf("exit %d, counts %+v: want nothing lost, every duplicate a flagged redelivery", code, c)
+	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked != c.Sent || c.Duplicated == 0 || c.DuplicatedRedelivered != c.Duplicated || c.DuplicatedStored != 0 {
+		t.Errorf("exit %d, counts %+v: want nothing lost, what the crashed worker held redelivered, every duplicate flagged", code, c)
 	}
 }
 
@@ -129,6 +153,8 @@ func TestNATSBadInput(t *testing.T) {
 		{"ack_policy maybe", "{ack_policy: maybe}", "", "broker.nats.ack_policy"},
 		{"window past max_age", "{duplicate_window: 2m, max_age: 1m}", "", "broker.nats.duplicate_window"},
 		{"dedupe on core", "{mode: core}", "claims: [jetstream-dedupe]\n", "claims.0"},
+		{"dedupe without re-sends", "{duplicate_window: 2m}", "claims: [jetstream-dedupe]\n", "broker.nats.duplicate_sends"},
+		{"dedupe re-sent past the window", "{duplicate_sends: 10, duplicate_window: 1s, duplicate_delay: 2s}", "claims: [jetstream-dedupe]\n", "broker.nats.duplicate_delay"},
 		{"replicas 3 on one server", "{replicas: 3}", "", "broker.nats.replicas"},
 		{"sync_interval on the exec server", "{sync_interval: always}\n  target: exec", "", "broker.nats.sync_interval"},
 	} {
@@ -201,7 +227,9 @@ claims: [at-least-once]
 faults:
   - {kind: restart, at: 2s, for: 2s, node: 0}
 `)
-	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked == 0 || len(res.Faults) != 1 {
+	// A quarter of the intended sends acked at least (4,434 of 6,000 on a
+	// loaded machine): a run that hardly published would prove nothing.
+	if c := res.Counts; code != exitPass || c.Lost != 0 || 4*c.Acked < c.Sent+c.NotSent || len(res.Faults) != 1 {
 		t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost when the leader goes", code, c, res.Faults)
 	}
 	t.Logf("leader loss: %+v", res.Counts)
@@ -274,5 +302,31 @@ claims: [at-least-once]
 `)
 	if c := res.Counts; code != exitFail || c.Rejected == 0 || c.Lost != c.Rejected || c.Duplicated != 0 {
 		t.Errorf("exit %d, counts %+v: want every nak'ed message lost, nothing else", code, c)
+	}
+}
+// TestNATSMemoryStreamRestartIsLoss: a stream with storage memory does not
+// survive a restart of its server: every acked message not yet consumed is
+// gone for good, and the run fails with them lost. Before, the backlog
+// probe failed on the missing stream until the drain timed out, and
+// at-least-once was unknown with them unaccounted.
+func TestNATSMemoryStreamRestartIsLoss(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, `name: nats-memory-restart
+seed: 7
+duration: 4s
+drain_timeout: 8s
+broker:
+  kind: nats
+  nats: {storage: memory, consumer_delay: 2ms}
+producers: {count: 1, rate: 500/s, message_size: 200}
+consumers: {count: 1}
+claims: [at-least-once]
+faults:
+  - {kind: restart, at: 2s, for: 500ms}
+`)
+	c := res.Counts
+	if code != exitFail || claimOf(t, res, "at-least-once") != "fail" || c.Lost == 0 || c.Unaccounted != 0 || !res.Drain.Complete {
+		t.Errorf("exit %d, at-least-once %s, lost %d, unaccounted %d, drain %+v: want exit %d, fail, the acked messages the restart erased lost",
+			code, claimOf(t, res, "at-least-once"), c.Lost, c.Unaccounted, res.Drain, exitFail)
 	}
 }

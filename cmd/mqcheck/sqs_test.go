@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker/sqs"
+	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 )
@@ -29,13 +30,19 @@ func runSQS(t *testing.T, target, body string, sets ...string) (int, *report.Res
 
 func claimOf(t *testing.T, res *report.Results, name string) string {
 	t.Helper()
+	return claimFor(t, res, name).Verdict
+}
+
+// claimFor is the run's claim name, verdict and summary.
+func claimFor(t *testing.T, res *report.Results, name string) checker.Claim {
+	t.Helper()
 	for _, c := range res.Claims {
 		if c.Name == name {
-			return c.Verdict
+			return c
 		}
 	}
 	t.Fatalf("no claim %s in %+v", name, res.Claims)
-	return ""
+	return checker.Claim{}
 }
 
 // duplicatesSent checks the driver's notice that all n deliberate
