@@ -304,6 +304,7 @@ claims: [at-least-once]
 		t.Errorf("exit %d, counts %+v: want every nak'ed message lost, nothing else", code, c)
 	}
 }
+
 // TestNATSMemoryStreamRestartIsLoss: a stream with storage memory does not
 // survive a restart of its server: every acked message not yet consumed is
 // gone for good, and the run fails with them lost. Before, the backlog
