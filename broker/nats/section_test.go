@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/nats"
@@ -72,7 +73,12 @@ func TestCheckSpec(t *testing.T) {
 	}{
 		{nats.Config{}, broker.Spec{}, ""},
 		{nats.Config{Mode: "core"}, broker.Spec{Claims: []string{"at-most-once", "jetstream-dedupe"}}, "claims.1"},
-		{nats.Config{}, broker.Spec{Claims: []string{"jetstream-dedupe"}}, ""},
+		{nats.Config{}, broker.Spec{Claims: []string{"jetstream-dedupe"}}, "broker.nats.duplicate_sends"},
+		{nats.Config{DuplicateSends: 10}, broker.Spec{Claims: []string{"jetstream-dedupe"}}, ""},
+		{nats.Config{DuplicateSends: 10, DuplicateWindow: units.Duration(time.Second), DuplicateDelay: units.Duration(2 * time.Second)},
+			broker.Spec{Claims: []string{"jetstream-dedupe"}}, "broker.nats.duplicate_delay"},
+		{nats.Config{DuplicateSends: 10, DuplicateWindow: units.Duration(time.Second), DuplicateDelay: units.Duration(2 * time.Second)},
+			broker.Spec{Claims: []string{"exactly-once"}}, ""},
 		{nats.Config{Replicas: 3}, broker.Spec{}, "broker.nats.replicas"},
 		{nats.Config{Replicas: 3, Cluster: 3}, broker.Spec{}, ""},
 		{nats.Config{Replicas: 3}, broker.Spec{Target: broker.TargetURL}, ""},
