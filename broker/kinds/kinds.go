@@ -6,6 +6,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/kafka"
 	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/broker/mqtt"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/broker/sqs"
 )
@@ -61,6 +62,16 @@ func Default() broker.Kinds {
 			Abilities:   broker.TypedAbilities(sqs.Abilities),
 			Footprint:   broker.TypedFootprint(sqs.Footprint),
 			TextBodies:  true,
+		},
+		{
+			Name:        "mqtt",
+			Title:       "MQTT",
+			Description: "MQTT 5 through paho.golang, QoS 0, 1 and 2 with persistent sessions: mochi-mqtt in process, a private mosquitto, or your broker by URL",
+			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL},
+			NewConfig:   func() broker.Config { return &mqtt.Config{} },
+			Open:        broker.Typed(mqtt.Open),
+			Abilities:   broker.TypedAbilities(mqtt.Abilities),
+			Footprint:   broker.TypedFootprint(mqtt.Footprint),
 		},
 	}
 }
