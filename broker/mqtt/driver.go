@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -49,6 +50,8 @@ type driver struct {
 	// consumers (the embedded server's in-flight queues).
 	backlog func(ctx context.Context) (int64, error)
 	pacer   *connectPacer
+	// lastSend is when a producer last published (unix nanoseconds).
+	lastSend atomic.Int64
 
 	mu    sync.Mutex
 	slots map[int][]bool // per subscription: session slots taken

@@ -132,7 +132,7 @@ func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 	}
 	return &broker.Target{Driver: d, Restarter: e, Endpoints: []string{e.addr},
 		Description: fmt.Sprintf("embedded mochi-mqtt %s on %s, %s", MochiVersion, e.addr, persist),
-		Close: func(context.Context) error { return e.Stop(ctx, -1, true) }}, nil
+		Close:       func(context.Context) error { return e.Stop(ctx, -1, true) }}, nil
 }
 
 func freePort() (int, error) {

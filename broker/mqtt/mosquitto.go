@@ -228,6 +228,10 @@ func (n *mosquittoNode) PID() int {
 	return n.p.Pid()
 }
 
+// sysLag is how long after a publish mosquitto's $SYS figures may not
+// count it yet (sys_interval 1).
+const sysLag = 2500 * time.Millisecond
+
 // $SYS topics of mosquitto's store, published every sys_interval (1s).
 const (
 	sysStored   = "$SYS/broker/store/messages/count"
@@ -239,6 +243,11 @@ const (
 // ones the run published. The figures are up to a second old; after the
 // load they only fall, so a stale figure is never too low.
 func mosquittoBacklog(ctx context.Context, d *driver) (int64, error) {
+	// $SYS comes every second: a figure is proof only once a whole
+	// period (and some) has passed since the last publish.
+	if since := time.Since(time.Unix(0, d.lastSend.Load())); since < sysLag {
+		return 0, fmt.Errorf("mosquitto's $SYS counts lag the publishes (last %s ago)", since.Round(time.Millisecond))
+	}
 	vals := make(chan [2]string, 4)
 	cn, err := d.dial(ctx, connectOptions{clientID: d.prefix + "-sys", cleanStart: true,
 		onPublish: func(pr paho.PublishReceived) (bool, error) {

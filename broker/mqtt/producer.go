@@ -258,6 +258,7 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 		p.complete(m, broker.Failed, errNotConnected)
 		return nil
 	}
+	p.d.lastSend.Store(time.Now().UnixNano())
 	pub := &paho.Publish{QoS: p.qos, Topic: p.topic, Payload: m.Payload, Retain: p.d.c.Retain}
 	if p.qos == 0 {
 		if _, err := c.client.PublishWithOptions(ctx, pub, paho.PublishOptions{}); err != nil {
