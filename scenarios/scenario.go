@@ -307,11 +307,17 @@ const (
 	// message lost or stored twice (through a relay too), no aborted
 	// message read by a read_committed consumer.
 	ClaimKafkaEOS = "kafka-eos"
+	// ClaimMQTTQoS0, 1 and 2 are MQTT's delivery levels: at most once,
+	// at least once and exactly once, decided as the generic claims.
+	ClaimMQTTQoS0 = "mqtt-qos0"
+	ClaimMQTTQoS1 = "mqtt-qos1"
+	ClaimMQTTQoS2 = "mqtt-qos2"
 )
 
 // KnownClaims lists the claims the checker can decide.
 func KnownClaims() []string {
-	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS}
+	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS,
+		ClaimMQTTQoS0, ClaimMQTTQoS1, ClaimMQTTQoS2}
 }
 
 // BrokerSpec is what the scenario asks of every broker kind alike, for the

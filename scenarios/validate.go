@@ -264,6 +264,8 @@ func (s *Scenario) validateClaims(p *problems) {
 			p.add(field, "claim %s is listed twice", c)
 		case c == ClaimKafkaEOS && s.Broker.Kind != "" && s.Broker.Kind != "kafka":
 			p.add(field, "kafka-eos verifies Kafka's transactions; %s has none", s.Broker.Kind)
+		case strings.HasPrefix(c, "mqtt-qos") && s.Broker.Kind != "" && s.Broker.Kind != "mqtt":
+			p.add(field, "%s verifies an MQTT QoS level; %s speaks no MQTT (claim at-most-once, at-least-once or exactly-once)", c, s.Broker.Kind)
 		}
 		seen[c] = true
 	}
