@@ -149,7 +149,6 @@ func freePort() (int, error) {
 func (e *embedded) start() error {
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumInflight = uint16(e.c.MaxInflight)
-	caps.MaximumClientWritesPending = 1 << 16
 	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: e.log})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return fmt.Errorf("adding the allow-all hook: %w", err)
@@ -160,7 +159,7 @@ func (e *embedded) start() error {
 	if e.db != "" {
 		// No fsync: the file outlives a restart of the server inside
 		// mqcheck, which is what the embedded target restarts.
-		if err := srv.AddHook(new(bolt.Hook), &bolt.Options{Path: e.db,
+		if err := srv.AddHook(newLockedBolt(), &bolt.Options{Path: e.db,
 			Options: &bbolt.Options{Timeout: 5 * time.Second, NoSync: true}}); err != nil {
 			return fmt.Errorf("opening the session store %s: %w", e.db, err)
 		}

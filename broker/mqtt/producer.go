@@ -102,13 +102,14 @@ type producer struct {
 	closed bool
 
 	outstanding atomic.Int64
+	idle        chan struct{} // a token when outstanding reached 0
 	cancel      context.CancelFunc
 	done        chan struct{}
 }
 
 func (d *driver) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
 	p := &producer{d: d, opts: o, id: fmt.Sprintf("%s-p%d", d.prefix, o.ID), topic: d.publishTopic(o.ID),
-		qos: byte(d.c.qos()), done: make(chan struct{})}
+		qos: byte(d.c.qos()), done: make(chan struct{}), idle: make(chan struct{}, 1)}
 	c, s, err := p.connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("starting producer %d: %w", o.ID, err)
@@ -234,7 +235,12 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, err error) {
 	p.cmu.Lock()
 	p.opts.OnComplete(m, o, err)
 	p.cmu.Unlock()
-	p.outstanding.Add(-1)
+	if p.outstanding.Add(-1) == 0 {
+		select {
+		case p.idle <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (p *producer) notify(kind, detail string) {
@@ -293,9 +299,15 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 // Flush waits until every publish has completed.
 func (p *producer) Flush(ctx context.Context) error {
 	for p.outstanding.Load() > 0 {
-		if !sleep(ctx, 2*time.Millisecond) {
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
+		case <-p.idle:
+		case <-t.C:
 		}
+		t.Stop()
 	}
 	return nil
 }

@@ -50,10 +50,11 @@ type Config struct {
 	// ConnectRate caps new connections per second across the run (a
 	// fleet's ramp). Default 0: no cap.
 	ConnectRate int `yaml:"connect_rate,omitempty" json:"connect_rate,omitempty"`
-	// Username and Password of every connection (url targets; a
-	// broker.url's user info is taken too).
+	// Username of every connection (url targets; a broker.url's user
+	// info is taken instead when it has one).
 	Username string `yaml:"username,omitempty" json:"username,omitempty"`
-	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+	// Password of Username.
+	Password string `yaml:"password,omitempty" json:"password,omitempty" secret:"true"`
 	// TLS of url targets reached as mqtts://.
 	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 
@@ -71,10 +72,14 @@ type Config struct {
 
 // TLS are the client's TLS settings.
 type TLS struct {
-	CAFile             string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
-	CertFile           string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
-	KeyFile            string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
+	// CAFile verifies the server (PEM); default the system's roots.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// CertFile and KeyFile are a client certificate (PEM).
+	CertFile string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
+	// KeyFile of CertFile.
+	KeyFile string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+	// InsecureSkipVerify accepts any server certificate.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
 }
 
 // Mosquitto configures the private mosquitto of the exec target.
