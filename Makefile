@@ -30,6 +30,7 @@ bench:
 	$(GO) test -run '^$$' -bench Relay -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/rabbitmq/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/sqs/
+	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/mqtt/
 
 ## lint: gofmt, go vet, staticcheck
 lint:
