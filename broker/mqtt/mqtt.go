@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/url"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	"github.com/mqcheck/mqcheck/broker"
 )
 
@@ -83,7 +85,8 @@ func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (
 	if err != nil {
 		return nil, fmt.Errorf("opening mqtt target mqtt://%s: %w", ep.addr, err)
 	}
-	_ = cn.client.Disconnect(nil)
+	_ = cn.client.Disconnect(&paho.Disconnect{})
+	<-cn.client.Done()
 	return &broker.Target{Driver: d, Endpoints: []string{ep.addr}, Description: "MQTT broker at " + u.Scheme + "://" + ep.addr,
 		Close: func(context.Context) error { return nil }}, nil
 }
