@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -109,7 +108,7 @@ func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 	}
 	var errs []error
 	for range 3 {
-		port, err := freePort()
+		port, err := broker.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -133,15 +132,6 @@ func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 	return &broker.Target{Driver: d, Restarter: e, Endpoints: []string{e.addr},
 		Description: fmt.Sprintf("embedded mochi-mqtt %s on %s, %s", MochiVersion, e.addr, persist),
 		Close:       func(context.Context) error { return e.Stop(ctx, -1, true) }}, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("picking a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start builds a server, with the bolt hook loading what the last one
@@ -184,7 +174,10 @@ func (e *embedded) Nodes() int { return 1 }
 
 // Stop closes the server: its clients are disconnected, its sessions stay
 // in the bolt file. Killed or graceful is the same inside one process.
-func (e *embedded) Stop(_ context.Context, _ int, _ bool) error {
+func (e *embedded) Stop(_ context.Context, node int, _ bool) error {
+	if err := broker.OneNode("stopping mochi-mqtt", node); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	srv := e.srv
 	e.srv = nil
@@ -197,7 +190,10 @@ func (e *embedded) Stop(_ context.Context, _ int, _ bool) error {
 
 // Start serves again on the same port, with the sessions the bolt file
 // kept.
-func (e *embedded) Start(ctx context.Context, _ int) error {
+func (e *embedded) Start(ctx context.Context, node int) error {
+	if err := broker.OneNode("starting mochi-mqtt", node); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	up := e.srv != nil
 	e.mu.Unlock()

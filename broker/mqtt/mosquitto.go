@@ -77,7 +77,7 @@ func openMosquitto(ctx context.Context, c *Config, spec broker.Spec, env broker.
 	n := &mosquittoNode{dir: dir, log: env.Log}
 	var errs []error
 	for range 3 {
-		if n.port, err = freePort(); err != nil {
+		if n.port, err = broker.FreePort(); err != nil {
 			return nil, err
 		}
 		if err = os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(mosquittoConf(c, dir, n.port)), 0o644); err != nil {
@@ -178,7 +178,10 @@ func (n *mosquittoNode) Nodes() int { return 1 }
 
 // Stop kills mosquitto (SIGKILL: what it had not saved is gone) or, when
 // graceful, stops it with SIGTERM, which saves the store first.
-func (n *mosquittoNode) Stop(_ context.Context, _ int, graceful bool) error {
+func (n *mosquittoNode) Stop(_ context.Context, node int, graceful bool) error {
+	if err := broker.OneNode("stopping mosquitto", node); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	p := n.p
 	n.p = nil
@@ -198,7 +201,10 @@ func (n *mosquittoNode) Stop(_ context.Context, _ int, graceful bool) error {
 
 // Start runs mosquitto again with the same configuration, port and
 // persistence file.
-func (n *mosquittoNode) Start(ctx context.Context, _ int) error {
+func (n *mosquittoNode) Start(ctx context.Context, node int) error {
+	if err := broker.OneNode("starting mosquitto", node); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	up := n.p != nil
 	n.mu.Unlock()

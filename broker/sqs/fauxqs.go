@@ -135,7 +135,7 @@ func openFauxqs(ctx context.Context, c *Config, spec broker.Spec, env broker.Env
 	n := &fauxqsNode{dir: dir, node: node, app: app, log: env.Log}
 	var errs []error
 	for range fauxqsAttempts {
-		if n.port, err = freePort(); err != nil {
+		if n.port, err = broker.FreePort(); err != nil {
 			return nil, err
 		}
 		err = n.start(ctx)
@@ -163,15 +163,6 @@ func openFauxqs(ctx context.Context, c *Config, spec broker.Spec, env broker.Env
 }
 
 var errExited = errors.New("fauxqs exited while starting")
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("picking a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 // start runs node with the launcher and waits until fauxqs takes
 // connections.
