@@ -32,6 +32,7 @@ bench:
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/sqs/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/nats/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/redis/
+	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/mqtt/
 
 ## lint: gofmt, go vet, staticcheck
 lint:

@@ -707,3 +707,30 @@ func TestUnprovenClaim(t *testing.T) {
 		})
 	}
 }
+
+// TestMQTTClaims: mqtt-qos0, -qos1 and -qos2 are decided as at-most-once,
+// at-least-once and exactly-once, under their own names.
+func TestMQTTClaims(t *testing.T) {
+	pass, fail := Pass, Fail
+	for _, tc := range []struct {
+		name, history string
+		want          verdicts
+	}{
+		{"clean", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3", verdicts{"mqtt-qos0": pass, "mqtt-qos1": pass, "mqtt-qos2": pass}},
+		{"lost", "s 0:0-3; a 0:0-3; r s0 g0 0:0-2", verdicts{"mqtt-qos0": pass, "mqtt-qos1": fail, "mqtt-qos2": fail}},
+		{"redelivered", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3; R s0 g0 0:2", verdicts{"mqtt-qos0": fail, "mqtt-qos1": pass, "mqtt-qos2": fail}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names := NewNames("s0")
+			c := New(names)
+			c.Apply(history(t, names, tc.history))
+			r := c.Finalize(Options{Drained: true, Claims: []string{"mqtt-qos0", "mqtt-qos1", "mqtt-qos2"}})
+			checkVerdicts(t, r, tc.want)
+			for _, cl := range r.Claims {
+				if !strings.HasPrefix(cl.Summary, "QoS "+cl.Name[len(cl.Name)-1:]+": ") {
+					t.Errorf("%s: summary %q does not name the QoS", cl.Name, cl.Summary)
+				}
+			}
+		})
+	}
+}

@@ -311,11 +311,17 @@ const (
 	// ClaimJetStreamDedupe is what JetStream's Nats-Msg-Id window
 	// promises: no acked message lost, no re-sent publish stored twice.
 	ClaimJetStreamDedupe = "jetstream-dedupe"
+	// ClaimMQTTQoS0, 1 and 2 are MQTT's delivery levels: at most once,
+	// at least once and exactly once, decided as the generic claims.
+	ClaimMQTTQoS0 = "mqtt-qos0"
+	ClaimMQTTQoS1 = "mqtt-qos1"
+	ClaimMQTTQoS2 = "mqtt-qos2"
 )
 
 // KnownClaims lists the claims the checker can decide.
 func KnownClaims() []string {
-	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS, ClaimJetStreamDedupe}
+	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS, ClaimJetStreamDedupe,
+		ClaimMQTTQoS0, ClaimMQTTQoS1, ClaimMQTTQoS2}
 }
 
 // BrokerSpec is what the scenario asks of every broker kind alike, for the

@@ -266,6 +266,8 @@ func (s *Scenario) validateClaims(p *problems) {
 			p.add(field, "kafka-eos verifies Kafka's transactions; %s has none", s.Broker.Kind)
 		case c == ClaimJetStreamDedupe && s.Broker.Kind != "" && s.Broker.Kind != "nats":
 			p.add(field, "jetstream-dedupe verifies NATS JetStream's Msg-Id window; %s has none", s.Broker.Kind)
+		case strings.HasPrefix(c, "mqtt-qos") && s.Broker.Kind != "" && s.Broker.Kind != "mqtt":
+			p.add(field, "%s verifies an MQTT QoS level; %s speaks no MQTT (claim at-most-once, at-least-once or exactly-once)", c, s.Broker.Kind)
 		}
 		seen[c] = true
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/kafka"
 	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/broker/mqtt"
 	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/broker/redis"
@@ -73,6 +74,16 @@ func Default() broker.Kinds {
 			Open:        broker.Typed(nats.Open),
 			Abilities:   broker.TypedAbilities(nats.Abilities),
 			Footprint:   broker.TypedFootprint(nats.Footprint),
+		},
+		{
+			Name:        "mqtt",
+			Title:       "MQTT",
+			Description: "MQTT 5 through paho.golang, QoS 0, 1 and 2 with persistent sessions: mochi-mqtt in process, a private mosquitto, or your broker by URL",
+			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL},
+			NewConfig:   func() broker.Config { return &mqtt.Config{} },
+			Open:        broker.Typed(mqtt.Open),
+			Abilities:   broker.TypedAbilities(mqtt.Abilities),
+			Footprint:   broker.TypedFootprint(mqtt.Footprint),
 		},
 		{
 			Name:        "redis",

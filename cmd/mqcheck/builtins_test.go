@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker/mqtt"
 	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/broker/sqs"
 	"github.com/mqcheck/mqcheck/internal/testenv"
@@ -121,6 +122,23 @@ var builtinOutcomes = map[string]builtinOutcome{
 		check: all(nothingLost, recovered, noError)},
 	"redis-autoclaim": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
 		check: all(nothingLost, noError, redisClaimed(500))},
+	"mqtt-qos": {exit: exitFail, claims: map[string]string{"mqtt-qos0": "pass", "at-least-once": "fail"},
+		check: all(someLost, noError, func(r *report.Results) []string {
+			if r.Counts.Duplicated != 0 {
+				return []string{fmt.Sprintf("duplicated %d: want 0 (QoS 0 delivers at most once)", r.Counts.Duplicated)}
+			}
+			return nil
+		})},
+	"mqtt-mosquitto-kill": {exit: exitFail, claims: map[string]string{"mqtt-qos1": "fail"},
+		check: all(someLost, noError)},
+	"mqtt-fleet": {exit: exitPass, claims: map[string]string{"mqtt-qos1": "pass"},
+		check: all(nothingLost, noError, func(r *report.Results) []string {
+			if r.Scenario.Producers != 200 || r.Counts.Acked == 0 || r.Counts.Unique != r.Counts.Acked {
+				return []string{fmt.Sprintf("%d producers, %d acked, %d received: want 200 producers and every acked message received",
+					r.Scenario.Producers, r.Counts.Acked, r.Counts.Unique)}
+			}
+			return nil
+		})},
 	"rabbitmq-work-queue": {exit: exitPass, claims: map[string]string{"at-least-once": "pass"},
 		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
 			if r.Counts.Rejected == 0 {
@@ -170,6 +188,9 @@ func TestBuiltinOutcomes(t *testing.T) {
 			}
 			if strings.HasPrefix(name, "redis-") {
 				requireRedis(t)
+			}
+			if name == "mqtt-mosquitto-kill" {
+				testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
 			}
 			t.Parallel()
 			slots <- struct{}{}

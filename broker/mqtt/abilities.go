@@ -1,0 +1,21 @@
+package mqtt
+
+import "github.com/mqcheck/mqcheck/broker"
+
+// Abilities: the embedded server and a private mosquitto are one node
+// mqcheck can stop and start again, keeping sessions; neither can be
+// frozen. A broker at a URL is only reached over the network. Every
+// client connects over TCP, the embedded server's too.
+func Abilities(_ *Config, target string) broker.Abilities {
+	if target == broker.TargetURL {
+		return broker.Abilities{Network: true}
+	}
+	return broker.Abilities{Nodes: 1, Network: true}
+}
+
+// Footprint of one paho.golang client: a connection with its reader,
+// router and pinger goroutines and buffers, and the embedded server's
+// end of it (a second descriptor and its own goroutines).
+func Footprint(_ *Config, _ broker.Spec) broker.Footprint {
+	return broker.Footprint{ProducerBytes: 64 << 10, ConsumerBytes: 64 << 10, ProducerConns: 2, ConsumerConns: 2}
+}

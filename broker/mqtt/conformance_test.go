@@ -1,0 +1,56 @@
+package mqtt_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/brokertest"
+	"github.com/mqcheck/mqcheck/broker/mqtt"
+	"github.com/mqcheck/mqcheck/internal/testenv"
+)
+
+// requireMosquitto fails the test without the mosquitto server, unless
+// MQCHECK_SKIP_BROKERS names mosquitto: then it skips.
+func requireMosquitto(t testing.TB) {
+	t.Helper()
+	testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
+}
+
+func qos(n int) *int { return &n }
+
+// unsupported: what MQTT lacks by design, for every target.
+var unsupported = map[string]string{
+	brokertest.CapPubSub: "each subscription is a client of its own; checked by the CLI tests",
+}
+
+func harness(t *testing.T, target string, cfg func() *mqtt.Config) brokertest.Harness {
+	open := func(ctx context.Context, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+		spec.Target = target
+		return mqtt.Open(ctx, cfg(), spec, env)
+	}
+	return brokertest.Harness{
+		Open:            open,
+		OpenRestartable: open,
+		OpenWithSecret: func(ctx context.Context, secret string, env broker.Env) (*broker.Target, error) {
+			return mqtt.Open(ctx, &mqtt.Config{}, broker.Spec{Target: broker.TargetURL,
+				URL: "mqtt://mqcheck:" + secret + "@" + brokertest.ClosedAddr(t)}, env)
+		},
+		Caps: brokertest.Caps{Unsupported: unsupported},
+	}
+}
+
+// TestConformanceEmbedded runs the conformance suite on embedded mochi-mqtt
+// at QoS 1 with persistent sessions.
+func TestConformanceEmbedded(t *testing.T) {
+	t.Parallel()
+	brokertest.Run(t, harness(t, broker.TargetEmbedded, func() *mqtt.Config { return &mqtt.Config{QoS: qos(1)} }))
+}
+
+// TestConformanceMosquitto runs the conformance suite on a private
+// mosquitto at QoS 1 with persistent sessions.
+func TestConformanceMosquitto(t *testing.T) {
+	t.Parallel()
+	requireMosquitto(t)
+	brokertest.Run(t, harness(t, broker.TargetExec, func() *mqtt.Config { return &mqtt.Config{QoS: qos(1)} }))
+}

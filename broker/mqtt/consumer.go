@@ -1,0 +1,302 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/mqcheck/mqcheck/broker"
+)
+
+// consumer is one subscriber client. Its client id names a session slot of
+// its subscription (see takeSlot); with a persistent session the broker
+// keeps its subscription and unacknowledged messages while it is away,
+// and resends them flagged DUP when the id connects again.
+type consumer struct {
+	d      *driver
+	opts   broker.ConsumerOptions
+	slot   int
+	id     string
+	filter string
+
+	domains sync.Map // topic → domain string, reused
+
+	// ready is closed when Run has set h: deliveries of the connection
+	// NewConsumer made wait for it.
+	ready chan struct{}
+	h     broker.Handler
+	first *attempt
+
+	mu      sync.Mutex
+	cur     *conn
+	stopped bool // crashed or closed: no more handling, no more acks
+	stopCh  chan struct{}
+	freed   bool
+}
+
+func (d *driver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	slot := d.takeSlot(o.Subscription)
+	c := &consumer{d: d, opts: o, slot: slot, filter: d.subscribeFilter(o.Subscription),
+		id: d.consumerID(o.Subscription, slot), ready: make(chan struct{})}
+	// Connect and subscribe now, so that the consumer is subscribed (and
+	// has taken its session over) before the load starts; deliveries wait
+	// for Run's handler.
+	a, err := c.connect(ctx)
+	if err != nil {
+		c.free()
+		return nil, fmt.Errorf("starting consumer %d: %w", o.ID, err)
+	}
+	c.first = a
+	return c, nil
+}
+
+// attempt is one connection of a consumer and what its handler learned.
+type attempt struct {
+	cn   *conn
+	raw  net.Conn // known before paho's first delivery
+	mu   sync.Mutex
+	fail error // the handler's error, which ended the connection
+}
+
+func (a *attempt) failed() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fail
+}
+
+// connect makes one connection with its subscription.
+func (c *consumer) connect(ctx context.Context) (*attempt, error) {
+	a := &attempt{}
+	onPublish := func(pr paho.PublishReceived) (bool, error) {
+		select {
+		case <-c.ready:
+		case <-c.gone():
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.fail != nil || c.isStopped() {
+			// Handled nothing: paho's ack goes to a closed connection.
+			return true, nil
+		}
+		dl := broker.Delivery{Payload: pr.Packet.Payload, Domain: c.domain(pr.Packet.Topic), Redelivered: pr.Packet.Duplicate()}
+		if err := c.h(&dl); err != nil {
+			a.fail = err
+			// Close the socket before paho acknowledges (it does when
+			// this returns): the broker keeps the message.
+			a.raw.Close()
+		}
+		return true, nil
+	}
+	cn, err := c.d.dial(ctx, connectOptions{clientID: c.id, cleanStart: c.d.c.CleanStart, expiry: uint32(c.d.c.SessionExpiry.D() / time.Second),
+		onPublish: onPublish, recvMax: c.d.c.ReceiveMaximum, raw: func(r net.Conn) { a.raw = r }})
+	if err != nil {
+		return nil, err
+	}
+	a.cn = cn
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		cn.raw.Close()
+		<-cn.client.Done()
+		return nil, errors.New("consumer stopped")
+	}
+	c.cur = cn
+	c.mu.Unlock()
+	if cn.connack.SessionPresent {
+		// The session kept its subscription. (Subscribing again would
+		// wait for a SUBACK behind the resent messages, which wait for
+		// Run's handler on the first connection.)
+		return a, nil
+	}
+	if err := subscribe(ctx, cn, c.id, c.filter, c.d.c.subQoS()); err != nil {
+		cn.raw.Close()
+		<-cn.client.Done()
+		if f := a.failed(); f != nil {
+			// The handler failed on a message resent before the
+			// SUBACK, closing the connection under Subscribe.
+			return a, nil
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+// gone is closed once the consumer is stopped.
+func (c *consumer) gone() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopCh == nil {
+		c.stopCh = make(chan struct{})
+		if c.stopped {
+			close(c.stopCh)
+		}
+	}
+	return c.stopCh
+}
+
+// Run hands deliveries to h, reconnecting when the connection drops,
+// until ctx ends or h fails.
+func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
+	c.h = h
+	close(c.ready)
+	a := c.first
+	c.first = nil
+	for failures := 0; ; {
+		if a == nil {
+			var err error
+			a, err = c.connect(ctx)
+			if err != nil {
+				if ctx.Err() != nil || c.isStopped() {
+					return nil
+				}
+				failures++
+				if failures == 10 {
+					c.notify("reconnect-failing", fmt.Sprintf("consumer %d: %v", c.opts.ID, err))
+				}
+				if !sleep(ctx, backoff(failures)) {
+					return nil
+				}
+				continue
+			}
+			if failures > 0 {
+				c.notify("reconnected", fmt.Sprintf("consumer %d (%s)", c.opts.ID, c.id))
+			}
+			failures = 0
+		}
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.cur = nil
+			c.mu.Unlock()
+			_ = a.cn.client.Disconnect(&paho.Disconnect{})
+			return nil
+		case <-a.cn.client.Done():
+		}
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+		f := a.failed()
+		a = nil
+		switch {
+		case c.isStopped():
+			return nil
+		case errors.Is(f, broker.ErrReject):
+			continue // reconnect at once: the broker resends it
+		case f != nil:
+			return c.handlerFailed(f)
+		}
+		c.notify("disconnected", fmt.Sprintf("consumer %d (%s) lost its connection", c.opts.ID, c.id))
+		failures = 1
+		if !sleep(ctx, backoff(0)) {
+			return nil
+		}
+	}
+}
+
+// subscribe subscribes client id to filter at qos.
+func subscribe(ctx context.Context, cn *conn, id, filter string, qos int) error {
+	sctx, cancel := context.WithTimeout(ctx, packetTimeout)
+	defer cancel()
+	// Retained messages only for a new subscription: a session that kept
+	// its subscription does not get the retained message again.
+	sa, err := cn.client.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: filter, QoS: byte(qos), RetainHandling: 1}}})
+	if err != nil {
+		return fmt.Errorf("subscribing %s to %s: %w", id, filter, err)
+	}
+	if len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
+		return fmt.Errorf("%w: the broker refused the subscription of %s to %s: reasons %v", broker.ErrConfig, id, filter, sa.Reasons)
+	}
+	return nil
+}
+
+// domain is the ordering domain of a delivery: its topic as this consumer
+// sees it (a shared subscription splits a topic between consumers).
+func (c *consumer) domain(topic string) string {
+	if v, ok := c.domains.Load(topic); ok {
+		return v.(string)
+	}
+	s := topic + "@" + c.id
+	c.domains.Store(topic, s)
+	return s
+}
+
+// handlerFailed is Run's error when the handler failed.
+func (c *consumer) handlerFailed(f error) error {
+	if errors.Is(f, broker.ErrDeadLetter) {
+		return fmt.Errorf("consumer %d: MQTT has no dead-letter queue: %w", c.opts.ID, f)
+	}
+	return f
+}
+
+func (c *consumer) notify(kind, detail string) {
+	if c.opts.Notify != nil {
+		c.opts.Notify(broker.Notice{Kind: kind, Detail: detail, At: time.Now()})
+	}
+}
+
+func (c *consumer) isStopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped
+}
+
+// dropRaw closes the current connection's socket without a DISCONNECT.
+func (c *consumer) dropRaw() {
+	c.mu.Lock()
+	cn := c.cur
+	c.mu.Unlock()
+	if cn != nil {
+		cn.raw.Close()
+	}
+}
+
+// Crash drops the connection as a killed client would: no DISCONNECT, no
+// further acknowledgment. The session keeps what was unacknowledged.
+func (c *consumer) Crash() error {
+	c.stop()
+	c.dropRaw()
+	c.free()
+	return nil
+}
+
+// Close disconnects cleanly; a persistent session keeps what was
+// unacknowledged for the next consumer in its slot.
+func (c *consumer) Close() error {
+	c.stop()
+	c.mu.Lock()
+	cn := c.cur
+	c.mu.Unlock()
+	if cn != nil {
+		_ = cn.client.Disconnect(&paho.Disconnect{})
+		<-cn.client.Done()
+	}
+	c.free()
+	return nil
+}
+
+func (c *consumer) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stopped {
+		c.stopped = true
+		if c.stopCh != nil {
+			close(c.stopCh)
+		}
+	}
+}
+
+func (c *consumer) free() {
+	c.mu.Lock()
+	freed := c.freed
+	c.freed = true
+	c.mu.Unlock()
+	if !freed {
+		c.d.freeSlot(c.opts.Subscription, c.slot)
+	}
+}

@@ -1,0 +1,232 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"go.etcd.io/bbolt"
+
+	"github.com/mqcheck/mqcheck/broker"
+)
+
+// MochiVersion is the embedded server's module version.
+const MochiVersion = "v2.7.9"
+
+// embedded is mochi-mqtt running in the mqcheck process on a fixed port,
+// its sessions in a bolt file under the run directory (persistence bolt),
+// so that a stop and start keeps them as a broker restart does.
+type embedded struct {
+	c    *Config
+	addr string
+	db   string // the bolt file; "" without persistence
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	srv *mochi.Server // nil while stopped
+	// prefix of the run's consumer client ids, for the backlog.
+	prefix string
+	dup    *dupHook // outlives restarts, as the sockets it saw written
+}
+
+// dupHook corrects one way mochi departs from the protocol: when a client
+// reconnects, mochi resends every message of its session flagged DUP,
+// also those it queued while the client was away and never sent, whose
+// first delivery must not be flagged [MQTT-3.3.1-1]. The hook remembers
+// which publishes it saw written and clears DUP on the others, so that
+// the redelivery flag means what it means on mosquitto.
+type dupHook struct {
+	mochi.HookBase
+	mu   sync.Mutex
+	sent map[dupKey]bool
+}
+
+type dupKey struct {
+	client string
+	id     uint16
+}
+
+func (h *dupHook) ID() string { return "mqcheck-dup" }
+
+func (h *dupHook) Provides(b byte) bool {
+	return b == mochi.OnPacketEncode || b == mochi.OnQosComplete
+}
+
+func (h *dupHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 {
+		return pk
+	}
+	k := dupKey{cl.ID, pk.PacketID}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pk.FixedHeader.Dup && !h.sent[k] {
+		pk.FixedHeader.Dup = false
+	}
+	h.sent[k] = true
+	return pk
+}
+
+// OnQosComplete forgets a finished exchange. Dropped ones are not
+// forgotten: mochi drops the old connection's copy of a session it hands
+// to the new connection.
+func (h *dupHook) OnQosComplete(cl *mochi.Client, pk packets.Packet) {
+	h.mu.Lock()
+	delete(h.sent, dupKey{cl.ID, pk.PacketID})
+	h.mu.Unlock()
+}
+
+var _ broker.Restarter = (*embedded)(nil)
+
+func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+	e := &embedded{c: c, log: slog.New(slog.NewTextHandler(io.Discard, nil)), dup: &dupHook{sent: map[dupKey]bool{}}}
+	if c.Persistence == "bolt" {
+		base := env.Dir
+		if base == "" {
+			base = os.TempDir()
+		}
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			return nil, fmt.Errorf("creating the run directory: %w", err)
+		}
+		dir, err := os.MkdirTemp(base, "mochi-")
+		if err != nil {
+			return nil, fmt.Errorf("creating the embedded broker's directory: %w", err)
+		}
+		e.db = filepath.Join(dir, "sessions.bolt")
+	}
+	var errs []error
+	for range 3 {
+		port, err := broker.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		e.addr = "127.0.0.1:" + strconv.Itoa(port)
+		if err = e.start(); err == nil {
+			break
+		}
+		errs = append(errs, err)
+		e.addr = ""
+	}
+	if e.addr == "" {
+		return nil, fmt.Errorf("starting the embedded MQTT broker: %w", errors.Join(errs...))
+	}
+	d := newDriver(c, spec, endpoint{addr: e.addr}, env)
+	e.prefix = d.consumerPrefix()
+	d.backlog = e.backlog
+	persist := "no persistence"
+	if e.db != "" {
+		persist = "sessions in " + e.db
+	}
+	return &broker.Target{Driver: d, Restarter: e, Endpoints: []string{e.addr},
+		Description: fmt.Sprintf("embedded mochi-mqtt %s on %s, %s", MochiVersion, e.addr, persist),
+		Close:       func(context.Context) error { return e.Stop(ctx, -1, true) }}, nil
+}
+
+// start builds a server, with the bolt hook loading what the last one
+// stored, and serves.
+func (e *embedded) start() error {
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumInflight = uint16(e.c.MaxInflight)
+	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: e.log})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return fmt.Errorf("adding the allow-all hook: %w", err)
+	}
+	if err := srv.AddHook(e.dup, nil); err != nil {
+		return fmt.Errorf("adding the DUP hook: %w", err)
+	}
+	if e.db != "" {
+		// No fsync: the file outlives a restart of the server inside
+		// mqcheck, which is what the embedded target restarts.
+		if err := srv.AddHook(newLockedBolt(), &bolt.Options{Path: e.db,
+			Options: &bbolt.Options{Timeout: 5 * time.Second, NoSync: true}}); err != nil {
+			return fmt.Errorf("opening the session store %s: %w", e.db, err)
+		}
+	}
+	ln := listeners.NewTCP(listeners.Config{ID: "mqcheck", Address: e.addr})
+	if err := srv.AddListener(ln); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("listening on %s: %w", e.addr, err)
+	}
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("serving on %s: %w", e.addr, err)
+	}
+	e.mu.Lock()
+	e.srv = srv
+	e.mu.Unlock()
+	return nil
+}
+
+// Nodes: one server.
+func (e *embedded) Nodes() int { return 1 }
+
+// Stop closes the server: its clients are disconnected, its sessions stay
+// in the bolt file. Killed or graceful is the same inside one process.
+func (e *embedded) Stop(_ context.Context, node int, _ bool) error {
+	if err := broker.OneNode("stopping mochi-mqtt", node); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	srv := e.srv
+	e.srv = nil
+	e.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close()
+}
+
+// Start serves again on the same port, with the sessions the bolt file
+// kept.
+func (e *embedded) Start(ctx context.Context, node int) error {
+	if err := broker.OneNode("starting mochi-mqtt", node); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	up := e.srv != nil
+	e.mu.Unlock()
+	if up {
+		return nil
+	}
+	var err error
+	for ctx.Err() == nil {
+		// The port may linger a moment after the listener closed.
+		if err = e.start(); err == nil {
+			return nil
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			break
+		}
+	}
+	return fmt.Errorf("starting the embedded MQTT broker again: %w", errors.Join(err, ctx.Err()))
+}
+
+// backlog counts the QoS 1 and 2 messages the server holds for the run's
+// consumers (in flight or queued for an offline session).
+func (e *embedded) backlog(context.Context) (int64, error) {
+	e.mu.Lock()
+	srv := e.srv
+	e.mu.Unlock()
+	if srv == nil {
+		return 0, errors.New("the embedded broker is stopped")
+	}
+	var n int64
+	for id, cl := range srv.Clients.GetAll() {
+		if strings.HasPrefix(id, e.prefix) {
+			n += int64(cl.State.Inflight.Len())
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,305 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/units"
+)
+
+// Config configures the MQTT driver. A scenario writes it as broker.mqtt.
+// Zero values mean "unset"; ApplyDefaults fills them in.
+type Config struct {
+	// Version of the protocol: "5" (paho.golang). Default 5.
+	Version string `yaml:"version,omitempty" json:"version,omitempty"`
+	// QoS of every publish, 0 to 2. Default 1.
+	QoS *int `yaml:"qos,omitempty" json:"qos,omitempty"`
+	// SubscribeQoS is the maximum QoS of every subscription, 0 to 2: a
+	// message is delivered at the lower of the two. Default: qos.
+	SubscribeQoS *int `yaml:"subscribe_qos,omitempty" json:"subscribe_qos,omitempty"`
+	// CleanStart: consumers start a new session on every connection, so
+	// what a dropped connection had in flight is gone. Default false: a
+	// persistent session (session_expiry) that a consumer reconnecting
+	// with the same client id takes over, in-flight messages resent
+	// flagged DUP. Producers always start clean.
+	CleanStart bool `yaml:"clean_start,omitempty" json:"clean_start,omitempty"`
+	// SessionExpiry of a consumer's persistent session after its
+	// connection closes. Default 5m.
+	SessionExpiry *units.Duration `yaml:"session_expiry,omitempty" json:"session_expiry,omitempty"`
+	// Retain publishes every message with the retain flag.
+	Retain bool `yaml:"retain,omitempty" json:"retain,omitempty"`
+	// Topics: shared (every producer publishes to <destination>) or
+	// per-producer (<destination>/p<i>, subscribed with the wildcard
+	// <destination>/+). Default shared.
+	Topics string `yaml:"topics,omitempty" json:"topics,omitempty"`
+	// ReceiveMaximum each consumer announces: the QoS 1 and 2 messages
+	// the broker may have in flight to it unacknowledged. Default 0: the
+	// protocol's (65535).
+	ReceiveMaximum int `yaml:"receive_maximum,omitempty" json:"receive_maximum,omitempty"`
+	// KeepAlive of every connection, whole seconds. Default 30s.
+	KeepAlive units.Duration `yaml:"keep_alive,omitempty" json:"keep_alive,omitempty"`
+	// ClientIDPrefix of every client id (producers <prefix>-p<i>,
+	// consumers <prefix>-s<subscription>c<slot>). Default mqc-<8
+	// characters of the run id>.
+	ClientIDPrefix string `yaml:"client_id_prefix,omitempty" json:"client_id_prefix,omitempty"`
+	// ConnectRate caps new connections per second across the run (a
+	// fleet's ramp). Default 0: no cap.
+	ConnectRate int `yaml:"connect_rate,omitempty" json:"connect_rate,omitempty"`
+	// Username of every connection (url targets; a broker.url's user
+	// info is taken instead when it has one).
+	Username string `yaml:"username,omitempty" json:"username,omitempty"`
+	// Password of Username.
+	Password string `yaml:"password,omitempty" json:"password,omitempty" secret:"true"`
+	// TLS of url targets reached as mqtts://.
+	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+
+	// MaxInflight of the embedded server (mochi's MaximumInflight): the
+	// QoS 1 and 2 messages it keeps per client; past it, it drops
+	// messages for that client. Default 8192, mochi's.
+	MaxInflight int `yaml:"max_inflight,omitempty" json:"max_inflight,omitempty"`
+	// Persistence of the embedded server's sessions: none (a restart
+	// forgets them) or bolt (a file under the run directory, kept across
+	// restarts; mochi 2.7.9 with its bolt hook loses a message now and
+	// then when a client takes its session over, see README). Default
+	// none.
+	Persistence string `yaml:"persistence,omitempty" json:"persistence,omitempty"`
+
+	// Mosquitto settings of the exec target.
+	Mosquitto *Mosquitto `yaml:"mosquitto,omitempty" json:"mosquitto,omitempty"`
+}
+
+// TLS are the client's TLS settings.
+type TLS struct {
+	// CAFile verifies the server (PEM); default the system's roots.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// CertFile and KeyFile are a client certificate (PEM).
+	CertFile string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
+	// KeyFile of CertFile.
+	KeyFile string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+	// InsecureSkipVerify accepts any server certificate.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
+}
+
+// Mosquitto configures the private mosquitto of the exec target.
+type Mosquitto struct {
+	// AutosaveInterval: seconds between saves of the in-memory store to
+	// the persistence file. Default 1800, mosquitto's. A kill -9 loses
+	// what changed since the last save.
+	AutosaveInterval int `yaml:"autosave_interval,omitempty" json:"autosave_interval,omitempty"`
+	// AutosaveOnChanges: autosave_interval counts changes, not seconds.
+	AutosaveOnChanges bool `yaml:"autosave_on_changes,omitempty" json:"autosave_on_changes,omitempty"`
+	// MaxQueuedMessages per client (offline sessions and in flight).
+	// Default 100000 (mosquitto's 1000 drops messages under load).
+	MaxQueuedMessages int `yaml:"max_queued_messages,omitempty" json:"max_queued_messages,omitempty"`
+}
+
+// Values the section accepts.
+var (
+	versions      = []string{"5"}
+	topicModes    = []string{"shared", "per-producer"}
+	persistences  = []string{"none", "bolt"}
+	maxClientID   = 23 // MQTT 3.1.1's length a server must accept
+	claimsByQoS   = []string{"mqtt-qos0", "mqtt-qos1", "mqtt-qos2"}
+	maxSessionExp = time.Duration(1<<32-1) * time.Second
+)
+
+// Defaults the driver relies on.
+const (
+	defaultQoS           = 1
+	defaultSessionExpiry = 5 * time.Minute
+	defaultKeepAlive     = 30 * time.Second
+	defaultMaxInflight   = 8192
+	defaultAutosave      = 1800
+	defaultMaxQueued     = 100000
+)
+
+// Enums lists the values of the section's fields of a fixed set.
+func (c *Config) Enums() map[string][]string {
+	return map[string][]string{"version": slices.Clone(versions), "topics": slices.Clone(topicModes),
+		"persistence": slices.Clone(persistences)}
+}
+
+// ApplyDefaults fills every unset field.
+func (c *Config) ApplyDefaults() {
+	if c.Version == "" {
+		c.Version = "5"
+	}
+	if c.QoS == nil {
+		q := defaultQoS
+		c.QoS = &q
+	}
+	if c.SubscribeQoS == nil {
+		q := *c.QoS
+		c.SubscribeQoS = &q
+	}
+	if c.SessionExpiry == nil {
+		d := units.Duration(defaultSessionExpiry)
+		if c.CleanStart {
+			d = 0
+		}
+		c.SessionExpiry = &d
+	}
+	if c.Topics == "" {
+		c.Topics = "shared"
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = units.Duration(defaultKeepAlive)
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = defaultMaxInflight
+	}
+	if c.Persistence == "" {
+		c.Persistence = "none"
+	}
+	if c.Mosquitto == nil {
+		c.Mosquitto = &Mosquitto{}
+	}
+	if c.Mosquitto.AutosaveInterval == 0 {
+		c.Mosquitto.AutosaveInterval = defaultAutosave
+	}
+	if c.Mosquitto.MaxQueuedMessages == 0 {
+		c.Mosquitto.MaxQueuedMessages = defaultMaxQueued
+	}
+}
+
+// qos is the publish QoS (default applied).
+func (c *Config) qos() int {
+	if c == nil || c.QoS == nil {
+		return defaultQoS
+	}
+	return *c.QoS
+}
+
+// subQoS is the subscription's maximum QoS (default applied).
+func (c *Config) subQoS() int {
+	if c == nil || c.SubscribeQoS == nil {
+		return c.qos()
+	}
+	return *c.SubscribeQoS
+}
+
+// DeliveredQoS is the QoS messages reach consumers at: the lower of the
+// publish's and the subscription's.
+func (c *Config) DeliveredQoS() int { return min(c.qos(), c.subQoS()) }
+
+// Validate reports what is wrong with the section, each problem a
+// *broker.FieldError naming its path.
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	var ps []error
+	add := func(field, format string, args ...any) {
+		ps = append(ps, broker.Problem("broker.mqtt."+field, format, args...))
+	}
+	if c.Version != "" && !slices.Contains(versions, c.Version) {
+		if c.Version == "3.1.1" || c.Version == "3" || c.Version == "4" {
+			add("version", "MQTT 3.1.1 is not supported by this build of mqcheck (MQTT 5 only: version \"5\")")
+		} else {
+			add("version", "unknown value %q (valid: %s)", c.Version, strings.Join(versions, ", "))
+		}
+	}
+	for _, q := range []struct {
+		field string
+		v     *int
+	}{{"qos", c.QoS}, {"subscribe_qos", c.SubscribeQoS}} {
+		if q.v != nil && (*q.v < 0 || *q.v > 2) {
+			add(q.field, "must be 0, 1 or 2 (got %d): MQTT has three levels, at most once, at least once, exactly once", *q.v)
+		}
+	}
+	if c.SessionExpiry != nil {
+		switch e := c.SessionExpiry.D(); {
+		case e < 0 || e > maxSessionExp:
+			add("session_expiry", "must be 0 to %s (got %s)", maxSessionExp, e)
+		case e%time.Second != 0:
+			add("session_expiry", "%s is not whole seconds, which is all MQTT takes", e)
+		case c.CleanStart && e > 0:
+			add("session_expiry", "clean_start: true keeps no session; remove session_expiry or clean_start")
+		}
+	}
+	if c.Topics != "" && !slices.Contains(topicModes, c.Topics) {
+		add("topics", "unknown value %q (valid: %s)", c.Topics, strings.Join(topicModes, ", "))
+	}
+	if c.ReceiveMaximum < 0 || c.ReceiveMaximum > 65535 {
+		add("receive_maximum", "must be 1 to 65535, or 0 for the protocol's default (got %d)", c.ReceiveMaximum)
+	}
+	if k := c.KeepAlive.D(); k < 0 || k > 65535*time.Second || k%time.Second != 0 {
+		add("keep_alive", "must be whole seconds, 0 to 65535s (got %s)", k)
+	}
+	if err := checkPrefix(c.ClientIDPrefix); err != nil {
+		add("client_id_prefix", "%v", err)
+	}
+	if c.ConnectRate < 0 {
+		add("connect_rate", "must not be negative (got %d)", c.ConnectRate)
+	}
+	if c.Password != "" && c.Username == "" {
+		add("password", "a password needs a username")
+	}
+	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
+		add("max_inflight", "must be 1 to 65535 (got %d)", c.MaxInflight)
+	}
+	if c.Persistence != "" && !slices.Contains(persistences, c.Persistence) {
+		add("persistence", "unknown value %q (valid: %s)", c.Persistence, strings.Join(persistences, ", "))
+	}
+	if m := c.Mosquitto; m != nil {
+		if m.AutosaveInterval < 0 {
+			add("mosquitto.autosave_interval", "must not be negative (got %d)", m.AutosaveInterval)
+		}
+		if m.MaxQueuedMessages < 0 {
+			add("mosquitto.max_queued_messages", "must not be negative (got %d)", m.MaxQueuedMessages)
+		}
+	}
+	return errors.Join(ps...)
+}
+
+// checkPrefix checks a client id prefix: printable ASCII without the
+// topic wildcards, short enough that the longest id stays within 23
+// characters, what every MQTT server must accept.
+func checkPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	for _, r := range p {
+		if r <= ' ' || r > '~' || r == '+' || r == '#' || r == '/' {
+			return fmt.Errorf("%q: client ids are printable ASCII without spaces, /, + or #", p)
+		}
+	}
+	// The longest suffix mqcheck adds: -p99999 or -s99c99999.
+	if n := len(p) + len("-s99c99999"); n > maxClientID {
+		return fmt.Errorf("%q is too long: with the suffix mqcheck adds the client id passes %d characters, the length every MQTT server must accept (some refuse longer ones)", p, maxClientID)
+	}
+	return nil
+}
+
+// CheckSpec rejects settings that contradict the rest of the scenario.
+func (c *Config) CheckSpec(spec broker.Spec) error {
+	var ps []error
+	if err := broker.NoDeadLetter("mqtt", spec); err != nil {
+		ps = append(ps, err)
+	}
+	if spec.FailFraction > 0 && c != nil && c.CleanStart {
+		ps = append(ps, broker.Problem("consumers.fail_fraction", "MQTT has no negative acknowledgment: mqcheck gives a failed delivery back by dropping the connection, and with clean_start: true the session and the message go with it; use a persistent session"))
+	}
+	if d := spec.Destination; d != "" {
+		if strings.ContainsAny(d, "+#") || strings.HasPrefix(d, "$") {
+			ps = append(ps, broker.Problem("broker.destination", "%q: a topic to publish to holds no wildcard (+, #) and does not start with $", d))
+		}
+	}
+	delivered := c.DeliveredQoS()
+	for i, claim := range spec.Claims {
+		n := slices.Index(claimsByQoS, claim)
+		if n < 0 {
+			continue
+		}
+		if n != delivered {
+			ps = append(ps, broker.Problem("claims."+strconv.Itoa(i), "%s is the promise of QoS %d, and messages are delivered at QoS %d (the lower of broker.mqtt.qos %d and subscribe_qos %d); claim mqtt-qos%d",
+				claim, n, delivered, c.qos(), c.subQoS(), delivered))
+		}
+	}
+	return errors.Join(ps...)
+}
