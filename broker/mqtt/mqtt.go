@@ -4,7 +4,6 @@ package mqtt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -24,24 +23,10 @@ import (
 //   - url: the broker at broker.url (mqtt://host:port, mqtts:// for TLS;
 //     user info is the username and password).
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-	cfg := &Config{}
-	if c != nil {
-		*cfg = *c
-	}
-	cfg.ApplyDefaults()
-	if err := errors.Join(cfg.Validate(), cfg.CheckSpec(spec)); err != nil {
-		return nil, fmt.Errorf("opening mqtt target: %w: %w", broker.ErrConfig, err)
-	}
-	switch spec.Target {
-	case "", broker.TargetEmbedded:
-		return openEmbedded(ctx, cfg, spec, env)
-	case broker.TargetExec:
-		return openMosquitto(ctx, cfg, spec, env)
-	case broker.TargetURL:
-		return openURL(ctx, cfg, spec, env)
-	}
-	return nil, fmt.Errorf("opening mqtt target: %w: target %q is not supported (%s, %s, %s)", broker.ErrConfig, spec.Target,
-		broker.TargetEmbedded, broker.TargetExec, broker.TargetURL)
+	return broker.OpenTarget(ctx, "mqtt", c, spec, env,
+		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
+		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openMosquitto},
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
 }
 
 func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {

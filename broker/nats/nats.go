@@ -4,7 +4,6 @@ package nats
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -29,24 +28,10 @@ import (
 //   - url: the server(s) at broker.url (nats://, tls://, comma-separated),
 //     with the section's credentials.
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-	cfg := &Config{}
-	if c != nil {
-		*cfg = *c
-	}
-	cfg.ApplyDefaults()
-	if err := errors.Join(cfg.Validate(), cfg.CheckSpec(spec)); err != nil {
-		return nil, fmt.Errorf("opening nats target: %w: %w", broker.ErrConfig, err)
-	}
-	switch spec.Target {
-	case "", broker.TargetEmbedded:
-		return openEmbedded(ctx, cfg, spec, env)
-	case broker.TargetExec:
-		return openExec(ctx, cfg, spec, env)
-	case broker.TargetURL:
-		return openURL(ctx, cfg, spec, env)
-	}
-	return nil, fmt.Errorf("opening nats target: %w: target %q is not supported (%s, %s, %s)", broker.ErrConfig, spec.Target,
-		broker.TargetEmbedded, broker.TargetExec, broker.TargetURL)
+	return broker.OpenTarget(ctx, "nats", c, spec, env,
+		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
+		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openExec},
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
 }
 
 // unreachableAfter bounds how long Open waits for a url target.

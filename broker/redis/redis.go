@@ -37,24 +37,10 @@ const unreachableAfter = 5 * time.Second
 //     rediss:// for TLS); the stream is named for the run and deleted.
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 	quietOnce.Do(func() { goredis.SetLogger(quiet{}) })
-	cfg := &Config{}
-	if c != nil {
-		*cfg = *c
-	}
-	cfg.ApplyDefaults()
-	if err := errors.Join(cfg.Validate(), cfg.CheckSpec(spec)); err != nil {
-		return nil, fmt.Errorf("opening redis target: %w: %w", broker.ErrConfig, err)
-	}
-	switch spec.Target {
-	case "", broker.TargetExec:
-		return openExec(ctx, cfg, spec, env)
-	case broker.TargetEmbedded:
-		return openEmbedded(ctx, cfg, spec, env)
-	case broker.TargetURL:
-		return openURL(ctx, cfg, spec, env)
-	}
-	return nil, fmt.Errorf("opening redis target: %w: target %q is not supported (%s, %s, %s)", broker.ErrConfig, spec.Target,
-		broker.TargetExec, broker.TargetEmbedded, broker.TargetURL)
+	return broker.OpenTarget(ctx, "redis", c, spec, env,
+		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openExec},
+		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
 }
 
 // quiet discards go-redis's own log lines (failed dials during a restart):

@@ -4,7 +4,6 @@ package sqs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -30,24 +29,10 @@ const unreachableAfter = 5 * time.Second
 //     LocalStack, ElasticMQ), credentials and region from the AWS chain.
 //     A queue that exists already is used as it is and never deleted.
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-	cfg := &Config{}
-	if c != nil {
-		*cfg = *c
-	}
-	cfg.ApplyDefaults()
-	if err := errors.Join(cfg.Validate(), cfg.CheckSpec(spec)); err != nil {
-		return nil, fmt.Errorf("opening sqs target: %w: %w", broker.ErrConfig, err)
-	}
-	switch spec.Target {
-	case "", broker.TargetEmbedded:
-		return openEmbedded(ctx, cfg, spec, env)
-	case broker.TargetExec:
-		return openFauxqs(ctx, cfg, spec, env)
-	case broker.TargetURL:
-		return openURL(ctx, cfg, spec, env)
-	}
-	return nil, fmt.Errorf("opening sqs target: %w: target %q is not supported (%s, %s, %s)", broker.ErrConfig, spec.Target,
-		broker.TargetEmbedded, broker.TargetExec, broker.TargetURL)
+	return broker.OpenTarget(ctx, "sqs", c, spec, env,
+		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
+		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openFauxqs},
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
 }
 
 func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
