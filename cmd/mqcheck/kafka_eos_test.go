@@ -264,7 +264,7 @@ func TestKafkaRebalanceStorm(t *testing.T) {
 		protocol, balancer, interval string
 		moves                        int // revocations the storm must make at least
 	}{
-		{"classic", "cooperative-sticky", "500ms", 4}, {"classic", "range", "500ms", 4}, {"consumer", "sticky", "2s", 1},
+		{"classic", "cooperative-sticky", "500ms", 2}, {"classic", "range", "500ms", 2}, {"consumer", "sticky", "2s", 1},
 	} {
 		t.Run(tc.protocol+"-"+tc.balancer, func(t *testing.T) {
 			t.Parallel()
