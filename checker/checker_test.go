@@ -634,13 +634,18 @@ func TestSQSFIFOClaim(t *testing.T) {
 		{"two groups interleaved", "s 0:0-3; a 0:0-3; r s0 g0 0:0,2@10; r s0 g1 0:1,3@20", pass},
 		{"duplicate without position", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3; r s0 g0 0:2", unknown},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			names := NewNames("s0")
-			c := New(names)
-			c.Apply(history(t, names, tc.history))
-			checkVerdicts(t, c.Finalize(Options{Drained: true, Claims: []string{"sqs-fifo"}}), verdicts{"sqs-fifo": tc.want})
-		})
+		t.Run(tc.name, func(t *testing.T) { checkClaimOn(t, "sqs-fifo", tc.history, tc.want) })
 	}
+}
+
+// checkClaimOn decides claim alone on a drained history of one
+// subscription and checks its verdict.
+func checkClaimOn(t *testing.T, claim, hist, want string) {
+	t.Helper()
+	names := NewNames("s0")
+	c := New(names)
+	c.Apply(history(t, names, hist))
+	checkVerdicts(t, c.Finalize(Options{Drained: true, Claims: []string{claim}}), verdicts{claim: want})
 }
 
 // TestSettleCutShort: when the drain's deadline cut the settle short, a

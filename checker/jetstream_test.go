@@ -19,11 +19,6 @@ func TestJetStreamDedupeClaim(t *testing.T) {
 		{"out of order is not its business", "s 0:0-3; a 0:0-3; r s0 g0 0:0,2,1,3@10", pass},
 		{"duplicate without position", "s 0:0-3; a 0:0-3; r s0 g0 0:0-3; r s0 g0 0:2", unknown},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			names := NewNames("s0")
-			c := New(names)
-			c.Apply(history(t, names, tc.history))
-			checkVerdicts(t, c.Finalize(Options{Drained: true, Claims: []string{"jetstream-dedupe"}}), verdicts{"jetstream-dedupe": tc.want})
-		})
+		t.Run(tc.name, func(t *testing.T) { checkClaimOn(t, "jetstream-dedupe", tc.history, tc.want) })
 	}
 }
