@@ -310,21 +310,28 @@ func (n *node) beamPID() int {
 
 // parentOf reads a process's parent pid from /proc; 0 if it is gone.
 func parentOf(pid int) int {
+	_, ppid, _ := procStat(pid)
+	return ppid
+}
+
+// procStat reads a process's state letter, parent pid and command name from
+// /proc; a zero state if it is gone.
+func procStat(pid int) (state byte, ppid int, comm string) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0, ""
 	}
 	// The command name is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
+	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if i < 0 || j < i {
+		return 0, 0, ""
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0
+	f := strings.Fields(string(b[j+1:]))
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, ""
 	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0][0], ppid, string(b[i+1 : j])
 }
 
 func (n *node) Nodes() int { return 1 }
@@ -401,11 +408,32 @@ func (n *node) signalVM(node int, sig syscall.Signal, what string) error {
 	if pid == 0 {
 		return fmt.Errorf("%s node %s: it is not running", what, n.name)
 	}
+	// A pause that did not take would let a test or a fault window see a
+	// node answering while it is said to be frozen: signal only the VM,
+	// and return once the kernel shows it stopped (or running again).
+	if _, _, comm := procStat(pid); !strings.HasPrefix(comm, "beam") {
+		return fmt.Errorf("%s node %s: pid %d is %q, not the Erlang VM", what, n.name, pid, comm)
+	}
 	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("%s node %s (pid %d): %w", what, n.name, pid, err)
 	}
-	return nil
+	deadline := time.Now().Add(signalWait)
+	for {
+		state, _, _ := procStat(pid)
+		stopped := state == 'T' || state == 't'
+		if stopped == (sig == syscall.SIGSTOP) {
+			return nil
+		}
+		if state == 0 || state == 'Z' || time.Now().After(deadline) {
+			return fmt.Errorf("%s node %s (pid %d): its state is %q %s after the signal", what, n.name, pid, state, signalWait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
+
+// signalWait bounds how long a SIGSTOP or SIGCONT may take to show in
+// /proc (microseconds, unless the machine is starved).
+const signalWait = 2 * time.Second
 
 // Start boots the node again on the same ports and data.
 func (n *node) Start(ctx context.Context, node int) error {
