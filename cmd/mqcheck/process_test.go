@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +31,11 @@ func TestMain(m *testing.M) {
 	}
 	// Commands run in-process here: the process is set up as main does.
 	setupProcess()
-	os.Exit(m.Run())
+	code := m.Run()
+	if userBuildDir != "" {
+		_ = os.RemoveAll(userBuildDir)
+	}
+	os.Exit(code)
 }
 
 // proc is an mqcheck subprocess in a process group of its own, so the test
@@ -62,8 +68,15 @@ func startMQCheck(t *testing.T, args ...string) *proc {
 // test's) with env added to the environment.
 func startMQCheckIn(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
+	return startBinaryIn(t, os.Args[0], dir, env, args...)
+}
+
+// startBinaryIn starts the mqcheck binary bin (the test binary, or a
+// user's build from userBuild) as startMQCheckIn does.
+func startBinaryIn(t *testing.T, bin, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{seen: make(chan struct{}, 1), done: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
 	// CI=1: plain progress lines, whatever the terminal running the tests.
 	p.cmd.Env = append(append(os.Environ(), asMainEnv+"=1", "CI=1"), env...)
@@ -110,6 +123,46 @@ func startMQCheckIn(t *testing.T, dir string, env []string, args ...string) *pro
 	})
 	return p
 }
+
+// userBuild builds mqcheck as a user does (go build, no race detector)
+// once per test binary, and returns its path. The built-ins run on it: what
+// they promise is what a user's build shows, and 31 race-instrumented
+// processes (several times the CPU each) made their timing the machine's
+// rather than the broker's. Every other CLI test still runs the
+// race-instrumented test binary.
+func userBuild(t *testing.T) string {
+	t.Helper()
+	userBuildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mqcheck-build-")
+		if err != nil {
+			userBuildErr = err
+			return
+		}
+		userBuildDir = dir
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		bin := filepath.Join(dir, "mqcheck")
+		cmd := exec.Command(goBin, "build", "-o", bin, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			userBuildErr = fmt.Errorf("go build: %w\n%s", err, out)
+			return
+		}
+		userBuildBin = bin
+	})
+	if userBuildErr != nil {
+		t.Fatalf("building mqcheck for the built-ins: %v", userBuildErr)
+	}
+	return userBuildBin
+}
+
+var (
+	userBuildOnce sync.Once
+	userBuildBin  string
+	userBuildDir  string
+	userBuildErr  error
+)
 
 func (p *proc) output() string {
 	p.mu.Lock()
