@@ -64,11 +64,12 @@ type Scenario struct {
 // writes the kind's own settings here, under the kind's name (broker.kafka):
 // they decode into Config.
 type Broker struct {
-	// Kind: memory (in-process reference broker, for mqcheck's own tests),
-	// kafka, rabbitmq.
+	// Kind: kafka, rabbitmq, sqs, nats, mqtt, redis, or memory (in-process
+	// reference broker, for mqcheck's own tests).
 	Kind string `yaml:"kind" json:"kind"`
 	// Target: embedded (started in-process by mqcheck), exec (a private
-	// broker process mqcheck starts from the installed server, rabbitmq),
+	// broker process mqcheck starts from the installed server: rabbitmq,
+	// sqs, nats, mqtt, redis),
 	// url (an existing broker at URL). Default: url when URL is set, else
 	// the kind's own (embedded; exec for rabbitmq).
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
