@@ -2,6 +2,8 @@ package nats_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,7 @@ func TestValidate(t *testing.T) {
 // TestCheckSpec: combinations with the rest of the scenario that cannot
 // give an answer are refused naming the field.
 func TestCheckSpec(t *testing.T) {
+	old, current := fakeServer(t, "2.9.10"), fakeServer(t, "2.10.0")
 	for _, tc := range []struct {
 		c    nats.Config
 		spec broker.Spec
@@ -83,7 +86,14 @@ func TestCheckSpec(t *testing.T) {
 		{nats.Config{Replicas: 3, Cluster: 3}, broker.Spec{}, ""},
 		{nats.Config{Replicas: 3}, broker.Spec{Target: broker.TargetURL}, ""},
 		{nats.Config{Replicas: 3, Cluster: 3}, broker.Spec{Target: broker.TargetExec}, "broker.nats.replicas"},
-		{nats.Config{SyncInterval: "always"}, broker.Spec{Target: broker.TargetExec}, "broker.nats.sync_interval"},
+		{nats.Config{SyncInterval: "always", Server: old}, broker.Spec{Target: broker.TargetExec}, "broker.nats.sync_interval"},
+		{nats.Config{SyncInterval: "1s", Server: old}, broker.Spec{Target: broker.TargetExec}, "it came in 2.10.0"},
+		{nats.Config{Server: old}, broker.Spec{Target: broker.TargetExec}, ""},
+		{nats.Config{SyncInterval: "always", Server: current}, broker.Spec{Target: broker.TargetExec}, ""},
+		{nats.Config{SyncInterval: "always", Server: filepath.Join(t.TempDir(), "none")}, broker.Spec{Target: broker.TargetExec}, "broker.nats.server"},
+		{nats.Config{SyncInterval: "always", Server: t.TempDir()}, broker.Spec{Target: broker.TargetExec}, "not an executable file"},
+		{nats.Config{Server: current}, broker.Spec{}, "broker.nats.server"},
+		{nats.Config{SyncInterval: "always"}, broker.Spec{}, ""},
 		{nats.Config{Retention: "workqueue"}, broker.Spec{Subscriptions: 2}, "consumers.subscriptions"},
 		{nats.Config{Retention: "interest"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailDeadLetter}, "consumers.fail_action"},
 		{nats.Config{AckPolicy: "none"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, "consumers.fail_fraction"},
@@ -100,4 +110,14 @@ func TestCheckSpec(t *testing.T) {
 			t.Errorf("%+v %+v: %v, want a problem with %s", tc.c, tc.spec, err, tc.want)
 		}
 	}
+}
+
+// fakeServer is a script that answers --version as nats-server v.
+func fakeServer(t *testing.T, v string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "nats-server")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\necho 'nats-server: v"+v+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
