@@ -38,6 +38,23 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkEncodePooled: Encode of a pool's buffer, the producers' path.
+func BenchmarkEncodePooled(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+			e := newEncoder(b, size)
+			buf := e.NewBuffer()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			var seq uint64
+			for b.Loop() {
+				seq++
+				e.EncodePooled(buf, seq, 1, 2)
+			}
+		})
+	}
+}
+
 func BenchmarkEncodeText(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
