@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/nats"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -120,4 +121,50 @@ func fakeServer(t *testing.T, v string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestDebianServerHasNoSync: Debian's nats-server says it is 2.9.10, and
+// sync_interval on it is refused naming the version.
+func TestDebianServerHasNoSync(t *testing.T) {
+	_, err := os.Stat(nats.ExecServer)
+	testenv.Require(t, "nats", err)
+	c := nats.Config{SyncInterval: "always", Server: nats.ExecServer}
+	c.ApplyDefaults()
+	err = c.CheckSpec(broker.Spec{Target: broker.TargetExec})
+	if err == nil || !strings.Contains(err.Error(), "nats-server 2.9.10 (/usr/sbin/nats-server) has no sync_interval") {
+		t.Errorf("%v: want sync_interval refused on 2.9.10", err)
+	}
+}
+
+// TestFindServer: the exec target runs broker.nats.server when set, else
+// the one `make nats-server` put in the user cache dir, else nats-server
+// on PATH, else Debian's.
+func TestFindServer(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	own := fakeServer(t, "2.11.0")
+	if p, err := nats.FindServer(own); p != own || err != nil {
+		t.Errorf("FindServer(%s) = %s, %v", own, p, err)
+	}
+	if _, err := nats.FindServer(filepath.Join(cache, "none")); err == nil {
+		t.Error("FindServer of a missing file: no error")
+	}
+	built := filepath.Join(cache, "mqcheck", "nats-server-"+nats.ServerVersion)
+	if nats.CachedServer() != built {
+		t.Fatalf("CachedServer() = %s, want %s", nats.CachedServer(), built)
+	}
+	onPath := fakeServer(t, "2.9.10")
+	t.Setenv("PATH", filepath.Dir(onPath))
+	if p, err := nats.FindServer(""); p != onPath || err != nil {
+		t.Errorf("FindServer() with nothing built = %s, %v; want the one on PATH, %s", p, err, onPath)
+	}
+	if err := os.MkdirAll(filepath.Dir(built), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(built, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := nats.FindServer(""); p != built || err != nil {
+		t.Errorf("FindServer() = %s, %v; want the one built, %s", p, err, built)
+	}
 }

@@ -203,7 +203,8 @@ func TestNATSBadInput(t *testing.T) {
 		{"dedupe without re-sends", "{duplicate_window: 2m}", "claims: [jetstream-dedupe]\n", "broker.nats.duplicate_sends"},
 		{"dedupe re-sent past the window", "{duplicate_sends: 10, duplicate_window: 1s, duplicate_delay: 2s}", "claims: [jetstream-dedupe]\n", "broker.nats.duplicate_delay"},
 		{"replicas 3 on one server", "{replicas: 3}", "", "broker.nats.replicas"},
-		{"sync_interval on the exec server", "{sync_interval: always}\n  target: exec", "", "broker.nats.sync_interval"},
+		{"sync_interval on Debian's exec server", "{sync_interval: always, server: /usr/sbin/nats-server}\n  target: exec", "", "broker.nats.sync_interval"},
+		{"server on the embedded target", "{server: /usr/sbin/nats-server}", "", "broker.nats.server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
