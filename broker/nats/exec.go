@@ -47,16 +47,19 @@ func CachedServer() string {
 	return filepath.Join(base, "mqcheck", "nats-server-"+ServerVersion)
 }
 
-// FindServer is the nats-server an exec target runs: server when set,
+// FindServer is the nats-server an exec target runs: server when set (a
+// path, or a name on PATH),
 // else the one `make nats-server` built (CachedServer) when present, else
 // nats-server on PATH, else Debian's (ExecServer). The error says how to
 // get one.
 func FindServer(server string) (string, error) {
 	if server != "" {
-		if err := executable(server); err != nil {
+		// A bare name is looked up on PATH, as a shell would.
+		p, err := exec.LookPath(server)
+		if err != nil {
 			return "", fmt.Errorf("the nats-server asked for: %w", err)
 		}
-		return server, nil
+		return p, nil
 	}
 	if p := CachedServer(); executable(p) == nil {
 		return p, nil

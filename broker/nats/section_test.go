@@ -92,7 +92,7 @@ func TestCheckSpec(t *testing.T) {
 		{nats.Config{Server: old}, broker.Spec{Target: broker.TargetExec}, ""},
 		{nats.Config{SyncInterval: "always", Server: current}, broker.Spec{Target: broker.TargetExec}, ""},
 		{nats.Config{SyncInterval: "always", Server: filepath.Join(t.TempDir(), "none")}, broker.Spec{Target: broker.TargetExec}, "broker.nats.server"},
-		{nats.Config{SyncInterval: "always", Server: t.TempDir()}, broker.Spec{Target: broker.TargetExec}, "not an executable file"},
+		{nats.Config{SyncInterval: "always", Server: t.TempDir()}, broker.Spec{Target: broker.TargetExec}, "broker.nats.server"},
 		{nats.Config{Server: current}, broker.Spec{}, "broker.nats.server"},
 		{nats.Config{SyncInterval: "always"}, broker.Spec{}, ""},
 		{nats.Config{Retention: "workqueue"}, broker.Spec{Subscriptions: 2}, "consumers.subscriptions"},
@@ -145,6 +145,10 @@ func TestFindServer(t *testing.T) {
 	own := fakeServer(t, "2.11.0")
 	if p, err := nats.FindServer(own); p != own || err != nil {
 		t.Errorf("FindServer(%s) = %s, %v", own, p, err)
+	}
+	t.Setenv("PATH", filepath.Dir(own))
+	if p, err := nats.FindServer("nats-server"); p != own || err != nil {
+		t.Errorf("FindServer(nats-server) = %s, %v; want the one on PATH, %s", p, err, own)
 	}
 	if _, err := nats.FindServer(filepath.Join(cache, "none")); err == nil {
 		t.Error("FindServer of a missing file: no error")
