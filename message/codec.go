@@ -145,7 +145,7 @@ func (e *Encoder) Size() int { return e.size }
 func (e *Encoder) NewBuffer() []byte {
 	buf := make([]byte, e.size)
 	fillRandom(e.rng, buf[HeaderSize:])
-	if e.size > HeaderSize {
+	if e.size-HeaderSize >= pooledMin {
 		if e.padCRC == nil {
 			e.padCRC, e.padShift = make(map[*byte]uint32), newShifter(e.size-HeaderSize)
 		}
@@ -171,8 +171,10 @@ func (e *Encoder) Encode(buf []byte, seq uint64, intended, sent int64) []byte {
 // (a producer's pool, reused for every message): it checksums the header alone and combines
 // that with the padding's checksum taken by NewBuffer. Any other buffer is encoded by Encode.
 // A buffer whose padding was changed would get a checksum its bytes do not match.
+// Below pooledMin bytes of padding the lookup and combination cost more than the checksum
+// they save, and NewBuffer takes none.
 func (e *Encoder) EncodePooled(buf []byte, seq uint64, intended, sent int64) []byte {
-	if len(buf) != e.size || len(buf) <= HeaderSize {
+	if len(buf) != e.size || len(buf)-HeaderSize < pooledMin {
 		return e.Encode(buf, seq, intended, sent)
 	}
 	pad, ok := e.padCRC[&buf[HeaderSize]]

@@ -32,7 +32,7 @@ func TestCombineCRC(t *testing.T) {
 // up; a buffer that is not NewBuffer's, or of another length, is
 // checksummed whole.
 func TestEncodePooled(t *testing.T) {
-	for _, size := range []int{HeaderSize, HeaderSize + 1, 100, 1024, 1 << 16} {
+	for _, size := range []int{HeaderSize, HeaderSize + 1, 100, HeaderSize + pooledMin - 1, HeaderSize + pooledMin, 1024, 1 << 16} {
 		e, err := NewEncoder(9, 3, size, 5)
 		if err != nil {
 			t.Fatal(err)
@@ -44,6 +44,9 @@ func TestEncodePooled(t *testing.T) {
 				checkCRC(t, e.EncodePooled(buf, seq+uint64(i)<<32, int64(seq)*7, int64(seq)*9), size)
 			}
 			own = append(own[:0], buf...)
+		}
+		if pooled := len(e.padCRC) == 4; pooled != (size-HeaderSize >= pooledMin) {
+			t.Errorf("size %d: padding CRCs taken %v, want them from %d bytes of padding", size, pooled, pooledMin)
 		}
 		checkCRC(t, e.EncodePooled(own, 1, 2, 3), size)
 		if size > HeaderSize {
