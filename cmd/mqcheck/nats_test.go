@@ -172,17 +172,22 @@ faults:
 func TestNATSKillSync(t *testing.T) {
 	t.Parallel()
 	server := natstest.Server(t)
-	for _, tc := range []struct{ name, sync string }{
-		{"sync always", ", sync_interval: always"},
-		{"default sync", ""},
+	// At least this many acked: a run that hardly published would prove
+	// nothing. An fsync per write holds the rate to what the disk takes
+	// (1,065-4,268 of 6,000 acked on this shared machine); the default
+	// sync acks nearly all.
+	for _, tc := range []struct {
+		name, sync string
+		minAcked   uint64
+	}{
+		{"sync always", ", sync_interval: always", 500},
+		{"default sync", "", 1500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			code, res := runScenario(t, fmt.Sprintf(natsKill, server, tc.sync))
 			c := res.Counts
-			// A quarter of the intended sends acked at least: a run that
-			// hardly published would prove nothing.
-			if code != exitPass || c.Lost != 0 || c.Unaccounted != 0 || 4*c.Acked < c.Sent+c.NotSent || len(res.Faults) != 1 {
+			if code != exitPass || c.Lost != 0 || c.Unaccounted != 0 || c.Acked < tc.minAcked || len(res.Faults) != 1 {
 				t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost to the kill", code, c, res.Faults)
 			}
 			t.Logf("%s: %+v", tc.name, c)
