@@ -23,10 +23,10 @@ import (
 // ExecServer is Debian's nats-server, the exec target's last resort.
 const ExecServer = "/usr/sbin/nats-server"
 
-// SyncSince is the first nats-server release with the JetStream setting
+// syncSince is the first nats-server release with the JetStream setting
 // sync_interval (a duration, or always): 2.9.10 refuses the configuration
 // with `unknown field "sync_interval"`.
-var SyncSince = version{2, 10, 0}
+var syncSince = version{2, 10, 0}
 
 // Timings of the private server: ready in ~0.1 s on a quiet machine.
 const (
@@ -48,10 +48,9 @@ func CachedServer() string {
 }
 
 // FindServer is the nats-server an exec target runs: server when set (a
-// path, or a name on PATH),
-// else the one `make nats-server` built (CachedServer) when present, else
-// nats-server on PATH, else Debian's (ExecServer). The error says how to
-// get one.
+// path, or a name on PATH), else the one `make nats-server` built
+// (CachedServer) when present, else nats-server on PATH, else Debian's
+// (ExecServer). The error says how to get one.
 func FindServer(server string) (string, error) {
 	if server != "" {
 		// A bare name is looked up on PATH, as a shell would.
@@ -102,7 +101,7 @@ func (v version) less(w version) bool {
 // versionOut matches `nats-server --version`: "nats-server: v2.9.10".
 var versionOut = regexp.MustCompile(`nats-server: v(\d+)\.(\d+)\.(\d+)`)
 
-// ServerVersion asks the nats-server at path for its version.
+// serverVersion asks the nats-server at path for its version.
 func serverVersion(ctx context.Context, path string) (version, error) {
 	ctx, cancel := context.WithTimeout(ctx, versionWait)
 	defer cancel()
@@ -123,11 +122,11 @@ func serverVersion(ctx context.Context, path string) (version, error) {
 
 // checkSync refuses sync_interval on a server too old to have it.
 func checkSync(c *Config, path string, v version) error {
-	if c.SyncInterval == "" || !v.less(SyncSince) {
+	if c.SyncInterval == "" || !v.less(syncSince) {
 		return nil
 	}
 	return broker.Problem("broker.nats.sync_interval", "nats-server %s (%s) has no sync_interval (it came in %s): build the one mqcheck embeds with `make nats-server` (the exec target then runs it), or set broker.nats.server to a newer one",
-		v, path, SyncSince)
+		v, path, syncSince)
 }
 
 // execNode is a private nats-server process with its own port and store.
