@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 SCENARIO ?= quickstart
 
-.PHONY: build run test bench lint fuzz screenshot clean
+.PHONY: build run test bench lint fuzz screenshot clean nats-server
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mqcheck
@@ -33,6 +33,15 @@ bench:
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/nats/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/redis/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/mqtt/
+
+## nats-server: the nats-server of go.mod (the one embedded), built from
+## the module cache into the user cache dir, where the nats exec target
+## looks first (Debian's 2.9.10 has no sync_interval)
+NATS_VERSION = $(patsubst v%,%,$(shell $(GO) list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2))
+NATS_SERVER  = $${XDG_CACHE_HOME:-$$HOME/.cache}/mqcheck/nats-server-$(NATS_VERSION)
+nats-server:
+	$(GO) build -o $(NATS_SERVER) github.com/nats-io/nats-server/v2
+	$(NATS_SERVER) --version
 
 ## lint: gofmt, go vet, staticcheck
 lint:

@@ -7,7 +7,12 @@ import (
 
 var benchSizes = []int{100, 1024}
 
-func BenchmarkEncode(b *testing.B) {
+func BenchmarkEncode(b *testing.B) { benchEncode(b, (*Encoder).Encode) }
+
+// BenchmarkEncodePooled: Encode of a pool's buffer, the producers' path.
+func BenchmarkEncodePooled(b *testing.B) { benchEncode(b, (*Encoder).EncodePooled) }
+
+func benchEncode(b *testing.B, encode func(e *Encoder, buf []byte, seq uint64, intended, sent int64) []byte) {
 	for _, size := range benchSizes {
 		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
 			e := newEncoder(b, size)
@@ -17,7 +22,7 @@ func BenchmarkEncode(b *testing.B) {
 			var seq uint64
 			for b.Loop() {
 				seq++
-				e.Encode(buf, seq, 1, 2)
+				encode(e, buf, seq, 1, 2)
 			}
 		})
 	}

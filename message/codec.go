@@ -96,6 +96,12 @@ type Encoder struct {
 	producer uint32
 	size     int
 	rng      *rand.Rand
+
+	// padCRC is the CRC-32C of each NewBuffer's padding, by the address of its first
+	// padding byte, and padShift the operator that moves a header's CRC past that much
+	// padding: EncodePooled then checksums the header alone (see combine.go).
+	padCRC   map[*byte]uint32
+	padShift *shifter
 }
 
 // CheckSize reports whether payloads of size bytes can be encoded, binary or text, so a
@@ -135,9 +141,16 @@ func (e *Encoder) Size() int { return e.size }
 // NewBuffer returns a payload buffer whose padding is random, so brokers that compress cannot
 // make a run unrealistically cheap and corruption anywhere changes the checksum. Each call
 // yields different padding: a pool of buffers then also resists compression across a batch.
+// EncodePooled relies on its padding never changing afterwards.
 func (e *Encoder) NewBuffer() []byte {
 	buf := make([]byte, e.size)
 	fillRandom(e.rng, buf[HeaderSize:])
+	if e.size-HeaderSize >= pooledMin {
+		if e.padCRC == nil {
+			e.padCRC, e.padShift = make(map[*byte]uint32), newShifter(e.size-HeaderSize)
+		}
+		e.padCRC[&buf[HeaderSize]] = crc32.Checksum(buf[HeaderSize:], castagnoli)
+	}
 	return buf
 }
 
@@ -151,6 +164,26 @@ func (e *Encoder) Encode(buf []byte, seq uint64, intended, sent int64) []byte {
 	}
 	putHeader(buf, e.runID, e.producer, seq, intended, sent, uint32(len(buf)))
 	binary.BigEndian.PutUint32(buf[offCRC:], crc32.Checksum(buf, castagnoli))
+	return buf
+}
+
+// EncodePooled is Encode for a buffer NewBuffer made whose padding has not changed since
+// (a producer's pool, reused for every message): it checksums the header alone and combines
+// that with the padding's checksum taken by NewBuffer. Any other buffer is encoded by Encode.
+// A buffer whose padding was changed would get a checksum its bytes do not match.
+// Below pooledMin bytes of padding the lookup and combination cost more than the checksum
+// they save, and NewBuffer takes none.
+func (e *Encoder) EncodePooled(buf []byte, seq uint64, intended, sent int64) []byte {
+	if len(buf) != e.size || len(buf)-HeaderSize < pooledMin {
+		return e.Encode(buf, seq, intended, sent)
+	}
+	pad, ok := e.padCRC[&buf[HeaderSize]]
+	if !ok {
+		return e.Encode(buf, seq, intended, sent)
+	}
+	putHeader(buf, e.runID, e.producer, seq, intended, sent, uint32(len(buf)))
+	crc := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), pad)
+	binary.BigEndian.PutUint32(buf[offCRC:], crc)
 	return buf
 }
 

@@ -202,7 +202,7 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 		if p.cfg.Text {
 			p.enc.EncodeText(m.Payload, seq, intended, now)
 		} else {
-			p.enc.Encode(m.Payload, seq, intended, now)
+			p.enc.EncodePooled(m.Payload, seq, intended, now)
 		}
 		// Sent is recorded before Publish (a completion or even a delivery
 		// can come back before Publish returns) and taken back if it fails.

@@ -38,7 +38,8 @@ type producer struct {
 
 	mu      sync.Mutex
 	queue   []pending
-	busy    bool // the completer holds a publish taken from queue
+	spare   []pending // the completer's last batch, emptied: the next queue
+	busy    bool      // the completer holds a publish taken from queue
 	closed  bool
 	wake    chan struct{}
 	closing chan struct{}
@@ -108,14 +109,23 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 }
 
 // take returns the publishes waiting, or nil once the producer is closed
-// and none are left.
-func (p *producer) take(all bool) ([]pending, bool) {
+// and none are left. With all, done is the batch take returned last, all
+// handled: its array becomes the queue, so that a busy core producer does
+// not grow a new one per batch (growslice was 0.2 s of a 2 s profile).
+func (p *producer) take(all bool, done []pending) ([]pending, bool) {
+	if done != nil {
+		clear(done) // the messages go back to the swarm's pool
+		done = done[:0]
+	}
 	for {
 		p.mu.Lock()
+		if done != nil && p.spare == nil {
+			p.spare, done = done, nil
+		}
 		if len(p.queue) > 0 {
 			var out []pending
 			if all {
-				out, p.queue = p.queue, nil
+				out, p.queue, p.spare = p.queue, p.spare, nil
 			} else {
 				out, p.queue = p.queue[:1:1], p.queue[1:]
 			}
@@ -141,7 +151,7 @@ func (p *producer) take(all bool) ([]pending, bool) {
 func (p *producer) completeAcks() {
 	defer close(p.done)
 	for {
-		batch, ok := p.take(false)
+		batch, ok := p.take(false, nil)
 		if !ok {
 			return
 		}
@@ -187,8 +197,10 @@ func isRefusal(err error) bool {
 // comes back means the server read everything published before it.
 func (p *producer) completeFlushes() {
 	defer close(p.done)
+	var batch []pending
 	for {
-		batch, ok := p.take(true)
+		var ok bool
+		batch, ok = p.take(true, batch)
 		if !ok {
 			return
 		}

@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strconv"
@@ -86,10 +87,15 @@ type Config struct {
 	// ConsumerDelay is slept per delivery, to make a slow subscriber.
 	ConsumerDelay units.Duration `yaml:"consumer_delay,omitempty" json:"consumer_delay,omitempty"`
 
-	// SyncInterval of the embedded server's file store: always (fsync
-	// every write before the ack) or a duration. Default the server's (2m).
-	// The exec server (Debian's 2.9.10) has no such setting.
+	// SyncInterval of the server's file store (embedded or exec): always
+	// (fsync every write before the ack) or a duration. Default the
+	// server's (2m). nats-server before 2.10.0 (Debian's 2.9.10) has no
+	// such setting.
 	SyncInterval string `yaml:"sync_interval,omitempty" json:"sync_interval,omitempty"`
+	// Server is the nats-server binary of the exec target. Default: the
+	// one `make nats-server` builds in the user cache dir when present,
+	// else nats-server on PATH, else /usr/sbin/nats-server.
+	Server string `yaml:"server,omitempty" json:"server,omitempty"`
 	// Cluster: nodes of the embedded target, 1 or 3 (a JetStream cluster
 	// in process, for replicas 3 and leader loss). Default 1.
 	Cluster int `yaml:"cluster,omitempty" json:"cluster,omitempty"`
@@ -330,8 +336,10 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	if c.Cluster == 3 && spec.Target != "" && spec.Target != broker.TargetEmbedded {
 		ps = append(ps, broker.Problem("broker.nats.cluster", "only the embedded target runs a cluster"))
 	}
-	if c.SyncInterval != "" && spec.Target == broker.TargetExec {
-		ps = append(ps, broker.Problem("broker.nats.sync_interval", "the exec server, Debian's nats-server %s, has no sync_interval (it came in 2.10); use the embedded target", ExecVersion))
+	if spec.Target == broker.TargetExec {
+		ps = append(ps, c.checkServer())
+	} else if c.Server != "" {
+		ps = append(ps, broker.Problem("broker.nats.server", "is the exec target's nats-server binary (set broker.target: exec)"))
 	}
 	if c.SyncInterval != "" && spec.Target == broker.TargetURL {
 		ps = append(ps, broker.Problem("broker.nats.sync_interval", "is the server's setting: set it in your server's configuration"))
@@ -354,6 +362,25 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 		ps = append(ps, broker.Problem("broker.nats.duplicate_sends", "count re-sends with one subscription"))
 	}
 	return errors.Join(ps...)
+}
+
+// checkServer refuses a server binary that is not there, and
+// sync_interval on one too old to have it. A default server that is
+// missing is the machine's problem, not the scenario's: opening the
+// target says so.
+func (c *Config) checkServer() error {
+	path, err := FindServer(c.Server)
+	switch {
+	case err != nil && c.Server != "":
+		return broker.Problem("broker.nats.server", "%v", err)
+	case err != nil || c.SyncInterval == "":
+		return nil
+	}
+	v, err := serverVersion(context.Background(), path)
+	if err != nil {
+		return broker.Problem("broker.nats.server", "%v", err)
+	}
+	return checkSync(c, path, v)
 }
 
 func targetName(t string) string {

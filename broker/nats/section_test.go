@@ -2,12 +2,15 @@ package nats_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/nats"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -66,6 +69,7 @@ func TestValidate(t *testing.T) {
 // TestCheckSpec: combinations with the rest of the scenario that cannot
 // give an answer are refused naming the field.
 func TestCheckSpec(t *testing.T) {
+	old, current := fakeServer(t, "2.9.10"), fakeServer(t, "2.10.0")
 	for _, tc := range []struct {
 		c    nats.Config
 		spec broker.Spec
@@ -83,7 +87,14 @@ func TestCheckSpec(t *testing.T) {
 		{nats.Config{Replicas: 3, Cluster: 3}, broker.Spec{}, ""},
 		{nats.Config{Replicas: 3}, broker.Spec{Target: broker.TargetURL}, ""},
 		{nats.Config{Replicas: 3, Cluster: 3}, broker.Spec{Target: broker.TargetExec}, "broker.nats.replicas"},
-		{nats.Config{SyncInterval: "always"}, broker.Spec{Target: broker.TargetExec}, "broker.nats.sync_interval"},
+		{nats.Config{SyncInterval: "always", Server: old}, broker.Spec{Target: broker.TargetExec}, "broker.nats.sync_interval"},
+		{nats.Config{SyncInterval: "1s", Server: old}, broker.Spec{Target: broker.TargetExec}, "it came in 2.10.0"},
+		{nats.Config{Server: old}, broker.Spec{Target: broker.TargetExec}, ""},
+		{nats.Config{SyncInterval: "always", Server: current}, broker.Spec{Target: broker.TargetExec}, ""},
+		{nats.Config{SyncInterval: "always", Server: filepath.Join(t.TempDir(), "none")}, broker.Spec{Target: broker.TargetExec}, "broker.nats.server"},
+		{nats.Config{SyncInterval: "always", Server: t.TempDir()}, broker.Spec{Target: broker.TargetExec}, "broker.nats.server"},
+		{nats.Config{Server: current}, broker.Spec{}, "broker.nats.server"},
+		{nats.Config{SyncInterval: "always"}, broker.Spec{}, ""},
 		{nats.Config{Retention: "workqueue"}, broker.Spec{Subscriptions: 2}, "consumers.subscriptions"},
 		{nats.Config{Retention: "interest"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailDeadLetter}, "consumers.fail_action"},
 		{nats.Config{AckPolicy: "none"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, "consumers.fail_fraction"},
@@ -99,5 +110,65 @@ func TestCheckSpec(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%+v %+v: %v, want a problem with %s", tc.c, tc.spec, err, tc.want)
 		}
+	}
+}
+
+// fakeServer is a script that answers --version as nats-server v.
+func fakeServer(t *testing.T, v string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "nats-server")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\necho 'nats-server: v"+v+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestDebianServerHasNoSync: Debian's nats-server says it is 2.9.10, and
+// sync_interval on it is refused naming the version.
+func TestDebianServerHasNoSync(t *testing.T) {
+	_, err := os.Stat(nats.ExecServer)
+	testenv.Require(t, "nats", err)
+	c := nats.Config{SyncInterval: "always", Server: nats.ExecServer}
+	c.ApplyDefaults()
+	err = c.CheckSpec(broker.Spec{Target: broker.TargetExec})
+	if err == nil || !strings.Contains(err.Error(), "nats-server 2.9.10 (/usr/sbin/nats-server) has no sync_interval") {
+		t.Errorf("%v: want sync_interval refused on 2.9.10", err)
+	}
+}
+
+// TestFindServer: the exec target runs broker.nats.server when set, else
+// the one `make nats-server` put in the user cache dir, else nats-server
+// on PATH, else Debian's.
+func TestFindServer(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	own := fakeServer(t, "2.11.0")
+	if p, err := nats.FindServer(own); p != own || err != nil {
+		t.Errorf("FindServer(%s) = %s, %v", own, p, err)
+	}
+	t.Setenv("PATH", filepath.Dir(own))
+	if p, err := nats.FindServer("nats-server"); p != own || err != nil {
+		t.Errorf("FindServer(nats-server) = %s, %v; want the one on PATH, %s", p, err, own)
+	}
+	if _, err := nats.FindServer(filepath.Join(cache, "none")); err == nil {
+		t.Error("FindServer of a missing file: no error")
+	}
+	built := filepath.Join(cache, "mqcheck", "nats-server-"+nats.ServerVersion)
+	if nats.CachedServer() != built {
+		t.Fatalf("CachedServer() = %s, want %s", nats.CachedServer(), built)
+	}
+	onPath := fakeServer(t, "2.9.10")
+	t.Setenv("PATH", filepath.Dir(onPath))
+	if p, err := nats.FindServer(""); p != onPath || err != nil {
+		t.Errorf("FindServer() with nothing built = %s, %v; want the one on PATH, %s", p, err, onPath)
+	}
+	if err := os.MkdirAll(filepath.Dir(built), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(built, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := nats.FindServer(""); p != built || err != nil {
+		t.Errorf("FindServer() = %s, %v; want the one built, %s", p, err, built)
 	}
 }
