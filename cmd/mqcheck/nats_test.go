@@ -280,9 +280,10 @@ claims: [at-least-once]
 faults:
   - {kind: restart, at: 2s, for: 2s, node: 0}
 `)
-	// A quarter of the intended sends acked at least (4,434 of 6,000 on a
-	// loaded machine): a run that hardly published would prove nothing.
-	if c := res.Counts; code != exitPass || c.Lost != 0 || 4*c.Acked < c.Sent+c.NotSent || len(res.Faults) != 1 {
+	// 500 acked at least: a run that hardly published would prove nothing.
+	// (4,434 of 6,000 on a loaded machine; 1,045 on one busy with three
+	// other test runs, whose 3-node cluster took seconds to elect.)
+	if c := res.Counts; code != exitPass || c.Lost != 0 || c.Acked < 500 || len(res.Faults) != 1 {
 		t.Errorf("exit %d, counts %+v, faults %+v: want nothing acked lost when the leader goes", code, c, res.Faults)
 	}
 	t.Logf("leader loss: %+v", res.Counts)
