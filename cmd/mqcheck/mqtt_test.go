@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqcheck/mqcheck/broker/mqtt"
 	"github.com/mqcheck/mqcheck/internal/testenv"
@@ -166,5 +171,54 @@ claims: [%s]
 	code, _, errOut := mqcheck(t, "validate", writeScenario(t, "name: bad\nbroker: {kind: memory}\nproducers: {count: 1, rate: 10/s}\nconsumers: {count: 1}\nclaims: [mqtt-qos1]\n"))
 	if code != exitUsage || !strings.Contains(errOut, "mqtt-qos1 verifies an MQTT QoS level") {
 		t.Errorf("mqtt-qos1 on memory: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestMQTTFileLimit: an MQTT fleet on the embedded target takes two
+// descriptors a client (both ends of each connection are in the process).
+// The Go runtime raises the soft RLIMIT_NOFILE to the hard limit at start:
+// with soft 256 and hard 8192, 1,000 producers validate; with both at 256,
+// validate and run refuse them (exit 2) before connecting, naming
+// ulimit -n. A broker at a URL takes one descriptor a client.
+func TestMQTTFileLimit(t *testing.T) {
+	t.Parallel()
+	prlimit, err := exec.LookPath("prlimit")
+	testenv.Require(t, "prlimit", err)
+	path := writeScenario(t, `name: fleet-fds
+duration: 5s
+broker: {kind: mqtt}
+producers: {count: 1000, rate: 200/s, message_size: 100}
+consumers: {count: 1}
+claims: [mqtt-qos1]
+`)
+	for _, tc := range []struct {
+		limit string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"256:8192", []string{"validate", path}, exitPass, ""},
+		{"256:256", []string{"validate", path}, exitUsage, "1000 producers and 1 consumer would open about 2066 connections (file descriptors), and this process may open 256: raise the limit (ulimit -n 2296)"},
+		{"256:256", []string{"run", path, "--out", t.TempDir(), "-q"}, exitUsage, "this process may open 256: raise the limit (ulimit -n 2296)"},
+		// A broker elsewhere: one descriptor a client.
+		{"256:256", []string{"validate", path, "--set", "broker.url=mqtt://127.0.0.1:1"}, exitUsage, "would open about 1065 connections (file descriptors), and this process may open 256: raise the limit (ulimit -n 1184)"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		cmd := exec.CommandContext(ctx, prlimit, append([]string{"--nofile=" + tc.limit, "--", os.Args[0]}, tc.args...)...)
+		cmd.Env = append(os.Environ(), asMainEnv+"=1", "CI=1")
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		cancel()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("running mqcheck under prlimit: %v", err)
+		}
+		if code != tc.code || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("nofile %s, mqcheck %s: exit %d, stderr %q: want exit %d and %q", tc.limit, tc.args[0], code, errb.String(), tc.code, tc.want)
+		}
 	}
 }
