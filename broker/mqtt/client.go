@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
 )
@@ -62,6 +63,9 @@ type connectOptions struct {
 	recvMax   int // MQTT 5 only
 	// raw, when set, learns the socket before the client connects.
 	raw func(net.Conn)
+	// client: a producer's or consumer's connect, counted in the
+	// driver's Connections (setup's, probes' and $SYS reads' are not).
+	client bool
 }
 
 // dial connects one client with the configured protocol version.
@@ -69,6 +73,15 @@ func (d *driver) dial(ctx context.Context, o connectOptions) (link, error) {
 	if err := d.pacer.wait(ctx); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	l, err := d.connect(ctx, o)
+	if o.client && (err == nil || ctx.Err() == nil) {
+		d.conns.Record(time.Since(start), err)
+	}
+	return l, err
+}
+
+func (d *driver) connect(ctx context.Context, o connectOptions) (link, error) {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	raw, err := d.dialRaw(ctx)
@@ -83,6 +96,9 @@ func (d *driver) dial(ctx context.Context, o connectOptions) (link, error) {
 	}
 	return d.dialV5(ctx, raw, o)
 }
+
+// Connections are the producers' and consumers' connects so far.
+func (d *driver) Connections() broker.ConnectionStats { return d.conns.Stats() }
 
 // dialRaw opens the socket (and TLS) a client connects over.
 func (d *driver) dialRaw(ctx context.Context) (net.Conn, error) {

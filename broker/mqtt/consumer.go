@@ -93,7 +93,7 @@ func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 		return true
 	}
 	cn, err := c.d.dial(ctx, connectOptions{clientID: c.id, cleanStart: c.d.c.CleanStart, expiry: uint32(c.d.c.SessionExpiry.D() / time.Second),
-		onMessage: onMessage, recvMax: c.d.c.ReceiveMaximum, raw: func(r net.Conn) { a.raw = r }})
+		onMessage: onMessage, recvMax: c.d.c.ReceiveMaximum, raw: func(r net.Conn) { a.raw = r }, client: true})
 	if err != nil {
 		return nil, err
 	}

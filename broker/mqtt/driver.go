@@ -45,6 +45,7 @@ type driver struct {
 	// consumers (the embedded server's in-flight queues).
 	backlog func(ctx context.Context) (int64, error)
 	pacer   *connectPacer
+	conns   broker.ConnectTimes
 	// lastSend is when a producer last published (unix nanoseconds).
 	lastSend atomic.Int64
 
@@ -82,8 +83,9 @@ func shortID(runID string) string {
 }
 
 var (
-	_ broker.Driver     = (*driver)(nil)
-	_ broker.Backlogger = (*driver)(nil)
+	_ broker.Driver             = (*driver)(nil)
+	_ broker.Backlogger         = (*driver)(nil)
+	_ broker.ConnectionReporter = (*driver)(nil)
 )
 
 // Setup creates the consumers' persistent sessions, each with its

@@ -57,7 +57,7 @@ func (p *producer) window() int {
 }
 
 func (p *producer) connect(ctx context.Context) (link, error) {
-	return p.d.dial(ctx, connectOptions{clientID: p.id, cleanStart: true, window: p.window()})
+	return p.d.dial(ctx, connectOptions{clientID: p.id, cleanStart: true, window: p.window(), client: true})
 }
 
 // run reads the responses of each connection, and reconnects when one

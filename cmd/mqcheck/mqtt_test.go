@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker/mqtt"
 	"github.com/mqcheck/mqcheck/internal/testenv"
+	"github.com/mqcheck/mqcheck/report"
 )
 
 // mqttScenario is a short MQTT run on embedded mochi-mqtt: 2 producers at
@@ -44,6 +45,31 @@ func TestMQTTQoS0Reset(t *testing.T) {
 	if c.Lost == 0 || c.Duplicated != 0 {
 		t.Errorf("lost %d, duplicated %d: want some lost, none duplicated", c.Lost, c.Duplicated)
 	}
+	// 3 clients connected, and the consumer at least reconnected after
+	// the reset (it received after it); connects tried while the reset
+	// lasts fail.
+	checkConnections(t, res, -4, true)
+}
+
+// checkConnections checks a run's connects: exactly ok of them (at least
+// -ok when negative), failed ones only when failed, and connect times
+// reported for the successful ones.
+func checkConnections(t *testing.T, res *report.Results, ok int64, failed bool) {
+	t.Helper()
+	cn := res.Connections
+	switch {
+	case cn == nil:
+		t.Errorf("no connections in the results")
+	case ok >= 0 && cn.OK != ok, ok < 0 && cn.OK < -ok:
+		t.Errorf("connections %+v: want %d ok", cn, ok)
+	case failed != (cn.Failed > 0):
+		t.Errorf("connections %+v: want failed connects %v", cn, failed)
+	case cn.P50US <= 0 || cn.P50US > cn.P99US || cn.P99US > cn.MaxUS:
+		t.Errorf("connections %+v: want 0 < p50 <= p99 <= max", cn)
+	}
+	if p := res.Process; p == nil || p.PeakRSSBytes < 1<<20 {
+		t.Errorf("process %+v: want mqcheck's peak RSS", p)
+	}
 }
 
 // TestMQTTQoS1Crash: QoS 1, persistent session on a private mosquitto,
@@ -69,6 +95,8 @@ func TestMQTTQoS1Crash(t *testing.T) {
 				t.Errorf("sent %d, acked %d, lost %d, duplicated %d (flagged %d): want all acked, none lost, 1 duplicate flagged DUP",
 					c.Sent, c.Acked, c.Lost, c.Duplicated, c.DuplicatedRedelivered)
 			}
+			// 2 producers, the consumer and the one that replaced it.
+			checkConnections(t, res, 4, false)
 		})
 	}
 }
@@ -129,6 +157,8 @@ faults:
 		t.Errorf("sent %d, acked %d, received %d unique, lost %d: want 400 acked, 20 to 200 received, the rest lost",
 			c.Sent, c.Acked, c.Unique, c.Lost)
 	}
+	// 2 producers, the consumer and the one that replaced it.
+	checkConnections(t, res, 4, false)
 }
 
 // TestMQTTBadInput: what MQTT cannot do is refused before anything runs
