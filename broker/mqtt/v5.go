@@ -47,8 +47,14 @@ func (d *driver) dialV5(ctx context.Context, raw net.Conn, o connectOptions) (li
 	l.client = paho.NewClient(cfg)
 	cp := &paho.Connect{ClientID: o.clientID, CleanStart: o.cleanStart, KeepAlive: uint16(d.c.KeepAlive.D() / time.Second),
 		Properties: &paho.ConnectProperties{SessionExpiryInterval: &o.expiry}}
-	if o.recvMax > 0 {
-		rm := uint16(o.recvMax)
+	recvMax := o.recvMax
+	if o.window > 0 && recvMax == 0 {
+		// A producer subscribes to nothing: paho sizes a channel by the
+		// receive maximum (65535 pointers by default, 512 KiB a client).
+		recvMax = producerRecvMax
+	}
+	if recvMax > 0 {
+		rm := uint16(recvMax)
 		cp.Properties.ReceiveMaximum = &rm
 	}
 	if d.ep.username != "" {
@@ -165,8 +171,16 @@ type session struct {
 	pending map[uint16][]*broker.Message
 }
 
+// producerRecvMax is the receive maximum producers announce.
+const producerRecvMax = 16
+
+// respBuffer bounds a producer's response channel: its reader (serve)
+// only completes messages, so a full channel holds paho back a moment, no
+// more, and a fleet's slow producers do not each keep a window's room.
+const respBuffer = 64
+
 func newSession(window int) *session {
-	return &session{State: state.NewInMemory(), resp: make(chan packets.ControlPacket, window+16),
+	return &session{State: state.NewInMemory(), resp: make(chan packets.ControlPacket, min(window, respBuffer)+16),
 		pending: map[uint16][]*broker.Message{}}
 }
 

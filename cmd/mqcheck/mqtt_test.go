@@ -205,33 +205,35 @@ claims: [%s]
 }
 
 // TestMQTTFileLimit: an MQTT fleet on the embedded target takes two
-// descriptors a client (both ends of each connection are in the process).
-// The Go runtime raises the soft RLIMIT_NOFILE to the hard limit at start:
-// with soft 256 and hard 8192, 1,000 producers validate; with both at 256,
-// validate and run refuse them (exit 2) before connecting, naming
-// ulimit -n. A broker at a URL takes one descriptor a client.
+// descriptors a client (both ends of each connection are in the process),
+// one on a broker elsewhere. The Go runtime raises the soft RLIMIT_NOFILE
+// to the hard limit at start: past what that lets it open, validate and
+// run refuse the fleet (exit 2) before connecting, naming ulimit -n.
 func TestMQTTFileLimit(t *testing.T) {
 	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
 	testenv.Require(t, "prlimit", err)
-	path := writeScenario(t, `name: fleet-fds
+	fleet := func(n int) string {
+		return writeScenario(t, fmt.Sprintf(`name: fleet-fds
 duration: 5s
 broker: {kind: mqtt}
-producers: {count: 1000, rate: 200/s, message_size: 100}
+producers: {count: %d, rate: 200/s, message_size: 100, max_in_flight: 1}
 consumers: {count: 1}
 claims: [mqtt-qos1]
-`)
+`, n))
+	}
+	small := fleet(1000)
 	for _, tc := range []struct {
 		limit string
 		args  []string
 		code  int
 		want  string
 	}{
-		{"256:8192", []string{"validate", path}, exitPass, ""},
-		{"256:256", []string{"validate", path}, exitUsage, "1000 producers and 1 consumer would open about 2066 connections (file descriptors), and this process may open 256: raise the limit (ulimit -n 2296)"},
-		{"256:256", []string{"run", path, "--out", t.TempDir(), "-q"}, exitUsage, "this process may open 256: raise the limit (ulimit -n 2296)"},
+		{"256:8192", []string{"validate", small}, exitPass, ""},
+		{"256:256", []string{"validate", small}, exitUsage, "1000 producers and 1 consumer would open about 2066 connections (file descriptors), and this process may open 256: raise the limit (ulimit -n 2296)"},
+		{"256:256", []string{"run", small, "--out", t.TempDir(), "-q"}, exitUsage, "this process may open 256: raise the limit (ulimit -n 2296)"},
 		// A broker elsewhere: one descriptor a client.
-		{"256:256", []string{"validate", path, "--set", "broker.url=mqtt://127.0.0.1:1"}, exitUsage, "would open about 1065 connections (file descriptors), and this process may open 256: raise the limit (ulimit -n 1184)"},
+		{"256:256", []string{"validate", small, "--set", "broker.url=mqtt://127.0.0.1:1"}, exitUsage, "would open about 1065 connections (file descriptors), and this process may open 256: raise the limit (ulimit -n 1184)"},
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		cmd := exec.CommandContext(ctx, prlimit, append([]string{"--nofile=" + tc.limit, "--", os.Args[0]}, tc.args...)...)
@@ -248,7 +250,7 @@ claims: [mqtt-qos1]
 			t.Fatalf("running mqcheck under prlimit: %v", err)
 		}
 		if code != tc.code || !strings.Contains(errb.String(), tc.want) {
-			t.Errorf("nofile %s, mqcheck %s: exit %d, stderr %q: want exit %d and %q", tc.limit, tc.args[0], code, errb.String(), tc.code, tc.want)
+			t.Errorf("nofile %s, mqcheck %s: exit %d, stderr %q: want exit %d and %q", tc.limit, strings.Join(tc.args, " "), code, errb.String(), tc.code, tc.want)
 		}
 	}
 }
