@@ -113,9 +113,9 @@ claims: [mqtt-qos1]
 	b.ReportMetric(float64(cpu.Microseconds())/float64(max(c.Unique, 1)), "cpu-µs/msg")
 	b.ReportMetric(float64(peak())/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(0, "ns/op")
-	fmt.Printf("fleet %6d clients on %s × 0.2 msg/s for %s: %d sent, %d received, CPU %.0f µs/msg, peak RSS %d MiB (%d before), "+
+	fmt.Printf("fleet %6d clients on %s × 0.2 msg/s for %s: %d sent, %d received, CPU %.0f µs/msg (%.2f ms a client), peak RSS %d MiB (%d before), "+
 		"connects %d ok %d failed, p50/p99/max %.1f/%.1f/%.1f ms\n",
-		clients, target, d, c.Sent, c.Unique, float64(cpu.Microseconds())/float64(max(c.Unique, 1)), peak()>>20, before>>20,
+		clients, target, d, c.Sent, c.Unique, float64(cpu.Microseconds())/float64(max(c.Unique, 1)), float64(cpu.Microseconds())/1e3/float64(clients), peak()>>20, before>>20,
 		cn.OK, cn.Failed, float64(cn.P50US)/1e3, float64(cn.P99US)/1e3, float64(cn.MaxUS)/1e3)
 }
 
