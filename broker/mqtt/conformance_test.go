@@ -71,4 +71,3 @@ func TestConformanceEmbedded311(t *testing.T) {
 	t.Parallel()
 	brokertest.Run(t, harness(t, broker.TargetEmbedded, func() *mqtt.Config { return &mqtt.Config{Version: "3.1.1", QoS: qos(1)} }))
 }
-
