@@ -87,7 +87,15 @@ func TestMQTTQoS1Crash(t *testing.T) {
 			t.Parallel()
 			code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos1-crash", "3s", "{qos: 1}", "500/s", "mqtt-qos1, exactly-once",
 				"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target=exec", "broker.mqtt.version="+version)
-			checkOneRedelivered(t, code, res, "mqtt-qos1", "exactly-once")
+			// paho.mqtt.golang writes acknowledgments from a goroutine of
+			// its own: one the handler had finished before the crash may
+			// not have reached the socket yet, and comes again too (2
+			// duplicates seen once in ten runs, loaded).
+			maxDup := uint64(1)
+			if version == "3.1.1" {
+				maxDup = 3
+			}
+			checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", maxDup)
 			// 2 producers, the consumer and the one that replaced it.
 			checkConnections(t, res, 4, false)
 		})
@@ -105,21 +113,21 @@ func TestMQTTQoS2Crash(t *testing.T) {
 	code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos2-crash", "3s", "{qos: 2}", "500/s", "mqtt-qos2, at-least-once",
 		"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target=exec")
 	// mqtt-qos2 fails on the crashed delivery.
-	checkOneRedelivered(t, code, res, "at-least-once", "mqtt-qos2")
+	checkRedelivered(t, code, res, "at-least-once", "mqtt-qos2", 1)
 }
 
-// checkOneRedelivered checks a crash's known answer: exit 1, claim pass
-// passing and fail failing, every message acked, none lost, exactly one
-// duplicate, flagged DUP.
-func checkOneRedelivered(t *testing.T, code int, res *report.Results, pass, fail string) {
+// checkRedelivered checks a crash's known answer: exit 1, claim pass
+// passing and fail failing, every message acked, none lost, 1 to maxDup
+// duplicates, every one flagged DUP.
+func checkRedelivered(t *testing.T, code int, res *report.Results, pass, fail string, maxDup uint64) {
 	t.Helper()
 	c := res.Counts
 	if code != exitFail || claimOf(t, res, pass) != "pass" || claimOf(t, res, fail) != "fail" {
 		t.Errorf("exit %d, claims %+v: want exit 1, %s pass, %s fail", code, res.Claims, pass, fail)
 	}
-	if c.Lost != 0 || c.Acked != c.Sent || c.Duplicated != 1 || c.DuplicatedRedelivered != 1 {
-		t.Errorf("sent %d, acked %d, lost %d, duplicated %d (flagged %d): want all acked, none lost, 1 duplicate flagged DUP",
-			c.Sent, c.Acked, c.Lost, c.Duplicated, c.DuplicatedRedelivered)
+	if c.Lost != 0 || c.Acked != c.Sent || c.Duplicated < 1 || c.Duplicated > maxDup || c.DuplicatedRedelivered != c.Duplicated {
+		t.Errorf("sent %d, acked %d, lost %d, duplicated %d (flagged %d): want all acked, none lost, 1 to %d duplicates, all flagged DUP",
+			c.Sent, c.Acked, c.Lost, c.Duplicated, c.DuplicatedRedelivered, maxDup)
 	}
 }
 
