@@ -33,6 +33,7 @@ bench:
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/nats/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/redis/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/mqtt/
+	$(GO) test -run '^$$' -bench Fleet -benchtime=1x -timeout 30m ./broker/mqtt/
 
 ## nats-server: the nats-server of go.mod (the one embedded), built from
 ## the module cache into the user cache dir, where the nats exec target

@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -216,6 +219,61 @@ type Notice struct {
 // of passing it on a test that did not happen.
 type ProbeReporter interface {
 	Unproven() map[string]string
+}
+
+// ConnectionReporter is an optional capability of a Driver whose
+// producers and consumers each hold connections of their own (a fleet of
+// MQTT clients): after the run, Connections says how many of their
+// connects succeeded, how many failed, and how long the successful ones
+// took. The runner puts it in the results.
+type ConnectionReporter interface {
+	Connections() ConnectionStats
+}
+
+// ConnectionStats are a run's client connects: each dial of a producer or
+// consumer, the first and every reconnect, from the socket's dial to the
+// broker's answer (a connect rate's wait not included).
+type ConnectionStats struct {
+	OK, Failed    int64
+	P50, P99, Max time.Duration
+}
+
+// ConnectTimes records connects for a ConnectionReporter; the zero value
+// is ready, and any goroutine may record.
+type ConnectTimes struct {
+	mu     sync.Mutex
+	ok     []time.Duration
+	failed int64
+}
+
+// Record notes one connect that took d, failed when err is not nil.
+func (c *ConnectTimes) Record(d time.Duration, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.failed++
+		return
+	}
+	c.ok = append(c.ok, d)
+}
+
+// Stats are the connects recorded so far, with nearest-rank percentiles.
+func (c *ConnectTimes) Stats() ConnectionStats {
+	c.mu.Lock()
+	ds := slices.Clone(c.ok)
+	failed := c.failed
+	c.mu.Unlock()
+	st := ConnectionStats{OK: int64(len(ds)), Failed: failed}
+	if len(ds) == 0 {
+		return st
+	}
+	slices.Sort(ds)
+	rank := func(p float64) time.Duration {
+		i := int(math.Ceil(p*float64(len(ds)))) - 1
+		return ds[max(i, 0)]
+	}
+	st.P50, st.P99, st.Max = rank(0.50), rank(0.99), ds[len(ds)-1]
+	return st
 }
 
 // ErrUnreachable wraps errors that mean the broker could not be reached at

@@ -45,3 +45,21 @@ func TestOneNode(t *testing.T) {
 		t.Errorf("node 1: %v", err)
 	}
 }
+
+// TestConnectTimes: counts and nearest-rank percentiles of recorded
+// connects.
+func TestConnectTimes(t *testing.T) {
+	var c ConnectTimes
+	if st := c.Stats(); st != (ConnectionStats{}) {
+		t.Errorf("empty: %+v", st)
+	}
+	for i := 100; i >= 1; i-- {
+		c.Record(time.Duration(i)*time.Millisecond, nil)
+	}
+	c.Record(time.Hour, errors.New("refused"))
+	c.Record(0, errors.New("refused"))
+	want := ConnectionStats{OK: 100, Failed: 2, P50: 50 * time.Millisecond, P99: 99 * time.Millisecond, Max: 100 * time.Millisecond}
+	if st := c.Stats(); st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -71,5 +72,29 @@ func TestReadFileRejectsNewerSchema(t *testing.T) {
 	}
 	if _, err := ReadFile(path); err == nil {
 		t.Fatal("accepted a newer schema")
+	}
+}
+
+// TestTextConnectionsAndProcess: a run's connects and mqcheck's peak RSS
+// get a line each, and none when the run has neither.
+func TestTextConnectionsAndProcess(t *testing.T) {
+	r := sampleResults()
+	var b strings.Builder
+	if err := Text(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "connections:") || strings.Contains(b.String(), "peak RSS") {
+		t.Errorf("lines without data:\n%s", b.String())
+	}
+	r.Connections = &Connections{OK: 10000, Failed: 3, P50US: 1300, P99US: 17400, MaxUS: 2_500_000}
+	r.Process = &Process{PeakRSSBytes: 852 << 20}
+	b.Reset()
+	if err := Text(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"connections: 10,000 ok, 3 failed, connect p50/p99/max 1.3ms/17.4ms/2.50s\n", "mqcheck peak RSS: 852MiB\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
 	}
 }

@@ -51,6 +51,31 @@ type Results struct {
 	Examples   map[string][]checker.Example `json:"examples"`
 	// Thresholds are the scenario's thresholds as decided on this run.
 	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
+	// Connections are the clients' connects, from drivers that count
+	// them (broker.ConnectionReporter).
+	Connections *Connections `json:"connections,omitempty"`
+	// Process is what the mqcheck process itself used.
+	Process *Process `json:"process,omitempty"`
+}
+
+// Connections are a run's client connects: the first of every producer
+// and consumer and each reconnect.
+type Connections struct {
+	OK     int64 `json:"ok"`
+	Failed int64 `json:"failed"`
+	// Connect times of the successful ones, from the dial to the
+	// broker's answer.
+	P50US int64 `json:"connect_p50_us"`
+	P99US int64 `json:"connect_p99_us"`
+	MaxUS int64 `json:"connect_max_us"`
+}
+
+// Process is what the mqcheck process used over the run.
+type Process struct {
+	// PeakRSSBytes is the most memory it held resident (ru_maxrss): its
+	// clients, the checker, and an embedded broker's server when there
+	// is one.
+	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
 }
 
 // Measured reports whether the load phase started: when it did not (the

@@ -88,6 +88,13 @@ func Text(w io.Writer, r *Results) error {
 	for _, n := range r.Load.Notices {
 		ew.printf("notice: %s\n", n)
 	}
+	if c := r.Connections; c != nil {
+		ew.printf("connections: %s ok, %s failed, connect p50/p99/max %s/%s/%s\n", fmtN(uint64(c.OK)), fmtN(uint64(c.Failed)),
+			fmtUS(c.P50US), fmtUS(c.P99US), fmtUS(c.MaxUS))
+	}
+	if p := r.Process; p != nil && p.PeakRSSBytes > 0 {
+		ew.printf("mqcheck peak RSS: %.0fMiB\n", float64(p.PeakRSSBytes)/(1<<20))
+	}
 	if fm := r.Load.FindMax; fm != nil {
 		ew.printf("\nfind-max (%s): highest sustained rate %s/s; %s\n", fm.Bound, fmtN(uint64(fm.HighestPerS+0.5)), fm.Reason)
 		for _, st := range fm.Steps {

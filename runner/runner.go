@@ -23,6 +23,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker/kinds"
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/machine"
 	"github.com/mqcheck/mqcheck/redact"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/report/threshold"
@@ -655,6 +656,12 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	res := col.Finalize(o)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if cr, ok := r.drv.(broker.ConnectionReporter); ok {
+		st := cr.Connections()
+		r.res.Connections = &report.Connections{OK: st.OK, Failed: st.Failed, P50US: st.P50.Microseconds(),
+			P99US: st.P99.Microseconds(), MaxUS: st.Max.Microseconds()}
+	}
+	r.res.Process = &report.Process{PeakRSSBytes: machine.PeakRSS()}
 	r.res.Drain = report.Drain{Complete: dr.Drained, Reason: dr.Reason, DurationMS: dr.Duration.Milliseconds(),
 		SettleMS: dr.Settle.Milliseconds()}
 	r.res.Counts = res.Counts

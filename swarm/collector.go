@@ -25,6 +25,9 @@ func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, h
 // collector's lock is taken once per batch, not per message.
 const batchSize = 1024
 
+// initialBatchCap is a new batch's room for events.
+const initialBatchCap = 32
+
 // batchAge: a batch older than this is handed over even if not full, so live
 // figures stay fresh at low rates.
 const batchAge = 250 * time.Millisecond
@@ -183,9 +186,12 @@ func NewCollector(c *checker.Checker) *Collector {
 	col := &Collector{check: c, cur: newHistograms(), all: newHistograms(), lastTime: time.Now(),
 		in: make(chan *batch, 256), done: make(chan struct{})}
 	col.free.New = func() any {
-		// Latency slices grow on first use: a producer's batch fills
-		// two or three series, a consumer's one.
-		return &batch{events: make([]checker.Event, 0, batchSize+8)}
+		// Events and latency slices grow on first use (a producer's
+		// batch fills two or three series, a consumer's one), and keep
+		// what they grew to when the batch comes back to the pool: each
+		// of a fleet's slow producers holds two batches of a few events,
+		// not two of batchSize.
+		return &batch{events: make([]checker.Event, 0, initialBatchCap)}
 	}
 	go col.loop()
 	return col

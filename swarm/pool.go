@@ -8,11 +8,13 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 )
 
-// msgPool is a producer's fixed set of messages: its size is the in-flight
+// msgPool is a producer's set of messages: its size is the in-flight
 // bound. The publishing loop takes messages from a private list and the
 // completion side returns them in batches, so neither side synchronizes per
 // message (a channel send and receive per message cost a third of the
-// throughput against an in-process Kafka).
+// throughput against an in-process Kafka). Messages are made when the loop
+// finds none returned, up to size: a slow producer of a fleet holds the
+// few it has in flight, not a whole window of payloads.
 type msgPool struct {
 	mu      sync.Mutex
 	shared  []*broker.Message // returned, not yet taken
@@ -21,15 +23,17 @@ type msgPool struct {
 	local   []*broker.Message // owned by the publishing loop
 	ret     []*broker.Message // owned by the completion side
 	retMax  int
+	newMsg  func() *broker.Message
+	size    int
+	made    int // owned by the publishing loop
 }
 
-func newMsgPool(msgs []*broker.Message) *msgPool {
-	n := len(msgs)
+func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 	// Returns are handed over at least every quarter window, so the loop
 	// never waits long for messages that are already done.
-	retMax := min(64, max(1, n/4))
-	return &msgPool{local: msgs, shared: make([]*broker.Message, 0, n), wake: make(chan struct{}, 1),
-		ret: make([]*broker.Message, 0, retMax), retMax: retMax}
+	retMax := min(64, max(1, size/4))
+	return &msgPool{wake: make(chan struct{}, 1), ret: make([]*broker.Message, 0, retMax), retMax: retMax,
+		newMsg: newMsg, size: size}
 }
 
 // get returns a free message, waiting while all are in flight (with w, at
@@ -43,6 +47,11 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan
 			p.local, p.shared = p.shared, p.local[:0]
 			p.mu.Unlock()
 			break
+		}
+		if p.made < p.size {
+			p.mu.Unlock()
+			p.made++
+			return p.newMsg(), false
 		}
 		p.waiting.Store(true)
 		p.mu.Unlock()

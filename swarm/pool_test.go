@@ -17,11 +17,8 @@ import (
 // batching thresholds.
 func TestMsgPoolBoundsInFlight(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 4, 5, 63, 256, 1000} {
-		msgs := make([]*broker.Message, n)
-		for i := range msgs {
-			msgs[i] = &broker.Message{}
-		}
-		p := newMsgPool(msgs)
+		made := 0
+		p := newMsgPool(n, func() *broker.Message { made++; return &broker.Message{} })
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		inflight := make(chan *broker.Message, n)
 		outstanding := map[*broker.Message]bool{}
@@ -56,6 +53,36 @@ func TestMsgPoolBoundsInFlight(t *testing.T) {
 		close(inflight)
 		wg.Wait()
 		cancel()
+		if made > n {
+			t.Errorf("n=%d: %d messages made", n, made)
+		}
+	}
+}
+
+// TestMsgPoolMakesWhatIsInFlight: messages are made only when none is
+// returned, so a loop that never has more than two in flight makes two,
+// whatever the window.
+func TestMsgPoolMakesWhatIsInFlight(t *testing.T) {
+	made := 0
+	p := newMsgPool(1000, func() *broker.Message { made++; return &broker.Message{} })
+	ctx := t.Context()
+	get := func() *broker.Message {
+		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
+		if m == nil {
+			t.Fatal("get returned nothing")
+		}
+		return m
+	}
+	for range 500 {
+		a, b := get(), get()
+		if a == b {
+			t.Fatal("one message handed out twice")
+		}
+		p.put(a, false)
+		p.put(b, true) // nothing else in flight: handed back now
+	}
+	if made != 2 {
+		t.Errorf("%d messages made for two in flight at a time, want 2", made)
 	}
 }
 

@@ -63,17 +63,15 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 	if err != nil {
 		return nil, fmt.Errorf("producer %d: %w", id, err)
 	}
-	msgs := make([]*broker.Message, cfg.MaxInFlight)
-	for i := range msgs {
+	p.pool = newMsgPool(cfg.MaxInFlight, func() *broker.Message {
 		m := &broker.Message{Producer: id}
 		if cfg.Text {
 			m.Payload = p.enc.NewTextBuffer()
 		} else {
 			m.Payload = p.enc.NewBuffer()
 		}
-		msgs[i] = m
-	}
-	p.pool = newMsgPool(msgs)
+		return m
+	})
 	if cfg.Keys > 0 {
 		p.keys = make([][]byte, cfg.Keys)
 		for i := range p.keys {

@@ -13,9 +13,13 @@ func Abilities(_ *Config, target string) broker.Abilities {
 	return broker.Abilities{Nodes: 1, Network: true}
 }
 
-// Footprint of one paho.golang client: a connection with its reader,
-// router and pinger goroutines and buffers, and the embedded server's
-// end of it (a second descriptor and its own goroutines).
-func Footprint(_ *Config, _ broker.Spec) broker.Footprint {
-	return broker.Footprint{ProducerBytes: 64 << 10, ConsumerBytes: 64 << 10, ProducerConns: 2, ConsumerConns: 2}
+// Footprint of one paho client: a connection with its reader, router and
+// pinger goroutines and buffers, and on the embedded target the server's
+// end of it (a second descriptor in this process, and its goroutines).
+func Footprint(_ *Config, spec broker.Spec) broker.Footprint {
+	conns := 1
+	if spec.Target == "" || spec.Target == broker.TargetEmbedded {
+		conns = 2
+	}
+	return broker.Footprint{ProducerBytes: 64 << 10, ConsumerBytes: 64 << 10, ProducerConns: conns, ConsumerConns: conns}
 }

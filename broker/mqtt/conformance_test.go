@@ -27,7 +27,16 @@ var unsupported = map[string]string{
 func harness(t *testing.T, target string, cfg func() *mqtt.Config) brokertest.Harness {
 	open := func(ctx context.Context, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 		spec.Target = target
-		return mqtt.Open(ctx, cfg(), spec, env)
+		c := cfg()
+		if c.Version == "3.1.1" {
+			// 3.1.1 has no shared subscriptions (validation refuses
+			// several consumers in one): each of the suite's consumers
+			// is a subscriber of its own, getting every message, and the
+			// one that starts after a crash takes the crashed one's
+			// session.
+			spec.Consumers = min(spec.Consumers, 1)
+		}
+		return mqtt.Open(ctx, c, spec, env)
 	}
 	return brokertest.Harness{
 		Open:            open,
@@ -53,4 +62,12 @@ func TestConformanceMosquitto(t *testing.T) {
 	t.Parallel()
 	requireMosquitto(t)
 	brokertest.Run(t, harness(t, broker.TargetExec, func() *mqtt.Config { return &mqtt.Config{QoS: qos(1)} }))
+}
+
+// TestConformanceEmbedded311 runs the conformance suite on embedded
+// mochi-mqtt over MQTT 3.1.1 (paho.mqtt.golang) at QoS 1 with persistent
+// sessions.
+func TestConformanceEmbedded311(t *testing.T) {
+	t.Parallel()
+	brokertest.Run(t, harness(t, broker.TargetEmbedded, func() *mqtt.Config { return &mqtt.Config{Version: "3.1.1", QoS: qos(1)} }))
 }

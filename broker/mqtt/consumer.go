@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eclipse/paho.golang/paho"
-
 	"github.com/mqcheck/mqcheck/broker"
 )
 
@@ -33,7 +31,7 @@ type consumer struct {
 	first *attempt
 
 	mu      sync.Mutex
-	cur     *conn
+	cur     link
 	stopped bool // crashed or closed: no more handling, no more acks
 	stopCh  chan struct{}
 	freed   bool
@@ -57,7 +55,7 @@ func (d *driver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (bro
 
 // attempt is one connection of a consumer and what its handler learned.
 type attempt struct {
-	cn   *conn
+	cn   link
 	raw  net.Conn // known before paho's first delivery
 	mu   sync.Mutex
 	fail error // the handler's error, which ended the connection
@@ -72,7 +70,7 @@ func (a *attempt) failed() error {
 // connect makes one connection with its subscription.
 func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 	a := &attempt{}
-	onPublish := func(pr paho.PublishReceived) (bool, error) {
+	onMessage := func(in inbound) bool {
 		select {
 		case <-c.ready:
 		case <-c.gone():
@@ -80,20 +78,22 @@ func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.fail != nil || c.isStopped() {
-			// Handled nothing: paho's ack goes to a closed connection.
-			return true, nil
+			// Handled nothing, acknowledges nothing.
+			return false
 		}
-		dl := broker.Delivery{Payload: pr.Packet.Payload, Domain: c.domain(pr.Packet.Topic), Redelivered: pr.Packet.Duplicate()}
+		dl := broker.Delivery{Payload: in.payload, Domain: c.domain(in.topic), Redelivered: in.dup}
 		if err := c.h(&dl); err != nil {
 			a.fail = err
-			// Close the socket before paho acknowledges (it does when
-			// this returns): the broker keeps the message.
+			// Close the socket before any acknowledgment (MQTT 5's paho
+			// acknowledges when the handler returns): the broker keeps
+			// the message.
 			a.raw.Close()
+			return false
 		}
-		return true, nil
+		return true
 	}
 	cn, err := c.d.dial(ctx, connectOptions{clientID: c.id, cleanStart: c.d.c.CleanStart, expiry: uint32(c.d.c.SessionExpiry.D() / time.Second),
-		onPublish: onPublish, recvMax: c.d.c.ReceiveMaximum, raw: func(r net.Conn) { a.raw = r }})
+		onMessage: onMessage, recvMax: c.d.c.ReceiveMaximum, raw: func(r net.Conn) { a.raw = r }, client: true})
 	if err != nil {
 		return nil, err
 	}
@@ -101,21 +101,21 @@ func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
-		cn.raw.Close()
-		<-cn.client.Done()
+		cn.rawConn().Close()
+		<-cn.done()
 		return nil, errors.New("consumer stopped")
 	}
 	c.cur = cn
 	c.mu.Unlock()
-	if cn.connack.SessionPresent {
+	if cn.sessionPresent() {
 		// The session kept its subscription. (Subscribing again would
 		// wait for a SUBACK behind the resent messages, which wait for
 		// Run's handler on the first connection.)
 		return a, nil
 	}
 	if err := subscribe(ctx, cn, c.id, c.filter, c.d.c.subQoS()); err != nil {
-		cn.raw.Close()
-		<-cn.client.Done()
+		cn.rawConn().Close()
+		<-cn.done()
 		if f := a.failed(); f != nil {
 			// The handler failed on a message resent before the
 			// SUBACK, closing the connection under Subscribe.
@@ -173,9 +173,9 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 			c.mu.Lock()
 			c.cur = nil
 			c.mu.Unlock()
-			_ = a.cn.client.Disconnect(&paho.Disconnect{})
+			a.cn.disconnect()
 			return nil
-		case <-a.cn.client.Done():
+		case <-a.cn.done():
 		}
 		c.mu.Lock()
 		c.cur = nil
@@ -199,18 +199,9 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 }
 
 // subscribe subscribes client id to filter at qos.
-func subscribe(ctx context.Context, cn *conn, id, filter string, qos int) error {
-	sctx, cancel := context.WithTimeout(ctx, packetTimeout)
-	defer cancel()
-	// Retained messages only for a new subscription: a session that kept
-	// its subscription does not get the retained message again.
-	sa, err := cn.client.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
-		{Topic: filter, QoS: byte(qos), RetainHandling: 1}}})
-	if err != nil {
+func subscribe(ctx context.Context, cn link, id, filter string, qos int) error {
+	if err := cn.subscribe(ctx, filter, byte(qos)); err != nil {
 		return fmt.Errorf("subscribing %s to %s: %w", id, filter, err)
-	}
-	if len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80 {
-		return fmt.Errorf("%w: the broker refused the subscription of %s to %s: reasons %v", broker.ErrConfig, id, filter, sa.Reasons)
 	}
 	return nil
 }
@@ -252,7 +243,7 @@ func (c *consumer) dropRaw() {
 	cn := c.cur
 	c.mu.Unlock()
 	if cn != nil {
-		cn.raw.Close()
+		cn.rawConn().Close()
 	}
 }
 
@@ -273,8 +264,7 @@ func (c *consumer) Close() error {
 	cn := c.cur
 	c.mu.Unlock()
 	if cn != nil {
-		_ = cn.client.Disconnect(&paho.Disconnect{})
-		<-cn.client.Done()
+		cn.disconnect()
 	}
 	c.free()
 	return nil

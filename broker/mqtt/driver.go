@@ -5,15 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/eclipse/paho.golang/packets"
-	"github.com/eclipse/paho.golang/paho"
-	"github.com/eclipse/paho.golang/paho/session/state"
 
 	"github.com/mqcheck/mqcheck/broker"
 )
@@ -50,6 +45,7 @@ type driver struct {
 	// consumers (the embedded server's in-flight queues).
 	backlog func(ctx context.Context) (int64, error)
 	pacer   *connectPacer
+	conns   broker.ConnectTimes
 	// lastSend is when a producer last published (unix nanoseconds).
 	lastSend atomic.Int64
 
@@ -87,8 +83,9 @@ func shortID(runID string) string {
 }
 
 var (
-	_ broker.Driver     = (*driver)(nil)
-	_ broker.Backlogger = (*driver)(nil)
+	_ broker.Driver             = (*driver)(nil)
+	_ broker.Backlogger         = (*driver)(nil)
+	_ broker.ConnectionReporter = (*driver)(nil)
 )
 
 // Setup creates the consumers' persistent sessions, each with its
@@ -107,18 +104,25 @@ func (d *driver) Setup(ctx context.Context) error {
 	// would keep its share for no one. The other slots' sessions start
 	// with their consumers, before the load.
 	for sub := range max(d.spec.Subscriptions, 1) {
-		{
-			id := d.consumerID(sub, 0)
-			cn, err := d.dial(ctx, connectOptions{clientID: id, cleanStart: true, expiry: expiry})
+		id := d.consumerID(sub, 0)
+		if d.c.Version == version311 {
+			// 3.1.1's clean session both drops the old session and keeps
+			// none: a first connection clears what an earlier run with
+			// this id left, the second makes the session.
+			cn, err := d.dial(ctx, connectOptions{clientID: id, cleanStart: true})
 			if err != nil {
-				return fmt.Errorf("creating the session of %s: %w", id, err)
+				return fmt.Errorf("clearing the session of %s: %w", id, err)
 			}
-			err = subscribe(ctx, cn, id, d.subscribeFilter(sub), d.c.subQoS())
-			_ = cn.client.Disconnect(&paho.Disconnect{})
-			<-cn.client.Done()
-			if err != nil {
-				return err
-			}
+			cn.disconnect()
+		}
+		cn, err := d.dial(ctx, connectOptions{clientID: id, cleanStart: d.c.Version != version311, expiry: expiry})
+		if err != nil {
+			return fmt.Errorf("creating the session of %s: %w", id, err)
+		}
+		err = subscribe(ctx, cn, id, d.subscribeFilter(sub), d.c.subQoS())
+		cn.disconnect()
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -191,85 +195,6 @@ func (d *driver) freeSlot(sub, slot int) {
 	if s := d.slots[sub]; slot < len(s) {
 		s[slot] = false
 	}
-}
-
-// conn is one MQTT connection: a paho client over a net.Conn mqcheck
-// dialled (so that a crash can drop it as a killed client would).
-type conn struct {
-	client  *paho.Client
-	raw     net.Conn
-	connack *paho.Connack
-}
-
-// connectOptions are what differs between producers and consumers.
-type connectOptions struct {
-	clientID   string
-	cleanStart bool
-	expiry     uint32
-	session    *session
-	onPublish  func(paho.PublishReceived) (bool, error)
-	recvMax    int
-	// raw, when set, learns the socket before the client connects.
-	raw func(net.Conn)
-}
-
-// dial connects one client.
-func (d *driver) dial(ctx context.Context, o connectOptions) (*conn, error) {
-	if err := d.pacer.wait(ctx); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	raw, err := d.env.DialContext(ctx, "tcp", d.ep.addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: dialling %s: %w", broker.ErrUnreachable, d.ep.addr, err)
-	}
-	if d.ep.tls != nil {
-		cfg := d.ep.tls.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName, _, _ = net.SplitHostPort(d.ep.addr)
-		}
-		tc := tls.Client(raw, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("TLS handshake with %s: %w", d.ep.addr, err)
-		}
-		raw = tc
-	}
-	if o.raw != nil {
-		o.raw(raw)
-	}
-	cfg := paho.ClientConfig{ClientID: o.clientID, Conn: packets.NewThreadSafeConn(raw), PacketTimeout: packetTimeout}
-	if o.session != nil {
-		cfg.Session = o.session
-	} else {
-		cfg.Session = state.NewInMemory()
-	}
-	if o.onPublish != nil {
-		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){o.onPublish}
-	}
-	client := paho.NewClient(cfg)
-	cp := &paho.Connect{ClientID: o.clientID, CleanStart: o.cleanStart, KeepAlive: uint16(d.c.KeepAlive.D() / time.Second),
-		Properties: &paho.ConnectProperties{SessionExpiryInterval: &o.expiry}}
-	if o.recvMax > 0 {
-		rm := uint16(o.recvMax)
-		cp.Properties.ReceiveMaximum = &rm
-	}
-	if d.ep.username != "" {
-		cp.Username, cp.UsernameFlag = d.ep.username, true
-	}
-	if d.ep.password != "" {
-		cp.Password, cp.PasswordFlag = []byte(d.ep.password), true
-	}
-	ca, err := client.Connect(ctx, cp)
-	if err != nil {
-		raw.Close()
-		if ca != nil && ca.ReasonCode >= 0x80 {
-			return nil, fmt.Errorf("the broker at %s refused client %s: %s (reason %#x)", d.ep.addr, o.clientID, ca.Properties.ReasonString, ca.ReasonCode)
-		}
-		return nil, fmt.Errorf("connecting client %s to %s: %w", o.clientID, d.ep.addr, err)
-	}
-	return &conn{client: client, raw: raw, connack: ca}, nil
 }
 
 // connectPacer spaces connections out to a rate across the run.

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eclipse/paho.golang/paho"
-
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/internal/proc"
 )
@@ -256,19 +254,21 @@ func mosquittoBacklog(ctx context.Context, d *driver) (int64, error) {
 	}
 	vals := make(chan [2]string, 4)
 	cn, err := d.dial(ctx, connectOptions{clientID: d.prefix + "-sys", cleanStart: true,
-		onPublish: func(pr paho.PublishReceived) (bool, error) {
+		onMessage: func(in inbound) bool {
 			select {
-			case vals <- [2]string{pr.Packet.Topic, string(pr.Packet.Payload)}:
+			case vals <- [2]string{in.topic, string(in.payload)}:
 			default:
 			}
-			return true, nil
+			return true
 		}})
 	if err != nil {
 		return 0, err
 	}
-	defer cn.client.Disconnect(&paho.Disconnect{})
-	if _, err := cn.client.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: sysStored}, {Topic: sysRetained}}}); err != nil {
-		return 0, fmt.Errorf("subscribing to mosquitto's $SYS: %w", err)
+	defer cn.disconnect()
+	for _, topic := range []string{sysStored, sysRetained} {
+		if err := cn.subscribe(ctx, topic, 0); err != nil {
+			return 0, fmt.Errorf("subscribing to mosquitto's %s: %w", topic, err)
+		}
 	}
 	stored, retained := int64(-1), int64(-1)
 	for stored < 0 || retained < 0 {

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/url"
 
-	"github.com/eclipse/paho.golang/paho"
-
 	"github.com/mqcheck/mqcheck/broker"
 )
 
@@ -70,8 +68,7 @@ func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (
 	if err != nil {
 		return nil, fmt.Errorf("opening mqtt target mqtt://%s: %w", ep.addr, err)
 	}
-	_ = cn.client.Disconnect(&paho.Disconnect{})
-	<-cn.client.Done()
+	cn.disconnect()
 	return &broker.Target{Driver: d, Endpoints: []string{ep.addr}, Description: "MQTT broker at " + u.Scheme + "://" + ep.addr,
 		Close: func(context.Context) error { return nil }}, nil
 }

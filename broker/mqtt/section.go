@@ -15,7 +15,10 @@ import (
 // Config configures the MQTT driver. A scenario writes it as broker.mqtt.
 // Zero values mean "unset"; ApplyDefaults fills them in.
 type Config struct {
-	// Version of the protocol: "5" (paho.golang). Default 5.
+	// Version of the protocol: "5" (paho.golang) or "3.1.1"
+	// (paho.mqtt.golang: no shared subscriptions, receive maximum or
+	// session expiry; a persistent session lasts until the broker drops
+	// it). Default 5.
 	Version string `yaml:"version,omitempty" json:"version,omitempty"`
 	// QoS of every publish, 0 to 2. Default 1.
 	QoS *int `yaml:"qos,omitempty" json:"qos,omitempty"`
@@ -100,7 +103,7 @@ type Mosquitto struct {
 
 // Values the section accepts.
 var (
-	versions      = []string{"5"}
+	versions      = []string{"5", version311}
 	topicModes    = []string{"shared", "per-producer"}
 	persistences  = []string{"none", "bolt"}
 	maxClientID   = 23 // MQTT 3.1.1's length a server must accept
@@ -198,8 +201,8 @@ func (c *Config) Validate() error {
 		ps = append(ps, broker.Problem("broker.mqtt."+field, format, args...))
 	}
 	if c.Version != "" && !slices.Contains(versions, c.Version) {
-		if c.Version == "3.1.1" || c.Version == "3" || c.Version == "4" {
-			add("version", "MQTT 3.1.1 is not supported by this build of mqcheck (MQTT 5 only: version \"5\")")
+		if c.Version == "3" || c.Version == "4" || c.Version == "3.1" {
+			add("version", "unknown value %q: MQTT 3.1.1 (protocol level 4) is written \"3.1.1\" (valid: %s)", c.Version, strings.Join(versions, ", "))
 		} else {
 			add("version", "unknown value %q (valid: %s)", c.Version, strings.Join(versions, ", "))
 		}
@@ -227,6 +230,8 @@ func (c *Config) Validate() error {
 	}
 	if c.ReceiveMaximum < 0 || c.ReceiveMaximum > 65535 {
 		add("receive_maximum", "must be 1 to 65535, or 0 for the protocol's default (got %d)", c.ReceiveMaximum)
+	} else if c.ReceiveMaximum > 0 && c.Version == version311 {
+		add("receive_maximum", "MQTT 3.1.1 has no receive maximum (it is MQTT 5's): remove it or use version \"5\"")
 	}
 	if k := c.KeepAlive.D(); k < 0 || k > 65535*time.Second || k%time.Second != 0 {
 		add("keep_alive", "must be whole seconds, 0 to 65535s (got %s)", k)
@@ -289,6 +294,10 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 		if strings.ContainsAny(d, "+#") || strings.HasPrefix(d, "$") {
 			ps = append(ps, broker.Problem("broker.destination", "%q: a topic to publish to holds no wildcard (+, #) and does not start with $", d))
 		}
+	}
+	if c != nil && c.Version == version311 && spec.Consumers > 1 {
+		ps = append(ps, broker.Problem("consumers.count", "%d consumers in a subscription share it as an MQTT 5 shared subscription ($share/<group>/<topic>), "+
+			"which MQTT 3.1.1 does not have (each would get every message): use version \"5\", or one consumer per subscription (consumers.subscriptions)", spec.Consumers))
 	}
 	delivered := c.DeliveredQoS()
 	for i, claim := range spec.Claims {

@@ -22,7 +22,9 @@ func TestValidate(t *testing.T) {
 		{"good", mqtt.Config{QoS: qos(2)}, ""},
 		{"qos 3", mqtt.Config{QoS: qos(3)}, "broker.mqtt.qos: must be 0, 1 or 2"},
 		{"subscribe qos -1", mqtt.Config{SubscribeQoS: qos(-1)}, "broker.mqtt.subscribe_qos: must be 0, 1 or 2"},
-		{"3.1.1", mqtt.Config{Version: "3.1.1"}, "broker.mqtt.version: MQTT 3.1.1 is not supported"},
+		{"3.1.1", mqtt.Config{Version: "3.1.1", QoS: qos(2)}, ""},
+		{"version 4", mqtt.Config{Version: "4"}, `broker.mqtt.version: unknown value "4": MQTT 3.1.1 (protocol level 4) is written "3.1.1"`},
+		{"3.1.1 receive maximum", mqtt.Config{Version: "3.1.1", ReceiveMaximum: 10}, "broker.mqtt.receive_maximum: MQTT 3.1.1 has no receive maximum"},
 		{"version 6", mqtt.Config{Version: "6"}, `broker.mqtt.version: unknown value "6"`},
 		{"clean start with expiry", mqtt.Config{CleanStart: true, SessionExpiry: &exp}, "broker.mqtt.session_expiry: clean_start: true keeps no session"},
 		{"topics", mqtt.Config{Topics: "each"}, `broker.mqtt.topics: unknown value "each"`},
@@ -61,6 +63,9 @@ func TestCheckSpec(t *testing.T) {
 		{"dead letter", mqtt.Config{}, broker.Spec{FailAction: broker.FailDeadLetter, FailFraction: 0.1}, "consumers.fail_action:"},
 		{"fail with clean start", mqtt.Config{CleanStart: true}, broker.Spec{FailFraction: 0.1}, "consumers.fail_fraction:"},
 		{"wildcard topic", mqtt.Config{}, broker.Spec{Destination: "a/#"}, "broker.destination:"},
+		{"3.1.1 one consumer a subscription", mqtt.Config{Version: "3.1.1"}, broker.Spec{Consumers: 1, Subscriptions: 3}, ""},
+		{"3.1.1 shared subscription", mqtt.Config{Version: "3.1.1"}, broker.Spec{Consumers: 2}, "consumers.count: 2 consumers in a subscription share it as an MQTT 5 shared subscription"},
+		{"5 shared subscription", mqtt.Config{}, broker.Spec{Consumers: 2}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.ApplyDefaults()

@@ -40,3 +40,16 @@ func Current() Limits {
 	}
 	return l
 }
+
+// PeakRSS is the most memory this process has held resident so far
+// (getrusage's ru_maxrss), in bytes; 0 when unknown.
+func PeakRSS() uint64 {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil || u.Maxrss <= 0 {
+		return 0
+	}
+	if runtime.GOOS == "darwin" {
+		return uint64(u.Maxrss) // bytes there, KiB on Linux
+	}
+	return uint64(u.Maxrss) << 10
+}
