@@ -77,8 +77,18 @@ type Broker struct {
 	URL string `yaml:"url,omitempty" json:"url,omitempty" secret:"url"`
 	// Destination is the topic / queue name; default mqcheck-<run id>.
 	Destination string `yaml:"destination,omitempty" json:"destination,omitempty"`
-	// Keep destinations the run created instead of deleting them at the end.
+	// Keep destinations the run created instead of deleting them at the
+	// end; a container target's container is left running too.
 	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
+	// Image is what a container target starts ("rabbitmq:4"); Env, Command
+	// (replacing the image's), Ports (where the broker listens inside the
+	// container when not where its kind usually does, "5673/tcp") and
+	// Mounts ("/host:/container[:ro]") are optional. Container targets only.
+	Image   string            `yaml:"image,omitempty" json:"image,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	Command []string          `yaml:"command,omitempty" json:"command,omitempty"`
+	Ports   []string          `yaml:"ports,omitempty" json:"ports,omitempty"`
+	Mounts  []string          `yaml:"mounts,omitempty" json:"mounts,omitempty"`
 
 	// Config is the kind's own section, written as broker.<kind>: a pointer
 	// to its driver's Config (*kafka.Config for kind kafka). Defaults put
@@ -333,5 +343,7 @@ func (s *Scenario) BrokerSpec() broker.Spec {
 		Subscriptions: s.Consumers.Subscriptions, Consumers: s.Consumers.Count,
 		FailFraction: s.Consumers.FailFraction, FailAction: s.Consumers.FailAction,
 		MessageSize: int(s.Producers.MessageSize), Claims: s.Claims, Relay: s.Relay.spec(),
+		Container: broker.ContainerSpec{Image: s.Broker.Image, Env: s.Broker.Env, Command: s.Broker.Command,
+			Ports: s.Broker.Ports, Mounts: s.Broker.Mounts},
 	}
 }

@@ -47,7 +47,7 @@ func Default() broker.Kinds {
 			Name:        "rabbitmq",
 			Title:       "RabbitMQ",
 			Description: "RabbitMQ through amqp091-go: a private node started from the installed server, or your broker by URL",
-			Targets:     []string{broker.TargetExec, broker.TargetURL},
+			Targets:     []string{broker.TargetExec, broker.TargetURL, broker.TargetContainer},
 			TargetHelp:  "RabbitMQ is an Erlang server; exec starts a private node",
 			NewConfig:   func() broker.Config { return &rabbitmq.Config{} },
 			Open:        broker.Typed(rabbitmq.Open),
