@@ -46,7 +46,7 @@ fi
 
 # The host-root base: merged-/usr symlinks, a few /etc files, and an empty
 # /usr that containers bind-mount from the host (broker.mounts: /usr:/usr:ro).
-base=localhost/mqcheck-test/hostroot:1
+base=localhost/mqcheck-test/hostroot:2
 if ! podman image exists "$base"; then
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
@@ -56,7 +56,7 @@ if ! podman image exists "$base"; then
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
-  tar -C "$root" -c . | podman import --change 'WORKDIR /data' - "$base" >/dev/null
+  tar -C "$root" -c . | podman import -q --change 'WORKDIR /data' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$base" >/dev/null
 fi
 
 # One image per broker: the command runs the host's server in the

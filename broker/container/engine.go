@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/mqcheck/mqcheck/broker"
 )
@@ -18,6 +20,8 @@ import (
 // pingTimeout bounds the engine's first answer: a socket nobody serves
 // must fail the run in seconds, not at the open timeout.
 const pingTimeout = 3 * time.Second
+
+var quietOnce sync.Once
 
 // ErrNoEngine: no Docker-compatible engine answers. It wraps
 // broker.ErrUnreachable, so mqcheck exits 3.
@@ -90,6 +94,9 @@ func connect(ctx context.Context) (cli *testcontainers.DockerClient, host string
 			cli, err = nil, fmt.Errorf("%w at %s: testcontainers-go: %v", ErrNoEngine, host, p)
 		}
 	}()
+	// Its global logger writes to stderr; each container's own goes to
+	// the run's log (create).
+	quietOnce.Do(func() { tclog.SetDefault(tcLogger{}) })
 	cli, err = testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w at %s: %w", ErrNoEngine, host, err)

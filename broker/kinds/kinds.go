@@ -89,7 +89,7 @@ func Default() broker.Kinds {
 			Name:        "redis",
 			Title:       "Redis",
 			Description: "Redis Streams through go-redis, consumer groups with XAUTOCLAIM: a private redis-server, miniredis in process, or your server by URL",
-			Targets:     []string{broker.TargetExec, broker.TargetEmbedded, broker.TargetURL},
+			Targets:     []string{broker.TargetExec, broker.TargetEmbedded, broker.TargetURL, broker.TargetContainer},
 			NewConfig:   func() broker.Config { return &redis.Config{} },
 			Open:        broker.Typed(redis.Open),
 			Abilities:   broker.TypedAbilities(redis.Abilities),
