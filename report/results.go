@@ -29,8 +29,8 @@ type Results struct {
 	Target        string       `json:"target"` // what was started or reached
 	// Container is the container a container target started.
 	Container *Container `json:"container,omitempty"`
-	StartedAt     string       `json:"started_at"`
-	EndedAt       string       `json:"ended_at"`
+	StartedAt string     `json:"started_at"`
+	EndedAt   string     `json:"ended_at"`
 	// LoadStartNS is when the load phase started (unix ns): timeline rows,
 	// faults and evidence times are relative to it.
 	LoadStartNS int64 `json:"load_start_unix_ns"`

@@ -73,11 +73,15 @@ build() { # name, then Containerfile lines
 }
 build localhost/mqcheck-test/redis:7.0 \
   'CMD ["/usr/bin/redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data", "--save", "", "--appendonly", "no"]'
-build localhost/mqcheck-test/nats:2.9 \
-  'CMD ["/usr/sbin/nats-server", "-a", "0.0.0.0", "-p", "4222", "-js", "-sd", "/data"]'
+# Laid out as eclipse-mosquitto: configuration in /mosquitto/config, data
+# in /mosquitto/data (mqcheck mounts its own configuration there).
 build localhost/mqcheck-test/mosquitto:2.0 \
-  'RUN ["/usr/bin/sh", "-c", "printf \"listener 1883 0.0.0.0\\nallow_anonymous true\\npersistence true\\npersistence_location /data/\\nautosave_interval 1\\nmax_queued_messages 0\\n\" >/etc/mosquitto.conf"]' \
-  'CMD ["/usr/sbin/mosquitto", "-c", "/etc/mosquitto.conf"]'
+  'RUN ["/usr/bin/sh", "-c", "mkdir -p /mosquitto/config /mosquitto/data && printf \"listener 1883\\nallow_anonymous true\\npersistence true\\npersistence_location /mosquitto/data/\\n\" >/mosquitto/config/mosquitto.conf"]' \
+  'CMD ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]'
+# Laid out as the nats image: the server is the entrypoint.
+build localhost/mqcheck-test/nats:2.9 \
+  'ENTRYPOINT ["/usr/sbin/nats-server"]' \
+  'CMD ["-js", "-sd", "/data"]'
 build localhost/mqcheck-test/rabbitmq:3.10 \
   'ENV HOME=/data/home RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_MNESIA_BASE=/data/mnesia RABBITMQ_LOG_BASE=/data/log RABBITMQ_ENABLED_PLUGINS_FILE=/data/enabled_plugins RABBITMQ_PID_FILE=/data/pid RABBITMQ_CONFIG_FILE=/data/rabbitmq.conf ERL_EPMD_ADDRESS=127.0.0.1' \
   'CMD ["/usr/bin/sh", "-c", "mkdir -p /data/home && echo \"[].\" >/data/enabled_plugins && echo \"loopback_users.guest = false\" >/data/rabbitmq.conf && exec /usr/lib/rabbitmq/bin/rabbitmq-server"]'

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -289,6 +290,9 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 		if strings.ContainsAny(d, "+#") || strings.HasPrefix(d, "$") {
 			ps = append(ps, broker.Problem("broker.destination", "%q: a topic to publish to holds no wildcard (+, #) and does not start with $", d))
 		}
+	}
+	if spec.Target == broker.TargetContainer {
+		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false))
 	}
 	delivered := c.DeliveredQoS()
 	for i, claim := range spec.Claims {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -320,8 +321,11 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 		return errors.Join(ps...)
 	}
 	nodes := c.Cluster
-	if spec.Target == broker.TargetExec {
+	if spec.Target == broker.TargetExec || spec.Target == broker.TargetContainer {
 		nodes = 1
+	}
+	if spec.Target == broker.TargetContainer {
+		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false))
 	}
 	if c.Replicas > 1 && spec.Target != broker.TargetURL && c.Replicas > nodes {
 		ps = append(ps, broker.Problem("broker.nats.replicas", "%d replicas need as many servers; the %s target runs %d (set broker.nats.cluster: 3 on the embedded target)",
@@ -333,7 +337,7 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	if c.SyncInterval != "" && spec.Target == broker.TargetExec {
 		ps = append(ps, broker.Problem("broker.nats.sync_interval", "the exec server, Debian's nats-server %s, has no sync_interval (it came in 2.10); use the embedded target", ExecVersion))
 	}
-	if c.SyncInterval != "" && spec.Target == broker.TargetURL {
+	if c.SyncInterval != "" && (spec.Target == broker.TargetURL || spec.Target == broker.TargetContainer) {
 		ps = append(ps, broker.Problem("broker.nats.sync_interval", "is the server's setting: set it in your server's configuration"))
 	}
 	if c.Retention == "workqueue" && spec.Subscriptions > 1 {

@@ -67,7 +67,7 @@ func TestContainerKillKnownAnswers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := run(t, 4*time.Minute, engineEnv(), "run", writeScenario(t, tc.scenario))
+			r := run(t, 4*time.Minute, engineEnv(), "run", "-v", writeScenario(t, tc.scenario))
 			if r.res == nil {
 				t.Fatalf("exit %d, no results.json; stderr:\n%s", r.code, r.stderr)
 			}

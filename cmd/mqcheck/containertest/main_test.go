@@ -139,7 +139,7 @@ func run(t *testing.T, limit time.Duration, env []string, args ...string) result
 		t.Fatalf("running mqcheck: %v", err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("mqcheck did not finish within %s; stderr:\n%s", limit, r.stderr)
+		t.Fatalf("mqcheck did not finish within %s; stderr:\n%s\nstdout:\n%s", limit, tail(r.stderr, 60), tail(r.stdout, 30))
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "results.json")); err == nil {
 		r.res = &report.Results{}
@@ -148,6 +148,12 @@ func run(t *testing.T, limit time.Duration, env []string, args ...string) result
 		}
 	}
 	return r
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func writeScenario(t *testing.T, body string) string {
