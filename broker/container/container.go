@@ -121,7 +121,7 @@ func Start(ctx context.Context, kind Kind, spec broker.ContainerSpec, keep bool,
 		Env:          spec.Env,
 		Cmd:          spec.Command,
 		ExposedPorts: exposed,
-		Labels:       map[string]string{"org.mqcheck.run": env.RunID, "org.mqcheck.kind": kind.Name},
+		Labels:       map[string]string{"org.mqcheck.run": env.RunID, "org.mqcheck.kind": kind.Name, "org.mqcheck.dir": env.Dir},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.PortBindings = bindings
 			hc.Binds = append(hc.Binds, binds...)

@@ -49,7 +49,9 @@ func TestMain(m *testing.M) {
 // host's servers from a read-only bind mount of /usr.
 const (
 	rabbitImage = "localhost/mqcheck-test/rabbitmq:3.10"
-	redisImage  = "localhost/mqcheck-test/redis:7.0"
+	redisImage     = "localhost/mqcheck-test/redis:7.0"
+	natsImage      = "localhost/mqcheck-test/nats:2.9"
+	mosquittoImage = "localhost/mqcheck-test/mosquitto:2.0"
 )
 
 // engineEnv is what testcontainers-go needs for Podman, when the
@@ -165,13 +167,14 @@ func writeScenario(t *testing.T, body string) string {
 	return p
 }
 
-// leftovers lists the containers of a run that are still there.
-func leftovers(t *testing.T, cli *client.Client, runID string) []string {
+// leftovers lists the containers with label (key=value) that are still
+// there.
+func leftovers(t *testing.T, cli *client.Client, label string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: client.Filters{}.Add("label", "org.mqcheck.run="+runID)})
+		Filters: client.Filters{}.Add("label", label)})
 	if err != nil {
 		t.Fatalf("listing containers: %v", err)
 	}
