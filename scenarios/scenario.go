@@ -69,8 +69,10 @@ type Broker struct {
 	Kind string `yaml:"kind" json:"kind"`
 	// Target: embedded (started in-process by mqcheck), exec (a private
 	// broker process mqcheck starts from the installed server, rabbitmq),
-	// url (an existing broker at URL). Default: url when URL is set, else
-	// the kind's own (embedded; exec for rabbitmq).
+	// url (an existing broker at URL), container (Image started on Docker
+	// or Podman: rabbitmq, redis, mqtt, nats). Default: url when URL is
+	// set, container when Image is, else the kind's own (embedded; exec
+	// for rabbitmq).
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
 	// URL of an existing broker when Target is url (kafka: host:port,...;
 	// rabbitmq: amqp[s]://user:password@host:port/vhost).
@@ -80,15 +82,22 @@ type Broker struct {
 	// Keep destinations the run created instead of deleting them at the
 	// end; a container target's container is left running too.
 	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
-	// Image is what a container target starts ("rabbitmq:4"); Env, Command
-	// (replacing the image's), Ports (where the broker listens inside the
-	// container when not where its kind usually does, "5673/tcp") and
-	// Mounts ("/host:/container[:ro]") are optional. Container targets only.
-	Image   string            `yaml:"image,omitempty" json:"image,omitempty"`
-	Env     map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
-	Command []string          `yaml:"command,omitempty" json:"command,omitempty"`
-	Ports   []string          `yaml:"ports,omitempty" json:"ports,omitempty"`
-	Mounts  []string          `yaml:"mounts,omitempty" json:"mounts,omitempty"`
+	// Image is what a container target starts ("rabbitmq:4",
+	// "redis:7@sha256:..."); setting it makes container the default target.
+	// Pulled once when the engine lacks it.
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// Env is the container's environment (container targets only).
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Command replaces the image's command, or its entrypoint's arguments
+	// (container targets only); the kind's own default sets persistence
+	// and JetStream from the broker's section.
+	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
+	// Ports the broker listens on inside the container when not its kind's
+	// usual ones ("5673/tcp"), in the kind's order (container targets only).
+	Ports []string `yaml:"ports,omitempty" json:"ports,omitempty"`
+	// Mounts are bind mounts, "/host/path:/container/path[:ro]" (container
+	// targets only).
+	Mounts []string `yaml:"mounts,omitempty" json:"mounts,omitempty"`
 
 	// Config is the kind's own section, written as broker.<kind>: a pointer
 	// to its driver's Config (*kafka.Config for kind kafka). Defaults put
