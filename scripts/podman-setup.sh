@@ -16,6 +16,7 @@ sock=/run/podman/podman.sock
 
 need=()
 command -v podman >/dev/null || need+=(podman)
+command -v curl >/dev/null || need+=(curl)
 command -v runc >/dev/null || need+=(runc)
 if ((${#need[@]})); then
   apt-get update -qq

@@ -41,6 +41,13 @@ type Kind struct {
 	// ReadyTimeout bounds the wait for Ready after a start (0: 3 minutes;
 	// an Erlang broker in a container takes up to a minute on 2 cores).
 	ReadyTimeout time.Duration
+	// FixedPorts: the kind configures its listeners itself (Configure), so
+	// broker.ports is a scenario error.
+	FixedPorts bool
+	// Configure, when set, adjusts what is started once the host
+	// addresses are known, before the container is created (Kafka
+	// advertises the host address). It must not change the caller's maps.
+	Configure func(addrs []string, cs *broker.ContainerSpec) error
 }
 
 // pollEvery is the pace of Ready checks.
@@ -70,7 +77,7 @@ type Container struct {
 // Errors: broker.ErrConfig for a spec the kind cannot use (exit 2);
 // broker.ErrUnreachable without an engine or the image (exit 3).
 func Start(ctx context.Context, kind Kind, spec broker.ContainerSpec, keep bool, env broker.Env) (*Container, error) {
-	if err := errors.Join(CheckImage("broker.image", spec.Image), CheckPorts("broker.ports", spec.Ports, kind.Ports, false)); err != nil {
+	if err := errors.Join(CheckImage("broker.image", spec.Image), CheckPorts("broker.ports", spec.Ports, kind.Ports, kind.FixedPorts)); err != nil {
 		return nil, fmt.Errorf("%w: %w", broker.ErrConfig, err)
 	}
 	binds, err := parseMounts(spec.Mounts)
@@ -115,6 +122,12 @@ func Start(ctx context.Context, kind Kind, spec broker.ContainerSpec, keep bool,
 		exposed[i] = name
 		c.ports = append(c.ports, p)
 		c.Addrs = append(c.Addrs, net.JoinHostPort("127.0.0.1", strconv.Itoa(hp)))
+	}
+	if kind.Configure != nil {
+		if err := kind.Configure(c.Addrs, &spec); err != nil {
+			_ = cli.Close()
+			return nil, fmt.Errorf("%w: %w", broker.ErrConfig, err)
+		}
 	}
 	req := testcontainers.ContainerRequest{
 		Image:        spec.Image,

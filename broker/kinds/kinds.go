@@ -34,7 +34,7 @@ func Default() broker.Kinds {
 			Name:        "kafka",
 			Title:       "Kafka",
 			Description: "Kafka through franz-go: an embedded kfake cluster, or your cluster by URL",
-			Targets:     []string{broker.TargetEmbedded, broker.TargetURL},
+			Targets:     []string{broker.TargetEmbedded, broker.TargetURL, broker.TargetContainer},
 			NewConfig:   func() broker.Config { return &kafka.Config{} },
 			Open:        broker.Typed(kafka.Open),
 			Abilities:   broker.TypedAbilities(kafka.Abilities),

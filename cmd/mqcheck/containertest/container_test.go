@@ -100,6 +100,7 @@ faults:
 // its image and start-up times, and leaves no container behind.
 func TestContainerKillKnownAnswers(t *testing.T) {
 	cli := engine(t, rabbitImage, redisImage, natsImage, mosquittoImage)
+	t.Parallel()
 	tests := []struct {
 		name, scenario string
 		lost           bool
@@ -137,8 +138,14 @@ func TestContainerKillKnownAnswers(t *testing.T) {
 			if ci == nil || !strings.HasPrefix(ci.ImageID, "sha256:") || ci.ID == "" || ci.ReadyMS <= 0 || ci.FirstAckMS < ci.ReadyMS {
 				t.Errorf("results.json container %+v: want the image id, the container id, ready_ms > 0 and first_ack_ms >= ready_ms", ci)
 			} else {
-				t.Logf("%s: container ready in %d ms, first acked publish %d ms after the start; lost %d of %d; run took %s",
-					ci.Image, ci.ReadyMS, ci.FirstAckMS, c.Lost, c.Acked, r.took.Round(time.Second))
+				down := ""
+				for _, f := range r.res.Faults {
+					if f.Kind == "restart" {
+						down = fmt.Sprintf(", down for %d ms", f.EndMS-f.StartMS)
+					}
+				}
+				t.Logf("%s: container ready in %d ms, first acked publish %d ms after the start%s, drain %d ms; lost %d of %d; run took %s",
+					ci.Image, ci.ReadyMS, ci.FirstAckMS, down, r.res.Drain.DurationMS, c.Lost, c.Acked, r.took.Round(time.Second))
 			}
 			if left := leftovers(t, cli, "org.mqcheck.run="+r.res.RunID); len(left) > 0 {
 				t.Errorf("containers of run %s still there: %v", r.res.RunID, left)
@@ -151,6 +158,7 @@ func TestContainerKillKnownAnswers(t *testing.T) {
 // anything starts; no engine, or an image the engine neither has nor can
 // pull, exit 3 quickly and say what is missing.
 func TestContainerBadInput(t *testing.T) {
+	t.Parallel()
 	base := func(image, extra string) string {
 		return fmt.Sprintf("name: bad\nduration: 1s\nbroker:\n  kind: rabbitmq\n  target: container\n  image: %q\n%sproducers: {count: 1, rate: 10/s}\nconsumers: {count: 1}\n", image, extra)
 	}
@@ -207,6 +215,7 @@ func TestContainerImageAbsent(t *testing.T) {
 // run and removes its container; broker.keep leaves it running.
 func TestContainerRemovedOnInterrupt(t *testing.T) {
 	cli := engine(t, redisImage)
+	t.Parallel()
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprintf("keep %v", keep), func(t *testing.T) {
 			t.Parallel()
