@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 // The images scripts/podman-setup.sh builds: a tiny root that runs the
 // host's servers from a read-only bind mount of /usr.
 const (
-	rabbitImage = "localhost/mqcheck-test/rabbitmq:3.10"
+	rabbitImage    = "localhost/mqcheck-test/rabbitmq:3.10"
 	redisImage     = "localhost/mqcheck-test/redis:7.0"
 	natsImage      = "localhost/mqcheck-test/nats:2.9"
 	mosquittoImage = "localhost/mqcheck-test/mosquitto:2.0"
