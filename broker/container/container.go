@@ -361,3 +361,17 @@ var (
 	_ broker.Restarter = (*Container)(nil)
 	_ broker.Pauser    = (*Container)(nil)
 )
+
+// Dial connects to addr for a Ready check, the connection bounded by
+// ctx's deadline.
+func Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	return c, nil
+}

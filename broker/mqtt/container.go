@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,15 +27,11 @@ var containerKind = container.Kind{
 	Name:  "mqtt",
 	Ports: containerPorts,
 	Ready: func(ctx context.Context, addrs []string) error {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addrs[0])
+		c, err := container.Dial(ctx, addrs[0])
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		if dl, ok := ctx.Deadline(); ok {
-			_ = c.SetDeadline(dl)
-		}
 		id := "mqcheck-ready"
 		// CONNECT: "MQTT", level 4, clean session, keep-alive 10 s.
 		body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 10, 0, byte(len(id))}, id...)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -26,15 +25,11 @@ var containerKind = container.Kind{
 	Name:  "nats",
 	Ports: containerPorts,
 	Ready: func(ctx context.Context, addrs []string) error {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addrs[0])
+		c, err := container.Dial(ctx, addrs[0])
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		if dl, ok := ctx.Deadline(); ok {
-			_ = c.SetDeadline(dl)
-		}
 		line, err := bufio.NewReader(c).ReadString('\n')
 		if err != nil {
 			return fmt.Errorf("no INFO: %w", err)
