@@ -297,10 +297,14 @@ func (c *Container) Pause(ctx context.Context, _ int) error {
 	return nil
 }
 
-// Resume thaws what Pause froze.
+// Resume thaws what Pause froze. A container no longer paused (killed
+// and started again by an overlapping restart) has nothing to thaw.
 func (c *Container) Resume(ctx context.Context, _ int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if st, err := c.tc.State(ctx); err == nil && !st.Paused {
+		return nil
+	}
 	if _, err := c.cli.ContainerUnpause(ctx, c.Info.ID, client.ContainerUnpauseOptions{}); err != nil {
 		return fmt.Errorf("resuming container %s: %w", short(c.Info.ID), err)
 	}

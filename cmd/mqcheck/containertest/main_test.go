@@ -118,7 +118,17 @@ type result struct {
 // the environment, within limit.
 func run(t *testing.T, limit time.Duration, env []string, args ...string) result {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "run")
+	r, err := runIn(filepath.Join(t.TempDir(), "run"), limit, env, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runIn is run with the run directory dir, for runs started together
+// from goroutines (go test runs only GOMAXPROCS parallel tests at once,
+// and these wait on mqcheck, not on the CPU).
+func runIn(dir string, limit time.Duration, env []string, args ...string) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(args, "--out", dir)...)
@@ -138,18 +148,18 @@ func run(t *testing.T, limit time.Duration, env []string, args ...string) result
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("running mqcheck: %v", err)
+		return r, fmt.Errorf("running mqcheck: %w", err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("mqcheck did not finish within %s; stderr:\n%s\nstdout:\n%s", limit, tail(r.stderr, 60), tail(r.stdout, 30))
+		return r, fmt.Errorf("mqcheck did not finish within %s; stderr:\n%s\nstdout:\n%s", limit, tail(r.stderr, 60), tail(r.stdout, 30))
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "results.json")); err == nil {
 		r.res = &report.Results{}
 		if err := json.Unmarshal(b, r.res); err != nil {
-			t.Fatalf("results.json: %v", err)
+			return r, fmt.Errorf("results.json: %w", err)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // tail is the last n lines of s.
