@@ -44,14 +44,14 @@ faults:
 // passed on the container's command line.
 const redisKill = `name: container-redis-kill
 duration: 6s
-drain_timeout: 30s
+drain_timeout: 45s
 broker:
   kind: redis
   target: container
   image: %s
   mounts: ["/usr:/usr:ro"]
   redis: {count: 50, %s}
-producers: {count: 2, rate: 2k/s, message_size: 256}
+producers: {count: 2, rate: 1k/s, message_size: 256}
 consumers: {count: 1}
 faults:
   - {kind: latency, at: 0.5s, for: 3s, latency: 20ms}
