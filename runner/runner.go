@@ -670,8 +670,10 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	r.res.Examples = res.Examples
 	r.res.Verdict = res.Verdict()
 	r.res.Latency = latencies(col)
-	if first := col.FirstAck(); r.res.Container != nil && first != 0 {
-		r.res.Container.FirstAckMS = (first - swarm.ClockNS(r.containerStart)) / 1e6
+	if r.res.Container != nil {
+		if first := col.FirstAck(); first != 0 {
+			r.res.Container.FirstAckMS = (first - swarm.ClockNS(r.containerStart)) / 1e6
+		}
 	}
 	start, stopped := sw.LoadSpan()
 	t := col.Totals()
