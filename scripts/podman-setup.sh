@@ -86,4 +86,6 @@ build localhost/mqcheck-test/nats:2.9 \
 build localhost/mqcheck-test/rabbitmq:3.10 \
   'ENV HOME=/data/home RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_MNESIA_BASE=/data/mnesia RABBITMQ_LOG_BASE=/data/log RABBITMQ_ENABLED_PLUGINS_FILE=/data/enabled_plugins RABBITMQ_PID_FILE=/data/pid RABBITMQ_CONFIG_FILE=/data/rabbitmq.conf ERL_EPMD_ADDRESS=127.0.0.1' \
   'CMD ["/usr/bin/sh", "-c", "mkdir -p /data/home && echo \"[].\" >/data/enabled_plugins && echo \"loopback_users.guest = false\" >/data/rabbitmq.conf && exec /usr/lib/rabbitmq/bin/rabbitmq-server"]'
+# Earlier builds of these images, untagged by the rebuilds above.
+podman image prune -f --filter label=org.mqcheck.recipe >/dev/null
 podman images --filter reference='localhost/mqcheck-test/*' --format '{{.Repository}}:{{.Tag}} {{.ID}}'
