@@ -337,6 +337,9 @@ type Target struct {
 	// Relay is the relay stage the driver runs between producers and
 	// consumers (Spec.Relay), for relay faults; nil without one.
 	Relay Relay
+	// Container describes the container a container target started; nil
+	// for other targets.
+	Container *ContainerInfo
 }
 
 // Restarter restarts a target's broker keeping its data.

@@ -69,6 +69,8 @@ type Spec struct {
 	// Relay is the consume-transform-produce stage the run puts between
 	// the producers and the consumers, for kinds that run one (Kind.Relay).
 	Relay RelaySpec
+	// Container is what to start when Target is TargetContainer.
+	Container ContainerSpec
 }
 
 // Config is a driver's own configuration: a pointer to a plain struct

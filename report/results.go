@@ -27,8 +27,10 @@ type Results struct {
 	RunID         string       `json:"run_id"`
 	Scenario      ScenarioInfo `json:"scenario"`
 	Target        string       `json:"target"` // what was started or reached
-	StartedAt     string       `json:"started_at"`
-	EndedAt       string       `json:"ended_at"`
+	// Container is the container a container target started.
+	Container *Container `json:"container,omitempty"`
+	StartedAt string     `json:"started_at"`
+	EndedAt   string     `json:"ended_at"`
 	// LoadStartNS is when the load phase started (unix ns): timeline rows,
 	// faults and evidence times are relative to it.
 	LoadStartNS int64 `json:"load_start_unix_ns"`
@@ -110,6 +112,24 @@ func targetLine(r *Results) string {
 		return r.Target
 	}
 	return r.Scenario.Broker + ": no target opened"
+}
+
+// Container identifies the image a container target ran, and how long
+// the broker took to come up in it.
+type Container struct {
+	Image   string `json:"image"`
+	ImageID string `json:"image_id"`
+	// Digest is the image's repository digest; "" for a locally built
+	// image never pushed or pulled.
+	Digest string `json:"digest,omitempty"`
+	ID     string `json:"id"`
+	// StartedNS is when mqcheck asked the engine for the container (unix
+	// ns); ReadyMS from then until the broker answered its protocol, and
+	// FirstAckMS until the run's first acknowledged publish (absent when
+	// none was).
+	StartedNS  int64 `json:"started_unix_ns"`
+	ReadyMS    int64 `json:"ready_ms"`
+	FirstAckMS int64 `json:"first_ack_ms,omitempty"`
 }
 
 // ScenarioInfo identifies the scenario of a run.

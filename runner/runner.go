@@ -271,6 +271,9 @@ type run struct {
 	// loadStartNS is loadStart on the swarm's clock: every time of the
 	// run (timeline, faults, evidence, attribution) counts from it.
 	loadStartNS int64
+	// containerStart is when a container target's container was asked
+	// for, for results' first_ack_ms.
+	containerStart time.Time
 }
 
 func (r *run) notify(n broker.Notice) {
@@ -322,6 +325,11 @@ func (r *run) execute(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
 	}
 	r.res.Target = target.Description
+	if c := target.Container; c != nil {
+		r.res.Container = &report.Container{Image: c.Image, ImageID: c.ImageID, Digest: c.Digest, ID: c.ID,
+			StartedNS: c.StartedNS, ReadyMS: c.ReadyMS}
+		r.containerStart = c.Started
+	}
 	defer func() {
 		cctx, cancel := r.cleanupContext(ctx)
 		defer cancel()
@@ -669,6 +677,11 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	r.res.Examples = res.Examples
 	r.res.Verdict = res.Verdict()
 	r.res.Latency = latencies(col)
+	if r.res.Container != nil {
+		if first := col.FirstAck(); first != 0 {
+			r.res.Container.FirstAckMS = (first - swarm.ClockNS(r.containerStart)) / 1e6
+		}
+	}
 	start, stopped := sw.LoadSpan()
 	t := col.Totals()
 	if secs := float64(stopped-start) / 1e9; secs > 0 {

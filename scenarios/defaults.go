@@ -36,12 +36,15 @@ const (
 	// server installed on the machine, and stops at the end of the run.
 	TargetExec = broker.TargetExec
 	TargetURL  = broker.TargetURL
+	// TargetContainer is broker.image started on a Docker-compatible
+	// engine, removed at the end of the run.
+	TargetContainer = broker.TargetContainer
 )
 
 // knownTargets lists the targets a scenario may name: the three mqcheck
 // knows, then any other a kind lists.
 func knownTargets(ks broker.Kinds) []string {
-	out := []string{TargetEmbedded, TargetExec, TargetURL}
+	out := []string{TargetEmbedded, TargetExec, TargetURL, TargetContainer}
 	for _, k := range ks {
 		for _, t := range k.Targets {
 			if !slices.Contains(out, t) {
@@ -125,6 +128,9 @@ func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 		s.Broker.Target = targetsOf(ks, s.Broker.Kind)[0]
 		if s.Broker.URL != "" {
 			s.Broker.Target = TargetURL
+		}
+		if s.Broker.Image != "" {
+			s.Broker.Target = TargetContainer
 		}
 	}
 	// An empty list is spelled the same as a missing one once marshaled

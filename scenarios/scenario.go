@@ -69,17 +69,35 @@ type Broker struct {
 	Kind string `yaml:"kind" json:"kind"`
 	// Target: embedded (started in-process by mqcheck), exec (a private
 	// broker process mqcheck starts from the installed server: rabbitmq,
-	// sqs, nats, mqtt, redis),
-	// url (an existing broker at URL). Default: url when URL is set, else
-	// the kind's own (embedded; exec for rabbitmq).
+	// sqs, nats, mqtt, redis), url (an existing broker at URL), container
+	// (Image started on Docker or Podman: rabbitmq, redis, mqtt, nats).
+	// Default: url when URL is set, container when Image is, else the
+	// kind's own (embedded; exec for rabbitmq).
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
 	// URL of an existing broker when Target is url (kafka: host:port,...;
 	// rabbitmq: amqp[s]://user:password@host:port/vhost).
 	URL string `yaml:"url,omitempty" json:"url,omitempty" secret:"url"`
 	// Destination is the topic / queue name; default mqcheck-<run id>.
 	Destination string `yaml:"destination,omitempty" json:"destination,omitempty"`
-	// Keep destinations the run created instead of deleting them at the end.
+	// Keep destinations the run created instead of deleting them at the
+	// end; a container target's container is left running too.
 	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
+	// Image is what a container target starts ("rabbitmq:4",
+	// "redis:7@sha256:..."); setting it makes container the default target.
+	// Pulled once when the engine lacks it.
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// Env is the container's environment (container targets only).
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Command replaces the image's command, or its entrypoint's arguments
+	// (container targets only); the kind's own default sets persistence
+	// and JetStream from the broker's section.
+	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
+	// Ports the broker listens on inside the container when not its kind's
+	// usual ones ("5673/tcp"), in the kind's order (container targets only).
+	Ports []string `yaml:"ports,omitempty" json:"ports,omitempty"`
+	// Mounts are bind mounts, "/host/path:/container/path[:ro]" (container
+	// targets only).
+	Mounts []string `yaml:"mounts,omitempty" json:"mounts,omitempty"`
 
 	// Config is the kind's own section, written as broker.<kind>: a pointer
 	// to its driver's Config (*kafka.Config for kind kafka). Defaults put
@@ -334,5 +352,7 @@ func (s *Scenario) BrokerSpec() broker.Spec {
 		Subscriptions: s.Consumers.Subscriptions, Consumers: s.Consumers.Count,
 		FailFraction: s.Consumers.FailFraction, FailAction: s.Consumers.FailAction,
 		MessageSize: int(s.Producers.MessageSize), Claims: s.Claims, Relay: s.Relay.spec(),
+		Container: broker.ContainerSpec{Image: s.Broker.Image, Env: s.Broker.Env, Command: s.Broker.Command,
+			Ports: s.Broker.Ports, Mounts: s.Broker.Mounts},
 	}
 }

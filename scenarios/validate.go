@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	suggestpkg "github.com/mqcheck/mqcheck/internal/suggest"
 	"github.com/mqcheck/mqcheck/message"
 	"github.com/mqcheck/mqcheck/report/threshold"
@@ -162,6 +163,7 @@ func (b *Broker) validate(p *problems, ks broker.Kinds) bool {
 			p.add("broker.url", "is set but broker.target is %s (set broker.target to url to use it)", b.Target)
 		}
 	}
+	b.validateContainer(p)
 	if k, ok := ks.Lookup(b.Kind); ok && slices.Contains(known, b.Target) && !slices.Contains(k.Targets, b.Target) {
 		why := ""
 		if k.TargetHelp != "" {
@@ -180,6 +182,25 @@ func (b *Broker) validate(p *problems, ks broker.Kinds) bool {
 		}
 	}
 	return kindOK
+}
+
+// validateContainer checks the container fields: an image for a container
+// target, none of them for another.
+func (b *Broker) validateContainer(p *problems) {
+	if b.Target == TargetContainer {
+		var fe *broker.FieldError
+		if err := container.CheckImage("broker.image", b.Image); errors.As(err, &fe) {
+			p.add(fe.Field, "%s", fe.Msg)
+		}
+		return
+	}
+	set := map[string]bool{"image": b.Image != "", "env": len(b.Env) > 0, "command": len(b.Command) > 0,
+		"ports": len(b.Ports) > 0, "mounts": len(b.Mounts) > 0}
+	for _, f := range []string{"image", "env", "command", "ports", "mounts"} {
+		if set[f] && b.Target != "" {
+			p.add("broker."+f, "is set but broker.target is %s (set broker.target: container to start an image)", b.Target)
+		}
+	}
 }
 
 // validateSection has the kind's driver check its own section, and the

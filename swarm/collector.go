@@ -113,6 +113,7 @@ type batch struct {
 	// histogram, counted).
 	delivered, negative uint64
 	unsent              uint64
+	firstAck            int64 // unix nanos of the batch's first Acked outcome
 }
 
 func (b *batch) reset() {
@@ -121,6 +122,7 @@ func (b *batch) reset() {
 		b.lat[i] = b.lat[i][:0]
 	}
 	b.notSent = nil
+	b.firstAck = 0
 	b.started, b.acked, b.failed, b.indet, b.aborted, b.delivered, b.negative, b.unsent = 0, 0, 0, 0, 0, 0, 0, 0
 }
 
@@ -165,6 +167,7 @@ type Collector struct {
 	last     Totals
 	lastTime time.Time
 	applied  int
+	firstAck int64
 	free     sync.Pool
 
 	// Workers hand batches to the collector's goroutine, so that folding
@@ -322,6 +325,9 @@ func (c *Collector) apply(b *batch) {
 		c.cur[PublishNotSent].Merge(b.notSent)
 	}
 	c.totals.Acked += b.acked
+	if b.firstAck != 0 && (c.firstAck == 0 || b.firstAck < c.firstAck) {
+		c.firstAck = b.firstAck
+	}
 	c.totals.Failed += b.failed
 	c.totals.Indeterminate += b.indet
 	c.totals.Aborted += b.aborted
@@ -374,6 +380,15 @@ func (c *Collector) Interval() Interval {
 	c.cur = newHistograms()
 	c.last, c.lastTime = c.totals, now
 	return iv
+}
+
+// FirstAck is when the run's first publish was acknowledged, in unix
+// nanos on the swarm's clock; 0 before any was.
+func (c *Collector) FirstAck() int64 {
+	c.sync()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.firstAck
 }
 
 // Totals returns the cumulative counts.

@@ -102,6 +102,9 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 	case broker.Acked:
 		kind = checker.Acked
 		b.acked++
+		if b.firstAck == 0 {
+			b.firstAck = now
+		}
 		b.lat[PublishAcked] = append(b.lat[PublishAcked], lat)
 		b.lat[SendToAck] = append(b.lat[SendToAck], (now-m.Sent)/1e3)
 	case broker.Failed:

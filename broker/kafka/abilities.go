@@ -10,8 +10,11 @@ import (
 // leaders on, node by node; a cluster at a URL is only reached over the
 // network.
 func Abilities(cfg *Config, target string) broker.Abilities {
-	if target == broker.TargetURL {
+	switch target {
+	case broker.TargetURL:
 		return broker.Abilities{Network: true}
+	case broker.TargetContainer:
+		return broker.Abilities{Nodes: 1, Pause: true, Network: true}
 	}
 	return broker.Abilities{Nodes: withDefaults(cfg).Brokers, Pause: true, MoveLeaders: true, DropTxnAnswers: true, Network: true}
 }
@@ -24,8 +27,11 @@ func Abilities(cfg *Config, target string) broker.Abilities {
 // cluster holds the other end of each in this process.
 func Footprint(cfg *Config, spec broker.Spec) broker.Footprint {
 	brokers, ends := withDefaults(cfg).Brokers, 2
-	if spec.Target == broker.TargetURL {
+	switch spec.Target {
+	case broker.TargetURL:
 		brokers, ends = max(1, len(strings.Split(spec.URL, ","))), 1
+	case broker.TargetContainer:
+		brokers, ends = 1, 1
 	}
 	return broker.Footprint{ProducerBytes: 1 << 20, ConsumerBytes: 2 << 20,
 		ProducerConns: 2 * brokers * ends, ConsumerConns: 3 * brokers * ends}

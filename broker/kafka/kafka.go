@@ -44,8 +44,10 @@ func Open(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*
 		return openEmbedded(&set, env)
 	case broker.TargetURL:
 		return openURL(ctx, &set, spec.URL)
+	case broker.TargetContainer:
+		return openContainer(ctx, &set, spec, env)
 	}
-	return nil, fmt.Errorf("opening kafka target: target %q is not supported (embedded, url)", spec.Target)
+	return nil, fmt.Errorf("opening kafka target: target %q is not supported (embedded, url, container)", spec.Target)
 }
 
 func openEmbedded(set *settings, env broker.Env) (*broker.Target, error) {

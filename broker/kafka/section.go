@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/internal/plural"
 	"github.com/mqcheck/mqcheck/units"
 )
@@ -285,6 +286,19 @@ func (k *Config) CheckSpec(spec broker.Spec) error {
 			if _, err := parseSeeds(spec.URL); err != nil {
 				ps = append(ps, broker.Problem("broker.url", "%s", strings.TrimPrefix(err.Error(), "broker.url: ")))
 			}
+		}
+	case broker.TargetContainer:
+		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, true))
+		for _, key := range listenerKeys {
+			if _, ok := spec.Container.Env[key]; ok {
+				ps = append(ps, broker.Problem("broker.env", "%s is mqcheck's to set: the broker must advertise the port mapped on the host", key))
+			}
+		}
+		if k != nil && k.TLS != nil && k.TLS.Enabled {
+			ps = append(ps, broker.Problem("broker.kafka.tls", "applies to url targets: the container listens on plain TCP"))
+		}
+		if d.ReplicationFactor > 1 {
+			ps = append(ps, broker.Problem("broker.kafka.replication_factor", "%d is more than the container's one broker", d.ReplicationFactor))
 		}
 	case "", broker.TargetEmbedded:
 		if k != nil && k.TLS != nil && k.TLS.Enabled {

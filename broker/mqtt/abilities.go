@@ -7,8 +7,12 @@ import "github.com/mqcheck/mqcheck/broker"
 // frozen. A broker at a URL is only reached over the network. Every
 // client connects over TCP, the embedded server's too.
 func Abilities(_ *Config, target string) broker.Abilities {
-	if target == broker.TargetURL {
+	switch target {
+	case broker.TargetURL:
 		return broker.Abilities{Network: true}
+	case broker.TargetContainer:
+		// A container is frozen by the engine (cgroup freezer).
+		return broker.Abilities{Nodes: 1, Pause: true, Network: true}
 	}
 	return broker.Abilities{Nodes: 1, Network: true}
 }

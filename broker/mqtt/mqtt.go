@@ -24,7 +24,8 @@ func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*br
 	return broker.OpenTarget(ctx, "mqtt", c, spec, env,
 		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
 		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openMosquitto},
-		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL},
+		broker.TargetOpener[*Config]{Target: broker.TargetContainer, Open: openContainer})
 }
 
 func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -298,6 +299,9 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	if c != nil && c.Version == version311 && spec.Consumers > 1 {
 		ps = append(ps, broker.Problem("consumers.count", "%d consumers in a subscription share it as an MQTT 5 shared subscription ($share/<group>/<topic>), "+
 			"which MQTT 3.1.1 does not have (each would get every message): use version \"5\", or one consumer per subscription (consumers.subscriptions)", spec.Consumers))
+	}
+	if spec.Target == broker.TargetContainer {
+		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false))
 	}
 	delivered := c.DeliveredQoS()
 	for i, claim := range spec.Claims {

@@ -10,7 +10,7 @@ func Abilities(c *Config, target string) broker.Abilities {
 	switch target {
 	case broker.TargetURL:
 		return broker.Abilities{Network: true}
-	case broker.TargetExec:
+	case broker.TargetExec, broker.TargetContainer:
 		return broker.Abilities{Nodes: 1, Pause: true, Network: true}
 	}
 	n := 1

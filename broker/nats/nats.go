@@ -31,7 +31,8 @@ func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*br
 	return broker.OpenTarget(ctx, "nats", c, spec, env,
 		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
 		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openExec},
-		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL},
+		broker.TargetOpener[*Config]{Target: broker.TargetContainer, Open: openContainer})
 }
 
 // unreachableAfter bounds how long Open waits for a url target.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -326,8 +327,11 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 		return errors.Join(ps...)
 	}
 	nodes := c.Cluster
-	if spec.Target == broker.TargetExec {
+	if spec.Target == broker.TargetExec || spec.Target == broker.TargetContainer {
 		nodes = 1
+	}
+	if spec.Target == broker.TargetContainer {
+		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false))
 	}
 	if c.Replicas > 1 && spec.Target != broker.TargetURL && c.Replicas > nodes {
 		ps = append(ps, broker.Problem("broker.nats.replicas", "%d replicas need as many servers; the %s target runs %d (set broker.nats.cluster: 3 on the embedded target)",
@@ -341,7 +345,7 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	} else if c.Server != "" {
 		ps = append(ps, broker.Problem("broker.nats.server", "is the exec target's nats-server binary (set broker.target: exec)"))
 	}
-	if c.SyncInterval != "" && spec.Target == broker.TargetURL {
+	if c.SyncInterval != "" && (spec.Target == broker.TargetURL || spec.Target == broker.TargetContainer) {
 		ps = append(ps, broker.Problem("broker.nats.sync_interval", "is the server's setting: set it in your server's configuration"))
 	}
 	if c.Retention == "workqueue" && spec.Subscriptions > 1 {

@@ -25,6 +25,10 @@ const unreachableAfter = 5 * time.Second
 //     stop, then start on the same ports and data). Target.Close stops the
 //     node and epmd and removes the data (logs stay) unless broker.keep.
 //     Fails with an error wrapping ErrNotInstalled without a server.
+//   - container: broker.image started on a Docker-compatible engine
+//     (package container), AMQP mapped to a free port on 127.0.0.1, with
+//     a Restarter and Pauser acting on the container; removed at Close
+//     unless broker.keep.
 //   - url: the broker at broker.url (amqp:// or amqps://, credentials in
 //     the URL, TLS from broker.rabbitmq.tls). Fails within seconds with an
 //     error wrapping broker.ErrUnreachable when nothing answers there. The
@@ -44,9 +48,11 @@ func Open(ctx context.Context, cfg *Config, spec broker.Spec, env broker.Env) (*
 		return openExec(ctx, st, env)
 	case broker.TargetURL:
 		return openURL(ctx, st, spec.URL)
+	case broker.TargetContainer:
+		return openContainer(ctx, st, spec, env)
 	}
-	return nil, fmt.Errorf("opening rabbitmq target: %w: target %q is not supported (%s, %s)", broker.ErrConfig, spec.Target,
-		broker.TargetExec, broker.TargetURL)
+	return nil, fmt.Errorf("opening rabbitmq target: %w: target %q is not supported (%s, %s, %s)", broker.ErrConfig, spec.Target,
+		broker.TargetExec, broker.TargetURL, broker.TargetContainer)
 }
 
 func openExec(ctx context.Context, st *settings, env broker.Env) (*broker.Target, error) {

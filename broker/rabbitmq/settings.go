@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/redact"
 )
 
@@ -80,7 +81,11 @@ func newSettings(cfg *Config, spec broker.Spec, env broker.Env) (*settings, erro
 // a target the section cannot reach: a url that is not amqp(s)://host:port,
 // TLS without amqps://. Unset fields count as their defaults.
 func (r *Config) CheckSpec(spec broker.Spec) error {
-	return errors.Join(r.checkClients(spec), r.checkTarget(spec))
+	var ports error
+	if spec.Target == broker.TargetContainer {
+		ports = container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false)
+	}
+	return errors.Join(r.checkClients(spec), r.checkTarget(spec), ports)
 }
 
 func (r *Config) checkTarget(spec broker.Spec) error {

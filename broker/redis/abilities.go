@@ -13,6 +13,8 @@ func Abilities(c *Config, target string) broker.Abilities {
 			n += max(c.Replicas, 0)
 		}
 		return broker.Abilities{Nodes: n, Pause: true, Network: true}
+	case broker.TargetContainer:
+		return broker.Abilities{Nodes: 1, Pause: true, Network: true}
 	case broker.TargetEmbedded:
 		return broker.Abilities{Network: true, Instead: "miniredis (target embedded) cannot be restarted or paused; use target exec for broker faults"}
 	}

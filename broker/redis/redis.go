@@ -33,6 +33,9 @@ const unreachableAfter = 5 * time.Second
 //     a restart is what users need to see.
 //   - embedded: miniredis in the mqcheck process, for quick runs whose
 //     only fault is a consumer's crash: it cannot be restarted.
+//   - container: broker.image (package container) started with the
+//     section's persistence on its command line unless broker.command is
+//     given; its Restarter and Pauser act on the container.
 //   - url: an existing server (redis://user:password@host:port/db,
 //     rediss:// for TLS); the stream is named for the run and deleted.
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
@@ -40,7 +43,8 @@ func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*br
 	return broker.OpenTarget(ctx, "redis", c, spec, env,
 		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openExec},
 		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
-		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL},
+		broker.TargetOpener[*Config]{Target: broker.TargetContainer, Open: openContainer})
 }
 
 // quiet discards go-redis's own log lines (failed dials during a restart):

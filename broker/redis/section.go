@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -255,6 +256,12 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 				ps = append(ps, broker.Problem("broker.url", "%s", p))
 			}
 		}
+	case broker.TargetContainer:
+		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false))
+		if c != nil && len(spec.Container.Command) > 0 && (c.Appendonly || c.Save != "") {
+			ps = append(ps, broker.Problem("broker.redis.appendonly", "broker.command replaces the server's command line, persistence included: set appendonly, appendfsync and save in one place"))
+		}
+		fallthrough
 	case "", broker.TargetExec, broker.TargetEmbedded:
 		if cluster {
 			ps = append(ps, broker.Problem("broker.redis.cluster", "only a url target can be a cluster"))

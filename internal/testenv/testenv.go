@@ -34,3 +34,20 @@ func Require(tb testing.TB, broker string, missing error) {
 	}
 	tb.Fatalf("%v; install it, or set %s=%s to skip the tests that need it", missing, SkipEnv, broker)
 }
+
+// RequireEnv, set to 1 (as CI does), makes every test that needs
+// something the machine may lack fail instead of skipping.
+const RequireEnv = "MQCHECK_REQUIRE_BROKERS"
+
+// Optional skips tb when missing is not nil, unless RequireEnv is 1: for
+// what most machines lack and CI provides (a container engine).
+func Optional(tb testing.TB, what string, missing error) {
+	tb.Helper()
+	if missing == nil {
+		return
+	}
+	if os.Getenv(RequireEnv) == "1" {
+		tb.Fatalf("%s: %v (%s=1: CI must provide it)", what, missing, RequireEnv)
+	}
+	tb.Skipf("skipping: %s: %v (set %s=1 to fail instead)", what, missing, RequireEnv)
+}

@@ -1,0 +1,303 @@
+package containertest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// rabbitKill is a container kill (SIGKILL of the whole container) while
+// the consumer lags behind a network delay, so the queue holds a backlog
+// at the kill: the same known answers as the exec target's built-ins
+// rabbitmq-quorum-kill and rabbitmq-classic-kill. The queue is 5 s old at
+// the kill (a quorum queue killed within a second of being declared can
+// come back empty).
+const rabbitKill = `name: container-rabbitmq-kill
+duration: 12s
+drain_timeout: 100s
+broker:
+  kind: rabbitmq
+  target: container
+  image: %s
+  mounts: ["/usr:/usr:ro"]
+  rabbitmq: {queue_type: %s, durable: true, persistent: false, prefetch: 20}
+producers: {count: 2, rate: 1k/s, message_size: 1KiB}
+consumers: {count: 1}
+claims: [at-least-once]
+faults:
+  - {kind: latency, at: 1s, for: 4s, latency: 50ms}
+  - {kind: restart, at: 5s, for: 1s}
+`
+
+// redisKill: the same for Redis Streams, with the section's persistence
+// passed on the container's command line.
+const redisKill = `name: container-redis-kill
+duration: 6s
+drain_timeout: 45s
+broker:
+  kind: redis
+  target: container
+  image: %s
+  mounts: ["/usr:/usr:ro"]
+  redis: {count: 50, %s}
+producers: {count: 2, rate: 1k/s, message_size: 256}
+consumers: {count: 1}
+faults:
+  - {kind: latency, at: 0.5s, for: 3s, latency: 20ms}
+  - {kind: restart, at: 3s, for: 0.5s}
+`
+
+// natsKill: a JetStream stream in a container, paused (engine freeze) and
+// then killed: a killed process's writes are in the page cache, so the
+// stream comes back whole. On a loaded machine the client can drop
+// deliveries it cannot hold (slow consumer): ack_wait brings them back
+// within the drain.
+const natsKill = `name: container-nats-kill
+duration: 8s
+drain_timeout: 40s
+broker:
+  kind: nats
+  target: container
+  image: %s
+  mounts: ["/usr:/usr:ro"]
+  nats: {ack_wait: 5s}
+producers: {count: 1, rate: 1k/s, message_size: 256}
+consumers: {count: 1}
+faults:
+  - {kind: pause, at: 1s, for: 1s}
+  - {kind: restart, at: 5s, for: 0.5s}
+`
+
+// mqttRestart: Mosquitto in a container with the section's configuration
+// mounted, QoS 1 and a persistent session, no broker fault: every
+// acknowledged message arrives (the wiring, config mount included, works).
+const mqttPlain = `name: container-mqtt
+duration: 4s
+drain_timeout: 20s
+broker:
+  kind: mqtt
+  target: container
+  image: %s
+  mounts: ["/usr:/usr:ro"]
+  mqtt: {qos: 1}
+producers: {count: 1, rate: 1k/s, message_size: 256}
+consumers: {count: 1}
+faults:
+  - {kind: latency, at: 1s, for: 1s, latency: 20ms}
+`
+
+// TestContainerKillKnownAnswers: a broker in a container killed mid-run
+// loses nothing where it stores what it confirmed (a quorum queue, Redis
+// with appendfsync always), and loses what it held in memory only (a
+// transient classic queue, Redis without persistence). Every run reports
+// its image and start-up times, and leaves no container behind.
+func TestContainerKillKnownAnswers(t *testing.T) {
+	cli := engine(t, rabbitImage, redisImage, natsImage, mosquittoImage)
+	t.Parallel()
+	tests := []struct {
+		name, scenario string
+		lost           bool
+	}{
+		{"rabbitmq quorum", fmt.Sprintf(rabbitKill, rabbitImage, "quorum"), false},
+		{"rabbitmq classic transient", fmt.Sprintf(rabbitKill, rabbitImage, "classic"), true},
+		{"redis appendfsync always", fmt.Sprintf(redisKill, redisImage, "appendonly: true, appendfsync: always"), false},
+		{"redis no persistence", fmt.Sprintf(redisKill, redisImage, "appendonly: false"), true},
+		{"nats jetstream pause and kill", fmt.Sprintf(natsKill, natsImage), false},
+		{"mqtt qos1", fmt.Sprintf(mqttPlain, mosquittoImage), false},
+	}
+	// Every run at once: they wait on containers, not on this process.
+	runs := make([]result, len(tests))
+	errs := make([]error, len(tests))
+	var wg sync.WaitGroup
+	for i, tc := range tests {
+		file, dir := writeScenario(t, tc.scenario), filepath.Join(t.TempDir(), "run")
+		wg.Go(func() { runs[i], errs[i] = runIn(dir, 4*time.Minute, engineEnv(), "run", "-v", file) })
+	}
+	wg.Wait()
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runs[i]
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if r.res == nil {
+				t.Fatalf("exit %d, no results.json; stderr:\n%s", r.code, r.stderr)
+			}
+			c := r.res.Counts
+			wantCode := 0
+			if tc.lost {
+				wantCode = 1
+			}
+			if r.code != wantCode || (c.Lost > 0) != tc.lost || c.Acked < 1000 || (tc.lost && c.Lost == c.Acked) {
+				t.Fatalf("exit %d, lost %d of %d acked: want exit %d and loss %v; stderr:\n%s\n%s", r.code, c.Lost, c.Acked,
+					wantCode, tc.lost, r.stderr, r.stdout)
+			}
+			if want := strings.Count(tc.scenario, "- {kind:"); len(r.res.Faults) != want {
+				t.Errorf("faults %+v: want %d", r.res.Faults, want)
+			}
+			if strings.Contains(tc.scenario, "kind: restart") && !strings.Contains(r.stdout, "restart node 0 (kill)") {
+				t.Errorf("no container kill in the summary:\n%s", r.stdout)
+			}
+			ci := r.res.Container
+			if ci == nil || !strings.HasPrefix(ci.ImageID, "sha256:") || ci.ID == "" || ci.ReadyMS <= 0 || ci.FirstAckMS < ci.ReadyMS {
+				t.Errorf("results.json container %+v: want the image id, the container id, ready_ms > 0 and first_ack_ms >= ready_ms", ci)
+			} else {
+				down := ""
+				for _, f := range r.res.Faults {
+					if f.Kind == "restart" {
+						down = fmt.Sprintf(", down for %d ms", f.EndMS-f.StartMS)
+					}
+				}
+				t.Logf("%s: container ready in %d ms, first acked publish %d ms after the start%s, drain %d ms; lost %d of %d; run took %s",
+					ci.Image, ci.ReadyMS, ci.FirstAckMS, down, r.res.Drain.DurationMS, c.Lost, c.Acked, r.took.Round(time.Second))
+			}
+			if left := leftovers(t, cli, "org.mqcheck.run="+r.res.RunID); len(left) > 0 {
+				t.Errorf("containers of run %s still there: %v", r.res.RunID, left)
+			}
+		})
+	}
+}
+
+// TestContainerBadInput: mistakes in a container scenario exit 2 before
+// anything starts; no engine, or an image the engine neither has nor can
+// pull, exit 3 quickly and say what is missing.
+func TestContainerBadInput(t *testing.T) {
+	t.Parallel()
+	base := func(image, extra string) string {
+		return fmt.Sprintf("name: bad\nduration: 1s\nbroker:\n  kind: rabbitmq\n  target: container\n  image: %q\n%sproducers: {count: 1, rate: 10/s}\nconsumers: {count: 1}\n", image, extra)
+	}
+	for _, tc := range []struct {
+		name, scenario string
+		env            []string
+		code           int
+		want           []string
+		within         time.Duration
+	}{
+		{name: "no image", scenario: base("", ""), code: 2, want: []string{"broker.image", "required"}},
+		{name: "malformed image", scenario: base("Not A/valid::image", ""), code: 2, want: []string{"broker.image", "not an image reference"}},
+		{name: "ports of another count", scenario: base(rabbitImage, "  ports: [5672/tcp, 15672/tcp]\n"), code: 2, want: []string{"broker.ports", "listens on 1"}},
+		{name: "image without container target", code: 2, want: []string{"broker.image", "broker.target is exec"},
+			scenario: "name: bad\nbroker: {kind: rabbitmq, target: exec, image: rabbitmq:4}\n"},
+		{name: "redis persistence twice", code: 2, want: []string{"broker.redis.appendonly", "broker.command"},
+			scenario: "name: bad\nbroker: {kind: redis, target: container, image: redis:7, command: [redis-server], redis: {appendonly: true}}\n"},
+		{name: "no engine", scenario: base(rabbitImage, ""), env: []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"},
+			code: 3, want: []string{"no container engine", "DOCKER_HOST=unix:///nonexistent/docker.sock"}, within: 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, time.Minute, tc.env, "run", writeScenario(t, tc.scenario))
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, r.stderr)
+				}
+			}
+			if tc.within > 0 && r.took > tc.within {
+				t.Errorf("took %s, want under %s", r.took, tc.within)
+			}
+		})
+	}
+}
+
+// TestContainerImageAbsent: an image the engine lacks, with no registry
+// to pull it from, exits 3 naming it.
+func TestContainerImageAbsent(t *testing.T) {
+	engine(t)
+	t.Parallel()
+	const absent = "localhost/mqcheck-test/absent:0"
+	s := fmt.Sprintf("name: absent\nduration: 1s\nbroker: {kind: redis, target: container, image: %s}\n", absent)
+	r := run(t, 2*time.Minute, engineEnv(), "run", writeScenario(t, s))
+	if r.code != 3 || !strings.Contains(r.stderr, "image "+absent+" is not present locally") {
+		t.Fatalf("exit %d, want 3 naming the image; stderr:\n%s", r.code, r.stderr)
+	}
+	t.Logf("failed in %s", r.took.Round(time.Millisecond))
+}
+
+// TestContainerRemovedOnInterrupt: Ctrl-C while the load runs ends the
+// run and removes its container; broker.keep leaves it running.
+func TestContainerRemovedOnInterrupt(t *testing.T) {
+	cli := engine(t, redisImage)
+	t.Parallel()
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep %v", keep), func(t *testing.T) {
+			t.Parallel()
+			s := fmt.Sprintf("name: interrupted\nduration: 60s\nbroker: {kind: redis, target: container, image: %s, mounts: [\"/usr:/usr:ro\"], keep: %v}\nproducers: {count: 1, rate: 100/s}\nconsumers: {count: 1}\n", redisImage, keep)
+			dir := filepath.Join(t.TempDir(), "run")
+			cmd := exec.Command(bin, "run", writeScenario(t, s), "--out", dir)
+			cmd.Env = append(append(os.Environ(), "CI=1"), engineEnv()...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The load has started at the first progress line
+			// ("1s/60s  sent ...").
+			started := make(chan bool, 1)
+			go func() {
+				sc := bufio.NewScanner(out)
+				seen := false
+				for sc.Scan() {
+					if !seen && strings.Contains(sc.Text(), " sent ") {
+						seen = true
+						started <- true
+					}
+				}
+				close(started)
+			}()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case ok := <-started:
+				if !ok {
+					<-done
+					t.Fatalf("mqcheck ended before the load started; stderr:\n%s", errb.String())
+				}
+			case <-time.After(time.Minute):
+				_ = cmd.Process.Kill()
+				<-done
+				t.Fatalf("the load did not start within a minute; stderr:\n%s", errb.String())
+			}
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				_ = cmd.Process.Kill()
+				<-done
+				t.Fatalf("mqcheck still running a minute after Ctrl-C; stderr:\n%s", errb.String())
+			}
+			left := leftovers(t, cli, "org.mqcheck.dir="+dir)
+			if keep {
+				if len(left) != 1 || !strings.HasSuffix(left[0], " running") {
+					t.Errorf("broker.keep: containers of the run %v, want the one running", left)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				for _, l := range left {
+					_, _ = cli.ContainerRemove(ctx, strings.Fields(l)[0], client.ContainerRemoveOptions{Force: true})
+				}
+				return
+			}
+			if len(left) > 0 {
+				t.Errorf("containers of the interrupted run still there: %v", left)
+			}
+		})
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package containertest
+
+const raceEnabled = false
