@@ -1,19 +1,44 @@
 package redact
 
-import "reflect"
+import (
+	"reflect"
+	"strings"
+)
 
 // Fields holding secrets are tagged, so that adding a secret to a config
 // struct is one tag, not an edit to every place that writes the struct out:
 //
-//	Password string `secret:"true"` // the whole value is secret
-//	URL      string `secret:"url"`  // the password inside a URL is
+//	Password string            `secret:"true"` // the whole value is secret
+//	URL      string            `secret:"url"`  // the password inside a URL is
+//	Env      map[string]string `secret:"env"`  // values of keys named like secrets are
 //
 // The tag applies to strings and to lists and maps of strings.
 const (
 	tagName  = "secret"
 	tagWhole = "true"
 	tagURL   = "url"
+	tagEnv   = "env"
 )
+
+// secretWords name environment variables whose values are secrets
+// (RABBITMQ_DEFAULT_PASS, REDIS_PASSWORD, NATS_TOKEN, AWS_SECRET_ACCESS_KEY,
+// RABBITMQ_ERLANG_COOKIE, ...). Masking one too many is harmless; one too
+// few puts a password in a report.
+var secretWords = []string{"PASS", "SECRET", "TOKEN", "KEY", "CRED", "AUTH", "COOKIE", "PRIVATE", "CERT"}
+
+// envTag is the tag a map value under an env tag gets, by its key.
+func envTag(key reflect.Value) string {
+	if key.Kind() != reflect.String {
+		return tagWhole
+	}
+	k := strings.ToUpper(key.String())
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return tagWhole
+		}
+	}
+	return ""
+}
 
 // Copy returns a deep copy of *v with every tagged secret masked; v is not
 // changed. Unexported fields are copied shallowly.
@@ -113,7 +138,11 @@ func deepCopy(v reflect.Value, tag string) reflect.Value {
 		}
 		out := reflect.MakeMapWithSize(t, v.Len())
 		for it := v.MapRange(); it.Next(); {
-			out.SetMapIndex(it.Key(), deepCopy(it.Value(), tag))
+			vt := tag
+			if tag == tagEnv {
+				vt = envTag(it.Key())
+			}
+			out.SetMapIndex(it.Key(), deepCopy(it.Value(), vt))
 		}
 		return out
 	case reflect.String:
@@ -145,7 +174,11 @@ func walk(v reflect.Value, tag string, f func(s, tag string)) {
 		}
 	case reflect.Map:
 		for it := v.MapRange(); it.Next(); {
-			walk(it.Value(), tag, f)
+			vt := tag
+			if tag == tagEnv {
+				vt = envTag(it.Key())
+			}
+			walk(it.Value(), vt, f)
 		}
 	case reflect.String:
 		f(v.String(), tag)

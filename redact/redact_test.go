@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -159,5 +160,29 @@ func TestCopyThroughInterface(t *testing.T) {
 	}
 	if h.Section.(*inner).Password != "s3cret" {
 		t.Error("Copy changed the original")
+	}
+}
+
+// TestEnvSecrets: a container's environment keeps what configures the
+// broker and masks what is named like a secret, in copies and in Secrets.
+func TestEnvSecrets(t *testing.T) {
+	type spec struct {
+		Env map[string]string `secret:"env"`
+	}
+	s := &spec{Env: map[string]string{
+		"RABBITMQ_DEFAULT_USER": "admin", "RABBITMQ_DEFAULT_PASS": "pw1", "NATS_TOKEN": "tok",
+		"AWS_SECRET_ACCESS_KEY": "k", "RABBITMQ_ERLANG_COOKIE": "c", "redis_password": "pw2", "MEMORY": "1g",
+	}}
+	r := Copy(s)
+	for k, v := range r.Env {
+		secret := k != "RABBITMQ_DEFAULT_USER" && k != "MEMORY"
+		if secret != (v == Mask) {
+			t.Errorf("%s=%q in the copy", k, v)
+		}
+	}
+	got := Secrets(s)
+	slices.Sort(got)
+	if want := []string{"c", "k", "pw1", "pw2", "tok"}; !slices.Equal(got, want) {
+		t.Errorf("Secrets %q, want %q", got, want)
 	}
 }

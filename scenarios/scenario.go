@@ -86,8 +86,10 @@ type Broker struct {
 	// "redis:7@sha256:..."); setting it makes container the default target.
 	// Pulled once when the engine lacks it.
 	Image string `yaml:"image,omitempty" json:"image,omitempty"`
-	// Env is the container's environment (container targets only).
-	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Env is the container's environment (container targets only). The
+	// values of variables named like secrets (…PASS…, …TOKEN…, …KEY…,
+	// …SECRET…) are shown as *** in the run directory, results and logs.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty" secret:"env"`
 	// Command replaces the image's command, or its entrypoint's arguments
 	// (container targets only); the kind's own default sets persistence
 	// and JetStream from the broker's section.
