@@ -167,7 +167,7 @@ func TestOpenRejects(t *testing.T) {
 		{"invalid section", func(s *testSetup) {
 			s.cfg = &Config{Acks: "most"}
 		}, "broker.kafka.acks"},
-		{"unknown target", func(s *testSetup) { s.spec.Target = "container" }, `target "container" is not supported`},
+		{"unknown target", func(s *testSetup) { s.spec.Target = "cloud" }, `target "cloud" is not supported`},
 		{"url without port", func(s *testSetup) {
 			s.spec.Target, s.spec.URL = broker.TargetURL, "localhost"
 		}, `"localhost" is not host:port`},
