@@ -4,11 +4,15 @@ import "github.com/mqcheck/mqcheck/broker"
 
 // Abilities: the embedded server and a private mosquitto are one node
 // mqcheck can stop and start again, keeping sessions; neither can be
-// frozen. A broker at a URL is only reached over the network. Every
-// client connects over TCP, the embedded server's too.
+// frozen. A private RabbitMQ node can be frozen too (SIGSTOP of its VM).
+// A broker at a URL is only reached over the network. Every client
+// connects over TCP, the embedded server's too.
 func Abilities(_ *Config, target string) broker.Abilities {
-	if target == broker.TargetURL {
+	switch target {
+	case broker.TargetURL:
 		return broker.Abilities{Network: true}
+	case TargetRabbitMQ:
+		return broker.Abilities{Nodes: 1, Pause: true, Network: true}
 	}
 	return broker.Abilities{Nodes: 1, Network: true}
 }

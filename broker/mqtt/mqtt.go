@@ -20,11 +20,14 @@ import (
 //     configuration and persistence file under the run directory.
 //   - url: the broker at broker.url (mqtt://host:port, mqtts:// for TLS;
 //     user info is the username and password).
+//   - rabbitmq: a private RabbitMQ node from the installed server with its
+//     MQTT plugin (MQTT 3.1.1 only), its data under the run directory.
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 	return broker.OpenTarget(ctx, "mqtt", c, spec, env,
 		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
 		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openMosquitto},
-		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL},
+		broker.TargetOpener[*Config]{Target: TargetRabbitMQ, Open: openRabbitMQ})
 }
 
 func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {

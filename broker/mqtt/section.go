@@ -295,6 +295,13 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 			ps = append(ps, broker.Problem("broker.destination", "%q: a topic to publish to holds no wildcard (+, #) and does not start with $", d))
 		}
 	}
+	if spec.Target == TargetRabbitMQ && (c == nil || c.Version != version311) {
+		v := "5"
+		if c != nil && c.Version != "" {
+			v = c.Version
+		}
+		ps = append(ps, broker.Problem("broker.mqtt.version", "%q: RabbitMQ's MQTT plugin (3.10) speaks MQTT 3.1.1 only; write version: \"3.1.1\" with target rabbitmq", v))
+	}
 	if c != nil && c.Version == version311 && spec.Consumers > 1 {
 		ps = append(ps, broker.Problem("consumers.count", "%d consumers in a subscription share it as an MQTT 5 shared subscription ($share/<group>/<topic>), "+
 			"which MQTT 3.1.1 does not have (each would get every message): use version \"5\", or one consumer per subscription (consumers.subscriptions)", spec.Consumers))

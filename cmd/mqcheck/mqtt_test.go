@@ -171,6 +171,43 @@ faults:
 	checkConnections(t, res, 4, false)
 }
 
+// TestMQTTRabbitMQKill: QoS 1, a persistent session on a private RabbitMQ
+// node's MQTT plugin, every connection slowed to 10 kB/s so that the
+// subscriber falls behind and its session queue holds messages, then the
+// node killed (kill -9) and started again. The plugin keeps a persistent
+// session's QoS 1 subscription in a durable queue and publishes QoS 1
+// messages persistent, acknowledging (PUBACK) only once the queue has
+// them: nothing acknowledged is lost. What comes again is flagged DUP
+// (redelivered): the plugin's prefetch (10 unacknowledged deliveries) and
+// the acknowledgments the queue had taken but not yet written to its
+// index when it died (seen: 1 without the slowdown, 12 with it).
+func TestMQTTRabbitMQKill(t *testing.T) {
+	t.Parallel()
+	testenv.Require(t, "rabbitmq", mqtt.RabbitMQPluginInstalled())
+	code, res := runScenario(t, fmt.Sprintf(mqttScenario, "rabbitmq-kill", "12s", `{version: "3.1.1", qos: 1}`, "500/s", "mqtt-qos1",
+		"{kind: bandwidth, at: 500ms, for: 2s, bandwidth: 10kB}\n  - {kind: restart, at: 2s, for: 1s}"), "broker.target=rabbitmq")
+	c := res.Counts
+	if code != exitPass || claimOf(t, res, "mqtt-qos1") != "pass" {
+		t.Errorf("exit %d, claims %+v: want exit 0, mqtt-qos1 pass", code, res.Claims)
+	}
+	if c.Lost != 0 || c.Acked < 300 || c.Duplicated > 100 || c.DuplicatedRedelivered != c.Duplicated {
+		t.Errorf("acked %d, lost %d, duplicated %d (flagged %d): want at least 300 acked, none lost, at most 100 duplicates, all flagged DUP",
+			c.Acked, c.Lost, c.Duplicated, c.DuplicatedRedelivered)
+	}
+	// The node came back within the load (it is down about 7 s of the
+	// 12) and took publishes and delivered again: the run checked
+	// messages on both sides of the kill.
+	var restarted bool
+	for _, f := range res.Faults {
+		if f.Kind == "restart" {
+			restarted = f.Error == "" && f.PublishRecoveryMS >= 0 && f.DeliverRecoveryMS >= 0
+		}
+	}
+	if !restarted {
+		t.Errorf("faults %+v: want the restart done and publishing and delivery recovered after it", res.Faults)
+	}
+}
+
 // TestMQTTBadInput: what MQTT cannot do is refused before anything runs
 // (exit 2), naming the field.
 func TestMQTTBadInput(t *testing.T) {
@@ -199,6 +236,7 @@ claims: [%s]
 		{"3.1.1 client id too long", "{version: \"3.1.1\", client_id_prefix: fourteen-chars}", 1, "at-least-once", "the length every MQTT server must accept"},
 		{"3.1.1 receive maximum", "{version: \"3.1.1\", receive_maximum: 10}", 1, "at-least-once", "broker.mqtt.receive_maximum: MQTT 3.1.1 has no receive maximum"},
 		{"clean start with a session", "{clean_start: true, session_expiry: 60s}", 1, "at-least-once", "broker.mqtt.session_expiry:"},
+		{"rabbitmq over MQTT 5", "{qos: 1}\n  target: rabbitmq", 1, "at-least-once", `broker.mqtt.version: "5": RabbitMQ's MQTT plugin (3.10) speaks MQTT 3.1.1 only`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := mqcheck(t, "validate", writeScenario(t, fmt.Sprintf(body, tc.mqtt, tc.consumers, tc.claim)))
