@@ -38,6 +38,9 @@ type consumer struct {
 }
 
 func (d *driver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	if d.c.ConsumeOver == consumeAMQP {
+		return d.newAMQPConsumer(o)
+	}
 	slot := d.takeSlot(o.Subscription)
 	c := &consumer{d: d, opts: o, slot: slot, filter: d.subscribeFilter(o.Subscription),
 		id: d.consumerID(o.Subscription, slot), ready: make(chan struct{})}

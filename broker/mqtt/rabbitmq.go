@@ -48,7 +48,15 @@ func openRabbitMQ(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(n.Port(rabbitListener))
 	d := newDriver(c, spec, endpoint{addr: addr, username: rabbitUser, password: rabbitUser}, env)
+	d.amqpURL = n.AMQPURL()
 	return &broker.Target{Driver: d, Restarter: n, Endpoints: []string{addr},
-		Description: "MQTT 3.1.1 on " + n.Describe(),
+		Description: describeRabbitMQ(c) + n.Describe(),
 		Close:       n.Close}, nil
+}
+
+func describeRabbitMQ(c *Config) string {
+	if c.ConsumeOver == consumeAMQP {
+		return "MQTT 3.1.1 publishers, AMQP 0-9-1 consumers (queues bound to " + amqpExchange + ") on "
+	}
+	return "MQTT 3.1.1 on "
 }
