@@ -1,5 +1,6 @@
 // Package mqtt drives MQTT 5 brokers through paho.golang, QoS 0, 1 and 2 with persistent
-// sessions: mochi-mqtt in process, a private mosquitto, or your broker by URL.
+// sessions: mochi-mqtt in process, a private mosquitto, a private RabbitMQ node with its
+// MQTT plugin, or your broker by URL.
 package mqtt
 
 import (
