@@ -134,19 +134,12 @@ func (c *amqpConsumer) Run(ctx context.Context, h broker.Handler) error {
 		if conn == nil {
 			var err error
 			if conn, err = c.d.dialAMQP(); err != nil {
-				failures++
-				if failures == 10 {
-					c.notify("reconnect-failing", fmt.Sprintf("consumer %d: %v", c.opts.ID, err))
-				}
-				if !sleep(ctx, backoff(failures)) {
+				if !redialFailed(ctx, &failures, c.opts, err) {
 					return nil
 				}
 				continue
 			}
-			if failures > 0 {
-				c.notify("reconnected", fmt.Sprintf("consumer %d (AMQP, queue %s)", c.opts.ID, c.queue))
-			}
-			failures = 0
+			redialed(&failures, c.opts, "AMQP, queue "+c.queue)
 		}
 		c.mu.Lock()
 		if c.stopped {
@@ -229,11 +222,7 @@ func (c *amqpConsumer) isStopped() bool {
 	return c.stopped
 }
 
-func (c *amqpConsumer) notify(kind, detail string) {
-	if c.opts.Notify != nil {
-		c.opts.Notify(broker.Notice{Kind: kind, Detail: detail, At: time.Now()})
-	}
-}
+func (c *amqpConsumer) notify(kind, detail string) { notify(c.opts, kind, detail) }
 
 // Crash closes the connection without acknowledging anything more: what
 // the consumer held goes back to the queue, flagged redelivered.
