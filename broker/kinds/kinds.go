@@ -78,8 +78,8 @@ func Default() broker.Kinds {
 		{
 			Name:        "mqtt",
 			Title:       "MQTT",
-			Description: "MQTT 5 through paho.golang, QoS 0, 1 and 2 with persistent sessions: mochi-mqtt in process, a private mosquitto, or your broker by URL",
-			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL, broker.TargetContainer},
+			Description: "MQTT 5 through paho.golang, QoS 0, 1 and 2 with persistent sessions: mochi-mqtt in process, a private mosquitto, a private RabbitMQ node's MQTT plugin (3.1.1, consumers over MQTT or AMQP), a container, or your broker by URL",
+			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL, broker.TargetContainer, mqtt.TargetRabbitMQ},
 			NewConfig:   func() broker.Config { return &mqtt.Config{} },
 			Open:        broker.Typed(mqtt.Open),
 			Abilities:   broker.TypedAbilities(mqtt.Abilities),

@@ -2,11 +2,14 @@ package mqtt_test
 
 import (
 	"context"
+	"maps"
+	"strconv"
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/mqtt"
+	"github.com/mqcheck/mqcheck/broker/rabbitmq"
 	"github.com/mqcheck/mqcheck/internal/testenv"
 )
 
@@ -70,4 +73,37 @@ func TestConformanceMosquitto(t *testing.T) {
 func TestConformanceEmbedded311(t *testing.T) {
 	t.Parallel()
 	brokertest.Run(t, harness(t, broker.TargetEmbedded, func() *mqtt.Config { return &mqtt.Config{Version: "3.1.1", QoS: qos(1)} }))
+}
+
+// TestConformanceRabbitMQ runs the conformance suite on RabbitMQ's MQTT
+// plugin over 3.1.1 at QoS 1 with persistent sessions: one private node
+// reached by URL for most checks (a boot takes seconds), a node of the
+// rabbitmq target's own for the restart.
+func TestConformanceRabbitMQ(t *testing.T) {
+	t.Parallel()
+	testenv.Require(t, "rabbitmq", mqtt.RabbitMQPluginInstalled())
+	ctx := context.Background()
+	n, err := rabbitmq.StartNode(ctx, t.TempDir(), "conformance", nil, rabbitmq.NodeOptions{
+		Plugins: []string{"rabbitmq_mqtt"}, Listeners: []string{"mqtt.listeners.tcp.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	url := "mqtt://guest:guest@127.0.0.1:" + strconv.Itoa(n.Port("mqtt.listeners.tcp.default"))
+	cfg := func() *mqtt.Config { return &mqtt.Config{Version: "3.1.1", QoS: qos(1)} }
+	h := harness(t, mqtt.TargetRabbitMQ, cfg)
+	restartable := h.Open
+	h.OpenRestartable = restartable
+	h.Open = func(ctx context.Context, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+		spec.Target, spec.URL = broker.TargetURL, url
+		spec.Consumers = min(spec.Consumers, 1)
+		return mqtt.Open(ctx, cfg(), spec, env)
+	}
+	h.Caps.Unsupported = maps.Clone(unsupported)
+	h.Caps.Unsupported[brokertest.CapBacklog] = "the plugin's session queues are RabbitMQ queues, counted over AMQP or HTTP, which the mqtt driver does not speak"
+	brokertest.Run(t, h)
 }

@@ -38,6 +38,9 @@ type consumer struct {
 }
 
 func (d *driver) NewConsumer(ctx context.Context, o broker.ConsumerOptions) (broker.Consumer, error) {
+	if d.c.ConsumeOver == consumeAMQP {
+		return d.newAMQPConsumer(o)
+	}
 	slot := d.takeSlot(o.Subscription)
 	c := &consumer{d: d, opts: o, slot: slot, filter: d.subscribeFilter(o.Subscription),
 		id: d.consumerID(o.Subscription, slot), ready: make(chan struct{})}
@@ -154,19 +157,12 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 				if ctx.Err() != nil || c.isStopped() {
 					return nil
 				}
-				failures++
-				if failures == 10 {
-					c.notify("reconnect-failing", fmt.Sprintf("consumer %d: %v", c.opts.ID, err))
-				}
-				if !sleep(ctx, backoff(failures)) {
+				if !redialFailed(ctx, &failures, c.opts, err) {
 					return nil
 				}
 				continue
 			}
-			if failures > 0 {
-				c.notify("reconnected", fmt.Sprintf("consumer %d (%s)", c.opts.ID, c.id))
-			}
-			failures = 0
+			redialed(&failures, c.opts, c.id)
 		}
 		select {
 		case <-ctx.Done():
@@ -225,11 +221,7 @@ func (c *consumer) handlerFailed(f error) error {
 	return f
 }
 
-func (c *consumer) notify(kind, detail string) {
-	if c.opts.Notify != nil {
-		c.opts.Notify(broker.Notice{Kind: kind, Detail: detail, At: time.Now()})
-	}
-}
+func (c *consumer) notify(kind, detail string) { notify(c.opts, kind, detail) }
 
 func (c *consumer) isStopped() bool {
 	c.mu.Lock()
@@ -288,5 +280,30 @@ func (c *consumer) free() {
 	c.mu.Unlock()
 	if !freed {
 		c.d.freeSlot(c.opts.Subscription, c.slot)
+	}
+}
+
+// redialFailed counts a failed reconnect of consumer o, says so at the
+// tenth in a row, and waits the backoff; false when ctx ended meanwhile.
+func redialFailed(ctx context.Context, failures *int, o broker.ConsumerOptions, err error) bool {
+	*failures++
+	if *failures == 10 {
+		notify(o, "reconnect-failing", fmt.Sprintf("consumer %d: %v", o.ID, err))
+	}
+	return sleep(ctx, backoff(*failures))
+}
+
+// redialed notes a successful connect of consumer o (named by what), a
+// reconnect when it follows failures.
+func redialed(failures *int, o broker.ConsumerOptions, what string) {
+	if *failures > 0 {
+		notify(o, "reconnected", fmt.Sprintf("consumer %d (%s)", o.ID, what))
+	}
+	*failures = 0
+}
+
+func notify(o broker.ConsumerOptions, kind, detail string) {
+	if o.Notify != nil {
+		o.Notify(broker.Notice{Kind: kind, Detail: detail, At: time.Now()})
 	}
 }

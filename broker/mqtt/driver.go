@@ -45,6 +45,8 @@ type driver struct {
 	// consumers (the embedded server's in-flight queues).
 	backlog func(ctx context.Context) (int64, error)
 	pacer   *connectPacer
+	// amqpURL is the RabbitMQ node's, for consumers over AMQP.
+	amqpURL string
 	conns   broker.ConnectTimes
 	// lastSend is when a producer last published (unix nanoseconds).
 	lastSend atomic.Int64
@@ -95,6 +97,9 @@ var (
 // session to create, and what is published before a consumer subscribes
 // is not delivered, as for every MQTT client.
 func (d *driver) Setup(ctx context.Context) error {
+	if d.c.ConsumeOver == consumeAMQP {
+		return d.setupAMQP()
+	}
 	if d.c.CleanStart {
 		return nil
 	}

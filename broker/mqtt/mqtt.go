@@ -1,5 +1,6 @@
 // Package mqtt drives MQTT 5 brokers through paho.golang, QoS 0, 1 and 2 with persistent
-// sessions: mochi-mqtt in process, a private mosquitto, or your broker by URL.
+// sessions: mochi-mqtt in process, a private mosquitto, a private RabbitMQ node with its
+// MQTT plugin, or your broker by URL.
 package mqtt
 
 import (
@@ -20,12 +21,15 @@ import (
 //     configuration and persistence file under the run directory.
 //   - url: the broker at broker.url (mqtt://host:port, mqtts:// for TLS;
 //     user info is the username and password).
+//   - rabbitmq: a private RabbitMQ node from the installed server with its
+//     MQTT plugin (MQTT 3.1.1 only), its data under the run directory.
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 	return broker.OpenTarget(ctx, "mqtt", c, spec, env,
 		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
 		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openMosquitto},
 		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL},
-		broker.TargetOpener[*Config]{Target: broker.TargetContainer, Open: openContainer})
+		broker.TargetOpener[*Config]{Target: broker.TargetContainer, Open: openContainer},
+		broker.TargetOpener[*Config]{Target: TargetRabbitMQ, Open: openRabbitMQ})
 }
 
 func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {

@@ -73,6 +73,12 @@ type Config struct {
 	// none.
 	Persistence string `yaml:"persistence,omitempty" json:"persistence,omitempty"`
 
+	// ConsumeOver: mqtt (the default, left unset), or amqp on target rabbitmq: consumers
+	// read over AMQP 0-9-1 what producers publish over MQTT, each
+	// subscription a durable queue bound to amq.topic with the topic as
+	// routing key ('/' as '.'), its consumers sharing it.
+	ConsumeOver string `yaml:"consume_over,omitempty" json:"consume_over,omitempty"`
+
 	// Mosquitto settings of the exec target.
 	Mosquitto *Mosquitto `yaml:"mosquitto,omitempty" json:"mosquitto,omitempty"`
 }
@@ -107,10 +113,14 @@ var (
 	versions      = []string{"5", version311}
 	topicModes    = []string{"shared", "per-producer"}
 	persistences  = []string{"none", "bolt"}
+	consumeOvers  = []string{"mqtt", consumeAMQP}
 	maxClientID   = 23 // MQTT 3.1.1's length a server must accept
 	claimsByQoS   = []string{"mqtt-qos0", "mqtt-qos1", "mqtt-qos2"}
 	maxSessionExp = time.Duration(1<<32-1) * time.Second
 )
+
+// consumeAMQP: consumers over AMQP 0-9-1 (target rabbitmq).
+const consumeAMQP = "amqp"
 
 // Defaults the driver relies on.
 const (
@@ -125,7 +135,7 @@ const (
 // Enums lists the values of the section's fields of a fixed set.
 func (c *Config) Enums() map[string][]string {
 	return map[string][]string{"version": slices.Clone(versions), "topics": slices.Clone(topicModes),
-		"persistence": slices.Clone(persistences)}
+		"persistence": slices.Clone(persistences), "consume_over": slices.Clone(consumeOvers)}
 }
 
 // ApplyDefaults fills every unset field.
@@ -252,6 +262,9 @@ func (c *Config) Validate() error {
 	if c.Persistence != "" && !slices.Contains(persistences, c.Persistence) {
 		add("persistence", "unknown value %q (valid: %s)", c.Persistence, strings.Join(persistences, ", "))
 	}
+	if c.ConsumeOver != "" && !slices.Contains(consumeOvers, c.ConsumeOver) {
+		add("consume_over", "unknown value %q (valid: %s)", c.ConsumeOver, strings.Join(consumeOvers, ", "))
+	}
 	if m := c.Mosquitto; m != nil {
 		if m.AutosaveInterval < 0 {
 			add("mosquitto.autosave_interval", "must not be negative (got %d)", m.AutosaveInterval)
@@ -296,7 +309,21 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 			ps = append(ps, broker.Problem("broker.destination", "%q: a topic to publish to holds no wildcard (+, #) and does not start with $", d))
 		}
 	}
-	if c != nil && c.Version == version311 && spec.Consumers > 1 {
+	if spec.Target == TargetRabbitMQ && (c == nil || c.Version != version311) {
+		v := "5"
+		if c != nil && c.Version != "" {
+			v = c.Version
+		}
+		ps = append(ps, broker.Problem("broker.mqtt.version", "%q: RabbitMQ's MQTT plugin (3.10) speaks MQTT 3.1.1 only; write version: \"3.1.1\" with target rabbitmq", v))
+	}
+	amqpConsumers := c != nil && c.ConsumeOver == consumeAMQP
+	if amqpConsumers && spec.Target != TargetRabbitMQ {
+		ps = append(ps, broker.Problem("broker.mqtt.consume_over", "amqp: consumers read over AMQP only from RabbitMQ's MQTT plugin, target rabbitmq (the target is %q)", spec.Target))
+	}
+	if amqpConsumers && c.CleanStart {
+		ps = append(ps, broker.Problem("broker.mqtt.clean_start", "consumers over AMQP read durable queues, not MQTT sessions: remove clean_start or consume_over"))
+	}
+	if c != nil && c.Version == version311 && spec.Consumers > 1 && !amqpConsumers {
 		ps = append(ps, broker.Problem("consumers.count", "%d consumers in a subscription share it as an MQTT 5 shared subscription ($share/<group>/<topic>), "+
 			"which MQTT 3.1.1 does not have (each would get every message): use version \"5\", or one consumer per subscription (consumers.subscriptions)", spec.Consumers))
 	}

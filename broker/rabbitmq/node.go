@@ -58,6 +58,9 @@ type node struct {
 	keep     bool
 	log      *slog.Logger
 	version  string // the server's, from its first AMQP connection
+	extra    NodeOptions
+	// listenerPorts are the ports of extra.Listeners, in order.
+	listenerPorts []int
 
 	mu      sync.Mutex
 	sh      *proc.Process // nil while stopped
@@ -73,6 +76,10 @@ var (
 // startNode prepares a fresh node directory under dir and boots the node.
 // On error nothing it started is left running.
 func startNode(ctx context.Context, dir, runID string, keep bool, log *slog.Logger) (*node, error) {
+	return startNodeWith(ctx, dir, runID, keep, log, NodeOptions{})
+}
+
+func startNodeWith(ctx context.Context, dir, runID string, keep bool, log *slog.Logger, extra NodeOptions) (*node, error) {
 	script, epmdBin, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -90,7 +97,7 @@ func startNode(ctx context.Context, dir, runID string, keep bool, log *slog.Logg
 	}
 	var errs []error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		n, err := newNode(dir, runID, script, epmdBin, keep, log)
+		n, err := newNode(dir, runID, script, epmdBin, keep, log, extra)
 		if err != nil {
 			return nil, err
 		}
@@ -113,12 +120,12 @@ func startNode(ctx context.Context, dir, runID string, keep bool, log *slog.Logg
 
 var errExitedEarly = errors.New("the node exited while booting")
 
-func newNode(dir, runID, script, epmdBin string, keep bool, log *slog.Logger) (*node, error) {
+func newNode(dir, runID, script, epmdBin string, keep bool, log *slog.Logger, extra NodeOptions) (*node, error) {
 	base, err := os.MkdirTemp(dir, nodeDirPattern)
 	if err != nil {
 		return nil, fmt.Errorf("creating the node directory: %w", err)
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(3 + len(extra.Listeners))
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +133,7 @@ func newNode(dir, runID, script, epmdBin string, keep bool, log *slog.Logger) (*
 		base: base, name: "mqcheck-" + nodeID(runID) + "@localhost",
 		amqpPort: ports[0], distPort: ports[1], epmdPort: ports[2],
 		script: script, epmdBin: epmdBin, keep: keep, log: log,
+		extra: extra, listenerPorts: ports[3:],
 	}
 	if err := n.prepare(); err != nil {
 		return nil, err

@@ -48,17 +48,24 @@ func (n *node) prepare() error {
 	for i, b := range raw {
 		cookie[i] = 'A' + b%26
 	}
+	conf := "# private node started by mqcheck\nlog.file.level = info\nlog.console = false\n"
+	for i, l := range n.extra.Listeners {
+		conf += fmt.Sprintf("%s = 127.0.0.1:%d\n", l, n.listenerPorts[i])
+	}
+	for _, l := range n.extra.Config {
+		conf += l + "\n"
+	}
 	files := []struct {
 		name string
 		data []byte
 		mode os.FileMode
 	}{
 		{"home/.erlang.cookie", cookie, 0o400},
-		{"enabled_plugins", []byte("[].\n"), 0o644},
+		{"enabled_plugins", []byte("[" + strings.Join(n.extra.Plugins, ",") + "].\n"), 0o644},
 		// Replaces the system's rabbitmq-env.conf, which names the
 		// shared node.
 		{"rabbitmq-env.conf", nil, 0o644},
-		{"rabbitmq.conf", []byte("# private node started by mqcheck\nlog.file.level = info\nlog.console = false\n"), 0o644},
+		{"rabbitmq.conf", []byte(conf), 0o644},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(n.base, f.name), f.data, f.mode); err != nil {

@@ -171,6 +171,88 @@ faults:
 	checkConnections(t, res, 4, false)
 }
 
+// TestMQTTRabbitMQKill: QoS 1, a persistent session on a private RabbitMQ
+// node's MQTT plugin, every connection slowed to 10 kB/s so that the
+// subscriber falls behind and its session queue holds messages, then the
+// node killed (kill -9) and started again. The plugin keeps a persistent
+// session's QoS 1 subscription in a durable queue and publishes QoS 1
+// messages persistent, acknowledging (PUBACK) only once the queue has
+// them: nothing acknowledged is lost. What comes again is flagged DUP
+// (redelivered): the plugin's prefetch (10 unacknowledged deliveries) and
+// the acknowledgments the queue had taken but not yet written to its
+// index when it died (seen: 1 without the slowdown, 10 to 12 with it).
+// The node takes 7 s to come back on an idle machine, 30 s on a loaded
+// one: the drain waits for it.
+func TestMQTTRabbitMQKill(t *testing.T) {
+	t.Parallel()
+	testenv.Require(t, "rabbitmq", mqtt.RabbitMQPluginInstalled())
+	code, res := runScenario(t, `name: rabbitmq-kill
+seed: 1
+duration: 4s
+drain_timeout: 90s
+broker:
+  kind: mqtt
+  target: rabbitmq
+  mqtt: {version: "3.1.1", qos: 1}
+producers: {count: 2, rate: 500/s, message_size: 100}
+consumers: {count: 1}
+claims: [mqtt-qos1]
+faults:
+  - {kind: bandwidth, at: 500ms, for: 2s, bandwidth: 10kB}
+  - {kind: restart, at: 2s, for: 1s}
+`)
+	c := res.Counts
+	if code != exitPass || claimOf(t, res, "mqtt-qos1") != "pass" {
+		t.Errorf("exit %d, claims %+v: want exit 0, mqtt-qos1 pass", code, res.Claims)
+	}
+	if c.Lost != 0 || c.Acked < 300 || c.Duplicated > 100 || c.DuplicatedRedelivered != c.Duplicated {
+		t.Errorf("acked %d, lost %d, duplicated %d (flagged %d): want at least 300 acked, none lost, at most 100 duplicates, all flagged DUP",
+			c.Acked, c.Lost, c.Duplicated, c.DuplicatedRedelivered)
+	}
+	// The node came back and delivered again: what its queue held at
+	// the kill.
+	var restarted bool
+	for _, f := range res.Faults {
+		if f.Kind == "restart" {
+			restarted = f.Error == "" && f.DeliverRecoveryMS >= 0
+		}
+	}
+	if !restarted {
+		t.Errorf("faults %+v: want the restart done and delivery recovered after it", res.Faults)
+	}
+}
+
+// TestMQTTRabbitMQOverAMQP: publish over MQTT, consume over AMQP from
+// RabbitMQ's MQTT plugin: topics dev/a.b/p<i>, the subscription a durable
+// queue bound to amq.topic with dev.a.b.*, shared by two AMQP consumers.
+// One consumer crashes after handling a message and before acknowledging
+// it: every message published over MQTT is received over AMQP, in order
+// within each consumer's share, and only the crashed delivery comes again,
+// flagged redelivered (amqp091-go writes each acknowledgment before the
+// next delivery is handled).
+func TestMQTTRabbitMQOverAMQP(t *testing.T) {
+	t.Parallel()
+	testenv.Require(t, "rabbitmq", mqtt.RabbitMQPluginInstalled())
+	code, res := runScenario(t, `name: rabbitmq-amqp
+seed: 1
+duration: 3s
+broker:
+  kind: mqtt
+  target: rabbitmq
+  destination: dev/a.b
+  mqtt: {version: "3.1.1", qos: 1, consume_over: amqp, topics: per-producer}
+producers: {count: 2, rate: 500/s, message_size: 100}
+consumers: {count: 2}
+claims: [mqtt-qos1, exactly-once, ordered]
+faults:
+  - {kind: consumer-crash, at: 1s, client: 0}
+`)
+	checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", 1)
+	if c := res.Counts; c.Received != c.Sent+1 || claimOf(t, res, "ordered") != "pass" {
+		t.Errorf("sent %d, received %d, claims %+v: want every message received, one twice, ordered pass", c.Sent, c.Received, res.Claims)
+	}
+}
+
 // TestMQTTBadInput: what MQTT cannot do is refused before anything runs
 // (exit 2), naming the field.
 func TestMQTTBadInput(t *testing.T) {
@@ -199,6 +281,8 @@ claims: [%s]
 		{"3.1.1 client id too long", "{version: \"3.1.1\", client_id_prefix: fourteen-chars}", 1, "at-least-once", "the length every MQTT server must accept"},
 		{"3.1.1 receive maximum", "{version: \"3.1.1\", receive_maximum: 10}", 1, "at-least-once", "broker.mqtt.receive_maximum: MQTT 3.1.1 has no receive maximum"},
 		{"clean start with a session", "{clean_start: true, session_expiry: 60s}", 1, "at-least-once", "broker.mqtt.session_expiry:"},
+		{"amqp consumers off rabbitmq", "{version: \"3.1.1\", consume_over: amqp}", 1, "at-least-once", `broker.mqtt.consume_over: amqp: consumers read over AMQP only from RabbitMQ's MQTT plugin`},
+		{"rabbitmq over MQTT 5", "{qos: 1}\n  target: rabbitmq", 1, "at-least-once", `broker.mqtt.version: "5": RabbitMQ's MQTT plugin (3.10) speaks MQTT 3.1.1 only`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := mqcheck(t, "validate", writeScenario(t, fmt.Sprintf(body, tc.mqtt, tc.consumers, tc.claim)))
