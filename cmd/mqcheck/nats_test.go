@@ -408,3 +408,63 @@ faults:
 			code, claimOf(t, res, "at-least-once"), c.Lost, c.Unaccounted, res.Drain, exitFail)
 	}
 }
+
+// TestNATSURLSecured: url targets that want an NKey, a creds file (JWT,
+// operator mode) or TLS, each a private in-process nats-server: with the
+// right file a run passes, every message received once; with the wrong
+// one (a stranger's seed, a user of an account the operator never signed,
+// another CA) the server or the client refuses and the run exits 3. No
+// seed shows in the terminal, the logs or the run directory either way.
+func TestNATSURLSecured(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, field, refusal string
+		srv                  func(*testing.T) natstest.Secured
+	}{
+		{"nkey", "nkey_file", "Authorization Violation", natstest.NKeyServer},
+		{"creds", "creds_file", "Authorization Violation", natstest.CredsServer},
+		{"tls", "ca_file", "certificate signed by unknown authority", natstest.TLSServer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := tc.srv(t)
+			run := func(t *testing.T, file, secret string) (int, string, string) {
+				out := filepath.Join(t.TempDir(), "run")
+				code, stdout, stderr := mqcheck(t, "run", writeScenario(t, fmt.Sprintf(`name: nats-url-%s
+seed: 7
+duration: 1s
+broker:
+  kind: nats
+  target: url
+  url: %s
+  nats: {%s: %q}
+producers: {count: 1, rate: 200/s, message_size: 200}
+consumers: {count: 1}
+claims: [at-least-once]
+`, tc.name, srv.URL, tc.field, file)), "--out", out, "--verbose")
+				if secret != "" {
+					assertNoSecret(t, secret, out, map[string]string{"stdout": stdout, "stderr": stderr})
+				}
+				return code, out, stderr
+			}
+			t.Run("right", func(t *testing.T) {
+				t.Parallel()
+				code, out, stderr := run(t, srv.Good, srv.GoodSecret)
+				res, err := report.ReadFile(filepath.Join(out, "results.json"))
+				if err != nil {
+					t.Fatalf("exit %d, no results: %v\n%s", code, err, stderr)
+				}
+				if c := res.Counts; code != exitPass || c.Sent < 100 || c.Lost != 0 || c.Acked != c.Sent || c.Unique != c.Acked {
+					t.Errorf("exit %d, counts %+v: want every message received", code, c)
+				}
+			})
+			t.Run("wrong", func(t *testing.T) {
+				t.Parallel()
+				code, _, stderr := run(t, srv.Bad, srv.BadSecret)
+				if code != exitInfra || !strings.Contains(stderr, tc.refusal) {
+					t.Errorf("exit %d, want %d saying %q:\n%s", code, exitInfra, tc.refusal, stderr)
+				}
+			})
+		})
+	}
+}
