@@ -413,22 +413,27 @@ faults:
 // operator mode) or TLS, each a private in-process nats-server: with the
 // right file a run passes, every message received once; with the wrong
 // one (a stranger's seed, a user of an account the operator never signed,
-// another CA) the server or the client refuses and the run exits 3. No
-// seed shows in the terminal, the logs or the run directory either way.
+// another CA, no client certificate for mutual TLS) the server or the
+// client refuses and the run exits 3. No seed or private key shows in the terminal, the logs or the run directory either way.
 func TestNATSURLSecured(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name, field, refusal string
-		srv                  func(*testing.T) natstest.Secured
+		name, refusal string
+		srv           func(*testing.T) natstest.Secured
 	}{
-		{"nkey", "nkey_file", "Authorization Violation", natstest.NKeyServer},
-		{"creds", "creds_file", "Authorization Violation", natstest.CredsServer},
-		{"tls", "ca_file", "certificate signed by unknown authority", natstest.TLSServer},
+		{"nkey", "Authorization Violation", natstest.NKeyServer},
+		{"creds", "Authorization Violation", natstest.CredsServer},
+		{"tls", "certificate signed by unknown authority", func(t *testing.T) natstest.Secured { return natstest.TLSServer(t, false) }},
+		{"mutual tls", "tls: certificate required", func(t *testing.T) natstest.Secured { return natstest.TLSServer(t, true) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := tc.srv(t)
-			run := func(t *testing.T, file, secret string) (int, string, string) {
+			run := func(t *testing.T, files map[string]string, secret string) (int, string, string) {
+				var fields []string
+				for k, v := range files {
+					fields = append(fields, fmt.Sprintf("%s: %q", k, v))
+				}
 				out := filepath.Join(t.TempDir(), "run")
 				code, stdout, stderr := mqcheck(t, "run", writeScenario(t, fmt.Sprintf(`name: nats-url-%s
 seed: 7
@@ -437,11 +442,11 @@ broker:
   kind: nats
   target: url
   url: %s
-  nats: {%s: %q}
+  nats: {%s}
 producers: {count: 1, rate: 200/s, message_size: 200}
 consumers: {count: 1}
 claims: [at-least-once]
-`, tc.name, srv.URL, tc.field, file)), "--out", out, "--verbose")
+`, strings.ReplaceAll(tc.name, " ", "-"), srv.URL, strings.Join(fields, ", "))), "--out", out, "--verbose")
 				if secret != "" {
 					assertNoSecret(t, secret, out, map[string]string{"stdout": stdout, "stderr": stderr})
 				}
@@ -461,6 +466,7 @@ claims: [at-least-once]
 			t.Run("wrong", func(t *testing.T) {
 				t.Parallel()
 				code, _, stderr := run(t, srv.Bad, srv.BadSecret)
+				t.Logf("refused: %s", stderr[strings.LastIndex(strings.TrimSpace(stderr), "\n")+1:])
 				if code != exitInfra || !strings.Contains(stderr, tc.refusal) {
 					t.Errorf("exit %d, want %d saying %q:\n%s", code, exitInfra, tc.refusal, stderr)
 				}

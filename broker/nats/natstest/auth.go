@@ -21,12 +21,12 @@ import (
 )
 
 // Secured is a private in-process nats-server with JetStream that wants
-// one kind of credentials, and the files a client needs: Good holds ones
-// it takes, Bad ones it refuses; GoodSecret and BadSecret are what in them
-// must never show ("": nothing secret).
+// one kind of credentials, and the files a client needs, as broker.nats
+// fields: Good the server takes, Bad it refuses; GoodSecret and BadSecret
+// are what in them must never show ("": nothing secret).
 type Secured struct {
 	URL                   string
-	Good, Bad             string
+	Good, Bad             map[string]string
 	GoodSecret, BadSecret string
 }
 
@@ -41,7 +41,8 @@ func NKeyServer(t *testing.T) Secured {
 	}
 	addr := start(t, server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
 	dir := t.TempDir()
-	return Secured{URL: "nats://" + addr, Good: write(t, dir, "user.nk", seed(t, user)), Bad: write(t, dir, "stranger.nk", seed(t, stranger)),
+	return Secured{URL: "nats://" + addr, Good: map[string]string{"nkey_file": write(t, dir, "user.nk", seed(t, user))},
+		Bad:        map[string]string{"nkey_file": write(t, dir, "stranger.nk", seed(t, stranger))},
 		GoodSecret: seed(t, user), BadSecret: seed(t, stranger)}
 }
 
@@ -94,31 +95,58 @@ func CredsServer(t *testing.T) Secured {
 	dir := t.TempDir()
 	good, goodSeed := creds(acct)
 	bad, badSeed := creds(rogue)
-	return Secured{URL: "nats://" + addr, Good: write(t, dir, "user.creds", good), Bad: write(t, dir, "rogue.creds", bad),
+	return Secured{URL: "nats://" + addr, Good: map[string]string{"creds_file": write(t, dir, "user.creds", good)},
+		Bad:        map[string]string{"creds_file": write(t, dir, "rogue.creds", bad)},
 		GoodSecret: goodSeed, BadSecret: badSeed}
 }
 
 // TLSServer serves TLS only, with a certificate for 127.0.0.1 from a CA
-// of its own: Good is that CA's certificate file, Bad another CA's.
-func TLSServer(t *testing.T) Secured {
+// of its own: Good is that CA's certificate file, Bad another CA's. With
+// mutual, the server also wants a client certificate from its CA: Good
+// has one, Bad the CA file alone.
+func TLSServer(t *testing.T, mutual bool) Secured {
 	t.Helper()
 	dir := t.TempDir()
 	ca, caKey, caPEM := newCA(t, "mqcheck test CA")
 	_, _, otherPEM := newCA(t, "mqcheck stranger CA")
+	srvDER, srvKey := newCert(t, ca, caKey, x509.ExtKeyUsageServerAuth)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}}}
+	good := map[string]string{"ca_file": write(t, dir, "ca.pem", caPEM)}
+	bad := map[string]string{"ca_file": write(t, dir, "stranger.pem", otherPEM)}
+	var secret string
+	if mutual {
+		pool := x509.NewCertPool()
+		pool.AddCert(ca)
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		der, key := newCert(t, ca, caKey, x509.ExtKeyUsageClientAuth)
+		kb, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret = string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
+		good["cert_file"] = write(t, dir, "client.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+		good["key_file"] = write(t, dir, "client.key", secret)
+		bad = map[string]string{"ca_file": good["ca_file"]}
+	}
+	addr := start(t, server.Options{TLS: true, TLSVerify: mutual, TLSTimeout: 5, TLSConfig: cfg})
+	return Secured{URL: "tls://" + addr, Good: good, Bad: bad, GoodSecret: secret}
+}
+
+// newCert is a certificate for 127.0.0.1 signed by ca, and its key.
+func newCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := start(t, server.Options{TLS: true, TLSVerify: false, TLSTimeout: 5,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}})
-	return Secured{URL: "tls://" + addr, Good: write(t, dir, "ca.pem", caPEM), Bad: write(t, dir, "stranger.pem", otherPEM)}
+	return der, key
 }
 
 func newCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey, string) {
