@@ -39,7 +39,7 @@ func NKeyServer(t *testing.T) Secured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := start(t, server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
+	addr := Start(t, server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
 	dir := t.TempDir()
 	return Secured{URL: "nats://" + addr, Good: map[string]string{"nkey_file": write(t, dir, "user.nk", seed(t, user))},
 		Bad:        map[string]string{"nkey_file": write(t, dir, "stranger.nk", seed(t, stranger))},
@@ -77,7 +77,7 @@ func CredsServer(t *testing.T) Secured {
 			t.Fatal(err)
 		}
 	}
-	addr := start(t, server.Options{TrustedOperators: []*jwt.OperatorClaims{oc}, AccountResolver: resolver, SystemAccount: sysPub})
+	addr := Start(t, server.Options{TrustedOperators: []*jwt.OperatorClaims{oc}, AccountResolver: resolver, SystemAccount: sysPub})
 	creds := func(signer nkeys.KeyPair) (string, string) {
 		u := newKey(t, nkeys.CreateUser)
 		pub, _ := u.PublicKey()
@@ -128,7 +128,7 @@ func TLSServer(t *testing.T, mutual bool) Secured {
 		good["key_file"] = write(t, dir, "client.key", secret)
 		bad = map[string]string{"ca_file": good["ca_file"]}
 	}
-	addr := start(t, server.Options{TLS: true, TLSVerify: mutual, TLSTimeout: 5, TLSConfig: cfg})
+	addr := Start(t, server.Options{TLS: true, TLSVerify: mutual, TLSTimeout: 5, TLSConfig: cfg})
 	return Secured{URL: "tls://" + addr, Good: good, Bad: bad, GoodSecret: secret}
 }
 
@@ -195,9 +195,9 @@ func write(t *testing.T, dir, name, text string) string {
 	return p
 }
 
-// start runs a nats-server with JetStream and o's security in the test,
+// Start runs a nats-server with JetStream and o's security in the test,
 // on a free 127.0.0.1 port, stopped at the test's end; its host:port.
-func start(t *testing.T, o server.Options) string {
+func Start(t *testing.T, o server.Options) string {
 	t.Helper()
 	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoSigs, o.NoLog = "127.0.0.1", -1, true, t.TempDir(), true, true
 	s, err := server.NewServer(&o)
