@@ -207,6 +207,9 @@ func (c *consumer) settle(m jetstream.Msg, err error) error {
 	switch {
 	case err == nil:
 		_ = m.Ack()
+	case (errors.Is(err, broker.ErrReject) || errors.Is(err, broker.ErrDeadLetter)) && cfg.Reject == rejectNoAck:
+		// Left unanswered: the server delivers it again after ack_wait,
+		// and past max_deliver gives it up with an advisory.
 	case errors.Is(err, broker.ErrReject):
 		_ = nak()
 	case errors.Is(err, broker.ErrDeadLetter):

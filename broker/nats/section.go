@@ -78,6 +78,12 @@ type Config struct {
 	MaxAckPending int `yaml:"max_ack_pending,omitempty" json:"max_ack_pending,omitempty"`
 	// NakDelay: a rejected delivery comes again after it (0: at once).
 	NakDelay units.Duration `yaml:"nak_delay,omitempty" json:"nak_delay,omitempty"`
+	// Reject: how consumers decline a delivery they fail on purpose
+	// (consumers.fail_fraction): nak (the server delivers it again at
+	// once, or after nak_delay) or no-ack (never answered, as by a
+	// consumer that hangs: the server delivers it again after ack_wait).
+	// Default nak.
+	Reject string `yaml:"reject,omitempty" json:"reject,omitempty"`
 	// FetchBatch: messages a pull consumer asks for at once. Default 100.
 	FetchBatch int `yaml:"fetch_batch,omitempty" json:"fetch_batch,omitempty"`
 
@@ -126,6 +132,7 @@ var (
 	discards    = []string{"old", "new"}
 	consumers   = []string{"pull", "push"}
 	ackPolicies = []string{"explicit", "all", "none"}
+	rejects     = []string{rejectNak, rejectNoAck}
 )
 
 const (
@@ -133,6 +140,9 @@ const (
 	modeCore      = "core"
 	// claimDedupe is the scenario claim of JetStream's Msg-Id dedupe.
 	claimDedupe = "jetstream-dedupe"
+
+	rejectNak   = "nak"
+	rejectNoAck = "no-ack"
 )
 
 // Defaults the driver relies on.
@@ -149,7 +159,8 @@ const (
 // Enums lists the values of the section's fields of a fixed set.
 func (c *Config) Enums() map[string][]string {
 	return map[string][]string{"mode": slices.Clone(modes), "storage": slices.Clone(storages), "retention": slices.Clone(retentions),
-		"discard": slices.Clone(discards), "consumer": slices.Clone(consumers), "ack_policy": slices.Clone(ackPolicies)}
+		"discard": slices.Clone(discards), "consumer": slices.Clone(consumers), "ack_policy": slices.Clone(ackPolicies),
+		"reject": slices.Clone(rejects)}
 }
 
 // ApplyDefaults fills every unset field, leaving invalid values for
@@ -177,6 +188,7 @@ func (c *Config) ApplyDefaults() {
 	set(&c.Discard, "old")
 	set(&c.Consumer, "pull")
 	set(&c.AckPolicy, "explicit")
+	set(&c.Reject, rejectNak)
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
@@ -222,6 +234,7 @@ func (c *Config) Validate() error {
 	oneOf("discard", c.Discard, discards)
 	oneOf("consumer", c.Consumer, consumers)
 	oneOf("ack_policy", c.AckPolicy, ackPolicies)
+	oneOf("reject", c.Reject, rejects)
 	if c.Replicas < 0 || c.Replicas > maxReplicas {
 		add("replicas", "must be 1 to %d (got %d)", maxReplicas, c.Replicas)
 	}
@@ -291,7 +304,7 @@ func (c *Config) jetStreamFields() []string {
 		{"max_bytes", c.MaxBytes != 0}, {"discard", c.Discard != ""}, {"max_age", c.MaxAge != 0}, {"duplicate_window", c.DuplicateWindow != 0},
 		{"duplicate_sends", c.DuplicateSends != 0}, {"consumer", c.Consumer != ""}, {"ack_policy", c.AckPolicy != ""},
 		{"ack_wait", c.AckWait != 0}, {"max_deliver", c.MaxDeliver != nil}, {"max_ack_pending", c.MaxAckPending != 0},
-		{"nak_delay", c.NakDelay != 0}, {"fetch_batch", c.FetchBatch != 0}} {
+		{"nak_delay", c.NakDelay != 0}, {"reject", c.Reject != ""}, {"fetch_batch", c.FetchBatch != 0}} {
 		if f.set {
 			fs = append(fs, f.name)
 		}
@@ -358,6 +371,11 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 		case c.Retention != "" && c.Retention != "limits":
 			ps = append(ps, broker.Problem("consumers.fail_action", "dead-lettered messages are read back from the stream, which a %s stream does not keep: use retention limits", c.Retention))
 		}
+	}
+	if c.Reject == rejectNoAck && spec.FailAction == broker.FailDeadLetter && c.maxDeliver() <= 0 && c.AckPolicy != "none" {
+		// A poison message never answered comes back for ever: only
+		// max_deliver ends it (a nak'ed one is terminated instead).
+		ps = append(ps, broker.Problem("broker.nats.reject", "no-ack with fail_action dead-letter needs max_deliver: the server would deliver a message never acked for ever"))
 	}
 	if spec.FailFraction > 0 && c.AckPolicy == "none" {
 		ps = append(ps, broker.Problem("consumers.fail_fraction", "with ack_policy none a delivery cannot be rejected: it counts as acked when sent"))

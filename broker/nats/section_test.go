@@ -43,6 +43,9 @@ func TestValidate(t *testing.T) {
 		{nats.Config{Cluster: 2}, "broker.nats.cluster"},
 		{nats.Config{Mode: "core", Storage: "file"}, "broker.nats.storage"},
 		{nats.Config{Mode: "core", MaxDeliver: intp(3)}, "broker.nats.max_deliver"},
+		{nats.Config{Reject: "ignore"}, "broker.nats.reject"},
+		{nats.Config{Reject: "no-ack"}, ""},
+		{nats.Config{Mode: "core", Reject: "no-ack"}, "broker.nats.reject"},
 		{nats.Config{CertFile: "c.pem"}, "broker.nats.cert_file"},
 		{nats.Config{Password: "x"}, "broker.nats.password"},
 	} {
@@ -99,6 +102,9 @@ func TestCheckSpec(t *testing.T) {
 		{nats.Config{Retention: "interest"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailDeadLetter}, "consumers.fail_action"},
 		{nats.Config{AckPolicy: "none"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, "consumers.fail_fraction"},
 		{nats.Config{Mode: "core"}, broker.Spec{FailFraction: 0.1}, "consumers.fail_fraction"},
+		{nats.Config{Reject: "no-ack"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailDeadLetter}, "broker.nats.reject"},
+		{nats.Config{Reject: "no-ack", MaxDeliver: intp(3)}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailDeadLetter}, ""},
+		{nats.Config{Reject: "no-ack"}, broker.Spec{FailFraction: 0.1, FailAction: broker.FailRequeue}, ""},
 		{nats.Config{}, broker.Spec{Destination: "a.b"}, "broker.destination"},
 	} {
 		c := tc.c

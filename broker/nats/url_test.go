@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/nats"
+	"github.com/mqcheck/mqcheck/broker/nats/natstest"
 )
 
 // TestURLAuth: a url target reaches a server that wants a token, or a
@@ -21,8 +22,8 @@ import (
 func TestURLAuth(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cret-url-auth"
-	tokenSrv := authServerAddr(t, server.Options{Authorization: secret})
-	userSrv := authServerAddr(t, server.Options{Username: "mq", Password: secret})
+	tokenSrv := natstest.Start(t, server.Options{Authorization: secret})
+	userSrv := natstest.Start(t, server.Options{Username: "mq", Password: secret})
 	for _, tc := range []struct {
 		name string
 		url  string
@@ -64,29 +65,12 @@ func TestURLAuth(t *testing.T) {
 	}
 }
 
-// authServerAddr starts a nats-server in the test with JetStream and
-// the given authentication, on a free port, and returns its host:port.
-func authServerAddr(t *testing.T, o server.Options) string {
-	t.Helper()
-	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoSigs, o.NoLog = "127.0.0.1", -1, true, t.TempDir(), true, true
-	s, err := server.NewServer(&o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	t.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("test server not ready")
-	}
-	return s.Addr().String()
-}
-
 // TestURLKeepsAStreamThatWasThere: a run on a stream that existed before
 // uses it and leaves it, deleting only its own consumers; a stream the
 // run created goes at the end unless kept.
 func TestURLKeepsAStreamThatWasThere(t *testing.T) {
 	t.Parallel()
-	addr := authServerAddr(t, server.Options{})
+	addr := natstest.Start(t, server.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	open := func(run string, keep bool) *broker.Target {
