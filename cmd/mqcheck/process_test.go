@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,9 +138,11 @@ func userBuild(t *testing.T) string {
 			return
 		}
 		userBuildDir = dir
+		// go test puts its own go first on PATH.
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			userBuildErr = fmt.Errorf("no go command on PATH: %w", err)
+			return
 		}
 		bin := filepath.Join(dir, "mqcheck")
 		cmd := exec.Command(goBin, "build", "-o", bin, ".")
