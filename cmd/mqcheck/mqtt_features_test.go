@@ -1,0 +1,216 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/report"
+)
+
+// mqttBurst is a run with a known number of messages: 200 QoS 1 messages
+// in the first second, then nothing for 3 s, so that a fault at 1.5 s finds
+// every message delivered and acknowledged.
+const mqttBurst = `name: %s
+seed: 1
+load:
+  mode: stages
+  stages: [{rate: 200/s, for: 1s}, {rate: 0/s, for: 3s}]
+broker:
+  kind: mqtt
+  mqtt: %s
+producers: {count: %d, message_size: 100}
+consumers: {count: 1, subscriptions: %d}
+claims: [%s]
+faults: [%s]
+`
+
+// TestMQTTURLTLS: a url target reached as mqtts:// (mochi-mqtt with a TLS
+// listener on a self-signed certificate, in this process) with that
+// certificate in broker.mqtt.tls.ca_file: every one of the 200 messages
+// is received once. With another CA the certificate is refused before
+// the run starts (exit 3), saying why.
+func TestMQTTURLTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, key := writeTestCert(t, filepath.Join(dir, "server"))
+	other, _ := writeTestCert(t, filepath.Join(dir, "other"))
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startTLSMochi(t, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	url := "broker.url=mqtts://" + addr
+
+	t.Run("its CA", func(t *testing.T) {
+		t.Parallel()
+		code, res := runScenario(t, fmt.Sprintf(mqttBurst, "mqtt-tls", "{tls: {ca_file: "+cert+"}}", 1, 1, "mqtt-qos1, exactly-once", ""),
+			"broker.target=url", url)
+		checkEveryMessage(t, code, res, 200, 1)
+		if !strings.Contains(res.Target, "mqtts://"+addr) {
+			t.Errorf("target %q: want the broker at mqtts://%s", res.Target, addr)
+		}
+	})
+	t.Run("another CA", func(t *testing.T) {
+		t.Parallel()
+		code, _, errOut := mqcheck(t, "run", writeScenario(t, fmt.Sprintf(mqttBurst, "mqtt-tls-bad", "{tls: {ca_file: "+other+"}}", 1, 1, "mqtt-qos1", "")),
+			"--set", "broker.target=url", "--set", url, "--out", t.TempDir(), "-q")
+		for _, want := range []string{"TLS handshake with " + addr, "certificate signed by unknown authority", "broker.mqtt.tls.ca_file"} {
+			if code != exitInfra || !strings.Contains(errOut, want) {
+				t.Errorf("exit %d, stderr %q: want exit 3 and %q", code, errOut, want)
+			}
+		}
+	})
+}
+
+// startTLSMochi serves MQTT over TLS on a free port until the test ends.
+func startTLSMochi(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	port, err := broker.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: addr, TLSConfig: cfg})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return addr
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1 and its key
+// under dir.
+func writeTestCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mqcheck test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// checkEveryMessage: exit 0, sent messages all acked, each received once
+// by each of subs subscriptions, nothing lost, duplicated or reordered.
+func checkEveryMessage(t *testing.T, code int, res *report.Results, sent, subs uint64) {
+	t.Helper()
+	c := res.Counts
+	if code != exitPass || c.Sent != sent || c.Acked != sent || c.Received != subs*sent || c.Unique != subs*sent ||
+		c.Lost != 0 || c.Duplicated != 0 || c.Reordered != 0 || c.Indeterminate != 0 {
+		t.Errorf("exit %d: sent %d, acked %d, received %d (%d unique), lost %d, duplicated %d, reordered %d, indeterminate %d: "+
+			"want exit 0, %d acked, received exactly once by each of %d subscriptions",
+			code, c.Sent, c.Acked, c.Received, c.Unique, c.Lost, c.Duplicated, c.Reordered, c.Indeterminate, sent, subs)
+	}
+}
+
+// TestMQTTRetained: retain: true with clean_start: the consumer is told
+// to crash at 1.5 s, idle since the last publish (it crashes a second
+// later, having waited for a delivery to die holding), and the one that
+// replaces it
+// subscribes anew; the broker hands a new subscription the topic's
+// retained message, the last one published, which the crashed consumer
+// had received: exactly one duplicate, not flagged DUP (a retained
+// message is a first delivery to its subscription). Without retain the
+// same run has none, so the duplicate is the retained message. On MQTT 5
+// and 3.1.1.
+func TestMQTTRetained(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, mqtt string
+		dup        uint64
+	}{
+		{"5", "{retain: true, clean_start: true}", 1},
+		{"3.1.1", `{version: "3.1.1", retain: true, clean_start: true}`, 1},
+		{"5 not retained", "{clean_start: true}", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, res := runScenario(t, fmt.Sprintf(mqttBurst, "mqtt-retained", tc.mqtt, 1, 1, "mqtt-qos1, exactly-once",
+				"{kind: consumer-crash, at: 1500ms, client: 0}"))
+			c := res.Counts
+			want, wantClaim := exitPass, "pass"
+			if tc.dup > 0 {
+				want, wantClaim = exitFail, "fail"
+			}
+			if code != want || claimOf(t, res, "mqtt-qos1") != "pass" || claimOf(t, res, "exactly-once") != wantClaim {
+				t.Errorf("exit %d, claims %+v: want exit %d, mqtt-qos1 pass, exactly-once %s", code, res.Claims, want, wantClaim)
+			}
+			if c.Sent != 200 || c.Acked != 200 || c.Unique != 200 || c.Lost != 0 || c.Duplicated != tc.dup || c.DuplicatedRedelivered != 0 {
+				t.Errorf("sent %d, acked %d, unique %d, lost %d, duplicated %d (flagged %d): want 200 acked and received, none lost, %d duplicated, none flagged DUP",
+					c.Sent, c.Acked, c.Unique, c.Lost, c.Duplicated, c.DuplicatedRedelivered, tc.dup)
+			}
+			if tc.dup > 0 {
+				// The duplicate is the last message published.
+				d := res.Examples["duplicated"]
+				if len(d) != 1 || d[0].Seq != 199 {
+					t.Errorf("duplicated %+v: want one example, the last message (seq 199)", d)
+				}
+			}
+		})
+	}
+}
+
+// TestMQTTPerProducerTopics: topics: per-producer, 3 producers on topics
+// of their own, 2 subscriptions to the wildcard <destination>/+: each
+// subscription receives each of the 200 messages exactly once, over MQTT 5
+// and 3.1.1.
+func TestMQTTPerProducerTopics(t *testing.T) {
+	t.Parallel()
+	for _, version := range []string{"5", "3.1.1"} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			code, res := runScenario(t, fmt.Sprintf(mqttBurst, "mqtt-per-producer", `{topics: per-producer, version: "`+version+`"}`, 3, 2,
+				"mqtt-qos1, exactly-once", ""))
+			checkEveryMessage(t, code, res, 200, 2)
+		})
+	}
+}
