@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,12 +9,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +28,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/report"
 )
 
@@ -212,5 +216,50 @@ func TestMQTTPerProducerTopics(t *testing.T) {
 				"mqtt-qos1, exactly-once", ""))
 			checkEveryMessage(t, code, res, 200, 2)
 		})
+	}
+}
+
+// TestMQTTInMemoryFleet: with 256 descriptors, 120 producers and a
+// consumer would take 306 over TCP on the embedded target (both ends of
+// each connection in this process): it connects them in memory instead,
+// and every one of the 200 messages is received once. A network fault
+// needs TCP: the same fleet with one is refused before it connects
+// (three descriptors a client counted, the proxy's included).
+func TestMQTTInMemoryFleet(t *testing.T) {
+	t.Parallel()
+	prlimit, err := exec.LookPath("prlimit")
+	testenv.Require(t, "prlimit", err)
+	run := func(faults string) (int, string, *report.Results) {
+		dir := filepath.Join(t.TempDir(), "run")
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, prlimit, "--nofile=256:256", "--", os.Args[0], "run",
+			writeScenario(t, fmt.Sprintf(mqttBurst, "mqtt-mem-fleet", "{}", 120, 1, "mqtt-qos1, exactly-once", faults)), "--out", dir, "-q")
+		cmd.Env = append(os.Environ(), asMainEnv+"=1", "CI=1")
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("running mqcheck under prlimit: %v", err)
+		}
+		res, _ := report.ReadFile(filepath.Join(dir, "results.json"))
+		return code, errb.String(), res
+	}
+	code, errOut, res := run("")
+	if res == nil {
+		t.Fatalf("exit %d, no results: %s", code, errOut)
+	}
+	checkEveryMessage(t, code, res, 200, 1)
+	if !strings.Contains(res.Target, "in-memory connections") {
+		t.Errorf("target %q: want in-memory connections", res.Target)
+	}
+	checkConnections(t, res, 121, false)
+	code, errOut, _ = run("{kind: reset, at: 1s, for: 1s}")
+	if code != exitUsage || !strings.Contains(errOut, "this process may open 256: raise the limit") {
+		t.Errorf("with a network fault: exit %d, stderr %q: want exit 2 naming the limit", code, errOut)
 	}
 }
