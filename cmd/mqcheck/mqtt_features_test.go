@@ -2,19 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,8 +49,8 @@ faults: [%s]
 func TestMQTTURLTLS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cert, key := writeTestCert(t, filepath.Join(dir, "server"))
-	other, _ := writeTestCert(t, filepath.Join(dir, "other"))
+	cert, key := testenv.WriteCert(t, filepath.Join(dir, "server"))
+	other, _ := testenv.WriteCert(t, filepath.Join(dir, "other"))
 	pair, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
 		t.Fatal(err)
@@ -107,40 +99,6 @@ func startTLSMochi(t *testing.T, cfg *tls.Config) string {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return addr
-}
-
-// writeTestCert writes a self-signed certificate for 127.0.0.1 and its key
-// under dir.
-func writeTestCert(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mqcheck test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // checkEveryMessage: exit 0, sent messages all acked, each received once
@@ -231,23 +189,10 @@ func TestMQTTInMemoryFleet(t *testing.T) {
 	testenv.Require(t, "prlimit", err)
 	run := func(faults string) (int, string, *report.Results) {
 		dir := filepath.Join(t.TempDir(), "run")
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, prlimit, "--nofile=256:256", "--", os.Args[0], "run",
+		code, errOut := underPrlimit(t, prlimit, "256:256", "run",
 			writeScenario(t, fmt.Sprintf(mqttBurst, "mqtt-mem-fleet", "{}", 120, 1, "mqtt-qos1, exactly-once", faults)), "--out", dir, "-q")
-		cmd.Env = append(os.Environ(), asMainEnv+"=1", "CI=1")
-		var errb strings.Builder
-		cmd.Stderr = &errb
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("running mqcheck under prlimit: %v", err)
-		}
 		res, _ := report.ReadFile(filepath.Join(dir, "results.json"))
-		return code, errb.String(), res
+		return code, errOut, res
 	}
 	code, errOut, res := run("")
 	if res == nil {
@@ -262,4 +207,24 @@ func TestMQTTInMemoryFleet(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "this process may open 256: raise the limit") {
 		t.Errorf("with a network fault: exit %d, stderr %q: want exit 2 naming the limit", code, errOut)
 	}
+}
+
+// underPrlimit runs mqcheck with args under prlimit --nofile=limit, and
+// returns its exit code and standard error.
+func underPrlimit(t *testing.T, prlimit, limit string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prlimit, append([]string{"--nofile=" + limit, "--", os.Args[0]}, args...)...)
+	cmd.Env = append(os.Environ(), asMainEnv+"=1", "CI=1")
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), errb.String()
+	} else if err != nil {
+		t.Fatalf("running mqcheck under prlimit: %v", err)
+	}
+	return 0, errb.String()
 }
