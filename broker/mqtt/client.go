@@ -102,6 +102,9 @@ func (d *driver) Connections() broker.ConnectionStats { return d.conns.Stats() }
 
 // dialRaw opens the socket (and TLS) a client connects over.
 func (d *driver) dialRaw(ctx context.Context) (net.Conn, error) {
+	if d.ep.dial != nil {
+		return d.ep.dial(ctx)
+	}
 	raw, err := d.env.DialContext(ctx, "tcp", d.ep.addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: dialling %s: %w", broker.ErrUnreachable, d.ep.addr, err)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,9 @@ type endpoint struct {
 	tls      *tls.Config
 	username string
 	password string
+	// dial, when set, connects in memory instead of to addr (the
+	// embedded server without network faults).
+	dial func(context.Context) (net.Conn, error)
 }
 
 // driver makes producers and consumers for one broker.

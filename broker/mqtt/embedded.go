@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/machine"
 )
 
 // MochiVersion is the embedded server's module version.
@@ -40,6 +42,9 @@ type embedded struct {
 	// prefix of the run's consumer client ids, for the backlog.
 	prefix string
 	dup    *dupHook // outlives restarts, as the sockets it saw written
+	// mem: clients connect in memory (ln), not over TCP to addr.
+	mem bool
+	ln  *memListener // nil while stopped
 }
 
 // dupHook corrects one way mochi departs from the protocol: when a client
@@ -106,8 +111,16 @@ func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 		}
 		e.db = filepath.Join(dir, "sessions.bolt")
 	}
+	e.mem = env.Dial == nil && tcpFDs(spec) > fdShare*float64(machine.Current().FileDescriptors)
 	var errs []error
 	for range 3 {
+		if e.mem {
+			e.addr = "memory"
+			if err := e.start(); err != nil {
+				return nil, fmt.Errorf("starting the embedded MQTT broker: %w", err)
+			}
+			break
+		}
 		port, err := broker.FreePort()
 		if err != nil {
 			return nil, err
@@ -122,16 +135,30 @@ func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 	if e.addr == "" {
 		return nil, fmt.Errorf("starting the embedded MQTT broker: %w", errors.Join(errs...))
 	}
-	d := newDriver(c, spec, endpoint{addr: e.addr}, env)
+	ep, endpoints := endpoint{addr: e.addr}, []string{e.addr}
+	if e.mem {
+		ep.dial, endpoints = e.dial, nil
+	}
+	d := newDriver(c, spec, ep, env)
 	e.prefix = d.consumerPrefix()
 	d.backlog = e.backlog
 	persist := "no persistence"
 	if e.db != "" {
 		persist = "sessions in " + e.db
 	}
-	return &broker.Target{Driver: d, Restarter: e, Endpoints: []string{e.addr},
-		Description: fmt.Sprintf("embedded mochi-mqtt %s on %s, %s", MochiVersion, e.addr, persist),
+	return &broker.Target{Driver: d, Restarter: e, Endpoints: endpoints,
+		Description: fmt.Sprintf("embedded mochi-mqtt %s on %s, %s", MochiVersion, e.where(), persist),
 		Close:       func(context.Context) error { return e.Stop(ctx, -1, true) }}, nil
+}
+
+// fdShare of the descriptor limit a fleet may take over TCP before the
+// embedded target connects it in memory (the capacity check's share).
+const fdShare = 0.9
+
+// tcpFDs are the descriptors the run's clients take over TCP on the
+// embedded target: both ends of each connection are in this process.
+func tcpFDs(spec broker.Spec) float64 {
+	return 64 + 2*float64(spec.Producers+spec.Consumers*max(spec.Subscriptions, 1))
 }
 
 // start builds a server, with the bolt hook loading what the last one
@@ -154,7 +181,12 @@ func (e *embedded) start() error {
 			return fmt.Errorf("opening the session store %s: %w", e.db, err)
 		}
 	}
-	ln := listeners.NewTCP(listeners.Config{ID: "mqcheck", Address: e.addr})
+	var ml *memListener
+	var ln listeners.Listener = listeners.NewTCP(listeners.Config{ID: "mqcheck", Address: e.addr})
+	if e.mem {
+		ml = newMemListener()
+		ln = listeners.NewNet("mqcheck", ml)
+	}
 	if err := srv.AddListener(ln); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("listening on %s: %w", e.addr, err)
@@ -164,9 +196,29 @@ func (e *embedded) start() error {
 		return fmt.Errorf("serving on %s: %w", e.addr, err)
 	}
 	e.mu.Lock()
-	e.srv = srv
+	e.srv, e.ln = srv, ml
 	e.mu.Unlock()
 	return nil
+}
+
+// where says where clients reach the server.
+func (e *embedded) where() string {
+	if e.mem {
+		return "in-memory connections (the fleet is past the descriptors TCP would take, and the run has no network faults)"
+	}
+	return e.addr
+}
+
+// dial connects a client in memory; refused while the server is stopped,
+// as a TCP connect is.
+func (e *embedded) dial(ctx context.Context) (net.Conn, error) {
+	e.mu.Lock()
+	ln := e.ln
+	e.mu.Unlock()
+	if ln == nil {
+		return nil, fmt.Errorf("%w: connecting in memory: %w", broker.ErrUnreachable, errMemClosed)
+	}
+	return ln.dial(ctx)
 }
 
 // Nodes: one server.
@@ -180,7 +232,7 @@ func (e *embedded) Stop(_ context.Context, node int, _ bool) error {
 	}
 	e.mu.Lock()
 	srv := e.srv
-	e.srv = nil
+	e.srv, e.ln = nil, nil
 	e.mu.Unlock()
 	if srv == nil {
 		return nil

@@ -5,6 +5,8 @@ package mqtt
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -71,7 +73,11 @@ func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (
 	// infrastructure error before the run starts.
 	cn, err := d.dial(ctx, connectOptions{clientID: d.prefix + "-probe", cleanStart: true})
 	if err != nil {
-		return nil, fmt.Errorf("opening mqtt target mqtt://%s: %w", ep.addr, err)
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) {
+			err = fmt.Errorf("%w (broker.mqtt.tls.ca_file must name the CA that signed the broker's certificate)", err)
+		}
+		return nil, fmt.Errorf("opening mqtt target %s://%s: %w", u.Scheme, ep.addr, err)
 	}
 	cn.disconnect()
 	return &broker.Target{Driver: d, Endpoints: []string{ep.addr}, Description: "MQTT broker at " + u.Scheme + "://" + ep.addr,
