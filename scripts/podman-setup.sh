@@ -40,7 +40,10 @@ ping() { curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 
 if ! ping; then
   mkdir -p /run/podman
   rm -f "$sock"
-  setsid nohup podman system service --time=0 "unix://$sock" >/run/podman/service.log 2>&1 </dev/null &
+  # From /: the service outlives this checkout, and conmon fails every
+  # container start ("Failed to get working directory") once its working
+  # directory is deleted.
+  (cd / && setsid nohup podman system service --time=0 "unix://$sock" >/run/podman/service.log 2>&1 </dev/null &)
   for _ in $(seq 100); do ping && break; sleep 0.1; done
   ping || { echo "podman-setup: the API socket $sock does not answer; see /run/podman/service.log" >&2; exit 1; }
 fi
