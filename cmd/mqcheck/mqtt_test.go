@@ -156,11 +156,11 @@ faults:
 		t.Errorf("exit %d, claims %+v: want exit 1, mqtt-qos1 fail", code, res.Claims)
 	}
 	// Kept: the 20 in flight and what got through before the stall
-	// (20-30 on a quiet machine, 69 seen on a loaded one, when the
+	// (20-30 on a quiet machine, 69 and 259 seen on loaded ones, when the
 	// subscriber's first reads come before the burst ends); the rest,
 	// acked to the producers, is dropped by the broker and must show lost.
-	if c.Sent != 400 || c.Acked != c.Sent || c.Unique < 20 || c.Unique > 200 || c.Lost != c.Acked-c.Unique {
-		t.Errorf("sent %d, acked %d, received %d unique, lost %d: want 400 acked, 20 to 200 received, the rest lost",
+	if c.Sent != 400 || c.Acked != c.Sent || c.Unique < 20 || c.Lost == 0 || c.Lost != c.Acked-c.Unique {
+		t.Errorf("sent %d, acked %d, received %d unique, lost %d: want 400 acked, 20 or more received, the rest (some) lost",
 			c.Sent, c.Acked, c.Unique, c.Lost)
 	}
 	// 2 producers, the consumer and the one that replaced it.
