@@ -108,6 +108,13 @@ func TestRedisKillPersistence(t *testing.T) {
 			code, res := runScenario(t, fmt.Sprintf(redisKill, tc.settings))
 			c := res.Counts
 			t.Logf("%s: exit %d, acked %d, received %d, lost %d, indeterminate %d", tc.name, code, c.Acked, c.Unique, c.Lost, c.Indeterminate)
+			// everysec: Redis may postpone the AOF write (not only the
+			// fsync) while a background fsync is slow, and still answer: a
+			// kill -9 on a busy disk then lost 51 acknowledged entries. Loss
+			// is allowed there; a pass with a loss never is.
+			if tc.name == "aof-everysec" && c.Lost > 0 {
+				tc.code, tc.lost = exitFail, true
+			}
 			if code != tc.code || claimOf(t, res, "at-least-once") != map[bool]string{true: "fail", false: "pass"}[tc.lost] {
 				t.Errorf("exit %d, at-least-once %s: want exit %d", code, claimOf(t, res, "at-least-once"), tc.code)
 			}
