@@ -1,15 +1,8 @@
 package natstest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,6 +11,8 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+
+	"github.com/mqcheck/mqcheck/internal/testenv"
 )
 
 // Secured is a private in-process nats-server with JetStream that wants
@@ -107,65 +102,24 @@ func CredsServer(t *testing.T) Secured {
 func TLSServer(t *testing.T, mutual bool) Secured {
 	t.Helper()
 	dir := t.TempDir()
-	ca, caKey, caPEM := newCA(t, "mqcheck test CA")
-	_, _, otherPEM := newCA(t, "mqcheck stranger CA")
-	srvDER, srvKey := newCert(t, ca, caKey, x509.ExtKeyUsageServerAuth)
+	ca, other := testenv.NewCA(t, "mqcheck test CA"), testenv.NewCA(t, "mqcheck stranger CA")
+	srvDER, srvKey := ca.Issue(t, x509.ExtKeyUsageServerAuth)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}}}
-	good := map[string]string{"ca_file": write(t, dir, "ca.pem", caPEM)}
-	bad := map[string]string{"ca_file": write(t, dir, "stranger.pem", otherPEM)}
+	good := map[string]string{"ca_file": write(t, dir, "ca.pem", ca.PEM)}
+	bad := map[string]string{"ca_file": write(t, dir, "stranger.pem", other.PEM)}
 	var secret string
 	if mutual {
 		pool := x509.NewCertPool()
-		pool.AddCert(ca)
+		pool.AddCert(ca.Cert)
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
-		der, key := newCert(t, ca, caKey, x509.ExtKeyUsageClientAuth)
-		kb, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		secret = string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
-		good["cert_file"] = write(t, dir, "client.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+		der, key := ca.Issue(t, x509.ExtKeyUsageClientAuth)
+		secret = testenv.KeyPEM(t, key)
+		good["cert_file"] = write(t, dir, "client.pem", testenv.CertPEM(der))
 		good["key_file"] = write(t, dir, "client.key", secret)
 		bad = map[string]string{"ca_file": good["ca_file"]}
 	}
 	addr := Start(t, server.Options{TLS: true, TLSVerify: mutual, TLSTimeout: 5, TLSConfig: cfg})
 	return Secured{URL: "tls://" + addr, Good: good, Bad: bad, GoodSecret: secret}
-}
-
-// newCert is a certificate for 127.0.0.1 signed by ca, and its key.
-func newCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der, key
-}
-
-func newCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, IsCA: true, BasicConstraintsValid: true,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 func newKey(t *testing.T, create func() (nkeys.KeyPair, error)) nkeys.KeyPair {
