@@ -188,9 +188,11 @@ func (b *Broker) validate(p *problems, ks broker.Kinds) bool {
 // target, none of them for another.
 func (b *Broker) validateContainer(p *problems) {
 	if b.Target == TargetContainer {
-		var fe *broker.FieldError
-		if err := container.CheckImage("broker.image", b.Image); errors.As(err, &fe) {
-			p.add(fe.Field, "%s", fe.Msg)
+		for _, err := range []error{container.CheckImage("broker.image", b.Image), container.CheckMounts("broker.mounts", b.Mounts)} {
+			var fe *broker.FieldError
+			if errors.As(err, &fe) {
+				p.add(fe.Field, "%s", fe.Msg)
+			}
 		}
 		return
 	}

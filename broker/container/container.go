@@ -77,11 +77,8 @@ type Container struct {
 // Errors: broker.ErrConfig for a spec the kind cannot use (exit 2);
 // broker.ErrUnreachable without an engine or the image (exit 3).
 func Start(ctx context.Context, kind Kind, spec broker.ContainerSpec, keep bool, env broker.Env) (*Container, error) {
-	if err := errors.Join(CheckImage("broker.image", spec.Image), CheckPorts("broker.ports", spec.Ports, kind.Ports, kind.FixedPorts)); err != nil {
-		return nil, fmt.Errorf("%w: %w", broker.ErrConfig, err)
-	}
-	binds, err := parseMounts(spec.Mounts)
-	if err != nil {
+	if err := errors.Join(CheckImage("broker.image", spec.Image), CheckPorts("broker.ports", spec.Ports, kind.Ports, kind.FixedPorts),
+		CheckMounts("broker.mounts", spec.Mounts)); err != nil {
 		return nil, fmt.Errorf("%w: %w", broker.ErrConfig, err)
 	}
 	cli, host, err := connect(ctx)
@@ -137,7 +134,7 @@ func Start(ctx context.Context, kind Kind, spec broker.ContainerSpec, keep bool,
 		Labels:       map[string]string{"org.mqcheck.run": env.RunID, "org.mqcheck.kind": kind.Name, "org.mqcheck.dir": env.Dir},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.PortBindings = bindings
-			hc.Binds = append(hc.Binds, binds...)
+			hc.Binds = append(hc.Binds, spec.Mounts...)
 		},
 	}
 	started := time.Now()
@@ -339,19 +336,19 @@ func (c *Container) remove(ctx context.Context) error {
 	return errors.Join(err, c.cli.Close())
 }
 
-// parseMounts turns "host:container[:ro]" into engine binds.
-func parseMounts(ms []string) ([]string, error) {
-	out := make([]string, 0, len(ms))
+// CheckMounts refuses a bind mount that is not "/host:/container[:ro|:rw]":
+// validate and run refuse the same ones (a relative host path would
+// depend on where the engine runs, not on the scenario).
+func CheckMounts(field string, ms []string) error {
 	for _, m := range ms {
 		parts := strings.Split(m, ":")
 		ok := (len(parts) == 2 || (len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"))) &&
 			strings.HasPrefix(parts[0], "/") && strings.HasPrefix(parts[1], "/")
 		if !ok {
-			return nil, broker.Problem("broker.mounts", "%q: want /host/path:/container/path, optionally :ro", m)
+			return broker.Problem(field, "%q: want /host/path:/container/path, optionally :ro", m)
 		}
-		out = append(out, m)
 	}
-	return out, nil
+	return nil
 }
 
 func short(id string) string {

@@ -44,13 +44,13 @@ func TestCheckPorts(t *testing.T) {
 	}
 }
 
-func TestParseMounts(t *testing.T) {
-	if got, err := parseMounts([]string{"/usr:/usr:ro", "/a:/b"}); err != nil || len(got) != 2 {
-		t.Errorf("good mounts: %v, %v", got, err)
+func TestCheckMounts(t *testing.T) {
+	if err := CheckMounts("broker.mounts", []string{"/usr:/usr:ro", "/a:/b", "/a:/b:rw"}); err != nil {
+		t.Errorf("good mounts: %v", err)
 	}
 	for _, m := range []string{"usr:/usr", "/usr", "/usr:/usr:xx", "/a:b"} {
-		if _, err := parseMounts([]string{m}); err == nil {
-			t.Errorf("parseMounts(%q) accepted it", m)
+		if err := CheckMounts("broker.mounts", []string{m}); err == nil || !strings.Contains(err.Error(), "broker.mounts") {
+			t.Errorf("CheckMounts(%q) = %v, want a problem naming broker.mounts", m, err)
 		}
 	}
 }

@@ -201,6 +201,7 @@ func TestContainerBadInput(t *testing.T) {
 			scenario: "name: bad\nbroker: {kind: rabbitmq, target: exec, image: rabbitmq:4}\n"},
 		{name: "redis persistence twice", code: 2, want: []string{"broker.redis.appendonly", "broker.command"},
 			scenario: "name: bad\nbroker: {kind: redis, target: container, image: redis:7, command: [redis-server], redis: {appendonly: true}}\n"},
+		{name: "relative mount", scenario: base(rabbitImage, "  mounts: [\"usr:/usr:ro\"]\n"), code: 2, want: []string{"broker.mounts", "/host/path:/container/path"}},
 		{name: "no engine", scenario: base(rabbitImage, ""), env: []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"},
 			code: 3, want: []string{"no container engine", "DOCKER_HOST=unix:///nonexistent/docker.sock"}, within: 10 * time.Second},
 	} {
@@ -217,6 +218,12 @@ func TestContainerBadInput(t *testing.T) {
 			}
 			if tc.within > 0 && r.took > tc.within {
 				t.Errorf("took %s, want under %s", r.took, tc.within)
+			}
+			// What run refuses as a scenario error, validate refuses too.
+			if tc.code == 2 {
+				if v := run(t, time.Minute, tc.env, "validate", writeScenario(t, tc.scenario)); v.code != 2 {
+					t.Errorf("validate: exit %d, want 2 as run; stderr:\n%s", v.code, v.stderr)
+				}
 			}
 		})
 	}
