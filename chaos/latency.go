@@ -50,7 +50,11 @@ func (t *seededLatency) delay() time.Duration {
 }
 
 // Pipe follows toxiproxy's LatencyToxic.Pipe: an interrupt (the toxic is
-// removed) forwards the chunk in hand rather than dropping it.
+// removed) forwards the chunk in hand rather than dropping it. No send
+// waits without also heeding an interrupt: a connection whose broker was
+// killed stops reading, and a send blocked on it held the heal (toxiproxy's
+// RemoveToxic) for ever, so the run never ended (seen with a container kill
+// at the latency fault's end).
 func (t *seededLatency) Pipe(stub *toxics.ToxicStub) {
 	for {
 		select {
@@ -64,12 +68,22 @@ func (t *seededLatency) Pipe(stub *toxics.ToxicStub) {
 			wait := time.NewTimer(t.delay() - time.Since(c.Timestamp))
 			select {
 			case <-wait.C:
-				stub.Output <- c
+				select {
+				case stub.Output <- c:
+				case <-stub.Interrupt:
+					_ = stub.WriteOutput(c, interruptedWrite)
+					return
+				}
 			case <-stub.Interrupt:
 				wait.Stop()
-				stub.Output <- c
+				_ = stub.WriteOutput(c, interruptedWrite)
 				return
 			}
 		}
 	}
 }
+
+// interruptedWrite bounds how long a removed latency toxic tries to hand on
+// the chunk it holds (toxiproxy's own toxics wait 5 s): past it, the next
+// stage is not reading, its connection is gone, and so is the chunk.
+const interruptedWrite = time.Second

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Shopify/toxiproxy/v2/stream"
+	"github.com/Shopify/toxiproxy/v2/toxics"
+
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
@@ -264,4 +267,26 @@ func TestNetworkFaults(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestLatencyToxicRemovedWhileStuck: a latency toxic whose next stage stops
+// reading (the broker behind it was killed) still lets itself be removed,
+// within its write bound: the heal that removes it never hangs.
+func TestLatencyToxicRemovedWhileStuck(t *testing.T) {
+	in, out := make(chan *stream.StreamChunk, 2), make(chan *stream.StreamChunk) // out: nobody reads
+	stub := toxics.NewToxicStub(in, out)
+	tox := &toxics.ToxicWrapper{Toxic: &seededLatency{LatencyUS: 1000}, Toxicity: 1}
+	go stub.Run(tox)
+	in <- &stream.StreamChunk{Data: []byte("a"), Timestamp: time.Now()}
+	time.Sleep(20 * time.Millisecond) // past the delay: the toxic is sending
+	done := make(chan bool)
+	go func() { done <- stub.InterruptToxic() }()
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Error("InterruptToxic: the stub was closed")
+		}
+	case <-time.After(10 * interruptedWrite):
+		t.Fatal("removing the toxic hung while its output was not read")
+	}
 }
