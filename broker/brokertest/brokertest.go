@@ -237,12 +237,16 @@ type rig struct {
 	overlap   int
 	received  []delivery
 	malformed int
+	// notices are the consumers' (reconnects, drops), with when they
+	// came: a failed check shows them.
+	notices []string
+	born    time.Time
 }
 
 var seq atomic.Int64
 
 func newRig(tb testing.TB, h Harness) *rig {
-	return &rig{tb: tb, h: h, outcomes: map[key][]broker.Outcome{}, errs: map[key]error{}}
+	return &rig{tb: tb, h: h, outcomes: map[key][]broker.Outcome{}, errs: map[key]error{}, born: time.Now()}
 }
 
 // open opens a target with open, runs Setup, and closes everything at
@@ -337,7 +341,7 @@ func (c *consumer) wait() error {
 // consume starts consumer id of subscription sub; every delivery is
 // recorded, then handed to h (nil acknowledges everything).
 func (r *rig) consume(ctx context.Context, d broker.Driver, id, sub int, h func(delivery) error) (*consumer, error) {
-	c, err := d.NewConsumer(ctx, broker.ConsumerOptions{ID: id, Subscription: sub})
+	c, err := d.NewConsumer(ctx, broker.ConsumerOptions{ID: id, Subscription: sub, Notify: r.notice})
 	if err != nil {
 		return nil, fmt.Errorf("new consumer %d: %w", id, err)
 	}
@@ -366,6 +370,26 @@ func (r *rig) consume(ctx context.Context, d broker.Driver, id, sub int, h func(
 		_ = c.Close()
 	})
 	return cs, nil
+}
+
+// notice keeps a consumer's notice for a failed check to show; it never
+// logs (a notice may come after the test ended).
+func (r *rig) notice(n broker.Notice) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.notices) < 50 {
+		r.notices = append(r.notices, fmt.Sprintf("%s at +%s: %s", n.Kind, n.At.Sub(r.born).Round(time.Millisecond), n.Detail))
+	}
+}
+
+// noticed is what the consumers noticed so far, for a failure's text.
+func (r *rig) noticed() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.notices) == 0 {
+		return "the consumers noticed nothing"
+	}
+	return "the consumers noticed: " + strings.Join(r.notices, "; ")
 }
 
 // until polls cond every 20 ms until it holds or ctx ends.

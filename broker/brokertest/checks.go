@@ -454,7 +454,7 @@ func checkRestart(ctx context.Context, r *rig) []string {
 		}
 	}
 	if !back {
-		return append(ps, fmt.Sprintf("no publish was acked in %s after the restart (%d publishes refused)", time.Since(start).Round(time.Second), refused))
+		return append(ps, fmt.Sprintf("no publish was acked in %s after the restart (%d publishes refused); %s", time.Since(start).Round(time.Second), refused, r.noticed()))
 	}
 	r.tb.Logf("publishing acked again %s after the restart began", time.Since(start).Round(time.Millisecond))
 	var acked []key
@@ -464,7 +464,8 @@ func checkRestart(ctx context.Context, r *rig) []string {
 		}
 	}
 	if left := r.waitReceived(ctx, 0, acked); len(left) > 0 {
-		ps = append(ps, fmt.Sprintf("%d messages acked after the restart never delivered: %s", len(left), few(left)))
+		ps = append(ps, fmt.Sprintf("%d messages acked after the restart never delivered: %s; the restart began at +%s; %s",
+			len(left), few(left), start.Sub(r.born).Round(time.Millisecond), r.noticed()))
 	}
 	return ps
 }
