@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPosition$$' -fuzztime $(FUZZTIME) ./broker/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./broker/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckSave$$' -fuzztime $(FUZZTIME) ./broker/redis/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedactServers$$' -fuzztime $(FUZZTIME) ./broker/nats/
 
 ## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
 screenshot:
