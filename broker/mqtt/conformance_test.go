@@ -75,6 +75,15 @@ func TestConformanceEmbedded311(t *testing.T) {
 	brokertest.Run(t, harness(t, broker.TargetEmbedded, func() *mqtt.Config { return &mqtt.Config{Version: "3.1.1", QoS: qos(1)} }))
 }
 
+// TestConformanceMosquitto311 runs the conformance suite on a private
+// mosquitto over MQTT 3.1.1 (paho.mqtt.golang) at QoS 1 with persistent
+// sessions.
+func TestConformanceMosquitto311(t *testing.T) {
+	t.Parallel()
+	requireMosquitto(t)
+	brokertest.Run(t, harness(t, broker.TargetExec, func() *mqtt.Config { return &mqtt.Config{Version: "3.1.1", QoS: qos(1)} }))
+}
+
 // TestConformanceRabbitMQ runs the conformance suite on RabbitMQ's MQTT
 // plugin over 3.1.1 at QoS 1 with persistent sessions: one private node
 // reached by URL for most checks (a boot takes seconds), a node of the
