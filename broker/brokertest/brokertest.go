@@ -430,6 +430,11 @@ func (r *rig) waitReceived(ctx context.Context, sub int, keys []key) []key {
 	return left
 }
 
+// receivedAny reports whether subscription sub received any of keys.
+func (r *rig) receivedAny(sub int, keys []key) bool {
+	return len(r.missing(sub, keys)) < len(keys)
+}
+
 // deliveries returns a copy of what was received.
 func (r *rig) deliveries() []delivery {
 	r.mu.Lock()

@@ -225,3 +225,45 @@ func TestHarnessDeclarations(t *testing.T) {
 		}
 	}
 }
+
+// pretendRestarter restarts nothing: Stop only tells the consumer hook
+// that "the broker went down".
+type pretendRestarter struct{ down *atomic.Bool }
+
+func (p pretendRestarter) Nodes() int                            { return 1 }
+func (p pretendRestarter) Stop(context.Context, int, bool) error { p.down.Store(true); return nil }
+func (p pretendRestarter) Start(context.Context, int) error      { return nil }
+
+// TestRestartCheckCatchesAConsumerThatNeverReturns: a consumer that
+// receives nothing after the restart (it never reconnected, or lost its
+// subscription) fails the check, and a healthy one passes it.
+func TestRestartCheckCatchesAConsumerThatNeverReturns(t *testing.T) {
+	for _, broken := range []bool{true, false} {
+		var down atomic.Bool
+		h := harness(memory.Config{}, func(f *faulty) {
+			f.handle = func(d *broker.Delivery, next broker.Handler) error {
+				if broken && down.Load() {
+					return nil // gone: nothing reaches the test
+				}
+				return next(d)
+			}
+		})
+		open := h.Open
+		h.OpenRestartable = func(ctx context.Context, spec broker.Spec, env broker.Env) (*broker.Target, error) {
+			tgt, err := open(ctx, spec, env)
+			if err == nil {
+				tgt.Restarter = pretendRestarter{&down}
+			}
+			return tgt, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ps := checkRestart(ctx, newRig(t, h))
+		cancel()
+		switch {
+		case broken && (len(ps) != 1 || !strings.Contains(ps[0], "received none of")):
+			t.Errorf("a consumer that never came back: want one problem saying it received none, got %q", ps)
+		case !broken && len(ps) > 0:
+			t.Errorf("a healthy consumer: want no problem, got %q", ps)
+		}
+	}
+}
