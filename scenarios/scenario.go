@@ -70,7 +70,8 @@ type Broker struct {
 	// Target: embedded (started in-process by mqcheck), exec (a private
 	// broker process mqcheck starts from the installed server: rabbitmq,
 	// sqs, nats, mqtt, redis), url (an existing broker at URL), container
-	// (Image started on Docker or Podman: rabbitmq, redis, mqtt, nats).
+	// (Image started on Docker or Podman: kafka, rabbitmq, redis, mqtt,
+	// nats).
 	// Default: url when URL is set, container when Image is, else the
 	// kind's own (embedded; exec for rabbitmq).
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
