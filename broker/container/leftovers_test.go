@@ -62,7 +62,7 @@ func TestLeftover(t *testing.T) {
 		{"pid zero", edited(dead, labelOwnerPID, "0"), false},
 		{"pid negative", edited(dead, labelOwnerPID, "-1"), false},
 		{"start ticks not a number", edited(dead, labelOwnerStart, "soon"), false},
-		{"start ticks negative", edited(dead, labelOwnerStart, "-" + strconv.FormatUint(self.Start, 10)), false},
+		{"start ticks negative", edited(dead, labelOwnerStart, "-"+strconv.FormatUint(self.Start, 10)), false},
 	} {
 		if got := leftover(tc.labels, self); got != tc.want {
 			t.Errorf("%s: leftover(%v) = %v, want %v", tc.name, tc.labels, got, tc.want)
