@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/proc"
 )
 
 // Kind is what a broker kind tells the container target about its
@@ -49,6 +51,14 @@ type Kind struct {
 	// advertises the host address). It must not change the caller's maps.
 	Configure func(addrs []string, cs *broker.ContainerSpec) error
 }
+
+// Labels every container mqcheck starts carries (and, unless kept, the
+// owner labels: leftovers.go).
+const (
+	labelRun  = "org.mqcheck.run"
+	labelKind = "org.mqcheck.kind"
+	labelDir  = "org.mqcheck.dir"
+)
 
 // pollEvery is the pace of Ready checks.
 const pollEvery = 200 * time.Millisecond
@@ -84,6 +94,21 @@ func Start(ctx context.Context, kind Kind, spec broker.ContainerSpec, keep bool,
 	cli, host, err := connect(ctx)
 	if err != nil {
 		return nil, err
+	}
+	labels := map[string]string{labelRun: env.RunID, labelKind: kind.Name, labelDir: env.Dir}
+	if self, err := proc.Self(); err != nil {
+		// The container still goes at the end of the run; only a later
+		// run could not remove it after a kill.
+		if env.Log != nil {
+			env.Log.Warn("the container will not name its owner", "err", err)
+		}
+	} else {
+		sweepLeftovers(ctx, cli, self, env.Log)
+		// A kept container outlives its owner on purpose: no owner, no
+		// sweep.
+		if !keep {
+			maps.Copy(labels, ownerLabels(self))
+		}
 	}
 	imageID, digest, err := ensureImage(ctx, cli, spec.Image)
 	if err != nil {
@@ -131,7 +156,7 @@ func Start(ctx context.Context, kind Kind, spec broker.ContainerSpec, keep bool,
 		Env:          spec.Env,
 		Cmd:          spec.Command,
 		ExposedPorts: exposed,
-		Labels:       map[string]string{"org.mqcheck.run": env.RunID, "org.mqcheck.kind": kind.Name, "org.mqcheck.dir": env.Dir},
+		Labels:       labels,
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.PortBindings = bindings
 			hc.Binds = append(hc.Binds, spec.Mounts...)

@@ -1,12 +1,9 @@
 package containertest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -253,52 +250,9 @@ func TestContainerRemovedOnInterrupt(t *testing.T) {
 			t.Parallel()
 			s := fmt.Sprintf("name: interrupted\nduration: 60s\nbroker: {kind: redis, target: container, image: %s, mounts: [\"/usr:/usr:ro\"], keep: %v}\nproducers: {count: 1, rate: 100/s}\nconsumers: {count: 1}\n", redisImage, keep)
 			dir := filepath.Join(t.TempDir(), "run")
-			cmd := exec.Command(bin, "run", writeScenario(t, s), "--out", dir)
-			cmd.Env = append(append(os.Environ(), "CI=1"), engineEnv()...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			var errb bytes.Buffer
-			cmd.Stderr = &errb
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// The load has started at the first progress line
-			// ("1s/60s  sent ...").
-			started := make(chan bool, 1)
-			go func() {
-				sc := bufio.NewScanner(out)
-				seen := false
-				for sc.Scan() {
-					if !seen && strings.Contains(sc.Text(), " sent ") {
-						seen = true
-						started <- true
-					}
-				}
-				close(started)
-			}()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case ok := <-started:
-				if !ok {
-					<-done
-					t.Fatalf("mqcheck ended before the load started; stderr:\n%s", errb.String())
-				}
-			case <-time.After(time.Minute):
-				_ = cmd.Process.Kill()
-				<-done
-				t.Fatalf("the load did not start within a minute; stderr:\n%s", errb.String())
-			}
-			_ = cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				_ = cmd.Process.Kill()
-				<-done
-				t.Fatalf("mqcheck still running a minute after Ctrl-C; stderr:\n%s", errb.String())
+			b := startLoad(t, s, dir)
+			if !b.stop(os.Interrupt, time.Minute) {
+				t.Fatalf("mqcheck still running a minute after Ctrl-C; stderr:\n%s", b.stderr.String())
 			}
 			left := leftovers(t, cli, "org.mqcheck.dir="+dir)
 			if keep {
@@ -316,5 +270,63 @@ func TestContainerRemovedOnInterrupt(t *testing.T) {
 				t.Errorf("containers of the interrupted run still there: %v", left)
 			}
 		})
+	}
+}
+
+// TestContainerLeftoverRemoved: the container of an mqcheck killed with
+// SIGKILL (which cannot remove it) is removed by the next run, and said
+// so; the container of an mqcheck that still runs is left alone.
+func TestContainerLeftoverRemoved(t *testing.T) {
+	cli := engine(t, redisImage)
+	t.Parallel()
+	long := fmt.Sprintf("name: long\nduration: 5m\nbroker: {kind: redis, target: container, image: %s, mounts: [\"/usr:/usr:ro\"]}\nproducers: {count: 1, rate: 50/s}\nconsumers: {count: 1}\n", redisImage)
+	killedDir, liveDir := filepath.Join(t.TempDir(), "killed"), filepath.Join(t.TempDir(), "live")
+	// Whatever the test finds, no container it made outlives it.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, dir := range []string{killedDir, liveDir} {
+			for _, c := range containersOf(t, cli, dir) {
+				_, _ = cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			}
+		}
+	})
+
+	// The live run first: every run sweeps before its first container,
+	// and the killed one's must leave the live one's alone.
+	live := startLoad(t, long, liveDir)
+	killed := startLoad(t, long, killedDir)
+	if !killed.stop(syscall.SIGKILL, time.Minute) {
+		t.Fatal("mqcheck outlived SIGKILL for a minute")
+	}
+	left := containersOf(t, cli, killedDir)
+	if len(left) != 1 || left[0].State != "running" || left[0].Labels["org.mqcheck.owner.pid"] != fmt.Sprint(killed.cmd.Process.Pid) {
+		t.Fatalf("after the SIGKILL: containers of the run %+v, want one running, labelled with mqcheck's pid %d", left, killed.cmd.Process.Pid)
+	}
+	leftID := left[0].ID
+	if alive := containersOf(t, cli, liveDir); len(alive) != 1 || alive[0].State != "running" {
+		t.Fatalf("the live run's containers %+v after the killed run started, want its one running", alive)
+	}
+
+	next := fmt.Sprintf("name: next\nduration: 2s\nbroker: {kind: redis, target: container, image: %s, mounts: [\"/usr:/usr:ro\"]}\nproducers: {count: 1, rate: 50/s}\nconsumers: {count: 1}\n", redisImage)
+	r := run(t, 2*time.Minute, engineEnv(), "run", writeScenario(t, next))
+	if r.code != 0 {
+		t.Fatalf("the next run: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "left running by an earlier mqcheck") || !strings.Contains(r.stderr, leftID[:12]) {
+		t.Errorf("the next run does not say it removed %s:\n%s", leftID[:12], r.stderr)
+	}
+	if left := containersOf(t, cli, killedDir); len(left) > 0 {
+		t.Errorf("the killed run's container is still there after the next run: %+v", left)
+	}
+	if alive := containersOf(t, cli, liveDir); len(alive) != 1 || alive[0].State != "running" {
+		t.Errorf("the live run's containers %+v, want its one running", alive)
+	}
+
+	if !live.stop(os.Interrupt, time.Minute) {
+		t.Fatalf("mqcheck still running a minute after Ctrl-C; stderr:\n%s", live.stderr.String())
+	}
+	if left := containersOf(t, cli, liveDir); len(left) > 0 {
+		t.Errorf("the live run's container is still there after its end: %+v", left)
 	}
 }

@@ -1,6 +1,7 @@
 package containertest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/mqcheck/mqcheck/internal/testenv"
@@ -193,4 +195,90 @@ func leftovers(t *testing.T, cli *client.Client, label string) []string {
 		out = append(out, c.ID[:12]+" "+string(c.State))
 	}
 	return out
+}
+
+// background is an mqcheck run whose load has started and goes on.
+type background struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	stderr bytes.Buffer // read once exited
+}
+
+// startLoad starts mqcheck on scenario with the run directory dir and
+// returns once its load has started (the first progress line, "1s/60s
+// sent ..."). Whatever the test does, the run ends with it.
+func startLoad(t *testing.T, scenario, dir string) *background {
+	t.Helper()
+	b := &background{exited: make(chan struct{})}
+	b.cmd = exec.Command(bin, "run", writeScenario(t, scenario), "--out", dir)
+	b.cmd.Env = append(append(os.Environ(), "CI=1"), engineEnv()...)
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	b.cmd.Stderr = &b.stderr
+	out, err := b.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		seen := false
+		for sc.Scan() {
+			if !seen && strings.Contains(sc.Text(), " sent ") {
+				seen = true
+				started <- true
+			}
+		}
+		close(started)
+		// Wait only once stdout is read to its end (os/exec's rule).
+		_ = b.cmd.Wait()
+		close(b.exited)
+	}()
+	t.Cleanup(func() { b.stop(os.Interrupt, time.Minute) })
+	select {
+	case ok := <-started:
+		if !ok {
+			<-b.exited
+			t.Fatalf("mqcheck ended before the load started; stderr:\n%s", b.stderr.String())
+		}
+	case <-time.After(time.Minute):
+		b.stop(syscall.SIGKILL, time.Minute)
+		t.Fatalf("the load did not start within a minute; stderr:\n%s", b.stderr.String())
+	}
+	return b
+}
+
+// stop sends sig and waits within limit for mqcheck to end, else kills
+// it. It reports whether mqcheck ended within limit; a run that ended
+// already is left as it is.
+func (b *background) stop(sig os.Signal, limit time.Duration) bool {
+	select {
+	case <-b.exited:
+		return true
+	default:
+	}
+	_ = b.cmd.Process.Signal(sig)
+	select {
+	case <-b.exited:
+		return true
+	case <-time.After(limit):
+		_ = b.cmd.Process.Kill()
+		<-b.exited
+		return false
+	}
+}
+
+// containersOf lists the containers of the run with directory dir.
+func containersOf(t *testing.T, cli *client.Client, dir string) []container.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", "org.mqcheck.dir="+dir)})
+	if err != nil {
+		t.Fatalf("listing containers: %v", err)
+	}
+	return res.Items
 }
