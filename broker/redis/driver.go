@@ -291,15 +291,15 @@ func (p *producer) send(batch []*broker.Message, cmds []goredis.Cmder) ([]goredi
 	defer cancel()
 	pipe := p.cli.Pipeline()
 	for _, m := range batch {
+		args := p.args(m)
+		var cmd goredis.Cmder
 		if p.d.cfg.pubsub() {
-			cmds = append(cmds, pipe.Publish(ctx, p.d.key, m.Payload))
-			continue
+			cmd = goredis.NewIntCmd(ctx, args...)
+		} else {
+			cmd = goredis.NewStringCmd(ctx, args...)
 		}
-		a := &goredis.XAddArgs{Stream: p.d.key, Values: []any{"m", m.Payload}}
-		if p.d.cfg.MaxLen > 0 {
-			a.MaxLen, a.Approx = p.d.cfg.MaxLen, p.d.cfg.MaxLenApprox
-		}
-		cmds = append(cmds, pipe.XAdd(ctx, a))
+		_ = pipe.Process(ctx, cmd)
+		cmds = append(cmds, cmd)
 	}
 	var w *goredis.Cmd
 	if wait > 0 {
@@ -316,6 +316,45 @@ func (p *producer) send(batch []*broker.Message, cmds []goredis.Cmder) ([]goredi
 		return cmds, fmt.Errorf("WAIT: %d of %d replicas confirmed within %s", got, wait, p.d.cfg.WaitTimeout.D())
 	}
 	return cmds, nil
+}
+
+// pubArgs is the driver's record of one message (its Private): the
+// arguments of its XADD or PUBLISH, made once for the swarm's reused
+// message, so that a publish boxes nothing and builds no argument list:
+// one allocation per entry (its command) where go-redis's XAdd makes six,
+// and building a pipeline of 256 took a tenth of each round trip.
+type pubArgs struct {
+	payload []byte // what args holds; the swarm reuses one buffer per message
+	args    []any
+}
+
+// args returns m's command arguments, made again only when the message
+// carries another buffer than when they were made.
+func (p *producer) args(m *broker.Message) []any {
+	r, _ := m.Private.(*pubArgs)
+	if r != nil && len(r.payload) == len(m.Payload) && (len(m.Payload) == 0 || &r.payload[0] == &m.Payload[0]) {
+		return r.args
+	}
+	if r == nil {
+		r = &pubArgs{}
+		m.Private = r
+	}
+	r.payload = m.Payload
+	if p.d.cfg.pubsub() {
+		r.args = append(r.args[:0], "publish", p.d.key, m.Payload)
+		return r.args
+	}
+	// As go-redis's XAdd writes them: XADD key [MAXLEN ~|= n] * m payload.
+	r.args = append(r.args[:0], "xadd", p.d.key)
+	if n := p.d.cfg.MaxLen; n > 0 {
+		how := "="
+		if p.d.cfg.MaxLenApprox {
+			how = "~"
+		}
+		r.args = append(r.args, "maxlen", how, n)
+	}
+	r.args = append(r.args, "*", "m", m.Payload)
+	return r.args
 }
 
 func (p *producer) Flush(ctx context.Context) error { return broker.WaitCompleted(ctx, &p.pending) }
