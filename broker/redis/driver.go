@@ -247,34 +247,59 @@ func (p *producer) Publish(_ context.Context, m *broker.Message) error {
 
 func (p *producer) loop() {
 	defer close(p.done)
-	var batch, spare []*broker.Message
+	var batch []*broker.Message // taken from the queue, not yet sent
 	cmds := make([]goredis.Cmder, 0, pipeMax)
 	for {
-		select {
-		case <-p.wake:
-		case <-p.stop:
-			return
-		}
-		p.mu.Lock()
-		batch, p.queue = p.queue, spare[:0]
-		p.mu.Unlock()
-		for len(batch) > 0 {
-			n := min(len(batch), pipeMax)
-			var werr error
-			cmds, werr = p.send(batch[:n], cmds[:0])
-			for i, m := range batch[:n] {
-				err := cmds[i].Err()
-				o := classify(err)
-				if o == broker.Acked && werr != nil {
-					o, err = broker.Indeterminate, werr
-				}
-				p.o.OnComplete(m, o, err)
-				p.pending.Add(-1)
+		if len(batch) == 0 {
+			select {
+			case <-p.wake:
+			case <-p.stop:
+				return
 			}
-			clear(batch[:n])
-			batch = batch[n:]
+		} else {
+			select {
+			case <-p.stop:
+				// Close completes what is queued: the batch goes back
+				// in front, in order.
+				p.mu.Lock()
+				p.queue = append(batch, p.queue...)
+				p.mu.Unlock()
+				return
+			default:
+			}
 		}
-		spare = batch[:0:cap(batch)]
+		// Top the batch up with what was published during the last round
+		// trip, so that each round trip carries a full pipeline while the
+		// load lasts (sending what was taken in chunks of pipeMax left a
+		// short pipeline at the end of each take: 221 entries a round trip
+		// on average instead of 256).
+		p.mu.Lock()
+		if len(batch) == 0 {
+			batch, p.queue = p.queue, batch
+		} else {
+			batch = append(batch, p.queue...)
+			clear(p.queue)
+			p.queue = p.queue[:0]
+		}
+		p.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		n := min(len(batch), pipeMax)
+		var werr error
+		cmds, werr = p.send(batch[:n], cmds[:0])
+		for i, m := range batch[:n] {
+			err := cmds[i].Err()
+			o := classify(err)
+			if o == broker.Acked && werr != nil {
+				o, err = broker.Indeterminate, werr
+			}
+			p.o.OnComplete(m, o, err)
+			p.pending.Add(-1)
+		}
+		left := copy(batch, batch[n:])
+		clear(batch[left:])
+		batch = batch[:left]
 	}
 }
 
@@ -291,15 +316,15 @@ func (p *producer) send(batch []*broker.Message, cmds []goredis.Cmder) ([]goredi
 	defer cancel()
 	pipe := p.cli.Pipeline()
 	for _, m := range batch {
+		args := p.args(m)
+		var cmd goredis.Cmder
 		if p.d.cfg.pubsub() {
-			cmds = append(cmds, pipe.Publish(ctx, p.d.key, m.Payload))
-			continue
+			cmd = goredis.NewIntCmd(ctx, args...)
+		} else {
+			cmd = goredis.NewStringCmd(ctx, args...)
 		}
-		a := &goredis.XAddArgs{Stream: p.d.key, Values: []any{"m", m.Payload}}
-		if p.d.cfg.MaxLen > 0 {
-			a.MaxLen, a.Approx = p.d.cfg.MaxLen, p.d.cfg.MaxLenApprox
-		}
-		cmds = append(cmds, pipe.XAdd(ctx, a))
+		_ = pipe.Process(ctx, cmd)
+		cmds = append(cmds, cmd)
 	}
 	var w *goredis.Cmd
 	if wait > 0 {
@@ -316,6 +341,45 @@ func (p *producer) send(batch []*broker.Message, cmds []goredis.Cmder) ([]goredi
 		return cmds, fmt.Errorf("WAIT: %d of %d replicas confirmed within %s", got, wait, p.d.cfg.WaitTimeout.D())
 	}
 	return cmds, nil
+}
+
+// pubArgs is the driver's record of one message (its Private): the
+// arguments of its XADD or PUBLISH, made once for the swarm's reused
+// message, so that a publish boxes nothing and builds no argument list:
+// one allocation per entry (its command) where go-redis's XAdd makes six,
+// and building a pipeline of 256 took a tenth of each round trip.
+type pubArgs struct {
+	payload []byte // what args holds; the swarm reuses one buffer per message
+	args    []any
+}
+
+// args returns m's command arguments, made again only when the message
+// carries another buffer than when they were made.
+func (p *producer) args(m *broker.Message) []any {
+	r, _ := m.Private.(*pubArgs)
+	if r != nil && len(r.payload) == len(m.Payload) && (len(m.Payload) == 0 || &r.payload[0] == &m.Payload[0]) {
+		return r.args
+	}
+	if r == nil {
+		r = &pubArgs{}
+		m.Private = r
+	}
+	r.payload = m.Payload
+	if p.d.cfg.pubsub() {
+		r.args = append(r.args[:0], "publish", p.d.key, m.Payload)
+		return r.args
+	}
+	// As go-redis's XAdd writes them: XADD key [MAXLEN ~|= n] * m payload.
+	r.args = append(r.args[:0], "xadd", p.d.key)
+	if n := p.d.cfg.MaxLen; n > 0 {
+		how := "="
+		if p.d.cfg.MaxLenApprox {
+			how = "~"
+		}
+		r.args = append(r.args, "maxlen", how, n)
+	}
+	r.args = append(r.args, "*", "m", m.Payload)
+	return r.args
 }
 
 func (p *producer) Flush(ctx context.Context) error { return broker.WaitCompleted(ctx, &p.pending) }
