@@ -1,7 +1,7 @@
 package kafka
 
 import (
-	"github.com/mqcheck/mqcheck/broker/brokertest"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"slices"
 	"strings"
 	"testing"

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
+	"github.com/mqcheck/mqcheck/brokertest"
 )
 
 // TestConformance runs the driver conformance suite against embedded kfake

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 

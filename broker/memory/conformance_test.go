@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"github.com/mqcheck/mqcheck/units"
 )
 

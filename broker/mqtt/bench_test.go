@@ -13,8 +13,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/mqtt"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 

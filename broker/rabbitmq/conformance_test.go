@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/rabbitmq"
+	"github.com/mqcheck/mqcheck/brokertest"
 )
 
 // TestConformance runs the driver conformance suite: on the shared private

@@ -1,7 +1,7 @@
 package rabbitmq
 
 import (
-	"github.com/mqcheck/mqcheck/broker/brokertest"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"strings"
 	"testing"
 	"time"

@@ -9,8 +9,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/redis"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/redis"
+	"github.com/mqcheck/mqcheck/brokertest"
 )
 
 // TestConformanceExec runs the conformance suite on private redis-servers.

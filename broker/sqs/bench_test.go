@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/sqs"
+	"github.com/mqcheck/mqcheck/brokertest"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 

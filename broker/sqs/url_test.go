@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/brokertest"
 	"github.com/mqcheck/mqcheck/broker/sqs"
+	"github.com/mqcheck/mqcheck/brokertest"
 )
 
 // TestURLTargetKeepsItsEndpoint: a url target talks to broker.url, also
