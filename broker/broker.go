@@ -79,10 +79,22 @@ type Message struct {
 // per-producer state. err explains Failed and Indeterminate outcomes.
 type Completion func(m *Message, o Outcome, err error)
 
+// CompletionBatch reports one outcome for several Publishes the broker
+// answered at once (one flush round trip confirmed them all), in publish
+// order: the receiver reads its clock once for all of them. Each message
+// it names counts as that message's one completion; the rules of
+// Completion hold. ms is the driver's: the receiver keeps no reference
+// to the slice.
+type CompletionBatch func(ms []*Message, o Outcome, err error)
+
 // ProducerOptions configure one producer of the swarm.
 type ProducerOptions struct {
 	ID         int
 	OnComplete Completion
+	// OnCompleteBatch, when set, may be called instead of OnComplete for
+	// messages a single answer completes. Never concurrently with
+	// OnComplete. Nil: drivers call OnComplete for each.
+	OnCompleteBatch CompletionBatch
 	// Notify, when set, receives what the driver wants in the run's timeline
 	// (connection lost, reconnected). It may be called from any goroutine.
 	Notify func(Notice)

@@ -97,10 +97,8 @@ type Encoder struct {
 	size     int
 	rng      *rand.Rand
 
-	// padCRC is the CRC-32C of each NewBuffer's padding, by the address of its first
-	// padding byte, and padShift the operator that moves a header's CRC past that much
-	// padding: EncodePooled then checksums the header alone (see combine.go).
-	padCRC   map[*byte]uint32
+	// padShift moves a header's CRC past the padding: EncodePooled then checksums the
+	// header alone (see combine.go). Nil below pooledMin bytes of padding.
 	padShift *shifter
 }
 
@@ -141,17 +139,15 @@ func (e *Encoder) Size() int { return e.size }
 // NewBuffer returns a payload buffer whose padding is random, so brokers that compress cannot
 // make a run unrealistically cheap and corruption anywhere changes the checksum. Each call
 // yields different padding: a pool of buffers then also resists compression across a batch.
-// EncodePooled relies on its padding never changing afterwards.
+// The buffer comes encoded (sequence 0, times 0), checksum included: EncodePooled takes the
+// padding's checksum from it, and relies on the padding never changing afterwards.
 func (e *Encoder) NewBuffer() []byte {
 	buf := make([]byte, e.size)
 	fillRandom(e.rng, buf[HeaderSize:])
-	if e.size-HeaderSize >= pooledMin {
-		if e.padCRC == nil {
-			e.padCRC, e.padShift = make(map[*byte]uint32), newShifter(e.size-HeaderSize)
-		}
-		e.padCRC[&buf[HeaderSize]] = crc32.Checksum(buf[HeaderSize:], castagnoli)
+	if e.size-HeaderSize >= pooledMin && e.padShift == nil {
+		e.padShift = newShifter(e.size - HeaderSize)
 	}
-	return buf
+	return e.Encode(buf, 0, 0, 0)
 }
 
 // Encode writes the header for (seq, intended, sent) and the checksum into buf and returns
@@ -167,24 +163,35 @@ func (e *Encoder) Encode(buf []byte, seq uint64, intended, sent int64) []byte {
 	return buf
 }
 
-// EncodePooled is Encode for a buffer NewBuffer made whose padding has not changed since
-// (a producer's pool, reused for every message): it checksums the header alone and combines
-// that with the padding's checksum taken by NewBuffer. Any other buffer is encoded by Encode.
-// A buffer whose padding was changed would get a checksum its bytes do not match.
-// Below pooledMin bytes of padding the lookup and combination cost more than the checksum
-// they save, and NewBuffer takes none.
+// EncodePooled is Encode for a buffer this Encoder encoded last (NewBuffer's, reused for every
+// message of a producer's pool) whose bytes have not changed since: it checksums the header
+// alone. The buffer's checksum is its old header's combined with its padding's, so the
+// padding's comes out of it with the old header's, and goes into the new one (see
+// combine.go). A buffer without this Encoder's header is encoded by Encode; one whose bytes
+// were changed since it was encoded would get a checksum its bytes do not match.
+// Below pooledMin bytes of padding the combination costs more than the checksum it saves.
 func (e *Encoder) EncodePooled(buf []byte, seq uint64, intended, sent int64) []byte {
-	if len(buf) != e.size || len(buf)-HeaderSize < pooledMin {
+	if e.padShift == nil || len(buf) != e.size || !e.hasHeader(buf) {
 		return e.Encode(buf, seq, intended, sent)
 	}
-	pad, ok := e.padCRC[&buf[HeaderSize]]
-	if !ok {
-		return e.Encode(buf, seq, intended, sent)
-	}
+	// Taken from the buffer rather than kept per buffer: a lookup by address cost more, in
+	// a producer's pool of a thousand buffers, than the two header checksums.
+	old := binary.BigEndian.Uint32(buf[offCRC:])
+	binary.BigEndian.PutUint32(buf[offCRC:], 0)
+	pad := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), old)
 	putHeader(buf, e.runID, e.producer, seq, intended, sent, uint32(len(buf)))
 	crc := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), pad)
 	binary.BigEndian.PutUint32(buf[offCRC:], crc)
 	return buf
+}
+
+// hasHeader says buf starts with a header this Encoder wrote: the fields that every message
+// of its pool shares.
+func (e *Encoder) hasHeader(buf []byte) bool {
+	_ = buf[HeaderSize-1]
+	return buf[offMagic] == magic0 && buf[offMagic+1] == magic1 && buf[offVersion] == Version && buf[offFlags] == 0 &&
+		binary.BigEndian.Uint64(buf[offRunID:]) == e.runID && binary.BigEndian.Uint32(buf[offProducer:]) == e.producer &&
+		binary.BigEndian.Uint32(buf[offSize:]) == uint32(e.size)
 }
 
 // Decode parses and verifies a binary payload without allocating or writing to p.

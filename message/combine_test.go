@@ -2,6 +2,7 @@ package message
 
 import (
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"math/rand/v2"
 	"testing"
@@ -45,14 +46,51 @@ func TestEncodePooled(t *testing.T) {
 			}
 			own = append(own[:0], buf...)
 		}
-		if pooled := len(e.padCRC) == 4; pooled != (size-HeaderSize >= pooledMin) {
-			t.Errorf("size %d: padding CRCs taken %v, want them from %d bytes of padding", size, pooled, pooledMin)
+		if pooled := e.padShift != nil; pooled != (size-HeaderSize >= pooledMin) {
+			t.Errorf("size %d: combining CRCs %v, want it from %d bytes of padding", size, pooled, pooledMin)
 		}
 		checkCRC(t, e.EncodePooled(own, 1, 2, 3), size)
 		if size > HeaderSize {
 			checkCRC(t, e.EncodePooled(e.NewBuffer()[:size-1], 1, 2, 3), size-1)
 		}
+		// Not this Encoder's: zeros, another producer's, another run's.
+		checkCRC(t, e.EncodePooled(fillRand(make([]byte, size)), 1, 2, 3), size)
+		for _, other := range []struct {
+			run      uint64
+			producer uint32
+		}{{9, 4}, {10, 3}} {
+			o, err := NewEncoder(other.run, other.producer, size, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := o.NewBuffer()
+			fillRand(buf[HeaderSize:]) // its padding changed: its checksum is stale
+			checkCRC(t, e.EncodePooled(buf, 1, 2, 3), size)
+		}
 	}
+}
+
+// TestEncodePooledChangedPadding: a pool buffer whose padding changed after it was encoded
+// (a driver writing into a payload it must not change) goes out with a checksum that fails,
+// so consumers report it corrupted rather than passing it.
+func TestEncodePooledChangedPadding(t *testing.T) {
+	e, err := NewEncoder(9, 3, 1024, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := e.EncodePooled(e.NewBuffer(), 1, 2, 3)
+	buf[500] ^= 1
+	if _, err := Decode(e.EncodePooled(buf, 2, 3, 4)); !errors.Is(err, ErrChecksum) {
+		t.Errorf("Decode after the padding changed: %v, want ErrChecksum", err)
+	}
+}
+
+func fillRand(p []byte) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
+	return p
 }
 
 func checkCRC(t *testing.T, p []byte, size int) {

@@ -78,7 +78,7 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 			p.keys[i] = []byte("k" + strconv.Itoa(i))
 		}
 	}
-	p.opts = broker.ProducerOptions{ID: id, OnComplete: p.complete, Notify: notify}
+	p.opts = broker.ProducerOptions{ID: id, OnComplete: p.complete, OnCompleteBatch: p.completeBatch, Notify: notify}
 	p.drv, err = d.NewProducer(ctx, p.opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating producer %d: %w", id, err)
@@ -91,7 +91,38 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 // omission), in the histogram of its outcome; an acked one also records
 // what the broker cost, from the actual send.
 func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
+	p.outcome(m, o, p.clock.Now())
+	done := p.completed.Add(1)
+	// The last message in flight completed: no later completion will
+	// hand the returns over, so hand them over now. A driver that
+	// completes in bursts from inside Publish (a transaction ending)
+	// would otherwise strand up to a batch of them while the publishing
+	// loop waits for messages.
+	p.pool.put(m, done >= p.sentNext.Load()-p.cfg.StartSeq)
+}
+
+// completeBatch records one outcome for messages the broker answered
+// together, all at one reading of the clock: a clock read per message was
+// a tenth of the swarm's CPU on core NATS, whose flush confirms hundreds
+// at once.
+func (p *producer) completeBatch(ms []*broker.Message, o broker.Outcome, _ error) {
+	if len(ms) == 0 {
+		return
+	}
 	now := p.clock.Now()
+	last := len(ms) - 1
+	for _, m := range ms[:last] {
+		p.outcome(m, o, now)
+		p.pool.put(m, false)
+	}
+	p.outcome(ms[last], o, now)
+	done := p.completed.Add(uint64(len(ms)))
+	p.pool.put(ms[last], done >= p.sentNext.Load()-p.cfg.StartSeq)
+}
+
+// outcome records m's outcome, which came at now, into the completion
+// side's batch.
+func (p *producer) outcome(m *broker.Message, o broker.Outcome, now int64) {
 	b := p.done
 	if b.started == 0 {
 		b.started = now
@@ -127,13 +158,6 @@ func (p *producer) complete(m *broker.Message, o broker.Outcome, _ error) {
 		p.col.add(b)
 		p.done = p.col.getBatch()
 	}
-	done := p.completed.Add(1)
-	// The last message in flight completed: no later completion will
-	// hand the returns over, so hand them over now. A driver that
-	// completes in bursts from inside Publish (a transaction ending)
-	// would otherwise strand up to a batch of them while the publishing
-	// loop waits for messages.
-	p.pool.put(m, done >= p.sentNext.Load()-p.cfg.StartSeq)
 }
 
 // run publishes until ctx ends or the load is over, then flushes and

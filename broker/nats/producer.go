@@ -45,6 +45,8 @@ type producer struct {
 	closing chan struct{}
 	done    chan struct{}
 
+	acked []*broker.Message // core: confirmed by the flush, not yet completed (the completer's)
+
 	resends atomic.Int64 // deliberate re-sends not yet answered
 	timers  sync.WaitGroup
 	stop    chan struct{}
@@ -212,15 +214,31 @@ func (p *producer) completeFlushes() {
 			err = p.nc.FlushTimeout(p.d.c.flushTimeout())
 		}
 		for _, pe := range batch {
-			if pe.err != nil {
+			switch {
+			case pe.err != nil:
+				p.ackRun()
 				p.opts.OnComplete(pe.m, broker.Indeterminate, fmt.Errorf("publishing to %s: %w", p.d.stream, pe.err))
-			} else if err != nil {
+			case err != nil:
 				p.opts.OnComplete(pe.m, broker.Indeterminate, fmt.Errorf("flush: %w", err))
-			} else {
+			case p.opts.OnCompleteBatch != nil:
+				p.acked = append(p.acked, pe.m)
+			default:
 				p.opts.OnComplete(pe.m, broker.Acked, nil)
 			}
 		}
+		p.ackRun()
 	}
+}
+
+// ackRun completes the publishes one flush confirmed, gathered in acked,
+// at once: they were all answered by the same PONG.
+func (p *producer) ackRun() {
+	if len(p.acked) == 0 {
+		return
+	}
+	p.opts.OnCompleteBatch(p.acked, broker.Acked, nil)
+	clear(p.acked) // the messages go back to the swarm's pool
+	p.acked = p.acked[:0]
 }
 
 func (c *Config) flushTimeout() time.Duration {
