@@ -136,7 +136,10 @@ func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 	// An empty list is spelled the same as a missing one once marshaled
 	// (omitempty), so both mean the default: the resolved scenario.yaml
 	// must parse back to the same scenario.
-	if len(s.Claims) == 0 {
+	// A run without consumers (produce-only: a publish benchmark) has no
+	// claim by default: every claim judges what arrives. Its verdict is
+	// its thresholds'.
+	if len(s.Claims) == 0 && s.Consumers.Count != 0 {
 		s.Claims = []string{DefaultClaim}
 	}
 	if len(s.Faults) == 0 {
