@@ -120,6 +120,9 @@ func Text(w io.Writer, r *Results) error {
 // textClaims writes the claims, thresholds and verdict that end the summary.
 func textClaims(ew *errWriter, r *Results) error {
 	ew.printf("\nclaims\n")
+	if len(r.Claims) == 0 {
+		ew.printf("  none: a produce-only run (no consumers); the verdict is the thresholds'\n")
+	}
 	for _, cl := range r.Claims {
 		ew.printf("  %s %-14s %-7s %s\n", mark(cl.Verdict), cl.Name, cl.Verdict, cl.Summary)
 		for i, x := range cl.Evidence {

@@ -113,7 +113,7 @@ func TestParseRejects(t *testing.T) {
 			[]string{"below 48 bytes", "header"}},
 		{"message too large", minimal + "producers: {message_size: 32MiB}\n", "producers.message_size", 2,
 			[]string{"above the limit of 16MiB"}},
-		{"no consumers for a claim", minimal + "consumers:\n  count: 0\n", "consumers.count", 3,
+		{"no consumers for a claim", minimal + "consumers:\n  count: 0\nclaims: [at-least-once]\n", "consumers.count", 3,
 			[]string{"is 0 but claim at-least-once needs consumers"}},
 		{"explicit zero producers", minimal + "producers: {count: 0}\n", "producers.count", 2,
 			[]string{"must be at least 1"}},
@@ -356,7 +356,7 @@ func TestResolve(t *testing.T) {
 	}
 
 	// Problems point at the --set or at the file line they come from.
-	_, err = Resolve(path, []string{"broker.kind=memory", "consumers.count=0", "duration=10s"})
+	_, err = Resolve(path, []string{"broker.kind=memory", "consumers.count=0", "claims=at-least-once", "duration=10s"})
 	es := asErrors(err)
 	if e := problemAt(t, es, "consumers.count"); e.Source != "--set consumers.count=0" || e.Line != 0 {
 		t.Errorf("consumers.count: %v", e)

@@ -45,7 +45,8 @@ type Scenario struct {
 	Relay     Relay     `yaml:"relay,omitempty" json:"relay,omitempty"`
 	Consumers Consumers `yaml:"consumers" json:"consumers"`
 
-	// Claims are the delivery guarantees the run verifies: at-most-once,
+	// Claims are the delivery guarantees the run verifies (default
+	// at-least-once; none when consumers.count is 0): at-most-once,
 	// at-least-once, exactly-once, ordered, sqs-fifo (SQS FIFO queues),
 	// kafka-eos (Kafka's transactions) and jetstream-dedupe (NATS
 	// JetStream's Msg-Id window).
@@ -209,7 +210,9 @@ func (l LoadShape) Length() Duration {
 
 // Consumers describe the consuming side of the swarm.
 type Consumers struct {
-	// Count of consumers in each subscription.
+	// Count of consumers in each subscription. 0 makes a produce-only run
+	// (a publish benchmark): no claim by default (a claim needs
+	// consumers), no drain, and the verdict is the thresholds'.
 	Count int `yaml:"count" json:"count"`
 	// Subscriptions that must each receive every message (consumer groups,
 	// fanout queues). Default 1.

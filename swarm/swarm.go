@@ -115,9 +115,15 @@ func New(cfg Config, d broker.Driver, notify func(broker.Notice)) *Swarm {
 	if cfg.Pacer != nil {
 		cfg.Duration = cfg.Pacer.Length()
 	}
-	subs := make([]string, cfg.Subscriptions)
-	for i := range subs {
-		subs[i] = fmt.Sprintf("sub-%d", i)
+	// Without consumers (a produce-only run) nothing is expected to
+	// arrive anywhere: the checker knows no subscription, so nothing acked
+	// counts as missing.
+	var subs []string
+	if cfg.Consumers > 0 {
+		subs = make([]string, cfg.Subscriptions)
+		for i := range subs {
+			subs[i] = fmt.Sprintf("sub-%d", i)
+		}
 	}
 	names := checker.NewNames(subs...)
 	return &Swarm{cfg: cfg, drv: d, names: names, col: NewCollector(checker.New(names)), notify: notify,
@@ -314,6 +320,9 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 	deadline := start.Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+	}
+	if s.cfg.Consumers == 0 {
+		return DrainResult{Drained: true, Reason: "no consumers: nothing was to be received (a produce-only run)"}
 	}
 	bl, hasBacklog := s.drv.(broker.Backlogger)
 	const poll = 100 * time.Millisecond
