@@ -29,7 +29,7 @@ var _ link = (*v5link)(nil)
 
 func (d *driver) dialV5(ctx context.Context, raw net.Conn, o connectOptions) (link, error) {
 	l := &v5link{raw: raw}
-	cfg := paho.ClientConfig{ClientID: o.clientID, Conn: packets.NewThreadSafeConn(raw), PacketTimeout: packetTimeout}
+	cfg := paho.ClientConfig{ClientID: o.clientID, Conn: newPacketConn(raw), PacketTimeout: packetTimeout}
 	if o.window > 0 {
 		l.sess = newSession(o.window)
 		cfg.Session = l.sess
