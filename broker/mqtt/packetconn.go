@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bufio"
 	"net"
 	"sync"
 )
@@ -16,6 +17,11 @@ import (
 // and Unlock and writes it at Unlock: one syscall a packet on TCP, one
 // record on TLS, one handoff on net.Pipe.
 //
+// paho also reads a packet unbuffered, a read for its first byte, one for
+// each byte of its length and one for the rest: three syscalls for a
+// PUBACK. packetConn reads through a buffer, so that the acknowledgements
+// and deliveries queued in the socket come in one read.
+//
 // A write that fails at Unlock cannot be reported to the paho call that
 // made it: packetConn closes the connection instead (a stream with a
 // packet missing is unusable anyway), paho's reader ends the client, and
@@ -23,6 +29,7 @@ import (
 // write; later writes return the error.
 type packetConn struct {
 	net.Conn
+	r   *bufio.Reader // paho's reader goroutine's only
 	mu  sync.Mutex
 	buf *[]byte // while locked: the packet so far; nil once written
 	err error   // the failed write's, under mu
@@ -37,7 +44,13 @@ const gatherMax = 4096
 // written: a fleet's idle connections hold none.
 var gatherBufs = sync.Pool{New: func() any { b := make([]byte, 0, gatherMax); return &b }}
 
-func newPacketConn(c net.Conn) *packetConn { return &packetConn{Conn: c} }
+// newPacketConn reads c through a buffer of readBuf bytes: it stays with
+// the connection, which spends its life waiting in Read.
+func newPacketConn(c net.Conn, readBuf int) *packetConn {
+	return &packetConn{Conn: c, r: bufio.NewReaderSize(c, readBuf)}
+}
+
+func (c *packetConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // Lock starts a packet.
 func (c *packetConn) Lock() {

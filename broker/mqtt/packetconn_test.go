@@ -60,7 +60,7 @@ func TestPacketConn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := &writesConn{failAt: tc.failAt}
-			c := newPacketConn(raw)
+			c := newPacketConn(raw, 16)
 			var want bytes.Buffer
 			var err error
 			for _, p := range tc.pkts {
