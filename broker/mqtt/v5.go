@@ -29,7 +29,11 @@ var _ link = (*v5link)(nil)
 
 func (d *driver) dialV5(ctx context.Context, raw net.Conn, o connectOptions) (link, error) {
 	l := &v5link{raw: raw}
-	cfg := paho.ClientConfig{ClientID: o.clientID, Conn: packets.NewThreadSafeConn(raw), PacketTimeout: packetTimeout}
+	readBuf := consumerReadBuf
+	if o.window > 0 {
+		readBuf = producerReadBuf
+	}
+	cfg := paho.ClientConfig{ClientID: o.clientID, Conn: newPacketConn(raw, readBuf), PacketTimeout: packetTimeout}
 	if o.window > 0 {
 		l.sess = newSession(o.window)
 		cfg.Session = l.sess
@@ -170,6 +174,15 @@ type session struct {
 	mu      sync.Mutex
 	pending map[uint16][]*broker.Message
 }
+
+// The read buffers of a producer's connection, which reads
+// acknowledgements of 4 bytes (a window of 64 is 256), and of a
+// consumer's, which reads deliveries: a fleet of 10,000 producers holds
+// 5 MB of them.
+const (
+	producerReadBuf = 512
+	consumerReadBuf = 4096
+)
 
 // producerRecvMax is the receive maximum producers announce.
 const producerRecvMax = 16
