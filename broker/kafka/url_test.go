@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 )
 
 // TestURLTarget drives an embedded cluster that requires SCRAM through a
@@ -155,23 +156,10 @@ func TestURLUnreachable(t *testing.T) {
 // Open gives up after its bound instead of waiting for franz-go's timeouts.
 func TestURLSilentBroker(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, never answered
-		}
-	}()
+	addr := testenv.SilentServer(t)
 	s := testScenario(func(s *testSetup) {
 		s.spec.Target = broker.TargetURL
-		s.spec.URL = ln.Addr().String()
+		s.spec.URL = addr
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"io"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -70,22 +69,8 @@ func sameArg(a, b any) bool {
 // completes every message exactly once and in order: the pipeline's when
 // its round trip times out, the rest as not sent.
 func TestProducerCloseMidBatch(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go io.Copy(io.Discard, c) // the server reads and never answers
-		}
-	}()
+	addr := testenv.SilentServer(t)
 	cfg := &Config{RequestTimeout: units.Duration(300 * time.Millisecond)}
-	addr := ln.Addr().String()
 	d := newDriver(cfg, broker.Spec{Destination: "s"}, broker.Env{}, func() goredis.UniversalClient {
 		return goredis.NewClient(clientOptions(cfg, addr, broker.Env{}, nil))
 	})
