@@ -99,6 +99,22 @@ faults:
   - {kind: restart, at: 3s, for: 1s}
 `
 
+// redisPause: the container frozen (the engine's pause) for 2s: nothing
+// is lost, and the publishes waiting through it show in the latency.
+const redisPause = `name: container-redis-pause
+duration: 5s
+drain_timeout: 20s
+broker:
+  kind: redis
+  target: container
+  image: %s
+  mounts: ["/usr:/usr:ro"]
+producers: {count: 1, rate: 500/s, message_size: 200}
+consumers: {count: 1}
+faults:
+  - {kind: pause, at: 1500ms, for: 2s}
+`
+
 const mqttPlain = `name: container-mqtt
 duration: 4s
 drain_timeout: 20s
@@ -135,6 +151,7 @@ func TestContainerKillKnownAnswers(t *testing.T) {
 		{"redis no persistence", fmt.Sprintf(redisKill, redisImage, "appendonly: false"), true, 0},
 		{"nats jetstream kill", fmt.Sprintf(natsKill, natsImage), false, 0},
 		{"mqtt qos1", fmt.Sprintf(mqttPlain, mosquittoImage), false, 0},
+		{"redis pause", fmt.Sprintf(redisPause, redisImage), false, 0},
 		{"mosquitto autosave 1800 kill", fmt.Sprintf(mqttKill, mosquittoImage), true, 300},
 	}
 	// Every run at once, but the RabbitMQ ones one after the other: a
@@ -183,6 +200,12 @@ func TestContainerKillKnownAnswers(t *testing.T) {
 			}
 			if strings.Contains(tc.scenario, "kind: restart") && !strings.Contains(r.stdout, "restart node 0 (kill)") {
 				t.Errorf("no container kill in the summary:\n%s", r.stdout)
+			}
+			if strings.Contains(tc.scenario, "kind: pause") {
+				// Frozen 2 s: some publish waited through most of it.
+				if l := r.res.Latency.PublishAcked; l.MaxUS < 1_500_000 {
+					t.Errorf("publish_acked max %d µs: want at least 1.5 s (the publishes waiting through the pause)", l.MaxUS)
+				}
 			}
 			ci := r.res.Container
 			if ci == nil || !strings.HasPrefix(ci.ImageID, "sha256:") || ci.ID == "" || ci.ReadyMS <= 0 || ci.FirstAckMS < ci.ReadyMS {
