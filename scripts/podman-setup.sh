@@ -89,6 +89,12 @@ build localhost/mqcheck-test/nats:2.9 \
 build localhost/mqcheck-test/rabbitmq:3.10 \
   'ENV HOME=/data/home RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_MNESIA_BASE=/data/mnesia RABBITMQ_LOG_BASE=/data/log RABBITMQ_ENABLED_PLUGINS_FILE=/data/enabled_plugins RABBITMQ_PID_FILE=/data/pid RABBITMQ_CONFIG_FILE=/data/rabbitmq.conf ERL_EPMD_ADDRESS=127.0.0.1' \
   'CMD ["/usr/bin/sh", "-c", "mkdir -p /data/home && echo \"[].\" >/data/enabled_plugins && echo \"loopback_users.guest = false\" >/data/rabbitmq.conf && exec /usr/lib/rabbitmq/bin/rabbitmq-server"]'
+# fauxqs (the exec target's SQS emulator) on Node.js, both the host's: the
+# test mounts the npm package's directory (.ci/run installs it in
+# ~/.cache/mqcheck/fauxqs-1.9.2) on /fauxqs, read-only. It listens on
+# every interface, on elasticmq's port.
+build localhost/mqcheck-test/fauxqs:1.9 \
+  'CMD ["/usr/bin/node", "--input-type=module", "-e", "const { buildApp } = await import(`/fauxqs/node_modules/fauxqs/dist/app.js`); const app = buildApp({ logger: false }); await app.listen({ port: 9324, host: `0.0.0.0` }); console.log(`fauxqs listening on 0.0.0.0:9324`);"]'
 # Earlier builds of these images, untagged by the rebuilds above.
 podman image prune -f --filter label=org.mqcheck.recipe >/dev/null
 podman images --filter reference='localhost/mqcheck-test/*' --format '{{.Repository}}:{{.Tag}} {{.ID}}'

@@ -57,8 +57,8 @@ func Default() broker.Kinds {
 		{
 			Name:        "sqs",
 			Title:       "SQS",
-			Description: "Amazon SQS through aws-sdk-go-v2, standard and FIFO queues: goaws in process, a private fauxqs, or your endpoint by URL",
-			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL},
+			Description: "Amazon SQS through aws-sdk-go-v2, standard and FIFO queues: goaws in process, a private fauxqs, an emulator in a container, or your endpoint by URL",
+			Targets:     []string{broker.TargetEmbedded, broker.TargetExec, broker.TargetURL, broker.TargetContainer},
 			NewConfig:   func() broker.Config { return &sqs.Config{} },
 			Open:        broker.Typed(sqs.Open),
 			Abilities:   broker.TypedAbilities(sqs.Abilities),

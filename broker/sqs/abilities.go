@@ -4,11 +4,15 @@ import "github.com/mqcheck/mqcheck/broker"
 
 // Abilities: the embedded goaws server and a private fauxqs process are one
 // node mqcheck can kill and start again (empty: the emulators keep nothing);
-// neither can be frozen. An endpoint at a URL is only reached over the
-// network.
+// neither can be frozen. An emulator in a container is one node mqcheck
+// kills, starts again and freezes (the engine's pause). An endpoint at a
+// URL is only reached over the network.
 func Abilities(_ *Config, target string) broker.Abilities {
-	if target == broker.TargetURL {
+	switch target {
+	case broker.TargetURL:
 		return broker.Abilities{Network: true}
+	case broker.TargetContainer:
+		return broker.Abilities{Nodes: 1, Pause: true, Network: true}
 	}
 	return broker.Abilities{Nodes: 1, Network: true}
 }

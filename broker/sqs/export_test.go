@@ -1,6 +1,10 @@
 package sqs
 
-import "github.com/mqcheck/mqcheck/broker"
+import (
+	"context"
+
+	"github.com/mqcheck/mqcheck/broker"
+)
 
 // EndpointURL is the base endpoint a target's clients use.
 func EndpointURL(t *broker.Target) string { return t.Driver.(*driver).ep.url }
@@ -21,3 +25,11 @@ func ServerPID(t *broker.Target) int {
 // ErrBacklogUnproven is returned by Backlog while a url target's queue
 // counts cannot be trusted yet.
 var ErrBacklogUnproven = errBacklogUnproven
+
+// ContainerReady is the container target's readiness check against addr.
+func ContainerReady(ctx context.Context, c *Config, addr string) error {
+	return containerKind(c).Ready(ctx, []string{addr})
+}
+
+// ContainerPorts are the container target's default ports.
+var ContainerPorts = containerPorts

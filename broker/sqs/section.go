@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/container"
 	"github.com/mqcheck/mqcheck/units"
 )
 
@@ -261,8 +262,11 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	if c.duplicates() > 0 && spec.Subscriptions > 1 {
 		ps = append(ps, broker.Problem("broker.sqs.duplicate_sends", "re-sends go to one queue; with SNS fan-out (consumers.subscriptions > 1) use a FIFO topic's own deduplication or remove duplicate_sends"))
 	}
-	if spec.Target == "" || spec.Target == broker.TargetEmbedded {
+	switch spec.Target {
+	case "", broker.TargetEmbedded:
 		ps = append(ps, c.checkGoaws(spec)...)
+	case broker.TargetContainer:
+		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false))
 	}
 	return errors.Join(ps...)
 }

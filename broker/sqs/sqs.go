@@ -1,5 +1,6 @@
 // Package sqs drives Amazon SQS through aws-sdk-go-v2, standard and FIFO queues, with SNS
-// fan-out for several subscriptions: goaws in process, a private fauxqs, or a real endpoint.
+// fan-out for several subscriptions: goaws in process, a private fauxqs, an emulator in a
+// container, or a real endpoint.
 package sqs
 
 import (
@@ -28,11 +29,18 @@ const unreachableAfter = 5 * time.Second
 //   - url: the SQS endpoint at broker.url (https://sqs.<region>.amazonaws.com,
 //     LocalStack, ElasticMQ), credentials and region from the AWS chain.
 //     A queue that exists already is used as it is and never deleted.
+//   - container: broker.image, an SQS emulator (softwaremill/elasticmq-native,
+//     LocalStack with broker.ports: [4566/tcp]), started by mqcheck with its
+//     port mapped to 127.0.0.1; clients use it as an emulator (any
+//     credentials, queues created by Setup). Its Restarter kills, starts
+//     and pauses the container, and creates the run's queues again after a
+//     start: an in-memory emulator comes back without them.
 func Open(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 	return broker.OpenTarget(ctx, "sqs", c, spec, env,
 		broker.TargetOpener[*Config]{Target: broker.TargetEmbedded, Open: openEmbedded},
 		broker.TargetOpener[*Config]{Target: broker.TargetExec, Open: openFauxqs},
-		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL})
+		broker.TargetOpener[*Config]{Target: broker.TargetURL, Open: openURL},
+		broker.TargetOpener[*Config]{Target: broker.TargetContainer, Open: openContainer})
 }
 
 func openURL(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
