@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/mqcheck/mqcheck/broker/sqs"
+	"github.com/mqcheck/mqcheck/internal/testenv"
 )
 
 // rabbitKill is a container kill (SIGKILL of the whole container) while
@@ -130,29 +133,87 @@ faults:
   - {kind: latency, at: 1s, for: 1s, latency: 20ms}
 `
 
+// sqsKill: fauxqs (SQS on Node.js, all in memory) in a container, a
+// standard queue, killed while the consumer lags behind a network delay:
+// the container comes back empty, mqcheck creates the run's queue again,
+// and what the queue held at the kill is lost, as on the exec target.
+// Sends go on after the restart: publishing and delivery recover, which
+// proves the queue was created again.
+const sqsKill = `name: container-sqs-kill
+duration: 10s
+drain_timeout: 40s
+broker:
+  kind: sqs
+  target: container
+  image: %s
+  mounts: ["/usr:/usr:ro", "%s:/fauxqs:ro"]
+  sqs: {wait_time: 1s}
+producers: {count: 2, rate: 500/s, message_size: 256}
+consumers: {count: 1}
+claims: [at-least-once]
+faults:
+  - {kind: latency, at: 1s, for: 4s, latency: 50ms}
+  - {kind: restart, at: 4500ms, for: 1s}
+`
+
+// sqsPause: the fauxqs container frozen for 2s: nothing is lost, and the
+// sends waiting through it show in the latency.
+const sqsPause = `name: container-sqs-pause
+duration: 5s
+drain_timeout: 20s
+broker:
+  kind: sqs
+  target: container
+  image: %s
+  mounts: ["/usr:/usr:ro", "%s:/fauxqs:ro"]
+  sqs: {wait_time: 1s}
+producers: {count: 1, rate: 500/s, message_size: 200}
+consumers: {count: 1}
+faults:
+  - {kind: pause, at: 1500ms, for: 2s}
+`
+
 // TestContainerKillKnownAnswers: a broker in a container killed mid-run
 // loses nothing where it stores what it confirmed (a quorum queue, Redis
 // with appendfsync always), and loses what it held in memory only (a
 // transient classic queue, Redis without persistence). Every run reports
-// its image and start-up times, and leaves no container behind.
+// its image and start-up times, and leaves no container behind. An SQS
+// emulator keeps everything in memory: a kill loses what it held, and the
+// run goes on on the queues mqcheck creates again.
 func TestContainerKillKnownAnswers(t *testing.T) {
-	cli := engine(t, rabbitImage, redisImage, natsImage, mosquittoImage)
+	cli := engine(t, rabbitImage, redisImage, natsImage, mosquittoImage, fauxqsImage)
 	t.Parallel()
-	tests := []struct {
+	type knownAnswer struct {
 		name, scenario string
 		lost           bool
 		// minAcked: fewer acked means the run did not really run (1,000
 		// unless said; the mosquitto kill's 10 kB/s link acks ~1,100).
 		minAcked uint64
-	}{
-		{"rabbitmq quorum", fmt.Sprintf(rabbitKill, rabbitImage, "quorum"), false, 0},
-		{"rabbitmq classic transient", fmt.Sprintf(rabbitKill, rabbitImage, "classic"), true, 0},
-		{"redis appendfsync always", fmt.Sprintf(redisKill, redisImage, "appendonly: true, appendfsync: always"), false, 0},
-		{"redis no persistence", fmt.Sprintf(redisKill, redisImage, "appendonly: false"), true, 0},
-		{"nats jetstream kill", fmt.Sprintf(natsKill, natsImage), false, 0},
-		{"mqtt qos1", fmt.Sprintf(mqttPlain, mosquittoImage), false, 0},
-		{"redis pause", fmt.Sprintf(redisPause, redisImage), false, 0},
-		{"mosquitto autosave 1800 kill", fmt.Sprintf(mqttKill, mosquittoImage), true, 300},
+		// recovers: sends are acked and delivered after the restart (an
+		// emulator that came back empty has its queues again).
+		recovers bool
+	}
+	tests := []knownAnswer{
+		{name: "rabbitmq quorum", scenario: fmt.Sprintf(rabbitKill, rabbitImage, "quorum")},
+		{name: "rabbitmq classic transient", scenario: fmt.Sprintf(rabbitKill, rabbitImage, "classic"), lost: true},
+		{name: "redis appendfsync always", scenario: fmt.Sprintf(redisKill, redisImage, "appendonly: true, appendfsync: always")},
+		{name: "redis no persistence", scenario: fmt.Sprintf(redisKill, redisImage, "appendonly: false"), lost: true},
+		{name: "nats jetstream kill", scenario: fmt.Sprintf(natsKill, natsImage)},
+		{name: "mqtt qos1", scenario: fmt.Sprintf(mqttPlain, mosquittoImage)},
+		{name: "redis pause", scenario: fmt.Sprintf(redisPause, redisImage)},
+		{name: "mosquitto autosave 1800 kill", scenario: fmt.Sprintf(mqttKill, mosquittoImage), lost: true, minAcked: 300},
+	}
+	// The SQS rows need the fauxqs package on the host, mounted into the
+	// image.
+	if err := sqs.FauxqsInstalled(); err != nil {
+		if os.Getenv(testenv.RequireEnv) == "1" {
+			t.Fatalf("fauxqs for the sqs container: %v (%s=1)", err, testenv.RequireEnv)
+		}
+		t.Logf("leaving the sqs rows out: %v", err)
+	} else {
+		tests = append(tests,
+			knownAnswer{name: "sqs fauxqs kill", scenario: fmt.Sprintf(sqsKill, fauxqsImage, sqs.FauxqsDir()), lost: true, recovers: true},
+			knownAnswer{name: "sqs fauxqs pause", scenario: fmt.Sprintf(sqsPause, fauxqsImage, sqs.FauxqsDir())})
 	}
 	// Every run at once, but the RabbitMQ ones one after the other: a
 	// RabbitMQ boot takes a core for seconds, and other packages' tests
@@ -200,6 +261,14 @@ func TestContainerKillKnownAnswers(t *testing.T) {
 			}
 			if strings.Contains(tc.scenario, "kind: restart") && !strings.Contains(r.stdout, "restart node 0 (kill)") {
 				t.Errorf("no container kill in the summary:\n%s", r.stdout)
+			}
+			if tc.recovers {
+				for _, f := range r.res.Faults {
+					if f.Kind == "restart" && (f.PublishRecoveryMS < 0 || f.DeliverRecoveryMS < 0) {
+						t.Errorf("after the restart: publish recovered %d ms, delivery %d ms after it: want both (-1: never)",
+							f.PublishRecoveryMS, f.DeliverRecoveryMS)
+					}
+				}
 			}
 			if strings.Contains(tc.scenario, "kind: pause") {
 				// Frozen 2 s: some publish waited through most of it.
@@ -249,6 +318,8 @@ func TestContainerBadInput(t *testing.T) {
 			scenario: "name: bad\nbroker: {kind: rabbitmq, target: exec, image: rabbitmq:4}\n"},
 		{name: "redis persistence twice", code: 2, want: []string{"broker.redis.appendonly", "broker.command"},
 			scenario: "name: bad\nbroker: {kind: redis, target: container, image: redis:7, command: [redis-server], redis: {appendonly: true}}\n"},
+		{name: "sqs ports of another count", code: 2, want: []string{"broker.ports", "listens on 1", "9324/tcp"},
+			scenario: "name: bad\nbroker: {kind: sqs, target: container, image: softwaremill/elasticmq-native, ports: [9324/tcp, 4566/tcp]}\n"},
 		{name: "relative mount", scenario: base(rabbitImage, "  mounts: [\"usr:/usr:ro\"]\n"), code: 2, want: []string{"broker.mounts", "/host/path:/container/path"}},
 		{name: "no engine", scenario: base(rabbitImage, ""), env: []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"},
 			code: 3, want: []string{"no container engine", "DOCKER_HOST=unix:///nonexistent/docker.sock"}, within: 10 * time.Second},

@@ -54,6 +54,9 @@ const (
 	redisImage     = "localhost/mqcheck-test/redis:7.0"
 	natsImage      = "localhost/mqcheck-test/nats:2.9"
 	mosquittoImage = "localhost/mqcheck-test/mosquitto:2.0"
+	// fauxqsImage runs the host's Node.js on the fauxqs package the test
+	// mounts on /fauxqs (sqs.FauxqsDir, which .ci/run fills).
+	fauxqsImage = "localhost/mqcheck-test/fauxqs:1.9"
 )
 
 // engineEnv is what testcontainers-go needs for Podman, when the
