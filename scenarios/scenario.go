@@ -72,7 +72,7 @@ type Broker struct {
 	// broker process mqcheck starts from the installed server: rabbitmq,
 	// sqs, nats, mqtt, redis), url (an existing broker at URL), container
 	// (Image started on Docker or Podman: kafka, rabbitmq, redis, mqtt,
-	// nats).
+	// nats, sqs).
 	// Default: url when URL is set, container when Image is, else the
 	// kind's own (embedded; exec for rabbitmq).
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
