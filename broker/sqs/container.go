@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,6 +74,9 @@ func (n *containerNode) Start(ctx context.Context, node int) error {
 	if err := n.Container.Start(ctx, node); err != nil {
 		return err
 	}
+	// A killed container resets none of its connections: the pooled ones
+	// would hang Setup for request_timeout each.
+	n.d.adminConns.closeAll()
 	if err := n.d.Setup(ctx); err != nil {
 		return fmt.Errorf("creating the run's queues again after the restart: %w", err)
 	}
@@ -94,4 +98,54 @@ func openContainer(ctx context.Context, c *Config, spec broker.Spec, env broker.
 	}
 	return &broker.Target{Driver: d, Restarter: &containerNode{Container: ctr, d: d}, Endpoints: []string{addr},
 		Description: "sqs in " + ctr.Description(), Close: ctr.Close, Container: &ctr.Info}, nil
+}
+
+// connSet tracks the connections one client dialled, so that they can be
+// dropped at once.
+type connSet struct {
+	mu sync.Mutex
+	m  map[*trackedConn]struct{}
+}
+
+func (s *connSet) dial(inner func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := inner(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, set: s}
+		s.mu.Lock()
+		if s.m == nil {
+			s.m = map[*trackedConn]struct{}{}
+		}
+		s.m[tc] = struct{}{}
+		s.mu.Unlock()
+		return tc, nil
+	}
+}
+
+// closeAll closes every connection still open; a request on one fails,
+// and the SDK's retry dials anew.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	cs := make([]*trackedConn, 0, len(s.m))
+	for c := range s.m {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	set *connSet
+}
+
+func (c *trackedConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.m, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
 }

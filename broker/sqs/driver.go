@@ -79,6 +79,9 @@ type driver struct {
 	env   broker.Env
 	topo  topology
 	admin *clients
+	// adminConns are admin's connections, dropped when a killed
+	// container comes back (dropAdminConns).
+	adminConns *connSet
 	// existing: on a url target, queues and topics that were there before
 	// the run, used as they are and never deleted.
 	existing bool
@@ -114,12 +117,15 @@ var (
 )
 
 func newDriver(ctx context.Context, c *Config, spec broker.Spec, ep endpoint, env broker.Env) (*driver, error) {
-	admin, err := newClients(ctx, c, ep, env, 0)
+	conns := &connSet{}
+	aenv := env
+	aenv.Dial = conns.dial(env.DialContext)
+	admin, err := newClients(ctx, c, ep, aenv, 0)
 	if err != nil {
 		return nil, err
 	}
 	d := &driver{c: c, spec: spec, ep: ep, env: env, topo: newTopology(c, spec, env.RunID), admin: admin,
-		rejected: map[string]struct{}{}}
+		adminConns: conns, rejected: map[string]struct{}{}}
 	d.dupLeft.Store(int64(c.DuplicateSends))
 	return d, nil
 }

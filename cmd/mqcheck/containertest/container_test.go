@@ -138,16 +138,19 @@ faults:
 // the container comes back empty, mqcheck creates the run's queue again,
 // and what the queue held at the kill is lost, as on the exec target.
 // Sends go on after the restart: publishing and delivery recover, which
-// proves the queue was created again.
+// proves the queue was created again. A killed container resets none of
+// its connections: request_timeout bounds the sends that hang on them,
+// and a short visibility timeout brings back, within the drain, what was
+// received but not deleted when the container died.
 const sqsKill = `name: container-sqs-kill
 duration: 10s
-drain_timeout: 40s
+drain_timeout: 60s
 broker:
   kind: sqs
   target: container
   image: %s
   mounts: ["/usr:/usr:ro", "%s:/fauxqs:ro"]
-  sqs: {wait_time: 1s}
+  sqs: {wait_time: 1s, request_timeout: 3s, visibility_timeout: 5s}
 producers: {count: 2, rate: 500/s, message_size: 256}
 consumers: {count: 1}
 claims: [at-least-once]
