@@ -92,7 +92,8 @@ build localhost/mqcheck-test/rabbitmq:3.10 \
 # fauxqs (the exec target's SQS emulator) on Node.js, both the host's: the
 # test mounts the npm package's directory (.ci/run installs it in
 # ~/.cache/mqcheck/fauxqs-1.9.2) on /fauxqs, read-only. It listens on
-# every interface, on elasticmq's port.
+# every interface, on elasticmq's port. Node as pid 1 ignores SIGTERM: a
+# graceful stop takes the engine's 10 s, then SIGKILL.
 build localhost/mqcheck-test/fauxqs:1.9 \
   'CMD ["/usr/bin/node", "--input-type=module", "-e", "const { buildApp } = await import(`/fauxqs/node_modules/fauxqs/dist/app.js`); const app = buildApp({ logger: false }); await app.listen({ port: 9324, host: `0.0.0.0` }); console.log(`fauxqs listening on 0.0.0.0:9324`);"]'
 # Earlier builds of these images, untagged by the rebuilds above.
