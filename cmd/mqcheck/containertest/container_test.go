@@ -36,9 +36,15 @@ producers: {count: 2, rate: 1k/s, message_size: 1KiB}
 consumers: {count: 1}
 claims: [at-least-once]
 faults:
-  - {kind: latency, at: 1s, for: 4s, latency: 50ms}
+  - {kind: latency, at: 1s, for: 3s, latency: 50ms}
   - {kind: restart, at: 5s, for: 1s}
 `
+
+// The latency fault ends a second before the kill: removing a latency
+// toxic while the container dies hung the heal for its 2-minute bound once
+// (after 3ec3328 made our toxic itself interruptible; toxiproxy's own
+// flush of the toxic's buffer on removal is the suspect). Known, in the
+// issue note; not what this test is about.
 
 // redisKill: the same for Redis Streams, with the section's persistence
 // passed on the container's command line.
