@@ -146,13 +146,21 @@ func TestMQTTRetained(t *testing.T) {
 			if code != want || claimOf(t, res, "mqtt-qos1") != "pass" || claimOf(t, res, "exactly-once") != wantClaim {
 				t.Errorf("exit %d, claims %+v: want exit %d, mqtt-qos1 pass, exactly-once %s", code, res.Claims, want, wantClaim)
 			}
-			if c.Sent != 200 || c.Acked != 200 || c.Unique != 200 || c.Lost != 0 || c.Duplicated != tc.dup || c.DuplicatedRedelivered != 0 {
+			// Once, under a full test run's load, embedded mochi also
+			// handed the first message twice at the start (live and as
+			// the retained one, unflagged): tolerated, and only that.
+			d := res.Examples["duplicated"]
+			startDup := uint64(0)
+			if tc.dup > 0 && c.Duplicated == tc.dup+1 && len(d) == 2 && d[0].Seq == 0 {
+				startDup, d = 1, d[1:]
+				t.Logf("the first message came twice as well (live and retained): %+v", res.Examples["duplicated"][0])
+			}
+			if c.Sent != 200 || c.Acked != 200 || c.Unique != 200 || c.Lost != 0 || c.Duplicated != tc.dup+startDup || c.DuplicatedRedelivered != 0 {
 				t.Errorf("sent %d, acked %d, unique %d, lost %d, duplicated %d (flagged %d): want 200 acked and received, none lost, %d duplicated, none flagged DUP",
 					c.Sent, c.Acked, c.Unique, c.Lost, c.Duplicated, c.DuplicatedRedelivered, tc.dup)
 			}
 			if tc.dup > 0 {
 				// The duplicate is the last message published.
-				d := res.Examples["duplicated"]
 				if len(d) != 1 || d[0].Seq != 199 {
 					t.Errorf("duplicated %+v: want one example, the last message (seq 199)", d)
 				}
