@@ -83,7 +83,10 @@ func scenario(t testing.TB, name string, mutate func(*scenarios.Scenario)) *scen
 		Name:         name,
 		Seed:         7,
 		Duration:     scenarios.Duration(3 * time.Second),
-		DrainTimeout: scenarios.Duration(20 * time.Second),
+		// A drain ends once the backlog is proven empty, so a long bound
+		// costs passing runs nothing; a node's restart took 20 s in a
+		// full test run, leaving a 20 s drain 4 s to prove the loss.
+		DrainTimeout: scenarios.Duration(60 * time.Second),
 		Broker: scenarios.Broker{Kind: "rabbitmq", Target: scenarios.TargetExec, Config: &rabbitmq.Config{},
 			Destination: fmt.Sprintf("mqcheck-test-%s-%d-%d", name, os.Getpid(), destSeq.Add(1))},
 		Producers: scenarios.Producers{Count: 2, Rate: 2000, MessageSize: 256, MaxInFlight: 256},
