@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -52,11 +53,14 @@ type embedded struct {
 // also those it queued while the client was away and never sent, whose
 // first delivery must not be flagged [MQTT-3.3.1-1]. The hook remembers
 // which publishes it saw written and clears DUP on the others, so that
-// the redelivery flag means what it means on mosquitto.
+// the redelivery flag means what it means on mosquitto. A publish is known
+// by its packet id and its payload's hash: ids are reused, and an exchange
+// a dropped connection never finished leaves its id behind (a first
+// delivery that reused it was once flagged DUP under load).
 type dupHook struct {
 	mochi.HookBase
 	mu   sync.Mutex
-	sent map[dupKey]bool
+	sent map[dupKey]uint64
 }
 
 type dupKey struct {
@@ -75,12 +79,13 @@ func (h *dupHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Pa
 		return pk
 	}
 	k := dupKey{cl.ID, pk.PacketID}
+	sum := payloadHash(pk.Payload)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if pk.FixedHeader.Dup && !h.sent[k] {
+	if was, ok := h.sent[k]; pk.FixedHeader.Dup && (!ok || was != sum) {
 		pk.FixedHeader.Dup = false
 	}
-	h.sent[k] = true
+	h.sent[k] = sum
 	return pk
 }
 
@@ -93,10 +98,17 @@ func (h *dupHook) OnQosComplete(cl *mochi.Client, pk packets.Packet) {
 	h.mu.Unlock()
 }
 
+// payloadHash tells one publish's payload from another's (FNV-1a).
+func payloadHash(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
+
 var _ broker.Restarter = (*embedded)(nil)
 
 func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.Env) (*broker.Target, error) {
-	e := &embedded{c: c, log: slog.New(slog.NewTextHandler(io.Discard, nil)), dup: &dupHook{sent: map[dupKey]bool{}}}
+	e := &embedded{c: c, log: slog.New(slog.NewTextHandler(io.Discard, nil)), dup: &dupHook{sent: map[dupKey]uint64{}}}
 	if c.Persistence == "bolt" {
 		base := env.Dir
 		if base == "" {

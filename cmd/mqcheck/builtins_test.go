@@ -243,6 +243,36 @@ func requireBuiltinBroker(t *testing.T, name string) {
 }
 
 func runBuiltin(t *testing.T, bin, name string, want builtinOutcome) {
+	// A restart that outlasted the load (a RabbitMQ node took 34 s to boot
+	// in a full test run) measured the machine, not the built-in: such a
+	// run is told and tried once more; any other mismatch fails at once.
+	if problems, res := runBuiltinOnce(t, bin, name, want); len(problems) > 0 {
+		if !restartOutlastedLoad(res) {
+			t.Error(problems...)
+			return
+		}
+		t.Logf("a restart outlasted the load (the machine was too slow to show the built-in); trying once more: %v", problems)
+		if problems, _ := runBuiltinOnce(t, bin, name, want); len(problems) > 0 {
+			t.Error(problems...)
+		}
+	}
+}
+
+// restartOutlastedLoad: a restart fault healed after the load had ended.
+func restartOutlastedLoad(res *report.Results) bool {
+	if res == nil {
+		return false
+	}
+	for _, f := range res.Faults {
+		if f.Kind == "restart" && f.EndMS > res.Load.EndedMS {
+			return true
+		}
+	}
+	return false
+}
+
+// runBuiltinOnce runs built-in name and says how it differs from want.
+func runBuiltinOnce(t *testing.T, bin, name string, want builtinOutcome) ([]any, *report.Results) {
 	cwd := t.TempDir()
 	start := time.Now()
 	p := startBinaryIn(t, bin, cwd, nil, "run", name)
@@ -275,12 +305,14 @@ func runBuiltin(t *testing.T, bin, name string, want builtinOutcome) {
 	if want.check != nil {
 		problems = append(problems, want.check(res)...)
 	}
+	var out []any
 	if len(problems) > 0 {
-		t.Errorf("%s does not show what its description says:\n  %s\n%s", name, strings.Join(problems, "\n  "), p.output())
+		out = append(out, fmt.Sprintf("%s does not show what its description says:\n  %s\n%s", name, strings.Join(problems, "\n  "), p.output()))
 	}
 	if dumps, _ := filepath.Glob(filepath.Join(filepath.Dir(dirs[0]), "*", "erl_crash.dump")); len(dumps) > 0 {
-		t.Errorf("Erlang crash dumps in the working directory: %v", dumps)
+		out = append(out, fmt.Sprintf("Erlang crash dumps in the working directory: %v", dumps))
 	}
+	return out, res
 }
 
 func all(checks ...func(*report.Results) []string) func(*report.Results) []string {

@@ -169,13 +169,13 @@ faults:
 // sends waiting through it show in the latency.
 const sqsPause = `name: container-sqs-pause
 duration: 5s
-drain_timeout: 20s
+drain_timeout: 40s
 broker:
   kind: sqs
   target: container
   image: %s
   mounts: ["/usr:/usr:ro", "%s:/fauxqs:ro"]
-  sqs: {wait_time: 1s}
+  sqs: {wait_time: 1s, request_timeout: 3s, visibility_timeout: 5s}
 producers: {count: 1, rate: 500/s, message_size: 200}
 consumers: {count: 1}
 faults:
