@@ -80,9 +80,9 @@ var destSeq atomic.Int64
 func scenario(t testing.TB, name string, mutate func(*scenarios.Scenario)) *scenarios.Scenario {
 	t.Helper()
 	s := &scenarios.Scenario{
-		Name:         name,
-		Seed:         7,
-		Duration:     scenarios.Duration(3 * time.Second),
+		Name:     name,
+		Seed:     7,
+		Duration: scenarios.Duration(3 * time.Second),
 		// A drain ends once the backlog is proven empty, so a long bound
 		// costs passing runs nothing; a node's restart took 20 s in a
 		// full test run, leaving a 20 s drain 4 s to prove the loss.
