@@ -258,13 +258,15 @@ func runBuiltin(t *testing.T, bin, name string, want builtinOutcome) {
 	}
 }
 
-// restartOutlastedLoad: a restart fault healed after the load had ended.
+// restartOutlastedLoad: a restart fault's broker answered publishes again
+// only after the load had ended, or never (nodes booting 24–34 s in full
+// test runs).
 func restartOutlastedLoad(res *report.Results) bool {
 	if res == nil {
 		return false
 	}
 	for _, f := range res.Faults {
-		if f.Kind == "restart" && f.EndMS > res.Load.EndedMS {
+		if f.Kind == "restart" && (f.PublishRecoveryMS < 0 || f.EndMS+f.PublishRecoveryMS > res.Load.EndedMS) {
 			return true
 		}
 	}

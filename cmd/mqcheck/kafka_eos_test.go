@@ -219,7 +219,7 @@ faults:
 `, txn))
 			c := res.Counts
 			zs := notices(res, "relay-zombie")
-			batches, accepted := 0, 0
+			batches, more, accepted := 0, 0, 0
 			for _, z := range zs {
 				m := zombieWrote.FindStringSubmatch(z)
 				if m == nil {
@@ -229,6 +229,7 @@ faults:
 				b, _ := strconv.Atoi(m[2])
 				n, _ := strconv.Atoi(m[3])
 				batches += a + b
+				more += b
 				accepted += n
 				if txn && (!strings.Contains(z, "the broker refused it: PRODUCER_FENCED") || n != 0) {
 					t.Errorf("zombie %q: want its writes and its commit refused as fenced", z)
@@ -244,7 +245,11 @@ faults:
 				}
 				return
 			}
-			if code != exitFail || c.DuplicatedStored != uint64(batches) || accepted == 0 {
+			// Without transactions the broker takes what the zombie writes
+			// after the takeover. On a slow machine its whole batch (one
+			// record) was written before the takeover, and there was
+			// nothing more to take (seen in a full run).
+			if code != exitFail || c.DuplicatedStored != uint64(batches) || (more > 0 && accepted == 0) {
 				t.Errorf("exit %d, %d stored twice: want exactly the zombies' %d records", code, c.DuplicatedStored, batches)
 			}
 		})
