@@ -51,8 +51,12 @@ HEAD
   echo
   echo "## Ratios"
   echo
-  echo "| benchmark | row | rate | ratio |"
-  echo "|---|---|---:|---:|"
+  echo "Ratio: mqcheck's rate over the bare loop's (medians). CPU: this process's CPU time per"
+  echo "message (the broker's too when it runs in process); CPU ratio: the bare loop's over"
+  echo "mqcheck's, steadier than the rate ratio on a busy machine."
+  echo
+  echo "| benchmark | row | rate | ratio | CPU µs/msg | CPU ratio |"
+  echo "|---|---|---:|---:|---:|---:|"
   # A title is an unindented line that is not go test's; its rows are the
   # indented lines after it; the bare loop's row has no ratio.
   awk '
@@ -60,12 +64,14 @@ HEAD
     /^[^ \t]/ { title = $0; next }
     /^  / && title != "" {
       line = $0; sub(/^ +/, "", line)
-      ratio = "—"
-      if (match(line, /ratio [0-9.]+/)) { ratio = substr(line, RSTART + 6, RLENGTH - 6) }
+      ratio = "—"; cpu = "—"; cpuratio = "—"
+      if (match(line, /  ratio [0-9.]+/)) { ratio = substr(line, RSTART + 8, RLENGTH - 8) }
+      if (match(line, /cpu [0-9.]+ µs/)) { cpu = substr(line, RSTART + 4, RLENGTH - 4 - length(" µs")) }
+      if (match(line, /cpu ratio [0-9.]+/)) { cpuratio = substr(line, RSTART + 10, RLENGTH - 10) }
       if (match(line, /[0-9]+ [a-z]+\/s/)) {
         label = substr(line, 1, RSTART - 1); sub(/ +$/, "", label)
         rate = substr(line, RSTART, RLENGTH)
-        printf "| %s | %s | %s | %s |\n", title, label, rate, ratio
+        printf "| %s | %s | %s | %s | %s | %s |\n", title, label, rate, ratio, cpu, cpuratio
       }
     }' "$out"
   echo
