@@ -49,6 +49,9 @@ type producer struct {
 	// so the checker dates the last slot of sends from it.
 	last     uint64
 	lastTime int64
+	// scratch is the one payload buffer of a driver that copies payloads
+	// at Publish (broker.PayloadCopier); nil: a buffer per message.
+	scratch []byte
 }
 
 // noneSent marks a producer that has published nothing.
@@ -65,6 +68,12 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 	}
 	p.pool = newMsgPool(cfg.MaxInFlight, func() *broker.Message {
 		m := &broker.Message{Producer: id}
+		if p.scratch != nil {
+			// The driver copies at Publish: every message is built in
+			// the one buffer (broker.PayloadCopier).
+			m.Payload = p.scratch
+			return m
+		}
 		if cfg.Text {
 			m.Payload = p.enc.NewTextBuffer()
 		} else {
@@ -82,6 +91,11 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 	p.drv, err = d.NewProducer(ctx, p.opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating producer %d: %w", id, err)
+	}
+	// Messages are made once the driver's producer exists (the pool makes
+	// them as the loop needs them).
+	if c, ok := p.drv.(broker.PayloadCopier); ok && c.CopiesPayload() && !cfg.Text {
+		p.scratch = p.enc.NewBuffer()
 	}
 	return p, nil
 }

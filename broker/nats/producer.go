@@ -78,6 +78,12 @@ func (d *driver) NewProducer(ctx context.Context, o broker.ProducerOptions) (bro
 	return p, nil
 }
 
+// CopiesPayload: a core publish is copied into the client's write buffer
+// before Publish returns, and nothing reads it again. A JetStream publish is
+// not: the client keeps the message for its ack future and re-sends read
+// it after the ack.
+func (p *producer) CopiesPayload() bool { return p.js == nil }
+
 func msgID(m *broker.Message) string {
 	return strconv.Itoa(m.Producer) + "-" + strconv.FormatUint(m.Seq, 10)
 }
