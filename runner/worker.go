@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/mqcheck/mqcheck/report"
@@ -45,8 +46,11 @@ func CheckWorker(s *scenarios.Scenario, w *Worker, now time.Time) error {
 	case w.Index < 0 || w.Index >= w.Count:
 		errs = append(errs, fmt.Errorf("--worker: worker %d of %d: the index runs from 0 to %d", w.Index, w.Count, w.Count-1))
 	}
-	if w.RunID == "" {
+	switch {
+	case w.RunID == "":
 		errs = append(errs, errors.New("--run-id: a run split across workers needs one id that every worker is given"))
+	case !runIDPattern.MatchString(w.RunID):
+		errs = append(errs, fmt.Errorf("--run-id %q: letters, digits, '.', '_' and '-', at most 63 (it names directories and labels)", w.RunID))
 	}
 	if s.Load.Mode == scenarios.LoadFindMax {
 		errs = append(errs, errors.New("load.mode: find-max searches one process's rate and cannot be split across workers"))
@@ -68,6 +72,8 @@ func CheckWorker(s *scenarios.Scenario, w *Worker, now time.Time) error {
 	}
 	return errors.Join(errs...)
 }
+
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // workerSeed is the seed of a worker run whose scenario left it to
 // mqcheck: every worker must draw the same fault schedule.

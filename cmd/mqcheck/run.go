@@ -42,7 +42,7 @@ Brokers (broker.kind):
 		Version:       toolVersion(),
 	}
 	root.SetVersionTemplate("mqcheck {{.Version}}\n")
-	root.AddCommand(newRunCmd(ld), newValidateCmd(ld), newScenariosCmd(), newReportCmd(), newCompareCmd(), newVersionCmd(), newSchemaCmd(ld))
+	root.AddCommand(newRunCmd(ld), newValidateCmd(ld), newScenariosCmd(), newReportCmd(), newCompareCmd(), newMergeCmd(), newK8sCmd(ld), newVersionCmd(), newSchemaCmd(ld))
 	return root
 }
 
