@@ -145,10 +145,10 @@ func readWorkers(dirs []string, o Options) ([]*worker, error) {
 	for _, w := range ws[1:] {
 		a, b := first.res.Worker, w.res.Worker
 		switch {
-		case a.RunID != b.RunID || first.res.RunID != w.res.RunID:
+		case a.RunID != b.RunID:
 			return nil, inputErr("%s and %s are parts of different runs (run ids %q and %q): merge the workers of one run",
 				first.dir, w.dir, a.RunID, b.RunID)
-		case a.ScenarioSHA256 != b.ScenarioSHA256:
+		case a.ScenarioSHA256 != b.ScenarioSHA256 || first.res.RunID != w.res.RunID:
 			return nil, inputErr("%s and %s ran different scenarios (sha256 %.12s and %.12s): every worker must run the same one",
 				first.dir, w.dir, a.ScenarioSHA256, b.ScenarioSHA256)
 		case a.Count != b.Count:
