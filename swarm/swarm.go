@@ -470,7 +470,8 @@ const minQuiet = time.Second
 // sent is partly received elsewhere and only the merge can tell what is
 // missing. The drain ends once nothing has been received for settle (at
 // least minQuiet) and, where the broker tells, nothing is left to
-// deliver; or at the deadline.
+// deliver (where it can count it with other workers' consumers attached);
+// or at the deadline.
 func (s *Swarm) drainQuiet(ctx context.Context, start, deadline time.Time, timeout, settle time.Duration, bl broker.Backlogger) DrainResult {
 	quiet := max(settle, minQuiet)
 	const poll = 100 * time.Millisecond
@@ -488,7 +489,11 @@ func (s *Swarm) drainQuiet(ctx context.Context, start, deadline time.Time, timeo
 			bctx, cancel := context.WithDeadline(ctx, minTime(time.Now().Add(2*time.Second), deadline))
 			n, err := bl.Backlog(bctx)
 			cancel()
-			empty = err == nil && n == 0
+			// A driver's count may refuse to answer here (RabbitMQ's sees
+			// other workers' consumers on its queues, and another worker
+			// may take its probe): only a backlog it does count holds
+			// the drain; quiet decides otherwise.
+			empty = err != nil || n == 0
 			if !empty {
 				since = time.Now()
 			}
