@@ -27,7 +27,7 @@ test:
 
 ## bench: throughput and memory figures (ratios are printed, not asserted)
 bench:
-	$(GO) test -run '^$$' -bench 'Ingest|Finalize' -benchtime=1x -benchmem ./checker/
+	$(GO) test -run '^$$' -bench 'Ingest|Finalize|MergeWorkers' -benchtime=1x -benchmem ./checker/
 	$(GO) test -run '^$$' -bench . -benchmem ./message/
 	$(GO) test -run '^$$' -bench PublishConsume -benchmem ./broker/memory/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/kafka/
