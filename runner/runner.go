@@ -692,10 +692,7 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	// A worker cannot tell what is missing: the other workers' consumers
 	// took part of its messages. What it did not receive is unaccounted.
 	o := checker.Options{Drained: dr.Drained && r.o.Worker == nil, Claims: r.s.Claims, SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle}
-	if w := r.o.Worker; w != nil {
-		first, n := swarm.Part(r.s.Producers.Count, w.Count, w.Index)
-		o.Judged = func(p uint32) bool { return int(p) >= first && int(p) < first+n }
-	}
+	o.Judged = r.judged()
 	if pr, ok := r.drv.(broker.ProbeReporter); ok {
 		o.Unproven = pr.Unproven()
 	}

@@ -135,6 +135,16 @@ func workerInfo(s *scenarios.Scenario, w *Worker, hash string) *report.Worker {
 	return info
 }
 
+// judged limits a worker's own figures to its producers (nil: all).
+func (r *run) judged() func(uint32) bool {
+	w := r.o.Worker
+	if w == nil {
+		return nil
+	}
+	first, n := swarm.Part(r.s.Producers.Count, w.Count, w.Index)
+	return func(p uint32) bool { return int(p) >= first && int(p) < first+n }
+}
+
 // waitStart holds the load until the start barrier; a barrier already
 // passed starts it at once, with a notice.
 func (r *run) waitStart(ctx context.Context) error {
