@@ -183,3 +183,29 @@ func TestDistributedBadInput(t *testing.T) {
 		t.Fatalf("merge --allow-partial: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestFaultOnOneWorker: a fault runs on the worker faults[].worker names
+// only, and the merged run lists it once, with that worker.
+func TestFaultOnOneWorker(t *testing.T) {
+	file := writeScenario(t, strings.Replace(workerScenario, "faults: {window: 200, drop: 3}", "faults: {}", 1)+
+		"faults: [{kind: producer-crash, at: 300ms, client: 0, worker: 1}]\n")
+	dirs := runWorkers(t, file, "fault-1", 2)
+	for i, want := range []int{0, 1} {
+		r, err := report.ReadFile(filepath.Join(dirs[i], "results.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Faults) != want {
+			t.Errorf("worker %d applied %d faults, want %d: %+v", i, len(r.Faults), want, r.Faults)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "merged")
+	code, _, stderr := mqcheck(t, "merge", dirs[0], dirs[1], "--out", out, "-q")
+	r, err := report.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatalf("merge: exit %d: %v\n%s", code, err, stderr)
+	}
+	if len(r.Faults) != 1 || r.Faults[0].Worker == nil || *r.Faults[0].Worker != 1 || r.Faults[0].Kind != "producer-crash" {
+		t.Errorf("merged faults %+v, want the one producer-crash of worker 1", r.Faults)
+	}
+}
