@@ -413,6 +413,8 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	clients.attach(sw)
+	// The swarm paces with the whole load; a worker's figures are its part.
+	pacer = reportPacer(pacer, sh)
 	col := sw.Collector()
 	live := &liveTotals{col: col}
 	if err := sw.StartConsumers(ctx); err != nil {
@@ -731,7 +733,8 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 		r.res.Throughput = report.Throughput{SentPerS: float64(t.Sent) / secs, AckedPerS: float64(t.Acked) / secs,
 			ReceivedPerS: float64(t.Received) / secs}
 	}
-	r.res.Load = loadResult(r.s, sw, pacer, t, r.res.Timeline)
+	_, nproducers, _ := share(r.s, r.o.Worker)
+	r.res.Load = loadResult(r.s, nproducers, sw, pacer, t, r.res.Timeline)
 	if search != nil {
 		r.res.Load.FindMax = search.result()
 	}

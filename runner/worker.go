@@ -172,3 +172,40 @@ func (r *run) waitStart(ctx context.Context) error {
 // consumers share subscriptions with the other workers', so only the
 // merge of every worker's state can decide.
 const workerNote = "not decided by one worker: mqcheck merge of every worker's run directory decides"
+
+// sharePacer is the load's pacer as one worker sees it: Hits counts only
+// the hits its producers make, so its target rate, intended sends and
+// timeline are its part (the swarm itself paces with the whole pacer).
+type sharePacer struct {
+	swarm.Pacer
+	sh *swarm.Share
+}
+
+// Hits counts the hits before d that fall to this worker's producers:
+// hit h is producer h mod TotalProducers's.
+func (p sharePacer) Hits(d time.Duration) uint64 {
+	total := p.Pacer.Hits(d)
+	stride := uint64(max(1, p.sh.TotalProducers))
+	_, n := swarm.Part(p.sh.TotalProducers, p.sh.Workers, p.sh.Worker)
+	var hits uint64
+	for k := uint64(p.sh.FirstProducer); k < uint64(p.sh.FirstProducer+n); k++ {
+		if total > k {
+			hits += (total - k + stride - 1) / stride
+		}
+	}
+	return hits
+}
+
+// Rate is this worker's part of the intended rate.
+func (p sharePacer) Rate(elapsed time.Duration) float64 {
+	_, n := swarm.Part(p.sh.TotalProducers, p.sh.Workers, p.sh.Worker)
+	return p.Pacer.Rate(elapsed) * float64(n) / float64(max(1, p.sh.TotalProducers))
+}
+
+// reportPacer is the pacer the run's figures count with.
+func reportPacer(p swarm.Pacer, sh *swarm.Share) swarm.Pacer {
+	if p == nil || sh == nil {
+		return p
+	}
+	return sharePacer{Pacer: p, sh: sh}
+}

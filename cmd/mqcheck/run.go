@@ -142,7 +142,7 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			if worker != nil && runErr == nil {
 				// Its verdict is the merge's: a worker that ran its
 				// part exits 0 (a Kubernetes Job counts it complete).
-				return workerDone(cmd.ErrOrStderr(), worker, out)
+				return workerDone(notes, worker, out)
 			}
 			return exitFor(res, runErr)
 		},
