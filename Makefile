@@ -69,6 +69,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./broker/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckSave$$' -fuzztime $(FUZZTIME) ./broker/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedactServers$$' -fuzztime $(FUZZTIME) ./broker/nats/
+	$(GO) test -run '^$$' -fuzz '^FuzzWorkerFlag$$' -fuzztime $(FUZZTIME) ./cmd/mqcheck/
 
 ## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
 screenshot:
