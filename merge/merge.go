@@ -258,6 +258,12 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 		r.Error = "merged from partial workers: the verdict cannot be pass"
 	}
 	r.Latency = mergeLatency(ws)
+	if len(ws) > 1 {
+		r.Merged.Clocks, r.Merged.EndToEndErrorUS = clocks(ws)
+		if n := clockNote(r.Merged.EndToEndErrorUS); n != "" {
+			r.Merged.Notes = append(r.Merged.Notes, n)
+		}
+	}
 	if err := report.ApplyThresholds(r, s.Thresholds); err != nil {
 		r.Merged.Notes = append(r.Merged.Notes, "thresholds not decided: "+err.Error())
 	}

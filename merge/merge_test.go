@@ -53,3 +53,41 @@ func TestMergeLatency(t *testing.T) {
 		t.Errorf("merged %+v\nwant %+v (negative 3)", got, want)
 	}
 }
+
+// TestOffset: the NTP bound from the least one-way times each way. Worker
+// j's clock 5 ms ahead of i's, delays of 1 ms and 3 ms: i→j reads 6 ms,
+// j→i reads -2 ms; the offset lies in [2 ms, 6 ms]: 4 ± 2 ms, holding 5.
+func TestOffset(t *testing.T) {
+	tests := []struct {
+		ij, ji       int64
+		offset, half int64
+	}{
+		{6e6, -2e6, 4e6, 2e6},
+		{100, 100, 0, 100}, // one clock, 100 ns each way
+		{-3e6, 5e6, -4e6, 1e6},
+	}
+	for _, tt := range tests {
+		off, half := Offset(tt.ij, tt.ji)
+		if off != tt.offset || half != tt.half {
+			t.Errorf("Offset(%d, %d) = %d ± %d, want %d ± %d", tt.ij, tt.ji, off, half, tt.offset, tt.half)
+		}
+	}
+}
+
+func TestClocks(t *testing.T) {
+	ns := func(v int64) *int64 { return &v }
+	mk := func(i int, oneWay ...*int64) *worker {
+		return &worker{res: &report.Results{Worker: &report.Worker{Index: i, MinOneWayNS: oneWay}}}
+	}
+	// Worker 1 is 5 ms ahead (6 ms / -2 ms); worker 2 received nothing of 0's.
+	ws := []*worker{mk(0, nil, ns(-2e6), ns(1e6)), mk(1, ns(6e6), nil, nil), mk(2, nil, nil, nil)}
+	got, widest := clocks(ws)
+	want := []report.ClockOffset{{Worker: 1, Known: true, OffsetUS: 4000, ErrorUS: 2000}, {Worker: 2}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] || widest != -1 {
+		t.Errorf("clocks %+v widest %d, want %+v widest -1", got, widest, want)
+	}
+	_, widest = clocks(ws[:2])
+	if widest != 2000 || clockNote(widest) == "" {
+		t.Errorf("widest %d (note %q), want 2000 and a note", widest, clockNote(widest))
+	}
+}

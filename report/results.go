@@ -82,6 +82,10 @@ type Worker struct {
 	FirstConsumer int    `json:"first_consumer"`
 	Consumers     int    `json:"consumers"`
 	StartAt       string `json:"start_at,omitempty"`
+	// MinOneWayNS[w] is the least time from a send on worker w's clock to
+	// a receipt on this worker's (null: none of w's messages received
+	// here): a delay plus the clocks' offset, which the merge bounds.
+	MinOneWayNS []*int64 `json:"min_one_way_ns,omitempty"`
 }
 
 // Merged says what mqcheck merge combined.
@@ -91,6 +95,24 @@ type Merged struct {
 	// Notes say what the merge could not judge as one process would have
 	// (ordering across workers, partial workers).
 	Notes []string `json:"notes"`
+	// Clocks are the workers' clock offsets to worker 0's, from the
+	// messages they exchanged through the broker (an NTP exchange: the
+	// least one-way time each way).
+	Clocks []ClockOffset `json:"clocks,omitempty"`
+	// EndToEndErrorUS bounds the error of an end-to-end latency of a
+	// message received on another worker than its sender's: the widest
+	// offset bound (-1: some offset unknown).
+	EndToEndErrorUS int64 `json:"end_to_end_error_us"`
+}
+
+// ClockOffset is worker Worker's clock minus worker 0's: between
+// OffsetUS-ErrorUS and OffsetUS+ErrorUS. Known is false when the two
+// workers did not receive each other's messages.
+type ClockOffset struct {
+	Worker   int   `json:"worker"`
+	Known    bool  `json:"known"`
+	OffsetUS int64 `json:"offset_us"`
+	ErrorUS  int64 `json:"error_us"`
 }
 
 // MergedWorker is one merged run directory.

@@ -324,5 +324,12 @@ func splitLines(ew *errWriter, r *Results) {
 		for _, n := range m.Notes {
 			ew.printf("  note: %s\n", n)
 		}
+		for _, c := range m.Clocks {
+			if c.Known {
+				ew.printf("  clock of worker %d: %+dµs ± %dµs from worker 0's\n", c.Worker, c.OffsetUS, c.ErrorUS)
+			} else {
+				ew.printf("  clock of worker %d: offset unknown\n", c.Worker)
+			}
+		}
 	}
 }

@@ -506,6 +506,11 @@ func (r *run) execute(ctx context.Context) error {
 	consumerErrs := sw.ConsumerErrors()
 
 	r.finish(sw, faults, dr, pacer, search)
+	if r.res.Worker != nil {
+		r.mu.Lock()
+		r.res.Worker.MinOneWayNS = oneWay(sw.OneWay())
+		r.mu.Unlock()
+	}
 	// A consumer that gave up while others went on leaves the verdict to
 	// them, but is never silent (when it happened is not known: the time
 	// is when the run noticed).

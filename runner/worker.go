@@ -209,3 +209,16 @@ func reportPacer(p swarm.Pacer, sh *swarm.Share) swarm.Pacer {
 	}
 	return sharePacer{Pacer: p, sh: sh}
 }
+
+// oneWay is the swarm's one-way minimums for results.json: null where none.
+func oneWay(ns []int64) []*int64 {
+	var out []*int64
+	for _, d := range ns {
+		if d == swarm.NoOneWay {
+			out = append(out, nil)
+			continue
+		}
+		out = append(out, &d)
+	}
+	return out
+}

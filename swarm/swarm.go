@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,46 @@ func (c *Config) extraBase() int {
 
 // extraPerWorker bounds the ids of consumers one worker adds during a run.
 const extraPerWorker = 1 << 12
+
+// NoOneWay marks a worker none of whose messages this one received.
+const NoOneWay = int64(math.MaxInt64)
+
+// newOneWay returns the one-way minimums, none yet, and the producer to
+// worker table of sh's run.
+func newOneWay(sh *Share) ([]int64, []uint16) {
+	oneWay := make([]int64, sh.Workers)
+	for i := range oneWay {
+		oneWay[i] = NoOneWay
+	}
+	workerOf := make([]uint16, sh.TotalProducers)
+	for w := range sh.Workers {
+		first, n := Part(sh.TotalProducers, sh.Workers, w)
+		for p := first; p < first+n; p++ {
+			workerOf[p] = uint16(w)
+		}
+	}
+	return oneWay, workerOf
+}
+
+// OneWay returns, per worker of a split run, the least time from a send on
+// that worker's clock to a receipt on this one's (NoOneWay: none
+// received): a delay plus the offset between the two clocks. Two workers'
+// figures of each other bound that offset as an NTP exchange does (see
+// merge). Nil unless the run is split. Call it after StopConsumers.
+func (s *Swarm) OneWay() []int64 {
+	if !s.cfg.distributed() {
+		return nil
+	}
+	out, _ := newOneWay(s.cfg.Share)
+	for _, c := range append(s.consumers, s.extras...) {
+		c.mu.Lock()
+		for w, d := range c.oneWay {
+			out[w] = min(out[w], d)
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
 
 // distributed: this swarm is one worker of several.
 func (c *Config) distributed() bool { return c.Share != nil && c.Share.Workers > 1 }

@@ -48,6 +48,17 @@ func TestWorkersProcessesShareRabbitMQ(t *testing.T) {
 	if sum != got.Sent {
 		t.Errorf("workers sent %d together, the merge says %d", sum, got.Sent)
 	}
+	// One machine, one clock: the true offset, 0, lies within every
+	// bound the merge gives (its width is the delays', not asserted).
+	if len(r.Merged.Clocks) != 2 {
+		t.Fatalf("clocks %+v, want workers 1 and 2", r.Merged.Clocks)
+	}
+	for _, c := range r.Merged.Clocks {
+		t.Logf("clock of worker %d: %+d ± %d µs", c.Worker, c.OffsetUS, c.ErrorUS)
+		if !c.Known || c.OffsetUS > c.ErrorUS+1 || -c.OffsetUS > c.ErrorUS+1 {
+			t.Errorf("worker %d: offset %d ± %d µs (known %v) excludes 0, the offset of one machine's clock", c.Worker, c.OffsetUS, c.ErrorUS, c.Known)
+		}
+	}
 }
 
 // TestWorkersProcessesConsumerCrash: worker 1's first consumer dies before
