@@ -27,7 +27,7 @@ test:
 
 ## bench: throughput and memory figures (ratios are printed, not asserted)
 bench:
-	$(GO) test -run '^$$' -bench 'Ingest|Finalize' -benchtime=1x -benchmem ./checker/
+	$(GO) test -run '^$$' -bench 'Ingest|Finalize|MergeWorkers' -benchtime=1x -benchmem ./checker/
 	$(GO) test -run '^$$' -bench . -benchmem ./message/
 	$(GO) test -run '^$$' -bench PublishConsume -benchmem ./broker/memory/
 	$(GO) test -run '^$$' -bench 'SwarmVsBare|OutOfProcess' -benchtime=1x ./broker/kafka/
@@ -74,6 +74,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./broker/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckSave$$' -fuzztime $(FUZZTIME) ./broker/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedactServers$$' -fuzztime $(FUZZTIME) ./broker/nats/
+	$(GO) test -run '^$$' -fuzz '^FuzzWorkerFlag$$' -fuzztime $(FUZZTIME) ./cmd/mqcheck/
 
 ## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
 screenshot:

@@ -126,6 +126,11 @@ type Options struct {
 	// deliberate re-sends a deduplication claim rests on), with why: they
 	// are unknown where they would have passed.
 	Unproven map[string]string
+	// Judged, when set, limits the per-producer figures (sent, unique,
+	// unexpected, missing) to the producers it accepts: a worker of a
+	// split run judges its own producers, and its consumers' receipts of
+	// other workers' messages are the merge's to match.
+	Judged func(producer uint32) bool
 }
 
 // Result is the checker's conclusion about a run.
@@ -188,7 +193,7 @@ func (c *Checker) Finalize(o Options) *Result {
 		missingName = "unaccounted"
 	}
 	for id, p := range c.producers {
-		if p == nil {
+		if p == nil || (o.Judged != nil && !o.Judged(uint32(id))) {
 			continue
 		}
 		cnt.Sent += p.sent.Cardinality()

@@ -153,6 +153,19 @@ func Load(r io.Reader) (*Checker, error) {
 	return c, nil
 }
 
+// MergeState folds a state written by Save into c, as Merge does, without
+// building a checker of it first (mqcheck merge reads many large states).
+func (c *Checker) MergeState(r io.Reader) error {
+	var st savedState
+	if err := gob.NewDecoder(r).Decode(&st); err != nil {
+		return fmt.Errorf("reading checker state: %w", err)
+	}
+	if st.Version != stateVersion {
+		return fmt.Errorf("checker state has version %d, this mqcheck reads version %d", st.Version, stateVersion)
+	}
+	return c.mergeSaved(&st)
+}
+
 // Merge folds another checker's state into c, as if one checker had seen
 // both histories: sets are united, and a message both received within one
 // subscription counts as a duplicate. Order is judged per process, so

@@ -58,6 +58,70 @@ type Results struct {
 	Connections *Connections `json:"connections,omitempty"`
 	// Process is what the mqcheck process itself used.
 	Process *Process `json:"process,omitempty"`
+	// Worker is set on one worker's part of a run split across workers
+	// (mqcheck run --worker I/N): its counts are its own producers' and
+	// consumers', and its claims are left to mqcheck merge.
+	Worker *Worker `json:"worker,omitempty"`
+	// Merged is set on the run directory mqcheck merge made.
+	Merged *Merged `json:"merged,omitempty"`
+}
+
+// Worker is one worker's part of a run split across workers.
+type Worker struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+	// RunID is the id every worker was given (--run-id).
+	RunID string `json:"run_id"`
+	// ScenarioSHA256 is the hash of the resolved scenario.yaml: the
+	// workers of one run ran the same scenario.
+	ScenarioSHA256 string `json:"scenario_sha256"`
+	FirstProducer  int    `json:"first_producer"`
+	Producers      int    `json:"producers"`
+	// FirstConsumer and Consumers are this worker's part of each
+	// subscription's consumers.
+	FirstConsumer int    `json:"first_consumer"`
+	Consumers     int    `json:"consumers"`
+	StartAt       string `json:"start_at,omitempty"`
+	// MinOneWayNS[w] is the least time from a send on worker w's clock to
+	// a receipt on this worker's (null: none of w's messages received
+	// here): a delay plus the clocks' offset, which the merge bounds.
+	MinOneWayNS []*int64 `json:"min_one_way_ns,omitempty"`
+}
+
+// Merged says what mqcheck merge combined.
+type Merged struct {
+	// Workers are the merged run directories, in worker order.
+	Workers []MergedWorker `json:"workers"`
+	// Notes say what the merge could not judge as one process would have
+	// (ordering across workers, partial workers).
+	Notes []string `json:"notes"`
+	// Clocks are the workers' clock offsets to worker 0's, from the
+	// messages they exchanged through the broker (an NTP exchange: the
+	// least one-way time each way).
+	Clocks []ClockOffset `json:"clocks,omitempty"`
+	// EndToEndErrorUS bounds the error of an end-to-end latency of a
+	// message received on another worker than its sender's: the widest
+	// offset bound (-1: some offset unknown).
+	EndToEndErrorUS int64 `json:"end_to_end_error_us"`
+}
+
+// ClockOffset is worker Worker's clock minus worker 0's: between
+// OffsetUS-ErrorUS and OffsetUS+ErrorUS. Known is false when the two
+// workers did not receive each other's messages.
+type ClockOffset struct {
+	Worker   int   `json:"worker"`
+	Known    bool  `json:"known"`
+	OffsetUS int64 `json:"offset_us"`
+	ErrorUS  int64 `json:"error_us"`
+}
+
+// MergedWorker is one merged run directory.
+type MergedWorker struct {
+	Dir     string `json:"dir"`
+	Index   int    `json:"index"`
+	Verdict string `json:"verdict"`
+	Partial bool   `json:"partial,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Connections are a run's client connects: the first of every producer
@@ -295,10 +359,12 @@ type Fault struct {
 	// was scheduled ("faults.1: random (seed 42) between 5s and 15s, 2 of
 	// 3"); PlannedMS is when the schedule put it. The resolved schedule
 	// depends only on the scenario and its seed.
-	Schedule  string `json:"schedule,omitempty"`
-	PlannedMS int64  `json:"planned_ms"`
-	StartMS   int64  `json:"start_ms"` // since the start of the load phase
-	EndMS     int64  `json:"end_ms"`
+	Schedule string `json:"schedule,omitempty"`
+	// Worker is the worker that applied the fault, in a merged run.
+	Worker    *int  `json:"worker,omitempty"`
+	PlannedMS int64 `json:"planned_ms"`
+	StartMS   int64 `json:"start_ms"` // since the start of the load phase
+	EndMS     int64 `json:"end_ms"`
 	// RecoveryMS: from the end of the fault to the first successful publish
 	// and the first delivery after it (-1: none seen).
 	PublishRecoveryMS int64 `json:"publish_recovery_ms"`

@@ -16,6 +16,7 @@ func Text(w io.Writer, r *Results) error {
 	s := r.Scenario
 	ew.printf("mqcheck %s · %s · run %s · seed %d\n", s.Name, targetLine(r), r.RunID, s.Seed)
 	ew.printf("load %s\n", askedLoadLine(s, s.Rate))
+	splitLines(ew, r)
 	if r.Measured() {
 		ew.printf("drain %s\n", drainLine(r.Drain, "INCOMPLETE"))
 	}
@@ -25,6 +26,9 @@ func Text(w io.Writer, r *Results) error {
 	warnings(ew, r.Notices)
 	for _, f := range r.Faults {
 		line := fmt.Sprintf("fault: %s at %s for %s", f.Target, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS))
+		if f.Worker != nil {
+			line += fmt.Sprintf(" (on worker %d)", *f.Worker)
+		}
 		if f.PublishRecoveryMS >= 0 {
 			line += fmt.Sprintf("; publishing recovered %s after", fmtMS(f.PublishRecoveryMS))
 		}
@@ -306,4 +310,26 @@ func (e *errWriter) Write(p []byte) (int, error) {
 
 func (e *errWriter) printf(format string, args ...any) {
 	fmt.Fprintf(e, format, args...)
+}
+
+// splitLines says what part of a split run the results are: one worker's
+// (its claims are the merge's), or the merge of every worker's.
+func splitLines(ew *errWriter, r *Results) {
+	if w := r.Worker; w != nil {
+		ew.printf("worker %d of %d (run id %s): producers %d-%d, %d consumers per subscription; claims are decided by mqcheck merge\n",
+			w.Index, w.Count, w.RunID, w.FirstProducer, w.FirstProducer+w.Producers-1, w.Consumers)
+	}
+	if m := r.Merged; m != nil {
+		ew.printf("merged from %d workers\n", len(m.Workers))
+		for _, n := range m.Notes {
+			ew.printf("  note: %s\n", n)
+		}
+		for _, c := range m.Clocks {
+			if c.Known {
+				ew.printf("  clock of worker %d: %+dµs ± %dµs from worker 0's\n", c.Worker, c.OffsetUS, c.ErrorUS)
+			} else {
+				ew.printf("  clock of worker %d: offset unknown\n", c.Worker)
+			}
+		}
+	}
 }

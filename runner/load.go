@@ -44,7 +44,7 @@ func pacerOf(s *scenarios.Scenario) (swarm.Pacer, error) {
 // loadResult is what the load intended and did: every intended send made
 // or counted not sent, target against achieved rate over the time the
 // load lasted, and the notices a reader needs.
-func loadResult(s *scenarios.Scenario, sw *swarm.Swarm, pacer swarm.Pacer, t swarm.Totals, rows []report.Second) report.LoadResult {
+func loadResult(s *scenarios.Scenario, producers int, sw *swarm.Swarm, pacer swarm.Pacer, t swarm.Totals, rows []report.Second) report.LoadResult {
 	start, stopped := sw.LoadSpan()
 	ended := min(sw.LoadEnd(), stopped)
 	l := report.LoadResult{Mode: report.LoadClosedLoop, PlannedMS: s.Duration.D().Milliseconds(),
@@ -67,7 +67,7 @@ func loadResult(s *scenarios.Scenario, sw *swarm.Swarm, pacer swarm.Pacer, t swa
 		l.TargetPerS = float64(l.Intended) / secs
 	}
 	l.AchievedPerS = float64(t.Sent) / secs
-	window := uint64(s.Producers.MaxInFlight * s.Producers.Count)
+	window := uint64(s.Producers.MaxInFlight * producers)
 	short := l.TargetPerS > 0 && l.AchievedPerS < report.RateShortfall*l.TargetPerS
 	pinned, of := pinnedSeconds(rows, window, l.EndedMS)
 	l.WindowBound = pinned*2 > of && (pacer == nil || short)

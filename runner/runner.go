@@ -61,6 +61,9 @@ type Options struct {
 	// outstanding confirms end at once, and closing the driver and the
 	// target gets abortCleanup. results.json is still written.
 	Abort <-chan struct{}
+	// Worker, when set, makes the run one worker's part of a run split
+	// across workers (see Worker).
+	Worker *Worker
 }
 
 // abortCleanup bounds each cleanup step (closing the driver, stopping a
@@ -149,6 +152,18 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	if err := checkBeforeRun(s); err != nil {
 		return nil, &ScenarioError{err}
 	}
+	if w := o.Worker; w != nil {
+		if err := CheckWorker(s, w, time.Now()); err != nil {
+			return nil, &ScenarioError{err}
+		}
+		if s.Seed == 0 {
+			s.Seed = workerSeed(w.RunID)
+		}
+		if w.Count > 1 {
+			// Other workers may still read what this one created.
+			s.Broker.Keep = true
+		}
+	}
 	if o.CheckpointEvery <= 0 {
 		o.CheckpointEvery = 5 * time.Second
 	}
@@ -163,13 +178,24 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	runID := binary.BigEndian.Uint64(idb[:])
+	runIDHex := hex.EncodeToString(idb[:])
+	resolved, err := (scenarios.Loader{Kinds: o.Kinds}).Marshal(s.Redacted())
+	if err != nil {
+		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
+	}
+	var worker *report.Worker
+	if w := o.Worker; w != nil {
+		hash := ScenarioHash(resolved)
+		runID, runIDHex = workerRunID(hash, w.RunID)
+		worker = workerInfo(s, w, hash)
+	}
 	// Everything that leaves the run (logs, results.json, scenario.yaml,
 	// the returned error) goes through the scrubber: drivers and client
 	// libraries quote URLs with passwords in their errors.
 	scrub := s.Scrubber()
 	log = slog.New(redact.Handler(log.Handler(), scrub))
 	r := &run{o: o, s: s, log: log, runID: runID, scrub: scrub, res: &report.Results{
-		SchemaVersion: report.SchemaVersion, Tool: o.Tool, RunID: hex.EncodeToString(idb[:]),
+		SchemaVersion: report.SchemaVersion, Tool: o.Tool, RunID: runIDHex, Worker: worker,
 		Scenario: scenarioInfo(s), StartedAt: time.Now().UTC().Format(time.RFC3339Nano),
 		Verdict: checker.Unknown, Faults: []report.Fault{}, Notices: []report.Notice{}, Timeline: []report.Second{},
 		Claims: report.Undecided(s.Claims, report.NotStarted), Examples: map[string][]checker.Example{},
@@ -185,9 +211,7 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
 	}
-	if y, err := (scenarios.Loader{Kinds: o.Kinds}).Marshal(s.Redacted()); err != nil {
-		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
-	} else if err := os.WriteFile(filepath.Join(o.Dir, "scenario.yaml"), y, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(o.Dir, "scenario.yaml"), resolved, 0o644); err != nil {
 		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
 	}
 	// A results file exists from the start: killed before the first
@@ -339,8 +363,9 @@ func (r *run) execute(ctx context.Context) error {
 			}
 		}
 	}()
-	clients := &swarmClients{producers: s.Producers.Count, consumers: s.Consumers.Count * s.Consumers.Subscriptions}
-	plan, err := chaos.Plan(s.Faults, chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
+	sh, nproducers, nconsumers := share(s, r.o.Worker)
+	clients := &swarmClients{producers: nproducers, consumers: nconsumers * s.Consumers.Subscriptions}
+	plan, err := chaos.Plan(workerFaults(s.Faults, r.o.Worker), chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
 		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log})
 	if err != nil {
 		return &ScenarioError{err}
@@ -374,7 +399,7 @@ func (r *run) execute(ctx context.Context) error {
 		return &ScenarioError{err}
 	}
 	sw := swarm.New(swarm.Config{
-		RunID: r.runID, Seed: s.Seed, Producers: s.Producers.Count, Consumers: s.Consumers.Count,
+		RunID: r.runID, Seed: s.Seed, Producers: nproducers, Consumers: nconsumers, Share: sh,
 		Subscriptions: s.Consumers.Subscriptions, Rate: float64(s.Producers.Rate), Duration: s.Duration.D(),
 		Pacer:       pacer,
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
@@ -388,6 +413,8 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	clients.attach(sw)
+	// The swarm paces with the whole load; a worker's figures are its part.
+	pacer = reportPacer(pacer, sh)
 	col := sw.Collector()
 	live := &liveTotals{col: col}
 	if err := sw.StartConsumers(ctx); err != nil {
@@ -403,6 +430,9 @@ func (r *run) execute(ctx context.Context) error {
 	// they were being made would start the load late.
 	if err := sw.Prepare(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrInfra, err)
+	}
+	if err := r.waitStart(ctx); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.loadStart = time.Now()
@@ -476,6 +506,11 @@ func (r *run) execute(ctx context.Context) error {
 	consumerErrs := sw.ConsumerErrors()
 
 	r.finish(sw, faults, dr, pacer, search)
+	if r.res.Worker != nil {
+		r.mu.Lock()
+		r.res.Worker.MinOneWayNS = oneWay(sw.OneWay())
+		r.mu.Unlock()
+	}
 	// A consumer that gave up while others went on leaves the verdict to
 	// them, but is never silent (when it happened is not known: the time
 	// is when the run noticed).
@@ -493,7 +528,11 @@ func (r *run) execute(ctx context.Context) error {
 	// figures; a missed one fails the verdict. They were parsed before
 	// the run, so an error here is mqcheck's, not the scenario's.
 	r.mu.Lock()
-	terr := report.ApplyThresholds(r.res, s.Thresholds)
+	var terr error
+	if r.o.Worker == nil {
+		// A worker's figures are its part: the merge applies them.
+		terr = report.ApplyThresholds(r.res, s.Thresholds)
+	}
 	r.mu.Unlock()
 	if terr != nil {
 		return fmt.Errorf("%w: deciding thresholds: %w", ErrInfra, terr)
@@ -504,7 +543,7 @@ func (r *run) execute(ctx context.Context) error {
 		// claims may be decided for what was sent, but the scenario did
 		// not run.
 		return ErrInterrupted
-	case len(consumerErrs) > 0 && len(consumerErrs) == s.Consumers.Count*s.Consumers.Subscriptions:
+	case len(consumerErrs) > 0 && len(consumerErrs) == nconsumers*s.Consumers.Subscriptions:
 		return fmt.Errorf("%w: every consumer failed: %w", ErrInfra, errors.Join(consumerErrs...))
 	case produceErr != nil:
 		return fmt.Errorf("%w: %w", ErrInfra, produceErr)
@@ -657,7 +696,10 @@ func saveCheckerState(path string, col *swarm.Collector) error {
 
 func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, pacer swarm.Pacer, search *findMax) {
 	col := sw.Collector()
-	o := checker.Options{Drained: dr.Drained, Claims: r.s.Claims, SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle}
+	// A worker cannot tell what is missing: the other workers' consumers
+	// took part of its messages. What it did not receive is unaccounted.
+	o := checker.Options{Drained: dr.Drained && r.o.Worker == nil, Claims: r.s.Claims, SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle}
+	o.Judged = r.judged()
 	if pr, ok := r.drv.(broker.ProbeReporter); ok {
 		o.Unproven = pr.Unproven()
 	}
@@ -676,7 +718,10 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	r.res.Claims = res.Claims
 	r.res.Examples = res.Examples
 	r.res.Verdict = res.Verdict()
-	if len(r.s.Claims) == 0 {
+	if r.o.Worker != nil {
+		r.res.Claims = report.Undecided(r.s.Claims, workerNote)
+		r.res.Verdict = checker.Unknown
+	} else if len(r.s.Claims) == 0 {
 		// A produce-only run claims nothing (validation refuses a claim
 		// without consumers): its verdict is its thresholds'.
 		r.res.Verdict = checker.Pass
@@ -693,7 +738,8 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 		r.res.Throughput = report.Throughput{SentPerS: float64(t.Sent) / secs, AckedPerS: float64(t.Acked) / secs,
 			ReceivedPerS: float64(t.Received) / secs}
 	}
-	r.res.Load = loadResult(r.s, sw, pacer, t, r.res.Timeline)
+	_, nproducers, _ := share(r.s, r.o.Worker)
+	r.res.Load = loadResult(r.s, nproducers, sw, pacer, t, r.res.Timeline)
 	if search != nil {
 		r.res.Load.FindMax = search.result()
 	}

@@ -275,6 +275,10 @@ type Fault struct {
 	Node int `yaml:"node,omitempty" json:"node,omitempty"`
 	// Graceful stops instead of killing, where the target tells them apart.
 	Graceful bool `yaml:"graceful,omitempty" json:"graceful,omitempty"`
+	// Worker runs the fault on that worker only when the run is split
+	// across workers (mqcheck run --worker I/N); default 0. The other
+	// workers go on without it, and the merged run lists it once.
+	Worker int `yaml:"worker,omitempty" json:"worker,omitempty"`
 	// Latency (kind latency) delays every chunk of bytes by this much in
 	// each direction, so a request and its answer take twice as long.
 	Latency Duration `yaml:"latency,omitempty" json:"latency,omitempty"`

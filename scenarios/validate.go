@@ -341,6 +341,9 @@ func (s *Scenario) validateFaults(p *problems) {
 		} else if f.For == 0 && slices.Contains(lastingFaultKinds, f.Kind) {
 			p.add(path+".for", "a %s fault needs a duration (for: 5s)", f.Kind)
 		}
+		if f.Worker < 0 {
+			p.add(path+".worker", "must be a worker index (0 is the first), got %d", f.Worker)
+		}
 		if f.Node < -1 {
 			p.add(path+".node", "must be a node index or -1 (all nodes), got %d", f.Node)
 		} else if f.Node > 0 && slices.Contains(NetworkFaultKinds(), f.Kind) {

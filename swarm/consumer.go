@@ -39,6 +39,11 @@ type consumer struct {
 	lastID   uint32
 	err      error
 	done     chan struct{}
+	// oneWay[w] is the least receipt time minus send time of a message
+	// from worker w's producers (under mu), for the clock offsets between
+	// workers (see OneWay); nil unless the run is split.
+	oneWay   []int64
+	workerOf []uint16 // producer id -> worker, with oneWay
 	runMu    sync.Mutex
 	stop     context.CancelFunc // of the driver's Run under way
 }
@@ -52,6 +57,9 @@ func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Dri
 	}
 	if cfg.FailDeadLetter {
 		c.failErr = broker.ErrDeadLetter
+	}
+	if sh := cfg.Share; sh != nil && sh.Workers > 1 {
+		c.oneWay, c.workerOf = newOneWay(sh)
 	}
 	var err error
 	// A domain this consumer gives up must not be delivered by its next
@@ -123,6 +131,11 @@ func (c *consumer) handle(d *broker.Delivery) error {
 			b.negative++
 		}
 		c.received++
+		if c.oneWay != nil && int(h.Producer) < len(c.workerOf) {
+			if w := c.workerOf[h.Producer]; now-h.Sent < c.oneWay[w] {
+				c.oneWay[w] = now - h.Sent
+			}
+		}
 		if c.crash.wanted.Load() {
 			// Processed, never acknowledged: the crash comes between.
 			ret = errCrash

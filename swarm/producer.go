@@ -187,7 +187,7 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 	pacer := p.cfg.Pacer
 	// Hits are numbered across producers: producer i makes i, i+P, ...,
 	// so producers start staggered and never publish in the same instant.
-	stride := uint64(max(1, p.cfg.Producers))
+	stride := p.cfg.producerStride()
 	w := p.clock.NewWaiter()
 	start := load.start.Load()
 	// Sequence numbers start at StartSeq (a test starts them near 2^32);
@@ -298,7 +298,7 @@ func (p *producer) notSent(load *loadSpan, n0 uint64, until int64) {
 	if pacer == nil || until <= start {
 		return
 	}
-	stride := uint64(max(1, p.cfg.Producers))
+	stride := p.cfg.producerStride()
 	hits := pacer.Hits(time.Duration(until - start)) // due before until, every producer's
 	first := uint64(p.id) + n0*stride
 	if hits <= first {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +51,132 @@ type Config struct {
 	// waiting for a stalled broker): what has no outcome yet completes as
 	// indeterminate.
 	Abort <-chan struct{}
+	// Share, when set, makes this swarm one worker of a run split across
+	// several (mqcheck run --worker I/N): Producers and Consumers are
+	// then this worker's part, numbered within the whole run.
+	Share *Share
 }
+
+// Share is one worker's part of a run split across workers. Producer and
+// consumer ids are the ones a single process running the whole scenario
+// would give them, so no two workers' ids collide and the merged state
+// reads as one process's.
+type Share struct {
+	Worker, Workers int
+	// FirstProducer is the id of this worker's first producer;
+	// TotalProducers is how many the whole run has: the pacer's hits are
+	// numbered across all of them, so each producer keeps the schedule it
+	// has in a single process and the rate is divided with them.
+	FirstProducer, TotalProducers int
+	// FirstConsumer is the index of this worker's first consumer within
+	// each subscription; TotalConsumers how many each subscription has
+	// across workers.
+	FirstConsumer, TotalConsumers int
+}
+
+// Part returns the first index and the count of worker's part when n
+// things are split across workers: the first n%workers workers take one
+// more. Every index is in exactly one worker's part.
+func Part(n, workers, worker int) (first, count int) {
+	if workers <= 0 {
+		return 0, n
+	}
+	count = n / workers
+	rem := n % workers
+	first = worker*count + min(worker, rem)
+	if worker < rem {
+		count++
+	}
+	return first, count
+}
+
+// NewShare is worker's part of a run of producers and consumers (per
+// subscription) split across workers (see Part).
+func NewShare(worker, workers, producers, consumers int) *Share {
+	fp, _ := Part(producers, workers, worker)
+	fc, _ := Part(consumers, workers, worker)
+	return &Share{Worker: worker, Workers: workers, FirstProducer: fp, TotalProducers: producers,
+		FirstConsumer: fc, TotalConsumers: consumers}
+}
+
+// producerID is the run-wide id of this swarm's i-th producer.
+func (c *Config) producerID(i int) int {
+	if c.Share == nil {
+		return i
+	}
+	return c.Share.FirstProducer + i
+}
+
+// producerStride is how many producers the pacer's hits are dealt to.
+func (c *Config) producerStride() uint64 {
+	if c.Share == nil {
+		return uint64(max(1, c.Producers))
+	}
+	return uint64(max(1, c.Share.TotalProducers))
+}
+
+// consumerID is the run-wide id of this swarm's k-th consumer of sub.
+func (c *Config) consumerID(sub, k int) int {
+	if c.Share == nil {
+		return sub*c.Consumers + k
+	}
+	return sub*c.Share.TotalConsumers + c.Share.FirstConsumer + k
+}
+
+// extraBase is the first id of consumers that join during the run.
+func (c *Config) extraBase() int {
+	if c.Share == nil {
+		return c.Consumers * c.Subscriptions
+	}
+	// Past every worker's own, and apart from other workers' joiners.
+	return c.Share.TotalConsumers*c.Subscriptions + c.Share.Worker*extraPerWorker
+}
+
+// extraPerWorker bounds the ids of consumers one worker adds during a run.
+const extraPerWorker = 1 << 12
+
+// NoOneWay marks a worker none of whose messages this one received.
+const NoOneWay = int64(math.MaxInt64)
+
+// newOneWay returns the one-way minimums, none yet, and the producer to
+// worker table of sh's run.
+func newOneWay(sh *Share) ([]int64, []uint16) {
+	oneWay := make([]int64, sh.Workers)
+	for i := range oneWay {
+		oneWay[i] = NoOneWay
+	}
+	workerOf := make([]uint16, sh.TotalProducers)
+	for w := range sh.Workers {
+		first, n := Part(sh.TotalProducers, sh.Workers, w)
+		for p := first; p < first+n; p++ {
+			workerOf[p] = uint16(w)
+		}
+	}
+	return oneWay, workerOf
+}
+
+// OneWay returns, per worker of a split run, the least time from a send on
+// that worker's clock to a receipt on this one's (NoOneWay: none
+// received): a delay plus the offset between the two clocks. Two workers'
+// figures of each other bound that offset as an NTP exchange does (see
+// merge). Nil unless the run is split. Call it after StopConsumers.
+func (s *Swarm) OneWay() []int64 {
+	if !s.cfg.distributed() {
+		return nil
+	}
+	out, _ := newOneWay(s.cfg.Share)
+	for _, c := range append(s.consumers, s.extras...) {
+		c.mu.Lock()
+		for w, d := range c.oneWay {
+			out[w] = min(out[w], d)
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// distributed: this swarm is one worker of several.
+func (c *Config) distributed() bool { return c.Share != nil && c.Share.Workers > 1 }
 
 // Swarm is a run's producers and consumers.
 type Swarm struct {
@@ -119,7 +245,7 @@ func New(cfg Config, d broker.Driver, notify func(broker.Notice)) *Swarm {
 	// arrive anywhere: the checker knows no subscription, so nothing acked
 	// counts as missing.
 	var subs []string
-	if cfg.Consumers > 0 {
+	if cfg.Consumers > 0 || (cfg.Share != nil && cfg.Share.TotalConsumers > 0) {
 		subs = make([]string, cfg.Subscriptions)
 		for i := range subs {
 			subs[i] = fmt.Sprintf("sub-%d", i)
@@ -144,19 +270,17 @@ func (s *Swarm) StartConsumers(ctx context.Context) error {
 	s.cancel = cancel
 	s.mu.Lock()
 	s.cctx = cctx
-	s.nextExtra = s.cfg.Consumers * s.cfg.Subscriptions
+	s.nextExtra = s.cfg.extraBase()
 	s.mu.Unlock()
-	id := 0
 	for sub := range s.cfg.Subscriptions {
-		for range s.cfg.Consumers {
-			c, err := newConsumer(ctx, id, sub, &s.cfg, s.drv, s.col, s.names, s.notify)
+		for k := range s.cfg.Consumers {
+			c, err := newConsumer(ctx, s.cfg.consumerID(sub, k), sub, &s.cfg, s.drv, s.col, s.names, s.notify)
 			if err != nil {
 				s.StopConsumers()
 				return err
 			}
 			s.consumers = append(s.consumers, c)
 			s.col.watchConsumer(c)
-			id++
 		}
 	}
 	for _, c := range s.consumers {
@@ -215,7 +339,7 @@ func (s *Swarm) Prepare(ctx context.Context) error {
 	s.prepared = true
 	var ps []*producer
 	for i := range s.cfg.Producers {
-		p, err := newProducer(ctx, i, &s.cfg, s.drv, s.col, s.notify)
+		p, err := newProducer(ctx, s.cfg.producerID(i), &s.cfg, s.drv, s.col, s.notify)
 		if err != nil {
 			for _, q := range ps {
 				q.finish(time.Second)
@@ -322,9 +446,15 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 		deadline = d
 	}
 	if s.cfg.Consumers == 0 {
+		if s.cfg.distributed() {
+			return DrainResult{Drained: true, Reason: "this worker runs no consumers: the other workers' receive its messages"}
+		}
 		return DrainResult{Drained: true, Reason: "no consumers: nothing was to be received (a produce-only run)"}
 	}
 	bl, hasBacklog := s.drv.(broker.Backlogger)
+	if s.cfg.distributed() {
+		return s.drainQuiet(ctx, start, deadline, timeout, settle, bl)
+	}
 	const poll = 100 * time.Millisecond
 	var zeroSince time.Time
 	var zeroReceived uint64
@@ -366,6 +496,64 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 			t.Stop()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return timedOut()
+			}
+			return DrainResult{Duration: time.Since(start), Reason: "drain interrupted"}
+		case <-t.C:
+		}
+	}
+}
+
+// minQuiet is the shortest quiet a worker's drain waits for.
+const minQuiet = time.Second
+
+// drainQuiet is the drain of one worker of several: its consumers share
+// subscriptions with other workers' consumers, so what its own producers
+// sent is partly received elsewhere and only the merge can tell what is
+// missing. The drain ends once nothing has been received for settle (at
+// least minQuiet) and, where the broker tells, nothing is left to
+// deliver (where it can count it with other workers' consumers attached);
+// or at the deadline.
+func (s *Swarm) drainQuiet(ctx context.Context, start, deadline time.Time, timeout, settle time.Duration, bl broker.Backlogger) DrainResult {
+	quiet := max(settle, minQuiet)
+	const poll = 100 * time.Millisecond
+	last := s.col.Totals().Received
+	since := time.Now()
+	for {
+		for _, c := range s.allConsumers() {
+			c.flush()
+		}
+		if got := s.col.Totals().Received; got != last {
+			last, since = got, time.Now()
+		}
+		empty := true
+		if bl != nil {
+			bctx, cancel := context.WithDeadline(ctx, minTime(time.Now().Add(2*time.Second), deadline))
+			n, err := bl.Backlog(bctx)
+			cancel()
+			// A driver's count may refuse to answer here (RabbitMQ's sees
+			// other workers' consumers on its queues, and another worker
+			// may take its probe): only a backlog it does count holds
+			// the drain; quiet decides otherwise.
+			empty = err != nil || n == 0
+			if !empty {
+				since = time.Now()
+			}
+		}
+		if empty && time.Since(since) >= quiet {
+			return DrainResult{Drained: true, Duration: time.Since(start), Settle: time.Since(since),
+				Reason: fmt.Sprintf("worker %d/%d: nothing more arrived for %s (the merge decides what is missing)",
+					s.cfg.Share.Worker, s.cfg.Share.Workers, quiet)}
+		}
+		if !time.Now().Before(deadline) {
+			return DrainResult{Duration: time.Since(start),
+				Reason: fmt.Sprintf("worker %d/%d: drain timed out (%s) with messages still arriving", s.cfg.Share.Worker, s.cfg.Share.Workers, timeout)}
+		}
+		t := time.NewTimer(min(poll, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return DrainResult{Duration: time.Since(start), Reason: fmt.Sprintf("worker drain timed out (%s)", timeout)}
 			}
 			return DrainResult{Duration: time.Since(start), Reason: "drain interrupted"}
 		case <-t.C:

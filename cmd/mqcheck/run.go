@@ -42,7 +42,7 @@ Brokers (broker.kind):
 		Version:       toolVersion(),
 	}
 	root.SetVersionTemplate("mqcheck {{.Version}}\n")
-	root.AddCommand(newRunCmd(ld), newValidateCmd(ld), newScenariosCmd(), newReportCmd(), newCompareCmd(), newVersionCmd(), newSchemaCmd(ld))
+	root.AddCommand(newRunCmd(ld), newValidateCmd(ld), newScenariosCmd(), newReportCmd(), newCompareCmd(), newMergeCmd(), newK8sCmd(ld), newVersionCmd(), newSchemaCmd(ld))
 	return root
 }
 
@@ -60,6 +60,7 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 	var sets []string
 	var print, force, asJSON bool
 	var watch watchFlags
+	var wf workerFlags
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
 		Short: "Run a scenario file or a built-in scenario",
@@ -67,7 +68,13 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
   mqcheck run scenarios/my-test.yaml --out runs/today
   mqcheck run quickstart --set producers.rate=5k/s --set duration=30s
   mqcheck run quickstart --print > my-test.yaml   # copy a built-in to edit it
-  mqcheck run soak.yaml --metrics-addr 127.0.0.1:9464 --progress plain --log-format json`,
+  mqcheck run soak.yaml --metrics-addr 127.0.0.1:9464 --progress plain --log-format json
+
+  # one run split across 3 workers (each on its own machine), then merged:
+  mqcheck run big.yaml --worker 0/3 --run-id nightly-42 --start-at 2026-12-03T15:00:00Z --out w0
+  mqcheck merge w0 w1 w2 --out merged
+  # in a Kubernetes Indexed Job, the index comes from $JOB_COMPLETION_INDEX:
+  mqcheck run /scenario/big.yaml --workers 3 --run-id nightly-42 --out /runs/w$JOB_COMPLETION_INDEX`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := watch.check(); err != nil {
@@ -75,6 +82,10 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			}
 			if print && asJSON {
 				return usageError("--print and --json contradict each other: --print runs nothing")
+			}
+			worker, err := wf.parse(os.Getenv)
+			if err != nil {
+				return err
 			}
 			notes := cmd.ErrOrStderr()
 			if watch.quiet {
@@ -88,6 +99,9 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 				return printScenario(ld, cmd.OutOrStdout(), s)
 			}
 			if err := checkCapacity(ld, s); err != nil {
+				return err
+			}
+			if err := checkWorker(s, worker); err != nil {
 				return err
 			}
 			named := out == ""
@@ -114,7 +128,7 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			res, runErr := runner.Run(cmd.Context(), runner.Options{
 				Scenario: s, Dir: out, Kinds: ld.Kinds, Observers: append(ss.observers, latency), Writers: writers,
 				Log: ss.log, Tool: "mqcheck " + toolVersion(),
-				Abort: abortOf(cmd.Context()),
+				Abort: abortOf(cmd.Context()), Worker: worker,
 			})
 			ss.stopDisplay()
 			// A scenario error means nothing ran: the error says it all.
@@ -124,6 +138,11 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			}
 			if err := showResults(stdout, display, watch.quiet, asJSON, out, res, runErr); err != nil {
 				return err
+			}
+			if worker != nil && runErr == nil {
+				// Its verdict is the merge's: a worker that ran its
+				// part exits 0 (a Kubernetes Job counts it complete).
+				return workerDone(notes, worker, out)
 			}
 			return exitFor(res, runErr)
 		},
@@ -135,6 +154,7 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false,
 		"print the results document (results.json) on stdout and nothing else: header, progress and summary go to stderr")
 	watch.register(cmd)
+	wf.register(cmd)
 	cmd.ValidArgsFunction = completeScenario
 	_ = cmd.RegisterFlagCompletionFunc("set", completeSetPath(ld))
 	_ = cmd.RegisterFlagCompletionFunc("out", completeDirs)

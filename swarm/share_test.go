@@ -1,0 +1,161 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/checker"
+)
+
+func TestPart(t *testing.T) {
+	tests := []struct {
+		n, workers int
+		want       [][2]int // first, count per worker
+	}{
+		{8, 4, [][2]int{{0, 2}, {2, 2}, {4, 2}, {6, 2}}},
+		{5, 3, [][2]int{{0, 2}, {2, 2}, {4, 1}}},
+		{2, 4, [][2]int{{0, 1}, {1, 1}, {2, 0}, {2, 0}}},
+		{0, 2, [][2]int{{0, 0}, {0, 0}}},
+		{7, 1, [][2]int{{0, 7}}},
+	}
+	for _, tt := range tests {
+		next := 0
+		for w, want := range tt.want {
+			first, count := Part(tt.n, tt.workers, w)
+			if [2]int{first, count} != want {
+				t.Errorf("Part(%d, %d, %d) = %d, %d; want %v", tt.n, tt.workers, w, first, count, want)
+			}
+			if first != next {
+				t.Errorf("Part(%d, %d, %d) starts at %d, the previous part ended at %d", tt.n, tt.workers, w, first, next)
+			}
+			next = first + count
+		}
+		if next != tt.n {
+			t.Errorf("parts of %d across %d cover %d", tt.n, tt.workers, next)
+		}
+	}
+}
+
+// shareConfig is the scenario of the distributed known answer: 8
+// producers at 4000/s in total for a second, 4 consumers per subscription.
+func shareConfig() Config {
+	return Config{RunID: 42, Seed: 5, Producers: 8, Consumers: 4, Subscriptions: 1, Rate: 4000,
+		Duration: time.Second, MessageSize: 64, MaxInFlight: 5000}
+}
+
+// runWorkers runs cfg split across workers swarms in this process against
+// one memory broker, each saving its checker state, and returns the merge
+// of the saved states.
+func runWorkers(t *testing.T, cfg Config, workers int, mem memory.Config, seed int64) *checker.Checker {
+	t.Helper()
+	b, err := memory.New(mem, max(cfg.Subscriptions, 1), seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	defer func() { _ = b.Close(ctx) }()
+	if err := b.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sws := make([]*Swarm, workers)
+	for w := range workers {
+		c := cfg
+		c.Share = NewShare(w, workers, cfg.Producers, cfg.Consumers)
+		_, c.Producers = Part(cfg.Producers, workers, w)
+		_, c.Consumers = Part(cfg.Consumers, workers, w)
+		sws[w] = New(c, b, nil)
+		if err := sws[w].StartConsumers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer sws[w].Close()
+		if err := sws[w].Prepare(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One start for all, as --start-at gives pods.
+	start := ClockNS(time.Now().Add(100 * time.Millisecond))
+	states := make([]bytes.Buffer, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w, sw := range sws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sw.ProduceFrom(ctx, start); err != nil {
+				errs[w] = err
+				return
+			}
+			if dr := sw.Drain(ctx, 30*time.Second, 300*time.Millisecond); !dr.Drained {
+				errs[w] = fmt.Errorf("worker %d drain: %s", w, dr.Reason)
+			}
+		}()
+	}
+	wg.Wait()
+	for w, sw := range sws {
+		if errs[w] != nil {
+			t.Fatal(errs[w])
+		}
+		sw.Close()
+		if err := sw.Collector().Checker(func(c *checker.Checker) error { return c.Save(&states[w]) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged, err := checker.Load(&states[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := 1; w < workers; w++ {
+		o, err := checker.Load(&states[w])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := merged.Merge(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return merged
+}
+
+// TestWorkersMergeExactly is the known answer of a distributed run: four
+// workers' swarms against one memory broker with seeded drops, duplicates
+// and reorders, each with its part of the producers and consumers and
+// run-wide producer ids, merged from their saved states: lost, duplicated
+// and reordered are the injected counts exactly, and every count equals a
+// single process's run of the same scenario and seed.
+func TestWorkersMergeExactly(t *testing.T) {
+	faults := memory.Faults{Window: 500, Drop: 7, Duplicate: 5, Reorder: 6}
+	for _, mode := range []string{"partitioned", "queue"} {
+		t.Run(mode, func(t *testing.T) {
+			mem := memory.Config{Mode: mode, Faults: faults}
+			if mode == "partitioned" {
+				mem.Partitions = 4
+			}
+			cfg := shareConfig()
+			got := runWorkers(t, cfg, 4, mem, 9).Finalize(checker.Options{Drained: true, Claims: allClaims}).Counts
+			single := runMemory(t, cfg, mem, 9).Counts
+			const sent = 4000 // every intended send of 1 s at 4000/s is made
+			want := checker.Counts{Sent: sent, Acked: sent, Lost: 7, Duplicated: 5, Reordered: 6,
+				Unique: sent - 7, Received: sent - 7 + 5}
+			pick := func(c checker.Counts) checker.Counts {
+				return checker.Counts{Sent: c.Sent, Acked: c.Acked, Lost: c.Lost, Duplicated: c.Duplicated,
+					Reordered: c.Reordered, Unique: c.Unique, Received: c.Received, Unexpected: c.Unexpected,
+					Corrupted: c.Corrupted, Indeterminate: c.Indeterminate}
+			}
+			if pick(got) != want {
+				t.Errorf("merged counts\n got %+v\nwant %+v", pick(got), want)
+			}
+			if pick(single) != pick(got) {
+				t.Errorf("single process\n got %+v\nmerged %+v", pick(single), pick(got))
+			}
+			if n := got.DuplicatedStored + got.DuplicatedPositionUnknown + got.DuplicatedRedelivered; n != got.Duplicated {
+				t.Errorf("duplicates by kind add up to %d, not %d: %+v", n, got.Duplicated, got)
+			}
+		})
+	}
+}
