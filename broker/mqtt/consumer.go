@@ -116,7 +116,7 @@ func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 		// Run's handler on the first connection.)
 		return a, nil
 	}
-	if err := subscribe(ctx, cn, c.id, c.filter, c.d.c.subQoS()); err != nil {
+	if err := subscribe(ctx, cn, c.id, c.filter, c.d.c.subQoS(c.opts.Subscription)); err != nil {
 		cn.rawConn().Close()
 		<-cn.done()
 		if f := a.failed(); f != nil {
