@@ -68,48 +68,61 @@ func checkConnections(t *testing.T, res *report.Results, ok int64, failed bool) 
 	}
 }
 
-// TestMQTTQoS1Crash: QoS 1, persistent session on a private mosquitto,
-// the subscriber crashes between processing a message and acknowledging
-// it and reconnects with its client id: nothing lost, the one message it
-// had processed comes again flagged DUP (duplicated 1, flagged 1), over
-// MQTT 5 (paho.golang) and 3.1.1 (paho.mqtt.golang) alike. (On embedded
-// mochi-mqtt the session takeover loses messages now and then under load;
-// README.)
+// TestMQTTQoS1Crash: QoS 1, persistent session on embedded mochi-mqtt and
+// on a private mosquitto, the subscriber crashes between processing a
+// message and acknowledging it and reconnects with its client id: nothing
+// lost, the one message it had processed comes again flagged DUP
+// (duplicated 1, flagged 1), over MQTT 5 (paho.golang) and 3.1.1
+// (paho.mqtt.golang) alike. (mochi 2.7.9 alone loses a message now and
+// then in the takeover under load; the embedded target's takeoverHook
+// repairs it: TestTakeoverRace in broker/mqtt.)
 func TestMQTTQoS1Crash(t *testing.T) {
 	t.Parallel()
-	testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
-	for _, version := range []string{"5", "3.1.1"} {
-		t.Run(version, func(t *testing.T) {
-			t.Parallel()
-			code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos1-crash", "3s", "{qos: 1}", "500/s", "mqtt-qos1, exactly-once",
-				"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target=exec", "broker.mqtt.version="+version)
-			// paho.mqtt.golang writes acknowledgments from a goroutine of
-			// its own: one the handler had finished before the crash may
-			// not have reached the socket yet, and comes again too (2
-			// duplicates seen once in ten runs, loaded).
-			maxDup := uint64(1)
-			if version == "3.1.1" {
-				maxDup = 3
-			}
-			checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", maxDup)
-			// 2 producers, the consumer and the one that replaced it.
-			checkConnections(t, res, 4, false)
-		})
+	for _, target := range []string{"embedded", "exec"} {
+		for _, version := range []string{"5", "3.1.1"} {
+			t.Run(target+"/"+version, func(t *testing.T) {
+				t.Parallel()
+				if target == "exec" {
+					testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
+				}
+				code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos1-crash", "3s", "{qos: 1}", "500/s", "mqtt-qos1, exactly-once",
+					"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target="+target, "broker.mqtt.version="+version)
+				// paho.mqtt.golang writes acknowledgments from a goroutine of
+				// its own: one the handler had finished before the crash may
+				// not have reached the socket yet, and comes again too (2
+				// duplicates seen once in ten runs, loaded).
+				maxDup := uint64(1)
+				if version == "3.1.1" {
+					maxDup = 3
+				}
+				checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", maxDup)
+				// 2 producers, the consumer and the one that replaced it.
+				checkConnections(t, res, 4, false)
+			})
+		}
 	}
 }
 
-// TestMQTTQoS2Crash: QoS 2, the same crash on mosquitto. QoS 2 keeps the broker and
-// the client from passing one message twice between them, but the
-// subscriber had processed the message it crashed on and sent no PUBREC:
-// the broker sends it again, flagged DUP, and the application sees it
-// twice. Exactly that one duplicate, nothing lost.
+// TestMQTTQoS2Crash: QoS 2, the same crash on embedded mochi-mqtt and on
+// mosquitto. QoS 2 keeps the broker and the client from passing one
+// message twice between them, but the subscriber had processed the
+// message it crashed on and sent no PUBREC: the broker sends it again,
+// flagged DUP, and the application sees it twice. Exactly that one
+// duplicate, nothing lost.
 func TestMQTTQoS2Crash(t *testing.T) {
 	t.Parallel()
-	testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
-	code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos2-crash", "3s", "{qos: 2}", "500/s", "mqtt-qos2, at-least-once",
-		"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target=exec")
-	// mqtt-qos2 fails on the crashed delivery.
-	checkRedelivered(t, code, res, "at-least-once", "mqtt-qos2", 1)
+	for _, target := range []string{"embedded", "exec"} {
+		t.Run(target, func(t *testing.T) {
+			t.Parallel()
+			if target == "exec" {
+				testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
+			}
+			code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos2-crash", "3s", "{qos: 2}", "500/s", "mqtt-qos2, at-least-once",
+				"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target="+target)
+			// mqtt-qos2 fails on the crashed delivery.
+			checkRedelivered(t, code, res, "at-least-once", "mqtt-qos2", 1)
+		})
+	}
 }
 
 // checkRedelivered checks a crash's known answer: exit 1, claim pass
