@@ -53,6 +53,8 @@ type driver struct {
 	pacer   *connectPacer
 	// amqpURL is the RabbitMQ node's, for consumers over AMQP.
 	amqpURL string
+	// rabbit counts what a RabbitMQ node holds for MQTT consumers.
+	rabbit *rabbitBacklog
 	conns   broker.ConnectTimes
 	// lastSend is when a producer last published (unix nanoseconds).
 	lastSend atomic.Int64
