@@ -72,14 +72,6 @@ func (s *subscription) addDups(p uint32, o dups) {
 	s.dupsBy[p].add(o)
 }
 
-// dupsOf is producer p's extra copies in s.
-func (s *subscription) dupsOf(p int) dups {
-	if p < len(s.dupsBy) {
-		return s.dupsBy[p]
-	}
-	return dups{}
-}
-
 type domain struct {
 	// high[p] is the highest sequence number first-delivered from producer
 	// p in this domain.
