@@ -79,9 +79,9 @@ type Config struct {
 	MaxInflight int `yaml:"max_inflight,omitempty" json:"max_inflight,omitempty"`
 	// Persistence of the embedded server's sessions: none (a restart
 	// forgets them) or bolt (a file under the run directory, kept across
-	// restarts; mochi 2.7.9 with its bolt hook loses a message now and
-	// then when a client takes its session over, see README). Default
-	// none.
+	// restarts; mochi 2.7.9 with its bolt hook lost a message now and
+	// then when a client took its session over, most likely the takeover
+	// race the embedded target now repairs, see README). Default none.
 	Persistence string `yaml:"persistence,omitempty" json:"persistence,omitempty"`
 
 	// ConsumeOver: mqtt (the default, left unset), or amqp on target rabbitmq: consumers
