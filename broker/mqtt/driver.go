@@ -55,7 +55,7 @@ type driver struct {
 	amqpURL string
 	// rabbit counts what a RabbitMQ node holds for MQTT consumers.
 	rabbit *rabbitBacklog
-	conns   broker.ConnectTimes
+	conns  broker.ConnectTimes
 	// lastSend is when a producer last published (unix nanoseconds).
 	lastSend atomic.Int64
 

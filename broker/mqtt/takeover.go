@@ -40,7 +40,7 @@ type takeoverHook struct {
 	srv *mochi.Server
 
 	mu      sync.Mutex
-	old     map[string]*mochi.Client     // client id → the client being taken over
+	old     map[string]*mochi.Client    // client id → the client being taken over
 	dropped map[string][]packets.Packet // what it dropped while taken over
 	// redelivered counts the publishes the hook saved.
 	redelivered atomic.Int64
