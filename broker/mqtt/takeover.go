@@ -3,7 +3,6 @@ package mqtt
 import (
 	"bytes"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -42,8 +41,6 @@ type takeoverHook struct {
 	mu      sync.Mutex
 	old     map[string]*mochi.Client    // client id → the client being taken over
 	dropped map[string][]packets.Packet // what it dropped while taken over
-	// redelivered counts the publishes the hook saved.
-	redelivered atomic.Int64
 }
 
 func newTakeoverHook() *takeoverHook {
@@ -131,7 +128,6 @@ func (h *takeoverHook) deliver(cl, old *mochi.Client, lost []packets.Packet) {
 		}
 		pk.PacketID, pk.FixedHeader.Dup = uint16(id), false
 		cl.State.Inflight.Set(pk)
-		h.redelivered.Add(1)
 		// A write that fails leaves it in flight, for the next
 		// connection to take over.
 		_ = cl.WritePacket(pk)
