@@ -243,6 +243,24 @@ type ProbeReporter interface {
 	Unproven() map[string]string
 }
 
+// ClaimScoper is an optional capability of a Driver some of whose claims
+// promise something of part of a run's messages only (MQTT's QoS levels,
+// set per producer and per subscription). ClaimScopes gives, for each of
+// claims it narrows, which messages the claim judges; a claim it leaves
+// out judges them all.
+type ClaimScoper interface {
+	ClaimScopes(claims []string) map[string]ClaimScope
+}
+
+// ClaimScope is the part of a run's messages a claim judges: those of
+// producer p received in subscription sub (both numbered from 0, as the
+// swarm numbers them) where In(sub, p). What names the part in the
+// claim's summary ("producers 1, 3 of 4: delivered at QoS 1").
+type ClaimScope struct {
+	What string
+	In   func(sub, producer int) bool
+}
+
 // ConnectionReporter is an optional capability of a Driver whose
 // producers and consumers each hold connections of their own (a fleet of
 // MQTT clients): after the run, Connections says how many of their

@@ -41,11 +41,35 @@ type producer struct {
 type subscription struct {
 	recv []*seqSet // by producer
 	dead []*seqSet // by producer: read back from the dead-letter queue
-	// dup counts every extra copy; of those, dupRedel were flagged by the
-	// broker, dupStored came from a storage position never delivered
-	// before (stored twice), dupNoPos had no position at all.
-	dup, dupRedel, dupStored, dupNoPos uint64
-	rejected                           uint64
+	// dups counts the extra copies of the whole subscription, dupsBy
+	// those of each producer (grown at a producer's first duplicate), for
+	// claims scoped to some producers (Options.Scopes).
+	dups     dups
+	dupsBy   []dups
+	rejected uint64
+}
+
+// dups counts extra copies: all of them; of those, redel were flagged by
+// the broker, stored came from a storage position never delivered before
+// (stored twice), noPos had no position at all.
+type dups struct {
+	all, redel, stored, noPos uint64
+}
+
+func (d *dups) add(o dups) {
+	d.all += o.all
+	d.redel += o.redel
+	d.stored += o.stored
+	d.noPos += o.noPos
+}
+
+// addDups counts o for producer p in s, in its total and its producer's.
+func (s *subscription) addDups(p uint32, o dups) {
+	s.dups.add(o)
+	for int(p) >= len(s.dupsBy) {
+		s.dupsBy = append(s.dupsBy, dups{})
+	}
+	s.dupsBy[p].add(o)
 }
 
 type domain struct {
@@ -240,30 +264,31 @@ func (c *Checker) receive(e *Event) {
 // failed) or delivered one stored copy again (the consumer side). d is
 // the domain the position is unique in.
 func (c *Checker) duplicate(s *subscription, d *domain, e *Event) {
-	s.dup++
+	one := dups{all: 1}
 	if e.Redelivered {
-		s.dupRedel++
+		one.redel = 1
 	}
-	x := Example{Anomaly: "duplicated", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At, Redelivered: e.Redelivered}
+	anomaly := "duplicated"
 	switch {
 	case !e.HasPosition:
-		s.dupNoPos++
-		if !c.room(x.Anomaly) {
-			return
-		}
-		x.Detail = "the broker gives no storage position: stored twice or delivered twice is unknown"
+		one.noPos = 1
 	case d.positions.CheckedAdd(e.Position):
-		s.dupStored++
-		x.Anomaly = "duplicated_stored"
-		if !c.room(x.Anomaly) {
-			return
-		}
+		one.stored = 1
+		anomaly = "duplicated_stored"
+	}
+	s.addDups(e.Producer, one)
+	// The evidence is built only when it is kept (off the hot path).
+	if !c.room(anomaly) {
+		return
+	}
+	x := Example{Anomaly: anomaly, Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At, Redelivered: e.Redelivered}
+	switch {
+	case !e.HasPosition:
+		x.Detail = "the broker gives no storage position: stored twice or delivered twice is unknown"
+	case one.stored == 1:
 		x.Position = ptr(e.Position)
 		x.Detail = fmt.Sprintf("stored twice: this copy is at position %d, a position never delivered before", e.Position)
 	default:
-		if !c.room(x.Anomaly) {
-			return
-		}
 		x.Position = ptr(e.Position)
 		x.Detail = fmt.Sprintf("one stored copy delivered again: position %d was delivered before", e.Position)
 	}
@@ -350,7 +375,7 @@ func (c *Checker) Live() Live {
 	l := Live{Received: c.received, Reordered: c.reorders, Corrupted: c.corrupt,
 		Unexpected: c.beyond, Foreign: c.foreign}
 	for _, s := range c.subs {
-		l.Duplicated += s.dup
+		l.Duplicated += s.dups.all
 	}
 	return l
 }

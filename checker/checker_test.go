@@ -2,6 +2,7 @@ package checker
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -737,5 +738,79 @@ func TestMQTTClaims(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScopedClaims: a scoped claim judges only the pairs of its scope,
+// with the scope's own counts and evidence, and names the scope; the
+// run's counts and unscoped claims stay whole. Producer 0 (QoS 0 in the
+// story) lost one message, producer 1 (QoS 1) got one redelivered,
+// producer 2 (QoS 2 on s0, QoS 1 on s1) one duplicate in s1 only.
+func TestScopedClaims(t *testing.T) {
+	hist := "s 0:0-3; a 0:0-3; s 1:0-3; a 1:0-3; s 2:0-3; a 2:0-3; " +
+		"r s0 g0 0:0-2; r s0 g0 1:0-3; R s0 g0 1:1; r s0 g0 2:0-3; " +
+		"r s1 g1 0:0-2; r s1 g1 1:0-3; r s1 g1 2:0-3; R s1 g1 2:3"
+	qos := func(sub, p int) int {
+		if p == 2 && sub == 1 {
+			return 1
+		}
+		return p
+	}
+	scope := func(level int) Scope {
+		return Scope{What: fmt.Sprintf("level %d", level), In: func(sub, p int) bool { return qos(sub, p) == level }}
+	}
+	claims := []string{"mqtt-qos0", "mqtt-qos1", "mqtt-qos2", "at-least-once"}
+	for _, save := range []bool{false, true} {
+		names := NewNames("s0", "s1")
+		c := New(names)
+		c.Apply(history(t, names, hist))
+		if save {
+			// Per-producer duplicates survive a save and load.
+			var b bytes.Buffer
+			if err := c.Save(&b); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if c, err = Load(&b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := c.Finalize(Options{Drained: true, Claims: claims,
+			Scopes: map[string]Scope{"mqtt-qos0": scope(0), "mqtt-qos1": scope(1), "mqtt-qos2": scope(2)}})
+		checkVerdicts(t, r, verdicts{"mqtt-qos0": Pass, "mqtt-qos1": Pass, "mqtt-qos2": Pass, "at-least-once": Fail})
+		if w := (Counts{Sent: 12, Acked: 12, Received: 24, Unique: 22, Lost: 2, Duplicated: 2, DuplicatedRedelivered: 2,
+			DuplicatedPositionUnknown: 2}); r.Counts != w {
+			t.Errorf("save %v: run counts %+v, want %+v", save, r.Counts, w)
+		}
+		want := map[string]Counts{
+			"mqtt-qos0": {Sent: 4, Acked: 4, Received: 6, Unique: 6, Lost: 2},
+			"mqtt-qos1": {Sent: 8, Acked: 8, Received: 14, Unique: 12, Duplicated: 2, DuplicatedRedelivered: 2, DuplicatedPositionUnknown: 2},
+			"mqtt-qos2": {Sent: 4, Acked: 4, Received: 4, Unique: 4},
+		}
+		for _, cl := range r.Claims {
+			w, scoped := want[cl.Name]
+			switch {
+			case !scoped && (cl.Counts != nil || cl.Scope != ""):
+				t.Errorf("save %v: %s is scoped (%q, %+v)", save, cl.Name, cl.Scope, cl.Counts)
+			case !scoped:
+			case cl.Counts == nil || *cl.Counts != w:
+				t.Errorf("save %v: %s counts %+v, want %+v", save, cl.Name, cl.Counts, w)
+			case !strings.HasPrefix(cl.Summary, "QoS "+cl.Name[len(cl.Name)-1:]+" (level "):
+				t.Errorf("save %v: %s summary %q does not name its scope", save, cl.Name, cl.Summary)
+			}
+		}
+	}
+	// A scope that breaks: QoS 2 judged on producer 2 in s1 too fails on
+	// its duplicate, with that duplicate as evidence and no other.
+	names := NewNames("s0", "s1")
+	c := New(names)
+	c.Apply(history(t, names, hist))
+	r := c.Finalize(Options{Drained: true, Claims: []string{"mqtt-qos2"},
+		Scopes: map[string]Scope{"mqtt-qos2": {What: "producer 2", In: func(_, p int) bool { return p == 2 }}}})
+	checkVerdicts(t, r, verdicts{"mqtt-qos2": Fail})
+	for _, x := range r.Claims[0].Evidence {
+		if x.Producer != 2 || x.Anomaly != "duplicated" {
+			t.Errorf("evidence %+v: want producer 2's duplicate only", x)
+		}
 	}
 }

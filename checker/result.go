@@ -106,6 +106,11 @@ type Claim struct {
 	Holds    *bool     `json:"holds"` // nil when unknown
 	Summary  string    `json:"summary"`
 	Evidence []Example `json:"evidence"`
+	// Scope says which part of the run's messages the claim judged, and
+	// Counts are that part's, when the claim was scoped (Options.Scopes);
+	// empty and nil when it judged them all.
+	Scope  string  `json:"scope,omitempty"`
+	Counts *Counts `json:"counts,omitempty"`
 }
 
 // Options for Finalize.
@@ -131,6 +136,24 @@ type Options struct {
 	// split run judges its own producers, and its consumers' receipts of
 	// other workers' messages are the merge's to match.
 	Judged func(producer uint32) bool
+	// Scopes narrow claims to part of the run's messages, by claim name
+	// (a driver whose claims promise something of some messages only:
+	// MQTT's QoS levels, per producer and subscription). A claim without
+	// a scope judges every message.
+	Scopes map[string]Scope
+}
+
+// Scope is the part of a run's messages a claim judges: the messages of
+// the (subscription, producer) pairs In accepts. Subscriptions are the
+// checker's ids (the swarm's subscription numbers), producers the
+// producer ids. Corrupted messages, and messages naming a producer no
+// run can have, cannot be told apart by producer: every scope counts
+// them. Reorders and rejections are not attributed either: a scope
+// counts the run's reorders and no rejections.
+type Scope struct {
+	// What names the part in the claim's summary and results.
+	What string
+	In   func(sub, producer int) bool
 }
 
 // Result is the checker's conclusion about a run.
@@ -162,38 +185,85 @@ func (r *Result) Verdict() string {
 // does not change the state, so it may be called more than once (live
 // checkpoints, then the end).
 func (c *Checker) Finalize(o Options) *Result {
-	r := &Result{Examples: map[string][]Example{}}
-	for k, v := range c.examples {
-		r.Examples[k] = append([]Example(nil), v...)
-	}
-	cnt := &r.Counts
-	cnt.Received = c.received
-	cnt.Corrupted = c.corrupt
-	cnt.Foreign = c.foreign
-	cnt.Reordered = c.reorders
-	cnt.Unexpected = c.beyond
 	nsubs := len(c.subs)
 	if n := len(c.names.Subs()); n > nsubs {
 		nsubs = n
 	}
-	for _, s := range c.subs {
-		cnt.Duplicated += s.dup
-		cnt.DuplicatedRedelivered += s.dupRedel
-		cnt.DuplicatedStored += s.dupStored
-		cnt.DuplicatedPositionUnknown += s.dupNoPos
-		cnt.Rejected += s.rejected
-		for _, d := range s.dead {
-			if d != nil {
-				cnt.DeadLettered += d.Cardinality()
+	r := c.tally(o, nil, nsubs)
+	for _, name := range o.Claims {
+		sc, ok := o.Scopes[name]
+		if !ok || sc.In == nil {
+			r.Claims = append(r.Claims, decide(name, r, o, nsubs, ""))
+			continue
+		}
+		part := c.tally(o, sc.In, nsubs)
+		cl := decide(name, part, o, nsubs, sc.What)
+		cl.Scope, cl.Counts = sc.What, &part.Counts
+		r.Claims = append(r.Claims, cl)
+	}
+	return r
+}
+
+// tally computes the counts and evidence of the messages of the
+// (subscription, producer) pairs in accepts, of all of them when in is
+// nil.
+func (c *Checker) tally(o Options, in func(sub, producer int) bool, nsubs int) *Result {
+	r := &Result{Examples: map[string][]Example{}}
+	pair := func(sub, producer int) bool { return in == nil || in(sub, producer) }
+	subIDs := map[string]int{}
+	for i, name := range c.names.Subs() {
+		subIDs[name] = i
+	}
+	for k, v := range c.examples {
+		for _, x := range v {
+			if sub, ok := subIDs[x.Subscription]; !ok || k == "corrupted" || k == "foreign" || x.Producer >= MaxProducers || pair(sub, int(x.Producer)) {
+				r.Examples[k] = append(r.Examples[k], x)
 			}
 		}
+	}
+	cnt := &r.Counts
+	if in == nil {
+		cnt.Received = c.received
+	}
+	cnt.Corrupted = c.corrupt
+	cnt.Foreign = c.foreign
+	cnt.Reordered = c.reorders
+	cnt.Unexpected = c.beyond
+	for sid, s := range c.subs {
+		var d dups
+		if in == nil {
+			d = s.dups
+			cnt.Rejected += s.rejected
+		}
+		for p, set := range s.dead {
+			if set != nil && pair(sid, p) {
+				cnt.DeadLettered += set.Cardinality()
+			}
+		}
+		if in != nil {
+			for p := range s.dupsBy {
+				if in(sid, p) {
+					d.add(s.dupsBy[p])
+				}
+			}
+			cnt.Received += d.all
+			for p, set := range s.recv {
+				if set != nil && in(sid, p) {
+					cnt.Received += set.Cardinality()
+				}
+			}
+		}
+		cnt.Duplicated += d.all
+		cnt.DuplicatedRedelivered += d.redel
+		cnt.DuplicatedStored += d.stored
+		cnt.DuplicatedPositionUnknown += d.noPos
 	}
 	missingName := "lost"
 	if !o.Drained {
 		missingName = "unaccounted"
 	}
 	for id, p := range c.producers {
-		if p == nil || (o.Judged != nil && !o.Judged(uint32(id))) {
+		if p == nil || (o.Judged != nil && !o.Judged(uint32(id))) || !anySub(id, nsubs, pair) {
 			continue
 		}
 		cnt.Sent += p.sent.Cardinality()
@@ -208,6 +278,9 @@ func (c *Checker) Finalize(o Options) *Result {
 
 		var accs []*seqSet
 		for sub := 0; sub < nsubs; sub++ {
+			if !pair(sub, id) {
+				continue
+			}
 			recv := c.recv(sub, id)
 			if recv == nil {
 				recv = &seqSet{}
@@ -263,10 +336,18 @@ func (c *Checker) Finalize(o Options) *Result {
 			return a.Seq < b.Seq
 		})
 	}
-	for _, name := range o.Claims {
-		r.Claims = append(r.Claims, decide(name, r, o, nsubs))
-	}
 	return r
+}
+
+// anySub reports whether producer id has a pair in scope: with
+// subscriptions, one of them; without (nothing to receive), subscription 0.
+func anySub(id, nsubs int, pair func(sub, producer int) bool) bool {
+	for sub := range max(nsubs, 1) {
+		if pair(sub, id) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Checker) recv(sub, producer int) *seqSet {
@@ -429,20 +510,30 @@ func (n Counts) DuplicateKinds() string {
 	return strings.Join(parts, ", ")
 }
 
-func decide(name string, r *Result, o Options, nsubs int) Claim {
+// decide decides claim name on r's counts and evidence; scope, when not
+// empty, names the part of the run r is (Options.Scopes), and the summary
+// says it.
+func decide(name string, r *Result, o Options, nsubs int, scope string) Claim {
 	if generic, ok := mqttClaims[name]; ok {
 		// MQTT's QoS levels promise what the generic claims say, per
 		// message between the client and the broker: decided as those,
 		// reported under their own name.
-		c := decide(generic, r, o, nsubs)
+		c := decide(generic, r, o, nsubs, "")
 		c.Name = name
-		c.Summary = "QoS " + name[len(name)-1:] + ": " + c.Summary
+		prefix := "QoS " + name[len(name)-1:]
+		if scope != "" {
+			prefix += " (" + scope + ")"
+		}
+		c.Summary = prefix + ": " + c.Summary
 		return c
 	}
 	c := Claim{Name: name}
 	drained := o.Drained
 	n := &r.Counts
 	set := func(verdict, summary string, kinds ...string) Claim {
+		if scope != "" {
+			summary = scope + ": " + summary
+		}
 		c.Verdict, c.Summary = verdict, summary
 		if verdict != Unknown {
 			h := verdict == Pass

@@ -8,8 +8,9 @@ import (
 
 // stateVersion changes whenever the saved layout does. 2: 64-bit sets (one
 // bitmap per 2^32 epoch), ack times, storage positions per domain. 3:
-// aborted messages and the transactions they were in.
-const stateVersion = 3
+// aborted messages and the transactions they were in. 4: duplicates per
+// producer.
+const stateVersion = 4
 
 // savedState is the checker's state on disk: names instead of ids, so that
 // states from different processes (workers of one run) can be merged.
@@ -47,6 +48,13 @@ type savedRecv struct {
 	Sets                                         [][]byte
 	DeadProducers                                []uint32
 	DeadSets                                     [][]byte
+	// DupsBy are the duplicates of each producer that had any.
+	DupsBy []savedDups
+}
+
+type savedDups struct {
+	Producer                  uint32
+	Dup, Redel, Stored, NoPos uint64
 }
 
 type savedDomain struct {
@@ -84,8 +92,13 @@ func (c *Checker) Save(w io.Writer) error {
 		st.Producers = append(st.Producers, sp)
 	}
 	for sid, s := range c.subs {
-		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dup, DupRedel: s.dupRedel, DupStored: s.dupStored,
-			DupNoPos: s.dupNoPos, Rejected: s.rejected}
+		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dups.all, DupRedel: s.dups.redel, DupStored: s.dups.stored,
+			DupNoPos: s.dups.noPos, Rejected: s.rejected}
+		for p, d := range s.dupsBy {
+			if d.all > 0 {
+				sr.DupsBy = append(sr.DupsBy, savedDups{Producer: uint32(p), Dup: d.all, Redel: d.redel, Stored: d.stored, NoPos: d.noPos})
+			}
+		}
 		var err error
 		if sr.Producers, sr.Sets, err = saveSets(s.recv); err != nil {
 			return fmt.Errorf("saving received set of %s: %w", sr.Sub, err)
@@ -223,11 +236,18 @@ func (c *Checker) mergeSaved(st *savedState) error {
 			c.subs = append(c.subs, &subscription{})
 		}
 		s := c.subs[sid]
-		s.dup += sr.Dup
-		s.dupRedel += sr.DupRedel
-		s.dupStored += sr.DupStored
-		s.dupNoPos += sr.DupNoPos
 		s.rejected += sr.Rejected
+		var byProducer uint64
+		for _, d := range sr.DupsBy {
+			if c.producer(d.Producer) == nil {
+				return fmt.Errorf("merging checker state: producer id %d out of range", d.Producer)
+			}
+			s.addDups(d.Producer, dups{all: d.Dup, redel: d.Redel, stored: d.Stored, noPos: d.NoPos})
+			byProducer += d.Dup
+		}
+		if byProducer != sr.Dup {
+			return fmt.Errorf("merging checker state: subscription %s counts %d duplicates, %d by producer", sr.Sub, sr.Dup, byProducer)
+		}
 		if len(sr.Producers) != len(sr.Sets) || len(sr.DeadProducers) != len(sr.DeadSets) {
 			return fmt.Errorf("merging checker state: subscription %s is inconsistent", sr.Sub)
 		}
@@ -238,8 +258,7 @@ func (c *Checker) mergeSaved(st *savedState) error {
 			}
 			// Found only by the merge: no storage position is known.
 			n := both.Cardinality()
-			s.dup += n
-			s.dupNoPos += n
+			s.addDups(pid, dups{all: n, noPos: n})
 			// A duplicate found only by the merge needs its evidence too.
 			for seq := range both.All() {
 				if !c.room("duplicated") {

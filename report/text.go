@@ -129,6 +129,11 @@ func textClaims(ew *errWriter, r *Results) error {
 	}
 	for _, cl := range r.Claims {
 		ew.printf("  %s %-14s %-7s %s\n", mark(cl.Verdict), cl.Name, cl.Verdict, cl.Summary)
+		if c := cl.Counts; c != nil {
+			// A scoped claim's part of the run (MQTT's QoS per producer).
+			ew.printf("      its messages: sent %d, acked %d, received %d unique, lost %d, duplicated %d\n",
+				c.Sent, c.Acked, c.Unique, c.Lost, c.Duplicated)
+		}
 		for i, x := range cl.Evidence {
 			if i == 3 {
 				ew.printf("      … %d more in results.json\n", len(cl.Evidence)-3)

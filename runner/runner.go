@@ -694,12 +694,27 @@ func saveCheckerState(path string, col *swarm.Collector) error {
 	return errors.Join(err, f.Close())
 }
 
+// checkerOptions are the checker's options for the run's claims, with the
+// scopes the driver gives them.
+func (r *run) checkerOptions(drained bool) checker.Options {
+	o := checker.Options{Drained: drained, Claims: r.s.Claims, Judged: r.judged()}
+	if cs, ok := r.drv.(broker.ClaimScoper); ok {
+		for name, sc := range cs.ClaimScopes(r.s.Claims) {
+			if o.Scopes == nil {
+				o.Scopes = map[string]checker.Scope{}
+			}
+			o.Scopes[name] = checker.Scope{What: sc.What, In: sc.In}
+		}
+	}
+	return o
+}
+
 func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, pacer swarm.Pacer, search *findMax) {
 	col := sw.Collector()
 	// A worker cannot tell what is missing: the other workers' consumers
 	// took part of its messages. What it did not receive is unaccounted.
-	o := checker.Options{Drained: dr.Drained && r.o.Worker == nil, Claims: r.s.Claims, SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle}
-	o.Judged = r.judged()
+	o := r.checkerOptions(dr.Drained && r.o.Worker == nil)
+	o.SettleWanted, o.SettleWatched = r.o.DrainSettle, dr.Settle
 	if pr, ok := r.drv.(broker.ProbeReporter); ok {
 		o.Unproven = pr.Unproven()
 	}

@@ -245,7 +245,7 @@ func (r *run) checkpoint(col *swarm.Collector) {
 	cp.Verdict = checker.Unknown
 	cp.Error = "checkpoint: the run had not finished when this was written"
 	if col != nil {
-		res := col.Finalize(checker.Options{Drained: false, Claims: r.s.Claims, Judged: r.judged()})
+		res := col.Finalize(r.checkerOptions(false))
 		cp.Counts, cp.Claims, cp.Examples = res.Counts, res.Claims, res.Examples
 		cp.Latency = latencies(col)
 	}

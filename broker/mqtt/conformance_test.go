@@ -2,7 +2,6 @@ package mqtt_test
 
 import (
 	"context"
-	"maps"
 	"strconv"
 	"testing"
 
@@ -110,9 +109,11 @@ func TestConformanceRabbitMQ(t *testing.T) {
 	h.Open = func(ctx context.Context, spec broker.Spec, env broker.Env) (*broker.Target, error) {
 		spec.Target, spec.URL = broker.TargetURL, url
 		spec.Consumers = min(spec.Consumers, 1)
-		return mqtt.Open(ctx, cfg(), spec, env)
+		tgt, err := mqtt.Open(ctx, cfg(), spec, env)
+		if err == nil {
+			mqtt.CountRabbitMQBacklog(tgt, n.AMQPURL())
+		}
+		return tgt, err
 	}
-	h.Caps.Unsupported = maps.Clone(unsupported)
-	h.Caps.Unsupported[brokertest.CapBacklog] = "the plugin's session queues are RabbitMQ queues, counted over AMQP or HTTP, which the mqtt driver does not speak"
 	brokertest.Run(t, h)
 }

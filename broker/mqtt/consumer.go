@@ -74,6 +74,9 @@ func (a *attempt) failed() error {
 func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 	a := &attempt{}
 	onMessage := func(in inbound) bool {
+		if rb := c.d.rabbit; rb != nil && rb.probed(in) {
+			return true
+		}
 		select {
 		case <-c.ready:
 		case <-c.gone():
@@ -101,6 +104,9 @@ func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 		return nil, err
 	}
 	a.cn = cn
+	if rb := c.d.rabbit; rb != nil {
+		rb.attached()
+	}
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
@@ -116,7 +122,7 @@ func (c *consumer) connect(ctx context.Context) (*attempt, error) {
 		// Run's handler on the first connection.)
 		return a, nil
 	}
-	if err := subscribe(ctx, cn, c.id, c.filter, c.d.c.subQoS()); err != nil {
+	if err := subscribe(ctx, cn, c.id, c.filter, c.d.c.subQoS(c.opts.Subscription)); err != nil {
 		cn.rawConn().Close()
 		<-cn.done()
 		if f := a.failed(); f != nil {

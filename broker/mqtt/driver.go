@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,7 +53,9 @@ type driver struct {
 	pacer   *connectPacer
 	// amqpURL is the RabbitMQ node's, for consumers over AMQP.
 	amqpURL string
-	conns   broker.ConnectTimes
+	// rabbit counts what a RabbitMQ node holds for MQTT consumers.
+	rabbit *rabbitBacklog
+	conns  broker.ConnectTimes
 	// lastSend is when a producer last published (unix nanoseconds).
 	lastSend atomic.Int64
 
@@ -128,7 +132,7 @@ func (d *driver) Setup(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("creating the session of %s: %w", id, err)
 		}
-		err = subscribe(ctx, cn, id, d.subscribeFilter(sub), d.c.subQoS())
+		err = subscribe(ctx, cn, id, d.subscribeFilter(sub), d.c.subQoS(sub))
 		cn.disconnect()
 		if err != nil {
 			return err
@@ -260,4 +264,60 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+var _ broker.ClaimScoper = (*driver)(nil)
+
+// ClaimScopes narrows mqtt-qos0, -qos1 and -qos2 to the messages delivered
+// at their level, when the run delivers at more than one (producer_qos,
+// subscription_qos): QoS 1 promises at least once for the messages that
+// travel at QoS 1, nothing for those at QoS 0.
+func (d *driver) ClaimScopes(claims []string) map[string]broker.ClaimScope {
+	at := d.c.deliveredLevels(d.spec.Producers, d.spec.Subscriptions)
+	levels := 0
+	for _, ps := range at {
+		if len(ps) > 0 {
+			levels++
+		}
+	}
+	if levels < 2 {
+		return nil
+	}
+	out := map[string]broker.ClaimScope{}
+	for _, claim := range claims {
+		n := slices.Index(claimsByQoS, claim)
+		if n < 0 {
+			continue
+		}
+		what := "delivered at QoS " + strconv.Itoa(n) + ": " + producerList(at[n], d.spec.Producers)
+		if len(d.c.SubscriptionQoS) > 1 {
+			what += ", in the subscriptions that take them at QoS " + strconv.Itoa(n)
+		}
+		out[claim] = broker.ClaimScope{What: what, In: func(sub, p int) bool { return d.c.DeliveredQoS(sub, p) == n }}
+	}
+	return out
+}
+
+// producerList names producers ps of all: "producers 1, 3 (2 of 4)", the
+// first six and an ellipsis when there are more.
+func producerList(ps []int, all int) string {
+	var b strings.Builder
+	b.WriteString("producer")
+	if len(ps) != 1 {
+		b.WriteString("s")
+	}
+	for i, p := range ps {
+		switch {
+		case i == 6:
+			b.WriteString(", …")
+		case i > 6:
+			continue
+		case i == 0:
+			b.WriteString(" " + strconv.Itoa(p))
+		default:
+			b.WriteString(", " + strconv.Itoa(p))
+		}
+	}
+	fmt.Fprintf(&b, " (%d of %d)", len(ps), all)
+	return b.String()
 }

@@ -185,6 +185,11 @@ func (e *embedded) start() error {
 	if err := srv.AddHook(e.dup, nil); err != nil {
 		return fmt.Errorf("adding the DUP hook: %w", err)
 	}
+	th := newTakeoverHook()
+	th.srv = srv
+	if err := srv.AddHook(th, nil); err != nil {
+		return fmt.Errorf("adding the takeover hook: %w", err)
+	}
 	if e.db != "" {
 		// No fsync: the file outlives a restart of the server inside
 		// mqcheck, which is what the embedded target restarts.

@@ -36,7 +36,7 @@ type producer struct {
 
 func (d *driver) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
 	p := &producer{d: d, opts: o, id: fmt.Sprintf("%s-p%d", d.prefix, o.ID), topic: d.publishTopic(o.ID),
-		qos: byte(d.c.qos()), done: make(chan struct{}), idle: make(chan struct{}, 1)}
+		qos: byte(d.c.qos(o.ID)), done: make(chan struct{}), idle: make(chan struct{}, 1)}
 	c, err := p.connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("starting producer %d: %w", o.ID, err)

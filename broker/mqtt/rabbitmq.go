@@ -49,6 +49,10 @@ func openRabbitMQ(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 	addr := "127.0.0.1:" + strconv.Itoa(n.Port(rabbitListener))
 	d := newDriver(c, spec, endpoint{addr: addr, username: rabbitUser, password: rabbitUser}, env)
 	d.amqpURL = n.AMQPURL()
+	if c.ConsumeOver != consumeAMQP {
+		d.rabbit = newRabbitBacklog(d)
+		d.backlog = d.rabbit.count
+	}
 	return &broker.Target{Driver: d, Restarter: n, Endpoints: []string{addr},
 		Description: describeRabbitMQ(c) + n.Describe(),
 		Close:       n.Close}, nil

@@ -23,9 +23,20 @@ type Config struct {
 	Version string `yaml:"version,omitempty" json:"version,omitempty"`
 	// QoS of every publish, 0 to 2. Default 1.
 	QoS *int `yaml:"qos,omitempty" json:"qos,omitempty"`
+	// ProducerQoS sets the QoS per producer instead of qos: producer i
+	// publishes at producer_qos[i mod its length], so [0, 1] makes every
+	// other producer QoS 0. The claims mqtt-qos0/1/2 then judge the
+	// messages delivered at their level only, and the results show each
+	// one's counts.
+	ProducerQoS []int `yaml:"producer_qos,omitempty" json:"producer_qos,omitempty"`
 	// SubscribeQoS is the maximum QoS of every subscription, 0 to 2: a
-	// message is delivered at the lower of the two. Default: qos.
+	// message is delivered at the lower of the two. Default: qos (the
+	// highest of producer_qos).
 	SubscribeQoS *int `yaml:"subscribe_qos,omitempty" json:"subscribe_qos,omitempty"`
+	// SubscriptionQoS sets the maximum QoS per subscription instead of
+	// subscribe_qos: subscription i (consumers.subscriptions) subscribes
+	// at subscription_qos[i mod its length].
+	SubscriptionQoS []int `yaml:"subscription_qos,omitempty" json:"subscription_qos,omitempty"`
 	// CleanStart: consumers start a new session on every connection, so
 	// what a dropped connection had in flight is gone. Default false: a
 	// persistent session (session_expiry) that a consumer reconnecting
@@ -68,9 +79,9 @@ type Config struct {
 	MaxInflight int `yaml:"max_inflight,omitempty" json:"max_inflight,omitempty"`
 	// Persistence of the embedded server's sessions: none (a restart
 	// forgets them) or bolt (a file under the run directory, kept across
-	// restarts; mochi 2.7.9 with its bolt hook loses a message now and
-	// then when a client takes its session over, see README). Default
-	// none.
+	// restarts; mochi 2.7.9 with its bolt hook lost a message now and
+	// then when a client took its session over, most likely the takeover
+	// race the embedded target now repairs, see README). Default none.
 	Persistence string `yaml:"persistence,omitempty" json:"persistence,omitempty"`
 
 	// ConsumeOver: mqtt (the default, left unset), or amqp on target rabbitmq: consumers
@@ -143,12 +154,13 @@ func (c *Config) ApplyDefaults() {
 	if c.Version == "" {
 		c.Version = "5"
 	}
-	if c.QoS == nil {
+	// The lists replace the single values: neither is set beside them.
+	if c.QoS == nil && len(c.ProducerQoS) == 0 {
 		q := defaultQoS
 		c.QoS = &q
 	}
-	if c.SubscribeQoS == nil {
-		q := *c.QoS
+	if c.SubscribeQoS == nil && len(c.SubscriptionQoS) == 0 {
+		q := c.subQoS(0)
 		c.SubscribeQoS = &q
 	}
 	if c.SessionExpiry == nil {
@@ -181,25 +193,55 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
-// qos is the publish QoS (default applied).
-func (c *Config) qos() int {
-	if c == nil || c.QoS == nil {
+// qos is the publish QoS of producer p (default applied).
+func (c *Config) qos(p int) int {
+	switch {
+	case c == nil:
+		return defaultQoS
+	case len(c.ProducerQoS) > 0:
+		return c.ProducerQoS[p%len(c.ProducerQoS)]
+	case c.QoS == nil:
 		return defaultQoS
 	}
 	return *c.QoS
 }
 
-// subQoS is the subscription's maximum QoS (default applied).
-func (c *Config) subQoS() int {
-	if c == nil || c.SubscribeQoS == nil {
-		return c.qos()
+// subQoS is subscription sub's maximum QoS (default applied).
+func (c *Config) subQoS(sub int) int {
+	switch {
+	case c != nil && len(c.SubscriptionQoS) > 0:
+		return c.SubscriptionQoS[sub%len(c.SubscriptionQoS)]
+	case c == nil || c.SubscribeQoS == nil:
+		q := c.qos(0)
+		if c != nil && len(c.ProducerQoS) > 0 {
+			q = slices.Max(c.ProducerQoS)
+		}
+		return q
 	}
 	return *c.SubscribeQoS
 }
 
-// DeliveredQoS is the QoS messages reach consumers at: the lower of the
-// publish's and the subscription's.
-func (c *Config) DeliveredQoS() int { return min(c.qos(), c.subQoS()) }
+// DeliveredQoS is the QoS producer p's messages reach subscription sub
+// at: the lower of the publish's and the subscription's.
+func (c *Config) DeliveredQoS(sub, p int) int { return min(c.qos(p), c.subQoS(sub)) }
+
+// deliveredLevels lists, for each QoS level, the producers whose messages
+// some subscription gets at that level, of producers producers and subs
+// subscriptions.
+func (c *Config) deliveredLevels(producers, subs int) [3][]int {
+	var at [3][]int
+	for p := range max(producers, 1) {
+		var seen [3]bool
+		for sub := range max(subs, 1) {
+			// A level out of range is Validate's to report.
+			if q := c.DeliveredQoS(sub, p); q >= 0 && q <= 2 && !seen[q] {
+				seen[q] = true
+				at[q] = append(at[q], p)
+			}
+		}
+	}
+	return at
+}
 
 // Validate reports what is wrong with the section, each problem a
 // *broker.FieldError naming its path.
@@ -224,6 +266,20 @@ func (c *Config) Validate() error {
 	}{{"qos", c.QoS}, {"subscribe_qos", c.SubscribeQoS}} {
 		if q.v != nil && (*q.v < 0 || *q.v > 2) {
 			add(q.field, "must be 0, 1 or 2 (got %d): MQTT has three levels, at most once, at least once, exactly once", *q.v)
+		}
+	}
+	for _, q := range []struct {
+		field, single string
+		vs            []int
+		set           bool
+	}{{"producer_qos", "qos", c.ProducerQoS, c.QoS != nil}, {"subscription_qos", "subscribe_qos", c.SubscriptionQoS, c.SubscribeQoS != nil}} {
+		for i, v := range q.vs {
+			if v < 0 || v > 2 {
+				add(q.field+"."+strconv.Itoa(i), "must be 0, 1 or 2 (got %d): MQTT has three levels, at most once, at least once, exactly once", v)
+			}
+		}
+		if len(q.vs) > 0 && q.set {
+			add(q.field, "sets what %s sets, per client: remove one of them", q.single)
 		}
 	}
 	if c.SessionExpiry != nil {
@@ -274,6 +330,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(ps...)
+}
+
+// qosWords says what sets the QoS levels: "broker.mqtt.qos 1 and
+// subscribe_qos 1", or the lists.
+func (c *Config) qosWords() string {
+	pub := "broker.mqtt.qos " + strconv.Itoa(c.qos(0))
+	if len(c.ProducerQoS) > 0 {
+		pub = "broker.mqtt.producer_qos " + fmt.Sprint(c.ProducerQoS)
+	}
+	sub := "subscribe_qos " + strconv.Itoa(c.subQoS(0))
+	if len(c.SubscriptionQoS) > 0 {
+		sub = "subscription_qos " + fmt.Sprint(c.SubscriptionQoS)
+	}
+	return pub + " and " + sub
 }
 
 // checkPrefix checks a client id prefix: printable ASCII without the
@@ -330,16 +400,21 @@ func (c *Config) CheckSpec(spec broker.Spec) error {
 	if spec.Target == broker.TargetContainer {
 		ps = append(ps, container.CheckPorts("broker.ports", spec.Container.Ports, containerPorts, false))
 	}
-	delivered := c.DeliveredQoS()
+	at := c.deliveredLevels(spec.Producers, spec.Subscriptions)
 	for i, claim := range spec.Claims {
 		n := slices.Index(claimsByQoS, claim)
-		if n < 0 {
+		if n < 0 || len(at[n]) > 0 {
 			continue
 		}
-		if n != delivered {
-			ps = append(ps, broker.Problem("claims."+strconv.Itoa(i), "%s is the promise of QoS %d, and messages are delivered at QoS %d (the lower of broker.mqtt.qos %d and subscribe_qos %d); claim mqtt-qos%d",
-				claim, n, delivered, c.qos(), c.subQoS(), delivered))
+		var levels []string
+		for q, ps := range at {
+			if len(ps) > 0 {
+				levels = append(levels, "mqtt-qos"+strconv.Itoa(q))
+			}
 		}
+		ps = append(ps, broker.Problem("claims."+strconv.Itoa(i), "%s is the promise of QoS %d, and no message is delivered at QoS %d (%s; "+
+			"a message is delivered at the lower of its producer's QoS and its subscription's): claim %s",
+			claim, n, n, c.qosWords(), strings.Join(levels, " or ")))
 	}
 	return errors.Join(ps...)
 }

@@ -33,6 +33,10 @@ func TestValidate(t *testing.T) {
 		{"wildcard prefix", mqtt.Config{ClientIDPrefix: "a+b"}, "broker.mqtt.client_id_prefix:"},
 		{"password alone", mqtt.Config{Password: "x"}, "broker.mqtt.password: a password needs a username"},
 		{"persistence", mqtt.Config{Persistence: "disk"}, `broker.mqtt.persistence: unknown value "disk"`},
+		{"producer qos 3", mqtt.Config{ProducerQoS: []int{0, 3}}, "broker.mqtt.producer_qos.1: must be 0, 1 or 2"},
+		{"subscription qos -1", mqtt.Config{SubscriptionQoS: []int{-1}}, "broker.mqtt.subscription_qos.0: must be 0, 1 or 2"},
+		{"qos and producer qos", mqtt.Config{QoS: qos(1), ProducerQoS: []int{0, 1}}, "broker.mqtt.producer_qos: sets what qos sets"},
+		{"subscribe qos twice", mqtt.Config{SubscribeQoS: qos(1), SubscriptionQoS: []int{1}}, "broker.mqtt.subscription_qos: sets what subscribe_qos sets"},
 		{"autosave", mqtt.Config{Mosquitto: &mqtt.Mosquitto{AutosaveInterval: -1}}, "broker.mqtt.mosquitto.autosave_interval:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +63,17 @@ func TestCheckSpec(t *testing.T) {
 	}{
 		{"qos1 claim at qos 1", mqtt.Config{QoS: qos(1)}, broker.Spec{Claims: []string{"mqtt-qos1"}}, ""},
 		{"qos2 claim at qos 1", mqtt.Config{QoS: qos(1)}, broker.Spec{Claims: []string{"at-least-once", "mqtt-qos2"}}, "claims.1: mqtt-qos2 is the promise of QoS 2"},
-		{"qos2 claim, subscription at 0", mqtt.Config{QoS: qos(2), SubscribeQoS: qos(0)}, broker.Spec{Claims: []string{"mqtt-qos2"}}, "delivered at QoS 0"},
+		{"qos2 claim, subscription at 0", mqtt.Config{QoS: qos(2), SubscribeQoS: qos(0)}, broker.Spec{Claims: []string{"mqtt-qos2"}}, "claim mqtt-qos0"},
+		{"qos0 and qos1 claims, producers at 0 and 1", mqtt.Config{ProducerQoS: []int{0, 1}}, broker.Spec{Producers: 4, Claims: []string{"mqtt-qos0", "mqtt-qos1"}}, ""},
+		{"qos2 claim, producers at 0 and 1", mqtt.Config{ProducerQoS: []int{0, 1}}, broker.Spec{Producers: 4, Claims: []string{"mqtt-qos2"}},
+			"claims.0: mqtt-qos2 is the promise of QoS 2, and no message is delivered at QoS 2 (broker.mqtt.producer_qos [0 1] and subscribe_qos 1"},
+		// Producer 1 would publish at QoS 2, but there is no producer 1.
+		{"qos2 claim, one producer at 1", mqtt.Config{ProducerQoS: []int{1, 2}}, broker.Spec{Producers: 1, Claims: []string{"mqtt-qos2"}}, "claim mqtt-qos1"},
+		// The default subscription QoS is the highest producer's.
+		{"qos2 claim, producers at 1 and 2", mqtt.Config{ProducerQoS: []int{1, 2}}, broker.Spec{Producers: 2, Claims: []string{"mqtt-qos1", "mqtt-qos2"}}, ""},
+		{"subscriptions at 2 and 0", mqtt.Config{QoS: qos(2), SubscriptionQoS: []int{2, 0}}, broker.Spec{Producers: 1, Subscriptions: 2, Claims: []string{"mqtt-qos0", "mqtt-qos2"}}, ""},
+		{"subscriptions at 2 and 0, qos1 claim", mqtt.Config{QoS: qos(2), SubscriptionQoS: []int{2, 0}}, broker.Spec{Producers: 1, Subscriptions: 2, Claims: []string{"mqtt-qos1"}},
+			"claim mqtt-qos0 or mqtt-qos2"},
 		{"dead letter", mqtt.Config{}, broker.Spec{FailAction: broker.FailDeadLetter, FailFraction: 0.1}, "consumers.fail_action:"},
 		{"fail with clean start", mqtt.Config{CleanStart: true}, broker.Spec{FailFraction: 0.1}, "consumers.fail_fraction:"},
 		{"wildcard topic", mqtt.Config{}, broker.Spec{Destination: "a/#"}, "broker.destination:"},

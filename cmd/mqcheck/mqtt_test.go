@@ -68,48 +68,61 @@ func checkConnections(t *testing.T, res *report.Results, ok int64, failed bool) 
 	}
 }
 
-// TestMQTTQoS1Crash: QoS 1, persistent session on a private mosquitto,
-// the subscriber crashes between processing a message and acknowledging
-// it and reconnects with its client id: nothing lost, the one message it
-// had processed comes again flagged DUP (duplicated 1, flagged 1), over
-// MQTT 5 (paho.golang) and 3.1.1 (paho.mqtt.golang) alike. (On embedded
-// mochi-mqtt the session takeover loses messages now and then under load;
-// README.)
+// TestMQTTQoS1Crash: QoS 1, persistent session on embedded mochi-mqtt and
+// on a private mosquitto, the subscriber crashes between processing a
+// message and acknowledging it and reconnects with its client id: nothing
+// lost, the one message it had processed comes again flagged DUP
+// (duplicated 1, flagged 1), over MQTT 5 (paho.golang) and 3.1.1
+// (paho.mqtt.golang) alike. (mochi 2.7.9 alone loses a message now and
+// then in the takeover under load; the embedded target's takeoverHook
+// repairs it: TestTakeoverRace in broker/mqtt.)
 func TestMQTTQoS1Crash(t *testing.T) {
 	t.Parallel()
-	testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
-	for _, version := range []string{"5", "3.1.1"} {
-		t.Run(version, func(t *testing.T) {
-			t.Parallel()
-			code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos1-crash", "3s", "{qos: 1}", "500/s", "mqtt-qos1, exactly-once",
-				"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target=exec", "broker.mqtt.version="+version)
-			// paho.mqtt.golang writes acknowledgments from a goroutine of
-			// its own: one the handler had finished before the crash may
-			// not have reached the socket yet, and comes again too (2
-			// duplicates seen once in ten runs, loaded).
-			maxDup := uint64(1)
-			if version == "3.1.1" {
-				maxDup = 3
-			}
-			checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", maxDup)
-			// 2 producers, the consumer and the one that replaced it.
-			checkConnections(t, res, 4, false)
-		})
+	for _, target := range []string{"embedded", "exec"} {
+		for _, version := range []string{"5", "3.1.1"} {
+			t.Run(target+"/"+version, func(t *testing.T) {
+				t.Parallel()
+				if target == "exec" {
+					testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
+				}
+				code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos1-crash", "3s", "{qos: 1}", "500/s", "mqtt-qos1, exactly-once",
+					"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target="+target, "broker.mqtt.version="+version)
+				// paho.mqtt.golang writes acknowledgments from a goroutine of
+				// its own: one the handler had finished before the crash may
+				// not have reached the socket yet, and comes again too (2
+				// duplicates seen once in ten runs, loaded).
+				maxDup := uint64(1)
+				if version == "3.1.1" {
+					maxDup = 3
+				}
+				checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", maxDup)
+				// 2 producers, the consumer and the one that replaced it.
+				checkConnections(t, res, 4, false)
+			})
+		}
 	}
 }
 
-// TestMQTTQoS2Crash: QoS 2, the same crash on mosquitto. QoS 2 keeps the broker and
-// the client from passing one message twice between them, but the
-// subscriber had processed the message it crashed on and sent no PUBREC:
-// the broker sends it again, flagged DUP, and the application sees it
-// twice. Exactly that one duplicate, nothing lost.
+// TestMQTTQoS2Crash: QoS 2, the same crash on embedded mochi-mqtt and on
+// mosquitto. QoS 2 keeps the broker and the client from passing one
+// message twice between them, but the subscriber had processed the
+// message it crashed on and sent no PUBREC: the broker sends it again,
+// flagged DUP, and the application sees it twice. Exactly that one
+// duplicate, nothing lost.
 func TestMQTTQoS2Crash(t *testing.T) {
 	t.Parallel()
-	testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
-	code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos2-crash", "3s", "{qos: 2}", "500/s", "mqtt-qos2, at-least-once",
-		"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target=exec")
-	// mqtt-qos2 fails on the crashed delivery.
-	checkRedelivered(t, code, res, "at-least-once", "mqtt-qos2", 1)
+	for _, target := range []string{"embedded", "exec"} {
+		t.Run(target, func(t *testing.T) {
+			t.Parallel()
+			if target == "exec" {
+				testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
+			}
+			code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos2-crash", "3s", "{qos: 2}", "500/s", "mqtt-qos2, at-least-once",
+				"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target="+target)
+			// mqtt-qos2 fails on the crashed delivery.
+			checkRedelivered(t, code, res, "at-least-once", "mqtt-qos2", 1)
+		})
+	}
 }
 
 // checkRedelivered checks a crash's known answer: exit 1, claim pass
@@ -268,8 +281,12 @@ claims: [%s]
 		want       string
 	}{
 		{"qos 3", "{qos: 3}", 1, "at-least-once", "broker.mqtt.qos: must be 0, 1 or 2"},
-		{"qos2 claim at qos 1", "{qos: 1}", 1, "mqtt-qos2", "claims.0: mqtt-qos2 is the promise of QoS 2, and messages are delivered at QoS 1"},
-		{"qos2 claim, subscription at 1", "{qos: 2, subscribe_qos: 1}", 1, "mqtt-qos2", "the lower of broker.mqtt.qos 2 and subscribe_qos 1"},
+		{"qos2 claim at qos 1", "{qos: 1}", 1, "mqtt-qos2", "claims.0: mqtt-qos2 is the promise of QoS 2, and no message is delivered at QoS 2 (broker.mqtt.qos 1 and subscribe_qos 1;"},
+		{"qos2 claim, subscription at 1", "{qos: 2, subscribe_qos: 1}", 1, "mqtt-qos2", "(broker.mqtt.qos 2 and subscribe_qos 1; a message is delivered at the lower of its producer's QoS and its subscription's): claim mqtt-qos1"},
+		// The one producer is producer 0, at QoS 1.
+		{"qos2 claim, the producer at 1", "{producer_qos: [1, 2]}", 1, "mqtt-qos2", "no message is delivered at QoS 2 (broker.mqtt.producer_qos [1 2] and subscribe_qos 2;"},
+		{"qos and producer_qos", "{qos: 1, producer_qos: [0, 1]}", 1, "at-least-once", "broker.mqtt.producer_qos: sets what qos sets, per client"},
+		{"producer_qos 3", "{producer_qos: [1, 3]}", 1, "at-least-once", "broker.mqtt.producer_qos.1: must be 0, 1 or 2"},
 		{"client id too long", "{client_id_prefix: a-very-long-client-prefix}", 1, "at-least-once", "broker.mqtt.client_id_prefix:"},
 		{"version 4", "{version: \"4\"}", 1, "at-least-once", `broker.mqtt.version: unknown value "4": MQTT 3.1.1 (protocol level 4) is written "3.1.1"`},
 		{"3.1.1 shared subscription", "{version: \"3.1.1\"}", 2, "at-least-once", "consumers.count: 2 consumers in a subscription share it as an MQTT 5 shared subscription ($share/<group>/<topic>), which MQTT 3.1.1 does not have"},
@@ -330,5 +347,43 @@ claims: [mqtt-qos1]
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("nofile %s, mqcheck %s: exit %d, stderr %q: want exit %d and %q", tc.limit, strings.Join(tc.args, " "), code, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// TestMQTTMixedQoSReset: QoS per producer (producer_qos [0, 1]: producer
+// 0 at QoS 0, producer 1 at QoS 1), every connection reset for a
+// second on embedded mochi-mqtt. The subscriber's persistent session keeps
+// the QoS 1 messages published while it is away and loses the QoS 0 ones
+// (a broker queues no QoS 0 message for an offline session): mqtt-qos1,
+// judged on producer 1 only, passes with nothing lost; mqtt-qos0,
+// judged on producer 0, passes (nothing twice) with the loss; at-least-once,
+// judged on every message, fails on that loss alone. Each scoped claim
+// carries its part's counts.
+func TestMQTTMixedQoSReset(t *testing.T) {
+	t.Parallel()
+	code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos-mixed-reset", "4s", "{producer_qos: [0, 1]}", "1000/s",
+		"mqtt-qos0, mqtt-qos1, at-least-once", "{kind: reset, at: 1s, for: 1s}"))
+	q0, q1 := claimFor(t, res, "mqtt-qos0"), claimFor(t, res, "mqtt-qos1")
+	if code != exitFail || q0.Verdict != "pass" || q1.Verdict != "pass" || claimOf(t, res, "at-least-once") != "fail" {
+		t.Fatalf("exit %d, claims %+v: want exit 1, mqtt-qos0 and mqtt-qos1 pass, at-least-once fail", code, res.Claims)
+	}
+	if q0.Scope != "delivered at QoS 0: producer 0 (1 of 2)" || q1.Scope != "delivered at QoS 1: producer 1 (1 of 2)" {
+		t.Errorf("scopes %q and %q: want producer 0 at QoS 0 and 1 at QoS 1", q0.Scope, q1.Scope)
+	}
+	if q0.Counts == nil || q1.Counts == nil {
+		t.Fatalf("scoped claims without counts: %+v", res.Claims)
+	}
+	c, c0, c1 := res.Counts, *q0.Counts, *q1.Counts
+	t.Logf("QoS 0: %d sent, %d acked, %d lost; QoS 1: %d sent, %d acked, %d lost, %d duplicated", c0.Sent, c0.Acked, c0.Lost, c1.Sent, c1.Acked, c1.Lost, c1.Duplicated)
+	// 2 producers × 2000 messages; the halves are the scopes', and the
+	// run's loss is all QoS 0's.
+	if c.Sent != 4000 || c0.Sent != 2000 || c1.Sent != 2000 || c0.Acked+c1.Acked != c.Acked {
+		t.Errorf("sent %d (%d at QoS 0, %d at QoS 1), acked %d (%d + %d): want 4000 split in halves",
+			c.Sent, c0.Sent, c1.Sent, c.Acked, c0.Acked, c1.Acked)
+	}
+	if c0.Lost == 0 || c0.Lost != c.Lost || c1.Lost != 0 || c0.Duplicated != 0 || c1.Unique != c1.Acked {
+		t.Errorf("lost %d at QoS 0 (%d duplicated), %d at QoS 1 (%d of %d acked received), run %d: "+
+			"want some lost at QoS 0, none twice, none lost at QoS 1",
+			c0.Lost, c0.Duplicated, c1.Lost, c1.Unique, c1.Acked, c.Lost)
 	}
 }
