@@ -55,7 +55,7 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan
 		}
 		p.waiting.Store(true)
 		p.mu.Unlock()
-		switch w.Until(ctx, deadline, p.wake, intr) {
+		switch wake, _ := w.Until(ctx, deadline, p.wake, intr); wake {
 		case WokeA:
 		case WokeB:
 			p.waiting.Store(false)
