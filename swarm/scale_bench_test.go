@@ -140,6 +140,10 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 		dr := sw.Drain(ctx, time.Minute, 0)
 		cpu := processCPU() - cpu0
 		stop()
+		pooled := 0
+		for _, p := range sw.producers {
+			pooled += p.pool.made
+		}
 		sw.Close()
 		_ = br.Close(ctx)
 		cancel()
@@ -147,8 +151,10 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 		if !dr.Drained {
 			b.Fatalf("drain %+v", dr)
 		}
-		fmt.Printf("closed loop, %d producers × window 1000, memory broker, %s: %d received (%.0f/s), CPU %.2f µs/msg, peak RSS %d MiB (%d before; load average %s)\n",
-			n, d, t.Received, float64(t.Received)/d.Seconds(), float64(cpu.Nanoseconds())/1e3/float64(max(t.Received, 1)), peak()>>20, before>>20, loadAverage())
+		fmt.Printf("closed loop, %d producers × window 1000, memory broker, %s: %d received (%.0f/s), CPU %.2f µs/msg, peak RSS %d MiB (%d before; load average %s); "+
+			"the producers' pools hold %d messages at the end (%.1f a producer)\n",
+			n, d, t.Received, float64(t.Received)/d.Seconds(), float64(cpu.Nanoseconds())/1e3/float64(max(t.Received, 1)), peak()>>20, before>>20, loadAverage(),
+			pooled, float64(pooled)/n)
 		b.ReportMetric(float64(peak())/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(0, "ns/op")
 	}
