@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -10,12 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/internal/machine"
 )
 
 // scaleDuration is each scale round's load; MQCHECK_SCALE_DURATION (a Go
@@ -93,12 +91,12 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 		b.Fatal(err)
 	}
 	runtime.GC()
-	cpu0 := processCPU()
+	cpu0 := machine.CPUTime(false)
 	if err := sw.Produce(ctx); err != nil {
 		b.Fatal(err)
 	}
 	dr := sw.Drain(ctx, 30*time.Second, 0)
-	cpu := processCPU() - cpu0
+	cpu := machine.CPUTime(false) - cpu0
 	sw.Close()
 	t := sw.Collector().Totals()
 	if !dr.Drained || t.Received == 0 {
@@ -128,9 +126,9 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		runtime.GC()
-		before := residentMemory()
-		peak, stop := watchResident()
-		cpu0 := processCPU()
+		before := machine.Resident()
+		peak, stop := machine.WatchResident(100 * time.Millisecond)
+		cpu0 := machine.CPUTime(false)
 		if err := sw.Produce(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -138,7 +136,7 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 			writeHeap(b, path)
 		}
 		dr := sw.Drain(ctx, time.Minute, 0)
-		cpu := processCPU() - cpu0
+		cpu := machine.CPUTime(false) - cpu0
 		stop()
 		pooled := 0
 		for _, p := range sw.producers {
@@ -170,65 +168,6 @@ func writeHeap(b *testing.B, path string) {
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// processCPU is the user and system CPU time of this process so far.
-func processCPU() time.Duration {
-	var u syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
-}
-
-// watchResident samples the process's resident memory every 100 ms until
-// stop; peak is the most seen.
-func watchResident() (peak func() uint64, stop func()) {
-	var mu sync.Mutex
-	var top uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				r := residentMemory()
-				mu.Lock()
-				top = max(top, r)
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() uint64 {
-			mu.Lock()
-			defer mu.Unlock()
-			return top
-		}, func() {
-			close(done)
-			wg.Wait()
-		}
-}
-
-// residentMemory is the process's resident memory now (VmRSS), 0 when
-// unknown.
-func residentMemory() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func loadAverage() string {
