@@ -52,11 +52,12 @@ producers, in three alternating rounds (1, 10, 100, 1,000, then again); the medi
 size and its ratio to one producer. CPU counts the load and its drain, divided by the
 messages received. The goal is at most 1.3× from 1 to 1,000.
 
-Paced sends are woken in shared 1 ms ticks of one pacing goroutine, not by a timer per
-producer: each producer sends everything due at a tick in one go. What still grows with the
-number of producers is a goroutine wake per message once each producer has less than one
-message a tick (20 a second each at 1,000), on both sides: the producer's own loop and, in
-the memory broker as in most client libraries, the producer's completion goroutine.
+Paced waits end on whole 1 ms ticks of the clock, so the runtime wakes the producers due in
+the same millisecond together, and each sends everything due in one go. What still grows
+with the number of producers is a goroutine wake per message once each producer has less
+than one message a tick (20 a second each at 1,000), on both sides: the producer's own loop
+and, in the memory broker as in most client libraries, the producer's completion goroutine
+(and the consumer's per delivery at any size).
 
 \`\`\`
 $(cat "$tmp/scale")
