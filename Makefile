@@ -30,6 +30,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Ingest|Finalize|MergeWorkers' -benchtime=1x -benchmem ./checker/
 	$(GO) test -run '^$$' -bench . -benchmem ./message/
 	$(GO) test -run '^$$' -bench PublishConsume -benchmem ./broker/memory/
+	$(GO) test -run '^$$' -bench 'PacedScale|ClosedLoopRSS' -benchtime=1x ./swarm/
 	$(GO) test -run '^$$' -bench 'SwarmVsBare|OutOfProcess' -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench Relay -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/rabbitmq/
@@ -39,8 +40,9 @@ bench:
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/mqtt/
 	$(GO) test -run '^$$' -bench Fleet -benchtime=1x -timeout 30m ./broker/mqtt/
 
-## bench-doc: BENCHMARKS.md from one run of make bench (method, machine,
-## every ratio, the whole output)
+## bench-doc: BENCHMARKS.md again, from the swarm's and the codec's benchmarks
+## (about two minutes) and the drivers' ratios against their bare clients
+## (20-30 minutes more; BENCH_DOC_BROKERS=0 skips them), on this machine
 bench-doc:
 	scripts/bench-doc.sh
 

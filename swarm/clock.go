@@ -38,8 +38,11 @@ type Clock interface {
 // Waiter waits on a Clock; one goroutine uses it at a time.
 type Waiter interface {
 	// Until returns once the clock reads t or later (Reached), ctx ends,
-	// or a or b receives (nil channels never do).
-	Until(ctx context.Context, t int64, a, b <-chan struct{}) Wake
+	// or a or b receives (nil channels never do). With Reached it returns
+	// the clock's reading that saw t come, so that the caller, about to
+	// send, need not read the clock once more (one reading per message);
+	// otherwise 0.
+	Until(ctx context.Context, t int64, a, b <-chan struct{}) (Wake, int64)
 }
 
 // Wake says why Waiter.Until returned.
@@ -61,38 +64,3 @@ type monoClock struct{}
 
 func (monoClock) Now() int64        { return clockNow() }
 func (monoClock) NewWaiter() Waiter { return &timerWaiter{} }
-
-// timerWaiter reuses one timer: pacing waits once per message.
-type timerWaiter struct{ t *time.Timer }
-
-func (w *timerWaiter) Until(ctx context.Context, t int64, a, b <-chan struct{}) Wake {
-	d := time.Duration(t - clockNow())
-	if d <= 0 {
-		select {
-		case <-a:
-			return WokeA
-		case <-b:
-			return WokeB
-		default:
-			return Reached
-		}
-	}
-	if w.t == nil {
-		w.t = time.NewTimer(d)
-	} else {
-		w.t.Reset(d)
-	}
-	select {
-	case <-w.t.C:
-		return Reached
-	case <-a:
-		w.t.Stop()
-		return WokeA
-	case <-b:
-		w.t.Stop()
-		return WokeB
-	case <-ctx.Done():
-		w.t.Stop()
-		return Ended
-	}
-}

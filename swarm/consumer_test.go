@@ -68,8 +68,8 @@ type fixedClock int64
 
 func (c fixedClock) Now() int64        { return int64(c) }
 func (c fixedClock) NewWaiter() Waiter { return c }
-func (c fixedClock) Until(context.Context, int64, <-chan struct{}, <-chan struct{}) Wake {
-	return Reached
+func (c fixedClock) Until(context.Context, int64, <-chan struct{}, <-chan struct{}) (Wake, int64) {
+	return Reached, int64(c)
 }
 
 // TestNegativeEndToEndIsCounted: a receipt dated before its intended send

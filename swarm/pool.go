@@ -14,7 +14,17 @@ import (
 // message (a channel send and receive per message cost a third of the
 // throughput against an in-process Kafka). Messages are made when the loop
 // finds none returned, up to size: a slow producer of a fleet holds the
-// few it has in flight, not a whole window of payloads.
+// few it has in flight, not a whole window of payloads. And they are let go
+// when no longer needed: a producer whose window filled once (a broker
+// that stalled, then caught up) drops the messages that stay idle.
+//
+// Idle is judged over periods of at least shrinkGets messages taken: the
+// loop notes the most it had out at once (taken and not yet handed back
+// to it, so a batch of returns not yet handed over counts as out). What
+// it made beyond that peak was idle the whole period; if that is more
+// than two batches of returns (2×retMax), half of it, less one batch,
+// goes at the next hand-over of returns. The slack kept means a steady
+// load, paced or window-bound, makes no message twice.
 type msgPool struct {
 	mu      sync.Mutex
 	shared  []*broker.Message // returned, not yet taken
@@ -26,7 +36,16 @@ type msgPool struct {
 	newMsg  func() *broker.Message
 	size    int
 	made    int // owned by the publishing loop
+	// flushed counts the messages handed back by the completion side
+	// (added once a batch); taken those the loop took; peak is the most it
+	// had out at once this period, and gets the messages taken in it.
+	flushed    atomic.Uint64
+	taken      uint64
+	peak, gets int
 }
+
+// shrinkGets is the shortest shrinking period, in messages taken.
+const shrinkGets = 4096
 
 func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 	// Returns are handed over at least every quarter window, so the loop
@@ -46,16 +65,18 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan
 		if len(p.shared) > 0 {
 			p.local, p.shared = p.shared, p.local[:0]
 			p.mu.Unlock()
+			p.shrink()
 			break
 		}
 		if p.made < p.size {
 			p.mu.Unlock()
 			p.made++
+			p.took()
 			return p.newMsg(), false
 		}
 		p.waiting.Store(true)
 		p.mu.Unlock()
-		switch w.Until(ctx, deadline, p.wake, intr) {
+		switch wake, _ := w.Until(ctx, deadline, p.wake, intr); wake {
 		case WokeA:
 		case WokeB:
 			p.waiting.Store(false)
@@ -67,11 +88,38 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan
 	}
 	m = p.local[len(p.local)-1]
 	p.local = p.local[:len(p.local)-1]
+	p.took()
 	return m, false
 }
 
+// took counts a message taken, and the most out at once.
+func (p *msgPool) took() {
+	p.taken++
+	p.gets++
+	p.peak = max(p.peak, int(p.taken-p.flushed.Load()))
+}
+
+// shrink, at a hand-over of returns (just taken into local) after a
+// period, drops the messages that stayed idle throughout it.
+func (p *msgPool) shrink() {
+	if p.gets < shrinkGets {
+		return
+	}
+	if idle := p.made - p.peak; idle > 2*p.retMax {
+		drop := min((idle-p.retMax)/2, len(p.local))
+		keep := len(p.local) - drop
+		clear(p.local[keep:])
+		p.local = p.local[:keep]
+		p.made -= drop
+	}
+	p.peak, p.gets = 0, 0
+}
+
 // unget gives back a message the loop took but did not send.
-func (p *msgPool) unget(m *broker.Message) { p.local = append(p.local, m) }
+func (p *msgPool) unget(m *broker.Message) {
+	p.local = append(p.local, m)
+	p.taken--
+}
 
 // put returns a completed message; called only from the completion side.
 // last says nothing else is in flight: the returns are handed over now.
@@ -89,6 +137,7 @@ func (p *msgPool) flush() {
 	}
 	p.mu.Lock()
 	p.shared = append(p.shared, p.ret...)
+	p.flushed.Add(uint64(len(p.ret)))
 	p.ret = p.ret[:0]
 	wake := p.waiting.Swap(false)
 	p.mu.Unlock()

@@ -183,3 +183,57 @@ func TestBurstCompletionsDoNotStall(t *testing.T) {
 		}
 	}
 }
+
+// TestMsgPoolShrinks: a producer whose window filled once (all 1,000 in
+// flight), then goes on with one message in flight, lets the idle ones go,
+// down to a few batches of returns; one that stays window-bound keeps
+// every message it made and makes none again.
+func TestMsgPoolShrinks(t *testing.T) {
+	made := 0
+	p := newMsgPool(1000, func() *broker.Message { made++; return &broker.Message{} })
+	ctx := t.Context()
+	get := func() *broker.Message {
+		t.Helper()
+		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
+		if m == nil {
+			t.Fatal("get returned nothing")
+		}
+		return m
+	}
+	burst := make([]*broker.Message, 0, 1000)
+	for range 1000 {
+		burst = append(burst, get())
+	}
+	for i, m := range burst {
+		p.put(m, i == len(burst)-1)
+	}
+	if made != 1000 || p.made != 1000 {
+		t.Fatalf("made %d (pool counts %d) for the burst, want 1000", made, p.made)
+	}
+	for range 200_000 {
+		p.put(get(), true)
+	}
+	// The period that saw the burst drops nothing; each one after drops
+	// half of what stayed idle (all but the one out) beyond one batch of
+	// returns (64): 1000 → 533 → 299 → 182 → 124, where 123 idle is not
+	// over two batches.
+	if made != 1000 || p.made != 124 {
+		t.Errorf("after a steady load of one in flight: %d made in all, the pool holds %d; want 1000 and 124", made, p.made)
+	}
+
+	// Window-bound: all 200 in flight, returned at once, again and again.
+	made = 0
+	q := newMsgPool(200, func() *broker.Message { made++; return &broker.Message{} })
+	p = q
+	for range 2000 {
+		for i := range 200 {
+			burst[i] = get()
+		}
+		for i, m := range burst[:200] {
+			q.put(m, i == 199)
+		}
+	}
+	if made != 200 || q.made != 200 {
+		t.Errorf("window-bound: %d made in all, the pool holds %d; want 200 and 200", made, q.made)
+	}
+}

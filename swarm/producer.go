@@ -195,6 +195,11 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 	first := p.cfg.StartSeq
 	seq := first
 	defer func() { stopped(load, p.clock.Now()) }()
+	// now is the clock's last reading in this loop, at most as late as
+	// the true time: a send due by it is due, and only a send that looks
+	// early reads the clock before its send time. Each send reads the
+	// clock once for its send time (twice when it first sleeps).
+	var now int64
 	for ; ; seq++ {
 		end := load.end.Load()
 		var intended int64
@@ -210,9 +215,9 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 			p.notSent(load, seq-first, min(p.clock.Now(), load.end.Load()))
 			return
 		}
-		now := p.clock.Now()
 		if pacer != nil && intended > now {
-			switch w.Until(ctx, intended, load.stop, nil) {
+			var wake Wake
+			switch wake, now = w.Until(ctx, intended, load.stop, nil); wake {
 			case Ended:
 				p.pool.unget(m)
 				p.notSent(load, seq-first, min(p.clock.Now(), load.end.Load()))
@@ -224,7 +229,9 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 					p.pool.unget(m)
 					return
 				}
+				now = p.clock.Now()
 			}
+		} else {
 			now = p.clock.Now()
 		}
 		if pacer == nil {

@@ -15,10 +15,13 @@ var (
 	errClosedInFlight = errors.New("memory broker: producer closed before the publish was confirmed")
 )
 
-// Payload copies are carved from slabs of this size, so storing a message
-// costs no allocation; a slab lives until its last message is acknowledged
-// everywhere. Larger payloads get their own allocation.
+// Payload copies are carved from slabs, so storing a message costs no
+// allocation; a slab lives until its last message is acknowledged
+// everywhere. A producer's first slab is small and each next one twice the
+// last, up to slabSize: a thousand slow producers do not hold (and zero) a
+// full slab each. Larger payloads get their own allocation.
 const (
+	firstSlab      = 4 << 10
 	slabSize       = 64 << 10
 	maxSlabPayload = slabSize / 8
 )
@@ -124,7 +127,11 @@ func (p *producer) copyPayload(src []byte) []byte {
 		return append(make([]byte, 0, n), src...)
 	}
 	if len(p.slab)+n > cap(p.slab) {
-		p.slab = make([]byte, 0, slabSize)
+		size := min(slabSize, max(firstSlab, 2*cap(p.slab)))
+		if size < n {
+			size = slabSize
+		}
+		p.slab = make([]byte, 0, size)
 	}
 	off := len(p.slab)
 	p.slab = append(p.slab, src...)

@@ -1,7 +1,6 @@
 package mqtt_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -9,9 +8,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -96,11 +92,15 @@ claims: [mqtt-qos1]
 	ctx, cancel := context.WithTimeout(context.Background(), d+5*time.Minute)
 	defer cancel()
 	runtime.GC()
-	before := rss()
-	peak, stop := watchRSS(d, filepath.Join(os.Getenv("MQCHECK_FLEET_HEAP"), fmt.Sprintf("fleet-%s-%d.heap", target, clients)))
-	cpu0 := cpuTime()
+	before := machine.Resident()
+	peak, stop := machine.WatchResident(200 * time.Millisecond)
+	if dir := os.Getenv("MQCHECK_FLEET_HEAP"); dir != "" {
+		heap := time.AfterFunc(d, func() { writeHeap(filepath.Join(dir, fmt.Sprintf("fleet-%s-%d.heap", target, clients))) })
+		defer heap.Stop()
+	}
+	cpu0 := machine.CPUTime(true)
 	res, err := runner.Run(ctx, runner.Options{Scenario: s, Dir: filepath.Join(dir, "run")})
-	cpu := cpuTime() - cpu0
+	cpu := machine.CPUTime(true) - cpu0
 	stop()
 	if err != nil {
 		b.Fatalf("fleet of %d: %v", clients, err)
@@ -119,76 +119,10 @@ claims: [mqtt-qos1]
 		cn.OK, cn.Failed, float64(cn.P50US)/1e3, float64(cn.P99US)/1e3, float64(cn.MaxUS)/1e3)
 }
 
-// cpuTime is the user and system CPU time of the process and of its
-// children that ended (a private mosquitto, once the run stopped it).
-func cpuTime() time.Duration {
-	var t time.Duration
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
-		var u syscall.Rusage
-		_ = syscall.Getrusage(who, &u)
-		t += time.Duration(u.Utime.Nano() + u.Stime.Nano())
+// writeHeap writes a heap profile of the process to path.
+func writeHeap(path string) {
+	if f, err := os.Create(path); err == nil {
+		_ = pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
 	}
-	return t
-}
-
-// watchRSS samples the process's resident memory every 200 ms until stop,
-// and writes a heap profile to heap (when its directory is set) once the
-// load has run for d.
-func watchRSS(d time.Duration, heap string) (peak func() uint64, stop func()) {
-	var mu sync.Mutex
-	var top uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		prof := time.After(d)
-		if filepath.Dir(heap) == "." {
-			prof = nil
-		}
-		for {
-			select {
-			case <-done:
-				return
-			case <-prof:
-				if f, err := os.Create(heap); err == nil {
-					_ = pprof.Lookup("heap").WriteTo(f, 0)
-					f.Close()
-				}
-			case <-t.C:
-				if r := rss(); r > 0 {
-					mu.Lock()
-					top = max(top, r)
-					mu.Unlock()
-				}
-			}
-		}
-	}()
-	return func() uint64 {
-			mu.Lock()
-			defer mu.Unlock()
-			return top
-		}, func() {
-			close(done)
-			wg.Wait()
-		}
-}
-
-// rss is the process's resident memory now (VmRSS), 0 when unknown.
-func rss() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

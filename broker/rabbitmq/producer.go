@@ -303,7 +303,11 @@ func (p *producer) confirmLoop(s *pubSession) {
 	confirms, rets := s.confirmCh, s.returnCh
 	var tick <-chan time.Time
 	timeout := p.st.r.ConfirmTimeout.D()
+	// lastConfirm is dated at the first tick after a confirm came, not
+	// with a clock read per confirm: later than it came, so a stuck
+	// channel is never crashed early, at most one tick late.
 	lastConfirm := time.Now().UnixNano()
+	confirmed := false // since the last tick
 	if timeout > 0 {
 		t := time.NewTicker(min(timeout/4, time.Second))
 		defer t.Stop()
@@ -311,7 +315,10 @@ func (p *producer) confirmLoop(s *pubSession) {
 	}
 	for confirms != nil {
 		select {
-		case <-tick:
+		case now := <-tick:
+			if confirmed {
+				lastConfirm, confirmed = now.UnixNano(), false
+			}
 			since := max(lastConfirm, p.busySince.Load())
 			if p.pending.Load() > 0 && time.Since(time.Unix(0, since)) > timeout {
 				s.stuck.Store(true)
@@ -322,9 +329,7 @@ func (p *producer) confirmLoop(s *pubSession) {
 				confirms = nil
 				continue
 			}
-			if timeout > 0 {
-				lastConfirm = time.Now().UnixNano()
-			}
+			confirmed = true
 			returns = drainReturns(rets, returns)
 			if c.DeliveryTag < expected {
 				continue // never seen: amqp091 hands each tag over once

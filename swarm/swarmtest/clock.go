@@ -45,23 +45,24 @@ func (c *Clock) At(t int64, f func()) {
 
 // Until moves the clock to t, running the events due by then in order and
 // returning early when one of them made a or b ready.
-func (c *Clock) Until(ctx context.Context, t int64, a, b <-chan struct{}) swarm.Wake {
+func (c *Clock) Until(ctx context.Context, t int64, a, b <-chan struct{}) (swarm.Wake, int64) {
 	for {
 		select {
 		case <-a:
-			return swarm.WokeA
+			return swarm.WokeA, 0
 		case <-b:
-			return swarm.WokeB
+			return swarm.WokeB, 0
 		default:
 		}
 		if ctx.Err() != nil {
-			return swarm.Ended
+			return swarm.Ended, 0
 		}
 		c.mu.Lock()
 		if len(c.events) == 0 || c.events[0].at > t {
 			c.now = max(c.now, t)
+			now := c.now
 			c.mu.Unlock()
-			return swarm.Reached
+			return swarm.Reached, now
 		}
 		e := heap.Pop(&c.events).(event)
 		c.now = max(c.now, e.at)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prints, as a Markdown section of BENCHMARKS.md, the drivers' comparisons
+# with each broker's bare client (the SwarmVsBare and OutOfProcess
+# benchmarks of make bench): a table of every ratio, then their output.
+#   scripts/bench-brokers.sh            # runs the benchmarks (20-30 minutes)
+#   scripts/bench-brokers.sh bench.txt  # formats the output of an earlier run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+
+out=${1:-}
+if [[ -z $out ]]; then
+  out=$(mktemp)
+  trap 'rm -f "$out"' EXIT
+  # Every benchmark runs even when one fails; the section says so.
+  for pkg in kafka rabbitmq sqs nats redis mqtt; do
+    "$GO" test -run '^$' -bench 'SwarmVsBare|OutOfProcess' -benchtime=1x ./broker/$pkg/ >>"$out" 2>&1 || true
+  done
+fi
+failed=$(grep -c '^--- FAIL\|^FAIL' "$out" || true)
+
+echo "## Against each broker's bare client"
+echo
+echo "\`SwarmVsBare\` and \`OutOfProcess\` of each driver (\`make bench\`): a bare client loop (the"
+echo "client library alone, publishing as fast as its window allows, counting what the broker"
+echo "confirmed) against mqcheck's swarm on the same broker, same message size, window and"
+echo "duration: *producers only* and *producers + consumers, checked*. Bare and mqcheck rounds"
+echo "alternate (3, or 5 for RabbitMQ) and medians are compared. Ratio: mqcheck's rate over the"
+echo "bare loop's. CPU: this process's CPU time per message (the broker's too when it runs in"
+echo "process); CPU ratio: the bare loop's over mqcheck's, steadier than the rate ratio on a busy"
+echo "machine. Kafka runs kfake in process and in a process of its own (\`kfakeserver\`)."
+if ((failed > 0)); then
+  echo
+  echo "**$failed benchmark failures**: see the output below."
+fi
+echo
+echo "| benchmark | row | rate | ratio | CPU µs/msg | CPU ratio |"
+echo "|---|---|---:|---:|---:|---:|"
+# A title is an unindented line that is not go test's; its rows are the
+# indented lines after it; the bare loop's row has no ratio.
+awk '
+  /^(goos|goarch|pkg|cpu|PASS|ok|Benchmark|FAIL|---|go: )/ { next }
+  /^[^ \t]/ { title = $0; next }
+  /^  / && title != "" {
+    line = $0; sub(/^ +/, "", line)
+    ratio = "—"; cpu = "—"; cpuratio = "—"
+    if (match(line, /  ratio [0-9.]+/)) { ratio = substr(line, RSTART + 8, RLENGTH - 8) }
+    if (match(line, /cpu [0-9.]+ µs/)) { cpu = substr(line, RSTART + 4, RLENGTH - 4 - length(" µs")) }
+    if (match(line, /cpu ratio [0-9.]+/)) { cpuratio = substr(line, RSTART + 10, RLENGTH - 10) }
+    if (match(line, /[0-9]+ [a-z]+\/s/)) {
+      label = substr(line, 1, RSTART - 1); sub(/ +$/, "", label)
+      rate = substr(line, RSTART, RLENGTH)
+      printf "| %s | %s | %s | %s | %s | %s |\n", title, label, rate, ratio, cpu, cpuratio
+    }
+  }' "$out"
+echo
+echo '```'
+grep -v -e '^go: downloading' -e '^goos:' -e '^goarch:' -e '^pkg:' -e '^cpu:' -e '^PASS' -e '^ok ' "$out"
+echo '```'

@@ -1,0 +1,200 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/internal/machine"
+)
+
+// scaleDuration is each scale round's load; MQCHECK_SCALE_DURATION (a Go
+// duration) changes it.
+func scaleDuration(b *testing.B) time.Duration {
+	d := 3 * time.Second
+	if v := os.Getenv("MQCHECK_SCALE_DURATION"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("MQCHECK_SCALE_DURATION: %v", err)
+		}
+	}
+	return d
+}
+
+// BenchmarkPacedScale measures the swarm's CPU per message at a fixed
+// 20k/s in total, spread over 1, 10, 100 and 1,000 producers, against the
+// memory broker with one checking consumer: the goal is a flat cost per
+// message, whatever the number of producers (at most 1.3× from 1 to
+// 1,000). CPU is the process's (getrusage: user and system, every
+// goroutine: producers, pacer, broker, consumer, checker), over the load
+// and its drain, divided by the messages received. Sizes run in
+// alternating rounds (1, 10, 100, 1,000, then again), three rounds, and
+// the median of each size is printed with its ratio to one producer, so
+// that a neighbour's load on a shared machine falls on every size alike.
+// Run with -benchtime=1x (make bench does).
+func BenchmarkPacedScale(b *testing.B) {
+	d := scaleDuration(b)
+	sizes := []int{1, 10, 100, 1000}
+	if v := os.Getenv("MQCHECK_SCALE_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatalf("MQCHECK_SCALE_SIZES: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	const rounds = 3
+	cpu := make(map[int][]float64)
+	for range b.N {
+		for range rounds {
+			for _, n := range sizes {
+				cpu[n] = append(cpu[n], pacedRun(b, n, 20000, d))
+			}
+		}
+	}
+	base := median(cpu[sizes[0]])
+	fmt.Printf("paced scale, 20k/s in total for %s, memory broker, median of %d alternating rounds (load average %s):\n", d, rounds, loadAverage())
+	for _, n := range sizes {
+		m := median(cpu[n])
+		fmt.Printf("  %5d producers: CPU %5.2f µs/msg  (%.2f× the first)  rounds %s\n", n, m, m/base, fmtRounds(cpu[n]))
+	}
+	b.ReportMetric(median(cpu[sizes[len(sizes)-1]])/base, "cpu-last/first")
+	b.ReportMetric(0, "ns/op")
+}
+
+// pacedRun runs n producers at rate in total for d and returns the CPU
+// spent per message received, in µs.
+func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
+	b.Helper()
+	br, err := memory.New(memory.Config{}, 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+	defer cancel()
+	defer func() { _ = br.Close(ctx) }()
+	sw := New(Config{RunID: 1, Producers: n, Consumers: 1, Rate: rate, Duration: d, MessageSize: 100, MaxInFlight: 1000}, br, nil)
+	if err := sw.StartConsumers(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := sw.Prepare(ctx); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	cpu0 := machine.CPUTime(false)
+	if err := sw.Produce(ctx); err != nil {
+		b.Fatal(err)
+	}
+	dr := sw.Drain(ctx, 30*time.Second, 0)
+	cpu := machine.CPUTime(false) - cpu0
+	sw.Close()
+	t := sw.Collector().Totals()
+	if !dr.Drained || t.Received == 0 {
+		b.Fatalf("%d producers: drain %+v, totals %+v", n, dr, t)
+	}
+	if want := rate * d.Seconds(); float64(t.Sent) < want*0.99 {
+		b.Errorf("%d producers: sent %d of the %.0f intended", n, t.Sent, want)
+	}
+	return float64(cpu.Nanoseconds()) / 1e3 / float64(t.Received)
+}
+
+// BenchmarkClosedLoopRSS measures the process's peak resident memory with
+// 1,000 producers in closed loop (default window of 1,000 each) against
+// the memory broker with one checking consumer; the goal is under 300 MB.
+// Run with -benchtime=1x.
+func BenchmarkClosedLoopRSS(b *testing.B) {
+	d := scaleDuration(b)
+	const n = 1000
+	for range b.N {
+		br, err := memory.New(memory.Config{}, 1, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+		sw := New(Config{RunID: 1, Producers: n, Consumers: 1, Duration: d, MessageSize: 100, MaxInFlight: 1000}, br, nil)
+		if err := sw.StartConsumers(ctx); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		before := machine.Resident()
+		peak, stop := machine.WatchResident(100 * time.Millisecond)
+		cpu0 := machine.CPUTime(false)
+		if err := sw.Produce(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if path := os.Getenv("MQCHECK_SCALE_HEAP"); path != "" {
+			writeHeap(b, path)
+		}
+		dr := sw.Drain(ctx, time.Minute, 0)
+		cpu := machine.CPUTime(false) - cpu0
+		stop()
+		pooled := 0
+		for _, p := range sw.producers {
+			pooled += p.pool.made
+		}
+		sw.Close()
+		_ = br.Close(ctx)
+		cancel()
+		t := sw.Collector().Totals()
+		if !dr.Drained {
+			b.Fatalf("drain %+v", dr)
+		}
+		fmt.Printf("closed loop, %d producers × window 1000, memory broker, %s: %d received (%.0f/s), CPU %.2f µs/msg, peak RSS %d MiB (%d before; load average %s); "+
+			"the producers' pools hold %d messages at the end (%.1f a producer)\n",
+			n, d, t.Received, float64(t.Received)/d.Seconds(), float64(cpu.Nanoseconds())/1e3/float64(max(t.Received, 1)), peak()>>20, before>>20, loadAverage(),
+			pooled, float64(pooled)/n)
+		b.ReportMetric(float64(peak())/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// writeHeap writes a heap profile to path.
+func writeHeap(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func fmtRounds(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return strings.Join(parts, " ")
+}
