@@ -1,0 +1,153 @@
+package processing
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisStore dedupes with SET key NX EX ttl before the side effect, which
+// is an entry pushed onto a list of the same server: two commands, not
+// one transaction, so a process that dies between them leaves the key set
+// and the effect never made.
+type redisStore struct {
+	url    string
+	prefix string
+	ttl    time.Duration
+	keep   bool
+	c      *redis.Client
+}
+
+// DefaultTTL is how long a redis dedupe key lives by default.
+const DefaultTTL = time.Hour
+
+func openRedis(ctx context.Context, o Options) (Store, error) {
+	url := o.URL
+	if url == "" {
+		url = DefaultRedisURL
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis at %s: %w", url, err)
+	}
+	opt.PoolSize = max(2, o.Consumers+1)
+	c := redis.NewClient(opt)
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := c.Ping(cctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w: redis at %s: %w", ErrUnreachable, url, err)
+	}
+	ttl := o.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	return &redisStore{url: url, prefix: "mqcheck:" + o.RunID + ":", ttl: ttl, keep: o.Keep, c: c}, nil
+}
+
+func (s *redisStore) Kind() string { return Redis }
+
+func (s *redisStore) effects() string { return s.prefix + "effects" }
+
+func (s *redisStore) Open(context.Context, int) (Processor, error) { return &redisProc{s: s}, nil }
+
+func (s *redisStore) Effects(ctx context.Context, fn func([]Key)) error {
+	const chunk = 4096
+	batch := make([]Key, 0, chunk)
+	for start := int64(0); ; start += chunk {
+		vals, err := s.c.LRange(ctx, s.effects(), start, start+chunk-1).Result()
+		if err != nil {
+			return fmt.Errorf("reading effects back from %s: %w", s.effects(), err)
+		}
+		batch = batch[:0]
+		for _, v := range vals {
+			k, err := parseKey(v)
+			if err != nil {
+				return fmt.Errorf("reading effects back from %s: %w", s.effects(), err)
+			}
+			batch = append(batch, k)
+		}
+		if len(batch) > 0 {
+			fn(batch)
+		}
+		if len(vals) < chunk {
+			return nil
+		}
+	}
+}
+
+// parseKey reads "sub/producer/seq" (Key.String).
+func parseKey(v string) (Key, error) {
+	parts := strings.Split(v, "/")
+	if len(parts) != 3 {
+		return Key{}, fmt.Errorf("effect %q is not sub/producer/seq", v)
+	}
+	sub, err1 := strconv.ParseUint(parts[0], 10, 16)
+	p, err2 := strconv.ParseUint(parts[1], 10, 32)
+	seq, err3 := strconv.ParseUint(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return Key{}, fmt.Errorf("effect %q is not sub/producer/seq", v)
+	}
+	return Key{Sub: uint16(sub), Producer: uint32(p), Seq: seq}, nil
+}
+
+// Close deletes the run's keys: the effects list, and the dedupe keys
+// that have not expired yet.
+func (s *redisStore) Close(ctx context.Context) error {
+	defer s.c.Close()
+	if s.keep {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	iter := s.c.Scan(cctx, 0, s.prefix+"*", 1000).Iterator()
+	var keys []string
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		err := s.c.Unlink(cctx, keys...).Err()
+		keys = keys[:0]
+		return err
+	}
+	for iter.Next(cctx) {
+		if keys = append(keys, iter.Val()); len(keys) >= 1000 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("deleting the run's keys %s*: %w", s.prefix, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("deleting the run's keys %s*: %w", s.prefix, err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("deleting the run's keys %s*: %w", s.prefix, err)
+	}
+	return nil
+}
+
+type redisProc struct{ s *redisStore }
+
+func (p *redisProc) Process(ctx context.Context, k Key, stop Point) (Outcome, error) {
+	ks := k.String()
+	fresh, err := p.s.c.SetNX(ctx, p.s.prefix+"done:"+ks, 1, p.s.ttl).Result()
+	if err != nil {
+		return 0, fmt.Errorf("processing %s: %w", ks, err)
+	}
+	switch {
+	case !fresh:
+		return Skipped, nil
+	case stop == AfterDedupe:
+		return Stopped, nil
+	}
+	if err := p.s.c.RPush(ctx, p.s.effects(), ks).Err(); err != nil {
+		return 0, fmt.Errorf("processing %s: %w", ks, err)
+	}
+	return Applied, nil
+}
+
+func (p *redisProc) Close() error { return nil }
