@@ -46,6 +46,10 @@ type subscription struct {
 	// before (stored twice), dupNoPos had no position at all.
 	dup, dupRedel, dupStored, dupNoPos uint64
 	rejected                           uint64
+	// proc: side effects read back (Processed), by producer; procTwice
+	// counts the extra ones, procAll every one.
+	proc               []*seqSet
+	procTwice, procAll uint64
 }
 
 type domain struct {
@@ -143,6 +147,8 @@ func (c *Checker) apply(e *Event) {
 		}
 	case Rejected:
 		c.sub(e.Sub).rejected++
+	case Processed:
+		c.processed(e)
 	}
 }
 

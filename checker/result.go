@@ -58,6 +58,10 @@ type Counts struct {
 	// AbortedRead: (subscription, message) pairs where an aborted message
 	// was received: what a read_committed consumer must never see.
 	AbortedRead uint64 `json:"aborted_read"`
+	// Processed is the second layer of an idempotent-consumer run
+	// (consumers.processing): side effects read back from the store.
+	// Absent without one.
+	Processed *ProcessedCounts `json:"processed,omitempty"`
 }
 
 // Example is one piece of evidence: which producer and sequence numbers,
@@ -126,6 +130,11 @@ type Options struct {
 	// deliberate re-sends a deduplication claim rests on), with why: they
 	// are unknown where they would have passed.
 	Unproven map[string]string
+	// Processed: the side effects were read back from the processing
+	// store (Processed events applied): the processed layer is counted.
+	// Without it effectively-once is unknown, ProcessedWhy says why.
+	Processed    bool
+	ProcessedWhy string
 }
 
 // Result is the checker's conclusion about a run.
@@ -245,6 +254,9 @@ func (c *Checker) Finalize(o Options) *Result {
 			c.rangeExamples(r, "phantom", ph, uint32(id), noSub, p,
 				"the broker refused it, yet it was delivered")
 		}
+	}
+	if o.Processed {
+		c.processedCounts(r, o.Drained, nsubs)
 	}
 	for k := range r.Examples {
 		sort.SliceStable(r.Examples[k], func(i, j int) bool {
@@ -448,6 +460,8 @@ func decide(name string, r *Result, o Options, nsubs int) Claim {
 	}
 	switch name {
 	case "at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo", "kafka-eos", "jetstream-dedupe":
+	case ClaimEffectivelyOnce:
+		return decideEffectivelyOnce(r, o, set)
 	default:
 		return set(Unknown, fmt.Sprintf("unknown claim %q", name))
 	}
