@@ -91,7 +91,7 @@ func countValue(c checker.Counts, name string) (float64, bool) {
 	v := reflect.ValueOf(c)
 	t := v.Type()
 	for i := range t.NumField() {
-		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name && t.Field(i).Type.Kind() == reflect.Uint64 {
 			return float64(v.Field(i).Uint()), true
 		}
 	}

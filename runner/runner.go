@@ -274,6 +274,10 @@ type run struct {
 	// containerStart is when a container target's container was asked
 	// for, for results' first_ack_ms.
 	containerStart time.Time
+	// processed: the consumers' side effects were read back into the
+	// checker; processedWhy says why not.
+	processed    bool
+	processedWhy string
 }
 
 func (r *run) notify(n broker.Notice) {
@@ -299,6 +303,21 @@ func (r *run) execute(ctx context.Context) error {
 	kind, ok := ks.Lookup(s.Broker.Kind)
 	if !ok {
 		return &ScenarioError{fmt.Errorf("broker.kind: %q is not available in this build", s.Broker.Kind)}
+	}
+	// The processing store first: one that cannot be reached ends the run
+	// before a broker is started.
+	store, err := r.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	if store != nil {
+		defer func() {
+			cctx, cancel := r.cleanupContext(ctx)
+			defer cancel()
+			if err := store.Close(cctx); err != nil {
+				r.log.Warn("closing the processing store", "err", err)
+			}
+		}()
 	}
 	env := broker.Env{RunID: r.res.RunID, Dir: r.o.Dir, Log: r.log, Seed: s.Seed, Notify: r.notify}
 	// Network faults need every client connection through the proxies,
@@ -379,8 +398,9 @@ func (r *run) execute(ctx context.Context) error {
 		Pacer:       pacer,
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
-		Text: kind.TextBodies, Abort: stopFlush,
+		Text: kind.TextBodies, Abort: stopFlush, Processing: store,
 	}, drv, r.notify)
+	r.warnTTL(s.Broker.Config)
 	var search *findMax
 	if s.Load.Mode == scenarios.LoadFindMax {
 		if search, err = newFindMax(s, sw.EndLoad); err != nil {
@@ -475,6 +495,7 @@ func (r *run) execute(ctx context.Context) error {
 	sw.Close()
 	consumerErrs := sw.ConsumerErrors()
 
+	r.readBack(ctx, store, sw)
 	r.finish(sw, faults, dr, pacer, search)
 	// A consumer that gave up while others went on leaves the verdict to
 	// them, but is never silent (when it happened is not known: the time
@@ -657,7 +678,8 @@ func saveCheckerState(path string, col *swarm.Collector) error {
 
 func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult, pacer swarm.Pacer, search *findMax) {
 	col := sw.Collector()
-	o := checker.Options{Drained: dr.Drained, Claims: r.s.Claims, SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle}
+	o := checker.Options{Drained: dr.Drained, Claims: r.s.Claims, SettleWanted: r.o.DrainSettle, SettleWatched: dr.Settle,
+		Processed: r.processed, ProcessedWhy: r.processedWhy}
 	if pr, ok := r.drv.(broker.ProbeReporter); ok {
 		o.Unproven = pr.Unproven()
 	}

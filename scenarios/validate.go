@@ -117,6 +117,7 @@ func (l Loader) Validate(s *Scenario) error {
 	s.validateLoad(&p)
 	s.validateClaims(&p)
 	s.validateConsumers(&p)
+	s.validateProcessing(&p)
 	s.validateFaults(&p)
 	s.validateThresholds(&p)
 	return p.errs.err()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/message"
+	"github.com/mqcheck/mqcheck/processing"
 )
 
 // consumer is one receiving worker: it decodes each delivery's header and
@@ -30,6 +32,15 @@ type consumer struct {
 	clock     Clock
 	names     *checker.Names
 	crash     crashRequest
+	// store, when set, processes every clean delivery: proc is this
+	// consumer process's processing (replaced by a crash), pctx the
+	// context it runs under, crashPoint where a crash comes (a
+	// processing.Point).
+	store      processing.Store
+	proc       processing.Processor
+	pctx       context.Context
+	crashPoint atomic.Uint32
+	stats      *procStats
 
 	mu       sync.Mutex // guards b between the handler and the flusher, and received
 	b        *batch
@@ -43,10 +54,16 @@ type consumer struct {
 	stop     context.CancelFunc // of the driver's Run under way
 }
 
-func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names, notify func(broker.Notice)) (*consumer, error) {
+func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names,
+	notify func(broker.Notice), stats *procStats) (*consumer, error) {
 	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, d: d, col: col, clock: cfg.Clock, names: names,
 		b: col.getBatch(), domains: map[string]uint32{}, done: make(chan struct{}),
-		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject, crash: newCrashRequest()}
+		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject, crash: newCrashRequest(),
+		store: cfg.Processing, stats: stats, pctx: context.WithoutCancel(ctx)}
+	c.crashPoint.Store(uint32(processing.AfterEffect))
+	if err := c.openProcessor(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.FailFraction > 0 {
 		c.failBelow = uint64(cfg.FailFraction * (1 << 63) * 2)
 	}
@@ -116,16 +133,24 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		ret = c.failErr
 	default:
 		ev.Kind = checker.Received
-		b.delivered++
-		if e2e := now - h.Intended; e2e >= 0 {
-			b.lat[EndToEnd] = append(b.lat[EndToEnd], e2e/1e3)
-		} else {
-			b.negative++
-		}
-		c.received++
-		if c.crash.wanted.Load() {
+		crash := c.crash.wanted.Load()
+		if crash {
 			// Processed, never acknowledged: the crash comes between.
 			ret = errCrash
+		}
+		if c.proc != nil {
+			// Under c.mu, as the rest of the handling: a consumer
+			// handles one delivery at a time anyway.
+			ret = c.process(&ev, crash)
+		}
+		if ev.Kind == checker.Received {
+			b.delivered++
+			if e2e := now - h.Intended; e2e >= 0 {
+				b.lat[EndToEnd] = append(b.lat[EndToEnd], e2e/1e3)
+			} else {
+				b.negative++
+			}
+			c.received++
 		}
 	}
 	b.events = append(b.events, ev)
@@ -176,6 +201,12 @@ func (c *consumer) flush() {
 func (c *consumer) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.crash.end()
+	c.pctx = ctx
+	defer func() {
+		if c.proc != nil {
+			_ = c.proc.Close()
+		}
+	}()
 	for {
 		rctx, stop := context.WithCancel(ctx)
 		c.runMu.Lock()
@@ -219,6 +250,9 @@ func (c *consumer) crashNow(ctx context.Context) bool {
 		err = fmt.Errorf("crashing consumer %d: %w", c.id, err)
 	}
 	nc, nerr := c.d.NewConsumer(ctx, c.opts)
+	if nerr == nil {
+		nerr = c.openProcessor(ctx)
+	}
 	if nerr != nil {
 		c.err = fmt.Errorf("consumer %d: starting again after a crash: %w", c.id, nerr)
 		c.crash.answer(errors.Join(err, c.err))

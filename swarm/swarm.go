@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/processing"
 )
 
 // Config is the swarm's part of a scenario.
@@ -46,6 +47,10 @@ type Config struct {
 	FailDeadLetter bool
 	// FlushTimeout bounds the wait for outstanding confirms after the load.
 	FlushTimeout time.Duration
+	// Processing, when set, is what consumers do with each clean
+	// delivery: the side effect and its dedupe store (an idempotent
+	// consumer). The caller opens and closes it.
+	Processing processing.Store
 	// Abort, once closed, ends that wait at once (an interrupted run stops
 	// waiting for a stalled broker): what has no outcome yet completes as
 	// indeterminate.
@@ -76,6 +81,7 @@ type Swarm struct {
 	flushStop chan struct{}
 
 	clock    Clock
+	proc     procStats
 	load     loadSpan
 	prepared bool // Prepare ran (the run's goroutine only)
 }
@@ -149,7 +155,7 @@ func (s *Swarm) StartConsumers(ctx context.Context) error {
 	id := 0
 	for sub := range s.cfg.Subscriptions {
 		for range s.cfg.Consumers {
-			c, err := newConsumer(ctx, id, sub, &s.cfg, s.drv, s.col, s.names, s.notify)
+			c, err := newConsumer(ctx, id, sub, &s.cfg, s.drv, s.col, s.names, s.notify, &s.proc)
 			if err != nil {
 				s.StopConsumers()
 				return err
