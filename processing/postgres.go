@@ -171,3 +171,16 @@ func (p *pgProc) Process(ctx context.Context, k Key, stop Point) (Outcome, error
 }
 
 func (p *pgProc) Close() error { return nil }
+
+func pingPostgres(ctx context.Context, url string) error {
+	if url == "" {
+		url = DefaultPostgresURL
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	c, err := pgx.Connect(cctx, url)
+	if err != nil {
+		return fmt.Errorf("%w: postgres at %s: %w", ErrUnreachable, url, err)
+	}
+	return c.Close(cctx)
+}

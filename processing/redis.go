@@ -151,3 +151,11 @@ func (p *redisProc) Process(ctx context.Context, k Key, stop Point) (Outcome, er
 }
 
 func (p *redisProc) Close() error { return nil }
+
+func pingRedis(ctx context.Context, url string) error {
+	s, err := openRedis(ctx, Options{URL: url, Keep: true})
+	if err != nil {
+		return err
+	}
+	return s.(*redisStore).c.Close()
+}

@@ -159,3 +159,15 @@ func Open(ctx context.Context, o Options) (Store, error) {
 
 // connectTimeout bounds reaching a store's server at the start of a run.
 const connectTimeout = 5 * time.Second
+
+// Ping reports whether the server of a store kind answers at url ("" for
+// the default), within connectTimeout: nil for the kinds without a server.
+func Ping(ctx context.Context, kind, url string) error {
+	switch kind {
+	case Postgres:
+		return pingPostgres(ctx, url)
+	case Redis:
+		return pingRedis(ctx, url)
+	}
+	return nil
+}
