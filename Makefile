@@ -30,6 +30,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Ingest|Finalize' -benchtime=1x -benchmem ./checker/
 	$(GO) test -run '^$$' -bench . -benchmem ./message/
 	$(GO) test -run '^$$' -bench PublishConsume -benchmem ./broker/memory/
+	$(GO) test -run '^$$' -bench Processing -benchtime=1x ./processing/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench Relay -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/rabbitmq/
