@@ -35,18 +35,29 @@ const pgProcess = `WITH p AS (INSERT INTO processed (sub, producer, seq) VALUES 
   ON CONFLICT DO NOTHING RETURNING 1)
 INSERT INTO effects (sub, producer, seq, consumer) SELECT $1, $2, $3, $4 FROM p`
 
-func openPostgres(ctx context.Context, o Options) (Store, error) {
-	url := o.URL
+// connectAdmin connects to the server at url ("" for the default) within
+// connectTimeout; a server that does not answer is ErrUnreachable.
+func connectAdmin(ctx context.Context, url string) (*pgx.Conn, string, error) {
 	if url == "" {
 		url = DefaultPostgresURL
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	admin, err := pgx.Connect(cctx, url)
+	c, err := pgx.Connect(cctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("%w: postgres at %s: %w", ErrUnreachable, url, err)
+		return nil, url, fmt.Errorf("%w: postgres at %s: %w", ErrUnreachable, url, err)
+	}
+	return c, url, nil
+}
+
+func openPostgres(ctx context.Context, o Options) (Store, error) {
+	admin, url, err := connectAdmin(ctx, o.URL)
+	if err != nil {
+		return nil, err
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
 	s := &pgStore{url: url, db: "mqcheck_" + sanitizeName(o.RunID), keep: o.Keep}
 	if _, err := admin.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{s.db}.Sanitize()); err != nil {
 		return nil, fmt.Errorf("postgres at %s: creating database %s: %w", url, s.db, err)
@@ -132,7 +143,7 @@ func (s *pgStore) Close(ctx context.Context) error {
 func (s *pgStore) drop(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), connectTimeout)
 	defer cancel()
-	admin, err := pgx.Connect(cctx, s.url)
+	admin, _, err := connectAdmin(cctx, s.url)
 	if err != nil {
 		return fmt.Errorf("dropping database %s: %w", s.db, err)
 	}
@@ -173,14 +184,9 @@ func (p *pgProc) Process(ctx context.Context, k Key, stop Point) (Outcome, error
 func (p *pgProc) Close() error { return nil }
 
 func pingPostgres(ctx context.Context, url string) error {
-	if url == "" {
-		url = DefaultPostgresURL
-	}
-	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	c, err := pgx.Connect(cctx, url)
+	c, _, err := connectAdmin(ctx, url)
 	if err != nil {
-		return fmt.Errorf("%w: postgres at %s: %w", ErrUnreachable, url, err)
+		return err
 	}
-	return c.Close(cctx)
+	return c.Close(ctx)
 }
