@@ -307,7 +307,7 @@ func (c *Checker) Compact() {
 		p.aborted.RunOptimize()
 	}
 	for _, s := range c.subs {
-		for _, set := range append(s.recv, s.dead...) {
+		for _, set := range append(append(s.recv, s.dead...), s.proc...) {
 			if set != nil {
 				set.RunOptimize()
 			}
@@ -331,7 +331,7 @@ func (c *Checker) SizeBytes() uint64 {
 			p.aborted.SizeBytes() + p.sentAt.sizeBytes() + p.ackedAt.sizeBytes() + p.txns.sizeBytes()
 	}
 	for _, s := range c.subs {
-		for _, set := range append(s.recv, s.dead...) {
+		for _, set := range append(append(s.recv, s.dead...), s.proc...) {
 			if set != nil {
 				n += set.SizeBytes()
 			}

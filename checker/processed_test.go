@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,36 @@ func TestEffectivelyOnceUnread(t *testing.T) {
 	}
 	if r.Counts.Processed != nil {
 		t.Fatalf("processed %+v without a read-back", r.Counts.Processed)
+	}
+}
+
+// TestProcessedSavedAndMerged: the processed layer survives Save and Load,
+// and a message two merged runs each processed once was processed twice.
+func TestProcessedSavedAndMerged(t *testing.T) {
+	build := func(h string) *Checker {
+		names := NewNames("s0")
+		c := New(names)
+		c.Apply(history(t, names, h))
+		return c
+	}
+	a := build("s 0:0-9; a 0:0-9; r s0 d 0:0-9; e s0 - 0:0-5; e s0 - 0:2")
+	var buf bytes.Buffer
+	if err := a.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Drained: true, Processed: true}
+	if got, want := *back.Finalize(o).Counts.Processed, *a.Finalize(o).Counts.Processed; got != want {
+		t.Fatalf("after Save and Load %+v, want %+v", got, want)
+	}
+	if err := back.Merge(build("s 0:0-9; a 0:0-9; e s0 - 0:5-9")); err != nil {
+		t.Fatal(err)
+	}
+	want := ProcessedCounts{Effects: 12, Unique: 10, Twice: 2}
+	if got := *back.Finalize(o).Counts.Processed; got != want {
+		t.Fatalf("merged %+v, want %+v (seq 2 twice in one run, seq 5 once in each)", got, want)
 	}
 }

@@ -47,6 +47,10 @@ type savedRecv struct {
 	Sets                                         [][]byte
 	DeadProducers                                []uint32
 	DeadSets                                     [][]byte
+	// The processed layer (side effects read back), when the run had one.
+	ProcTwice, ProcAll uint64
+	ProcProducers      []uint32
+	ProcSets           [][]byte
 }
 
 type savedDomain struct {
@@ -85,13 +89,16 @@ func (c *Checker) Save(w io.Writer) error {
 	}
 	for sid, s := range c.subs {
 		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dup, DupRedel: s.dupRedel, DupStored: s.dupStored,
-			DupNoPos: s.dupNoPos, Rejected: s.rejected}
+			DupNoPos: s.dupNoPos, Rejected: s.rejected, ProcTwice: s.procTwice, ProcAll: s.procAll}
 		var err error
 		if sr.Producers, sr.Sets, err = saveSets(s.recv); err != nil {
 			return fmt.Errorf("saving received set of %s: %w", sr.Sub, err)
 		}
 		if sr.DeadProducers, sr.DeadSets, err = saveSets(s.dead); err != nil {
 			return fmt.Errorf("saving dead-lettered set of %s: %w", sr.Sub, err)
+		}
+		if sr.ProcProducers, sr.ProcSets, err = saveSets(s.proc); err != nil {
+			return fmt.Errorf("saving processed set of %s: %w", sr.Sub, err)
 		}
 		st.Recv = append(st.Recv, sr)
 	}
@@ -241,6 +248,19 @@ func (c *Checker) mergeSaved(st *savedState) error {
 			if _, err := c.mergeSet(&s.dead, pid, sr.DeadSets[i]); err != nil {
 				return fmt.Errorf("merging dead-lettered set of %s: %w", sr.Sub, err)
 			}
+		}
+		if len(sr.ProcProducers) != len(sr.ProcSets) {
+			return fmt.Errorf("merging checker state: subscription %s is inconsistent", sr.Sub)
+		}
+		s.procTwice += sr.ProcTwice
+		s.procAll += sr.ProcAll
+		for i, pid := range sr.ProcProducers {
+			// A message both merged runs processed was processed twice.
+			both, err := c.mergeSet(&s.proc, pid, sr.ProcSets[i])
+			if err != nil {
+				return fmt.Errorf("merging processed set of %s: %w", sr.Sub, err)
+			}
+			s.procTwice += both.Cardinality()
 		}
 	}
 	for _, sd := range st.Domains {
