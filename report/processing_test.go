@@ -37,6 +37,13 @@ func TestProcessedLayer(t *testing.T) {
 			t.Errorf("text does not say %q:\n%s", want, text.String())
 		}
 	}
+	var md bytes.Buffer
+	if err := Markdown(&md, run.Results); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "| twice (duplicated / processed twice) | 10 | 3 |") {
+		t.Errorf("markdown has no layers table:\n%s", md.String())
+	}
 	var html bytes.Buffer
 	if err := HTML(&html, run); err != nil {
 		t.Fatal(err)
