@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 SCENARIO ?= quickstart
 
-.PHONY: build run test bench lint fuzz screenshot clean nats-server
+.PHONY: build run test bench bench-doc lint fuzz screenshot clean nats-server
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mqcheck
@@ -31,7 +31,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./message/
 	$(GO) test -run '^$$' -bench PublishConsume -benchmem ./broker/memory/
 	$(GO) test -run '^$$' -bench Processing -benchtime=1x ./processing/
-	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/kafka/
+	$(GO) test -run '^$$' -bench 'SwarmVsBare|OutOfProcess' -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench Relay -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/rabbitmq/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/sqs/
@@ -39,6 +39,11 @@ bench:
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/redis/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/mqtt/
 	$(GO) test -run '^$$' -bench Fleet -benchtime=1x -timeout 30m ./broker/mqtt/
+
+## bench-doc: BENCHMARKS.md from one run of make bench (method, machine,
+## every ratio, the whole output)
+bench-doc:
+	scripts/bench-doc.sh
 
 ## nats-server: the nats-server of go.mod (the one embedded), built from
 ## the module cache into the user cache dir, where the nats exec target

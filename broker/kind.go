@@ -91,6 +91,16 @@ type Defaulter interface {
 	ApplyDefaults()
 }
 
+// ClosedLoopWindower is an optional capability of a Config: the in-flight
+// window per producer a closed-loop run needs, with this configuration and
+// message size, to reach the client's speed, when that differs from the
+// kind's ClosedLoopWindow (core NATS needs its window in bytes, JetStream
+// does not). 0: no opinion. It sees the section as written, before
+// defaults.
+type ClosedLoopWindower interface {
+	ClosedLoopWindow(messageSize int) int
+}
+
 // SpecDefaulter is an optional capability of a Config: ApplySpecDefaults
 // fills the unset fields whose default depends on the rest of the run
 // (consumers read_committed behind a transactional relay). It is called

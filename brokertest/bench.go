@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,14 +58,19 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 	if rounds <= 0 {
 		rounds = 3
 	}
-	var bare []float64
-	rows := make([][]float64, len(bench.Rows))
+	// Rates, and process CPU per message: the rate swings with what else
+	// runs on the machine, the CPU a message costs much less, so the CPU
+	// ratio says what verifying costs when the rate ratio is noise.
+	var bare, bareCPU []float64
+	rows, rowsCPU := make([][]float64, len(bench.Rows)), make([][]float64, len(bench.Rows))
 	for round := range rounds {
+		c0 := cpuTime()
 		n, took, err := bench.Bare(ctx)
 		if err != nil {
 			b.Fatalf("bare loop, round %d: %v", round, err)
 		}
 		bare = append(bare, float64(n)/took.Seconds())
+		bareCPU = append(bareCPU, perMessage(cpuTime()-c0, n))
 		for i, row := range bench.Rows {
 			d, done, err := row.Driver(ctx, round)
 			if err != nil {
@@ -72,24 +78,46 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 			}
 			cfg := row.Config
 			cfg.RunID = uint64(round*len(bench.Rows) + i + 1)
-			r, err := swarmRate(ctx, d, cfg)
+			c0 := cpuTime()
+			acked, took, err := swarmRun(ctx, d, cfg)
+			cpu := cpuTime() - c0
 			if done != nil {
 				done()
 			}
 			if err != nil {
 				b.Fatalf("%s, round %d: %v", row.Label, round, err)
 			}
-			rows[i] = append(rows[i], r)
+			rows[i] = append(rows[i], float64(acked)/took.Seconds())
+			rowsCPU[i] = append(rowsCPU[i], perMessage(cpu, acked))
 		}
 	}
-	mb := median(bare)
+	mb, mbc := median(bare), median(bareCPU)
 	fmt.Println(bench.Title)
-	fmt.Printf("  %-40s %10.0f %s  %v\n", bench.BareLabel, mb, bench.Unit, rounded(bare))
+	fmt.Printf("  %-40s %10.0f %s  %v  cpu %.2f µs/msg\n", bench.BareLabel, mb, bench.Unit, rounded(bare), mbc)
 	for i, row := range bench.Rows {
-		m := median(rows[i])
-		fmt.Printf("  %-40s %10.0f %s  %v  ratio %.2f\n", row.Label, m, bench.Unit, rounded(rows[i]), m/mb)
+		m, mc := median(rows[i]), median(rowsCPU[i])
+		fmt.Printf("  %-40s %10.0f %s  %v  ratio %.2f  cpu %.2f µs/msg (cpu ratio %.2f)\n",
+			row.Label, m, bench.Unit, rounded(rows[i]), m/mb, mc, mbc/mc)
 		b.ReportMetric(m/mb, row.Metric)
+		b.ReportMetric(mbc/mc, "cpu-"+row.Metric)
 	}
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perMessage is cpu over n messages, in microseconds.
+func perMessage(cpu time.Duration, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(n)
 }
 
 // drainTimeout and drainSettle bound the drain of a verified round: the
@@ -99,34 +127,34 @@ const (
 	drainSettle  = 2 * time.Second
 )
 
-// swarmRate runs a swarm on d and returns acked messages per second of the
-// load phase. With consumers it must also drain with nothing missing: the
-// verified rate counts only if it verified.
-func swarmRate(ctx context.Context, d broker.Driver, cfg swarm.Config) (float64, error) {
+// swarmRun runs a swarm on d and returns the acked messages and how long
+// the load phase took. With consumers it must also drain with nothing
+// missing: the verified rate counts only if it verified.
+func swarmRun(ctx context.Context, d broker.Driver, cfg swarm.Config) (int, time.Duration, error) {
 	sw := swarm.New(cfg, d, nil)
 	defer sw.Close()
 	if cfg.Consumers > 0 {
 		if err := sw.StartConsumers(ctx); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer sw.StopConsumers()
 	}
 	start := time.Now()
 	if err := sw.Produce(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	took := time.Since(start)
 	t := sw.Collector().Totals()
 	if t.Failed+t.Indeterminate > 0 {
-		return 0, fmt.Errorf("%d failed and %d indeterminate publishes in a clean benchmark", t.Failed, t.Indeterminate)
+		return 0, 0, fmt.Errorf("%d failed and %d indeterminate publishes in a clean benchmark", t.Failed, t.Indeterminate)
 	}
 	if cfg.Consumers > 0 {
 		dr := sw.Drain(ctx, drainTimeout, drainSettle)
 		if !dr.Drained || sw.Collector().Outstanding() > 0 {
-			return 0, fmt.Errorf("verified run did not drain: %s", dr.Reason)
+			return 0, 0, fmt.Errorf("verified run did not drain: %s", dr.Reason)
 		}
 	}
-	return float64(t.Acked) / took.Seconds(), nil
+	return int(t.Acked), took, nil
 }
 
 func median(xs []float64) float64 {

@@ -24,15 +24,21 @@ func cpuTime() time.Duration {
 // -benchtime=1x: each round processes a fixed number of messages.
 func BenchmarkProcessing(b *testing.B) {
 	const perConsumer = 2000
-	rates := map[string]float64{}
+	rates, cpus := map[string]float64{}, map[string]float64{}
 	defer func() {
-		// Ratios to the consumer without a store, per consumer count.
+		// Ratios to the consumer without a store, per consumer count, in
+		// the layout make bench-doc tabulates: a title, then one indented
+		// row per store.
 		for _, consumers := range []int{1, 4} {
 			base := rates[fmt.Sprintf("%s/%d", None, consumers)]
+			if base == 0 {
+				continue
+			}
+			fmt.Printf("processing with each store vs none, %d consumers\n", consumers)
 			for _, kind := range Kinds() {
-				if r, ok := rates[fmt.Sprintf("%s/%d", kind, consumers)]; ok && base > 0 && kind != None {
-					fmt.Printf("%d consumers: %s processes %.5f× the messages per second of no store (%.0f vs %.0f msgs/s)\n",
-						consumers, kind, r/base, r, base)
+				key := fmt.Sprintf("%s/%d", kind, consumers)
+				if r, ok := rates[key]; ok {
+					fmt.Printf("  %-10s %.0f msgs/s  ratio %.6f  cpu %.3f µs\n", kind, r, r/base, cpus[key])
 				}
 			}
 		}
@@ -78,6 +84,7 @@ func BenchmarkProcessing(b *testing.B) {
 					n += consumers * perConsumer
 				}
 				rates[fmt.Sprintf("%s/%d", kind, consumers)] = float64(n) / took.Seconds()
+				cpus[fmt.Sprintf("%s/%d", kind, consumers)] = float64(cpu.Nanoseconds()) / float64(n) / 1e3
 				b.ReportMetric(float64(n)/took.Seconds(), "msgs/s")
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(n)/1e3, "cpu-µs/msg")
 				b.ReportMetric(0, "ns/op")

@@ -110,8 +110,17 @@ func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 		s.Producers.MaxInFlight = DefaultMaxInFlight
 		// Closed loop, the window is the pace: the kind knows what its
 		// client needs to reach its own speed.
-		if k, ok := ks.Lookup(s.Broker.Kind); ok && k.ClosedLoopWindow > 0 && s.Producers.Rate == 0 && !s.Load.Shaped() {
-			s.Producers.MaxInFlight = k.ClosedLoopWindow
+		if k, ok := ks.Lookup(s.Broker.Kind); ok && s.Producers.Rate == 0 && !s.Load.Shaped() {
+			if k.ClosedLoopWindow > 0 {
+				s.Producers.MaxInFlight = k.ClosedLoopWindow
+			}
+			// Only the kind's own section knows (a section of another
+			// kind waits for Validate to report it).
+			if w, ok := s.Broker.Config.(broker.ClosedLoopWindower); ok && reflect.TypeOf(s.Broker.Config) == configType(k) {
+				if n := w.ClosedLoopWindow(int(s.Producers.MessageSize)); n > 0 {
+					s.Producers.MaxInFlight = n
+				}
+			}
 		}
 	}
 	if unset(s.Consumers.Count == 0, "consumers.count") {

@@ -85,6 +85,13 @@ func TestClosedLoopWindowByKind(t *testing.T) {
 		{"broker: {kind: kafka}\nload: {stages: [{rate: 1k/s, for: 1s}]}\n", DefaultMaxInFlight},
 		{"broker: {kind: rabbitmq}\nproducers: {rate: max}\n", DefaultMaxInFlight},
 		{"broker: {kind: memory}\nproducers: {rate: max}\n", DefaultMaxInFlight},
+		// Core NATS sizes its window in bytes (16 MiB): 1 KiB messages,
+		// 100-byte ones (capped), 1 MiB ones (the floor).
+		{"broker: {kind: nats, nats: {mode: core}}\nproducers: {rate: max}\n", 14563},
+		{"broker: {kind: nats, nats: {mode: core}}\nproducers: {rate: max, message_size: 100}\n", 65536},
+		{"broker: {kind: nats, nats: {mode: core}}\nproducers: {rate: max, message_size: 1MiB}\n", 1000},
+		{"broker: {kind: nats, nats: {mode: core}}\nproducers: {rate: 1k/s}\n", DefaultMaxInFlight},
+		{"broker: {kind: nats}\nproducers: {rate: max}\n", DefaultMaxInFlight},
 	}
 	for _, tc := range tests {
 		if got := mustParse(t, tc.src).Producers.MaxInFlight; got != tc.want {

@@ -1,8 +1,13 @@
 package kafka
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,20 +55,21 @@ func swarmVsBare(b *testing.B, size int) {
 			// consumers read only what their producers wrote.
 			{Label: "mqcheck producers + consumers", Metric: "verified-ratio",
 				Driver: func(_ context.Context, round int) (broker.Driver, func(), error) {
-					return urlTarget(b, tgt, fmt.Sprintf("verified-%d", round)).Driver, nil, nil
+					return urlTarget(b, strings.Join(Addrs(tgt), ","), fmt.Sprintf("verified-%d", round)).Driver, nil, nil
 				},
 				Config: swarm.Config{Producers: 1, Consumers: 2, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
 		},
 	})
 }
 
-// urlTarget opens a second driver on tgt's cluster with its own topic.
-func urlTarget(b *testing.B, tgt *broker.Target, topic string) *broker.Target {
+// urlTarget opens a driver on the cluster at addrs (comma-separated) with
+// its own topic.
+func urlTarget(b *testing.B, addrs, topic string) *broker.Target {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg, spec := BenchConfig()
-	spec.Target, spec.URL, spec.Destination = broker.TargetURL, strings.Join(Addrs(tgt), ","), topic
+	spec.Target, spec.URL, spec.Destination = broker.TargetURL, addrs, topic
 	vt, err := Open(ctx, cfg, spec, broker.Env{RunID: topic, Dir: b.TempDir(), Log: testLog()})
 	if err != nil {
 		b.Fatal(err)
@@ -78,4 +84,72 @@ func urlTarget(b *testing.B, tgt *broker.Target, topic string) *broker.Target {
 		b.Fatal(err)
 	}
 	return vt
+}
+
+// BenchmarkOutOfProcess is BenchmarkSwarmVsBare with the cluster in a
+// process of its own (kfakeserver), as users run mqcheck against a broker:
+// the broker's goroutines no longer share mqcheck's runtime (its GC, its
+// scheduler), only the machine's cores, as a broker on the same machine
+// would. Run with -benchtime=1x (make bench does).
+func BenchmarkOutOfProcess(b *testing.B) {
+	addrs := startKfakeServer(b, 3)
+	for _, size := range []int{100, 1024} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			bareRecords := 1_000_000
+			if size > 512 {
+				bareRecords = 400_000
+			}
+			const swarmFor = 2 * time.Second
+			window := ClosedLoopWindow // what a user's closed-loop run gets
+			bare := urlTarget(b, addrs, fmt.Sprintf("oop-bare-%d", size))
+			topic := func(kind string) func(context.Context, int) (broker.Driver, func(), error) {
+				return func(_ context.Context, round int) (broker.Driver, func(), error) {
+					return urlTarget(b, addrs, fmt.Sprintf("oop-%s-%d-%d", kind, size, round)).Driver, nil, nil
+				}
+			}
+			brokertest.SwarmVsBare(b, brokertest.Bench{
+				Title:     fmt.Sprintf("kafka out of process (kfakeserver, 3 brokers, acks=all, idempotent, %d-byte records, window %d)", size, window),
+				Unit:      "records/s",
+				BareLabel: "bare franz-go produce loop",
+				Bare: func(ctx context.Context) (int, time.Duration, error) {
+					took, err := BareProduce(ctx, bare, bareRecords, size)
+					return bareRecords, took, err
+				},
+				Rows: []brokertest.BenchRow{
+					{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: topic("p"),
+						Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
+					{Label: "mqcheck producers + consumers", Metric: "verified-ratio", Driver: topic("v"),
+						Config: swarm.Config{Producers: 1, Consumers: 2, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
+				},
+			})
+		})
+	}
+}
+
+// startKfakeServer builds kfakeserver, starts a cluster of n brokers in
+// it, and returns their addresses; the process is killed at cleanup.
+func startKfakeServer(b *testing.B, n int) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "kfakeserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "./kfakeserver").CombinedOutput(); err != nil {
+		b.Fatalf("building kfakeserver: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-brokers", strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("starting kfakeserver: %v", err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("kfakeserver printed no addresses: %v", err)
+	}
+	return strings.TrimSpace(line)
 }

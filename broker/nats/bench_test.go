@@ -15,6 +15,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/brokertest"
+	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -33,9 +34,14 @@ func BenchmarkSwarmVsBare(b *testing.B) {
 func swarmVsBare(b *testing.B, mode string) {
 	const (
 		size   = 1024
-		window = 1000
 		runFor = 2 * time.Second
 	)
+	// The window a user's closed-loop run gets: core NATS's is sized in
+	// bytes, JetStream's is the scenario default.
+	window := (&nats.Config{Mode: mode}).ClosedLoopWindow(size)
+	if window == 0 {
+		window = scenarios.DefaultMaxInFlight
+	}
 	open := func(ctx context.Context, dest string, consumers int) (*broker.Target, error) {
 		tgt, err := nats.Open(ctx, &nats.Config{Mode: mode}, broker.Spec{Destination: dest, Producers: 1, Consumers: consumers, MaxInFlight: window},
 			broker.Env{RunID: dest, Dir: b.TempDir()})

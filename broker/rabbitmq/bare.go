@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mqcheck/mqcheck/broker"
 )
@@ -36,13 +38,14 @@ func URL(t *broker.Target) string {
 	return d.st.url
 }
 
-// BarePublish is the baseline mqcheck's hot path is measured against: one
-// amqp091-go connection and channel in confirm mode publishing messages of
-// size bytes for d to a queue of its own (declared like t's, deleted
-// after), with at most window unconfirmed, confirms read from one
-// NotifyPublish listener. It returns how many messages were confirmed and
-// how long publishing and confirming them took.
-func BarePublish(ctx context.Context, t *broker.Target, d time.Duration, size, window int) (int, time.Duration, error) {
+// BarePublish is the baseline mqcheck's hot path is measured against:
+// publishers amqp091-go connections, each with one channel in confirm
+// mode, publishing messages of size bytes for d to one queue of their own
+// (declared like t's, deleted after), each with at most window
+// unconfirmed, confirms read from one NotifyPublish listener per channel.
+// It returns how many messages were confirmed and how long publishing and
+// confirming them took (the slowest publisher's time).
+func BarePublish(ctx context.Context, t *broker.Target, publishers int, d time.Duration, size, window int) (int, time.Duration, error) {
 	drv, ok := t.Driver.(*driver)
 	if !ok {
 		return 0, 0, errors.New("bare publish: not a rabbitmq target")
@@ -62,6 +65,37 @@ func BarePublish(ctx context.Context, t *broker.Target, d time.Duration, size, w
 		return 0, 0, fmt.Errorf("bare publish: declaring %s: %w", queue, err)
 	}
 	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
+	var g errgroup.Group
+	counts, took := make([]int, publishers), make([]time.Duration, publishers)
+	for i := range publishers {
+		g.Go(func() error {
+			var err error
+			counts[i], took[i], err = st.barePublishLoop(ctx, queue, d, size, window)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	return total, slices.Max(took), nil
+}
+
+// barePublishLoop is one publisher of BarePublish, on a connection of its
+// own.
+func (st *settings) barePublishLoop(ctx context.Context, queue string, d time.Duration, size, window int) (int, time.Duration, error) {
+	c, err := st.connect(ctx, "mqcheck-bare")
+	if err != nil {
+		return 0, 0, fmt.Errorf("bare publish: %w", err)
+	}
+	defer c.shut()
+	ch, err := c.Channel()
+	if err != nil {
+		return 0, 0, fmt.Errorf("bare publish: opening a channel: %w", err)
+	}
 	if err := ch.Confirm(false); err != nil {
 		return 0, 0, fmt.Errorf("bare publish: turning on confirms: %w", err)
 	}

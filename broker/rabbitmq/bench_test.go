@@ -34,11 +34,15 @@ func BenchmarkSwarmVsBare(b *testing.B) {
 		tgt.Close(ctx)
 	})
 	for _, size := range []int{100, 1024} {
-		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { swarmVsBare(b, tgt, size) })
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { swarmVsBare(b, tgt, size, 1) })
 	}
+	// Four publishers (and four consumers checking), as peers such as omq
+	// are compared at: the bare side runs four loops on connections of
+	// their own to one queue, as mqcheck's producers do.
+	b.Run("1024B-4x4", func(b *testing.B) { swarmVsBare(b, tgt, 1024, 4) })
 }
 
-func swarmVsBare(b *testing.B, tgt *broker.Target, size int) {
+func swarmVsBare(b *testing.B, tgt *broker.Target, size, clients int) {
 	const (
 		window = 1000 // producers.max_in_flight's default
 		runFor = 2 * time.Second
@@ -66,18 +70,19 @@ func swarmVsBare(b *testing.B, tgt *broker.Target, size int) {
 		}
 	}
 	brokertest.SwarmVsBare(b, brokertest.Bench{
-		Title:     fmt.Sprintf("rabbitmq (private node, durable classic queue, persistent, confirms, %d-byte messages, window %d)", size, window),
+		Title: fmt.Sprintf("rabbitmq (private node, durable classic queue, persistent, confirms, %d-byte messages, window %d, %d producers)",
+			size, window, clients),
 		Unit:      "msg/s",
 		Rounds:    5, // the machine is shared: medians of several
 		BareLabel: "bare amqp091-go publish loop",
 		Bare: func(ctx context.Context) (int, time.Duration, error) {
-			return rabbitmq.BarePublish(ctx, tgt, runFor, size, window)
+			return rabbitmq.BarePublish(ctx, tgt, clients, runFor, size, window)
 		},
 		Rows: []brokertest.BenchRow{
 			{Label: "mqcheck producers only", Metric: "produce-ratio", Driver: onOwnQueue("p"),
-				Config: swarm.Config{Producers: 1, Duration: runFor, MessageSize: size, MaxInFlight: window}},
+				Config: swarm.Config{Producers: clients, Duration: runFor, MessageSize: size, MaxInFlight: window}},
 			{Label: "mqcheck producers + consumers, checked", Metric: "verified-ratio", Driver: onOwnQueue("v"),
-				Config: swarm.Config{Producers: 1, Consumers: 2, Duration: runFor, MessageSize: size, MaxInFlight: window}},
+				Config: swarm.Config{Producers: clients, Consumers: max(2, clients), Duration: runFor, MessageSize: size, MaxInFlight: window}},
 		},
 	})
 }
