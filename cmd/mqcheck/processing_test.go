@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mqcheck/mqcheck/broker/redis"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/internal/testenv"
 	"github.com/mqcheck/mqcheck/processing"
@@ -66,10 +71,10 @@ func claimVerdict(res *report.Results, name string) checker.Claim {
 	return checker.Claim{}
 }
 
-func crashes(t *testing.T, res *report.Results, want int) {
+func faultsRan(t *testing.T, res *report.Results, want int) {
 	t.Helper()
 	if len(res.Faults) != want {
-		t.Fatalf("%d faults, want %d crashes: %+v", len(res.Faults), want, res.Faults)
+		t.Fatalf("%d faults ran, want %d: %+v", len(res.Faults), want, res.Faults)
 	}
 }
 
@@ -81,7 +86,7 @@ func TestIdempotentPostgres(t *testing.T) {
 	t.Parallel()
 	requireStore(t, processing.Postgres)
 	code, res := runScenario(t, fmt.Sprintf(idemScenario, "11s", 2, "postgres", fiveCrashes+"    crash_point: after-effect\n"))
-	crashes(t, res, 5)
+	faultsRan(t, res, 5)
 	c := res.Counts
 	p, st := processed(t, res)
 	switch {
@@ -105,7 +110,7 @@ func TestIdempotentPostgres(t *testing.T) {
 func TestIdempotentNone(t *testing.T) {
 	t.Parallel()
 	code, res := runScenario(t, fmt.Sprintf(idemScenario, "11s", 2, "none", fiveCrashes))
-	crashes(t, res, 5)
+	faultsRan(t, res, 5)
 	c := res.Counts
 	p, _ := processed(t, res)
 	if c.Duplicated < 5 || p.Twice != c.Duplicated || p.Effects != c.Received || p.Never != 0 {
@@ -126,7 +131,7 @@ func TestIdempotentRedisAfterDedupe(t *testing.T) {
 	requireStore(t, processing.Redis)
 	code, res := runScenario(t, fmt.Sprintf(idemScenario, "8s", 2, "redis, ttl: 10m",
 		"    client: 0\n    at: 1s\n    every: 2s\n    crash_point: after-dedupe\n"))
-	crashes(t, res, 4)
+	faultsRan(t, res, 4)
 	p, st := processed(t, res)
 	if st.Stopped == 0 || p.Never != st.Stopped || p.Twice != 0 {
 		t.Fatalf("processed %+v, consumers %+v: want processed never = deliveries cut after the dedupe step (> 0), none twice", p, st)
@@ -148,7 +153,7 @@ func TestIdempotentRedisAfterDedupe(t *testing.T) {
 func TestIdempotentMemory(t *testing.T) {
 	t.Parallel()
 	code, res := runScenario(t, fmt.Sprintf(idemScenario, "7s", 3, "memory", "    client: -1\n    at: 3s\n"))
-	crashes(t, res, 1)
+	faultsRan(t, res, 1)
 	c := res.Counts
 	p, _ := processed(t, res)
 	if p.Twice == 0 || p.Twice > c.Duplicated || p.Never != 0 {
@@ -205,5 +210,70 @@ func TestProcessingTTLWarning(t *testing.T) {
 	ws := notices(res, "processing")
 	if len(ws) != 1 || !strings.Contains(ws[0], "consumers.processing.ttl 5s") || !strings.Contains(ws[0], "broker.nats.ack_wait 30s") {
 		t.Fatalf("processing notices %q: want one naming the ttl and ack_wait", ws)
+	}
+}
+
+// privateRedis starts a redis-server of the test's own on a free port of
+// 127.0.0.1, killed by its PID at the end, and returns its port.
+func privateRedis(t *testing.T) int {
+	t.Helper()
+	bin, err := redis.FindServer()
+	testenv.Require(t, "redis", err)
+	_, err = exec.LookPath("redis-cli")
+	testenv.Require(t, "redis", err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for processing.Ping(context.Background(), processing.Redis, url) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the private redis-server on port %d did not answer within 10s", port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return port
+}
+
+// TestStorePausedByCommand: the store unavailable for a window, as README
+// shows it: a pause fault whose commands pause every client of a private
+// Redis for 3 s. The consumers wait on the store (deliveries in the window
+// are late by up to the pause), nothing fails, nothing is processed twice
+// or never.
+func TestStorePausedByCommand(t *testing.T) {
+	t.Parallel()
+	port := strconv.Itoa(privateRedis(t))
+	body := fmt.Sprintf(idemScenario, "8s", 2, "redis, url: 'redis://127.0.0.1:"+port+"/0'", "") +
+		"  - kind: pause\n    at: 2s\n    for: 3s\n" +
+		"    pause_command: [redis-cli, -p, \"" + port + "\", client, pause, \"3000\", all]\n" +
+		"    heal_command: [redis-cli, -p, \"" + port + "\", client, unpause]\n"
+	// No consumer crash in this one: the template's fault entry is replaced.
+	body = strings.Replace(body, "  - kind: consumer-crash\n", "", 1)
+	code, res := runScenario(t, body)
+	faultsRan(t, res, 1)
+	p, st := processed(t, res)
+	c := res.Counts
+	if p.Twice != 0 || p.Never != 0 || p.Unique != c.Acked || st.Errors != 0 {
+		t.Fatalf("processed %+v, consumers %+v, acked %d: want every message processed once, no store error", p, st, c.Acked)
+	}
+	// The pause holds every store command for 3 s: a delivery handled
+	// at its start waits that long at least (a busy machine only adds).
+	if max := res.Latency.EndToEnd.MaxUS; max < 2_000_000 {
+		t.Fatalf("end-to-end max %d µs: want the 3 s pause of the store in it", max)
+	}
+	if code != exitPass {
+		t.Fatalf("exit %d, claims %+v", code, res.Claims)
 	}
 }
