@@ -14,7 +14,9 @@ import (
 // failingStore fails every Process.
 type failingStore struct{ processing.Store }
 
-func (failingStore) Open(context.Context, int) (processing.Processor, error) { return failingProc{}, nil }
+func (failingStore) Open(context.Context, int) (processing.Processor, error) {
+	return failingProc{}, nil
+}
 
 type failingProc struct{}
 
