@@ -105,15 +105,6 @@ func (c *consumer) handle(d *broker.Delivery) error {
 	}
 	ev := checker.Event{Sub: c.sub, Redelivered: d.Redelivered, Producer: h.Producer, Seq: h.Seq, At: now,
 		HasPosition: d.HasPosition, Position: d.Position}
-	c.mu.Lock()
-	b := c.b
-	if b.started == 0 {
-		b.started = now
-	}
-	ev.Domain = c.domain(d.Domain)
-	if d.PositionDomain != "" {
-		ev.PosDomain = c.domain(d.PositionDomain) + 1
-	}
 	var ret error
 	switch {
 	case err != nil:
@@ -139,19 +130,28 @@ func (c *consumer) handle(d *broker.Delivery) error {
 			ret = errCrash
 		}
 		if c.proc != nil {
-			// Under c.mu, as the rest of the handling: a consumer
-			// handles one delivery at a time anyway.
+			// Before c.mu: a store that stalls (paused, unreachable)
+			// must not hold up the flusher and the live readers.
 			ret = c.process(&ev, crash)
 		}
-		if ev.Kind == checker.Received {
-			b.delivered++
-			if e2e := now - h.Intended; e2e >= 0 {
-				b.lat[EndToEnd] = append(b.lat[EndToEnd], e2e/1e3)
-			} else {
-				b.negative++
-			}
-			c.received++
+	}
+	c.mu.Lock()
+	b := c.b
+	if b.started == 0 {
+		b.started = now
+	}
+	ev.Domain = c.domain(d.Domain)
+	if d.PositionDomain != "" {
+		ev.PosDomain = c.domain(d.PositionDomain) + 1
+	}
+	if ev.Kind == checker.Received {
+		b.delivered++
+		if e2e := now - h.Intended; e2e >= 0 {
+			b.lat[EndToEnd] = append(b.lat[EndToEnd], e2e/1e3)
+		} else {
+			b.negative++
 		}
+		c.received++
 	}
 	b.events = append(b.events, ev)
 	if b.full(now) {
