@@ -36,7 +36,10 @@ type Deps struct {
 	Network *Network
 	// Clients for client faults; nil rejects them.
 	Clients Clients
-	Seed    int64
+	// Store is the processing store's private server, for store-pause;
+	// nil rejects it.
+	Store StorePauser
+	Seed  int64
 	// Load is the length of the load phase: every-schedules stop there and
 	// random ones end there by default.
 	Load  time.Duration
@@ -65,6 +68,7 @@ var kinds = map[string]builder{
 	scenarios.FaultRelayCrash:     buildRelay,
 	scenarios.FaultRelayZombie:    buildRelay,
 	scenarios.FaultTxnAnswerLoss:  buildTxnAnswerLoss,
+	scenarios.FaultStorePause:     buildStorePause,
 	scenarios.FaultRebalanceStorm: buildStorm,
 }
 

@@ -2,6 +2,7 @@ package processing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,6 +21,8 @@ type redisStore struct {
 	ttl    time.Duration
 	keep   bool
 	c      *redis.Client
+	// server is the private redis-server of target exec (nil: URL's).
+	server *privateServer
 }
 
 // DefaultTTL is how long a redis dedupe key lives by default.
@@ -27,12 +30,20 @@ const DefaultTTL = time.Hour
 
 func openRedis(ctx context.Context, o Options) (Store, error) {
 	url := o.URL
+	var server *privateServer
+	if o.Exec {
+		var err error
+		if server, err = startRedisServer(ctx, o.Dir); err != nil {
+			return nil, err
+		}
+		url = "redis://" + server.addr + "/0"
+	}
 	if url == "" {
 		url = DefaultRedisURL
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis at %s: %w", url, err)
+		return nil, errors.Join(fmt.Errorf("redis at %s: %w", url, err), server.stopIf())
 	}
 	opt.PoolSize = max(2, o.Consumers+1)
 	c := redis.NewClient(opt)
@@ -40,13 +51,39 @@ func openRedis(ctx context.Context, o Options) (Store, error) {
 	defer cancel()
 	if err := c.Ping(cctx).Err(); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("%w: redis at %s: %w", ErrUnreachable, url, err)
+		return nil, errors.Join(fmt.Errorf("%w: redis at %s: %w", ErrUnreachable, url, err), server.stopIf())
 	}
 	ttl := o.TTL
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &redisStore{url: url, prefix: "mqcheck:" + o.RunID + ":", ttl: ttl, keep: o.Keep, c: c}, nil
+	return &redisStore{url: url, prefix: "mqcheck:" + o.RunID + ":", ttl: ttl, keep: o.Keep, c: c, server: server}, nil
+}
+
+// stopIf stops s, if there is one.
+func (s *privateServer) stopIf() error {
+	if s == nil {
+		return nil
+	}
+	return s.stop()
+}
+
+var _ Pauser = (*redisStore)(nil)
+
+// Pause freezes the private server (target exec only).
+func (s *redisStore) Pause(context.Context) error {
+	if s.server == nil {
+		return errors.New("pausing the redis store: mqcheck did not start its server (target exec)")
+	}
+	return s.server.pause()
+}
+
+// Resume lets the private server go on.
+func (s *redisStore) Resume(context.Context) error {
+	if s.server == nil {
+		return errors.New("resuming the redis store: mqcheck did not start its server (target exec)")
+	}
+	return s.server.resume()
 }
 
 func (s *redisStore) Kind() string { return Redis }
@@ -99,6 +136,11 @@ func parseKey(v string) (Key, error) {
 // that have not expired yet.
 func (s *redisStore) Close(ctx context.Context) error {
 	defer s.c.Close()
+	if s.server != nil {
+		// A private server goes with its keys (SIGKILL works on a
+		// paused one too).
+		return s.server.stop()
+	}
 	if s.keep {
 		return nil
 	}

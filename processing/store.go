@@ -135,6 +135,10 @@ type Options struct {
 	Keep bool
 	// Consumers is how many consumers process at once (a pool's size).
 	Consumers int
+	// Exec starts a private server for the store (redis) instead of
+	// using URL; Dir is where its files go.
+	Exec bool
+	Dir  string
 }
 
 // ErrUnreachable marks a store that could not be reached.

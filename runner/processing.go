@@ -3,12 +3,14 @@ package runner
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/processing"
 	"github.com/mqcheck/mqcheck/report"
+	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -29,7 +31,8 @@ func (r *run) openStore(ctx context.Context) (processing.Store, error) {
 	sctx, cancel := context.WithTimeout(ctx, storeOpenTimeout)
 	defer cancel()
 	store, err := processing.Open(sctx, processing.Options{Kind: pr.Store, URL: pr.URL, TTL: pr.TTL.D(), RunID: r.res.RunID,
-		Keep: pr.Keep, Consumers: r.s.Consumers.Count * r.s.Consumers.Subscriptions})
+		Keep: pr.Keep, Consumers: r.s.Consumers.Count * r.s.Consumers.Subscriptions,
+		Exec: pr.Target == scenarios.TargetExec, Dir: filepath.Join(r.o.Dir, "store")})
 	if err != nil {
 		return nil, fmt.Errorf("%w: consumers.processing: opening the %s store: %w", ErrInfra, pr.Store, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/internal/machine"
+	"github.com/mqcheck/mqcheck/processing"
 	"github.com/mqcheck/mqcheck/redact"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/report/threshold"
@@ -359,8 +360,12 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}()
 	clients := &swarmClients{producers: s.Producers.Count, consumers: s.Consumers.Count * s.Consumers.Subscriptions}
-	plan, err := chaos.Plan(s.Faults, chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
-		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log})
+	deps := chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
+		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log}
+	if p, ok := store.(processing.Pauser); ok {
+		deps.Store = p
+	}
+	plan, err := chaos.Plan(s.Faults, deps)
 	if err != nil {
 		return &ScenarioError{err}
 	}

@@ -90,7 +90,7 @@ func schemaEnums(ks broker.Kinds) map[string]map[string][]string {
 		"Broker":     {"kind": ks.Names(), "target": knownTargets(ks)},
 		"Consumers":  {"fail_action": {FailRequeue, FailDeadLetter}},
 		"Fault":      {"kind": KnownFaultKinds(), "crash_point": processing.Points()},
-		"Processing": {"store": processing.Kinds()},
+		"Processing": {"store": processing.Kinds(), "target": {TargetExec}},
 	}
 }
 

@@ -32,7 +32,16 @@ type Processing struct {
 	TTL Duration `yaml:"ttl,omitempty" json:"ttl,omitempty"`
 	// Keep the store's database or keys at the end, to look at them.
 	Keep bool `yaml:"keep,omitempty" json:"keep,omitempty"`
+	// Target exec starts a private server for the store (redis: the
+	// machine's redis-server on a free port, nothing kept on disk),
+	// stopped at the end; a store-pause fault can freeze it. Default: the
+	// server at url.
+	Target string `yaml:"target,omitempty" json:"target,omitempty"`
 }
+
+// FaultStorePause freezes the processing store's private server (SIGSTOP)
+// for the fault's length: the consumers wait on it.
+const FaultStorePause = "store-pause"
 
 // Enabled reports whether the consumers process with a store.
 func (p Processing) Enabled() bool { return p.Store != "" }
@@ -60,6 +69,17 @@ func (s *Scenario) validateProcessing(p *problems) {
 			p.add(path+".keep", "applies to stores postgres and redis only (%s has no server)", pr.Store)
 		}
 		switch {
+		case pr.Target == "":
+		case pr.Target != TargetExec:
+			p.add(path+".target", "unknown target %q: exec (a private server mqcheck starts), or leave it out for the server at url", pr.Target)
+		case pr.Store != processing.Redis:
+			p.add(path+".target", "exec starts a private redis-server: store redis only")
+		case pr.URL != "":
+			p.add(path+".url", "is set but consumers.processing.target is exec (mqcheck starts the server)")
+		case pr.Keep:
+			p.add(path+".keep", "a private server (target exec) is stopped with its keys at the end")
+		}
+		switch {
 		case pr.TTL < 0:
 			p.add(path+".ttl", "must not be negative, got %s", pr.TTL)
 		case pr.TTL != 0 && pr.Store != processing.Redis:
@@ -76,6 +96,10 @@ func (s *Scenario) validateProcessing(p *problems) {
 		}
 	}
 	for i, f := range s.Faults {
+		if f.Kind == FaultStorePause && (!pr.Enabled() || pr.Target != TargetExec) {
+			p.add("faults."+strconv.Itoa(i)+".kind", "store-pause freezes the processing store's private server: "+
+				"it needs consumers.processing with target exec (store redis)")
+		}
 		fpath := "faults." + strconv.Itoa(i) + ".crash_point"
 		switch {
 		case f.CrashPoint == "":

@@ -30,6 +30,13 @@ func TestProcessingRejects(t *testing.T) {
 			"faults.0.crash_point", "consumer-crash only"},
 		{"unknown crash point", base + "consumers: {processing: {store: redis}}\nfaults: [{kind: consumer-crash, at: 1s, crash_point: after-ack}]\n",
 			"faults.0.crash_point", `unknown crash point "after-ack"`},
+		{"target exec of postgres", base + "consumers: {processing: {store: postgres, target: exec}}\n", "consumers.processing.target", "store redis only"},
+		{"target exec with a url", base + "consumers: {processing: {store: redis, target: exec, url: 'redis://x'}}\n", "consumers.processing.url",
+			"target is exec"},
+		{"store-pause without a private store", base + "consumers: {processing: {store: redis}}\nfaults: [{kind: store-pause, at: 1s, for: 2s}]\n",
+			"faults.0.kind", "needs consumers.processing with target exec"},
+		{"store-pause without for", base + "consumers: {processing: {store: redis, target: exec}}\nfaults: [{kind: store-pause, at: 1s}]\n",
+			"faults.0.for", "needs a duration"},
 		{"after-dedupe without dedupe", base + "consumers: {processing: {store: none}}\nfaults: [{kind: consumer-crash, at: 1s, crash_point: after-dedupe}]\n",
 			"faults.0.crash_point", "store none has none"},
 	}
@@ -51,6 +58,7 @@ func TestProcessingAccepts(t *testing.T) {
 		"broker: {kind: kafka}\nconsumers: {processing: {store: redis, ttl: 10m, url: 'redis://127.0.0.1:6379/0'}}\n" +
 			"faults: [{kind: consumer-crash, at: 1s, crash_point: after-dedupe}]\n",
 		"broker: {kind: kafka}\nconsumers: {count: 3, processing: {store: memory}}\n",
+		"broker: {kind: kafka}\nconsumers: {processing: {store: redis, target: exec}}\nfaults: [{kind: store-pause, at: 1s, for: 2s}]\n",
 	} {
 		if _, err := Parse([]byte(src), testSource); err != nil {
 			t.Errorf("%s: %v", src, err)

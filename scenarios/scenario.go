@@ -256,8 +256,9 @@ type Fault struct {
 	// txn-answer-loss (transactions end, their answers are lost: embedded
 	// Kafka), relay-crash (a relay worker dies mid-batch), relay-zombie (a
 	// second instance of a relay worker fences the first, which keeps
-	// writing). Network kinds act on an in-path proxy in front of every
-	// broker address.
+	// writing), store-pause (freeze the private server of
+	// consumers.processing's store: target exec). Network kinds act on an
+	// in-path proxy in front of every broker address.
 	Kind string `yaml:"kind" json:"kind"`
 	// At is when the fault starts, from the start of the load phase (with
 	// every: the first time).

@@ -277,3 +277,32 @@ func TestStorePausedByCommand(t *testing.T) {
 		t.Fatalf("exit %d, claims %+v", code, res.Claims)
 	}
 }
+
+// TestStorePause: the store-pause fault freezes the private redis-server
+// mqcheck started for the store (target exec) for 3 s: consumers wait,
+// nothing is processed twice or never, and the server is gone after the
+// run.
+func TestStorePause(t *testing.T) {
+	t.Parallel()
+	_, err := exec.LookPath("redis-server")
+	testenv.Require(t, "redis", err)
+	body := strings.Replace(fmt.Sprintf(idemScenario, "8s", 2, "redis, target: exec", ""), "  - kind: consumer-crash\n",
+		"  - kind: store-pause\n    at: 2s\n    for: 3s\n", 1)
+	code, res := runScenario(t, body)
+	faultsRan(t, res, 1)
+	if f := res.Faults[0]; f.Kind != "store-pause" || f.Error != "" {
+		t.Fatalf("fault %+v", f)
+	}
+	p, st := processed(t, res)
+	if p.Twice != 0 || p.Never != 0 || p.Unique != res.Counts.Acked || st.Errors != 0 {
+		t.Fatalf("processed %+v, consumers %+v, acked %d: want every message processed once, no store error", p, st, res.Counts.Acked)
+	}
+	// SIGSTOP holds every store command for 3 s: a delivery handled at
+	// its start waits that long at least.
+	if max := res.Latency.EndToEnd.MaxUS; max < 2_000_000 {
+		t.Fatalf("end-to-end max %d µs: want the 3 s pause of the store in it", max)
+	}
+	if code != exitPass {
+		t.Fatalf("exit %d, claims %+v", code, res.Claims)
+	}
+}
