@@ -71,7 +71,7 @@ func BenchmarkProcessing(b *testing.B) {
 							defer wg.Done()
 							for seq := range perConsumer {
 								k := Key{Producer: uint32(c), Seq: uint64(i*perConsumer + seq)}
-								if _, err := p.Process(ctx, k, NoCrash); err != nil {
+								if _, err := p.Process(ctx, k, int64(seq), NoCrash); err != nil {
 									b.Error(err)
 									return
 								}

@@ -13,7 +13,7 @@ import (
 type local struct {
 	dedupe bool
 	mu     sync.Mutex
-	ledger []Key
+	ledger []Effect
 }
 
 func newLocal(dedupe bool) *local { return &local{dedupe: dedupe} }
@@ -33,7 +33,7 @@ func (l *local) Open(context.Context, int) (Processor, error) {
 	return p, nil
 }
 
-func (l *local) Effects(_ context.Context, fn func([]Key)) error {
+func (l *local) Effects(_ context.Context, fn func([]Effect)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	const chunk = 4096
@@ -45,9 +45,9 @@ func (l *local) Effects(_ context.Context, fn func([]Key)) error {
 
 func (l *local) Close(context.Context) error { return nil }
 
-func (l *local) effect(k Key) {
+func (l *local) effect(e Effect) {
 	l.mu.Lock()
-	l.ledger = append(l.ledger, k)
+	l.ledger = append(l.ledger, e)
 	l.mu.Unlock()
 }
 
@@ -56,7 +56,7 @@ type localProc struct {
 	seen map[Key]struct{} // nil without dedupe
 }
 
-func (p *localProc) Process(_ context.Context, k Key, stop Point) (Outcome, error) {
+func (p *localProc) Process(_ context.Context, k Key, at int64, stop Point) (Outcome, error) {
 	if p.seen != nil {
 		if _, ok := p.seen[k]; ok {
 			return Skipped, nil
@@ -66,7 +66,7 @@ func (p *localProc) Process(_ context.Context, k Key, stop Point) (Outcome, erro
 	if stop == AfterDedupe {
 		return Stopped, nil
 	}
-	p.l.effect(k)
+	p.l.effect(Effect{Key: k, At: at})
 	return Applied, nil
 }
 

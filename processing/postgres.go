@@ -26,14 +26,14 @@ const pgSchema = `
 CREATE TABLE processed (sub integer NOT NULL, producer bigint NOT NULL, seq bigint NOT NULL,
   PRIMARY KEY (sub, producer, seq));
 CREATE TABLE effects (id bigserial PRIMARY KEY, sub integer NOT NULL, producer bigint NOT NULL,
-  seq bigint NOT NULL, consumer integer NOT NULL, at timestamptz NOT NULL DEFAULT now());`
+  seq bigint NOT NULL, consumer integer NOT NULL, at_ns bigint NOT NULL);`
 
 // pgProcess records the key and makes the side effect in one statement,
 // so one transaction: the effect row is written only when the key was
 // new, and a crash before the commit leaves neither.
 const pgProcess = `WITH p AS (INSERT INTO processed (sub, producer, seq) VALUES ($1, $2, $3)
   ON CONFLICT DO NOTHING RETURNING 1)
-INSERT INTO effects (sub, producer, seq, consumer) SELECT $1, $2, $3, $4 FROM p`
+INSERT INTO effects (sub, producer, seq, consumer, at_ns) SELECT $1, $2, $3, $4, $5 FROM p`
 
 // connectAdmin connects to the server at url ("" for the default) within
 // connectTimeout; a server that does not answer is ErrUnreachable.
@@ -102,21 +102,21 @@ func (s *pgStore) Open(_ context.Context, consumer int) (Processor, error) {
 	return &pgProc{s: s, consumer: int32(consumer)}, nil
 }
 
-func (s *pgStore) Effects(ctx context.Context, fn func([]Key)) error {
-	rows, err := s.pool.Query(ctx, "SELECT sub, producer, seq FROM effects ORDER BY id")
+func (s *pgStore) Effects(ctx context.Context, fn func([]Effect)) error {
+	rows, err := s.pool.Query(ctx, "SELECT sub, producer, seq, at_ns FROM effects ORDER BY id")
 	if err != nil {
 		return fmt.Errorf("reading effects back from %s: %w", s.db, err)
 	}
 	defer rows.Close()
 	const chunk = 4096
-	batch := make([]Key, 0, chunk)
+	batch := make([]Effect, 0, chunk)
 	var sub int32
-	var producer, seq int64
+	var producer, seq, at int64
 	for rows.Next() {
-		if err := rows.Scan(&sub, &producer, &seq); err != nil {
+		if err := rows.Scan(&sub, &producer, &seq, &at); err != nil {
 			return fmt.Errorf("reading effects back from %s: %w", s.db, err)
 		}
-		batch = append(batch, Key{Sub: uint16(sub), Producer: uint32(producer), Seq: uint64(seq)})
+		batch = append(batch, Effect{Key: Key{Sub: uint16(sub), Producer: uint32(producer), Seq: uint64(seq)}, At: at})
 		if len(batch) == chunk {
 			fn(batch)
 			batch = batch[:0]
@@ -159,7 +159,7 @@ type pgProc struct {
 	consumer int32
 }
 
-func (p *pgProc) Process(ctx context.Context, k Key, stop Point) (Outcome, error) {
+func (p *pgProc) Process(ctx context.Context, k Key, at int64, stop Point) (Outcome, error) {
 	args := []any{int32(k.Sub), int64(k.Producer), int64(k.Seq)}
 	if stop == AfterDedupe {
 		// The key is written inside a transaction that dies with the
@@ -171,7 +171,7 @@ func (p *pgProc) Process(ctx context.Context, k Key, stop Point) (Outcome, error
 		_, err = tx.Exec(ctx, "INSERT INTO processed (sub, producer, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", args...)
 		return Stopped, errors.Join(err, tx.Rollback(ctx))
 	}
-	tag, err := p.s.pool.Exec(ctx, pgProcess, append(args, p.consumer)...)
+	tag, err := p.s.pool.Exec(ctx, pgProcess, append(args, p.consumer, at)...)
 	if err != nil {
 		return 0, fmt.Errorf("processing %s: %w", k, err)
 	}

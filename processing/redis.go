@@ -92,9 +92,9 @@ func (s *redisStore) effects() string { return s.prefix + "effects" }
 
 func (s *redisStore) Open(context.Context, int) (Processor, error) { return &redisProc{s: s}, nil }
 
-func (s *redisStore) Effects(ctx context.Context, fn func([]Key)) error {
+func (s *redisStore) Effects(ctx context.Context, fn func([]Effect)) error {
 	const chunk = 4096
-	batch := make([]Key, 0, chunk)
+	batch := make([]Effect, 0, chunk)
 	for start := int64(0); ; start += chunk {
 		vals, err := s.c.LRange(ctx, s.effects(), start, start+chunk-1).Result()
 		if err != nil {
@@ -102,11 +102,11 @@ func (s *redisStore) Effects(ctx context.Context, fn func([]Key)) error {
 		}
 		batch = batch[:0]
 		for _, v := range vals {
-			k, err := parseKey(v)
+			e, err := parseEffect(v)
 			if err != nil {
 				return fmt.Errorf("reading effects back from %s: %w", s.effects(), err)
 			}
-			batch = append(batch, k)
+			batch = append(batch, e)
 		}
 		if len(batch) > 0 {
 			fn(batch)
@@ -117,19 +117,23 @@ func (s *redisStore) Effects(ctx context.Context, fn func([]Key)) error {
 	}
 }
 
-// parseKey reads "sub/producer/seq" (Key.String).
-func parseKey(v string) (Key, error) {
+// effectString is how an effect is pushed: "sub/producer/seq/at".
+func effectString(e Effect) string { return e.Key.String() + "/" + strconv.FormatInt(e.At, 10) }
+
+// parseEffect reads effectString's form.
+func parseEffect(v string) (Effect, error) {
 	parts := strings.Split(v, "/")
-	if len(parts) != 3 {
-		return Key{}, fmt.Errorf("effect %q is not sub/producer/seq", v)
+	if len(parts) != 4 {
+		return Effect{}, fmt.Errorf("effect %q is not sub/producer/seq/at", v)
 	}
 	sub, err1 := strconv.ParseUint(parts[0], 10, 16)
 	p, err2 := strconv.ParseUint(parts[1], 10, 32)
 	seq, err3 := strconv.ParseUint(parts[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return Key{}, fmt.Errorf("effect %q is not sub/producer/seq", v)
+	at, err4 := strconv.ParseInt(parts[3], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return Effect{}, fmt.Errorf("effect %q is not sub/producer/seq/at", v)
 	}
-	return Key{Sub: uint16(sub), Producer: uint32(p), Seq: seq}, nil
+	return Effect{Key: Key{Sub: uint16(sub), Producer: uint32(p), Seq: seq}, At: at}, nil
 }
 
 // Close deletes the run's keys: the effects list, and the dedupe keys
@@ -174,7 +178,7 @@ func (s *redisStore) Close(ctx context.Context) error {
 
 type redisProc struct{ s *redisStore }
 
-func (p *redisProc) Process(ctx context.Context, k Key, stop Point) (Outcome, error) {
+func (p *redisProc) Process(ctx context.Context, k Key, at int64, stop Point) (Outcome, error) {
 	ks := k.String()
 	fresh, err := p.s.c.SetNX(ctx, p.s.prefix+"done:"+ks, 1, p.s.ttl).Result()
 	if err != nil {
@@ -186,7 +190,7 @@ func (p *redisProc) Process(ctx context.Context, k Key, stop Point) (Outcome, er
 	case stop == AfterDedupe:
 		return Stopped, nil
 	}
-	if err := p.s.c.RPush(ctx, p.s.effects(), ks).Err(); err != nil {
+	if err := p.s.c.RPush(ctx, p.s.effects(), effectString(Effect{Key: k, At: at})).Err(); err != nil {
 		return 0, fmt.Errorf("processing %s: %w", ks, err)
 	}
 	return Applied, nil

@@ -48,6 +48,13 @@ type Key struct {
 
 func (k Key) String() string { return fmt.Sprintf("%d/%d/%d", k.Sub, k.Producer, k.Seq) }
 
+// Effect is one side effect as the store recorded it: the message, and
+// when the consumer made it (unix ns on the consumer's clock).
+type Effect struct {
+	Key
+	At int64
+}
+
 // Point is where in the processing of a delivery a consumer crashes.
 type Point uint8
 
@@ -107,17 +114,17 @@ type Store interface {
 	Open(ctx context.Context, consumer int) (Processor, error)
 	// Effects reads every side effect back from where it was made, in
 	// batches handed to fn (which must not keep the slice).
-	Effects(ctx context.Context, fn func([]Key)) error
+	Effects(ctx context.Context, fn func([]Effect)) error
 	// Close removes what the run created in the store (unless kept).
 	Close(ctx context.Context) error
 }
 
 // Processor is one consumer process's processing.
 type Processor interface {
-	// Process dedupes k and makes its side effect; with stop AfterDedupe
-	// it stops after the dedupe step (Stopped), as a process dying there
-	// would.
-	Process(ctx context.Context, k Key, stop Point) (Outcome, error)
+	// Process dedupes k and makes its side effect, dated at (unix ns);
+	// with stop AfterDedupe it stops after the dedupe step (Stopped), as
+	// a process dying there would.
+	Process(ctx context.Context, k Key, at int64, stop Point) (Outcome, error)
 	// Close ends the processing (the process exits or dies).
 	Close() error
 }

@@ -37,7 +37,14 @@ func openFor(t *testing.T, kind string) Store {
 func effects(t *testing.T, s Store) []Key {
 	t.Helper()
 	var out []Key
-	if err := s.Effects(context.Background(), func(ks []Key) { out = append(out, ks...) }); err != nil {
+	if err := s.Effects(context.Background(), func(es []Effect) {
+		for _, e := range es {
+			if e.At != int64(e.Seq)*10 {
+				t.Errorf("effect %v dated %d, want %d", e.Key, e.At, e.Seq*10)
+			}
+			out = append(out, e.Key)
+		}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -74,7 +81,7 @@ func TestStores(t *testing.T) {
 			}{{p0, a, NoCrash}, {p0, a, NoCrash}, {p1, a, NoCrash}, {p0, b, AfterDedupe}, {p0, b, NoCrash}, {p0, c, NoCrash}}
 			var got []Outcome
 			for _, st := range steps {
-				o, err := st.p.Process(ctx, st.k, st.stop)
+				o, err := st.p.Process(ctx, st.k, int64(st.k.Seq)*10, st.stop)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -112,12 +119,12 @@ func TestMemoryCrash(t *testing.T) {
 	ctx := context.Background()
 	p, _ := s.Open(ctx, 0)
 	k := Key{0, 0, 1}
-	if o, _ := p.Process(ctx, k, NoCrash); o != Applied {
+	if o, _ := p.Process(ctx, k, 10, NoCrash); o != Applied {
 		t.Fatalf("first: %v", o)
 	}
 	_ = p.Close()
 	p, _ = s.Open(ctx, 0)
-	if o, _ := p.Process(ctx, k, NoCrash); o != Applied {
+	if o, _ := p.Process(ctx, k, 10, NoCrash); o != Applied {
 		t.Fatalf("after the crash: %v, want applied again", o)
 	}
 	if n := len(effects(t, s)); n != 2 {
@@ -168,17 +175,17 @@ func TestParsePoint(t *testing.T) {
 	}
 }
 
-func FuzzParseKey(f *testing.F) {
-	f.Add("0/1/2")
-	f.Add("65535/4294967295/18446744073709551615")
+func FuzzParseEffect(f *testing.F) {
+	f.Add("0/1/2/3")
+	f.Add("65535/4294967295/18446744073709551615/-9223372036854775808")
 	f.Add("a/b")
 	f.Fuzz(func(t *testing.T, s string) {
-		k, err := parseKey(s)
+		e, err := parseEffect(s)
 		if err != nil {
 			return
 		}
-		if back, err := parseKey(k.String()); err != nil || back != k {
-			t.Fatalf("%q → %v → %q → %v, %v", s, k, k.String(), back, err)
+		if back, err := parseEffect(effectString(e)); err != nil || back != e {
+			t.Fatalf("%q → %v → %q → %v, %v", s, e, effectString(e), back, err)
 		}
 	})
 }

@@ -58,10 +58,10 @@ func (r *run) readBack(ctx context.Context, store processing.Store, sw *swarm.Sw
 	defer cancel()
 	evs := make([]checker.Event, 0, 4096)
 	err := sw.Collector().Checker(func(c *checker.Checker) error {
-		return store.Effects(rctx, func(ks []processing.Key) {
+		return store.Effects(rctx, func(es []processing.Effect) {
 			evs = evs[:0]
-			for _, k := range ks {
-				evs = append(evs, checker.Event{Kind: checker.Processed, Sub: k.Sub, Producer: k.Producer, Seq: k.Seq})
+			for _, e := range es {
+				evs = append(evs, checker.Event{Kind: checker.Processed, Sub: e.Sub, Producer: e.Producer, Seq: e.Seq, At: e.At})
 			}
 			c.Apply(evs)
 		})

@@ -74,7 +74,7 @@ func (c *consumer) process(ev *checker.Event, crash bool) error {
 	if crash {
 		stop = processing.Point(c.crashPoint.Load())
 	}
-	out, err := c.proc.Process(c.pctx, processing.Key{Sub: c.sub, Producer: ev.Producer, Seq: ev.Seq}, stop)
+	out, err := c.proc.Process(c.pctx, processing.Key{Sub: c.sub, Producer: ev.Producer, Seq: ev.Seq}, ev.At, stop)
 	st := c.stats
 	switch {
 	case err != nil:

@@ -20,7 +20,7 @@ func (failingStore) Open(context.Context, int) (processing.Processor, error) {
 
 type failingProc struct{}
 
-func (failingProc) Process(context.Context, processing.Key, processing.Point) (processing.Outcome, error) {
+func (failingProc) Process(context.Context, processing.Key, int64, processing.Point) (processing.Outcome, error) {
 	return 0, errors.New("store down")
 }
 func (failingProc) Close() error { return nil }
