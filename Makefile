@@ -31,6 +31,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./message/
 	$(GO) test -run '^$$' -bench PublishConsume -benchmem ./broker/memory/
 	$(GO) test -run '^$$' -bench 'PacedScale|ClosedLoopRSS' -benchtime=1x ./swarm/
+	$(GO) test -run '^$$' -bench Processing -benchtime=1x ./processing/
 	$(GO) test -run '^$$' -bench 'SwarmVsBare|OutOfProcess' -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench Relay -benchtime=1x ./broker/kafka/
 	$(GO) test -run '^$$' -bench SwarmVsBare -benchtime=1x ./broker/rabbitmq/

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Targets: where a broker instance comes from.
@@ -114,6 +115,15 @@ type SpecDefaulter interface {
 // two subscriptions), as Validate does, with *FieldErrors.
 type SpecChecker interface {
 	CheckSpec(Spec) error
+}
+
+// Redeliverer is an optional capability of a Config: how long the broker
+// waits before it delivers again a message a consumer took and never
+// acknowledged (SQS's visibility timeout, JetStream's ack_wait, a Redis
+// stream's min_idle), and the section's field that sets it; 0 when it
+// does not wait. An idempotent consumer's dedupe keys must outlive it.
+type Redeliverer interface {
+	RedeliveryAfter() (field string, after time.Duration)
 }
 
 // Enumerator is an optional capability of a Config and of the structs

@@ -16,6 +16,9 @@ type clientCrash struct {
 	c        Clients
 	consumer bool
 	i, n     int
+	// point is where in its processing a consumer crashes ("": after
+	// it, before the ack).
+	point string
 }
 
 func (f *clientCrash) Kind() string {
@@ -30,16 +33,23 @@ func (f *clientCrash) Name() string {
 	if f.consumer {
 		what = "consumer"
 	}
-	if f.i < 0 {
-		return fmt.Sprintf("crash every %s", what)
+	at := ""
+	if f.point != "" {
+		at = " " + f.point
 	}
-	return fmt.Sprintf("crash %s %d", what, f.i)
+	if f.i < 0 {
+		return fmt.Sprintf("crash every %s%s", what, at)
+	}
+	return fmt.Sprintf("crash %s %d%s", what, f.i, at)
 }
 
 func (f *clientCrash) Inject(ctx context.Context) error {
 	// All at once, as when a host dies: an idle consumer waits a while for
 	// a delivery to die holding, and the others must not wait for it.
 	err := atOnce(f.i, f.n, func(i int) error {
+		if pc, ok := f.c.(PointCrasher); ok && f.consumer && f.point != "" {
+			return pc.CrashConsumerAt(ctx, i, f.point)
+		}
 		if f.consumer {
 			return f.c.CrashConsumer(ctx, i)
 		}

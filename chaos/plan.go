@@ -21,6 +21,13 @@ type Clients interface {
 	CrashConsumer(ctx context.Context, i int) error
 }
 
+// PointCrasher is an optional capability of Clients: a consumer crash at a
+// named point of its processing (faults[].crash_point: after-effect,
+// after-dedupe).
+type PointCrasher interface {
+	CrashConsumerAt(ctx context.Context, i int, point string) error
+}
+
 // Deps is what faults act on.
 type Deps struct {
 	Target *broker.Target
@@ -29,7 +36,10 @@ type Deps struct {
 	Network *Network
 	// Clients for client faults; nil rejects them.
 	Clients Clients
-	Seed    int64
+	// Store is the processing store's private server, for store-pause;
+	// nil rejects it.
+	Store StorePauser
+	Seed  int64
 	// Load is the length of the load phase: every-schedules stop there and
 	// random ones end there by default.
 	Load  time.Duration
@@ -58,6 +68,7 @@ var kinds = map[string]builder{
 	scenarios.FaultRelayCrash:     buildRelay,
 	scenarios.FaultRelayZombie:    buildRelay,
 	scenarios.FaultTxnAnswerLoss:  buildTxnAnswerLoss,
+	scenarios.FaultStorePause:     buildStorePause,
 	scenarios.FaultRebalanceStorm: buildStorm,
 }
 
@@ -199,5 +210,11 @@ func buildClientCrash(d *Deps, o Occurrence, path string) (Fault, error) {
 	if i := o.Fault.Client; i < -1 || i >= n {
 		return nil, fmt.Errorf("%s.client: %d, but the run has %d %s (0 to %d, or -1 for every one)", path, i, n, what, n-1)
 	}
-	return &clientCrash{c: d.Clients, consumer: consumer, i: o.Fault.Client, n: n}, nil
+	f := &clientCrash{c: d.Clients, consumer: consumer, i: o.Fault.Client, n: n, point: o.Fault.CrashPoint}
+	if f.point != "" {
+		if _, ok := d.Clients.(PointCrasher); !ok || !consumer {
+			return nil, fmt.Errorf("%s.crash_point: %s cannot crash at a point of the processing", path, o.Fault.Kind)
+		}
+	}
+	return f, nil
 }

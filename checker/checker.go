@@ -47,6 +47,10 @@ type subscription struct {
 	dups     dups
 	dupsBy   []dups
 	rejected uint64
+	// proc: side effects read back (Processed), by producer; procTwice
+	// counts the extra ones, procAll every one.
+	proc               []*seqSet
+	procTwice, procAll uint64
 }
 
 // dups counts extra copies: all of them; of those, redel were flagged by
@@ -167,6 +171,8 @@ func (c *Checker) apply(e *Event) {
 		}
 	case Rejected:
 		c.sub(e.Sub).rejected++
+	case Processed:
+		c.processed(e)
 	}
 }
 
@@ -326,7 +332,7 @@ func (c *Checker) Compact() {
 		p.aborted.RunOptimize()
 	}
 	for _, s := range c.subs {
-		for _, set := range append(s.recv, s.dead...) {
+		for _, set := range append(append(s.recv, s.dead...), s.proc...) {
 			if set != nil {
 				set.RunOptimize()
 			}
@@ -350,7 +356,7 @@ func (c *Checker) SizeBytes() uint64 {
 			p.aborted.SizeBytes() + p.sentAt.sizeBytes() + p.ackedAt.sizeBytes() + p.txns.sizeBytes()
 	}
 	for _, s := range c.subs {
-		for _, set := range append(s.recv, s.dead...) {
+		for _, set := range append(append(s.recv, s.dead...), s.proc...) {
 			if set != nil {
 				n += set.SizeBytes()
 			}

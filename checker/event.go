@@ -43,10 +43,14 @@ const (
 	// confirmed aborted (Txn names it): no read_committed subscription
 	// may receive it.
 	Aborted
+	// Processed: subscription Sub's consumers made the message's side
+	// effect once, as read back from the processing store at the end (one
+	// event per effect found there).
+	Processed
 )
 
 var kindNames = [...]string{"", "sent", "acked", "failed", "indeterminate", "received", "corrupted", "foreign",
-	"dead-lettered", "rejected", "aborted"}
+	"dead-lettered", "rejected", "aborted", "processed"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k != 0 {

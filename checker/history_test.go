@@ -18,6 +18,7 @@ import (
 //	j s0 p1 0:4      the harness rejected (failed on purpose) the delivery of seq 4
 //	d s0 dlq 0:4     subscription s0 read seq 4 back from its dead-letter queue
 //	x 0:5-9#2        producer 0's seqs 5..9 were aborted, in its transaction 2
+//	e s0 - 0:4       subscription s0's side effect of seq 4, read back from the store
 //
 // Seq lists are in delivery order: "0:5,3" delivers 5 then 3.
 func history(t testing.TB, names *Names, text string) []Event {
@@ -51,6 +52,8 @@ func history(t testing.TB, names *Names, text string) []Event {
 			kind = Rejected
 		case "x":
 			kind = Aborted
+		case "e":
+			kind = Processed
 		default:
 			t.Fatalf("history: unknown statement %q", stmt)
 		}

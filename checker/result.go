@@ -58,6 +58,10 @@ type Counts struct {
 	// AbortedRead: (subscription, message) pairs where an aborted message
 	// was received: what a read_committed consumer must never see.
 	AbortedRead uint64 `json:"aborted_read"`
+	// Processed is the second layer of an idempotent-consumer run
+	// (consumers.processing): side effects read back from the store.
+	// Absent without one.
+	Processed *ProcessedCounts `json:"processed,omitempty"`
 }
 
 // Example is one piece of evidence: which producer and sequence numbers,
@@ -141,6 +145,11 @@ type Options struct {
 	// MQTT's QoS levels, per producer and subscription). A claim without
 	// a scope judges every message.
 	Scopes map[string]Scope
+	// Processed: the side effects were read back from the processing
+	// store (Processed events applied): the processed layer is counted.
+	// Without it effectively-once is unknown, ProcessedWhy says why.
+	Processed    bool
+	ProcessedWhy string
 }
 
 // Scope is the part of a run's messages a claim judges: the messages of
@@ -323,6 +332,9 @@ func (c *Checker) tally(o Options, in func(sub, producer int) bool, nsubs int) *
 			c.rangeExamples(r, "phantom", ph, uint32(id), noSub, p,
 				"the broker refused it, yet it was delivered")
 		}
+	}
+	if o.Processed {
+		c.processedCounts(r, o.Drained, nsubs)
 	}
 	for k := range r.Examples {
 		sort.SliceStable(r.Examples[k], func(i, j int) bool {
@@ -544,6 +556,8 @@ func decide(name string, r *Result, o Options, nsubs int, scope string) Claim {
 	}
 	switch name {
 	case "at-least-once", "at-most-once", "exactly-once", "ordered", "sqs-fifo", "kafka-eos", "jetstream-dedupe":
+	case ClaimEffectivelyOnce:
+		return decideEffectivelyOnce(r, o, set)
 	default:
 		return set(Unknown, fmt.Sprintf("unknown claim %q", name))
 	}

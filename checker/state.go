@@ -9,8 +9,8 @@ import (
 // stateVersion changes whenever the saved layout does. 2: 64-bit sets (one
 // bitmap per 2^32 epoch), ack times, storage positions per domain. 3:
 // aborted messages and the transactions they were in. 4: duplicates per
-// producer.
-const stateVersion = 4
+// producer. 5: the processed layer (side effects read back).
+const stateVersion = 5
 
 // savedState is the checker's state on disk: names instead of ids, so that
 // states from different processes (workers of one run) can be merged.
@@ -50,6 +50,10 @@ type savedRecv struct {
 	DeadSets                                     [][]byte
 	// DupsBy are the duplicates of each producer that had any.
 	DupsBy []savedDups
+	// The processed layer (side effects read back), when the run had one.
+	ProcTwice, ProcAll uint64
+	ProcProducers      []uint32
+	ProcSets           [][]byte
 }
 
 type savedDups struct {
@@ -93,7 +97,7 @@ func (c *Checker) Save(w io.Writer) error {
 	}
 	for sid, s := range c.subs {
 		sr := savedRecv{Sub: c.names.Sub(uint16(sid)), Dup: s.dups.all, DupRedel: s.dups.redel, DupStored: s.dups.stored,
-			DupNoPos: s.dups.noPos, Rejected: s.rejected}
+			DupNoPos: s.dups.noPos, Rejected: s.rejected, ProcTwice: s.procTwice, ProcAll: s.procAll}
 		for p, d := range s.dupsBy {
 			if d.all > 0 {
 				sr.DupsBy = append(sr.DupsBy, savedDups{Producer: uint32(p), Dup: d.all, Redel: d.redel, Stored: d.stored, NoPos: d.noPos})
@@ -105,6 +109,9 @@ func (c *Checker) Save(w io.Writer) error {
 		}
 		if sr.DeadProducers, sr.DeadSets, err = saveSets(s.dead); err != nil {
 			return fmt.Errorf("saving dead-lettered set of %s: %w", sr.Sub, err)
+		}
+		if sr.ProcProducers, sr.ProcSets, err = saveSets(s.proc); err != nil {
+			return fmt.Errorf("saving processed set of %s: %w", sr.Sub, err)
 		}
 		st.Recv = append(st.Recv, sr)
 	}
@@ -273,6 +280,19 @@ func (c *Checker) mergeSaved(st *savedState) error {
 			if _, err := c.mergeSet(&s.dead, pid, sr.DeadSets[i]); err != nil {
 				return fmt.Errorf("merging dead-lettered set of %s: %w", sr.Sub, err)
 			}
+		}
+		if len(sr.ProcProducers) != len(sr.ProcSets) {
+			return fmt.Errorf("merging checker state: subscription %s is inconsistent", sr.Sub)
+		}
+		s.procTwice += sr.ProcTwice
+		s.procAll += sr.ProcAll
+		for i, pid := range sr.ProcProducers {
+			// A message both merged runs processed was processed twice.
+			both, err := c.mergeSet(&s.proc, pid, sr.ProcSets[i])
+			if err != nil {
+				return fmt.Errorf("merging processed set of %s: %w", sr.Sub, err)
+			}
+			s.procTwice += both.Cardinality()
 		}
 	}
 	for _, sd := range st.Domains {

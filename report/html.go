@@ -68,6 +68,10 @@ type htmlRun struct {
 	Thresholds []ThresholdResult
 	SendCounts []htmlCount
 	RecvCounts []htmlCount
+	// Layers are received and processed side by side (idempotent
+	// consumers), Processing the consumers' own account.
+	Layers     []htmlLayer
+	Processing string
 	Latency    []htmlLatency
 	Throughput string
 	Faults     []htmlFault
@@ -75,6 +79,12 @@ type htmlRun struct {
 	MoreNotice int
 	Charts     []htmlChart
 	Scenario   string
+}
+
+// htmlLayer is one row of the received and processed layers.
+type htmlLayer struct {
+	Name                string
+	Received, Processed htmlCount
 }
 
 type htmlClaim struct {
@@ -223,6 +233,11 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		hr.SendCounts = append(hr.SendCounts, count("aborted", c.Aborted, false))
 		hr.RecvCounts = append(hr.RecvCounts, count("aborted read", c.AbortedRead, true))
 	}
+	for _, row := range layerRows(r) {
+		hr.Layers = append(hr.Layers, htmlLayer{Name: row.Name, Received: count(row.RecvAnomaly, row.Received, row.RecvAnomaly != ""),
+			Processed: count(row.ProcAnomaly, row.Processed, row.ProcAnomaly != "")})
+	}
+	hr.Processing = processingLine(r.Processing)
 	pub, e2e := histograms(r)
 	for _, l := range shownSeries(r.Latency) {
 		h, _ := l.Histogram()

@@ -66,6 +66,13 @@ func Markdown(w io.Writer, r *Results) error {
 	if c.Aborted > 0 || c.AbortedRead > 0 {
 		ew.printf("Transactions: %s messages aborted, %s aborted reads.\n\n", fmtN(c.Aborted), fmtN(c.AbortedRead))
 	}
+	if rows := layerRows(r); rows != nil {
+		ew.printf("| | received | processed (side effects read back from the store) |\n|---|---:|---:|\n")
+		for _, row := range rows {
+			ew.printf("| %s | %s | %s |\n", md(row.Name), fmtN(row.Received), fmtN(row.Processed))
+		}
+		ew.printf("\n%s.\n\n", md(processingLine(r.Processing)))
+	}
 
 	t := r.Throughput
 	ew.printf("### Latency and throughput\n\n")

@@ -64,6 +64,9 @@ type Results struct {
 	Worker *Worker `json:"worker,omitempty"`
 	// Merged is set on the run directory mqcheck merge made.
 	Merged *Merged `json:"merged,omitempty"`
+	// Processing is what the consumers' processing did (consumers.processing):
+	// their own counts, beside the effects read back (counts.processed).
+	Processing *Processing `json:"processing,omitempty"`
 }
 
 // Worker is one worker's part of a run split across workers.
@@ -122,6 +125,23 @@ type MergedWorker struct {
 	Verdict string `json:"verdict"`
 	Partial bool   `json:"partial,omitempty"`
 	Error   string `json:"error,omitempty"`
+}
+
+// Processing is the consumers' side of an idempotent-consumer run.
+type Processing struct {
+	Store string `json:"store"`
+	// Applied: side effects the consumers made; Skipped: deliveries the
+	// dedupe store knew; Stopped: processing a crash cut after the dedupe
+	// step; Errors: deliveries the store failed (given back to the
+	// broker), FirstError the first.
+	Applied    uint64 `json:"applied"`
+	Skipped    uint64 `json:"skipped"`
+	Stopped    uint64 `json:"stopped"`
+	Errors     uint64 `json:"errors"`
+	FirstError string `json:"first_error,omitempty"`
+	// ReadBackError: the effects could not be read back from the store
+	// (effectively-once is then unknown).
+	ReadBackError string `json:"read_back_error,omitempty"`
 }
 
 // Connections are a run's client connects: the first of every producer

@@ -83,6 +83,18 @@ func Text(w io.Writer, r *Results) error {
 		// or broker that stored a message twice from a consumer re-read.
 		ew.printf("  duplicates: %s\n", c.DuplicateKinds())
 	}
+	if rows := layerRows(r); rows != nil {
+		ew.printf("\nreceived and processed (side effects read back from the store)\n")
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "  \treceived\tprocessed\t\n")
+		for _, row := range rows {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", row.Name, fmtN(row.Received), fmtN(row.Processed))
+		}
+		_ = tw.Flush()
+	}
+	if line := processingLine(r.Processing); line != "" {
+		ew.printf("%s\n", line)
+	}
 	t := r.Throughput
 	ew.printf("throughput  sent %s/s  acked %s/s  received %s/s\n",
 		fmtN(uint64(t.SentPerS+0.5)), fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))

@@ -88,10 +88,21 @@ func MetricValue(r *Results, name string) (float64, bool) {
 }
 
 func countValue(c checker.Counts, name string) (float64, bool) {
-	v := reflect.ValueOf(c)
+	if v, ok := uintField(reflect.ValueOf(c), name); ok {
+		return v, true
+	}
+	if c.Processed != nil {
+		// The processed layer's own counts (processed_twice, ...).
+		return uintField(reflect.ValueOf(*c.Processed), name)
+	}
+	return 0, false
+}
+
+// uintField reads the uint64 field of struct v whose JSON name is name.
+func uintField(v reflect.Value, name string) (float64, bool) {
 	t := v.Type()
 	for i := range t.NumField() {
-		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name && t.Field(i).Type.Kind() == reflect.Uint64 {
 			return float64(v.Field(i).Uint()), true
 		}
 	}

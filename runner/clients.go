@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/mqcheck/mqcheck/chaos"
+	"github.com/mqcheck/mqcheck/processing"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -51,6 +52,20 @@ func (c *swarmClients) CrashConsumer(ctx context.Context, i int) error {
 		return errNoSwarm
 	}
 	return sw.CrashConsumer(ctx, i)
+}
+
+var _ chaos.PointCrasher = (*swarmClients)(nil)
+
+func (c *swarmClients) CrashConsumerAt(ctx context.Context, i int, point string) error {
+	sw := c.get()
+	if sw == nil {
+		return errNoSwarm
+	}
+	p, err := processing.ParsePoint(point)
+	if err != nil {
+		return err
+	}
+	return sw.CrashConsumerAt(ctx, i, p)
 }
 
 var _ chaos.Joiner = (*swarmClients)(nil)

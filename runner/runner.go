@@ -24,6 +24,7 @@ import (
 	"github.com/mqcheck/mqcheck/chaos"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/internal/machine"
+	"github.com/mqcheck/mqcheck/processing"
 	"github.com/mqcheck/mqcheck/redact"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/report/threshold"
@@ -298,6 +299,10 @@ type run struct {
 	// containerStart is when a container target's container was asked
 	// for, for results' first_ack_ms.
 	containerStart time.Time
+	// processed: the consumers' side effects were read back into the
+	// checker; processedWhy says why not.
+	processed    bool
+	processedWhy string
 }
 
 func (r *run) notify(n broker.Notice) {
@@ -323,6 +328,21 @@ func (r *run) execute(ctx context.Context) error {
 	kind, ok := ks.Lookup(s.Broker.Kind)
 	if !ok {
 		return &ScenarioError{fmt.Errorf("broker.kind: %q is not available in this build", s.Broker.Kind)}
+	}
+	// The processing store first: one that cannot be reached ends the run
+	// before a broker is started.
+	store, err := r.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	if store != nil {
+		defer func() {
+			cctx, cancel := r.cleanupContext(ctx)
+			defer cancel()
+			if err := store.Close(cctx); err != nil {
+				r.log.Warn("closing the processing store", "err", err)
+			}
+		}()
 	}
 	env := broker.Env{RunID: r.res.RunID, Dir: r.o.Dir, Log: r.log, Seed: s.Seed, Notify: r.notify}
 	// Network faults need every client connection through the proxies,
@@ -365,8 +385,12 @@ func (r *run) execute(ctx context.Context) error {
 	}()
 	sh, nproducers, nconsumers := share(s, r.o.Worker)
 	clients := &swarmClients{producers: nproducers, consumers: nconsumers * s.Consumers.Subscriptions}
-	plan, err := chaos.Plan(workerFaults(s.Faults, r.o.Worker), chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
-		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log})
+	deps := chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
+		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log}
+	if p, ok := store.(processing.Pauser); ok {
+		deps.Store = p
+	}
+	plan, err := chaos.Plan(workerFaults(s.Faults, r.o.Worker), deps)
 	if err != nil {
 		return &ScenarioError{err}
 	}
@@ -404,8 +428,9 @@ func (r *run) execute(ctx context.Context) error {
 		Pacer:       pacer,
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
-		Text: kind.TextBodies, Abort: stopFlush,
+		Text: kind.TextBodies, Abort: stopFlush, Processing: store,
 	}, drv, r.notify)
+	r.warnTTL(s.Broker.Config)
 	var search *findMax
 	if s.Load.Mode == scenarios.LoadFindMax {
 		if search, err = newFindMax(s, sw.EndLoad); err != nil {
@@ -505,6 +530,7 @@ func (r *run) execute(ctx context.Context) error {
 	sw.Close()
 	consumerErrs := sw.ConsumerErrors()
 
+	r.readBack(ctx, store, sw)
 	r.finish(sw, faults, dr, pacer, search)
 	if r.res.Worker != nil {
 		r.mu.Lock()
@@ -715,6 +741,7 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	// took part of its messages. What it did not receive is unaccounted.
 	o := r.checkerOptions(dr.Drained && r.o.Worker == nil)
 	o.SettleWanted, o.SettleWatched = r.o.DrainSettle, dr.Settle
+	o.Processed, o.ProcessedWhy = r.processed, r.processedWhy
 	if pr, ok := r.drv.(broker.ProbeReporter); ok {
 		o.Unproven = pr.Unproven()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/processing"
 )
 
 // SchemaURL is where editors fetch the schema of scenario files from: the
@@ -85,10 +86,11 @@ func textTypeSchema(t reflect.Type) *jsonschema.Schema {
 // Drivers list their own (broker.Enumerator).
 func schemaEnums(ks broker.Kinds) map[string]map[string][]string {
 	return map[string]map[string][]string{
-		"Scenario":  {"claims": KnownClaims()},
-		"Broker":    {"kind": ks.Names(), "target": knownTargets(ks)},
-		"Consumers": {"fail_action": {FailRequeue, FailDeadLetter}},
-		"Fault":     {"kind": KnownFaultKinds()},
+		"Scenario":   {"claims": KnownClaims()},
+		"Broker":     {"kind": ks.Names(), "target": knownTargets(ks)},
+		"Consumers":  {"fail_action": {FailRequeue, FailDeadLetter}},
+		"Fault":      {"kind": KnownFaultKinds(), "crash_point": processing.Points()},
+		"Processing": {"store": processing.Kinds(), "target": {TargetExec}},
 	}
 }
 

@@ -48,8 +48,9 @@ type Scenario struct {
 	// Claims are the delivery guarantees the run verifies (default
 	// at-least-once; none when consumers.count is 0): at-most-once,
 	// at-least-once, exactly-once, ordered, sqs-fifo (SQS FIFO queues),
-	// kafka-eos (Kafka's transactions) and jetstream-dedupe (NATS
-	// JetStream's Msg-Id window).
+	// kafka-eos (Kafka's transactions), jetstream-dedupe (NATS
+	// JetStream's Msg-Id window) and effectively-once (every acknowledged
+	// message processed exactly once: consumers.processing).
 	Claims []string `yaml:"claims,omitempty" json:"claims,omitempty"`
 
 	// Faults is the fault schedule applied during the load phase.
@@ -229,6 +230,9 @@ type Consumers struct {
 	// message that fails this way fails on every delivery, so a rejection
 	// the broker never got is made again). Default requeue.
 	FailAction string `yaml:"fail_action,omitempty" json:"fail_action,omitempty"`
+	// Processing makes the consumers idempotent consumers with a side
+	// effect and a dedupe store; see Processing.
+	Processing Processing `yaml:"processing,omitempty" json:"processing,omitempty"`
 }
 
 // Fail actions.
@@ -252,8 +256,9 @@ type Fault struct {
 	// txn-answer-loss (transactions end, their answers are lost: embedded
 	// Kafka), relay-crash (a relay worker dies mid-batch), relay-zombie (a
 	// second instance of a relay worker fences the first, which keeps
-	// writing). Network kinds act on an in-path proxy in front of every
-	// broker address.
+	// writing), store-pause (freeze the private server of
+	// consumers.processing's store: target exec). Network kinds act on an
+	// in-path proxy in front of every broker address.
 	Kind string `yaml:"kind" json:"kind"`
 	// At is when the fault starts, from the start of the load phase (with
 	// every: the first time).
@@ -288,6 +293,11 @@ type Fault struct {
 	// Bandwidth (kind bandwidth) limits each connection to this many bytes
 	// per second in each direction ("1MiB", at least 1kB).
 	Bandwidth Size `yaml:"bandwidth,omitempty" json:"bandwidth,omitempty"`
+	// CrashPoint (consumer-crash with consumers.processing) is where in
+	// the processing of a delivery the consumer dies: after-effect (the
+	// side effect made, the ack not sent: the default) or after-dedupe
+	// (the dedupe store recorded the key, the side effect not made).
+	CrashPoint string `yaml:"crash_point,omitempty" json:"crash_point,omitempty"`
 	// Client (consumer-crash, producer-crash, relay-crash, relay-zombie)
 	// picks which one: a producer index, a consumer index counted across
 	// subscriptions, or a relay worker; -1 means every one.
@@ -352,7 +362,7 @@ const (
 // KnownClaims lists the claims the checker can decide.
 func KnownClaims() []string {
 	return []string{ClaimAtMostOnce, ClaimAtLeastOnce, ClaimExactlyOnce, ClaimOrdered, ClaimSQSFIFO, ClaimKafkaEOS, ClaimJetStreamDedupe,
-		ClaimMQTTQoS0, ClaimMQTTQoS1, ClaimMQTTQoS2}
+		ClaimMQTTQoS0, ClaimMQTTQoS1, ClaimMQTTQoS2, ClaimEffectivelyOnce}
 }
 
 // BrokerSpec is what the scenario asks of every broker kind alike, for the

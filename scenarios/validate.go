@@ -60,7 +60,7 @@ func KnownFaultKinds() []string {
 	return []string{FaultRestart, FaultRollingRestart, FaultPause, FaultLeaderMove,
 		FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss,
 		FaultConsumerCrash, FaultProducerCrash, FaultRebalanceStorm, FaultTxnAnswerLoss,
-		FaultRelayCrash, FaultRelayZombie}
+		FaultRelayCrash, FaultRelayZombie, FaultStorePause}
 }
 
 // relayFaultKinds act on the relay stage (relay.workers); client picks the
@@ -76,7 +76,7 @@ func NetworkFaultKinds() []string {
 // lastingFaultKinds need a positive For: they are a state that lasts, not
 // an event.
 var lastingFaultKinds = []string{FaultPause, FaultLatency, FaultBandwidth, FaultBlackhole, FaultReset, FaultAckLoss,
-	FaultRebalanceStorm, FaultTxnAnswerLoss}
+	FaultRebalanceStorm, FaultTxnAnswerLoss, FaultStorePause}
 
 // MinBandwidth is the smallest bandwidth limit (the proxy counts in kB/s).
 const MinBandwidth = Size(1000)
@@ -117,6 +117,7 @@ func (l Loader) Validate(s *Scenario) error {
 	s.validateLoad(&p)
 	s.validateClaims(&p)
 	s.validateConsumers(&p)
+	s.validateProcessing(&p)
 	s.validateFaults(&p)
 	s.validateThresholds(&p)
 	return p.errs.err()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/message"
+	"github.com/mqcheck/mqcheck/processing"
 )
 
 // consumer is one receiving worker: it decodes each delivery's header and
@@ -30,6 +32,15 @@ type consumer struct {
 	clock     Clock
 	names     *checker.Names
 	crash     crashRequest
+	// store, when set, processes every clean delivery: proc is this
+	// consumer process's processing (replaced by a crash), pctx the
+	// context it runs under, crashPoint where a crash comes (a
+	// processing.Point).
+	store      processing.Store
+	proc       processing.Processor
+	pctx       context.Context
+	crashPoint atomic.Uint32
+	stats      *procStats
 
 	mu       sync.Mutex // guards b between the handler and the flusher, and received
 	b        *batch
@@ -48,10 +59,16 @@ type consumer struct {
 	stop     context.CancelFunc // of the driver's Run under way
 }
 
-func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names, notify func(broker.Notice)) (*consumer, error) {
+func newConsumer(ctx context.Context, id int, sub int, cfg *Config, d broker.Driver, col *Collector, names *checker.Names,
+	notify func(broker.Notice), stats *procStats) (*consumer, error) {
 	c := &consumer{id: id, sub: uint16(sub), runID: cfg.RunID, text: cfg.Text, d: d, col: col, clock: cfg.Clock, names: names,
 		b: col.getBatch(), domains: map[string]uint32{}, done: make(chan struct{}),
-		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject, crash: newCrashRequest()}
+		failSeed: uint64(cfg.Seed), failErr: broker.ErrReject, crash: newCrashRequest(),
+		store: cfg.Processing, stats: stats, pctx: context.WithoutCancel(ctx)}
+	c.crashPoint.Store(uint32(processing.AfterEffect))
+	if err := c.openProcessor(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.FailFraction > 0 {
 		c.failBelow = uint64(cfg.FailFraction * (1 << 63) * 2)
 	}
@@ -96,15 +113,6 @@ func (c *consumer) handle(d *broker.Delivery) error {
 	}
 	ev := checker.Event{Sub: c.sub, Redelivered: d.Redelivered, Producer: h.Producer, Seq: h.Seq, At: now,
 		HasPosition: d.HasPosition, Position: d.Position}
-	c.mu.Lock()
-	b := c.b
-	if b.started == 0 {
-		b.started = now
-	}
-	ev.Domain = c.domain(d.Domain)
-	if d.PositionDomain != "" {
-		ev.PosDomain = c.domain(d.PositionDomain) + 1
-	}
 	var ret error
 	switch {
 	case err != nil:
@@ -124,6 +132,27 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		ret = c.failErr
 	default:
 		ev.Kind = checker.Received
+		crash := c.crash.wanted.Load()
+		if crash {
+			// Processed, never acknowledged: the crash comes between.
+			ret = errCrash
+		}
+		if c.proc != nil {
+			// Before c.mu: a store that stalls (paused, unreachable)
+			// must not hold up the flusher and the live readers.
+			ret = c.process(&ev, crash)
+		}
+	}
+	c.mu.Lock()
+	b := c.b
+	if b.started == 0 {
+		b.started = now
+	}
+	ev.Domain = c.domain(d.Domain)
+	if d.PositionDomain != "" {
+		ev.PosDomain = c.domain(d.PositionDomain) + 1
+	}
+	if ev.Kind == checker.Received {
 		b.delivered++
 		if e2e := now - h.Intended; e2e >= 0 {
 			b.lat[EndToEnd] = append(b.lat[EndToEnd], e2e/1e3)
@@ -135,10 +164,6 @@ func (c *consumer) handle(d *broker.Delivery) error {
 			if w := c.workerOf[h.Producer]; now-h.Sent < c.oneWay[w] {
 				c.oneWay[w] = now - h.Sent
 			}
-		}
-		if c.crash.wanted.Load() {
-			// Processed, never acknowledged: the crash comes between.
-			ret = errCrash
 		}
 	}
 	b.events = append(b.events, ev)
@@ -189,6 +214,12 @@ func (c *consumer) flush() {
 func (c *consumer) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.crash.end()
+	c.pctx = ctx
+	defer func() {
+		if c.proc != nil {
+			_ = c.proc.Close()
+		}
+	}()
 	for {
 		rctx, stop := context.WithCancel(ctx)
 		c.runMu.Lock()
@@ -232,6 +263,9 @@ func (c *consumer) crashNow(ctx context.Context) bool {
 		err = fmt.Errorf("crashing consumer %d: %w", c.id, err)
 	}
 	nc, nerr := c.d.NewConsumer(ctx, c.opts)
+	if nerr == nil {
+		nerr = c.openProcessor(ctx)
+	}
 	if nerr != nil {
 		c.err = fmt.Errorf("consumer %d: starting again after a crash: %w", c.id, nerr)
 		c.crash.answer(errors.Join(err, c.err))

@@ -36,7 +36,7 @@ func TestFailForGood(t *testing.T) {
 			defer col.Close()
 			// Every message fails.
 			cfg := &Config{RunID: runID, FailFraction: 0.999999, FailDeadLetter: tt.deadLetter, Clock: monoClock{}}
-			c, err := newConsumer(context.Background(), 0, 0, cfg, fakeDriver{}, col, names, nil)
+			c, err := newConsumer(context.Background(), 0, 0, cfg, fakeDriver{}, col, names, nil, &procStats{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -35,7 +35,7 @@ func (s *Swarm) Join(ctx context.Context, sub int) (leave func() error, err erro
 	if cctx == nil || cctx.Err() != nil {
 		return nil, errors.New("joining: the consumers are not running")
 	}
-	c, err := newConsumer(ctx, id, sub, &s.cfg, s.drv, s.col, s.names, s.notify)
+	c, err := newConsumer(ctx, id, sub, &s.cfg, s.drv, s.col, s.names, s.notify, &s.proc)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/processing"
 )
 
 // Config is the swarm's part of a scenario.
@@ -47,6 +48,10 @@ type Config struct {
 	FailDeadLetter bool
 	// FlushTimeout bounds the wait for outstanding confirms after the load.
 	FlushTimeout time.Duration
+	// Processing, when set, is what consumers do with each clean
+	// delivery: the side effect and its dedupe store (an idempotent
+	// consumer). The caller opens and closes it.
+	Processing processing.Store
 	// Abort, once closed, ends that wait at once (an interrupted run stops
 	// waiting for a stalled broker): what has no outcome yet completes as
 	// indeterminate.
@@ -202,6 +207,7 @@ type Swarm struct {
 	flushStop chan struct{}
 
 	clock    Clock
+	proc     procStats
 	load     loadSpan
 	prepared bool // Prepare ran (the run's goroutine only)
 }
@@ -274,7 +280,7 @@ func (s *Swarm) StartConsumers(ctx context.Context) error {
 	s.mu.Unlock()
 	for sub := range s.cfg.Subscriptions {
 		for k := range s.cfg.Consumers {
-			c, err := newConsumer(ctx, s.cfg.consumerID(sub, k), sub, &s.cfg, s.drv, s.col, s.names, s.notify)
+			c, err := newConsumer(ctx, s.cfg.consumerID(sub, k), sub, &s.cfg, s.drv, s.col, s.names, s.notify, &s.proc)
 			if err != nil {
 				s.StopConsumers()
 				return err

@@ -453,3 +453,9 @@ func (c *Config) window() time.Duration {
 	}
 	return defaultWindow
 }
+
+var _ broker.Redeliverer = (*Config)(nil)
+
+// RedeliveryAfter is ack_wait: how long a delivery not acknowledged waits
+// before it is delivered again.
+func (c *Config) RedeliveryAfter() (string, time.Duration) { return "ack_wait", c.AckWait.D() }

@@ -311,3 +311,14 @@ func checkURL(raw string, cluster bool) string {
 	}
 	return ""
 }
+
+var _ broker.Redeliverer = (*Config)(nil)
+
+// RedeliveryAfter is min_idle: how long a message a consumer took and never
+// acknowledged waits before it is delivered again.
+func (c *Config) RedeliveryAfter() (string, time.Duration) {
+	if c.MinIdle == nil {
+		return "min_idle", 0
+	}
+	return "min_idle", c.MinIdle.D()
+}

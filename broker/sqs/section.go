@@ -332,3 +332,14 @@ func checkQueueName(base string) error {
 	}
 	return nil
 }
+
+var _ broker.Redeliverer = (*Config)(nil)
+
+// RedeliveryAfter is visibility_timeout: how long a message a consumer took and never
+// acknowledged waits before it is delivered again.
+func (c *Config) RedeliveryAfter() (string, time.Duration) {
+	if c.VisibilityTimeout == nil {
+		return "visibility_timeout", 0
+	}
+	return "visibility_timeout", c.VisibilityTimeout.D()
+}

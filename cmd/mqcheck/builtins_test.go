@@ -14,6 +14,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/broker/sqs"
 	"github.com/mqcheck/mqcheck/internal/testenv"
+	"github.com/mqcheck/mqcheck/processing"
 	"github.com/mqcheck/mqcheck/report"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
@@ -49,6 +50,22 @@ var builtinOutcomes = map[string]builtinOutcome{
 		check: all(nothingLost, recovered, noError, func(r *report.Results) []string {
 			if c := r.Counts; c.DuplicatedStored == 0 {
 				return []string{"nothing stored twice: the relay without transactions must write a killed worker's batch again"}
+			}
+			return nil
+		})},
+	"idempotent-postgres": {exit: exitPass, claims: map[string]string{"at-least-once": "pass", "effectively-once": "pass"},
+		check: all(nothingLost, noError, func(r *report.Results) []string {
+			if p := r.Counts.Processed; p == nil || r.Counts.Duplicated < 5 || p.Twice != 0 || p.Never != 0 {
+				return []string{fmt.Sprintf("duplicated %d, processed %+v: want at least 5 duplicate deliveries after 5 crashes, none processed twice or never",
+					r.Counts.Duplicated, p)}
+			}
+			return nil
+		})},
+	"idempotent-none": {exit: exitFail, claims: map[string]string{"at-least-once": "pass", "effectively-once": "fail"},
+		check: all(nothingLost, noError, func(r *report.Results) []string {
+			if p := r.Counts.Processed; p == nil || r.Counts.Duplicated < 5 || p.Twice != r.Counts.Duplicated {
+				return []string{fmt.Sprintf("duplicated %d, processed %+v: want processed twice = the duplicate deliveries (at least 5)",
+					r.Counts.Duplicated, p)}
 			}
 			return nil
 		})},
@@ -239,6 +256,8 @@ func requireBuiltinBroker(t *testing.T, name string) {
 		requireRedis(t)
 	case name == "mqtt-mosquitto-kill":
 		testenv.Require(t, "mosquitto", mqtt.MosquittoInstalled())
+	case name == "idempotent-postgres":
+		requireStore(t, processing.Postgres)
 	}
 }
 

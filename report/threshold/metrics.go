@@ -82,7 +82,8 @@ func CountFields() []string {
 	var out []string
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
+		// Plain counts only: the processed layer is a section of its own.
+		if name != "" && name != "-" && t.Field(i).Type.Kind() == reflect.Uint64 {
 			out = append(out, name)
 		}
 	}
