@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckSave$$' -fuzztime $(FUZZTIME) ./broker/redis/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedactServers$$' -fuzztime $(FUZZTIME) ./broker/nats/
 	$(GO) test -run '^$$' -fuzz '^FuzzWorkerFlag$$' -fuzztime $(FUZZTIME) ./cmd/mqcheck/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEffect$$' -fuzztime $(FUZZTIME) ./processing/
 
 ## screenshot: docs/report.png from a real run of the quickstart (needs chromium)
 screenshot:
