@@ -51,15 +51,11 @@ func BarePublish(ctx context.Context, t *broker.Target, publishers int, d time.D
 		return 0, 0, errors.New("bare publish: not a rabbitmq target")
 	}
 	st := drv.st
-	c, err := st.connect(ctx, "mqcheck-bare")
+	c, ch, err := st.bareChannel(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("bare publish: %w", err)
+		return 0, 0, err
 	}
 	defer c.shut()
-	ch, err := c.Channel()
-	if err != nil {
-		return 0, 0, fmt.Errorf("bare publish: opening a channel: %w", err)
-	}
 	queue := fmt.Sprintf("mqcheck-bare-%d", time.Now().UnixNano())
 	if _, err := ch.QueueDeclare(queue, st.topo.durable, false, false, false, st.topo.args[0]); err != nil {
 		return 0, 0, fmt.Errorf("bare publish: declaring %s: %w", queue, err)
@@ -84,18 +80,28 @@ func BarePublish(ctx context.Context, t *broker.Target, publishers int, d time.D
 	return total, slices.Max(took), nil
 }
 
+// bareChannel opens a connection and a channel on it for the bare loop.
+func (st *settings) bareChannel(ctx context.Context) (*conn, *amqp.Channel, error) {
+	c, err := st.connect(ctx, "mqcheck-bare")
+	if err != nil {
+		return nil, nil, fmt.Errorf("bare publish: %w", err)
+	}
+	ch, err := c.Channel()
+	if err != nil {
+		c.shut()
+		return nil, nil, fmt.Errorf("bare publish: opening a channel: %w", err)
+	}
+	return c, ch, nil
+}
+
 // barePublishLoop is one publisher of BarePublish, on a connection of its
 // own.
 func (st *settings) barePublishLoop(ctx context.Context, queue string, d time.Duration, size, window int) (int, time.Duration, error) {
-	c, err := st.connect(ctx, "mqcheck-bare")
+	c, ch, err := st.bareChannel(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("bare publish: %w", err)
+		return 0, 0, err
 	}
 	defer c.shut()
-	ch, err := c.Channel()
-	if err != nil {
-		return 0, 0, fmt.Errorf("bare publish: opening a channel: %w", err)
-	}
 	if err := ch.Confirm(false); err != nil {
 		return 0, 0, fmt.Errorf("bare publish: turning on confirms: %w", err)
 	}
