@@ -23,6 +23,7 @@ const sharedRabbitMQ = "amqp://guest:guest@127.0.0.1:5672/"
 // what one worker sent and another received: every intended message sent,
 // acked and received once.
 func TestWorkersProcessesShareRabbitMQ(t *testing.T) {
+	t.Parallel()
 	r, workers := runRabbitMQWorkers(t, "")
 	got := r.Counts
 	// 3 s at 900/s: every intended send is made (the pacer's hits are
@@ -67,6 +68,7 @@ func TestWorkersProcessesShareRabbitMQ(t *testing.T) {
 // too. Only the merge sees both copies: nothing is lost, every copy past
 // the first is one duplicate, at-most-once fails and at-least-once holds.
 func TestWorkersProcessesConsumerCrash(t *testing.T) {
+	t.Parallel()
 	r, workers := runRabbitMQWorkers(t, "faults: [{kind: consumer-crash, at: 1s, client: 0, worker: 1}]\n")
 	c := r.Counts
 	const sent = 2700

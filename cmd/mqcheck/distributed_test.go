@@ -45,6 +45,7 @@ func runWorkers(t *testing.T, file, runID string, n int) []string {
 // merged verdict decides, and a worker's own results leave their claims to
 // the merge. The merged directory merges no further (it is no worker's).
 func TestMergeSumsWorkers(t *testing.T) {
+	t.Parallel()
 	file := writeScenario(t, workerScenario)
 	dirs := runWorkers(t, file, "sum-1", 3)
 	for i, d := range dirs {
@@ -130,6 +131,13 @@ func TestDistributedBadInput(t *testing.T) {
 		})
 	}
 
+}
+
+// TestMergeBadInput: merges of directories that are not one run's workers
+// exit 2 naming them, and make nothing.
+func TestMergeBadInput(t *testing.T) {
+	t.Parallel()
+	file := writeScenario(t, workerScenario)
 	dirs := runWorkers(t, file, "bad-1", 2)
 	other := runWorkers(t, file, "bad-2", 2)
 	changed := writeScenario(t, strings.Replace(workerScenario, "seed: 11", "seed: 12", 1))
@@ -187,6 +195,7 @@ func TestDistributedBadInput(t *testing.T) {
 // TestFaultOnOneWorker: a fault runs on the worker faults[].worker names
 // only, and the merged run lists it once, with that worker.
 func TestFaultOnOneWorker(t *testing.T) {
+	t.Parallel()
 	file := writeScenario(t, strings.Replace(workerScenario, "faults: {window: 200, drop: 3}", "faults: {}", 1)+
 		"faults: [{kind: producer-crash, at: 300ms, client: 0, worker: 1}]\n")
 	dirs := runWorkers(t, file, "fault-1", 2)
