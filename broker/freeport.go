@@ -2,22 +2,26 @@ package broker
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
+
+	"github.com/mqcheck/mqcheck/internal/freeport"
 )
 
-// FreePort picks a TCP port free on 127.0.0.1 for a private server: the
-// kernel's choice, released at once, so another process may take it
-// before the server binds (callers retry on another).
+// FreePort picks a TCP port free on 127.0.0.1 for a private server (see
+// FreePorts).
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ps, err := FreePorts(1)
 	if err != nil {
-		return 0, fmt.Errorf("picking a free port: %w", err)
+		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ps[0], nil
 }
+
+// FreePorts picks k distinct TCP ports free on 127.0.0.1 for private
+// servers, below the kernel's ephemeral range where it can (freeport.Pick):
+// a server restarted by a fault binds its port again.
+func FreePorts(k int) ([]int, error) { return freeport.Pick(k) }
 
 // RunDir is the directory a private server's files go under: dir (the
 // run directory; the system's temporary directory when empty), made

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqcheck/mqcheck/internal/freeport"
 	"github.com/mqcheck/mqcheck/internal/proc"
 )
 
@@ -39,12 +40,11 @@ func startRedisServer(ctx context.Context, dir string) (*privateServer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("starting a private redis-server: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1)
 	if err != nil {
-		return nil, fmt.Errorf("starting a private redis-server: picking a free port: %w", err)
+		return nil, fmt.Errorf("starting a private redis-server: %w", err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	port := ports[0]
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
 	out, err := os.Create(filepath.Join(dir, "console.log"))

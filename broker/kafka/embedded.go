@@ -95,10 +95,21 @@ func startEmbedded(set *settings, envDir string) (*embedded, error) {
 	if s := k.SASL; s != nil {
 		e.opts = append(e.opts, kfake.EnableSASL(), kfake.Superuser(s.Mechanism, s.User, s.Password))
 	}
-	// Ports are picked by the kernel (never 9092) and kept for restarts.
-	c, err := kfake.NewCluster(append(e.opts, kfake.NumBrokers(e.n))...)
-	if err != nil {
-		return nil, fmt.Errorf("starting embedded kafka (%d brokers): %w", e.n, err)
+	// Ports are picked below the kernel's ephemeral range (never 9092)
+	// and kept for restarts; one taken meanwhile gets others.
+	var c *kfake.Cluster
+	for try := 0; ; try++ {
+		ports, err := broker.FreePorts(e.n)
+		if err != nil {
+			return nil, fmt.Errorf("starting embedded kafka (%d brokers): %w", e.n, err)
+		}
+		c, err = kfake.NewCluster(append(e.opts, kfake.NumBrokers(e.n), kfake.Ports(ports...))...)
+		if err == nil {
+			break
+		}
+		if try == 2 {
+			return nil, fmt.Errorf("starting embedded kafka (%d brokers): %w", e.n, err)
+		}
 	}
 	for _, a := range c.ListenAddrs() {
 		_, p, err := net.SplitHostPort(a)

@@ -4,12 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mqcheck/mqcheck/broker"
 )
 
 // nodeID is a short, node-name-safe id: the run id's first characters, or
@@ -102,31 +102,8 @@ func (n *node) prepare() error {
 	return nil
 }
 
-// Ports a private node never takes: the shared broker's (AMQP, distribution,
-// epmd, management).
-var reservedPorts = map[int]bool{5672: true, 25672: true, 4369: true, 15672: true, 5671: true}
-
-// freePorts asks the kernel for k distinct free ports on 127.0.0.1. They
-// are free now; a node that finds one taken exits at once and is started
-// again with others.
-func freePorts(k int) ([]int, error) {
-	var ls []io.Closer
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for len(ports) < k {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		ls = append(ls, l)
-		p := l.Addr().(*net.TCPAddr).Port
-		if !reservedPorts[p] {
-			ports = append(ports, p)
-		}
-	}
-	return ports, nil
-}
+// freePorts picks k distinct free ports on 127.0.0.1 (broker.FreePorts:
+// never the shared broker's AMQP, distribution, epmd or management port).
+// They are free now; a node that finds one taken exits at once and is
+// started again with others.
+func freePorts(k int) ([]int, error) { return broker.FreePorts(k) }
