@@ -74,4 +74,3 @@ var reservedPorts = map[int]bool{
 	1883: true, 4222: true, 4369: true, 5432: true, 5671: true, 5672: true, 6222: true, 6379: true, 8222: true,
 	8883: true, 9092: true, 9324: true, 15672: true, 15692: true, 25672: true, 26379: true, 27017: true,
 }
-
