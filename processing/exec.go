@@ -14,6 +14,7 @@ import (
 
 	"github.com/mqcheck/mqcheck/internal/freeport"
 	"github.com/mqcheck/mqcheck/internal/proc"
+	"github.com/mqcheck/mqcheck/internal/redisbin"
 )
 
 // Pauser is an optional capability of a Store whose server mqcheck started
@@ -33,7 +34,7 @@ type privateServer struct {
 // startRedisServer starts a private redis-server on a free port of
 // 127.0.0.1, keeping nothing on disk, its console log in dir.
 func startRedisServer(ctx context.Context, dir string) (*privateServer, error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := redisbin.Find()
 	if err != nil {
 		return nil, fmt.Errorf("%w: starting a private redis-server: %w", ErrUnreachable, err)
 	}

@@ -1,6 +1,9 @@
 package redis
 
-import "github.com/mqcheck/mqcheck/broker"
+import (
+	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/redisbin"
+)
 
 // ServerPID is the pid of an exec target's redis-server, 0 when stopped or
 // for another target.
@@ -14,7 +17,7 @@ func ServerPID(t *broker.Target) int {
 // NoDebianServer makes FindServer look for no Debian server, until the
 // returned function undoes it.
 func NoDebianServer() func() {
-	old := debianServer
-	debianServer = "/nonexistent/redis-server"
-	return func() { debianServer = old }
+	old := redisbin.DebianPath
+	redisbin.DebianPath = "/nonexistent/redis-server"
+	return func() { redisbin.DebianPath = old }
 }

@@ -19,10 +19,11 @@ import (
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/internal/proc"
+	"github.com/mqcheck/mqcheck/internal/redisbin"
 )
 
 // ServerEnv names a redis-server binary to use instead of the one on PATH.
-const ServerEnv = "MQCHECK_REDIS_SERVER"
+const ServerEnv = redisbin.Env
 
 // Bounds of the exec target's waits. A boot takes milliseconds; loading a
 // large AOF longer.
@@ -34,26 +35,15 @@ const (
 	logName       = "redis.log"
 )
 
-// debianServer is where Debian's redis-server package puts the server.
-var debianServer = "/usr/bin/redis-server"
-
 // FindServer locates redis-server: ServerEnv, else PATH, else Debian's
 // /usr/bin/redis-server. The error says how to get one.
 func FindServer() (string, error) {
-	if p := os.Getenv(ServerEnv); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", ServerEnv, p, err)
-		}
-		return p, nil
+	p, err := redisbin.Find()
+	if errors.Is(err, redisbin.ErrNotFound) {
+		return "", errors.New("redis-server is not installed: target exec (the default) starts a private one; install Debian's redis-server package (apt-get install redis-server), set " +
+			ServerEnv + " to a redis-server binary, or use broker.target: embedded (miniredis, no restarts)")
 	}
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat(debianServer); err == nil {
-		return debianServer, nil
-	}
-	return "", errors.New("redis-server is not installed: target exec (the default) starts a private one; install Debian's redis-server package (apt-get install redis-server), set " +
-		ServerEnv + " to a redis-server binary, or use broker.target: embedded (miniredis, no restarts)")
+	return p, err
 }
 
 // server is a private redis-server: its own directory under the run
