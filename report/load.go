@@ -8,6 +8,9 @@ const (
 	LoadClosedLoop = "closed-loop"
 	LoadStages     = "stages"
 	LoadFindMax    = "find-max"
+	// LoadConsumeOnly: no producers; the consumers read a backlog another
+	// run published (consumers.backlog).
+	LoadConsumeOnly = "consume-only"
 )
 
 // LoadResult is what the load intended and what it did: target against achieved
@@ -78,7 +81,7 @@ const RateShortfall = 0.95
 
 // loadLine says in one line how the load went against its target.
 func loadLine(l LoadResult) string {
-	if l.Mode == "" {
+	if l.Mode == "" || l.Mode == LoadConsumeOnly {
 		return ""
 	}
 	if l.TargetPerS <= 0 {

@@ -67,6 +67,28 @@ type Results struct {
 	// Processing is what the consumers' processing did (consumers.processing):
 	// their own counts, beside the effects read back (counts.processed).
 	Processing *Processing `json:"processing,omitempty"`
+	// Backlog is set on a consume-only run (consumers.backlog): the
+	// produce-only run whose messages it read, whose counts of what was
+	// sent and acked are in this run's counts.
+	Backlog *Backlog `json:"backlog,omitempty"`
+}
+
+// Backlog is the produce-only run a consume-only run read.
+type Backlog struct {
+	// Dir is the produce-only run's directory; RunID its run id (this
+	// run's too: its consumers take that run's messages as their own).
+	Dir   string `json:"dir"`
+	RunID string `json:"run_id"`
+	// Sent and Acked are what the produce-only run sent and had acked.
+	Sent  uint64 `json:"sent"`
+	Acked uint64 `json:"acked"`
+	// EndedAt is when the produce-only run ended (RFC 3339).
+	EndedAt string `json:"ended_at"`
+	// Note says what the figures of a consume-only run mean: the consume
+	// rate is throughput.received_per_s; end-to-end latency counts from
+	// the intended send time in the produce-only run, so it includes the
+	// time each message waited in the backlog.
+	Note string `json:"note"`
 }
 
 // Worker is one worker's part of a run split across workers.

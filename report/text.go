@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // Text writes the terminal summary of a run.
@@ -15,7 +16,13 @@ func Text(w io.Writer, r *Results) error {
 	ew := &errWriter{w: w}
 	s := r.Scenario
 	ew.printf("mqcheck %s · %s · run %s · seed %d\n", s.Name, targetLine(r), r.RunID, s.Seed)
-	ew.printf("load %s\n", askedLoadLine(s, s.Rate))
+	if b := r.Backlog; b != nil {
+		ew.printf("consume-only: %s × %s reading the backlog of run %s (%s, ended %s: %s sent, %s acked)\n",
+			plural.Of(s.Consumers, "consumer"), plural.Of(s.Subscriptions, "subscription"), b.RunID, b.Dir, b.EndedAt,
+			fmtN(b.Sent), fmtN(b.Acked))
+	} else {
+		ew.printf("load %s\n", askedLoadLine(s, s.Rate))
+	}
 	splitLines(ew, r)
 	if r.Measured() {
 		ew.printf("drain %s\n", drainLine(r.Drain, "INCOMPLETE"))
@@ -96,8 +103,13 @@ func Text(w io.Writer, r *Results) error {
 		ew.printf("%s\n", line)
 	}
 	t := r.Throughput
-	ew.printf("throughput  sent %s/s  acked %s/s  received %s/s\n",
-		fmtN(uint64(t.SentPerS+0.5)), fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
+	if r.Backlog != nil {
+		// Sent and acked are the backlog's, published by another run.
+		ew.printf("throughput  consumed %s/s (received, from the consumers' start to the last receipt)\n", fmtN(uint64(t.ReceivedPerS+0.5)))
+	} else {
+		ew.printf("throughput  sent %s/s  acked %s/s  received %s/s\n",
+			fmtN(uint64(t.SentPerS+0.5)), fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
+	}
 	if line := loadLine(r.Load); line != "" {
 		ew.printf("%s\n", line)
 	}
@@ -127,6 +139,9 @@ func Text(w io.Writer, r *Results) error {
 			fmtUS(l.P50US), fmtUS(l.P90US), fmtUS(l.P99US), fmtUS(l.P999US), fmtUS(l.MaxUS))
 	}
 	_ = tw.Flush()
+	if r.Backlog != nil {
+		ew.printf("  end-to-end counts from the send in the produce-only run: it includes the time each message waited in the backlog\n")
+	}
 	if n := r.Latency.EndToEnd.Negative; n > 0 {
 		ew.printf("  %s end-to-end samples were negative (received before they were due: clocks disagree), left out\n", fmtN(uint64(n)))
 	}

@@ -153,6 +153,16 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	if err := checkBeforeRun(s); err != nil {
 		return nil, &ScenarioError{err}
 	}
+	var bl *backlog
+	if s.Consumers.Backlog != "" {
+		if o.Worker != nil {
+			return nil, &ScenarioError{errors.New("consumers.backlog: a consume-only run is not split across workers: run it as one process")}
+		}
+		var err error
+		if bl, err = openBacklog(s, o.Kinds); err != nil {
+			return nil, &ScenarioError{err}
+		}
+	}
 	if w := o.Worker; w != nil {
 		if err := CheckWorker(s, w, time.Now()); err != nil {
 			return nil, &ScenarioError{err}
@@ -184,6 +194,12 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writing the resolved scenario: %w", err)
 	}
+	if bl != nil {
+		// The backlog's messages carry its run id: the consumers take
+		// them as this run's, and a destination named after the run id
+		// is the backlog's.
+		runID, runIDHex = bl.runID, bl.runIDHex
+	}
 	var worker *report.Worker
 	if w := o.Worker; w != nil {
 		hash := ScenarioHash(resolved)
@@ -195,12 +211,15 @@ func Run(ctx context.Context, o Options) (*report.Results, error) {
 	// libraries quote URLs with passwords in their errors.
 	scrub := s.Scrubber()
 	log = slog.New(redact.Handler(log.Handler(), scrub))
-	r := &run{o: o, s: s, log: log, runID: runID, scrub: scrub, res: &report.Results{
+	r := &run{o: o, s: s, log: log, runID: runID, scrub: scrub, backlog: bl, res: &report.Results{
 		SchemaVersion: report.SchemaVersion, Tool: o.Tool, RunID: runIDHex, Worker: worker,
 		Scenario: scenarioInfo(s), StartedAt: time.Now().UTC().Format(time.RFC3339Nano),
 		Verdict: checker.Unknown, Faults: []report.Fault{}, Notices: []report.Notice{}, Timeline: []report.Second{},
 		Claims: report.Undecided(s.Claims, report.NotStarted), Examples: map[string][]checker.Example{},
 	}}
+	if bl != nil {
+		r.res.Backlog = bl.info()
+	}
 	// Every path a target or a fault command gets is absolute: a private
 	// broker runs in a directory of its own, where a relative run
 	// directory would name another place.
@@ -290,6 +309,10 @@ type run struct {
 	res   *report.Results
 	drv   broker.Driver
 	scrub *redact.Scrubber
+	// backlog, in a consume-only run, is the produce-only run it reads;
+	// consumeStartNS is when its consumers were started (swarm clock).
+	backlog        *backlog
+	consumeStartNS int64
 
 	mu        sync.Mutex // guards res.Notices/Timeline while the load runs
 	loadStart time.Time
@@ -422,9 +445,14 @@ func (r *run) execute(ctx context.Context) error {
 	if err != nil {
 		return &ScenarioError{err}
 	}
+	rate := float64(s.Producers.Rate)
+	if nproducers == 0 {
+		// Nothing is published: no schedule to keep.
+		pacer, rate = nil, 0
+	}
 	sw := swarm.New(swarm.Config{
 		RunID: r.runID, Seed: s.Seed, Producers: nproducers, Consumers: nconsumers, Share: sh,
-		Subscriptions: s.Consumers.Subscriptions, Rate: float64(s.Producers.Rate), Duration: s.Duration.D(),
+		Subscriptions: s.Consumers.Subscriptions, Rate: rate, Duration: s.Duration.D(),
 		Pacer:       pacer,
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
@@ -438,10 +466,20 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}
 	clients.attach(sw)
+	if bl := r.backlog; bl != nil {
+		// Before any receipt: the consumers are judged against what the
+		// backlog sent and had acked.
+		if err := sw.Collector().Checker(bl.seed); err != nil {
+			return fmt.Errorf("%w: %w", ErrInfra, err)
+		}
+		r.log.Info("reading a backlog", "dir", bl.dir, "run_id", bl.runIDHex, "acked", bl.res.Counts.Acked,
+			"ended_ago", bl.age(time.Now()).Round(time.Second))
+	}
 	// The swarm paces with the whole load; a worker's figures are its part.
 	pacer = reportPacer(pacer, sh)
 	col := sw.Collector()
 	live := &liveTotals{col: col}
+	r.consumeStartNS = swarm.ClockNS(time.Now())
 	if err := sw.StartConsumers(ctx); err != nil {
 		return fmt.Errorf("%w: starting consumers: %w", ErrInfra, err)
 	}
@@ -483,6 +521,10 @@ func (r *run) execute(ctx context.Context) error {
 	// outstanding confirms, a publish stuck waiting for a reconnect, the
 	// drain, and stopping the consumers.
 	plannedEnd := r.loadStart.Add(s.Duration.D())
+	if r.backlog != nil {
+		// A consume-only run has no load: it drains from the start.
+		plannedEnd = r.loadStart
+	}
 	drainTimeout := s.DrainTimeout.D()
 	deadline := plannedEnd.Add(drainTimeout)
 	flushBy(deadline)
@@ -782,6 +824,16 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	}
 	_, nproducers, _ := share(r.s, r.o.Worker)
 	r.res.Load = loadResult(r.s, nproducers, sw, pacer, t, r.res.Timeline)
+	if r.backlog != nil {
+		// No load: the consume rate runs from the consumers' start to
+		// the last receipt (the drain's settle, waiting for nothing more,
+		// is left out).
+		r.res.Load = report.LoadResult{Mode: report.LoadConsumeOnly}
+		r.res.Throughput = report.Throughput{}
+		if last := col.LastReceipt(); last > r.consumeStartNS {
+			r.res.Throughput.ReceivedPerS = float64(t.Received) / (float64(last-r.consumeStartNS) / 1e9)
+		}
+	}
 	if search != nil {
 		r.res.Load.FindMax = search.result()
 	}

@@ -115,6 +115,8 @@ type Broker struct {
 
 // Producers describe the publishing side of the swarm.
 type Producers struct {
+	// Count of producers. 0 makes a consume-only run, which reads the
+	// backlog of an earlier produce-only run (consumers.backlog).
 	Count int `yaml:"count" json:"count"`
 	// Rate is the total target rate across all producers ("5k/s"); "max"
 	// (or 0) runs closed loop as fast as MaxInFlight allows. In fixed-rate
@@ -233,6 +235,16 @@ type Consumers struct {
 	// Processing makes the consumers idempotent consumers with a side
 	// effect and a dedupe store; see Processing.
 	Processing Processing `yaml:"processing,omitempty" json:"processing,omitempty"`
+	// Backlog makes a consume-only run (producers.count 0): the run
+	// directory of an earlier produce-only run (consumers.count 0, on a
+	// url target with broker.keep true) whose messages the consumers read.
+	// The run takes that run's id and destination and starts from its
+	// checker state, so lost, duplicated, reordered and corrupted are
+	// judged as if one run had both published and consumed. It ends when
+	// every acked message of the backlog arrived, or the broker has
+	// nothing left to deliver (drain_settle), or at drain_timeout;
+	// duration is not used. mqcheck run --backlog DIR sets it.
+	Backlog string `yaml:"backlog,omitempty" json:"backlog,omitempty"`
 }
 
 // Fail actions.

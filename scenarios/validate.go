@@ -112,7 +112,7 @@ func (l Loader) Validate(s *Scenario) error {
 		k, _ := ks.Lookup(s.Broker.Kind)
 		s.validateFaultTargets(&p, k)
 	}
-	s.Producers.validate(&p)
+	s.Producers.validate(&p, s.Consumers.Backlog)
 	s.validateRelay(&p, ks)
 	s.validateLoad(&p)
 	s.validateClaims(&p)
@@ -256,9 +256,17 @@ func fieldProblems(section string, err error) Errors {
 	return out
 }
 
-func (pr *Producers) validate(p *problems) {
-	if pr.Count <= 0 {
-		p.add("producers.count", "must be at least 1, got %d", pr.Count)
+func (pr *Producers) validate(p *problems, backlog string) {
+	switch {
+	case pr.Count < 0:
+		p.add("producers.count", "must not be negative, got %d", pr.Count)
+	case pr.Count == 0 && backlog == "":
+		// Without the backlog's state nothing says what was sent: a
+		// count of lost would be a guess (0, a false pass).
+		p.add("producers.count", "is 0 (a consume-only run) but consumers.backlog is not set: give --backlog DIR, "+
+			"the run directory of the produce-only run whose messages to read (what it sent is what loss is judged against)")
+	case pr.Count > 0 && backlog != "":
+		p.add("consumers.backlog", "reads a backlog another run published: set producers.count: 0 (this run has %d producers)", pr.Count)
 	}
 	if r := float64(pr.Rate); r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		p.add("producers.rate", "must be a positive rate or max (closed loop), got %s", strconv.FormatFloat(r, 'g', -1, 64))
@@ -308,6 +316,8 @@ func (s *Scenario) validateConsumers(p *problems) {
 	switch {
 	case c.Count < 0:
 		p.add("consumers.count", "must not be negative, got %d", c.Count)
+	case c.Count == 0 && c.Backlog != "":
+		p.add("consumers.count", "is 0 but consumers.backlog %s is for consumers to read: give at least 1", c.Backlog)
 	case c.Count == 0:
 		for _, claim := range s.Claims {
 			if needsConsumers(claim) {

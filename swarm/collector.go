@@ -168,7 +168,10 @@ type Collector struct {
 	lastTime time.Time
 	applied  int
 	firstAck int64
-	free     sync.Pool
+	// lastReceipt is the latest receipt time of a delivery (unix nanos on
+	// the swarm's clock), for a consume-only run's rate.
+	lastReceipt int64
+	free        sync.Pool
 
 	// Workers hand batches to the collector's goroutine, so that folding
 	// them into the checker never holds up a publishing loop or a
@@ -332,6 +335,11 @@ func (c *Collector) apply(b *batch) {
 	c.totals.Indeterminate += b.indet
 	c.totals.Aborted += b.aborted
 	c.totals.Received += b.delivered
+	if b.delivered > 0 {
+		// A consumer's batch is in receipt order: its last event is its
+		// latest.
+		c.lastReceipt = max(c.lastReceipt, b.events[len(b.events)-1].At)
+	}
 	c.totals.Negative += b.negative
 	c.totals.NotSent += b.unsent
 	c.applied += len(b.events)
@@ -389,6 +397,15 @@ func (c *Collector) FirstAck() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.firstAck
+}
+
+// LastReceipt is when the latest delivery was received, in unix nanos on
+// the swarm's clock; 0 before any was.
+func (c *Collector) LastReceipt() int64 {
+	c.sync()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastReceipt
 }
 
 // Totals returns the cumulative counts.

@@ -56,7 +56,7 @@ func kindList(ld scenarios.Loader) string {
 }
 
 func newRunCmd(ld scenarios.Loader) *cobra.Command {
-	var out string
+	var out, backlogDir string
 	var sets []string
 	var print, force, asJSON bool
 	var watch watchFlags
@@ -68,6 +68,9 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
   mqcheck run scenarios/my-test.yaml --out runs/today
   mqcheck run quickstart --set producers.rate=5k/s --set duration=30s
   mqcheck run quickstart --print > my-test.yaml   # copy a built-in to edit it
+  # producer-only, then consumer-only against the backlog it left:
+  mqcheck run produce.yaml --out runs/produce     # consumers.count: 0, broker.keep: true
+  mqcheck run consume.yaml --backlog runs/produce # producers.count: 0
   mqcheck run soak.yaml --metrics-addr 127.0.0.1:9464 --progress plain --log-format json
 
   # one run split across 3 workers (each on its own machine), then merged:
@@ -91,8 +94,15 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			if watch.quiet {
 				notes = io.Discard
 			}
+			if backlogDir != "" {
+				// As the scenario field: one way in, one check.
+				sets = append(sets, "consumers.backlog="+backlogDir)
+			}
 			s, err := loadScenario(ld, args[0], sets, notes)
 			if err != nil {
+				return err
+			}
+			if err := checkBacklogOut(s.Consumers.Backlog, out); err != nil {
 				return err
 			}
 			if print {
@@ -103,6 +113,9 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			}
 			if err := checkWorker(s, worker); err != nil {
 				return err
+			}
+			if err := runner.CheckBacklog(s, ld.Kinds); err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			named := out == ""
 			if out, err = makeRunDir(out, force, s.Name, time.Now()); err != nil {
@@ -116,6 +129,10 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 			}
 			header := fmt.Sprintf("mqcheck: running %s on %s (%s) for %s, run directory %s",
 				s.Name, s.Broker.Kind, s.Broker.Target, s.Duration, out)
+			if s.Consumers.Backlog != "" {
+				header = fmt.Sprintf("mqcheck: running %s on %s (%s): consuming the backlog of %s until it is drained (at most %s), run directory %s",
+					s.Name, s.Broker.Kind, s.Broker.Target, s.Consumers.Backlog, s.DrainTimeout, out)
+			}
 			ss, err := startSession(cmd.Context(), &watch, s, header, display, cmd.ErrOrStderr())
 			if err != nil {
 				if named {
@@ -148,6 +165,8 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "run directory (default runs/NAME-TIMESTAMP, made unique)")
+	cmd.Flags().StringVar(&backlogDir, "backlog", "",
+		"consume-only run (producers.count: 0): the run directory of the produce-only run whose messages to read and judge (sets consumers.backlog)")
 	cmd.Flags().BoolVar(&force, "force", false, "let --out replace the run a directory already holds")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a scenario field: path=value (repeatable)")
 	cmd.Flags().BoolVar(&print, "print", false, "print the resolved scenario as YAML instead of running it (secrets as ***)")
@@ -158,7 +177,22 @@ func newRunCmd(ld scenarios.Loader) *cobra.Command {
 	cmd.ValidArgsFunction = completeScenario
 	_ = cmd.RegisterFlagCompletionFunc("set", completeSetPath(ld))
 	_ = cmd.RegisterFlagCompletionFunc("out", completeDirs)
+	_ = cmd.RegisterFlagCompletionFunc("backlog", completeDirs)
 	return cmd
+}
+
+// checkBacklogOut refuses a run directory that is the backlog's own: the
+// consume-only run would replace the state it reads.
+func checkBacklogOut(backlog, out string) error {
+	if backlog == "" || out == "" {
+		return nil
+	}
+	b, errB := filepath.Abs(backlog)
+	o, errO := filepath.Abs(out)
+	if errB == nil && errO == nil && filepath.Clean(b) == filepath.Clean(o) {
+		return usageError("--out %s is the backlog's run directory (consumers.backlog): give the consume-only run a directory of its own", out)
+	}
+	return nil
 }
 
 // showResults tells what a run found: the summary on display unless quiet,

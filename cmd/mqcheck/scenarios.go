@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mqcheck/mqcheck/runner"
 	"github.com/mqcheck/mqcheck/scenarios"
 )
 
@@ -23,6 +24,11 @@ func newValidateCmd(ld scenarios.Loader) *cobra.Command {
 			}
 			if err := checkCapacity(ld, s); err != nil {
 				return err
+			}
+			// A backlog is read from disk: one that cannot be read is as
+			// wrong as a bad field.
+			if err := runner.CheckBacklog(s, ld.Kinds); err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s on %s, %s, claims %s)\n", args[0], s.Name, s.Broker.Kind,
 				s.Duration, strings.Join(s.Claims, ", "))

@@ -94,9 +94,13 @@ func startSession(ctx context.Context, f *watchFlags, s *scenarios.Scenario, hea
 	}
 	fmt.Fprintln(stdout, header)
 	interrupted := func() bool { return ctx.Err() != nil }
+	load := s.Duration.D()
+	if s.Consumers.Backlog != "" {
+		load = 0 // a consume-only run drains from the start
+	}
 	switch chooseProgress(f.progress, stdout) {
 	case progressLive:
-		live := newLiveProgress(stdout, s.Duration.D(), interrupted)
+		live := newLiveProgress(stdout, load, interrupted)
 		ss.disp = live
 		// Logs and notices go above the status when both share the
 		// terminal; stderr redirected to a file keeps them there.
@@ -104,7 +108,7 @@ func startSession(ctx context.Context, f *watchFlags, s *scenarios.Scenario, hea
 			ss.restore = errOut.set(live)
 		}
 	default:
-		ss.disp = newPlainProgress(stdout, s.Duration.D(), interrupted)
+		ss.disp = newPlainProgress(stdout, load, interrupted)
 	}
 	ss.observers = append(ss.observers, ss.disp)
 	return ss, nil
