@@ -470,7 +470,9 @@ func (r *run) execute(ctx context.Context) error {
 		// Before any receipt: the consumers are judged against what the
 		// backlog sent and had acked.
 		if err := sw.Collector().Checker(bl.seed); err != nil {
-			return fmt.Errorf("%w: %w", ErrInfra, err)
+			// The backlog's state is the user's input, as the rest of
+			// the backlog is.
+			return &ScenarioError{fmt.Errorf("consumers.backlog %s: %w", bl.dir, err)}
 		}
 		r.log.Info("reading a backlog", "dir", bl.dir, "run_id", bl.runIDHex, "acked", bl.res.Counts.Acked,
 			"ended_ago", bl.age(time.Now()).Round(time.Second))

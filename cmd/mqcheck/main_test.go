@@ -80,7 +80,7 @@ func TestBadInputExits2(t *testing.T) {
 			"broker: {kind: memory, memory: {mode: queue, partitions: 3}}", 1), []string{"FILE"},
 			[]string{"broker.memory.partitions", "mode queue"}},
 		{"zero producers", strings.Replace(okScenario, "count: 2, rate", "count: 0, rate", 1), []string{"FILE"},
-			[]string{"producers.count", "at least 1"}},
+			[]string{"producers.count", "consumers.backlog is not set", "--backlog DIR"}},
 		{"zero duration", strings.Replace(okScenario, "duration: 1s", "duration: 0s", 1), []string{"FILE"},
 			[]string{"duration", "positive"}},
 		{"negative drain timeout", okScenario + "drain_timeout: -1s\n", []string{"FILE"},
