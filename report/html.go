@@ -193,9 +193,8 @@ func HTMLRuns(w io.Writer, runs []*Run) error {
 
 func htmlRunOf(run *Run) (*htmlRun, error) {
 	r := run.Results
-	s := r.Scenario
 	hr := &htmlRun{R: r, Scenario: string(run.Scenario), Thresholds: r.Thresholds, Rate: rateSummary(r),
-		Load: askedLoadLine(s, s.Rate), Target: targetLine(r),
+		Load: strings.TrimPrefix(runLoadLine(r), "load "), Target: targetLine(r),
 		Throughput: fmt.Sprintf("sent %s, acked %s, received %s", fmtRate(r.Throughput.SentPerS),
 			fmtRate(r.Throughput.AckedPerS), fmtRate(r.Throughput.ReceivedPerS)),
 	}

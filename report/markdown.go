@@ -16,7 +16,7 @@ func Markdown(w io.Writer, r *Results) error {
 	s := r.Scenario
 	ew.printf("## %s mqcheck %s: %s\n\n", icon(r.Verdict), md(s.Name), strings.ToUpper(r.Verdict))
 	ew.printf("%s · %s · run `%s` · seed %d  \n", md(s.Broker), md(targetLine(r)), md(r.RunID), s.Seed)
-	ew.printf("load %s  \n", md(askedLoadLine(s, s.Rate)))
+	ew.printf("%s  \n", md(runLoadLine(r)))
 	if r.Measured() {
 		d := r.Drain
 		d.Reason = md(d.Reason)

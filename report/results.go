@@ -212,6 +212,18 @@ func askedLoadLine(s ScenarioInfo, rate string) string {
 		plural.Of(s.Consumers, "consumer"), plural.Of(s.Subscriptions, "subscription"), fmtBytes(s.MessageSize))
 }
 
+// runLoadLine is the run's load as asked ("load 10s at 5k/s: ..."), or
+// for a consume-only run the backlog it read.
+func runLoadLine(r *Results) string {
+	s := r.Scenario
+	if b := r.Backlog; b != nil {
+		return fmt.Sprintf("consume-only: %s × %s reading the backlog of run %s (%s, ended %s: %s sent, %s acked)",
+			plural.Of(s.Consumers, "consumer"), plural.Of(s.Subscriptions, "subscription"), b.RunID, b.Dir, b.EndedAt,
+			fmtN(b.Sent), fmtN(b.Acked))
+	}
+	return "load " + askedLoadLine(s, s.Rate)
+}
+
 // targetLine is what was started or reached, or that nothing was.
 func targetLine(r *Results) string {
 	if r.Target != "" {

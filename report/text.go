@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/mqcheck/mqcheck/checker"
-	"github.com/mqcheck/mqcheck/internal/plural"
 )
 
 // Text writes the terminal summary of a run.
@@ -16,13 +15,7 @@ func Text(w io.Writer, r *Results) error {
 	ew := &errWriter{w: w}
 	s := r.Scenario
 	ew.printf("mqcheck %s · %s · run %s · seed %d\n", s.Name, targetLine(r), r.RunID, s.Seed)
-	if b := r.Backlog; b != nil {
-		ew.printf("consume-only: %s × %s reading the backlog of run %s (%s, ended %s: %s sent, %s acked)\n",
-			plural.Of(s.Consumers, "consumer"), plural.Of(s.Subscriptions, "subscription"), b.RunID, b.Dir, b.EndedAt,
-			fmtN(b.Sent), fmtN(b.Acked))
-	} else {
-		ew.printf("load %s\n", askedLoadLine(s, s.Rate))
-	}
+	ew.printf("%s\n", runLoadLine(r))
 	splitLines(ew, r)
 	if r.Measured() {
 		ew.printf("drain %s\n", drainLine(r.Drain, "INCOMPLETE"))
