@@ -204,7 +204,7 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	for _, c := range r.Claims {
 		hc := htmlClaim{Name: c.Name, Verdict: c.Verdict, Summary: c.Summary}
 		for _, x := range c.Evidence {
-			hc.Evidence = append(hc.Evidence, Evidence(x, r.LoadStartNS))
+			hc.Evidence = append(hc.Evidence, r.EvidenceLine(x))
 		}
 		hr.Claims = append(hr.Claims, hc)
 	}

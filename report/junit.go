@@ -78,7 +78,7 @@ func JUnit(w io.Writer, r *Results) error {
 			var b strings.Builder
 			b.WriteString(c.Summary + "\n")
 			for _, x := range c.Evidence {
-				b.WriteString(Evidence(x, r.LoadStartNS) + "\n")
+				b.WriteString(r.EvidenceLine(x) + "\n")
 			}
 			tc.Failure = &junitProblem{Message: c.Summary, Type: "claim violated", Body: b.String()}
 		case checker.Pass:

@@ -42,7 +42,7 @@ func Markdown(w io.Writer, r *Results) error {
 		}
 		ew.printf("<details><summary>%s: %s</summary>\n\n", md(c.Name), plural.Of(len(c.Evidence), "example"))
 		for _, x := range c.Evidence {
-			ew.printf("- %s\n", md(Evidence(x, r.LoadStartNS)))
+			ew.printf("- %s\n", md(r.EvidenceLine(x)))
 		}
 		ew.printf("\n</details>\n\n")
 	}

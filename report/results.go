@@ -84,6 +84,9 @@ type Backlog struct {
 	Acked uint64 `json:"acked"`
 	// EndedAt is when the produce-only run ended (RFC 3339).
 	EndedAt string `json:"ended_at"`
+	// LoadStartNS is when its load started (unix ns): the times of
+	// evidence dated by the send (a lost message) count from it.
+	LoadStartNS int64 `json:"load_start_unix_ns"`
 	// Note says what the figures of a consume-only run mean: the consume
 	// rate is throughput.received_per_s; end-to-end latency counts from
 	// the intended send time in the produce-only run, so it includes the
@@ -210,6 +213,17 @@ func Undecided(claims []string, why string) []checker.Claim {
 func askedLoadLine(s ScenarioInfo, rate string) string {
 	return fmt.Sprintf("%s at %s: %s, %s × %s, %s messages", fmtMS(s.DurationMS), rate, plural.Of(s.Producers, "producer"),
 		plural.Of(s.Consumers, "consumer"), plural.Of(s.Subscriptions, "subscription"), fmtBytes(s.MessageSize))
+}
+
+// EvidenceLine renders one example of r as Evidence does. In a
+// consume-only run, an example dated by its send (a lost message:
+// approximate) happened in the produce-only run, and counts from that
+// run's start.
+func (r *Results) EvidenceLine(x checker.Example) string {
+	if b := r.Backlog; b != nil && x.Approximate && b.LoadStartNS != 0 {
+		return Evidence(x, b.LoadStartNS) + " (time in the produce-only run)"
+	}
+	return Evidence(x, r.LoadStartNS)
 }
 
 // runLoadLine is the run's load as asked ("load 10s at 5k/s: ..."), or

@@ -159,7 +159,7 @@ func textClaims(ew *errWriter, r *Results) error {
 				ew.printf("      … %d more in results.json\n", len(cl.Evidence)-3)
 				break
 			}
-			ew.printf("      %s\n", Evidence(x, r.LoadStartNS))
+			ew.printf("      %s\n", r.EvidenceLine(x))
 		}
 	}
 	if len(r.Thresholds) > 0 {

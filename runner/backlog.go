@@ -159,7 +159,7 @@ func (b *backlog) seed(c *checker.Checker) error {
 // info is what results.json says of the backlog.
 func (b *backlog) info() *report.Backlog {
 	return &report.Backlog{Dir: b.dir, RunID: b.runIDHex, Sent: b.res.Counts.Sent, Acked: b.res.Counts.Acked,
-		EndedAt: b.res.EndedAt, Note: backlogNote}
+		EndedAt: b.res.EndedAt, LoadStartNS: b.res.LoadStartNS, Note: backlogNote}
 }
 
 // backlogAge says how long ago the backlog run ended, for the log.

@@ -142,6 +142,11 @@ func TestConsumeOnlyFindsInjectedAnomalies(t *testing.T) {
 	if !res.Drain.Complete {
 		t.Errorf("drain %+v: the broker had nothing left, so the missing are lost", res.Drain)
 	}
+	// The lost were sent in the produce-only run: their times count
+	// from its start, and say so.
+	if !strings.Contains(out, "(time in the produce-only run)") {
+		t.Errorf("the summary's lost evidence is not dated in the produce-only run:\n%s", out)
+	}
 	for _, cl := range res.Claims {
 		if cl.Verdict != checker.Fail {
 			t.Errorf("%s: %s (%s), want fail", cl.Name, cl.Verdict, cl.Summary)
