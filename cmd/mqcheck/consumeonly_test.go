@@ -266,6 +266,13 @@ func TestConsumeOnlyRefuses(t *testing.T) {
 			}
 		})
 	}
+	t.Run("validate reads the backlog", func(t *testing.T) {
+		t.Parallel()
+		code, _, errOut := mqcheck(t, "validate", writeScenario(t, memConsume), "--set", "consumers.backlog="+consumed)
+		if code != exitUsage || !strings.Contains(errOut, "not a produce-only run") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+	})
 	t.Run("out is the backlog", func(t *testing.T) {
 		t.Parallel()
 		code, _, errOut := mqcheck(t, "run", writeScenario(t, memConsume), "--backlog", embedded, "--out", embedded, "--force")
