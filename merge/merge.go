@@ -216,10 +216,6 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 		if ws := time.Duration(wr.Drain.SettleMS) * time.Millisecond; settle < 0 || ws < settle {
 			settle = ws
 		}
-		for _, f := range wr.Faults {
-			f.Worker = &idx
-			r.Faults = append(r.Faults, f)
-		}
 		for _, n := range wr.Notices {
 			n.Detail = fmt.Sprintf("worker %d: %s", idx, n.Detail)
 			r.Notices = append(r.Notices, n)
@@ -235,7 +231,7 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 			}
 			r.Process.PeakRSSBytes = max(r.Process.PeakRSSBytes, wr.Process.PeakRSSBytes)
 		}
-		r.Timeline = addTimeline(r.Timeline, wr.Timeline)
+		r.Timeline = addTimeline(r.Timeline, wr.Timeline, toldFaults(wr))
 	}
 	if r.Load.DurationMS > 0 {
 		r.Load.AchievedPerS = float64(r.Load.Intended-r.Load.NotSent) / (float64(r.Load.DurationMS) / 1e3)
@@ -249,6 +245,7 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 		r.Counts.NotSent += w.res.Counts.NotSent
 	}
 	r.Claims, r.Examples = res.Claims, res.Examples
+	r.Faults = mergeFaults(ws, c, r.LoadStartNS, drained && !partial)
 	r.Verdict = res.Verdict()
 	if len(s.Claims) == 0 {
 		r.Verdict = checker.Pass
@@ -314,7 +311,11 @@ func addConnections(r *report.Results, c *report.Connections) {
 // since each worker's load start (with --start-at the same seconds).
 // Rates, in flight and anomalies add; lag is the broker's, seen by every
 // worker, so the largest stands; p99s do not add, the worst stands.
-func addTimeline(dst, rows []report.Second) []report.Second {
+//
+// A worker's rows name the faults other workers ran as it knew them from
+// the schedule (told); the merged rows have the names of the faults as
+// they ran, from the workers that ran them.
+func addTimeline(dst, rows []report.Second, told map[string]bool) []report.Second {
 	for i, w := range rows {
 		if i >= len(dst) {
 			dst = append(dst, report.Second{T: w.T, Lag: w.Lag})
@@ -335,12 +336,103 @@ func addTimeline(dst, rows []report.Second) []report.Second {
 		d.PublishP99US = max(d.PublishP99US, w.PublishP99US)
 		d.E2EP99US = max(d.E2EP99US, w.E2EP99US)
 		for _, f := range w.Faults {
-			if !slices.Contains(d.Faults, f) {
+			if !told[f] && !slices.Contains(d.Faults, f) {
 				d.Faults = append(d.Faults, f)
 			}
 		}
 	}
 	return dst
+}
+
+// toldFaults are the names a worker's timeline gives faults other workers
+// ran.
+func toldFaults(r *report.Results) map[string]bool {
+	told := map[string]bool{}
+	for _, f := range r.Faults {
+		if f.Elsewhere {
+			told[f.Target] = true
+		}
+	}
+	return told
+}
+
+// lostBucket dates the merged lost messages by ack time for blaming them
+// on faults, as a run does (runner's lostBucket).
+const lostBucket = 100 * time.Millisecond
+
+// mergeFaults lists each fault of the schedule once (every worker has it:
+// the one that ran it, and the others as told by the shared schedule),
+// in the order they were planned. The record is that of the worker that
+// ran it: its window, recovery and unavailability. Its anomalies add what
+// every worker saw in its span (each counted its own consumers'
+// duplicates and reorders, its own producers' indeterminate sends); lost
+// messages are blamed from the merged state, by ack time as one process
+// blames them, when every worker drained (a worker cannot tell what it
+// did not receive from what another worker did). Duplicates only the
+// merge finds (one message received by two workers) are in no fault's
+// figures. A fault whose worker is not merged (--allow-partial) keeps a
+// told record, marked elsewhere.
+func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bool) []report.Fault {
+	type key struct {
+		schedule, kind string
+		planned        int64
+	}
+	type entry struct {
+		f      report.Fault
+		origin int64 // the load start its record's times count from
+		ran    bool
+	}
+	var out []*entry
+	byKey := map[key]*entry{}
+	for _, w := range ws {
+		for _, f := range w.res.Faults {
+			if f.Worker == nil || !f.Elsewhere {
+				idx := w.res.Worker.Index
+				f.Worker = &idx
+			}
+			k := key{f.Schedule, f.Kind, f.PlannedMS}
+			e := byKey[k]
+			switch {
+			case e == nil:
+				e = &entry{f: f, origin: w.res.LoadStartNS, ran: !f.Elsewhere}
+				byKey[k] = e
+				out = append(out, e)
+				continue
+			case !f.Elsewhere && !e.ran:
+				// The record of the worker that ran it replaces a told one;
+				// the anomalies seen so far are added to its own.
+				f, e.f = e.f, f
+				e.origin, e.ran = w.res.LoadStartNS, true
+			}
+			e.f.Anomalies.Duplicated += f.Anomalies.Duplicated
+			e.f.Anomalies.Reordered += f.Anomalies.Reordered
+			e.f.Anomalies.Indeterminate += f.Anomalies.Indeterminate
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *entry) int { return int(a.f.PlannedMS - b.f.PlannedMS) })
+	faults := make([]report.Fault, 0, len(out))
+	spans := make([][2]int64, len(out))
+	last := int64(0)
+	for i, e := range out {
+		e.f.Anomalies.Lost = 0
+		shift := (e.origin - loadStartNS) / 1e6
+		if e.origin == 0 {
+			shift = 0
+		}
+		spans[i] = [2]int64{e.f.StartMS + shift, max(e.f.AttributedUntilMS, e.f.StartMS) + shift}
+		last = max(last, spans[i][1])
+		faults = append(faults, e.f)
+	}
+	if drained && len(faults) > 0 {
+		bucket := lostBucket.Milliseconds()
+		// Acked past the last span counts for none: it falls in the last
+		// bucket, after every span.
+		lost, _ := c.MissingByTime(checker.Acked, loadStartNS, int64(lostBucket), int(last/bucket)+2)
+		for i, n := range checker.BlameLost(spans, lost, bucket) {
+			faults[i].Anomalies.Lost = n
+		}
+	}
+	return faults
 }
 
 // mergeLatency adds every worker's whole-run histogram per series.

@@ -244,7 +244,7 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		hr.Latency = append(hr.Latency, latencyRow(l.Label, l.Latency, h))
 	}
 	for _, f := range r.Faults {
-		hr.Faults = append(hr.Faults, htmlFault{Target: f.Target, At: fmtMS(f.StartMS), For: fmtMS(f.EndMS - f.StartMS),
+		hr.Faults = append(hr.Faults, htmlFault{Target: faultName(f), At: fmtMS(f.StartMS), For: fmtMS(f.EndMS - f.StartMS),
 			Publish: recovery(f.PublishRecoveryMS), Deliver: recovery(f.DeliverRecoveryMS), Error: f.Error,
 			Schedule: faultSchedule(f), Unavailable: faultUnavailability(f), Throughput: faultThroughput(f),
 			Anomalies: faultAnomalies(f)})

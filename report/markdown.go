@@ -101,7 +101,7 @@ func Markdown(w io.Writer, r *Results) error {
 	if len(r.Faults) > 0 {
 		ew.printf("\n### Faults\n\n| fault | at | for | publishing recovered | delivery recovered | unavailable | throughput | in its window and recovery |\n|---|---:|---:|---:|---:|---|---|---|\n")
 		for _, f := range r.Faults {
-			name := md(f.Target)
+			name := md(faultName(f))
 			if s := faultSchedule(f); s != "" {
 				name += " (" + md(s) + ")"
 			}

@@ -25,10 +25,7 @@ func Text(w io.Writer, r *Results) error {
 	}
 	warnings(ew, r.Notices)
 	for _, f := range r.Faults {
-		line := fmt.Sprintf("fault: %s at %s for %s", f.Target, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS))
-		if f.Worker != nil {
-			line += fmt.Sprintf(" (on worker %d)", *f.Worker)
-		}
+		line := fmt.Sprintf("fault: %s at %s for %s", faultName(f), fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS))
 		if f.PublishRecoveryMS >= 0 {
 			line += fmt.Sprintf("; publishing recovered %s after", fmtMS(f.PublishRecoveryMS))
 		}
