@@ -120,10 +120,13 @@ func Text(w io.Writer, r *Results) error {
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "  \tcount\tp50\tp90\tp99\tp99.9\tmax\t\n")
 	for _, l := range shownSeries(r.Latency) {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Label, fmtN(uint64(l.Count)),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", latencyLabel(r, l), fmtN(uint64(l.Count)),
 			fmtUS(l.P50US), fmtUS(l.P90US), fmtUS(l.P99US), fmtUS(l.P999US), fmtUS(l.MaxUS))
 	}
 	_ = tw.Flush()
+	if line := clockLine(r); line != "" {
+		ew.printf("  %s\n", line)
+	}
 	if n := r.Latency.EndToEnd.Negative; n > 0 {
 		ew.printf("  %s end-to-end samples were negative (received before they were due: clocks disagree), left out\n", fmtN(uint64(n)))
 	}
@@ -337,13 +340,6 @@ func splitLines(ew *errWriter, r *Results) {
 		ew.printf("merged from %d workers\n", len(m.Workers))
 		for _, n := range m.Notes {
 			ew.printf("  note: %s\n", n)
-		}
-		for _, c := range m.Clocks {
-			if c.Known {
-				ew.printf("  clock of worker %d: %+dµs ± %dµs from worker 0's\n", c.Worker, c.OffsetUS, c.ErrorUS)
-			} else {
-				ew.printf("  clock of worker %d: offset unknown\n", c.Worker)
-			}
 		}
 	}
 }
