@@ -216,7 +216,11 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 		if ws := time.Duration(wr.Drain.SettleMS) * time.Millisecond; settle < 0 || ws < settle {
 			settle = ws
 		}
+		told := toldFaults(wr)
 		for _, n := range wr.Notices {
+			if toldNotice(n, told) {
+				continue // the worker that ran it has the fault's own
+			}
 			n.Detail = fmt.Sprintf("worker %d: %s", idx, n.Detail)
 			r.Notices = append(r.Notices, n)
 		}
@@ -231,7 +235,7 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 			}
 			r.Process.PeakRSSBytes = max(r.Process.PeakRSSBytes, wr.Process.PeakRSSBytes)
 		}
-		r.Timeline = addTimeline(r.Timeline, wr.Timeline, toldFaults(wr))
+		r.Timeline = addTimeline(r.Timeline, wr.Timeline, told)
 	}
 	if r.Load.DurationMS > 0 {
 		r.Load.AchievedPerS = float64(r.Load.Intended-r.Load.NotSent) / (float64(r.Load.DurationMS) / 1e3)
@@ -354,6 +358,19 @@ func toldFaults(r *report.Results) map[string]bool {
 		}
 	}
 	return told
+}
+
+// toldNotice: a fault's start or end as a worker was told of it.
+func toldNotice(n report.Notice, told map[string]bool) bool {
+	if n.Kind != "fault-start" && n.Kind != "fault-end" {
+		return false
+	}
+	for name := range told {
+		if n.Detail == name || strings.HasPrefix(n.Detail, name+" (") || strings.HasPrefix(n.Detail, name+":") {
+			return true
+		}
+	}
+	return false
 }
 
 // lostBucket dates the merged lost messages by ack time for blaming them

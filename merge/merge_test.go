@@ -162,3 +162,24 @@ func TestMergeFaults(t *testing.T) {
 		t.Errorf("without worker 1: %+v", got)
 	}
 }
+
+// TestToldNotice: a worker's notices of a fault it was told of are left
+// out of the merge (the worker that ran it has the fault's own); its other
+// notices, and those of faults it ran, stay.
+func TestToldNotice(t *testing.T) {
+	told := map[string]bool{"restart (on worker 1)": true}
+	tests := []struct {
+		n    report.Notice
+		want bool
+	}{
+		{report.Notice{Kind: "fault-start", Detail: "restart (on worker 1) (faults.0: at 1.5s)"}, true},
+		{report.Notice{Kind: "fault-end", Detail: "restart (on worker 1)"}, true},
+		{report.Notice{Kind: "fault-start", Detail: "crash consumer 0 (faults.1: at 2s)"}, false},
+		{report.Notice{Kind: "reconnect", Detail: "restart (on worker 1)"}, false},
+	}
+	for _, tt := range tests {
+		if got := toldNotice(tt.n, told); got != tt.want {
+			t.Errorf("toldNotice(%+v) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+}

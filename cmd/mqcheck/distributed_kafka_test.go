@@ -217,4 +217,28 @@ func TestWorkersProcessesKafkaRestart(t *testing.T) {
 			t.Errorf("merged timeline row %d names the restart as told: %v", row.T, row.Faults)
 		}
 	}
+	starts := 0
+	for _, n := range r.Notices {
+		if n.Kind == "fault-start" {
+			starts++
+		}
+	}
+	if starts != 1 {
+		t.Errorf("merged notices have %d fault starts, want worker 1's one", starts)
+	}
+	// A worker blames no lost messages on a fault (what it did not
+	// receive, another worker may have); the merge blames them from the
+	// merged state: none here.
+	for i, w := range workers {
+		if len(w.Faults) == 1 && w.Faults[0].Anomalies.Lost != 0 {
+			t.Errorf("worker %d blames %d lost messages on the restart", i, w.Faults[0].Anomalies.Lost)
+		}
+	}
+	if len(r.Faults) == 1 && r.Faults[0].Anomalies.Lost != c.Lost {
+		t.Errorf("merged restart: %d lost, the merged run %d", r.Faults[0].Anomalies.Lost, c.Lost)
+	}
+	// The merged summary gives end-to-end latency its clock bound.
+	if b, err := os.ReadFile(filepath.Join(out, "summary.md")); err != nil || !strings.Contains(string(b), "| end-to-end ±") {
+		t.Errorf("merged summary.md shows no clock bound next to end-to-end latency (%v):\n%s", err, b)
+	}
 }
