@@ -249,7 +249,9 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 		r.Counts.NotSent += w.res.Counts.NotSent
 	}
 	r.Claims, r.Examples = res.Claims, res.Examples
-	r.Faults = mergeFaults(ws, c, r.LoadStartNS, drained && !partial)
+	var spans [][2]int64
+	r.Faults, spans = mergeFaults(ws, c, r.LoadStartNS, drained && !partial)
+	attribute(r, spans)
 	r.Verdict = res.Verdict()
 	if len(s.Claims) == 0 {
 		r.Verdict = checker.Pass
@@ -389,7 +391,10 @@ const lostBucket = 100 * time.Millisecond
 // merge finds (one message received by two workers) are in no fault's
 // figures. A fault whose worker is not merged (--allow-partial) keeps a
 // told record, marked elsewhere.
-func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bool) []report.Fault {
+//
+// spans are the faults' spans (their windows and recoveries), in ms since
+// the merged load start.
+func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bool) (faults []report.Fault, spans [][2]int64) {
 	type key struct {
 		schedule, kind string
 		planned        int64
@@ -427,8 +432,8 @@ func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bo
 		}
 	}
 	slices.SortStableFunc(out, func(a, b *entry) int { return int(a.f.PlannedMS - b.f.PlannedMS) })
-	faults := make([]report.Fault, 0, len(out))
-	spans := make([][2]int64, len(out))
+	faults = make([]report.Fault, 0, len(out))
+	spans = make([][2]int64, len(out))
 	last := int64(0)
 	for i, e := range out {
 		e.f.Anomalies.Lost = 0
@@ -449,7 +454,45 @@ func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bo
 			faults[i].Anomalies.Lost = n
 		}
 	}
-	return faults
+	return faults, spans
+}
+
+// attribute names, on each example and piece of evidence, the fault whose
+// span holds its time, as a run does (an acked message never received:
+// the fault blamed for it by its ack time).
+func attribute(r *report.Results, spans [][2]int64) {
+	ns := make([][2]int64, len(spans))
+	for i, s := range spans {
+		ns[i] = [2]int64{r.LoadStartNS + s[0]*1e6, r.LoadStartNS + s[1]*1e6}
+	}
+	name := func(x checker.Example) string {
+		var hit []int
+		if x.AckedAt != 0 {
+			hit = checker.Blame(ns, x.AckedAt, x.AckedAt)
+		} else {
+			for i, s := range ns {
+				if x.At >= s[0] && x.At <= s[1] {
+					hit = []int{i}
+					break
+				}
+			}
+		}
+		if len(hit) == 0 {
+			return ""
+		}
+		f := r.Faults[hit[0]]
+		return fmt.Sprintf("%s at %s", f.Target, time.Duration(spans[hit[0]][0])*time.Millisecond)
+	}
+	for k := range r.Examples {
+		for i := range r.Examples[k] {
+			r.Examples[k][i].Fault = name(r.Examples[k][i])
+		}
+	}
+	for c := range r.Claims {
+		for i := range r.Claims[c].Evidence {
+			r.Claims[c].Evidence[i].Fault = name(r.Claims[c].Evidence[i])
+		}
+	}
 }
 
 // mergeLatency adds every worker's whole-run histogram per series.

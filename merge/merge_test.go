@@ -137,7 +137,7 @@ func TestMergeFaults(t *testing.T) {
 		{"not drained", false, []uint64{0, 0}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := mergeFaults(ws, c, origin, tt.drained)
+			got, _ := mergeFaults(ws, c, origin, tt.drained)
 			if len(got) != 2 {
 				t.Fatalf("%d faults, want 2 (each once): %+v", len(got), got)
 			}
@@ -157,7 +157,7 @@ func TestMergeFaults(t *testing.T) {
 	}
 	// Without the worker that ran it (--allow-partial), a told record
 	// stands, marked so.
-	got := mergeFaults([]*worker{ws[0], ws[2]}, c, origin, false)
+	got, _ := mergeFaults([]*worker{ws[0], ws[2]}, c, origin, false)
 	if len(got) != 2 || !got[1].Elsewhere || got[1].Anomalies.Duplicated != 2 || got[1].Anomalies.Indeterminate != 4 {
 		t.Errorf("without worker 1: %+v", got)
 	}
@@ -180,6 +180,31 @@ func TestToldNotice(t *testing.T) {
 	for _, tt := range tests {
 		if got := toldNotice(tt.n, told); got != tt.want {
 			t.Errorf("toldNotice(%+v) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestAttribute: merged evidence names the fault whose span holds its
+// time; a lost message, the fault blamed by its ack time; one outside
+// every span, none.
+func TestAttribute(t *testing.T) {
+	const ms = int64(1e6)
+	origin := int64(5_000) * 1e9
+	r := &report.Results{LoadStartNS: origin,
+		Faults: []report.Fault{{Target: "restart by command [stop]"}, {Target: "crash consumer 0"}},
+		Examples: map[string][]checker.Example{"duplicated": {
+			{Anomaly: "duplicated", At: origin + 2000*ms},
+			{Anomaly: "duplicated", At: origin + 9000*ms},
+		}},
+		Claims: []checker.Claim{{Name: "at-least-once", Evidence: []checker.Example{
+			{Anomaly: "lost", At: origin + 100*ms, AckedAt: origin + 300*ms}}}},
+	}
+	attribute(r, [][2]int64{{1500, 4000}, {6000, 7000}})
+	got := []string{r.Examples["duplicated"][0].Fault, r.Examples["duplicated"][1].Fault, r.Claims[0].Evidence[0].Fault}
+	want := []string{"restart by command [stop] at 1.5s", "", "restart by command [stop] at 1.5s"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("evidence %d: fault %q, want %q", i, got[i], want[i])
 		}
 	}
 }
