@@ -45,6 +45,12 @@ type Deps struct {
 	Load  time.Duration
 	RunID string
 	Log   *slog.Logger
+	// Elsewhere, when set, names the faults another process runs (a
+	// split run's other workers: faults[].worker): they are planned as
+	// Elsewhere faults, which do nothing, so that this process marks
+	// their windows and attributes what it sees then to them. The whole
+	// schedule is resolved either way, so every worker draws the same one.
+	Elsewhere func(f scenarios.Fault) (worker int, ok bool)
 }
 
 // builder makes the fault of one occurrence; path names the scenario entry
@@ -83,6 +89,13 @@ func Plan(faults []scenarios.Fault, d Deps) ([]Planned, error) {
 			continue
 		}
 		path := fmt.Sprintf("faults.%d", o.Index)
+		if d.Elsewhere != nil {
+			if w, ok := d.Elsewhere(o.Fault); ok {
+				plan = append(plan, Planned{At: o.At, For: o.For, Fault: &Elsewhere{FaultKind: o.Fault.Kind, Worker: w},
+					Schedule: o.Describe(d.Seed)})
+				continue
+			}
+		}
 		b, ok := kinds[o.Fault.Kind]
 		if !ok {
 			failed[o.Index] = true
@@ -107,6 +120,27 @@ func Plan(faults []scenarios.Fault, d Deps) ([]Planned, error) {
 	}
 	return plan, nil
 }
+
+// Elsewhere is a fault of the schedule that another worker of a split run
+// applies: Inject and Heal do nothing here, and its window is the
+// schedule's (At for For), not the real one's, which only that worker
+// measures.
+type Elsewhere struct {
+	FaultKind string
+	Worker    int
+}
+
+// Kind is the fault's kind.
+func (f *Elsewhere) Kind() string { return f.FaultKind }
+
+// Name says what runs and where: "restart (on worker 1)".
+func (f *Elsewhere) Name() string { return fmt.Sprintf("%s (on worker %d)", f.FaultKind, f.Worker) }
+
+// Inject does nothing: the fault is the other worker's to apply.
+func (f *Elsewhere) Inject(context.Context) error { return nil }
+
+// Heal does nothing.
+func (f *Elsewhere) Heal(context.Context) error { return nil }
 
 // NeedsNetwork reports whether plan has network faults: the proxies must
 // then be started (Network.Start) before clients connect.

@@ -47,3 +47,41 @@ func (c *Checker) MissingByTime(of Kind, origin, width int64, n int) (buckets []
 	}
 	return buckets, undated
 }
+
+// Attribution of lost messages to fault spans ([from, to) pairs, in the
+// buckets' unit), for a run and for the merge of a split run's workers.
+
+// BlameLost sums lost[b] (messages acked in [b*bucket, (b+1)*bucket)) per
+// span: a bucket counts for every span it touches, or, touching none, for
+// the first span that starts after it.
+func BlameLost(spans [][2]int64, lost []uint64, bucket int64) []uint64 {
+	out := make([]uint64, len(spans))
+	for b, n := range lost {
+		if n == 0 {
+			continue
+		}
+		for _, i := range Blame(spans, int64(b)*bucket, int64(b+1)*bucket) {
+			out[i] += n
+		}
+	}
+	return out
+}
+
+// Blame returns the spans [from, to) touches, or, when it touches none, the
+// first span that starts at or after to.
+func Blame(spans [][2]int64, from, to int64) []int {
+	var hit []int
+	next := -1
+	for i, s := range spans {
+		switch {
+		case from < s[1] && to > s[0], from == to && from >= s[0] && from <= s[1]:
+			hit = append(hit, i)
+		case s[0] >= to && (next < 0 || s[0] < spans[next][0]):
+			next = i
+		}
+	}
+	if len(hit) == 0 && next >= 0 {
+		hit = append(hit, next)
+	}
+	return hit
+}

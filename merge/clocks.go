@@ -7,8 +7,9 @@ import (
 )
 
 // ClockNoteUS is the offset bound past which the merge notes that
-// end-to-end latencies across workers are uncertain.
-const ClockNoteUS = 1000
+// end-to-end latencies across workers are uncertain (and the reports mark
+// them).
+const ClockNoteUS = report.ClockNoteUS
 
 // Offset bounds worker j's clock minus worker i's from the least one-way
 // times each way, as an NTP exchange does: ij is the least receipt time

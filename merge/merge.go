@@ -216,11 +216,11 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 		if ws := time.Duration(wr.Drain.SettleMS) * time.Millisecond; settle < 0 || ws < settle {
 			settle = ws
 		}
-		for _, f := range wr.Faults {
-			f.Worker = &idx
-			r.Faults = append(r.Faults, f)
-		}
+		told := toldFaults(wr)
 		for _, n := range wr.Notices {
+			if toldNotice(n, told) {
+				continue // the worker that ran it has the fault's own
+			}
 			n.Detail = fmt.Sprintf("worker %d: %s", idx, n.Detail)
 			r.Notices = append(r.Notices, n)
 		}
@@ -235,7 +235,7 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 			}
 			r.Process.PeakRSSBytes = max(r.Process.PeakRSSBytes, wr.Process.PeakRSSBytes)
 		}
-		r.Timeline = addTimeline(r.Timeline, wr.Timeline)
+		r.Timeline = addTimeline(r.Timeline, wr.Timeline, told)
 	}
 	if r.Load.DurationMS > 0 {
 		r.Load.AchievedPerS = float64(r.Load.Intended-r.Load.NotSent) / (float64(r.Load.DurationMS) / 1e3)
@@ -249,6 +249,9 @@ func combine(ws []*worker, s *scenarios.Scenario, c *checker.Checker, o Options)
 		r.Counts.NotSent += w.res.Counts.NotSent
 	}
 	r.Claims, r.Examples = res.Claims, res.Examples
+	var spans [][2]int64
+	r.Faults, spans = mergeFaults(ws, c, r.LoadStartNS, drained && !partial)
+	attribute(r, spans)
 	r.Verdict = res.Verdict()
 	if len(s.Claims) == 0 {
 		r.Verdict = checker.Pass
@@ -314,7 +317,11 @@ func addConnections(r *report.Results, c *report.Connections) {
 // since each worker's load start (with --start-at the same seconds).
 // Rates, in flight and anomalies add; lag is the broker's, seen by every
 // worker, so the largest stands; p99s do not add, the worst stands.
-func addTimeline(dst, rows []report.Second) []report.Second {
+//
+// A worker's rows name the faults other workers ran as it knew them from
+// the schedule (told); the merged rows have the names of the faults as
+// they ran, from the workers that ran them.
+func addTimeline(dst, rows []report.Second, told map[string]bool) []report.Second {
 	for i, w := range rows {
 		if i >= len(dst) {
 			dst = append(dst, report.Second{T: w.T, Lag: w.Lag})
@@ -335,12 +342,157 @@ func addTimeline(dst, rows []report.Second) []report.Second {
 		d.PublishP99US = max(d.PublishP99US, w.PublishP99US)
 		d.E2EP99US = max(d.E2EP99US, w.E2EP99US)
 		for _, f := range w.Faults {
-			if !slices.Contains(d.Faults, f) {
+			if !told[f] && !slices.Contains(d.Faults, f) {
 				d.Faults = append(d.Faults, f)
 			}
 		}
 	}
 	return dst
+}
+
+// toldFaults are the names a worker's timeline gives faults other workers
+// ran.
+func toldFaults(r *report.Results) map[string]bool {
+	told := map[string]bool{}
+	for _, f := range r.Faults {
+		if f.Elsewhere {
+			told[f.Target] = true
+		}
+	}
+	return told
+}
+
+// toldNotice: a fault's start or end as a worker was told of it.
+func toldNotice(n report.Notice, told map[string]bool) bool {
+	if n.Kind != "fault-start" && n.Kind != "fault-end" {
+		return false
+	}
+	for name := range told {
+		if n.Detail == name || strings.HasPrefix(n.Detail, name+" (") || strings.HasPrefix(n.Detail, name+":") {
+			return true
+		}
+	}
+	return false
+}
+
+// lostBucket dates the merged lost messages by ack time for blaming them
+// on faults, as a run does (runner's lostBucket).
+const lostBucket = 100 * time.Millisecond
+
+// mergeFaults lists each fault of the schedule once (every worker has it:
+// the one that ran it, and the others as told by the shared schedule),
+// in the order they were planned. The record is that of the worker that
+// ran it: its window, recovery and unavailability. Its anomalies add what
+// every worker saw in its span (each counted its own consumers'
+// duplicates and reorders, its own producers' indeterminate sends); lost
+// messages are blamed from the merged state, by ack time as one process
+// blames them, when every worker drained (a worker cannot tell what it
+// did not receive from what another worker did). Duplicates only the
+// merge finds (one message received by two workers) are in no fault's
+// figures. A fault whose worker is not merged (--allow-partial) keeps a
+// told record, marked elsewhere.
+//
+// spans are the faults' spans (their windows and recoveries), in ms since
+// the merged load start.
+func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bool) (faults []report.Fault, spans [][2]int64) {
+	type key struct {
+		schedule, kind string
+		planned        int64
+	}
+	type entry struct {
+		f      report.Fault
+		origin int64 // the load start its record's times count from
+		ran    bool
+	}
+	var out []*entry
+	byKey := map[key]*entry{}
+	for _, w := range ws {
+		for _, f := range w.res.Faults {
+			if f.Worker == nil || !f.Elsewhere {
+				idx := w.res.Worker.Index
+				f.Worker = &idx
+			}
+			k := key{f.Schedule, f.Kind, f.PlannedMS}
+			e := byKey[k]
+			switch {
+			case e == nil:
+				e = &entry{f: f, origin: w.res.LoadStartNS, ran: !f.Elsewhere}
+				byKey[k] = e
+				out = append(out, e)
+				continue
+			case !f.Elsewhere && !e.ran:
+				// The record of the worker that ran it replaces a told one;
+				// the anomalies seen so far are added to its own.
+				f, e.f = e.f, f
+				e.origin, e.ran = w.res.LoadStartNS, true
+			}
+			e.f.Anomalies.Duplicated += f.Anomalies.Duplicated
+			e.f.Anomalies.Reordered += f.Anomalies.Reordered
+			e.f.Anomalies.Indeterminate += f.Anomalies.Indeterminate
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *entry) int { return int(a.f.PlannedMS - b.f.PlannedMS) })
+	faults = make([]report.Fault, 0, len(out))
+	spans = make([][2]int64, len(out))
+	last := int64(0)
+	for i, e := range out {
+		e.f.Anomalies.Lost = 0
+		shift := (e.origin - loadStartNS) / 1e6
+		if e.origin == 0 {
+			shift = 0
+		}
+		spans[i] = [2]int64{e.f.StartMS + shift, max(e.f.AttributedUntilMS, e.f.StartMS) + shift}
+		last = max(last, spans[i][1])
+		faults = append(faults, e.f)
+	}
+	if drained && len(faults) > 0 {
+		bucket := lostBucket.Milliseconds()
+		// Acked past the last span counts for none: it falls in the last
+		// bucket, after every span.
+		lost, _ := c.MissingByTime(checker.Acked, loadStartNS, int64(lostBucket), int(last/bucket)+2)
+		for i, n := range checker.BlameLost(spans, lost, bucket) {
+			faults[i].Anomalies.Lost = n
+		}
+	}
+	return faults, spans
+}
+
+// attribute names, on each example and piece of evidence, the fault whose
+// span holds its time, as a run does (an acked message never received:
+// the fault blamed for it by its ack time).
+func attribute(r *report.Results, spans [][2]int64) {
+	ns := make([][2]int64, len(spans))
+	for i, s := range spans {
+		ns[i] = [2]int64{r.LoadStartNS + s[0]*1e6, r.LoadStartNS + s[1]*1e6}
+	}
+	name := func(x checker.Example) string {
+		var hit []int
+		if x.AckedAt != 0 {
+			hit = checker.Blame(ns, x.AckedAt, x.AckedAt)
+		} else {
+			for i, s := range ns {
+				if x.At >= s[0] && x.At <= s[1] {
+					hit = []int{i}
+					break
+				}
+			}
+		}
+		if len(hit) == 0 {
+			return ""
+		}
+		f := r.Faults[hit[0]]
+		return fmt.Sprintf("%s at %s", f.Target, time.Duration(spans[hit[0]][0])*time.Millisecond)
+	}
+	for k := range r.Examples {
+		for i := range r.Examples[k] {
+			r.Examples[k][i].Fault = name(r.Examples[k][i])
+		}
+	}
+	for c := range r.Claims {
+		for i := range r.Claims[c].Evidence {
+			r.Claims[c].Evidence[i].Fault = name(r.Claims[c].Evidence[i])
+		}
+	}
 }
 
 // mergeLatency adds every worker's whole-run histogram per series.

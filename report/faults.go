@@ -12,6 +12,19 @@ import (
 
 func attributed(f Fault) bool { return f.Schedule != "" }
 
+// faultName: what the fault did, and in a split run on which worker. A
+// worker's record of another worker's fault says its window is the
+// schedule's.
+func faultName(f Fault) string {
+	switch {
+	case f.Elsewhere && f.Worker != nil:
+		return fmt.Sprintf("%s (on worker %d; not run here: its planned window)", f.Kind, *f.Worker)
+	case f.Worker != nil:
+		return fmt.Sprintf("%s (on worker %d)", f.Target, *f.Worker)
+	}
+	return f.Target
+}
+
 // faultSchedule: the entry and, unless it is a plain "at", the time the
 // schedule resolved to, to the millisecond.
 func faultSchedule(f Fault) string {

@@ -73,12 +73,16 @@ type htmlRun struct {
 	Layers     []htmlLayer
 	Processing string
 	Latency    []htmlLatency
-	Throughput string
-	Faults     []htmlFault
-	Notices    []Notice
-	MoreNotice int
-	Charts     []htmlChart
-	Scenario   string
+	// Clocks says how far a merged run's end-to-end latency may be off,
+	// ClocksUncertain whether past ClockNoteUS.
+	Clocks          string
+	ClocksUncertain bool
+	Throughput      string
+	Faults          []htmlFault
+	Notices         []Notice
+	MoreNotice      int
+	Charts          []htmlChart
+	Scenario        string
 }
 
 // htmlLayer is one row of the received and processed layers.
@@ -240,10 +244,12 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 	pub, e2e := histograms(r)
 	for _, l := range shownSeries(r.Latency) {
 		h, _ := l.Histogram()
-		hr.Latency = append(hr.Latency, latencyRow(l.Label, l.Latency, h))
+		hr.Latency = append(hr.Latency, latencyRow(latencyLabel(r, l), l.Latency, h))
 	}
+	hr.Clocks = clockLine(r)
+	_, hr.ClocksUncertain, _ = clockBound(r)
 	for _, f := range r.Faults {
-		hr.Faults = append(hr.Faults, htmlFault{Target: f.Target, At: fmtMS(f.StartMS), For: fmtMS(f.EndMS - f.StartMS),
+		hr.Faults = append(hr.Faults, htmlFault{Target: faultName(f), At: fmtMS(f.StartMS), For: fmtMS(f.EndMS - f.StartMS),
 			Publish: recovery(f.PublishRecoveryMS), Deliver: recovery(f.DeliverRecoveryMS), Error: f.Error,
 			Schedule: faultSchedule(f), Unavailable: faultUnavailability(f), Throughput: faultThroughput(f),
 			Anomalies: faultAnomalies(f)})

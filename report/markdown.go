@@ -78,8 +78,11 @@ func Markdown(w io.Writer, r *Results) error {
 	ew.printf("### Latency and throughput\n\n")
 	ew.printf("| | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range shownSeries(r.Latency) {
-		ew.printf("| %s | %s | %s | %s | %s | %s | %s |\n", l.Label, fmtN(uint64(l.Count)),
+		ew.printf("| %s | %s | %s | %s | %s | %s | %s |\n", latencyLabel(r, l), fmtN(uint64(l.Count)),
 			fmtUS(l.P50US), fmtUS(l.P90US), fmtUS(l.P99US), fmtUS(l.P999US), fmtUS(l.MaxUS))
+	}
+	if line := clockLine(r); line != "" {
+		ew.printf("\n%s\n", md(line))
 	}
 	ew.printf("\nthroughput: sent %s/s, acked %s/s, received %s/s\n", fmtN(uint64(t.SentPerS+0.5)),
 		fmtN(uint64(t.AckedPerS+0.5)), fmtN(uint64(t.ReceivedPerS+0.5)))
@@ -101,7 +104,7 @@ func Markdown(w io.Writer, r *Results) error {
 	if len(r.Faults) > 0 {
 		ew.printf("\n### Faults\n\n| fault | at | for | publishing recovered | delivery recovered | unavailable | throughput | in its window and recovery |\n|---|---:|---:|---:|---:|---|---|---|\n")
 		for _, f := range r.Faults {
-			name := md(f.Target)
+			name := md(faultName(f))
 			if s := faultSchedule(f); s != "" {
 				name += " (" + md(s) + ")"
 			}

@@ -428,8 +428,14 @@ type Fault struct {
 	// 3"); PlannedMS is when the schedule put it. The resolved schedule
 	// depends only on the scenario and its seed.
 	Schedule string `json:"schedule,omitempty"`
-	// Worker is the worker that applied the fault, in a merged run.
-	Worker    *int  `json:"worker,omitempty"`
+	// Worker is the worker that applied the fault, in a split run's
+	// workers and in their merge.
+	Worker *int `json:"worker,omitempty"`
+	// Elsewhere marks, in a worker's results, a fault another worker
+	// (Worker) applied: this worker knew it from the shared schedule and
+	// did nothing, its window is the planned one, and its figures are
+	// what this worker saw meanwhile.
+	Elsewhere bool  `json:"elsewhere,omitempty"`
 	PlannedMS int64 `json:"planned_ms"`
 	StartMS   int64 `json:"start_ms"` // since the start of the load phase
 	EndMS     int64 `json:"end_ms"`

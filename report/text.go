@@ -25,10 +25,7 @@ func Text(w io.Writer, r *Results) error {
 	}
 	warnings(ew, r.Notices)
 	for _, f := range r.Faults {
-		line := fmt.Sprintf("fault: %s at %s for %s", f.Target, fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS))
-		if f.Worker != nil {
-			line += fmt.Sprintf(" (on worker %d)", *f.Worker)
-		}
+		line := fmt.Sprintf("fault: %s at %s for %s", faultName(f), fmtMS(f.StartMS), fmtMS(f.EndMS-f.StartMS))
 		if f.PublishRecoveryMS >= 0 {
 			line += fmt.Sprintf("; publishing recovered %s after", fmtMS(f.PublishRecoveryMS))
 		}
@@ -128,12 +125,15 @@ func Text(w io.Writer, r *Results) error {
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "  \tcount\tp50\tp90\tp99\tp99.9\tmax\t\n")
 	for _, l := range shownSeries(r.Latency) {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Label, fmtN(uint64(l.Count)),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", latencyLabel(r, l), fmtN(uint64(l.Count)),
 			fmtUS(l.P50US), fmtUS(l.P90US), fmtUS(l.P99US), fmtUS(l.P999US), fmtUS(l.MaxUS))
 	}
 	_ = tw.Flush()
 	if r.Backlog != nil {
 		ew.printf("  end-to-end counts from the send in the produce-only run: it includes the time each message waited in the backlog\n")
+	}
+	if line := clockLine(r); line != "" {
+		ew.printf("  %s\n", line)
 	}
 	if n := r.Latency.EndToEnd.Negative; n > 0 {
 		ew.printf("  %s end-to-end samples were negative (received before they were due: clocks disagree), left out\n", fmtN(uint64(n)))
@@ -348,13 +348,6 @@ func splitLines(ew *errWriter, r *Results) {
 		ew.printf("merged from %d workers\n", len(m.Workers))
 		for _, n := range m.Notes {
 			ew.printf("  note: %s\n", n)
-		}
-		for _, c := range m.Clocks {
-			if c.Known {
-				ew.printf("  clock of worker %d: %+dµs ± %dµs from worker 0's\n", c.Worker, c.OffsetUS, c.ErrorUS)
-			} else {
-				ew.printf("  clock of worker %d: offset unknown\n", c.Worker)
-			}
 		}
 	}
 }

@@ -67,7 +67,7 @@ func faultResults(windows []chaos.Window, loadStart time.Time, timeline []report
 		}
 		spans[i] = span{ms(w.Start), max(to, ms(w.Start))}
 	}
-	lostBy := blameLost(spanTimes(spans, func(s span) (int64, int64) { return s.from, s.to }), lost, lostBucket.Milliseconds())
+	lostBy := checker.BlameLost(spanTimes(spans, func(s span) (int64, int64) { return s.from, s.to }), lost, lostBucket.Milliseconds())
 	out := make([]report.Fault, 0, len(windows))
 	for i, w := range windows {
 		f := report.Fault{Kind: w.Fault.Kind(), Target: w.Fault.Name(), Schedule: w.Schedule,
@@ -138,41 +138,6 @@ func faultResults(windows []chaos.Window, loadStart time.Time, timeline []report
 	return out
 }
 
-// blameLost sums lost[b] (messages acked in [b*bucket, (b+1)*bucket)) per
-// span: a bucket counts for every span it touches, or, touching none, for
-// the first span that starts after it.
-func blameLost(spans [][2]int64, lost []uint64, bucket int64) []uint64 {
-	out := make([]uint64, len(spans))
-	for b, n := range lost {
-		if n == 0 {
-			continue
-		}
-		for _, i := range blame(spans, int64(b)*bucket, int64(b+1)*bucket) {
-			out[i] += n
-		}
-	}
-	return out
-}
-
-// blame returns the spans [from, to) touches, or, when it touches none, the
-// first span that starts at or after to.
-func blame(spans [][2]int64, from, to int64) []int {
-	var hit []int
-	next := -1
-	for i, s := range spans {
-		switch {
-		case from < s[1] && to > s[0], from == to && from >= s[0] && from <= s[1]:
-			hit = append(hit, i)
-		case s[0] >= to && (next < 0 || s[0] < spans[next][0]):
-			next = i
-		}
-	}
-	if len(hit) == 0 && next >= 0 {
-		hit = append(hit, next)
-	}
-	return hit
-}
-
 func spanTimes[S any](spans []S, f func(S) (int64, int64)) [][2]int64 {
 	out := make([][2]int64, len(spans))
 	for i, s := range spans {
@@ -198,7 +163,7 @@ func attribute(res *report.Results, windows []chaos.Window, loadStartNS int64) {
 	name := func(x checker.Example) string {
 		var hit []int
 		if x.AckedAt != 0 {
-			hit = blame(spans, x.AckedAt, x.AckedAt)
+			hit = checker.Blame(spans, x.AckedAt, x.AckedAt)
 		} else {
 			for i, s := range spans {
 				if x.At >= s[0] && x.At <= s[1] {

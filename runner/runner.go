@@ -373,7 +373,7 @@ func (r *run) execute(ctx context.Context) error {
 	// every way out, after the driver and before the target.
 	nw := chaos.NewNetwork()
 	defer nw.Close()
-	if chaos.UsesNetwork(s.Faults) {
+	if chaos.UsesNetwork(workerFaults(s.Faults, r.o.Worker)) {
 		env.Dial = nw.Dial
 	}
 	// The URL is logged as written: the run's log handler masks its password.
@@ -409,11 +409,11 @@ func (r *run) execute(ctx context.Context) error {
 	sh, nproducers, nconsumers := share(s, r.o.Worker)
 	clients := &swarmClients{producers: nproducers, consumers: nconsumers * s.Consumers.Subscriptions}
 	deps := chaos.Deps{Target: target, Network: nw, Clients: clients, Seed: s.Seed,
-		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log}
+		Load: s.Duration.D(), RunID: r.res.RunID, Log: r.log, Elsewhere: elsewhere(r.o.Worker)}
 	if p, ok := store.(processing.Pauser); ok {
 		deps.Store = p
 	}
-	plan, err := chaos.Plan(workerFaults(s.Faults, r.o.Worker), deps)
+	plan, err := chaos.Plan(s.Faults, deps)
 	if err != nil {
 		return &ScenarioError{err}
 	}
@@ -844,7 +844,9 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	}
 	windows := faults.Windows()
 	var lost []uint64
-	if dr.Drained && len(windows) > 0 {
+	// A worker's missing messages are the other workers' to receive: the
+	// merge blames the lost on faults.
+	if dr.Drained && len(windows) > 0 && r.o.Worker == nil {
 		// Acks come until the end of the drain: every bucket to now.
 		n := int(time.Since(r.loadStart)/lostBucket) + 2
 		_ = col.Checker(func(c *checker.Checker) error {
@@ -853,6 +855,16 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 		})
 	}
 	r.res.Faults = faultResults(windows, r.loadStart, r.res.Timeline, lost, r.s.Duration.D(), float64(r.s.Producers.Rate))
+	if w := r.o.Worker; w != nil {
+		for i := range r.res.Faults {
+			idx := w.Index
+			if e, ok := windows[i].Fault.(*chaos.Elsewhere); ok {
+				idx = e.Worker
+				r.res.Faults[i].Elsewhere = true
+			}
+			r.res.Faults[i].Worker = &idx
+		}
+	}
 	attribute(r.res, windows, r.loadStartNS)
 }
 

@@ -25,7 +25,9 @@ import (
 // process would give them, so the rate is divided with them; each
 // subscription (a consumer group, a queue) is shared by every worker, and
 // its consumers.count consumers are divided like the producers. A fault
-// runs on the worker its faults[].worker names (default 0) only.
+// runs on the worker its faults[].worker names (default 0) only; every
+// worker resolves the whole schedule (the same scenario and seed), and the
+// others mark the fault's planned window as one run elsewhere.
 type Worker struct {
 	Index, Count int
 	// RunID is the id every worker of the run is given (--run-id); the
@@ -107,6 +109,15 @@ func share(s *scenarios.Scenario, w *Worker) (sh *swarm.Share, producers, consum
 	_, producers = swarm.Part(s.Producers.Count, w.Count, w.Index)
 	_, consumers = swarm.Part(s.Consumers.Count, w.Count, w.Index)
 	return swarm.NewShare(w.Index, w.Count, s.Producers.Count, s.Consumers.Count), producers, consumers
+}
+
+// elsewhere tells the fault plan which faults other workers than w run
+// (nil: this process runs every fault).
+func elsewhere(w *Worker) func(scenarios.Fault) (int, bool) {
+	if w == nil {
+		return nil
+	}
+	return func(f scenarios.Fault) (int, bool) { return f.Worker, f.Worker != w.Index }
 }
 
 // workerFaults are the faults of the schedule that run on worker w.

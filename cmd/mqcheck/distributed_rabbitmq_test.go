@@ -78,8 +78,13 @@ func TestWorkersProcessesConsumerCrash(t *testing.T) {
 	if c.Duplicated < 1 || c.Received != c.Unique+c.Duplicated {
 		t.Errorf("duplicated %d, received %d of %d unique: the crashed delivery must come again", c.Duplicated, c.Received, c.Unique)
 	}
-	if len(workers[1].Faults) != 1 || len(workers[0].Faults) != 0 || len(r.Faults) != 1 {
-		t.Errorf("faults: worker 0 %d, worker 1 %d, merged %d; want 0, 1, 1", len(workers[0].Faults), len(workers[1].Faults), len(r.Faults))
+	for i, w := range workers {
+		if len(w.Faults) != 1 || w.Faults[0].Elsewhere != (i != 1) {
+			t.Errorf("worker %d faults %+v: want the crash, run by worker 1 and told to the others", i, w.Faults)
+		}
+	}
+	if len(r.Faults) != 1 || r.Faults[0].Elsewhere || r.Faults[0].Worker == nil || *r.Faults[0].Worker != 1 {
+		t.Errorf("merged faults %+v, want worker 1's crash once", r.Faults)
 	}
 	for _, cl := range r.Claims {
 		if want := map[string]string{"at-most-once": checker.Fail, "at-least-once": checker.Pass}[cl.Name]; cl.Verdict != want {

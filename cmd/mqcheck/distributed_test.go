@@ -193,19 +193,20 @@ func TestMergeBadInput(t *testing.T) {
 }
 
 // TestFaultOnOneWorker: a fault runs on the worker faults[].worker names
-// only, and the merged run lists it once, with that worker.
+// only; the other knows it from the schedule and marks it as run
+// elsewhere; the merged run lists it once, with that worker.
 func TestFaultOnOneWorker(t *testing.T) {
 	t.Parallel()
 	file := writeScenario(t, strings.Replace(workerScenario, "faults: {window: 200, drop: 3}", "faults: {}", 1)+
 		"faults: [{kind: producer-crash, at: 300ms, client: 0, worker: 1}]\n")
 	dirs := runWorkers(t, file, "fault-1", 2)
-	for i, want := range []int{0, 1} {
+	for i, elsewhere := range []bool{true, false} {
 		r, err := report.ReadFile(filepath.Join(dirs[i], "results.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Faults) != want {
-			t.Errorf("worker %d applied %d faults, want %d: %+v", i, len(r.Faults), want, r.Faults)
+		if len(r.Faults) != 1 || r.Faults[0].Elsewhere != elsewhere || r.Faults[0].Worker == nil || *r.Faults[0].Worker != 1 {
+			t.Errorf("worker %d faults %+v, want the crash on worker 1 (elsewhere: %v)", i, r.Faults, elsewhere)
 		}
 	}
 	out := filepath.Join(t.TempDir(), "merged")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/internal/kfakeserver"
 	"github.com/mqcheck/mqcheck/report"
 )
 
@@ -23,7 +24,15 @@ import (
 // it, so they need no separate build and get the race detector too.
 const asMainEnv = "MQCHECK_TEST_AS_MAIN"
 
+// kfakeEnv makes the test binary act as kfakeserver, a Kafka cluster in a
+// process of its own that a test stops and starts again (before asMainEnv:
+// an mqcheck subprocess's fault command inherits that).
+const kfakeEnv = "MQCHECK_TEST_AS_KFAKESERVER"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(kfakeEnv) == "1" {
+		os.Exit(kfakeserver.Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if os.Getenv(asMainEnv) == "1" {
 		main()
 		return
