@@ -66,6 +66,7 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 	if err != nil {
 		return nil, fmt.Errorf("producer %d: %w", id, err)
 	}
+	p.enc.SetHeaderOnly(cfg.HeaderOnly)
 	p.pool = newMsgPool(cfg.MaxInFlight, func() *broker.Message {
 		m := &broker.Message{Producer: id}
 		if p.scratch != nil {
