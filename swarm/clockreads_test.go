@@ -76,8 +76,10 @@ func TestOneClockReadPerMessagePerSide(t *testing.T) {
 	if c.Sent < 100 || c.Received != c.Sent {
 		t.Fatalf("counts %+v: want at least 100 messages sent and each received", c)
 	}
-	// Send, outcome and receipt; a few more per run (start, end, drain).
-	if limit := 3*int64(c.Sent) + 20; reads > limit {
+	// Send, outcome and receipt; a few more per run (start, end, drain) and per wait that
+	// outlasts fromCheck (a stalled machine): far below the fourth read per message
+	// that a wait reading the clock again would make.
+	if limit := 3*int64(c.Sent) + int64(c.Sent)/20 + 20; reads > limit {
 		t.Errorf("%d clock reads for %d messages (%.2f each), want at most %d", reads, c.Sent, float64(reads)/float64(c.Sent), limit)
 	}
 	t.Logf("%d clock reads for %d messages (%.2f each)", reads, c.Sent, float64(reads)/float64(c.Sent))
