@@ -19,11 +19,15 @@ type Checker struct {
 	subs      []*subscription
 	domains   []*domain
 
-	foreign  uint64
-	corrupt  uint64
-	beyond   uint64 // received with an impossible producer id: unexpected
-	reorders uint64
-	received uint64 // every clean delivery, duplicates included
+	foreign uint64
+	corrupt uint64
+	// unchecked: clean deliveries whose checksum covered the header alone
+	// (producers.checksum: header), so their payload's damage, if any,
+	// is not in corrupt.
+	unchecked uint64
+	beyond    uint64 // received with an impossible producer id: unexpected
+	reorders  uint64
+	received  uint64 // every clean delivery, duplicates included
 
 	examples map[string][]Example
 }
@@ -227,6 +231,9 @@ func (c *Checker) producer(id uint32) *producer {
 
 func (c *Checker) receive(e *Event) {
 	c.received++
+	if e.HeaderOnly {
+		c.unchecked++
+	}
 	if e.Producer >= MaxProducers {
 		c.beyond++
 		c.example(Example{Anomaly: "unexpected", Producer: e.Producer, Seq: e.Seq, SeqEnd: e.Seq, At: e.At,

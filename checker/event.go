@@ -97,11 +97,14 @@ type Event struct {
 	Redelivered bool // Received: the broker flagged this delivery as a redelivery
 	// HasPosition: Position is the delivery's storage position (Received).
 	HasPosition bool
-	Reason      Reason // Corrupted/Foreign: why
-	Sub         uint16 // Received/Corrupted/Foreign: subscription index
-	Domain      uint32 // Received/Corrupted: ordering domain id (see Names)
-	Producer    uint32
-	Count       uint32 // Sent: how many consecutive sequence numbers from Seq (0 means 1)
+	// HeaderOnly (Received): the message's checksum covered its header
+	// alone, so damage to the rest of it could not be seen.
+	HeaderOnly bool
+	Reason     Reason // Corrupted/Foreign: why
+	Sub        uint16 // Received/Corrupted/Foreign: subscription index
+	Domain     uint32 // Received/Corrupted: ordering domain id (see Names)
+	Producer   uint32
+	Count      uint32 // Sent: how many consecutive sequence numbers from Seq (0 means 1)
 	// Txn: the producer's transaction (numbered from 1) an Acked or
 	// Aborted message was written in; 0 outside transactions.
 	Txn uint32

@@ -43,9 +43,15 @@ type Counts struct {
 	Reordered                 uint64 `json:"reordered"`
 	Unexpected                uint64 `json:"unexpected"`
 	Corrupted                 uint64 `json:"corrupted"`
-	Recovered                 uint64 `json:"recovered"` // indeterminate, yet received
-	Phantom                   uint64 `json:"phantom"`   // failed, yet received
-	Foreign                   uint64 `json:"foreign"`
+	// PayloadUnchecked: clean deliveries whose checksum covered the header
+	// alone (producers.checksum: header). Damage past their header could
+	// not be seen: corrupted does not count it, so it is no evidence
+	// that their payloads arrived intact. Absent when every delivery's
+	// payload was checked.
+	PayloadUnchecked uint64 `json:"payload_unchecked,omitempty"`
+	Recovered        uint64 `json:"recovered"` // indeterminate, yet received
+	Phantom          uint64 `json:"phantom"`   // failed, yet received
+	Foreign          uint64 `json:"foreign"`
 	// DeadLettered: (subscription, message) pairs read back from a
 	// dead-letter queue; accounted for, never lost.
 	DeadLettered uint64 `json:"dead_lettered"`
@@ -235,6 +241,7 @@ func (c *Checker) tally(o Options, in func(sub, producer int) bool, nsubs int) *
 		cnt.Received = c.received
 	}
 	cnt.Corrupted = c.corrupt
+	cnt.PayloadUnchecked = c.unchecked
 	cnt.Foreign = c.foreign
 	cnt.Reordered = c.reorders
 	cnt.Unexpected = c.beyond
@@ -522,6 +529,16 @@ func (n Counts) DuplicateKinds() string {
 	return strings.Join(parts, ", ")
 }
 
+// PayloadUncheckedNote says, for a summary, that n's corrupted count leaves out
+// the payloads of header-only deliveries; empty when there were none.
+func PayloadUncheckedNote(n *Counts) string {
+	if n.PayloadUnchecked == 0 {
+		return ""
+	}
+	return fmt.Sprintf("payload corruption not checked: %s checksummed by header alone (producers.checksum: header)",
+		plural.Of(n.PayloadUnchecked, "message"))
+}
+
 // decide decides claim name on r's counts and evidence; scope, when not
 // empty, names the part of the run r is (Options.Scopes), and the summary
 // says it.
@@ -545,6 +562,11 @@ func decide(name string, r *Result, o Options, nsubs int, scope string) Claim {
 	set := func(verdict, summary string, kinds ...string) Claim {
 		if scope != "" {
 			summary = scope + ": " + summary
+		}
+		if n.PayloadUnchecked > 0 {
+			// Every claim judges corruption: one decided while payloads
+			// went unchecked must not read as if they were.
+			summary += "; " + PayloadUncheckedNote(n)
 		}
 		c.Verdict, c.Summary = verdict, summary
 		if verdict != Unknown {

@@ -22,6 +22,9 @@ type savedState struct {
 	Domains   []savedDomain
 	Foreign   uint64
 	Corrupt   uint64
+	// Unchecked: header-only deliveries (gob leaves it zero in a state
+	// saved before it existed, which had none).
+	Unchecked uint64
 	Beyond    uint64
 	Reorders  uint64
 	Received  uint64
@@ -74,7 +77,7 @@ func (c *Checker) Save(w io.Writer) error {
 	c.Compact()
 	subs, domains := c.names.snapshot()
 	st := savedState{Version: stateVersion, Subs: subs, Foreign: c.foreign, Corrupt: c.corrupt,
-		Beyond: c.beyond, Reorders: c.reorders, Received: c.received, Examples: c.examples}
+		Unchecked: c.unchecked, Beyond: c.beyond, Reorders: c.reorders, Received: c.received, Examples: c.examples}
 	for id, p := range c.producers {
 		if p == nil {
 			continue
@@ -205,6 +208,7 @@ func (c *Checker) Merge(o *Checker) error {
 func (c *Checker) mergeSaved(st *savedState) error {
 	c.foreign += st.Foreign
 	c.corrupt += st.Corrupt
+	c.unchecked += st.Unchecked
 	c.beyond += st.Beyond
 	c.reorders += st.Reorders
 	c.received += st.Received

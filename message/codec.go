@@ -16,16 +16,23 @@ import (
 //
 //	offset size field
 //	     0    2 magic "MQ"
-//	     2    1 version (1)
-//	     3    1 flags (must be 0 in version 1)
+//	     2    1 version (1 or 2)
+//	     3    1 flags: 0 in version 1; in version 2, FlagHeaderChecksum and nothing else
 //	     4    8 run id
 //	    12    4 producer id
 //	    16    8 sequence number
 //	    24    8 intended send time, unix nanoseconds
 //	    32    8 actual send time, unix nanoseconds
 //	    40    4 size: total payload length in bytes
-//	    44    4 CRC-32C (Castagnoli) of the whole payload with these 4 bytes taken as zero
+//	    44    4 CRC-32C (Castagnoli) of the whole payload with these 4 bytes taken as zero;
+//	             with FlagHeaderChecksum, of the 48 header bytes alone (same rule)
 //	    48    - padding up to size
+//
+// A payload whose checksum covers it whole is written as version 1, which every mqcheck
+// reads. One whose checksum covers the header alone (Encoder.SetHeaderOnly) is version 2
+// with the flag: a reader from before version 2 calls it an unknown version (foreign),
+// never corrupted for failing a whole-payload checksum, never clean with its padding
+// unchecked.
 const (
 	offMagic    = 0
 	offVersion  = 2
@@ -42,8 +49,14 @@ const (
 const (
 	// HeaderSize is the length of the binary header and so the smallest binary payload.
 	HeaderSize = 48
-	// Version is the layout version written and accepted.
+	// Version is the layout version of payloads checksummed whole, written and accepted.
 	Version = 1
+	// VersionFlags is the layout version whose flags byte says what the checksum covers,
+	// written for payloads checksummed by header alone and accepted.
+	VersionFlags = 2
+	// FlagHeaderChecksum (version 2): the checksum covers the header alone, so damage to
+	// the padding goes unseen. Encoding and verifying then cost the same at any size.
+	FlagHeaderChecksum = 1
 	// MaxSize bounds payload sizes: far beyond broker defaults (about 1 MiB for Kafka, NATS
 	// and SQS, tens of MiB for RabbitMQ) yet small enough that a pool of buffers per producer
 	// fits in memory. Anything larger is taken as a typo in a scenario.
@@ -80,6 +93,9 @@ type Header struct {
 	Intended int64 // when the pacer meant to send: latency is measured from here in open loop
 	Sent     int64 // when the payload was actually published
 	Size     uint32
+	// HeaderOnly: the checksum covered the header alone (FlagHeaderChecksum), so the
+	// payload's bytes past the header were not verified.
+	HeaderOnly bool
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -96,6 +112,8 @@ type Encoder struct {
 	producer uint32
 	size     int
 	rng      *rand.Rand
+	// headerOnly: checksum the header alone (version 2, FlagHeaderChecksum).
+	headerOnly bool
 
 	// padShift moves a header's CRC past the padding: EncodePooled then checksums the
 	// header alone (see combine.go). Nil below pooledMin bytes of padding.
@@ -136,6 +154,13 @@ func NewEncoder(runID uint64, producer uint32, size int, seed int64) (*Encoder, 
 // Size is the payload length the Encoder was made for.
 func (e *Encoder) Size() int { return e.size }
 
+// SetHeaderOnly makes the Encoder checksum the header alone (true) or the whole payload
+// (false, the default), binary and text alike. A header-only checksum costs the same at
+// every size, on both sides, but a receiver can no longer tell a damaged padding byte
+// from a sound one: the flag it writes says so to every reader. Not concurrently with
+// Encode.
+func (e *Encoder) SetHeaderOnly(on bool) { e.headerOnly = on }
+
 // NewBuffer returns a payload buffer whose padding is random, so brokers that compress cannot
 // make a run unrealistically cheap and corruption anywhere changes the checksum. Each call
 // yields different padding: a pool of buffers then also resists compression across a batch.
@@ -158,8 +183,12 @@ func (e *Encoder) Encode(buf []byte, seq uint64, intended, sent int64) []byte {
 	if len(buf) < HeaderSize || len(buf) > MaxSize {
 		return nil
 	}
-	putHeader(buf, e.runID, e.producer, seq, intended, sent, uint32(len(buf)))
-	binary.BigEndian.PutUint32(buf[offCRC:], crc32.Checksum(buf, castagnoli))
+	e.putHeader(buf, seq, intended, sent, uint32(len(buf)))
+	covered := buf
+	if e.headerOnly {
+		covered = buf[:HeaderSize]
+	}
+	binary.BigEndian.PutUint32(buf[offCRC:], crc32.Checksum(covered, castagnoli))
 	return buf
 }
 
@@ -171,7 +200,7 @@ func (e *Encoder) Encode(buf []byte, seq uint64, intended, sent int64) []byte {
 // were changed since it was encoded would get a checksum its bytes do not match.
 // Below pooledMin bytes of padding the combination costs more than the checksum it saves.
 func (e *Encoder) EncodePooled(buf []byte, seq uint64, intended, sent int64) []byte {
-	if e.padShift == nil || len(buf) != e.size || !e.hasHeader(buf) {
+	if e.headerOnly || e.padShift == nil || len(buf) != e.size || !e.hasHeader(buf) {
 		return e.Encode(buf, seq, intended, sent)
 	}
 	// Taken from the buffer rather than kept per buffer: a lookup by address cost more, in
@@ -179,7 +208,7 @@ func (e *Encoder) EncodePooled(buf []byte, seq uint64, intended, sent int64) []b
 	old := binary.BigEndian.Uint32(buf[offCRC:])
 	binary.BigEndian.PutUint32(buf[offCRC:], 0)
 	pad := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), old)
-	putHeader(buf, e.runID, e.producer, seq, intended, sent, uint32(len(buf)))
+	e.putHeader(buf, seq, intended, sent, uint32(len(buf)))
 	crc := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), pad)
 	binary.BigEndian.PutUint32(buf[offCRC:], crc)
 	return buf
@@ -209,31 +238,46 @@ func Decode(p []byte) (Header, error) {
 	if p[offMagic] != magic0 || p[offMagic+1] != magic1 {
 		return Header{}, ErrBadMagic
 	}
-	if p[offVersion] != Version {
+	if p[offVersion] != Version && p[offVersion] != VersionFlags {
 		return Header{}, ErrVersion
 	}
 	h := readHeader(p)
 	want := binary.BigEndian.Uint32(p[offCRC:])
 	if uint64(h.Size) != uint64(len(p)) {
-		if len(p) <= math.MaxUint32 && binaryCRC(p, uint32(len(p))) == want {
+		// Header-only or not, a checksum that verifies once the real length is in the
+		// size field says the field, not the length, changed.
+		if len(p) <= math.MaxUint32 && binaryCRC(p, uint32(len(p)), h.HeaderOnly) == want {
 			return h, ErrChecksum
 		}
 		return h, ErrSize
 	}
-	if binaryCRC(p, h.Size) != want {
+	if binaryCRC(p, h.Size, h.HeaderOnly) != want {
 		return h, ErrChecksum
 	}
-	// Checked after the checksum so that a flipped flag bit reads as corruption; set flags
-	// under a valid checksum mean a newer layout.
-	if p[offFlags] != 0 {
+	// Checked after the checksum so that a flipped flag bit reads as corruption (the flags
+	// byte is covered either way); other flags under a valid checksum mean a newer layout.
+	if !knownFlags(p[offVersion], p[offFlags]) {
 		return Header{}, ErrVersion
 	}
 	return h, nil
 }
 
-// binaryCRC is the payload checksum as if the size field held size and the checksum field
-// held zero, without writing either into p.
-func binaryCRC(p []byte, size uint32) uint32 {
+// headerOnly says what a header's checksum covers: the header alone with the flag of
+// version 2, else the whole payload. A version 1 payload is checksummed whole whatever its
+// flags byte holds, so no damage to that byte makes a reader check less.
+func headerOnly(version, flags byte) bool {
+	return version == VersionFlags && flags&FlagHeaderChecksum != 0
+}
+
+// knownFlags: the only layouts written and accepted, version 1 without flags and version 2
+// with the header-only flag alone. Anything else is a layout this code does not know.
+func knownFlags(version, flags byte) bool {
+	return version == Version && flags == 0 || version == VersionFlags && flags == FlagHeaderChecksum
+}
+
+// binaryCRC is the payload checksum (of the header alone if headerOnly) as if the size field
+// held size and the checksum field held zero, without writing either into p.
+func binaryCRC(p []byte, size uint32, headerOnly bool) uint32 {
 	crc := crc32.Update(0, castagnoli, p[:offSize])
 	var s [4]byte
 	binary.BigEndian.PutUint32(s[:], size)
@@ -241,6 +285,9 @@ func binaryCRC(p []byte, size uint32) uint32 {
 	// function variable), hence the small table-driven update for these few bytes.
 	crc = updateSmall(crc, s[:])
 	crc = crc32.Update(crc, castagnoli, zeroCRC[:])
+	if headerOnly {
+		return crc
+	}
 	return crc32.Update(crc, castagnoli, p[HeaderSize:])
 }
 
@@ -255,13 +302,15 @@ func updateSmall(crc uint32, p []byte) uint32 {
 }
 
 // putHeader writes every header field, the checksum as zero.
-func putHeader(b []byte, runID uint64, producer uint32, seq uint64, intended, sent int64, size uint32) {
+func (e *Encoder) putHeader(b []byte, seq uint64, intended, sent int64, size uint32) {
 	_ = b[HeaderSize-1]
 	b[offMagic], b[offMagic+1] = magic0, magic1
-	b[offVersion] = Version
-	b[offFlags] = 0
-	binary.BigEndian.PutUint64(b[offRunID:], runID)
-	binary.BigEndian.PutUint32(b[offProducer:], producer)
+	b[offVersion], b[offFlags] = Version, 0
+	if e.headerOnly {
+		b[offVersion], b[offFlags] = VersionFlags, FlagHeaderChecksum
+	}
+	binary.BigEndian.PutUint64(b[offRunID:], e.runID)
+	binary.BigEndian.PutUint32(b[offProducer:], e.producer)
 	binary.BigEndian.PutUint64(b[offSeq:], seq)
 	binary.BigEndian.PutUint64(b[offIntended:], uint64(intended))
 	binary.BigEndian.PutUint64(b[offSent:], uint64(sent))
@@ -278,6 +327,8 @@ func readHeader(b []byte) Header {
 		Intended: int64(binary.BigEndian.Uint64(b[offIntended:])),
 		Sent:     int64(binary.BigEndian.Uint64(b[offSent:])),
 		Size:     binary.BigEndian.Uint32(b[offSize:]),
+
+		HeaderOnly: headerOnly(b[offVersion], b[offFlags]),
 	}
 }
 

@@ -196,13 +196,15 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		headerOnly := r.IntN(2) == 1
+		e.SetHeaderOnly(headerOnly)
 		buf := e.NewBuffer()
 		padding := bytes.Clone(buf[HeaderSize:])
 		// Encoding twice into one buffer checks that reuse leaves nothing behind.
 		e.Encode(buf, seq^1, intended^1, sent^1)
 		p := e.Encode(buf, seq, intended, sent)
 		h, err := Decode(p)
-		want := Header{runID, producer, seq, intended, sent, uint32(size)}
+		want := Header{RunID: runID, Producer: producer, Seq: seq, Intended: intended, Sent: sent, Size: uint32(size), HeaderOnly: headerOnly}
 		if err != nil || h != want {
 			t.Fatalf("Decode(Encode(%+v)) = %+v, %v", want, h, err)
 		}

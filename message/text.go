@@ -15,7 +15,8 @@ import (
 // URL would escape, so the bytes on the wire are the bytes asked for.
 //
 // The size field holds the length of the text payload, and the checksum covers the binary
-// header (checksum field as zero) followed by the text padding.
+// header (checksum field as zero) followed by the text padding; with FlagHeaderChecksum
+// (version 2), the binary header alone.
 //
 // A text payload starts with "TVE" (base64 of "MQ" and a version below 64) and a binary one
 // with "MQ"; neither can start the other, which is what DecodeAny relies on.
@@ -56,8 +57,11 @@ func (e *Encoder) EncodeText(buf []byte, seq uint64, intended, sent int64) []byt
 		return nil
 	}
 	var h [HeaderSize]byte
-	putHeader(h[:], e.runID, e.producer, seq, intended, sent, uint32(len(buf)))
-	crc := crc32.Update(updateSmall(0, h[:]), castagnoli, buf[TextHeaderSize:])
+	e.putHeader(h[:], seq, intended, sent, uint32(len(buf)))
+	crc := updateSmall(0, h[:])
+	if !e.headerOnly {
+		crc = crc32.Update(crc, castagnoli, buf[TextHeaderSize:])
+	}
 	binary.BigEndian.PutUint32(h[offCRC:], crc)
 	base64.RawURLEncoding.Encode(buf[:TextHeaderSize], h[:])
 	return buf
@@ -79,7 +83,7 @@ func DecodeText(p []byte) (Header, error) {
 	if b[offMagic] != magic0 || b[offMagic+1] != magic1 {
 		return Header{}, ErrBadMagic
 	}
-	if b[offVersion] != Version {
+	if b[offVersion] != Version && b[offVersion] != VersionFlags {
 		return Header{}, ErrVersion
 	}
 	h := readHeader(b[:])
@@ -91,16 +95,16 @@ func DecodeText(p []byte) (Header, error) {
 	if uint64(h.Size) != uint64(len(p)) {
 		if len(p) <= math.MaxUint32 {
 			binary.BigEndian.PutUint32(b[offSize:], uint32(len(p)))
-			if textCRC(&b, p) == want {
+			if textCRC(&b, p, h.HeaderOnly) == want {
 				return h, ErrChecksum
 			}
 		}
 		return h, ErrSize
 	}
-	if textCRC(&b, p) != want {
+	if textCRC(&b, p, h.HeaderOnly) != want {
 		return h, ErrChecksum
 	}
-	if b[offFlags] != 0 {
+	if !knownFlags(b[offVersion], b[offFlags]) {
 		return Header{}, ErrVersion
 	}
 	return h, nil
@@ -118,10 +122,14 @@ func DecodeAny(p []byte) (Header, error) {
 	return DecodeText(p)
 }
 
-// textCRC checksums the binary header b (its checksum field already zero) and the text
-// padding of p.
-func textCRC(b *[HeaderSize]byte, p []byte) uint32 {
-	return crc32.Update(updateSmall(0, b[:]), castagnoli, p[TextHeaderSize:])
+// textCRC checksums the binary header b (its checksum field already zero) and, unless
+// headerOnly, the text padding of p.
+func textCRC(b *[HeaderSize]byte, p []byte, headerOnly bool) uint32 {
+	crc := updateSmall(0, b[:])
+	if headerOnly {
+		return crc
+	}
+	return crc32.Update(crc, castagnoli, p[TextHeaderSize:])
 }
 
 // decodeHeaderText decodes exactly TextHeaderSize characters into b. Unlike

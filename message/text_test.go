@@ -119,8 +119,8 @@ func TestDecodeTextBitFlips(t *testing.T) {
 			ok = errors.Is(err, ErrBadMagic)
 		case at == 2: // magic and the version's top bits
 			ok = errors.Is(err, ErrBadMagic) || errors.Is(err, ErrVersion)
-		case at == 3: // version only
-			ok = errors.Is(err, ErrVersion)
+		case at == 3: // version only; one flip makes version 1 read as 2, a known layout, whose checksum fails
+			ok = errors.Is(err, ErrVersion) || errors.Is(err, ErrChecksum) && decodeAsRead(p)[offVersion] == VersionFlags
 		case at == 53 || at == 58: // the size field and a neighbour
 			ok = errors.Is(err, ErrChecksum) || errors.Is(err, ErrSize)
 		default:
@@ -150,11 +150,13 @@ func TestTextRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		headerOnly := r.IntN(2) == 1
+		e.SetHeaderOnly(headerOnly)
 		buf := e.NewTextBuffer()
 		padding := bytes.Clone(buf[TextHeaderSize:])
 		e.EncodeText(buf, seq^1, intended^1, sent^1)
 		p := e.EncodeText(buf, seq, intended, sent)
-		want := Header{runID, producer, seq, intended, sent, uint32(size)}
+		want := Header{RunID: runID, Producer: producer, Seq: seq, Intended: intended, Sent: sent, Size: uint32(size), HeaderOnly: headerOnly}
 		if h, err := DecodeText(p); err != nil || h != want {
 			t.Fatalf("DecodeText(EncodeText(%+v)) = %+v, %v", want, h, err)
 		}

@@ -231,6 +231,16 @@ func htmlRunOf(run *Run) (*htmlRun, error) {
 		count("stored twice", c.DuplicatedStored, true), count("position unknown", c.DuplicatedPositionUnknown, false),
 		count("reordered", c.Reordered, true), count("corrupted", c.Corrupted, true), count("unexpected", c.Unexpected, true),
 		count("foreign", c.Foreign, false), count("dead-lettered", c.DeadLettered, false), count("rejected", c.Rejected, false)}
+	if c.PayloadUnchecked > 0 {
+		// Header-only checksums: the corrupted count leaves their
+		// payloads out, and must not read as if it covered them.
+		for i := range hr.RecvCounts {
+			if hr.RecvCounts[i].Name == "corrupted" {
+				hr.RecvCounts[i].Value = fmtCorrupted(&c)
+				hr.RecvCounts[i].Note = strings.TrimSpace(hr.RecvCounts[i].Note + " " + checker.PayloadUncheckedNote(&c))
+			}
+		}
+	}
 	if c.Aborted > 0 || c.AbortedRead > 0 {
 		// Only runs with transactions have these.
 		hr.SendCounts = append(hr.SendCounts, count("aborted", c.Aborted, false))

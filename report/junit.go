@@ -150,6 +150,10 @@ func countsLine(r *Results) string {
 		return "nothing measured: the run stopped before the load started"
 	}
 	c := r.Counts
-	return fmt.Sprintf("sent %d acked %d received %d lost %d duplicated %d reordered %d corrupted %d unexpected %d",
+	line := fmt.Sprintf("sent %d acked %d received %d lost %d duplicated %d reordered %d corrupted %d unexpected %d",
 		c.Sent, c.Acked, c.Received, c.Lost, c.Duplicated, c.Reordered, c.Corrupted, c.Unexpected)
+	if c.PayloadUnchecked > 0 {
+		line += fmt.Sprintf(" payload_unchecked %d", c.PayloadUnchecked)
+	}
+	return line
 }

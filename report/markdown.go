@@ -58,7 +58,7 @@ func Markdown(w io.Writer, r *Results) error {
 	ew.printf("| received | unique | lost | unaccounted | duplicated | reordered | corrupted | unexpected | dead-lettered |\n")
 	ew.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	ew.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n\n", fmtN(c.Received), fmtN(c.Unique),
-		fmtN(c.Lost), fmtN(c.Unaccounted), fmtN(c.Duplicated), fmtN(c.Reordered), fmtN(c.Corrupted),
+		fmtN(c.Lost), fmtN(c.Unaccounted), fmtN(c.Duplicated), fmtN(c.Reordered), fmtCorrupted(&c),
 		fmtN(c.Unexpected), fmtN(c.DeadLettered))
 	if c.Duplicated > 0 {
 		ew.printf("Duplicates: %s.\n\n", md(c.DuplicateKinds()))

@@ -277,6 +277,11 @@ type ScenarioInfo struct {
 	MessageSize   int      `json:"message_size"`
 	DurationMS    int64    `json:"duration_ms"`
 	Claims        []string `json:"claims"`
+	// Checksum is producers.checksum when it is header: the run's
+	// payloads past their header were not checked for corruption
+	// (counts.payload_unchecked says how many deliveries). Absent: whole
+	// payloads.
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // Drain says how the run's drain ended.

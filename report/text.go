@@ -57,7 +57,7 @@ func Text(w io.Writer, r *Results) error {
 	fmt.Fprintf(tw, "  received\t%s\tunique\t%s\trecovered\t%s\tphantom\t%s\n",
 		fmtN(c.Received), fmtN(c.Unique), fmtN(c.Recovered), fmtN(c.Phantom))
 	fmt.Fprintf(tw, "  lost\t%s\tduplicated\t%s\treordered\t%s\tcorrupted\t%s\n",
-		fmtN(c.Lost), fmtN(c.Duplicated), fmtN(c.Reordered), fmtN(c.Corrupted))
+		fmtN(c.Lost), fmtN(c.Duplicated), fmtN(c.Reordered), fmtCorrupted(&c))
 	fmt.Fprintf(tw, "  unexpected\t%s\tforeign\t%s\tunaccounted\t%s\tdead-lettered\t%s\n",
 		fmtN(c.Unexpected), fmtN(c.Foreign), fmtN(c.Unaccounted), fmtN(c.DeadLettered))
 	if c.NotSent > 0 {
@@ -265,6 +265,20 @@ func Evidence(x checker.Example, loadStartNS int64) string {
 		fmt.Fprintf(&b, " (%s)", x.Detail)
 	}
 	return b.String()
+}
+
+// fmtCorrupted is the corrupted count, and when some deliveries' checksums
+// covered their header alone (producers.checksum: header), how many of them
+// had their payload go unchecked: a bare 0 would claim payloads arrived
+// intact that nothing checked.
+func fmtCorrupted(c *checker.Counts) string {
+	switch {
+	case c.PayloadUnchecked == 0:
+		return fmtN(c.Corrupted)
+	case c.PayloadUnchecked >= c.Received:
+		return fmtN(c.Corrupted) + " (headers only: payloads not checked)"
+	}
+	return fmtN(c.Corrupted) + " (payloads of " + fmtN(c.PayloadUnchecked) + " not checked)"
 }
 
 func fmtN(n uint64) string {

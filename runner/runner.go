@@ -456,7 +456,7 @@ func (r *run) execute(ctx context.Context) error {
 		Pacer:       pacer,
 		MessageSize: int(s.Producers.MessageSize), MaxInFlight: s.Producers.MaxInFlight, Keys: s.Producers.Keys,
 		FailFraction: s.Consumers.FailFraction, FailDeadLetter: s.Consumers.FailAction == scenarios.FailDeadLetter,
-		Text: kind.TextBodies, Abort: stopFlush, Processing: store,
+		Text: kind.TextBodies, HeaderOnly: s.Producers.HeaderOnlyChecksum(), Abort: stopFlush, Processing: store,
 	}, drv, r.notify)
 	r.warnTTL(s.Broker.Config)
 	var search *findMax
@@ -883,5 +883,14 @@ func scenarioInfo(s *scenarios.Scenario) report.ScenarioInfo {
 	return report.ScenarioInfo{Name: s.Name, Description: s.Description, Broker: s.Broker.Kind, Seed: s.Seed,
 		Producers: s.Producers.Count, Consumers: s.Consumers.Count, Subscriptions: s.Consumers.Subscriptions,
 		Rate: s.Producers.Rate.String(), MessageSize: int(s.Producers.MessageSize),
-		DurationMS: s.Duration.D().Milliseconds(), Claims: s.Claims}
+		DurationMS: s.Duration.D().Milliseconds(), Claims: s.Claims, Checksum: checksumInfo(s)}
+}
+
+// checksumInfo is what results say of producers.checksum: only header,
+// which leaves payloads unchecked.
+func checksumInfo(s *scenarios.Scenario) string {
+	if s.Producers.HeaderOnlyChecksum() {
+		return scenarios.ChecksumHeader
+	}
+	return ""
 }

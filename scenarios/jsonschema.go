@@ -88,6 +88,7 @@ func schemaEnums(ks broker.Kinds) map[string]map[string][]string {
 	return map[string]map[string][]string{
 		"Scenario":   {"claims": KnownClaims()},
 		"Broker":     {"kind": ks.Names(), "target": knownTargets(ks)},
+		"Producers":  {"checksum": {ChecksumPayload, ChecksumHeader}},
 		"Consumers":  {"fail_action": {FailRequeue, FailDeadLetter}},
 		"Fault":      {"kind": KnownFaultKinds(), "crash_point": processing.Points()},
 		"Processing": {"store": processing.Kinds(), "target": {TargetExec}},

@@ -113,6 +113,8 @@ func TestParseRejects(t *testing.T) {
 			[]string{"below 48 bytes", "header"}},
 		{"message too large", minimal + "producers: {message_size: 32MiB}\n", "producers.message_size", 2,
 			[]string{"above the limit of 16MiB"}},
+		{"unknown checksum coverage", minimal + "producers: {checksum: headers}\n", "producers.checksum", 2,
+			[]string{`unknown coverage "headers"`, `did you mean "header"?`}},
 		{"no consumers for a claim", minimal + "consumers:\n  count: 0\nclaims: [at-least-once]\n", "consumers.count", 3,
 			[]string{"is 0 but claim at-least-once needs consumers"}},
 		{"explicit zero producers", minimal + "producers: {count: 0}\n", "producers.count", 2,

@@ -131,7 +131,25 @@ type Producers struct {
 	// Keys is the size of the record key space; 0 publishes without keys.
 	// With keys, ordering holds per key (the partition a key maps to).
 	Keys int `yaml:"keys,omitempty" json:"keys,omitempty"`
+	// Checksum is what each message's checksum covers: payload (the whole
+	// message, the default: any damaged byte counts as corrupted) or header
+	// (its 48-byte header alone: producer, sequence, run and times are
+	// still verified, but damage past the header goes unseen, and results
+	// say the payload was not checked). A whole-payload checksum costs the
+	// consumers a pass over every byte received; a header-only one costs
+	// the same at every size.
+	Checksum string `yaml:"checksum,omitempty" json:"checksum,omitempty"`
 }
+
+// What producers.checksum covers.
+const (
+	ChecksumPayload = "payload"
+	ChecksumHeader  = "header"
+)
+
+// HeaderOnlyChecksum says the scenario's messages are checksummed by
+// header alone (producers.checksum: header).
+func (pr *Producers) HeaderOnlyChecksum() bool { return pr.Checksum == ChecksumHeader }
 
 // Load modes.
 const (

@@ -283,6 +283,9 @@ func (pr *Producers) validate(p *problems, backlog string) {
 	if pr.Keys < 0 {
 		p.add("producers.keys", "must not be negative (0 publishes without keys), got %d", pr.Keys)
 	}
+	if sums := []string{ChecksumPayload, ChecksumHeader}; pr.Checksum != "" && !slices.Contains(sums, pr.Checksum) {
+		p.add("producers.checksum", "unknown coverage %q, %s", pr.Checksum, suggestList(pr.Checksum, sums))
+	}
 }
 
 func (s *Scenario) validateClaims(p *problems) {

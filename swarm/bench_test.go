@@ -2,10 +2,12 @@ package swarm
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/memory"
 )
 
 // nullDriver confirms every publish from one completion goroutine, as
@@ -53,4 +55,40 @@ func BenchmarkProducerOverhead(b *testing.B) {
 	n := sw.Collector().Totals().Acked
 	b.ReportMetric(float64(took.Nanoseconds())/float64(n), "ns/msg")
 	b.ReportMetric(float64(n)/took.Seconds(), "msgs/s")
+}
+
+// BenchmarkSwarmAllocs reports the heap allocations per message of a whole run against the
+// memory broker (one producer, one consumer, closed loop, 100 B): producing, consuming,
+// checking and the collector's batches, from runtime.MemStats around the load and its
+// drain. Run with -benchtime=1x.
+func BenchmarkSwarmAllocs(b *testing.B) {
+	br, err := memory.New(memory.Config{Partitions: 1}, 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	defer func() { _ = br.Close(ctx) }()
+	sw := New(Config{RunID: 1, Producers: 1, Consumers: 1, Duration: time.Second, MessageSize: 100}, br, nil)
+	if err := sw.StartConsumers(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer sw.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	if err := sw.Produce(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if dr := sw.Drain(ctx, 30*time.Second, 0); !dr.Drained {
+		b.Fatalf("drain: %s", dr.Reason)
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	n := float64(sw.Collector().Totals().Received)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/msg")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/msg")
+	b.ReportMetric(float64(after.NumGC-before.NumGC), "GCs")
+	b.ReportMetric(n/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -25,6 +25,10 @@ func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, h
 // collector's lock is taken once per batch, not per message.
 const batchSize = 1024
 
+// freeMax bounds the batches kept for reuse: as many as the collector's
+// queue holds, so a burst of hand-overs is met from it.
+const freeMax = 256
+
 // initialBatchCap is a new batch's room for events.
 const initialBatchCap = 32
 
@@ -171,7 +175,13 @@ type Collector struct {
 	// lastReceipt is the latest receipt time of a delivery (unix nanos on
 	// the swarm's clock), for a consume-only run's rate.
 	lastReceipt int64
-	free        sync.Pool
+	// free holds batches for reuse, as grown. Not a sync.Pool: that
+	// empties at every GC, and the batches made again grew again (their
+	// events and latencies re-appended from initialBatchCap), a fifth of
+	// the heap a message cost in a run against the memory broker, which
+	// in turn brought the next GC sooner. Bounded: past freeMax, a
+	// returned batch is left to the GC.
+	free chan *batch
 
 	// Workers hand batches to the collector's goroutine, so that folding
 	// them into the checker never holds up a publishing loop or a
@@ -190,15 +200,7 @@ type Collector struct {
 // NewCollector returns a collector feeding c.
 func NewCollector(c *checker.Checker) *Collector {
 	col := &Collector{check: c, cur: newHistograms(), all: newHistograms(), lastTime: time.Now(),
-		in: make(chan *batch, 256), done: make(chan struct{})}
-	col.free.New = func() any {
-		// Events and latency slices grow on first use (a producer's
-		// batch fills two or three series, a consumer's one), and keep
-		// what they grew to when the batch comes back to the pool: each
-		// of a fleet's slow producers holds two batches of a few events,
-		// not two of batchSize.
-		return &batch{events: make([]checker.Event, 0, initialBatchCap)}
-	}
+		in: make(chan *batch, 256), done: make(chan struct{}), free: make(chan *batch, freeMax)}
 	go col.loop()
 	return col
 }
@@ -310,7 +312,19 @@ func (c *Collector) Close() {
 	<-c.done
 }
 
-func (c *Collector) getBatch() *batch { return c.free.Get().(*batch) }
+func (c *Collector) getBatch() *batch {
+	select {
+	case b := <-c.free:
+		return b
+	default:
+		// Events and latency slices grow on first use (a producer's
+		// batch fills two or three series, a consumer's one), and keep
+		// what they grew to when the batch comes back: each of a fleet's
+		// slow producers holds two batches of a few events, not two of
+		// batchSize.
+		return &batch{events: make([]checker.Event, 0, initialBatchCap)}
+	}
+}
 
 // add hands b to the collector's goroutine.
 func (c *Collector) add(b *batch) { c.in <- b }
@@ -351,7 +365,10 @@ func (c *Collector) apply(b *batch) {
 	}
 	c.mu.Unlock()
 	b.reset()
-	c.free.Put(b)
+	select {
+	case c.free <- b:
+	default:
+	}
 }
 
 func record(h *hdrhistogram.Histogram, us int64) {

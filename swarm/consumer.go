@@ -112,7 +112,7 @@ func (c *consumer) handle(d *broker.Delivery) error {
 		h, err = message.Decode(d.Payload)
 	}
 	ev := checker.Event{Sub: c.sub, Redelivered: d.Redelivered, Producer: h.Producer, Seq: h.Seq, At: now,
-		HasPosition: d.HasPosition, Position: d.Position}
+		HasPosition: d.HasPosition, Position: d.Position, HeaderOnly: h.HeaderOnly}
 	var ret error
 	switch {
 	case err != nil:

@@ -58,8 +58,9 @@ func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 // get returns a free message, waiting while all are in flight (with w, at
 // most until deadline on its clock); nil when ctx ends or the deadline
 // passes first, or when intr fires while it waits (interrupted is then
-// true).
-func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan struct{}) (m *broker.Message, interrupted bool) {
+// true). now, when not 0, is a reading of the clock just taken, which a
+// first wait starts from instead of reading it again (fromWaiter).
+func (p *msgPool) get(ctx context.Context, w Waiter, deadline, now int64, intr <-chan struct{}) (m *broker.Message, interrupted bool) {
 	for len(p.local) == 0 {
 		p.mu.Lock()
 		if len(p.shared) > 0 {
@@ -76,7 +77,14 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline int64, intr <-chan
 		}
 		p.waiting.Store(true)
 		p.mu.Unlock()
-		switch wake, _ := w.Until(ctx, deadline, p.wake, intr); wake {
+		var wake Wake
+		if fw, ok := w.(fromWaiter); ok && now != 0 {
+			wake, _ = fw.UntilFrom(ctx, deadline, now, p.wake, intr)
+			now = 0 // older by a wait: a second wait reads the clock
+		} else {
+			wake, _ = w.Until(ctx, deadline, p.wake, intr)
+		}
+		switch wake {
 		case WokeA:
 		case WokeB:
 			p.waiting.Store(false)

@@ -35,7 +35,7 @@ func TestMsgPoolBoundsInFlight(t *testing.T) {
 			}
 		}()
 		for i := 0; i < 20000; i++ {
-			m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
+			m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, 0, nil)
 			if m == nil {
 				t.Fatalf("n=%d: loop stalled after %d messages", n, i)
 			}
@@ -67,7 +67,7 @@ func TestMsgPoolMakesWhatIsInFlight(t *testing.T) {
 	p := newMsgPool(1000, func() *broker.Message { made++; return &broker.Message{} })
 	ctx := t.Context()
 	get := func() *broker.Message {
-		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
+		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, 0, nil)
 		if m == nil {
 			t.Fatal("get returned nothing")
 		}
@@ -194,7 +194,7 @@ func TestMsgPoolShrinks(t *testing.T) {
 	ctx := t.Context()
 	get := func() *broker.Message {
 		t.Helper()
-		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
+		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, 0, nil)
 		if m == nil {
 			t.Fatal("get returned nothing")
 		}

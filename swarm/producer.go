@@ -66,6 +66,7 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 	if err != nil {
 		return nil, fmt.Errorf("producer %d: %w", id, err)
 	}
+	p.enc.SetHeaderOnly(cfg.HeaderOnly)
 	p.pool = newMsgPool(cfg.MaxInFlight, func() *broker.Message {
 		m := &broker.Message{Producer: id}
 		if p.scratch != nil {
@@ -210,7 +211,13 @@ func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Du
 			}
 			intended = start + int64(due)
 		}
-		m := p.getMessage(ctx, w, end)
+		// Closed loop, the last send's reading is a moment old: a wait for
+		// a free message starts from it (one clock read per send).
+		var fresh int64
+		if pacer == nil {
+			fresh = now
+		}
+		m := p.getMessage(ctx, w, end, fresh)
 		if m == nil {
 			p.notSent(load, seq-first, min(p.clock.Now(), load.end.Load()))
 			return
@@ -325,12 +332,17 @@ func (p *producer) notSent(load *loadSpan, n0 uint64, until int64) {
 // when a crash was asked for (also while waiting for one). nil: ctx ended,
 // the load ended (at end, or EndLoad) while every message was in flight, or
 // a crash left no producer to publish with.
-func (p *producer) getMessage(ctx context.Context, w Waiter, end int64) *broker.Message {
+//
+// now, when not 0, is a reading of the clock just taken (see msgPool.get).
+func (p *producer) getMessage(ctx context.Context, w Waiter, end, now int64) *broker.Message {
 	for {
-		if p.crash.wanted.Load() && !p.crashNow(ctx) {
-			return nil
+		if p.crash.wanted.Load() {
+			if !p.crashNow(ctx) {
+				return nil
+			}
+			now = 0 // as old as the crash took
 		}
-		m, interrupted := p.pool.get(ctx, w, end, p.crash.wake)
+		m, interrupted := p.pool.get(ctx, w, end, now, p.crash.wake)
 		if m != nil || !interrupted {
 			return m
 		}

@@ -37,6 +37,10 @@ type Config struct {
 	Keys        int
 	// Text sends the text-safe header variant (for brokers whose bodies must be text).
 	Text bool
+	// HeaderOnly checksums each message's header alone
+	// (producers.checksum: header): the consumers then cannot see damage
+	// to the payload past it, and say so per delivery.
+	HeaderOnly bool
 	// StartSeq is every producer's first sequence number (default 0): a
 	// run can start high to cover sequence numbers past 2^32 without
 	// sending four billion messages first.

@@ -133,7 +133,7 @@ func TestForeignPayloadsAreNotCorrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer := other.Encode(other.NewBuffer(), 0, 1, 1)
-	newer[2]++ // a header version this mqcheck does not know
+	newer[2] = message.VersionFlags + 1 // a header version this mqcheck does not know
 	stray := [][]byte{[]byte("hello"), []byte(strings.Repeat("not an mqcheck message ", 4)),
 		other.Encode(other.NewBuffer(), 5, 1, 1), newer}
 	done := make(chan struct{}, len(stray))

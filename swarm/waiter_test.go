@@ -53,3 +53,30 @@ func TestTimerWaiter(t *testing.T) {
 		t.Errorf("next wait: %d, %s before its time", got, time.Duration(at-clockNow()))
 	}
 }
+
+// TestUntilFrom: a wait from the caller's reading reads no clock when it can tell from the
+// reading alone; from a stale reading it still ends at its time, not the reading's age
+// late, and never before it.
+func TestUntilFrom(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := &timerWaiter{}
+	now := clockNow()
+	if got, reading := w.UntilFrom(ctx, now-1, now, nil, nil); got != Reached || reading != now {
+		t.Errorf("time already passed: %d, reading %d, want Reached with the caller's %d", got, reading, now)
+	}
+	for _, age := range []time.Duration{0, 50 * time.Millisecond, time.Second} {
+		at := clockNow() + int64(20*time.Millisecond)
+		got, reading := w.UntilFrom(ctx, at, clockNow()-int64(age), nil, nil)
+		end := clockNow()
+		if got != Reached || end < at || reading < at {
+			t.Errorf("reading %s old: %d, ended %s before its time", age, got, time.Duration(at-end))
+		}
+		// fromCheck, and generous slack for a loaded machine: without the check a
+		// second-old reading would end the wait a second late.
+		if late := time.Duration(end - at); late > fromCheck+300*time.Millisecond {
+			t.Errorf("reading %s old: ended %s late", age, late)
+		}
+	}
+}

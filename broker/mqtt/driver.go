@@ -56,7 +56,10 @@ type driver struct {
 	// rabbit counts what a RabbitMQ node holds for MQTT consumers.
 	rabbit *rabbitBacklog
 	conns  broker.ConnectTimes
-	// lastSend is when a producer last published (unix nanoseconds).
+	// lastSend is when a producer last published (unix nanoseconds): the
+	// message's send time as the swarm read it (its clock follows the wall
+	// clock from the process start on the monotonic one, so it differs
+	// from time.Now only if the wall clock is stepped during the run).
 	lastSend atomic.Int64
 
 	mu    sync.Mutex

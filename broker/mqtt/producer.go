@@ -132,7 +132,13 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 		p.complete(m, broker.Failed, errNotConnected)
 		return nil
 	}
-	p.d.lastSend.Store(time.Now().UnixNano())
+	// The swarm's reading of the send (unix ns), not a clock read of our own
+	// per publish; a caller that gives none gets one.
+	sent := m.Sent
+	if sent == 0 {
+		sent = time.Now().UnixNano()
+	}
+	p.d.lastSend.Store(sent)
 	r, err := c.publish(ctx, p.topic, p.qos, p.d.c.Retain, m)
 	switch {
 	case err != nil:
