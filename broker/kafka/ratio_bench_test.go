@@ -57,10 +57,30 @@ func swarmVsBare(b *testing.B, size int) {
 				Driver: func(_ context.Context, round int) (broker.Driver, func(), error) {
 					return urlTarget(b, strings.Join(Addrs(tgt), ","), fmt.Sprintf("verified-%d", round)).Driver, nil, nil
 				},
-				Config: swarm.Config{Producers: 1, Consumers: 2, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
+				Config:    swarm.Config{Producers: 1, Consumers: verifyConsumers, Duration: swarmFor, MessageSize: size, MaxInFlight: window},
+				BareLabel: bareVerifyLabel,
+				Bare:      bareVerify(b, strings.Join(Addrs(tgt), ","), "verified", bareRecords, size)},
 		},
 	})
 }
+
+// bareVerifyLabel names the verified rows' own baseline.
+const bareVerifyLabel = "bare franz-go produce + consume + check"
+
+// bareVerify is the baseline of a verified row: BareVerify with as many
+// consumers as the row, on a topic of its own each round (prefix-round)
+// of the cluster at addrs.
+func bareVerify(b *testing.B, addrs, prefix string, n, size int) func(context.Context, int) (int, time.Duration, error) {
+	return func(ctx context.Context, round int) (int, time.Duration, error) {
+		t := urlTarget(b, addrs, fmt.Sprintf("%s-%d", prefix, round))
+		took, err := BareVerify(ctx, t, n, size, verifyConsumers, time.Minute)
+		return n, took, err
+	}
+}
+
+// verifyConsumers is how many consumers the verified rows and their bare
+// loop have.
+const verifyConsumers = 2
 
 // urlTarget opens a driver on the cluster at addrs (comma-separated) with
 // its own topic.
@@ -119,7 +139,9 @@ func BenchmarkOutOfProcess(b *testing.B) {
 					{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: topic("p"),
 						Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
 					{Label: "mqcheck producers + consumers", Metric: "verified-ratio", Driver: topic("v"),
-						Config: swarm.Config{Producers: 1, Consumers: 2, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
+						Config:    swarm.Config{Producers: 1, Consumers: verifyConsumers, Duration: swarmFor, MessageSize: size, MaxInFlight: window},
+						BareLabel: bareVerifyLabel,
+						Bare:      bareVerify(b, addrs, fmt.Sprintf("oop-bv-%d", size), bareRecords, size)},
 				},
 			})
 		})
