@@ -147,7 +147,7 @@ func BareVerify(ctx context.Context, t *broker.Target, n, size, consumers int, d
 	if err != nil {
 		return 0, fmt.Errorf("bare verify: %w", err)
 	}
-	v := &bareVerifier{n: uint64(n), seen: make([]atomic.Uint64, (n+63)/64), all: make(chan struct{})}
+	v := newBareVerifier(n)
 
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -224,6 +224,10 @@ func BareVerify(ctx context.Context, t *broker.Target, n, size, consumers int, d
 	return took, nil
 }
 
+func newBareVerifier(n int) *bareVerifier {
+	return &bareVerifier{n: uint64(n), seen: make([]atomic.Uint64, (n+63)/64), all: make(chan struct{})}
+}
+
 // bareVerifier is BareVerify's account of what its consumers saw: a bit per
 // sequence number, set once.
 type bareVerifier struct {
@@ -233,6 +237,27 @@ type bareVerifier struct {
 	dup  atomic.Uint64 // records seen again
 	bad  atomic.Uint64 // foreign and damaged records
 	all  chan struct{} // closed when got reaches n
+}
+
+// What check makes of a record.
+const (
+	recordNew = iota
+	recordDup
+	recordBad // foreign or damaged
+)
+
+// check decodes and checksums one record's value and marks its sequence
+// number seen.
+func (v *bareVerifier) check(value []byte, runID uint64) int {
+	h, err := wire.Decode(value)
+	if err != nil || h.RunID != runID || h.Seq >= v.n {
+		return recordBad
+	}
+	bit := uint64(1) << (h.Seq % 64)
+	if v.seen[h.Seq/64].Or(bit)&bit != 0 {
+		return recordDup
+	}
+	return recordNew
 }
 
 // consume polls cl until ctx ends, checking every record.
@@ -255,17 +280,14 @@ func (v *bareVerifier) consume(ctx context.Context, cl *kgo.Client, runID uint64
 		}
 		var got, dup, bad uint64
 		for it := fs.RecordIter(); !it.Done(); {
-			h, err := wire.Decode(it.Next().Value)
-			if err != nil || h.RunID != runID || h.Seq >= v.n {
-				bad++
-				continue
-			}
-			bit := uint64(1) << (h.Seq % 64)
-			if v.seen[h.Seq/64].Or(bit)&bit != 0 {
+			switch v.check(it.Next().Value, runID) {
+			case recordNew:
+				got++
+			case recordDup:
 				dup++
-				continue
+			default:
+				bad++
 			}
-			got++
 		}
 		cl.AllowRebalance()
 		if dup > 0 {
