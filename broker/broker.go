@@ -150,6 +150,11 @@ type Delivery struct {
 	// "expired", "maxlen", "delivery_limit").
 	DeadLettered bool
 	Reason       string
+	// SameFetch says the broker handed this delivery over in the same
+	// answer as the one before it to the same handler (one Kafka poll):
+	// the receiver may date both with one reading of its clock, taken
+	// once that answer was in, as CompletionBatch lets it for acks.
+	SameFetch bool
 }
 
 // Handler processes one delivery. A nil return acknowledges it (in the

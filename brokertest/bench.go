@@ -46,11 +46,19 @@ type BenchRow struct {
 	// Config of the swarm: closed loop (Rate 0) for a Duration; RunID is
 	// set per round.
 	Config swarm.Config
+	// Bare, when set, is the row's own baseline, run just before the row
+	// in every round and printed above it under BareLabel: a bare loop that
+	// does the work this row does (a verified row against a bare loop that
+	// consumes and checks every message too), instead of the bench's bare
+	// producer loop. round is the round's number, for a destination of
+	// its own.
+	Bare      func(ctx context.Context, round int) (n int, took time.Duration, err error)
+	BareLabel string
 }
 
 // SwarmVsBare runs bench in alternating rounds, prints each row's median
-// rate and its ratio to the bare loop's median, and reports the ratios as
-// benchmark metrics. Run it with -benchtime=1x (make bench does).
+// rate and its ratio to the bare loop's median (the row's own bare loop's,
+// if it has one), and reports the ratios as benchmark metrics. Run it with -benchtime=1x (make bench does).
 func SwarmVsBare(b *testing.B, bench Bench) {
 	b.Helper()
 	ctx := b.Context()
@@ -63,6 +71,8 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 	// ratio says what verifying costs when the rate ratio is noise.
 	var bare, bareCPU []float64
 	rows, rowsCPU := make([][]float64, len(bench.Rows)), make([][]float64, len(bench.Rows))
+	// Each row's own bare loop, if it has one.
+	rowBare, rowBareCPU := make([][]float64, len(bench.Rows)), make([][]float64, len(bench.Rows))
 	for round := range rounds {
 		c0 := cpuTime()
 		n, took, err := bench.Bare(ctx)
@@ -72,6 +82,15 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 		bare = append(bare, float64(n)/took.Seconds())
 		bareCPU = append(bareCPU, perMessage(cpuTime()-c0, n))
 		for i, row := range bench.Rows {
+			if row.Bare != nil {
+				c0 := cpuTime()
+				n, took, err := row.Bare(ctx, round)
+				if err != nil {
+					b.Fatalf("%s, round %d: %v", row.BareLabel, round, err)
+				}
+				rowBare[i] = append(rowBare[i], float64(n)/took.Seconds())
+				rowBareCPU[i] = append(rowBareCPU[i], perMessage(cpuTime()-c0, n))
+			}
 			d, done, err := row.Driver(ctx, round)
 			if err != nil {
 				b.Fatalf("%s, round %d: %v", row.Label, round, err)
@@ -95,11 +114,16 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 	fmt.Println(bench.Title)
 	fmt.Printf("  %-40s %10.0f %s  %v  cpu %.2f µs/msg\n", bench.BareLabel, mb, bench.Unit, rounded(bare), mbc)
 	for i, row := range bench.Rows {
+		base, baseCPU := mb, mbc
+		if row.Bare != nil {
+			base, baseCPU = median(rowBare[i]), median(rowBareCPU[i])
+			fmt.Printf("  %-40s %10.0f %s  %v  cpu %.2f µs/msg\n", row.BareLabel, base, bench.Unit, rounded(rowBare[i]), baseCPU)
+		}
 		m, mc := median(rows[i]), median(rowsCPU[i])
 		fmt.Printf("  %-40s %10.0f %s  %v  ratio %.2f  cpu %.2f µs/msg (cpu ratio %.2f)\n",
-			row.Label, m, bench.Unit, rounded(rows[i]), m/mb, mc, mbc/mc)
-		b.ReportMetric(m/mb, row.Metric)
-		b.ReportMetric(mbc/mc, "cpu-"+row.Metric)
+			row.Label, m, bench.Unit, rounded(rows[i]), m/base, mc, baseCPU/mc)
+		b.ReportMetric(m/base, row.Metric)
+		b.ReportMetric(baseCPU/mc, "cpu-"+row.Metric)
 	}
 }
 

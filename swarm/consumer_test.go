@@ -102,3 +102,59 @@ func TestNegativeEndToEndIsCounted(t *testing.T) {
 		t.Errorf("end-to-end: %d samples, max %dµs; want the 5ms one alone", h.TotalCount(), h.Max())
 	}
 }
+
+// steppingClock reads 1 ms later each time it is read.
+type steppingClock struct{ now, reads *int64 }
+
+func (c steppingClock) Now() int64 {
+	*c.reads++
+	*c.now += int64(time.Millisecond)
+	return *c.now
+}
+func (c steppingClock) NewWaiter() Waiter { return c }
+func (c steppingClock) Until(context.Context, int64, <-chan struct{}, <-chan struct{}) (Wake, int64) {
+	return Reached, *c.now
+}
+
+// TestOneClockReadPerFetch: deliveries a driver marks as coming in the
+// same answer of the broker (SameFetch) are dated with the clock reading
+// of the first of that answer; every other delivery reads the clock.
+func TestOneClockReadPerFetch(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		same      []bool // SameFetch of each delivery
+		wantReads int64
+		wantMax   int64 // largest end-to-end latency, µs: one per reading
+	}{
+		{"one fetch", []bool{false, true, true, true}, 1, 1000},
+		{"two fetches", []bool{false, true, false, true, true}, 2, 2000},
+		{"no driver hint", []bool{false, false, false}, 3, 3000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			names := checker.NewNames("sub-0")
+			col := NewCollector(checker.New(names))
+			defer col.Close()
+			var now, reads int64
+			c := &consumer{runID: 7, col: col, clock: steppingClock{&now, &reads}, names: names, b: col.getBatch(), domains: map[string]uint32{}}
+			enc, err := message.NewEncoder(7, 0, 100, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := enc.NewBuffer()
+			for seq, same := range tt.same {
+				enc.Encode(buf, uint64(seq), 0, 0) // sent at 0: latency is the receipt time
+				if err := c.handle(&broker.Delivery{Payload: buf, Domain: "d", SameFetch: same}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.flush()
+			if reads != tt.wantReads {
+				t.Errorf("%d clock reads for %d deliveries, want %d", reads, len(tt.same), tt.wantReads)
+			}
+			h := col.Latency()[EndToEnd]
+			if h.TotalCount() != int64(len(tt.same)) || h.Max() < tt.wantMax-1 || h.Max() > tt.wantMax+1 {
+				t.Errorf("end-to-end: %d samples, max %dµs; want %d, max %dµs", h.TotalCount(), h.Max(), len(tt.same), tt.wantMax)
+			}
+		})
+	}
+}

@@ -18,7 +18,12 @@ import (
 // when no longer needed: a producer whose window filled once (a broker
 // that stalled, then caught up) drops the messages that stay idle.
 //
-// Idle is judged over periods of at least shrinkGets messages taken: the
+// Idle is judged over periods of at least shrinkGets messages taken, and
+// at least two windows' worth (size): a client that completes in bursts
+// of thousands (franz-go answers a batch per partition at once) has its
+// most in flight at some moment of each window's sends, which a shorter
+// period can miss, so messages were dropped and made again all along (an
+// eighth of a closed-loop Kafka run's messages, window 50,000). The
 // loop notes the most it had out at once (taken and not yet handed back
 // to it, so a batch of returns not yet handed over counts as out). What
 // it made beyond that peak was idle the whole period; if that is more
@@ -35,6 +40,7 @@ type msgPool struct {
 	retMax  int
 	newMsg  func() *broker.Message
 	size    int
+	period  int // gets per shrinking period
 	made    int // owned by the publishing loop
 	// flushed counts the messages handed back by the completion side
 	// (added once a batch); taken those the loop took; peak is the most it
@@ -52,7 +58,7 @@ func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 	// never waits long for messages that are already done.
 	retMax := min(64, max(1, size/4))
 	return &msgPool{wake: make(chan struct{}, 1), ret: make([]*broker.Message, 0, retMax), retMax: retMax,
-		newMsg: newMsg, size: size}
+		newMsg: newMsg, size: size, period: max(shrinkGets, 2*size)}
 }
 
 // get returns a free message, waiting while all are in flight (with w, at
@@ -110,7 +116,7 @@ func (p *msgPool) took() {
 // shrink, at a hand-over of returns (just taken into local) after a
 // period, drops the messages that stayed idle throughout it.
 func (p *msgPool) shrink() {
-	if p.gets < shrinkGets {
+	if p.gets < p.period {
 		return
 	}
 	if idle := p.made - p.peak; idle > 2*p.retMax {

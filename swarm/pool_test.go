@@ -237,3 +237,48 @@ func TestMsgPoolShrinks(t *testing.T) {
 		t.Errorf("window-bound: %d made in all, the pool holds %d; want 200 and 200", made, q.made)
 	}
 }
+
+// TestMsgPoolKeepsBurstyWindow: a producer whose client completes in
+// bursts (franz-go answers thousands at once) has its whole window out
+// only once per window's worth of sends, and a few thousand out the rest
+// of the time. Its pool must keep the window: periods shorter than that
+// dropped messages and made them again all along.
+func TestMsgPoolKeepsBurstyWindow(t *testing.T) {
+	const size, low = 10_000, 3_000
+	made := 0
+	p := newMsgPool(size, func() *broker.Message { made++; return &broker.Message{} })
+	ctx := t.Context()
+	get := func() *broker.Message {
+		t.Helper()
+		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
+		if m == nil {
+			t.Fatal("get returned nothing")
+		}
+		return m
+	}
+	var out []*broker.Message // oldest first
+	for range 30 {
+		// Up to the whole window, then a burst brings it down to low.
+		for len(out) < size {
+			out = append(out, get())
+		}
+		burst := len(out) - low
+		for i, m := range out[:burst] {
+			p.put(m, i == burst-1)
+		}
+		out = append(out[:0], out[burst:]...)
+		// Then a while at low: one batch of 1,000 completes at a time.
+		for range 3 {
+			for i, m := range out[:1000] {
+				p.put(m, i == 999)
+			}
+			out = append(out[:0], out[1000:]...)
+			for range 1000 {
+				out = append(out, get())
+			}
+		}
+	}
+	if made != size || p.made != size {
+		t.Errorf("%d made in all, the pool holds %d; want %d and %d: a window-bound producer makes no message twice", made, p.made, size, size)
+	}
+}

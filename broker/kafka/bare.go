@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mqcheck/mqcheck/broker"
+	wire "github.com/mqcheck/mqcheck/message"
 )
 
 // BenchConfig is the cluster and producer settings of the bare-vs-mqcheck
@@ -117,4 +119,185 @@ func BareTxnProduce(ctx context.Context, t *broker.Target, n, size, txnSize int)
 		return took, fmt.Errorf("bare transactional produce: %d of %d records failed", f, n)
 	}
 	return took, nil
+}
+
+// BareVerify is the baseline of a verified run: what a user's verifier
+// does at least (kgo-verifier's producer and group readers, say) with the
+// driver's client settings. One producer client writes n records of size
+// bytes, each carrying its sequence number and a checksum of the whole
+// record (mqcheck's header, so the records are the very bytes mqcheck
+// sends); meanwhile consumers clients in one consumer group read the topic
+// from the start with the driver's consumer settings and poll size,
+// decode and checksum every record, and count each sequence number once.
+// It returns how long producing took (until every record was acked, with
+// the consumers reading alongside, as the swarm's load phase is timed),
+// then waits up to drain for the consumers to have seen every record, and
+// fails if any record was missing, foreign or damaged; duplicates (records
+// read again after the group's partitions moved) are counted, as mqcheck
+// counts them, and allowed: Kafka consumers deliver at least once. t must
+// be a Kafka target whose Setup ran, with a topic of its own: the
+// consumers read all of it.
+func BareVerify(ctx context.Context, t *broker.Target, n, size, consumers int, drain time.Duration) (time.Duration, error) {
+	d, ok := t.Driver.(*driver)
+	if !ok {
+		return 0, errors.New("bare verify: not a kafka target")
+	}
+	const runID = 1
+	enc, err := wire.NewEncoder(runID, 0, size, 1)
+	if err != nil {
+		return 0, fmt.Errorf("bare verify: %w", err)
+	}
+	v := newBareVerifier(n)
+
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	group := fmt.Sprintf("mqcheck-bare-verify-%d", time.Now().UnixNano())
+	errs := make(chan error, consumers)
+	for i := range consumers {
+		opts, err := d.set.clientOpts(d.seeds, fmt.Sprintf("mqcheck-bare-c%d", i))
+		if err != nil {
+			return 0, fmt.Errorf("bare verify: %w", err)
+		}
+		opts = append(opts, d.set.consumerOpts(group)...)
+		// As the driver's consumers do: what was handled is committed before
+		// partitions move (BlockRebalanceOnPoll: every polled record was),
+		// so their next owner does not read it again.
+		opts = append(opts, kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+			_ = cl.CommitUncommittedOffsets(ctx)
+		}))
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return 0, fmt.Errorf("bare verify: creating consumer: %w", err)
+		}
+		defer cl.Close()
+		go func() { errs <- v.consume(cctx, cl, runID) }()
+	}
+
+	opts, err := d.set.clientOpts(d.seeds, "mqcheck-bare-p")
+	if err != nil {
+		return 0, fmt.Errorf("bare verify: %w", err)
+	}
+	cl, err := kgo.NewClient(append(opts, d.set.producerOpts()...)...)
+	if err != nil {
+		return 0, fmt.Errorf("bare verify: creating producer: %w", err)
+	}
+	defer cl.Close()
+	// A record's buffer goes back to the pool once it is acked: each
+	// record in flight needs bytes of its own (its own sequence number).
+	pool := sync.Pool{New: func() any { b := enc.NewBuffer(); return &b }}
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	promise := func(r *kgo.Record, err error) {
+		if err != nil && failed.Add(1) == 1 {
+			firstErr.Store(err)
+		}
+		b := r.Value
+		pool.Put(&b)
+	}
+	start := time.Now()
+	for seq := range uint64(n) {
+		b := pool.Get().(*[]byte)
+		cl.Produce(ctx, &kgo.Record{Value: enc.EncodePooled(*b, seq, 0, 0)}, promise)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, fmt.Errorf("bare verify: flushing: %w", err)
+	}
+	took := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		return took, fmt.Errorf("bare verify: %d of %d records failed, first: %v", f, n, firstErr.Load())
+	}
+
+	deadline := time.NewTimer(drain)
+	defer deadline.Stop()
+	select {
+	case <-v.all:
+	case err := <-errs:
+		return took, fmt.Errorf("bare verify: %w", err)
+	case <-deadline.C:
+	}
+	if bad := v.bad.Load(); bad > 0 {
+		return took, fmt.Errorf("bare verify: %d records foreign or damaged", bad)
+	}
+	if got := v.got.Load(); got != uint64(n) {
+		return took, fmt.Errorf("bare verify: consumers saw %d of %d records within %v", got, n, drain)
+	}
+	return took, nil
+}
+
+func newBareVerifier(n int) *bareVerifier {
+	return &bareVerifier{n: uint64(n), seen: make([]atomic.Uint64, (n+63)/64), all: make(chan struct{})}
+}
+
+// bareVerifier is BareVerify's account of what its consumers saw: a bit per
+// sequence number, set once.
+type bareVerifier struct {
+	n    uint64
+	seen []atomic.Uint64
+	got  atomic.Uint64 // distinct sequence numbers seen
+	dup  atomic.Uint64 // records seen again
+	bad  atomic.Uint64 // foreign and damaged records
+	all  chan struct{} // closed when got reaches n
+}
+
+// What check makes of a record.
+const (
+	recordNew = iota
+	recordDup
+	recordBad // foreign or damaged
+)
+
+// check decodes and checksums one record's value and marks its sequence
+// number seen.
+func (v *bareVerifier) check(value []byte, runID uint64) int {
+	h, err := wire.Decode(value)
+	if err != nil || h.RunID != runID || h.Seq >= v.n {
+		return recordBad
+	}
+	bit := uint64(1) << (h.Seq % 64)
+	if v.seen[h.Seq/64].Or(bit)&bit != 0 {
+		return recordDup
+	}
+	return recordNew
+}
+
+// consume polls cl until ctx ends, checking every record.
+func (v *bareVerifier) consume(ctx context.Context, cl *kgo.Client, runID uint64) error {
+	for {
+		fs := cl.PollRecords(ctx, maxPollRecords)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !kgo.IsRetryableBrokerErr(err) && ferr == nil {
+				ferr = fmt.Errorf("fetching %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			cl.AllowRebalance()
+			return ferr
+		}
+		var got, dup, bad uint64
+		for it := fs.RecordIter(); !it.Done(); {
+			switch v.check(it.Next().Value, runID) {
+			case recordNew:
+				got++
+			case recordDup:
+				dup++
+			default:
+				bad++
+			}
+		}
+		cl.AllowRebalance()
+		if dup > 0 {
+			v.dup.Add(dup)
+		}
+		if bad > 0 {
+			v.bad.Add(bad)
+		}
+		if got > 0 && v.got.Add(got) == v.n {
+			close(v.all)
+		}
+	}
 }

@@ -155,6 +155,7 @@ func (c *consumer) Run(ctx context.Context, h broker.Handler) error {
 // handle runs h over one poll, in order, and stops early when ctx ends.
 func (c *consumer) handle(ctx context.Context, fs kgo.Fetches, h broker.Handler) error {
 	defer c.endSkips()
+	c.d.SameFetch = false // the first record of the poll
 	it := fs.RecordIter()
 	for !it.Done() {
 		if ctx.Err() != nil {
@@ -172,6 +173,7 @@ func (c *consumer) handle(ctx context.Context, fs kgo.Fetches, h broker.Handler)
 		c.d.Redelivered = sought && at == r.Offset
 		err := h(&c.d)
 		c.d.Payload = nil
+		c.d.SameFetch = true
 		switch {
 		case err == nil:
 			if c.d.Redelivered {

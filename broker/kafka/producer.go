@@ -106,19 +106,23 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 	r, _ := m.Private.(*pubRec)
 	if r == nil || r.Context != p.life {
 		r = &pubRec{Context: p.life}
+		r.rec.Context = r
 		m.Private = r
 	}
 	r.msg = m
-	r.rec = kgo.Record{
-		Key:       m.Key,
-		Value:     m.Payload,
-		Topic:     p.topic,
-		Partition: p.partition,
-		Context:   r,
-	}
+	// The fields franz-go reads, one by one: assigning a whole Record (a
+	// dozen words, half of them pointers, with write barriers while the GC
+	// runs) cost 4% of a verified closed-loop run's CPU. What franz-go
+	// writes back (offset, producer id and epoch, attributes, leader
+	// epoch, partition) it overwrites for every record; Headers and
+	// Context stay as made.
+	rec := &r.rec
+	rec.Key, rec.Value, rec.Topic, rec.Partition = m.Key, m.Payload, p.topic, p.partition
 	if m.Sent != 0 {
 		// Spares franz-go its own clock read.
-		r.rec.Timestamp = time.Unix(0, m.Sent)
+		rec.Timestamp = time.Unix(0, m.Sent)
+	} else {
+		rec.Timestamp = time.Time{} // franz-go dates it
 	}
 	p.cl.Produce(p.life, &r.rec, p.promise)
 	return nil

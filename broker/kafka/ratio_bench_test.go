@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,16 +56,42 @@ func swarmVsBare(b *testing.B, size int) {
 			// consumers read only what their producers wrote.
 			{Label: "mqcheck producers + consumers", Metric: "verified-ratio",
 				Driver: func(_ context.Context, round int) (broker.Driver, func(), error) {
-					return urlTarget(b, strings.Join(Addrs(tgt), ","), fmt.Sprintf("verified-%d", round)).Driver, nil, nil
+					t, done := urlTarget(b, strings.Join(Addrs(tgt), ","), fmt.Sprintf("verified-%d", round))
+					return t.Driver, done, nil
 				},
-				Config: swarm.Config{Producers: 1, Consumers: 2, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
+				Config:    swarm.Config{Producers: 1, Consumers: verifyConsumers, Duration: swarmFor, MessageSize: size, MaxInFlight: window},
+				BareLabel: bareVerifyLabel,
+				Bare:      bareVerify(b, strings.Join(Addrs(tgt), ","), "verified", bareRecords, size)},
 		},
 	})
 }
 
+// bareVerifyLabel names the verified rows' own baseline.
+const bareVerifyLabel = "bare franz-go produce + consume + check"
+
+// bareVerify is the baseline of a verified row: BareVerify with as many
+// consumers as the row, on a topic of its own each round (prefix-round)
+// of the cluster at addrs.
+func bareVerify(b *testing.B, addrs, prefix string, n, size int) func(context.Context, int) (int, time.Duration, error) {
+	return func(ctx context.Context, round int) (int, time.Duration, error) {
+		t, done := urlTarget(b, addrs, fmt.Sprintf("%s-%d", prefix, round))
+		defer done()
+		took, err := BareVerify(ctx, t, n, size, verifyConsumers, time.Minute)
+		return n, took, err
+	}
+}
+
+// verifyConsumers is how many consumers the verified rows and their bare
+// loop have.
+const verifyConsumers = 2
+
 // urlTarget opens a driver on the cluster at addrs (comma-separated) with
-// its own topic.
-func urlTarget(b *testing.B, addrs, topic string) *broker.Target {
+// its own topic, and returns it with what closes it and deletes the topic
+// (at cleanup if not before). A round that deletes its topic once done
+// leaves the next rounds no bigger a cluster, whose records would
+// otherwise pile up (hundreds of MB a round at 1 KiB; in process, in
+// the heap that every later round's GC marks).
+func urlTarget(b *testing.B, addrs, topic string) (*broker.Target, func()) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -74,16 +101,20 @@ func urlTarget(b *testing.B, addrs, topic string) *broker.Target {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		vt.Driver.Close(ctx)
-		vt.Close(ctx)
-	})
+	var once sync.Once
+	done := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			vt.Driver.Close(ctx)
+			vt.Close(ctx)
+		})
+	}
+	b.Cleanup(done)
 	if err := vt.Driver.Setup(ctx); err != nil {
 		b.Fatal(err)
 	}
-	return vt
+	return vt, done
 }
 
 // BenchmarkOutOfProcess is BenchmarkSwarmVsBare with the cluster in a
@@ -101,10 +132,11 @@ func BenchmarkOutOfProcess(b *testing.B) {
 			}
 			const swarmFor = 2 * time.Second
 			window := ClosedLoopWindow // what a user's closed-loop run gets
-			bare := urlTarget(b, addrs, fmt.Sprintf("oop-bare-%d", size))
+			bare, _ := urlTarget(b, addrs, fmt.Sprintf("oop-bare-%d", size))
 			topic := func(kind string) func(context.Context, int) (broker.Driver, func(), error) {
 				return func(_ context.Context, round int) (broker.Driver, func(), error) {
-					return urlTarget(b, addrs, fmt.Sprintf("oop-%s-%d-%d", kind, size, round)).Driver, nil, nil
+					t, done := urlTarget(b, addrs, fmt.Sprintf("oop-%s-%d-%d", kind, size, round))
+					return t.Driver, done, nil
 				}
 			}
 			brokertest.SwarmVsBare(b, brokertest.Bench{
@@ -119,7 +151,9 @@ func BenchmarkOutOfProcess(b *testing.B) {
 					{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: topic("p"),
 						Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
 					{Label: "mqcheck producers + consumers", Metric: "verified-ratio", Driver: topic("v"),
-						Config: swarm.Config{Producers: 1, Consumers: 2, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
+						Config:    swarm.Config{Producers: 1, Consumers: verifyConsumers, Duration: swarmFor, MessageSize: size, MaxInFlight: window},
+						BareLabel: bareVerifyLabel,
+						Bare:      bareVerify(b, addrs, fmt.Sprintf("oop-bv-%d", size), bareRecords, size)},
 				},
 			})
 		})

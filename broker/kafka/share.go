@@ -125,6 +125,7 @@ func (c *shareConsumer) Run(ctx context.Context, h broker.Handler) error {
 // handle runs h over one poll. What it does not reach (ctx ended, the
 // handler failed) stays unacknowledged: Close releases it.
 func (c *shareConsumer) handle(ctx context.Context, fs kgo.Fetches, h broker.Handler) error {
+	c.d.SameFetch = false // the first record of the poll
 	it := fs.RecordIter()
 	for !it.Done() {
 		if ctx.Err() != nil {
@@ -137,6 +138,7 @@ func (c *shareConsumer) handle(ctx context.Context, fs kgo.Fetches, h broker.Han
 		c.d.Redelivered = r.DeliveryCount() > 1
 		err := h(&c.d)
 		c.d.Payload = nil
+		c.d.SameFetch = true
 		switch {
 		case err == nil:
 			r.Ack(kgo.AckAccept)
