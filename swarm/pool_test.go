@@ -250,7 +250,7 @@ func TestMsgPoolKeepsBurstyWindow(t *testing.T) {
 	ctx := t.Context()
 	get := func() *broker.Message {
 		t.Helper()
-		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, nil)
+		m, _ := p.get(ctx, monoClock{}.NewWaiter(), math.MaxInt64, 0, nil)
 		if m == nil {
 			t.Fatal("get returned nothing")
 		}
