@@ -23,6 +23,10 @@ const (
 	defaultPartitions  = 4
 	defaultWindow      = 1000
 	defaultDestination = "mqcheck"
+	// defaultMaxBacklog lets a closed loop of a thousand producers run far
+	// ahead of its consumers (about 400,000 deliveries of 100 bytes) while
+	// the process stays in a few hundred megabytes.
+	defaultMaxBacklog = 32 << 20
 
 	// maxPartitions and maxFaults keep a typo from allocating gigabytes:
 	// lanes are allocated per partition and subscription up front, and the
@@ -46,6 +50,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Faults.Window == 0 {
 		cfg.Faults.Window = defaultWindow
+	}
+	if cfg.MaxBacklog == 0 {
+		cfg.MaxBacklog = defaultMaxBacklog
 	}
 	return cfg
 }
@@ -84,6 +91,9 @@ func (c *Config) Validate() error {
 	}
 	if cfg.AckLatency < 0 {
 		add("ack_latency", "must not be negative, got %s", cfg.AckLatency)
+	}
+	if cfg.MaxBacklog < 0 {
+		add("max_backlog", "must not be negative, got %d", cfg.MaxBacklog)
 	}
 
 	f := cfg.Faults

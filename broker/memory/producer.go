@@ -62,13 +62,18 @@ type producer struct {
 
 func (p *producer) finished() bool { return p.done || p.flushedAt == p.published }
 
-// Publish stores a copy of m's payload and queues m's completion. It never
-// blocks on the broker: the swarm bounds what is in flight.
+// Publish stores a copy of m's payload and queues m's completion. It waits
+// while the backlog is past Config.MaxBacklog (see admit).
 func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 	if m == nil {
 		return fmt.Errorf("memory broker: publish on producer %d: nil message", p.id)
 	}
 	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, err)
+	}
+	// Waiting with p.mu held would stall the producer's completions and
+	// Close.
+	if err := p.b.admit(ctx, p); err != nil {
 		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, err)
 	}
 	// p.mu is held across arrive so that one producer's messages reach the
@@ -97,6 +102,11 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 	}
 	return nil
 }
+
+// CopiesPayload says that Publish copies the payload (into the producer's
+// slab): the swarm may build every message in one buffer
+// (broker.PayloadCopier).
+func (p *producer) CopiesPayload() bool { return true }
 
 // lane picks the partition: by key hash when there is a key, else the next
 // one round-robin, which keeps each partition's share of one producer in
