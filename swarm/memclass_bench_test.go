@@ -20,25 +20,29 @@ var memClasses = []struct{ name, metric string }{
 
 // watchMemory samples the runtime's memory classes every period and keeps
 // the sample where the memory the runtime holds from the OS (all of it
-// but what it released) was highest. stop ends the sampling and returns
-// that sample, formatted.
+// but what it released) was highest, and the most the heap held live
+// after a collection (what the program keeps: the collector lets the heap
+// grow to about twice that before the next). stop ends the sampling and
+// returns them, formatted.
 func watchMemory(every time.Duration) (stop func() string) {
-	samples := make([]metrics.Sample, len(memClasses)+2)
+	samples := make([]metrics.Sample, len(memClasses)+3)
 	for i, c := range memClasses {
 		samples[i].Name = c.metric
 	}
 	samples[len(memClasses)].Name = "/memory/classes/total:bytes"
 	samples[len(memClasses)+1].Name = "/memory/classes/heap/released:bytes"
+	samples[len(memClasses)+2].Name = "/gc/heap/live:bytes"
 	var (
-		mu   sync.Mutex
-		top  uint64
-		best []uint64
+		mu        sync.Mutex
+		top, live uint64
+		best      []uint64
 	)
 	read := func() {
 		metrics.Read(samples)
 		held := samples[len(memClasses)].Value.Uint64() - samples[len(memClasses)+1].Value.Uint64()
 		mu.Lock()
 		defer mu.Unlock()
+		live = max(live, samples[len(memClasses)+2].Value.Uint64())
 		if held > top {
 			top = held
 			best = best[:0]
@@ -67,7 +71,7 @@ func watchMemory(every time.Duration) (stop func() string) {
 		read()
 		mu.Lock()
 		defer mu.Unlock()
-		parts := []string{fmt.Sprintf("Go held %d MiB at most", top>>20)}
+		parts := []string{fmt.Sprintf("live after a GC %d MiB at most; Go held %d MiB at most", live>>20, top>>20)}
 		for i, c := range memClasses {
 			parts = append(parts, fmt.Sprintf("%s %d", c.name, best[i]>>20))
 		}
