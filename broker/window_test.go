@@ -5,7 +5,7 @@ import "testing"
 func TestSharedWindow(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name                        string
+		name                          string
 		window, producers, size, want int
 	}{
 		{"one producer keeps its window", 50000, 1, 1024, 50000},
