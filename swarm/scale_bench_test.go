@@ -114,11 +114,20 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 // broker (its default backlog bound) with one checking consumer; the goal
 // is under 300 MB. The window is a scenario's default for this: 1,000
 // shared out (broker.SharedWindow), 147 each; MQCHECK_SCALE_WINDOW sets
-// another. Run with -benchtime=1x.
+// another, MQCHECK_SCALE_CONSUMERS more consumers, and MQCHECK_SCALE_HEAP
+// a path for heap profiles at the load's end and once drained (.drained).
+// Run with -benchtime=1x.
 func BenchmarkClosedLoopRSS(b *testing.B) {
 	d := scaleDuration(b)
 	const n = 1000
 	window := broker.SharedWindow(1000, n, 100)
+	consumers := 1
+	if v := os.Getenv("MQCHECK_SCALE_CONSUMERS"); v != "" {
+		var err error
+		if consumers, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("MQCHECK_SCALE_CONSUMERS: %v", err)
+		}
+	}
 	if v := os.Getenv("MQCHECK_SCALE_WINDOW"); v != "" {
 		var err error
 		if window, err = strconv.Atoi(v); err != nil {
@@ -131,7 +140,7 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
-		sw := New(Config{RunID: 1, Producers: n, Consumers: 1, Duration: d, MessageSize: 100, MaxInFlight: window}, br, nil)
+		sw := New(Config{RunID: 1, Producers: n, Consumers: consumers, Duration: d, MessageSize: 100, MaxInFlight: window}, br, nil)
 		if err := sw.StartConsumers(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -147,6 +156,9 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 			writeHeap(b, path)
 		}
 		dr := sw.Drain(ctx, time.Minute, 0)
+		if path := os.Getenv("MQCHECK_SCALE_HEAP"); path != "" {
+			writeHeap(b, path+".drained")
+		}
 		cpu := machine.CPUTime(false) - cpu0
 		stop()
 		held := classes()
@@ -208,6 +220,9 @@ func BenchmarkIdleClientsRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		dr := sw.Drain(ctx, time.Minute, 0)
+		if path := os.Getenv("MQCHECK_SCALE_HEAP"); path != "" {
+			writeHeap(b, path+".drained")
+		}
 		cpu := machine.CPUTime(false) - cpu0
 		stop()
 		held := classes()

@@ -47,8 +47,8 @@ func TestDefaults(t *testing.T) {
 		cfg  Config
 		want Config
 	}{
-		{Config{}, Config{Partitions: 4, Mode: ModePartitioned, MaxBacklog: 64 << 20, Faults: Faults{Window: 1000}}},
-		{Config{Mode: ModeQueue}, Config{Partitions: 1, Mode: ModeQueue, MaxBacklog: 64 << 20, Faults: Faults{Window: 1000}}},
+		{Config{}, Config{Partitions: 4, Mode: ModePartitioned, MaxBacklog: defaultMaxBacklog, Faults: Faults{Window: 1000}}},
+		{Config{Mode: ModeQueue}, Config{Partitions: 1, Mode: ModeQueue, MaxBacklog: defaultMaxBacklog, Faults: Faults{Window: 1000}}},
 		{Config{Partitions: 7, MaxBacklog: 1000, Faults: Faults{Window: 5, Drop: 5}},
 			Config{Partitions: 7, Mode: ModePartitioned, MaxBacklog: 1000, Faults: Faults{Window: 5, Drop: 5}}},
 	}
