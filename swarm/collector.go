@@ -168,7 +168,8 @@ type Collector struct {
 	lastTime time.Time
 	applied  int
 	firstAck int64
-	free     sync.Pool
+	// free and freeBig recycle batches by size (see bigBatch).
+	free, freeBig sync.Pool
 
 	// Workers hand batches to the collector's goroutine, so that folding
 	// them into the checker never holds up a publishing loop or a
@@ -312,6 +313,27 @@ func (c *Collector) getBatch() *batch { return c.free.Get().(*batch) }
 // add hands b to the collector's goroutine.
 func (c *Collector) add(b *batch) { c.in <- b }
 
+// bigBatch is the size from which a batch is recycled apart: a worker
+// that fills batches this far (a fast consumer) gets back batches of that
+// size, and a worker that hands over fewer events (each of a thousand
+// closed-loop producers, at its share of the rate) gets the small ones it
+// grew. One pool for both gave the small takers the big batches: 1,000
+// producers then held two batches of 1,024 events each.
+const bigBatch = batchSize / 2
+
+// handOver hands b to the collector's goroutine and returns the worker's
+// next batch, big when b was.
+func (c *Collector) handOver(b *batch) *batch {
+	big := len(b.events) >= bigBatch
+	c.in <- b
+	if big {
+		if nb, ok := c.freeBig.Get().(*batch); ok {
+			return nb
+		}
+	}
+	return c.getBatch()
+}
+
 // apply folds b into the state and recycles it.
 func (c *Collector) apply(b *batch) {
 	c.mu.Lock()
@@ -343,6 +365,10 @@ func (c *Collector) apply(b *batch) {
 	}
 	c.mu.Unlock()
 	b.reset()
+	if cap(b.events) > bigBatch {
+		c.freeBig.Put(b)
+		return
+	}
 	c.free.Put(b)
 }
 

@@ -169,8 +169,7 @@ func (p *producer) outcome(m *broker.Message, o broker.Outcome, now int64) {
 	}
 	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now, Txn: txnNumber(m.Txn)})
 	if b.full(now) {
-		p.col.add(b)
-		p.done = p.col.getBatch()
+		p.done = p.col.handOver(b)
 	}
 }
 
@@ -280,8 +279,7 @@ func (p *producer) sample(seq uint64, intended, now int64) {
 	}
 	b.events = append(b.events, checker.Event{Kind: checker.Sent, Producer: uint32(p.id), Seq: seq, At: intended})
 	if b.full(now) {
-		p.col.add(b)
-		p.sent = p.col.getBatch()
+		p.sent = p.col.handOver(b)
 	}
 }
 
