@@ -28,7 +28,7 @@ const (
 	baseFDs   = 64
 	// messageOverhead: the swarm's bookkeeping per message kept in flight,
 	// beside its payload buffer.
-	messageOverhead = 128
+	messageOverhead = broker.InFlightOverhead
 	// maxRatePerCPU and maxBytesPerCPU bound the rate asked of one
 	// process: every message is encoded, checksummed, sent, received,
 	// decoded and checked in it, and on the in-process memory broker

@@ -38,7 +38,7 @@ func TestCapacity(t *testing.T) {
 	}{
 		{"10,000 slow clients with a small window", "broker: {kind: rabbitmq, url: 'amqp://h/'}\n" +
 			"producers: {count: 10000, rate: 1k/s, max_in_flight: 10}\nconsumers: {count: 2}\n", big, "", nil},
-		{"a hundred thousand producers with the default window", "broker: {kind: memory}\nproducers: {count: 100000}\n", big,
+		{"a hundred thousand producers with the default window", "broker: {kind: memory}\nproducers: {count: 100000, rate: 10k/s}\n", big,
 			"producers.max_in_flight", []string{"100000 producers", "113GiB", "smaller producers.max_in_flight", "several machines"}},
 		{"a hundred million producers", "broker: {kind: kafka}\nproducers: {count: 100000000, max_in_flight: 1}\n", big,
 			"producers.count", []string{"fewer producers", "1.0MiB per producer"}},

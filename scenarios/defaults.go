@@ -121,6 +121,8 @@ func (l Loader) applyDefaults(s *Scenario, given func(path string) bool) {
 					s.Producers.MaxInFlight = n
 				}
 			}
+			// Many producers share what one process needs in flight.
+			s.Producers.MaxInFlight = broker.SharedWindow(s.Producers.MaxInFlight, s.Producers.Count, int(s.Producers.MessageSize))
 		}
 	}
 	if unset(s.Consumers.Count == 0, "consumers.count") {

@@ -126,7 +126,10 @@ type Producers struct {
 	MessageSize Size `yaml:"message_size,omitempty" json:"message_size,omitempty"`
 	// MaxInFlight bounds unconfirmed publishes per producer. Default 1000;
 	// closed loop (rate max), what the kind's client needs to reach its
-	// speed: 50000 on Kafka, 16 MiB of messages on core NATS.
+	// speed: 50000 on Kafka, 16 MiB of messages on core NATS; many
+	// producers share it out, so that together they keep at most 32 MiB
+	// of messages (or one producer's window) in flight, at least 16 each:
+	// one process's CPU bounds the run, whatever the number of producers.
 	MaxInFlight int `yaml:"max_in_flight,omitempty" json:"max_in_flight,omitempty"`
 	// Keys is the size of the record key space; 0 publishes without keys.
 	// With keys, ordering holds per key (the partition a key maps to).

@@ -175,13 +175,14 @@ type Collector struct {
 	// lastReceipt is the latest receipt time of a delivery (unix nanos on
 	// the swarm's clock), for a consume-only run's rate.
 	lastReceipt int64
-	// free holds batches for reuse, as grown. Not a sync.Pool: that
-	// empties at every GC, and the batches made again grew again (their
-	// events and latencies re-appended from initialBatchCap), a fifth of
-	// the heap a message cost in a run against the memory broker, which
-	// in turn brought the next GC sooner. Bounded: past freeMax, a
-	// returned batch is left to the GC.
-	free chan *batch
+	// free and freeBig hold batches for reuse, as grown, by size (see
+	// bigBatch). Not sync.Pools: those empty at every GC, and the batches
+	// made again grew again (their events and latencies re-appended from
+	// initialBatchCap), a fifth of the heap a message cost in a run
+	// against the memory broker, which in turn brought the next GC
+	// sooner. Bounded: past freeMax each, a returned batch is left to the
+	// GC.
+	free, freeBig chan *batch
 
 	// Workers hand batches to the collector's goroutine, so that folding
 	// them into the checker never holds up a publishing loop or a
@@ -200,7 +201,8 @@ type Collector struct {
 // NewCollector returns a collector feeding c.
 func NewCollector(c *checker.Checker) *Collector {
 	col := &Collector{check: c, cur: newHistograms(), all: newHistograms(), lastTime: time.Now(),
-		in: make(chan *batch, 256), done: make(chan struct{}), free: make(chan *batch, freeMax)}
+		in: make(chan *batch, 256), done: make(chan struct{}), free: make(chan *batch, freeMax),
+		freeBig: make(chan *batch, freeMax)}
 	go col.loop()
 	return col
 }
@@ -329,6 +331,29 @@ func (c *Collector) getBatch() *batch {
 // add hands b to the collector's goroutine.
 func (c *Collector) add(b *batch) { c.in <- b }
 
+// bigBatch is the size from which a batch is recycled apart: a worker
+// that fills batches this far (a fast consumer) gets back batches of that
+// size, and a worker that hands over fewer events (each of a thousand
+// closed-loop producers, at its share of the rate) gets the small ones it
+// grew. One pool for both gave the small takers the big batches: 1,000
+// producers then held two batches of 1,024 events each.
+const bigBatch = batchSize / 2
+
+// handOver hands b to the collector's goroutine and returns the worker's
+// next batch, big when b was.
+func (c *Collector) handOver(b *batch) *batch {
+	big := len(b.events) >= bigBatch
+	c.in <- b
+	if big {
+		select {
+		case nb := <-c.freeBig:
+			return nb
+		default:
+		}
+	}
+	return c.getBatch()
+}
+
 // apply folds b into the state and recycles it.
 func (c *Collector) apply(b *batch) {
 	c.mu.Lock()
@@ -365,8 +390,12 @@ func (c *Collector) apply(b *batch) {
 	}
 	c.mu.Unlock()
 	b.reset()
+	free := c.free
+	if cap(b.events) > bigBatch {
+		free = c.freeBig
+	}
 	select {
-	case c.free <- b:
+	case free <- b:
 	default:
 	}
 }

@@ -180,8 +180,7 @@ func (c *consumer) handle(d *broker.Delivery) error {
 	}
 	b.events = append(b.events, ev)
 	if b.full(now) {
-		c.col.add(b)
-		c.b = c.col.getBatch()
+		c.b = c.col.handOver(b)
 	}
 	c.mu.Unlock()
 	return ret
@@ -217,8 +216,7 @@ func failHash(seed uint64, producer uint32, seq uint64) uint64 {
 func (c *consumer) flush() {
 	c.mu.Lock()
 	if len(c.b.events) > 0 {
-		c.col.add(c.b)
-		c.b = c.col.getBatch()
+		c.b = c.col.handOver(c.b)
 	}
 	c.mu.Unlock()
 }

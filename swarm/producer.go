@@ -52,6 +52,25 @@ type producer struct {
 	// scratch is the one payload buffer of a driver that copies payloads
 	// at Publish (broker.PayloadCopier); nil: a buffer per message.
 	scratch []byte
+	// outcomesMax is how many outcomes the completion side's batch holds
+	// before it is handed over (see outcomeBatch).
+	outcomesMax int
+}
+
+// producersBatched bounds the outcomes all producers hold together in
+// batches not yet handed over, about 70 bytes each (event and latencies):
+// 1,000 closed-loop producers filling batches of batchSize held 73 MB
+// while the checker caught up. minOutcomeBatch keeps each batch big
+// enough that handing it over costs little per message.
+const (
+	producersBatched = 1 << 16
+	minOutcomeBatch  = 64
+)
+
+// outcomeBatch is the outcomes a producer's batch holds before it is
+// handed over, with producers in the swarm.
+func outcomeBatch(producers int) int {
+	return min(batchSize, max(minOutcomeBatch, producersBatched/max(producers, 1)))
 }
 
 // noneSent marks a producer that has published nothing.
@@ -59,7 +78,7 @@ const noneSent = ^uint64(0)
 
 func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col *Collector, notify func(broker.Notice)) (*producer, error) {
 	p := &producer{id: id, cfg: cfg, d: d, col: col, clock: cfg.Clock, sent: col.getBatch(), done: col.getBatch(),
-		crash: newCrashRequest(), last: noneSent}
+		crash: newCrashRequest(), last: noneSent, outcomesMax: outcomeBatch(cfg.Producers)}
 	p.sentNext.Store(cfg.StartSeq)
 	var err error
 	p.enc, err = message.NewEncoder(cfg.RunID, uint32(id), cfg.MessageSize, cfg.Seed+int64(id))
@@ -169,9 +188,8 @@ func (p *producer) outcome(m *broker.Message, o broker.Outcome, now int64) {
 		p.indet.Add(1)
 	}
 	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now, Txn: txnNumber(m.Txn)})
-	if b.full(now) {
-		p.col.add(b)
-		p.done = p.col.getBatch()
+	if len(b.events) >= p.outcomesMax || b.full(now) {
+		p.done = p.col.handOver(b)
 	}
 }
 
@@ -287,8 +305,7 @@ func (p *producer) sample(seq uint64, intended, now int64) {
 	}
 	b.events = append(b.events, checker.Event{Kind: checker.Sent, Producer: uint32(p.id), Seq: seq, At: intended})
 	if b.full(now) {
-		p.col.add(b)
-		p.sent = p.col.getBatch()
+		p.sent = p.col.handOver(b)
 	}
 }
 

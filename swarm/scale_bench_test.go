@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/internal/machine"
 )
@@ -109,25 +110,44 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 }
 
 // BenchmarkClosedLoopRSS measures the process's peak resident memory with
-// 1,000 producers in closed loop (default window of 1,000 each) against
-// the memory broker with one checking consumer; the goal is under 300 MB.
+// 1,000 producers of 100 B messages in closed loop against the memory
+// broker (its default backlog bound) with one checking consumer; the goal
+// is under 300 MB. The window is a scenario's default for this: 1,000
+// shared out (broker.SharedWindow), 147 each; MQCHECK_SCALE_WINDOW sets
+// another, MQCHECK_SCALE_CONSUMERS more consumers, and MQCHECK_SCALE_HEAP
+// a path for heap profiles at the load's end and once drained (.drained).
 // Run with -benchtime=1x.
 func BenchmarkClosedLoopRSS(b *testing.B) {
 	d := scaleDuration(b)
 	const n = 1000
+	window := broker.SharedWindow(1000, n, 100)
+	consumers := 1
+	if v := os.Getenv("MQCHECK_SCALE_CONSUMERS"); v != "" {
+		var err error
+		if consumers, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("MQCHECK_SCALE_CONSUMERS: %v", err)
+		}
+	}
+	if v := os.Getenv("MQCHECK_SCALE_WINDOW"); v != "" {
+		var err error
+		if window, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("MQCHECK_SCALE_WINDOW: %v", err)
+		}
+	}
 	for range b.N {
 		br, err := memory.New(memory.Config{}, 1, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
-		sw := New(Config{RunID: 1, Producers: n, Consumers: 1, Duration: d, MessageSize: 100, MaxInFlight: 1000}, br, nil)
+		sw := New(Config{RunID: 1, Producers: n, Consumers: consumers, Duration: d, MessageSize: 100, MaxInFlight: window}, br, nil)
 		if err := sw.StartConsumers(ctx); err != nil {
 			b.Fatal(err)
 		}
 		runtime.GC()
 		before := machine.Resident()
 		peak, stop := machine.WatchResident(100 * time.Millisecond)
+		classes := watchMemory(100 * time.Millisecond)
 		cpu0 := machine.CPUTime(false)
 		if err := sw.Produce(ctx); err != nil {
 			b.Fatal(err)
@@ -136,8 +156,12 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 			writeHeap(b, path)
 		}
 		dr := sw.Drain(ctx, time.Minute, 0)
+		if path := os.Getenv("MQCHECK_SCALE_HEAP"); path != "" {
+			writeHeap(b, path+".drained")
+		}
 		cpu := machine.CPUTime(false) - cpu0
 		stop()
+		held := classes()
 		pooled := 0
 		for _, p := range sw.producers {
 			pooled += p.pool.made
@@ -149,10 +173,68 @@ func BenchmarkClosedLoopRSS(b *testing.B) {
 		if !dr.Drained {
 			b.Fatalf("drain %+v", dr)
 		}
-		fmt.Printf("closed loop, %d producers × window 1000, memory broker, %s: %d received (%.0f/s), CPU %.2f µs/msg, peak RSS %d MiB (%d before; load average %s); "+
-			"the producers' pools hold %d messages at the end (%.1f a producer)\n",
-			n, d, t.Received, float64(t.Received)/d.Seconds(), float64(cpu.Nanoseconds())/1e3/float64(max(t.Received, 1)), peak()>>20, before>>20, loadAverage(),
-			pooled, float64(pooled)/n)
+		fmt.Printf("closed loop, %d producers × window %d, memory broker, %s: %d received (%.0f/s), CPU %.2f µs/msg, peak RSS %d MiB (%d before; load average %s); "+
+			"the producers' pools hold %d messages at the end (%.1f a producer); %s\n",
+			n, window, d, t.Received, float64(t.Received)/d.Seconds(), float64(cpu.Nanoseconds())/1e3/float64(max(t.Received, 1)), peak()>>20, before>>20, loadAverage(),
+			pooled, float64(pooled)/n, held)
+		b.ReportMetric(float64(peak())/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// BenchmarkIdleClientsRSS measures the process's peak resident memory with
+// 10,000 producers at 0.2 messages a second each (2,000/s in total, the
+// MQTT fleet's load) against the memory broker with one checking
+// consumer, for 20 s (MQCHECK_IDLE_DURATION changes it): the goal is
+// under 1 GB. The fleet benchmark of broker/mqtt measures the same with
+// a real broker and its clients, at far greater cost. Run with
+// -benchtime=1x.
+func BenchmarkIdleClientsRSS(b *testing.B) {
+	d := 20 * time.Second
+	if v := os.Getenv("MQCHECK_IDLE_DURATION"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("MQCHECK_IDLE_DURATION: %v", err)
+		}
+	}
+	const n, rate = 10000, 2000
+	for range b.N {
+		br, err := memory.New(memory.Config{}, 1, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
+		sw := New(Config{RunID: 1, Producers: n, Consumers: 1, Rate: rate, Duration: d, MessageSize: 100, MaxInFlight: 1000}, br, nil)
+		if err := sw.StartConsumers(ctx); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		before := machine.Resident()
+		peak, stop := machine.WatchResident(100 * time.Millisecond)
+		classes := watchMemory(100 * time.Millisecond)
+		cpu0 := machine.CPUTime(false)
+		if err := sw.Prepare(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := sw.Produce(ctx); err != nil {
+			b.Fatal(err)
+		}
+		dr := sw.Drain(ctx, time.Minute, 0)
+		if path := os.Getenv("MQCHECK_SCALE_HEAP"); path != "" {
+			writeHeap(b, path+".drained")
+		}
+		cpu := machine.CPUTime(false) - cpu0
+		stop()
+		held := classes()
+		sw.Close()
+		_ = br.Close(ctx)
+		cancel()
+		t := sw.Collector().Totals()
+		if !dr.Drained || t.Received == 0 {
+			b.Fatalf("drain %+v, totals %+v", dr, t)
+		}
+		fmt.Printf("idle-ish, %d producers × %.1f msg/s, memory broker, %s: %d sent, %d received, CPU %.0f µs/msg, peak RSS %d MiB (%d before; load average %s); %s\n",
+			n, float64(rate)/n, d, t.Sent, t.Received, float64(cpu.Nanoseconds())/1e3/float64(t.Received), peak()>>20, before>>20, loadAverage(), held)
 		b.ReportMetric(float64(peak())/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(0, "ns/op")
 	}

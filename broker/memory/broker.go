@@ -36,6 +36,15 @@ type Broker struct {
 	// faults are counted on the producers' completion goroutines.
 	injected [numKinds]atomic.Int64
 
+	// queued is the backlog in bytes (entryCost each, every subscription's)
+	// and running the consumers running: written under mu, read without it
+	// by publishes, which wait on room while queued is past
+	// Config.MaxBacklog and a consumer runs.
+	queued  atomic.Int64
+	running atomic.Int64
+	// waited counts the publishes that waited for room.
+	waited atomic.Int64
+
 	mu        sync.Mutex
 	closed    bool
 	rng       *rand.Rand
@@ -47,6 +56,9 @@ type Broker struct {
 	held      map[holdKey]held
 	producers []*producer
 	consumers []*consumer
+	// room is closed (and cleared) when publishes may go on; nil when
+	// nobody waits.
+	room chan struct{}
 }
 
 var (
@@ -127,7 +139,7 @@ func newBroker(cfg Config, subscriptions int, seed int64, dest string) (*Broker,
 		b.domains[l] = dest + "/" + strconv.Itoa(l)
 	}
 	for i := range subscriptions {
-		b.subs = append(b.subs, newSubscription(i, lanes, b.queue))
+		b.subs = append(b.subs, newSubscription(i, lanes, b.queue, &b.queued))
 	}
 	return b, nil
 }
@@ -274,6 +286,10 @@ func (b *Broker) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
+	if b.room != nil {
+		close(b.room)
+		b.room = nil
+	}
 	producers, consumers := b.producers, b.consumers
 	b.producers, b.consumers = nil, nil
 	b.mu.Unlock()
@@ -299,3 +315,58 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.mu.Unlock()
 	return err
 }
+
+// full says whether a publish must wait for room: the backlog is past
+// Config.MaxBacklog and a consumer runs to make room.
+func (b *Broker) full() bool {
+	return b.queued.Load() >= int64(b.cfg.MaxBacklog) && b.running.Load() > 0
+}
+
+// admit waits until the backlog has room for a publish, as a real broker
+// blocks publishers past its memory bound; p's Close or ctx end the wait.
+// A closed broker admits: the publish then fails on it.
+func (b *Broker) admit(ctx context.Context, p *producer) error {
+	if !b.full() {
+		return nil
+	}
+	b.waited.Add(1)
+	for {
+		b.mu.Lock()
+		if b.closed || !b.full() {
+			b.mu.Unlock()
+			return nil
+		}
+		if b.room == nil {
+			b.room = make(chan struct{})
+		}
+		room := b.room
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-p.stop:
+			return errProducerClosed
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for room in the backlog (%s, broker.memory.max_backlog): %w", b.cfg.MaxBacklog, ctx.Err())
+		}
+	}
+}
+
+// makeRoom lets waiting publishes go on once the backlog is an eighth
+// below Config.MaxBacklog, or no consumer runs. Waking them at the bound
+// itself would wake every waiting producer for each batch a consumer
+// acknowledges, each to publish one message. Called with b.mu held, after
+// the backlog shrank or a consumer stopped.
+func (b *Broker) makeRoom() {
+	if b.room == nil {
+		return
+	}
+	limit := int64(b.cfg.MaxBacklog)
+	if b.running.Load() == 0 || b.queued.Load() <= limit-limit/8 {
+		close(b.room)
+		b.room = nil
+	}
+}
+
+// Waited counts the publishes that had to wait for room in the backlog
+// (Config.MaxBacklog).
+func (b *Broker) Waited() int64 { return b.waited.Load() }

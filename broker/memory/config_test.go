@@ -20,6 +20,7 @@ func TestNewRejects(t *testing.T) {
 		{"too many partitions", Config{Partitions: 1 << 20}, 1, "more than this broker supports"},
 		{"partitions in queue mode", Config{Mode: ModeQueue, Partitions: 4}, 1, "contradict mode queue"},
 		{"negative latency", Config{AckLatency: -1}, 1, "broker.memory.ack_latency: must not be negative"},
+		{"negative backlog bound", Config{MaxBacklog: -1}, 1, "broker.memory.max_backlog: must not be negative"},
 		{"no subscription", Config{}, 0, "consumers.subscriptions: must be between 1"},
 		{"negative window", Config{Faults: Faults{Window: -5}}, 1, "broker.memory.faults.window: must not be negative"},
 		{"negative knob", Config{Faults: Faults{WithholdAckDelivered: -1}}, 1,
@@ -46,10 +47,10 @@ func TestDefaults(t *testing.T) {
 		cfg  Config
 		want Config
 	}{
-		{Config{}, Config{Partitions: 4, Mode: ModePartitioned, Faults: Faults{Window: 1000}}},
-		{Config{Mode: ModeQueue}, Config{Partitions: 1, Mode: ModeQueue, Faults: Faults{Window: 1000}}},
-		{Config{Partitions: 7, Faults: Faults{Window: 5, Drop: 5}},
-			Config{Partitions: 7, Mode: ModePartitioned, Faults: Faults{Window: 5, Drop: 5}}},
+		{Config{}, Config{Partitions: 4, Mode: ModePartitioned, MaxBacklog: defaultMaxBacklog, Faults: Faults{Window: 1000}}},
+		{Config{Mode: ModeQueue}, Config{Partitions: 1, Mode: ModeQueue, MaxBacklog: defaultMaxBacklog, Faults: Faults{Window: 1000}}},
+		{Config{Partitions: 7, MaxBacklog: 1000, Faults: Faults{Window: 5, Drop: 5}},
+			Config{Partitions: 7, Mode: ModePartitioned, MaxBacklog: 1000, Faults: Faults{Window: 5, Drop: 5}}},
 	}
 	for _, tc := range cases {
 		b, err := New(tc.cfg, 1, 1)

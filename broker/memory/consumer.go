@@ -58,7 +58,10 @@ type consumer struct {
 	// returned counts batch entries rejected and already put back, which
 	// are neither acknowledged nor to be put back again.
 	returned int
-	rot      int // first owned lane the next fetch looks at
+	// returnedBytes is their entryCost, which giveBack does not take off
+	// the backlog.
+	returnedBytes int64
+	rot           int // first owned lane the next fetch looks at
 }
 
 func (c *consumer) signal() {
@@ -265,6 +268,7 @@ func (b *Broker) reject(c *consumer, i int) bool {
 	e.redelivered = true
 	c.sub.lanes[e.lane].q.pushFront(e)
 	c.returned++
+	c.returnedBytes += entryCost(&e)
 	if c.sub.queue {
 		c.sub.wakeWaiting()
 	}
@@ -281,7 +285,7 @@ func (b *Broker) settle(c *consumer, upto int, flagFirst bool) {
 	b.giveBack(c, upto, flagFirst)
 	clear(c.batch)
 	c.batch = c.batch[:0]
-	c.returned = 0
+	c.returned, c.returnedBytes = 0, 0
 	// Nobody else writes state while b.mu is held and c is not closed.
 	c.state.Store(0)
 }
@@ -293,6 +297,12 @@ func (b *Broker) settle(c *consumer, upto int, flagFirst bool) {
 func (b *Broker) giveBack(c *consumer, upto int, flagFirst bool) {
 	s := c.sub
 	s.backlog -= int64(upto - c.returned)
+	acked := -c.returnedBytes
+	for i := range c.batch[:upto] {
+		acked += entryCost(&c.batch[i])
+	}
+	s.queued.Add(-acked)
+	b.makeRoom()
 	rest := c.batch[upto:]
 	for i := len(rest) - 1; i >= 0; i-- {
 		e := rest[i]

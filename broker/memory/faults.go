@@ -228,7 +228,7 @@ func (b *Broker) arrive(p *producer, producerID int, payload []byte, lane int) (
 			// same log entry again, flagged.
 			e = sub.add(e)
 			e.redelivered = true
-			sub.backlog++
+			sub.count(&e)
 			sub.enqueue(e)
 			b.injected[kind].Add(1)
 		}
@@ -266,7 +266,7 @@ type held struct {
 
 func (b *Broker) hold(sub *subscription, e entry, owner *producer) {
 	e.pos = sub.store(e.lane)
-	sub.backlog++
+	sub.count(&e)
 	b.held[holdKey{sub.index, e.lane, e.producer}] = held{e: e, owner: owner}
 }
 

@@ -24,6 +24,18 @@ type Config struct {
 	// AckLatency delays every publish confirm (whatever its outcome), to
 	// make latency visible. The message is deliverable at once.
 	AckLatency units.Duration `yaml:"ack_latency,omitempty" json:"ack_latency,omitempty"`
+	// MaxBacklog bounds what waits to be delivered, as a real broker's
+	// memory does (RabbitMQ blocks publishers past its memory watermark,
+	// Kafka throttles past its quotas): each delivery waiting in a
+	// subscription, in a consumer's batch or held back by a reorder counts
+	// its payload plus 56 bytes of bookkeeping. Past it, a publish waits
+	// until consumers acknowledge enough (its wait is publish latency),
+	// while any consumer runs: with none running nothing could make room,
+	// so the broker stores on (a produce-only run). Nothing is dropped or
+	// refused. Several publishes admitted at once can pass it by a message
+	// each. The heap the backlog takes is about twice what it counts
+	// (payload copies share slabs). Default 16MiB.
+	MaxBacklog units.Size `yaml:"max_backlog,omitempty" json:"max_backlog,omitempty"`
 	// Faults injected by the broker itself.
 	Faults Faults `yaml:"faults,omitempty" json:"faults,omitempty"`
 }

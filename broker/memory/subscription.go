@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/mqcheck/mqcheck/broker"
 )
@@ -21,7 +23,23 @@ type subscription struct {
 	// backlog counts entries added and not yet acknowledged: queued, in a
 	// consumer's batch, or held back by a reorder.
 	backlog int64
-	queue   bool
+	// queued is the broker's count of backlog bytes (entryCost each), which
+	// every subscription adds to: publishes read it without the lock.
+	queued *atomic.Int64
+	queue  bool
+}
+
+// entryOverhead is what a waiting delivery costs besides its payload: its
+// slot in a lane.
+const entryOverhead = int64(unsafe.Sizeof(entry{}))
+
+// entryCost is what e counts against Config.MaxBacklog.
+func entryCost(e *entry) int64 { return int64(len(e.payload)) + entryOverhead }
+
+// count adds e to the backlog.
+func (s *subscription) count(e *entry) {
+	s.backlog++
+	s.queued.Add(entryCost(e))
 }
 
 type lane struct {
@@ -36,15 +54,15 @@ type lane struct {
 	stored uint64
 }
 
-func newSubscription(index, lanes int, queue bool) *subscription {
-	return &subscription{index: index, lanes: make([]lane, lanes), queue: queue}
+func newSubscription(index, lanes int, queue bool, queued *atomic.Int64) *subscription {
+	return &subscription{index: index, lanes: make([]lane, lanes), queue: queue, queued: queued}
 }
 
 // add stores a new delivery at the lane's next log index, enqueues it and
 // counts it in the backlog. It returns the entry as stored.
 func (s *subscription) add(e entry) entry {
 	e.pos = s.store(e.lane)
-	s.backlog++
+	s.count(&e)
 	s.enqueue(e)
 	return e
 }
@@ -105,6 +123,7 @@ func (b *Broker) join(c *consumer) ([]notice, error) {
 		return nil, errAlreadyRunning
 	}
 	c.running = true
+	b.running.Add(1)
 	s := c.sub
 	i, _ := slices.BinarySearchFunc(s.members, c.id, func(m *consumer, id int) int { return m.id - id })
 	// Equal IDs go after the existing member: joining order breaks the tie.
@@ -123,6 +142,9 @@ func (b *Broker) leave(c *consumer) []notice {
 	}
 	b.release(c)
 	c.running = false
+	b.running.Add(-1)
+	// With no consumer left nothing can make room: waiting publishes go on.
+	b.makeRoom()
 	c.waiting = false
 	s := c.sub
 	s.members = slices.DeleteFunc(s.members, func(m *consumer) bool { return m == c })
