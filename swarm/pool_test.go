@@ -14,11 +14,13 @@ import (
 // TestMsgPoolBoundsInFlight runs a publishing loop against a completion
 // goroutine and checks that no more than the pool's size is ever in flight
 // and that the loop never stalls for good, for window sizes around the
-// batching thresholds.
+// batching thresholds. The pool may drop messages that stayed idle for a
+// period and make them again later (a loop that a neighbour's load slowed
+// down has less in flight for a while), so what is bounded is what it
+// holds at once, not what it made in all.
 func TestMsgPoolBoundsInFlight(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 4, 5, 63, 256, 1000} {
-		made := 0
-		p := newMsgPool(n, func() *broker.Message { made++; return &broker.Message{} })
+		p := newMsgPool(n, func() *broker.Message { return &broker.Message{} })
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		inflight := make(chan *broker.Message, n)
 		outstanding := map[*broker.Message]bool{}
@@ -48,14 +50,14 @@ func TestMsgPoolBoundsInFlight(t *testing.T) {
 				t.Fatalf("n=%d: %d in flight", n, len(outstanding))
 			}
 			mu.Unlock()
+			if p.made > n {
+				t.Fatalf("n=%d: the pool holds %d messages after %d taken", n, p.made, i+1)
+			}
 			inflight <- m // would block (and the test time out) past n in flight
 		}
 		close(inflight)
 		wg.Wait()
 		cancel()
-		if made > n {
-			t.Errorf("n=%d: %d messages made", n, made)
-		}
 	}
 }
 
