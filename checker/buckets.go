@@ -1,5 +1,12 @@
 package checker
 
+import "time"
+
+// LostBucket is the width by which a run and a merge date lost messages by
+// ack time, to blame them on the fault spans around (BlameLost): one
+// value, so that a merged run blames as one process would.
+const LostBucket = 100 * time.Millisecond
+
 // MissingByTime counts the (subscription, message) pairs that were acked and
 // not received, by when they were sent (of = Sent) or acked (of = Acked):
 // bucket i holds those in [origin + i*width, origin + (i+1)*width) (unix

@@ -375,10 +375,6 @@ func toldNotice(n report.Notice, told map[string]bool) bool {
 	return false
 }
 
-// lostBucket dates the merged lost messages by ack time for blaming them
-// on faults, as a run does (runner's lostBucket).
-const lostBucket = 100 * time.Millisecond
-
 // mergeFaults lists each fault of the schedule once (every worker has it:
 // the one that ran it, and the others as told by the shared schedule),
 // in the order they were planned. The record is that of the worker that
@@ -446,10 +442,10 @@ func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bo
 		faults = append(faults, e.f)
 	}
 	if drained && len(faults) > 0 {
-		bucket := lostBucket.Milliseconds()
+		bucket := checker.LostBucket.Milliseconds()
 		// Acked past the last span counts for none: it falls in the last
 		// bucket, after every span.
-		lost, _ := c.MissingByTime(checker.Acked, loadStartNS, int64(lostBucket), int(last/bucket)+2)
+		lost, _ := c.MissingByTime(checker.Acked, loadStartNS, int64(checker.LostBucket), int(last/bucket)+2)
 		for i, n := range checker.BlameLost(spans, lost, bucket) {
 			faults[i].Anomalies.Lost = n
 		}
@@ -458,41 +454,16 @@ func mergeFaults(ws []*worker, c *checker.Checker, loadStartNS int64, drained bo
 }
 
 // attribute names, on each example and piece of evidence, the fault whose
-// span holds its time, as a run does (an acked message never received:
-// the fault blamed for it by its ack time).
+// span holds its time, as a run does; spans are in ms since the merged
+// load start.
 func attribute(r *report.Results, spans [][2]int64) {
 	ns := make([][2]int64, len(spans))
 	for i, s := range spans {
 		ns[i] = [2]int64{r.LoadStartNS + s[0]*1e6, r.LoadStartNS + s[1]*1e6}
 	}
-	name := func(x checker.Example) string {
-		var hit []int
-		if x.AckedAt != 0 {
-			hit = checker.Blame(ns, x.AckedAt, x.AckedAt)
-		} else {
-			for i, s := range ns {
-				if x.At >= s[0] && x.At <= s[1] {
-					hit = []int{i}
-					break
-				}
-			}
-		}
-		if len(hit) == 0 {
-			return ""
-		}
-		f := r.Faults[hit[0]]
-		return fmt.Sprintf("%s at %s", f.Target, time.Duration(spans[hit[0]][0])*time.Millisecond)
-	}
-	for k := range r.Examples {
-		for i := range r.Examples[k] {
-			r.Examples[k][i].Fault = name(r.Examples[k][i])
-		}
-	}
-	for c := range r.Claims {
-		for i := range r.Claims[c].Evidence {
-			r.Claims[c].Evidence[i].Fault = name(r.Claims[c].Evidence[i])
-		}
-	}
+	r.NameFaults(ns, func(i int) string {
+		return fmt.Sprintf("%s at %s", r.Faults[i].Target, time.Duration(spans[i][0])*time.Millisecond)
+	})
 }
 
 // mergeLatency adds every worker's whole-run histogram per series.

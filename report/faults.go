@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mqcheck/mqcheck/checker"
 )
 
 // What the renderers say about a fault, in one place so every format says
@@ -66,4 +68,39 @@ func faultAnomalies(f Fault) string {
 	a := f.Anomalies
 	return fmt.Sprintf("lost %s, duplicated %s, reordered %s, indeterminate %s", fmtN(a.Lost), fmtN(a.Duplicated),
 		fmtN(a.Reordered), fmtN(a.Indeterminate))
+}
+
+// NameFaults names, on each example and piece of evidence, the fault whose
+// span holds its time: spans are [from, to] in unix nanoseconds, name(i)
+// span i's fault. A message acked and never received is named after the
+// fault blamed for its ack time (checker.Blame), as its loss is. A run and
+// a merge of a split run's workers name them alike.
+func (r *Results) NameFaults(spans [][2]int64, name func(i int) string) {
+	label := func(x checker.Example) string {
+		var hit []int
+		if x.AckedAt != 0 {
+			hit = checker.Blame(spans, x.AckedAt, x.AckedAt)
+		} else {
+			for i, s := range spans {
+				if x.At >= s[0] && x.At <= s[1] {
+					hit = []int{i}
+					break
+				}
+			}
+		}
+		if len(hit) == 0 {
+			return ""
+		}
+		return name(hit[0])
+	}
+	for k := range r.Examples {
+		for i := range r.Examples[k] {
+			r.Examples[k][i].Fault = label(r.Examples[k][i])
+		}
+	}
+	for c := range r.Claims {
+		for i := range r.Claims[c].Evidence {
+			r.Claims[c].Evidence[i].Fault = label(r.Claims[c].Evidence[i])
+		}
+	}
 }

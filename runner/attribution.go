@@ -25,7 +25,7 @@ import (
 //     duplicate close to an edge can fall on the other side;
 //   - indeterminate: the producers' live counts at the start and end;
 //   - lost: acked messages never received, by when the broker acked them
-//     (in lostBucket buckets; ack times interpolated from every 1024th
+//     (in checker.LostBucket buckets; ack times interpolated from every 1024th
 //     message's and each producer's first and last): a message acked
 //     within a fault's span is that fault's; one acked outside every
 //     span was destroyed by the first fault that started after its ack
@@ -42,12 +42,11 @@ import (
 const (
 	recoverShare    = 0.9
 	baselineSeconds = 5
-	lostBucket      = 100 * time.Millisecond
 )
 
 // faultResults turns the windows into the report's faults with their
 // attribution. timeline rows are seconds since loadStart (row t covers
-// (t-1 s, t s]); lost[i] counts lost messages acked in the i-th lostBucket.
+// (t-1 s, t s]); lost[i] counts lost messages acked in the i-th checker.LostBucket.
 //
 // rate is the scenario's fixed rate (0: closed loop): a baseline never
 // exceeds it, so the catch-up burst after an earlier fault does not set the
@@ -67,7 +66,7 @@ func faultResults(windows []chaos.Window, loadStart time.Time, timeline []report
 		}
 		spans[i] = span{ms(w.Start), max(to, ms(w.Start))}
 	}
-	lostBy := checker.BlameLost(spanTimes(spans, func(s span) (int64, int64) { return s.from, s.to }), lost, lostBucket.Milliseconds())
+	lostBy := checker.BlameLost(spanTimes(spans, func(s span) (int64, int64) { return s.from, s.to }), lost, checker.LostBucket.Milliseconds())
 	out := make([]report.Fault, 0, len(windows))
 	for i, w := range windows {
 		f := report.Fault{Kind: w.Fault.Kind(), Target: w.Fault.Name(), Schedule: w.Schedule,
@@ -160,34 +159,10 @@ func attribute(res *report.Results, windows []chaos.Window, loadStartNS int64) {
 		}
 		return swarm.ClockNS(w.Start), swarm.ClockNS(end)
 	})
-	name := func(x checker.Example) string {
-		var hit []int
-		if x.AckedAt != 0 {
-			hit = checker.Blame(spans, x.AckedAt, x.AckedAt)
-		} else {
-			for i, s := range spans {
-				if x.At >= s[0] && x.At <= s[1] {
-					hit = []int{i}
-					break
-				}
-			}
-		}
-		if len(hit) == 0 {
-			return ""
-		}
-		w := windows[hit[0]]
+	res.NameFaults(spans, func(i int) string {
+		w := windows[i]
 		return fmt.Sprintf("%s at %s", w.Fault.Name(), time.Duration(swarm.ClockNS(w.Start)-loadStartNS).Round(time.Millisecond))
-	}
-	for k := range res.Examples {
-		for i := range res.Examples[k] {
-			res.Examples[k][i].Fault = name(res.Examples[k][i])
-		}
-	}
-	for c := range res.Claims {
-		for i := range res.Claims[c].Evidence {
-			res.Claims[c].Evidence[i].Fault = name(res.Claims[c].Evidence[i])
-		}
-	}
+	})
 }
 
 // faultChanged puts every fault's start and end in the run's notices.

@@ -120,11 +120,11 @@ func TestBacklogLostInAKillIsTheKills(t *testing.T) {
 	windows := []chaos.Window{{Planned: chaos.Planned{At: 6 * time.Second, Fault: namedFault("kill")},
 		Start: at(6000), Healed: at(6500), PublishRecovered: at(6600), DeliverRecovered: at(6600), SpanEnd: at(7600)}}
 	const buckets = 112
-	bySent, _ := c.MissingByTime(checker.Sent, t0.UnixNano(), int64(lostBucket), buckets)
+	bySent, _ := c.MissingByTime(checker.Sent, t0.UnixNano(), int64(checker.LostBucket), buckets)
 	if before := sum(bySent[:60]); before != 3000 {
 		t.Errorf("%d lost messages sent before the kill, want all 3000", before)
 	}
-	byAck, undated := c.MissingByTime(checker.Acked, t0.UnixNano(), int64(lostBucket), buckets)
+	byAck, undated := c.MissingByTime(checker.Acked, t0.UnixNano(), int64(checker.LostBucket), buckets)
 	if undated != 0 {
 		t.Errorf("%d lost messages without an ack time", undated)
 	}

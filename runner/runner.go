@@ -848,9 +848,9 @@ func (r *run) finish(sw *swarm.Swarm, faults *chaos.Runner, dr swarm.DrainResult
 	// merge blames the lost on faults.
 	if dr.Drained && len(windows) > 0 && r.o.Worker == nil {
 		// Acks come until the end of the drain: every bucket to now.
-		n := int(time.Since(r.loadStart)/lostBucket) + 2
+		n := int(time.Since(r.loadStart)/checker.LostBucket) + 2
 		_ = col.Checker(func(c *checker.Checker) error {
-			lost, _ = c.MissingByTime(checker.Acked, r.loadStartNS, int64(lostBucket), n)
+			lost, _ = c.MissingByTime(checker.Acked, r.loadStartNS, int64(checker.LostBucket), n)
 			return nil
 		})
 	}
