@@ -6,11 +6,6 @@ import (
 	"github.com/mqcheck/mqcheck/report"
 )
 
-// ClockNoteUS is the offset bound past which the merge notes that
-// end-to-end latencies across workers are uncertain (and the reports mark
-// them).
-const ClockNoteUS = report.ClockNoteUS
-
 // Offset bounds worker j's clock minus worker i's from the least one-way
 // times each way, as an NTP exchange does: ij is the least receipt time
 // on j minus send time on i (a delay plus the offset), ji the least the
@@ -68,7 +63,7 @@ func clockNote(widest int64) string {
 	switch {
 	case widest < 0:
 		return "end-to-end latency across workers: some clock offsets are unknown (two workers received none of each other's messages), so its error is not bounded"
-	case widest > ClockNoteUS:
+	case widest > report.ClockNoteUS:
 		return fmt.Sprintf("end-to-end latency across workers is uncertain by up to %.1f ms: the workers' clocks disagree within that bound (see clocks)", float64(widest)/1e3)
 	}
 	return ""
