@@ -56,7 +56,7 @@ func openBacklog(s *scenarios.Scenario, ks broker.Kinds) (*backlog, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("%s is a file: give the run directory of a produce-only run", field)
 	}
-	for _, f := range []string{"results.json", "scenario.yaml", CheckerStateFile} {
+	for _, f := range []string{"results.json", "scenario.yaml"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return nil, fmt.Errorf("%s is not an mqcheck run directory (no %s): give the directory a produce-only run wrote", field, f)
 		}
@@ -65,9 +65,16 @@ func openBacklog(s *scenarios.Scenario, ks broker.Kinds) (*backlog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
+	// Before the checker state: a run killed with SIGKILL leaves its
+	// partial results and no state, and is told as what it is.
 	switch {
 	case res.Partial || res.EndedAt == "":
 		return nil, fmt.Errorf("%s is a partial run (it was killed before it ended): what it sent is not known for sure", field)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CheckerStateFile)); err != nil {
+		return nil, fmt.Errorf("%s has no %s (what the run sent and had acked): give the directory a produce-only run wrote", field, CheckerStateFile)
+	}
+	switch {
 	case res.Error != "":
 		return nil, fmt.Errorf("%s did not end cleanly (%s): what it sent is not known for sure", field, res.Error)
 	case res.Worker != nil:

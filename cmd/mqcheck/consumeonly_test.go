@@ -215,11 +215,15 @@ func TestConsumeOnlyRefuses(t *testing.T) {
 		"--out", embedded, "--set", "duration=200ms", "-q"); code != exitPass {
 		t.Fatalf("produce-only run: exit %d\n%s\n%s", code, out, errOut)
 	}
-	// The same run, killed before it ended.
+	// The same run, killed (SIGKILL) before it ended: its partial results,
+	// and no checker state.
 	partial := filepath.Join(t.TempDir(), "partial")
 	copyRun(t, embedded, partial, func(name string, data []byte) []byte {
-		if name == "results.json" {
+		switch name {
+		case "results.json":
 			return []byte(strings.Replace(string(data), `"schema_version"`, `"partial": true, "schema_version"`, 1))
+		case "checker.state":
+			return nil
 		}
 		return data
 	})
@@ -341,7 +345,8 @@ func TestConsumeOnlyRefusesMismatch(t *testing.T) {
 	}
 }
 
-// copyRun copies a run directory's files, each through edit.
+// copyRun copies a run directory's results, scenario and checker state,
+// each through edit; a file edit returns nil for is left out.
 func copyRun(t *testing.T, from, to string, edit func(name string, data []byte) []byte) {
 	t.Helper()
 	if err := os.MkdirAll(to, 0o755); err != nil {
@@ -352,7 +357,11 @@ func copyRun(t *testing.T, from, to string, edit func(name string, data []byte) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(to, name), edit(name, data), 0o644); err != nil {
+		data = edit(name, data)
+		if data == nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(to, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
