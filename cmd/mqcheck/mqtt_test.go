@@ -87,14 +87,16 @@ func TestMQTTQoS1Crash(t *testing.T) {
 				}
 				code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos1-crash", "3s", "{qos: 1}", "500/s", "mqtt-qos1, exactly-once",
 					"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target="+target, "broker.mqtt.version="+version)
-				// paho.mqtt.golang writes acknowledgments from a goroutine of
-				// its own: one the handler had finished before the crash may
-				// not have reached the socket yet, and comes again too (2
-				// duplicates seen once in ten runs, loaded).
-				maxDup := uint64(1)
-				if version == "3.1.1" {
-					maxDup = 3
-				}
+				// An acknowledgment of a message handled just before the
+				// crash may never reach the broker, which then sends that
+				// message again too, flagged DUP: paho.mqtt.golang (3.1.1)
+				// writes acknowledgments from a goroutine of its own (2
+				// duplicates seen once in ten runs, loaded), and with
+				// paho.golang (5) a PUBACK already written can be dropped
+				// when the crash closes a connection that still holds
+				// unread deliveries (2 duplicates, both flagged, once in a
+				// full CI run). Still none lost, every copy flagged.
+				const maxDup = 3
 				checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", maxDup)
 				// 2 producers, the consumer and the one that replaced it.
 				checkConnections(t, res, 4, false)
