@@ -191,8 +191,25 @@ func TestWorkersProcessesKafkaRestart(t *testing.T) {
 		}
 		return m
 	}
-	if got, want := verdicts(r), verdicts(one); fmt.Sprint(got) != fmt.Sprint(want) || r.Verdict != one.Verdict {
-		t.Errorf("merged verdict %s %v, single process %s %v", r.Verdict, got, one.Verdict, want)
+	// Whether the restart's rebalance re-reads anything (duplicates, so
+	// at-most-once fails) is the broker's chance, in either run alike: 0
+	// merged duplicates was seen once in a full CI run beside 587 single.
+	// So at-most-once must follow each run's own duplicates, and the
+	// other claims, which the restart must not change, equal the single
+	// process's.
+	got, want := verdicts(r), verdicts(one)
+	for _, x := range []struct {
+		r   *report.Results
+		got map[string]string
+	}{{r, got}, {one, want}} {
+		if v := map[bool]string{true: checker.Fail, false: checker.Pass}[x.r.Counts.Duplicated > 0]; x.got["at-most-once"] != v {
+			t.Errorf("at-most-once %s with %d duplicated", x.got["at-most-once"], x.r.Counts.Duplicated)
+		}
+	}
+	delete(got, "at-most-once")
+	delete(want, "at-most-once")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("merged verdicts %v, single process %v", got, want)
 	}
 	if one.Counts.Lost != 0 || c.Lost != 0 {
 		t.Errorf("lost: merged %d, single %d: the restart keeps every record (data dir)", c.Lost, one.Counts.Lost)
