@@ -387,9 +387,12 @@ func TestMQTTMixedQoSReset(t *testing.T) {
 		t.Errorf("sent %d (%d at QoS 0, %d at QoS 1), acked %d (%d + %d): want 4000 split in halves",
 			c.Sent, c0.Sent, c1.Sent, c.Acked, c0.Acked, c1.Acked)
 	}
-	if c0.Lost == 0 || c0.Lost != c.Lost || c1.Lost != 0 || c0.Duplicated != 0 || c1.Unique != c1.Acked {
+	// A QoS 1 message whose PUBACK the reset took is unacked but may
+	// still arrive (1225 received of 1206 acked in a CI run): every acked
+	// one must.
+	if c0.Lost == 0 || c0.Lost != c.Lost || c1.Lost != 0 || c0.Duplicated != 0 || c1.Unique < c1.Acked {
 		t.Errorf("lost %d at QoS 0 (%d duplicated), %d at QoS 1 (%d of %d acked received), run %d: "+
-			"want some lost at QoS 0, none twice, none lost at QoS 1",
+			"want some lost at QoS 0, none twice, none lost at QoS 1 (every acked one received)",
 			c0.Lost, c0.Duplicated, c1.Lost, c1.Unique, c1.Acked, c.Lost)
 	}
 }
