@@ -106,6 +106,31 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline, now int64, intr <
 	return m, false
 }
 
+// tryGet returns a free message, or nil when all are in flight, without
+// waiting (a lane's send: see lane.go).
+func (p *msgPool) tryGet() *broker.Message {
+	if len(p.local) == 0 {
+		p.mu.Lock()
+		if len(p.shared) > 0 {
+			p.local, p.shared = p.shared, p.local[:0]
+			p.mu.Unlock()
+			p.shrink()
+		} else {
+			p.mu.Unlock()
+			if p.made >= p.size {
+				return nil
+			}
+			p.made++
+			p.took()
+			return p.newMsg()
+		}
+	}
+	m := p.local[len(p.local)-1]
+	p.local = p.local[:len(p.local)-1]
+	p.took()
+	return m
+}
+
 // took counts a message taken, and the most out at once.
 func (p *msgPool) took() {
 	p.taken++

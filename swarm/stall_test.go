@@ -33,13 +33,15 @@ type stallRun struct {
 }
 
 // produceStalled runs the 2s load at 1000/s on a virtual clock against a
-// driver that stalls as scripted, with window messages in flight at most.
-func produceStalled(ctx context.Context, t *testing.T, window int, stalls ...swarmtest.Stall) *swarm.Swarm {
+// driver that stalls as scripted, with window messages in flight at most,
+// on a lane (lanes 1: the producer goes alone once its window is full)
+// or alone from the start (-1): the same latencies to the microsecond.
+func produceStalled(ctx context.Context, t *testing.T, window, lanes int, stalls ...swarmtest.Stall) *swarm.Swarm {
 	t.Helper()
 	clock := swarmtest.NewClock(t0)
 	drv := swarmtest.NewDriver(clock, stalls...)
 	sw := swarm.New(swarm.Config{RunID: 1, Seed: 1, Producers: 1, Consumers: 1, Rate: rate, Duration: loadD,
-		MessageSize: 64, MaxInFlight: window, Clock: clock, FlushTimeout: time.Second}, drv, nil)
+		MessageSize: 64, MaxInFlight: window, Clock: clock, FlushTimeout: time.Second, Lanes: lanes}, drv, nil)
 	if err := sw.StartConsumers(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +52,11 @@ func produceStalled(ctx context.Context, t *testing.T, window int, stalls ...swa
 	return sw
 }
 
-func runStalled(t *testing.T, window int, stalls ...swarmtest.Stall) stallRun {
+func runStalled(t *testing.T, window, lanes int, stalls ...swarmtest.Stall) stallRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sw := produceStalled(ctx, t, window, stalls...)
+	sw := produceStalled(ctx, t, window, lanes, stalls...)
 	dr := sw.Drain(ctx, 10*time.Second, 0)
 	sw.Close()
 	if !dr.Drained {
@@ -110,27 +112,36 @@ func checkPercentile(t *testing.T, name string, h *hdrhistogram.Histogram, q flo
 	}
 }
 
+// forEachLanes runs f with the producer alone (lanes -1) and on a lane (1).
+func forEachLanes(t *testing.T, f func(t *testing.T, lanes int)) {
+	for _, lanes := range []int{-1, 1} {
+		t.Run(map[int]string{-1: "alone", 1: "lane"}[lanes], func(t *testing.T) { f(t, lanes) })
+	}
+}
+
 // TestMidRunStall: acks and deliveries stall from 0.5s to 1.7s of a 2s load
 // at 1000/s. The 1,200 messages due in the stall are sent on time (the
 // window holds them all) and acked and received at 1.7s: latencies 1ms to
 // 1.2s; the other 800 take no time at all.
 func TestMidRunStall(t *testing.T) {
-	r := runStalled(t, 5000, swarmtest.Stall{From: t0 + 500*ms, To: t0 + 1700*ms})
-	if r.totals.Sent != 2000 || r.totals.Acked != 2000 || r.totals.NotSent != 0 {
-		t.Fatalf("sent %d, acked %d, not sent %d; want 2000, 2000, 0", r.totals.Sent, r.totals.Acked, r.totals.NotSent)
-	}
-	implied := []valueRun{{800, 0, 0}, {1200, 1000, 1_200_000}}
-	for _, s := range []swarm.Series{swarm.Publish, swarm.PublishAcked, swarm.EndToEnd} {
-		for _, q := range []float64{50, 90, 99, 99.9} {
-			checkPercentile(t, s.String(), r.lat[s], q, implied)
+	forEachLanes(t, func(t *testing.T, lanes int) {
+		r := runStalled(t, 5000, lanes, swarmtest.Stall{From: t0 + 500*ms, To: t0 + 1700*ms})
+		if r.totals.Sent != 2000 || r.totals.Acked != 2000 || r.totals.NotSent != 0 {
+			t.Fatalf("sent %d, acked %d, not sent %d; want 2000, 2000, 0", r.totals.Sent, r.totals.Acked, r.totals.NotSent)
 		}
-	}
-	// The broker cost, from the actual send, is the same here: every send
-	// was on time.
-	checkPercentile(t, "send_to_ack", r.lat[swarm.SendToAck], 99, implied)
-	if r.res.Verdict() != checker.Pass {
-		t.Errorf("verdict %s, want pass: nothing was lost", r.res.Verdict())
-	}
+		implied := []valueRun{{800, 0, 0}, {1200, 1000, 1_200_000}}
+		for _, s := range []swarm.Series{swarm.Publish, swarm.PublishAcked, swarm.EndToEnd} {
+			for _, q := range []float64{50, 90, 99, 99.9} {
+				checkPercentile(t, s.String(), r.lat[s], q, implied)
+			}
+		}
+		// The broker cost, from the actual send, is the same here: every send
+		// was on time.
+		checkPercentile(t, "send_to_ack", r.lat[swarm.SendToAck], 99, implied)
+		if r.res.Verdict() != checker.Pass {
+			t.Errorf("verdict %s, want pass: nothing was lost", r.res.Verdict())
+		}
+	})
 }
 
 // TestEndOfRunStall: the stall starts at 0.8s and outlasts the 2s load
@@ -140,47 +151,51 @@ func TestMidRunStall(t *testing.T) {
 // load (1ms to 1.1s). Before, the loop stopped at the end and forgot them:
 // publish p50 was the unstalled messages' ~0.
 func TestEndOfRunStall(t *testing.T) {
-	r := runStalled(t, 100, swarmtest.Stall{From: t0 + 800*ms, To: t0 + 2500*ms})
-	if r.totals.Sent != 900 || r.totals.Acked != 900 || r.totals.NotSent != 1100 {
-		t.Fatalf("sent %d, acked %d, not sent %d; want 900, 900, 1100", r.totals.Sent, r.totals.Acked, r.totals.NotSent)
-	}
-	if r.res.Counts.NotSent != 1100 {
-		t.Errorf("counts.not_sent %d, want 1100", r.res.Counts.NotSent)
-	}
-	acked := []valueRun{{800, 0, 0}, {100, 1_601_000, 1_700_000}}
-	notSent := []valueRun{{1100, 1000, 1_100_000}}
-	every := []valueRun{{800, 0, 0}, {1100, 1000, 1_100_000}, {100, 1_601_000, 1_700_000}}
-	for _, q := range []float64{50, 90, 99, 99.9} {
-		checkPercentile(t, "publish", r.lat[swarm.Publish], q, every)
-		checkPercentile(t, "publish_acked", r.lat[swarm.PublishAcked], q, acked)
-		checkPercentile(t, "publish_not_sent", r.lat[swarm.PublishNotSent], q, notSent)
-		checkPercentile(t, "end_to_end", r.lat[swarm.EndToEnd], q, acked)
-	}
-	// The load's true length: the producer stopped at the planned end.
-	if got := time.Duration(r.span[1] - r.span[0]); got != loadD {
-		t.Errorf("load span %v, want %v", got, loadD)
-	}
+	forEachLanes(t, func(t *testing.T, lanes int) {
+		r := runStalled(t, 100, lanes, swarmtest.Stall{From: t0 + 800*ms, To: t0 + 2500*ms})
+		if r.totals.Sent != 900 || r.totals.Acked != 900 || r.totals.NotSent != 1100 {
+			t.Fatalf("sent %d, acked %d, not sent %d; want 900, 900, 1100", r.totals.Sent, r.totals.Acked, r.totals.NotSent)
+		}
+		if r.res.Counts.NotSent != 1100 {
+			t.Errorf("counts.not_sent %d, want 1100", r.res.Counts.NotSent)
+		}
+		acked := []valueRun{{800, 0, 0}, {100, 1_601_000, 1_700_000}}
+		notSent := []valueRun{{1100, 1000, 1_100_000}}
+		every := []valueRun{{800, 0, 0}, {1100, 1000, 1_100_000}, {100, 1_601_000, 1_700_000}}
+		for _, q := range []float64{50, 90, 99, 99.9} {
+			checkPercentile(t, "publish", r.lat[swarm.Publish], q, every)
+			checkPercentile(t, "publish_acked", r.lat[swarm.PublishAcked], q, acked)
+			checkPercentile(t, "publish_not_sent", r.lat[swarm.PublishNotSent], q, notSent)
+			checkPercentile(t, "end_to_end", r.lat[swarm.EndToEnd], q, acked)
+		}
+		// The load's true length: the producer stopped at the planned end.
+		if got := time.Duration(r.span[1] - r.span[0]); got != loadD {
+			t.Errorf("load span %v, want %v", got, loadD)
+		}
+	})
 }
 
 // TestNeverEndingStall: a stall from 1.5s that never ends: the window's
 // messages come back indeterminate at the close, and their latency is in
 // the headline and in publish_indeterminate, not silently left out.
 func TestNeverEndingStall(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sw := produceStalled(ctx, t, 50, swarmtest.Stall{From: t0 + 1500*ms})
-	sw.Close()
-	tot, lat := sw.Collector().Totals(), sw.Collector().Latency()
-	if tot.Indeterminate != 50 || tot.NotSent != 450 || tot.Acked != 1500 {
-		t.Fatalf("acked %d, indeterminate %d, not sent %d; want 1500, 50, 450", tot.Acked, tot.Indeterminate, tot.NotSent)
-	}
-	// Sent at 1.5-1.549s, given up when the producer closed at the end
-	// of the load (the virtual clock stands still at 2s): 451ms to 500ms.
-	checkPercentile(t, "publish_indeterminate", lat[swarm.PublishIndeterminate], 50, []valueRun{{50, 451_000, 500_000}})
-	every := []valueRun{{1500, 0, 0}, {450, 1000, 450_000}, {50, 451_000, 500_000}}
-	for _, q := range []float64{50, 90, 99} {
-		checkPercentile(t, "publish", lat[swarm.Publish], q, every)
-	}
+	forEachLanes(t, func(t *testing.T, lanes int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sw := produceStalled(ctx, t, 50, lanes, swarmtest.Stall{From: t0 + 1500*ms})
+		sw.Close()
+		tot, lat := sw.Collector().Totals(), sw.Collector().Latency()
+		if tot.Indeterminate != 50 || tot.NotSent != 450 || tot.Acked != 1500 {
+			t.Fatalf("acked %d, indeterminate %d, not sent %d; want 1500, 50, 450", tot.Acked, tot.Indeterminate, tot.NotSent)
+		}
+		// Sent at 1.5-1.549s, given up when the producer closed at the end
+		// of the load (the virtual clock stands still at 2s): 451ms to 500ms.
+		checkPercentile(t, "publish_indeterminate", lat[swarm.PublishIndeterminate], 50, []valueRun{{50, 451_000, 500_000}})
+		every := []valueRun{{1500, 0, 0}, {450, 1000, 450_000}, {50, 451_000, 500_000}}
+		for _, q := range []float64{50, 90, 99} {
+			checkPercentile(t, "publish", lat[swarm.Publish], q, every)
+		}
+	})
 }
 
 // TestSettleSeesALateDuplicate: every message arrives, then, 300ms later,

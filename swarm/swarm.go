@@ -60,6 +60,10 @@ type Config struct {
 	// waiting for a stalled broker): what has no outcome yet completes as
 	// indeterminate.
 	Abort <-chan struct{}
+	// Lanes is how many goroutines make a paced load's sends (see
+	// lane.go): 0 picks (none below 64 producers), -1 none, so that each
+	// producer runs alone (tests run both).
+	Lanes int
 	// Share, when set, makes this swarm one worker of a run split across
 	// several (mqcheck run --worker I/N): Producers and Consumers are
 	// then this worker's part, numbered within the whole run.
@@ -214,6 +218,19 @@ type Swarm struct {
 	proc     procStats
 	load     loadSpan
 	prepared bool // Prepare ran (the run's goroutine only)
+	// outs are the batches of outcomes a fleet's producers share, handed
+	// over once every producer finished (nil: each has its own).
+	outs []*outcomes
+}
+
+// addOutcomes hands the collector the shared batches of outcomes, once
+// every producer finished.
+func (s *Swarm) addOutcomes() {
+	for _, o := range s.outs {
+		s.col.add(o.b)
+		o.b = nil
+	}
+	s.outs = nil
 }
 
 // loadSpan is when the load starts and ends on the swarm's clock. The end
@@ -348,12 +365,18 @@ func (s *Swarm) Prepare(ctx context.Context) error {
 	}
 	s.prepared = true
 	var ps []*producer
+	s.outs = sharedOutcomes(s.cfg.Producers, s.col)
 	for i := range s.cfg.Producers {
-		p, err := newProducer(ctx, s.cfg.producerID(i), &s.cfg, s.drv, s.col, s.notify)
+		var out *outcomes
+		if s.outs != nil {
+			out = s.outs[i%len(s.outs)]
+		}
+		p, err := newProducer(ctx, s.cfg.producerID(i), &s.cfg, s.drv, s.col, s.notify, out)
 		if err != nil {
 			for _, q := range ps {
 				q.finish(time.Second)
 			}
+			s.addOutcomes()
 			s.prodOnce.Do(func() { close(s.produced) })
 			return err
 		}
@@ -382,15 +405,20 @@ func (s *Swarm) ProduceFrom(ctx context.Context, start int64) error {
 	s.mu.Lock()
 	ps := s.producers
 	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.run(ctx, &s.load, s.cfg.FlushTimeout)
-		}()
+	if lanes := laneCount(len(ps), s.cfg.Lanes); s.cfg.Pacer != nil && lanes > 0 {
+		runLanes(ctx, ps, lanes, &s.load, s.cfg.FlushTimeout)
+	} else {
+		var wg sync.WaitGroup
+		for _, p := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.run(ctx, &s.load, s.cfg.FlushTimeout)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	s.addOutcomes()
 	var errs []error
 	for _, p := range ps {
 		if p.err != nil {

@@ -59,6 +59,13 @@ type Broker struct {
 	// room is closed (and cleared) when publishes may go on; nil when
 	// nobody waits.
 	room chan struct{}
+
+	// ready is the producers with completions to make, each at most once,
+	// taken by up to completers goroutines (completing: how many run
+	// now); under cmu, which is taken after a producer's mu, never before.
+	cmu        sync.Mutex
+	ready      []*producer
+	completing int
 }
 
 var (
@@ -220,7 +227,9 @@ func (b *Broker) NewProducer(ctx context.Context, o broker.ProducerOptions) (bro
 		return nil, fmt.Errorf("memory broker: new producer %d: %w", o.ID, errBrokerClosed)
 	}
 	b.producers = append(b.producers, p)
-	go p.complete()
+	if p.latency > 0 {
+		go p.complete()
+	}
 	return p, nil
 }
 

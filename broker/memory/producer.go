@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -44,7 +45,11 @@ type producer struct {
 
 	wake   chan struct{} // room for one signal: the queue became non-empty
 	stop   chan struct{} // closed by Close
-	exited chan struct{} // closed when the completion goroutine is done
+	exited chan struct{} // closed when the last completion is made after Close
+
+	// completing says a completer has the producer (see schedule); exited
+	// says exited was closed. Under mu.
+	completing, exitedClosed bool
 
 	mu     sync.Mutex
 	closed bool
@@ -97,7 +102,13 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 	}
 	p.queue = append(p.queue, pending{m: m, v: v, due: due})
 	p.inflight++
-	if len(p.queue) == 1 {
+	switch {
+	case p.latency == 0:
+		if !p.completing {
+			p.completing = true
+			p.b.schedule(p)
+		}
+	case len(p.queue) == 1:
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -152,11 +163,111 @@ func (p *producer) copyPayload(src []byte) []byte {
 	return p.slab[off : off+n : off+n]
 }
 
-// complete runs on the producer's completion goroutine: one per producer
-// rather than one per message, and the reason OnComplete calls of a
-// producer never overlap.
+// Completions are made by a few goroutines shared by every producer of
+// the broker (completers), or, with an ack latency, by a goroutine of the
+// producer's own, which sleeps until each confirm is due. A goroutine per
+// producer woken for each message cost 1,000 paced producers twice the
+// CPU per message of one (the runtime's scheduler); a completer drains
+// what each producer has queued, producer after producer, and the
+// OnComplete calls of one producer never overlap because the producer is
+// with one completer at a time (completing).
+
+// completers bounds the goroutines that make completions.
+var completers = max(2, runtime.GOMAXPROCS(0))
+
+// schedule queues p for a completer, starting one if fewer run than
+// completers. Called with p.mu held and p.completing just set.
+func (b *Broker) schedule(p *producer) {
+	b.cmu.Lock()
+	b.ready = append(b.ready, p)
+	start := b.completing < completers
+	if start {
+		b.completing++
+	}
+	b.cmu.Unlock()
+	if start {
+		go b.complete()
+	}
+}
+
+// complete makes the queued producers' completions until none is queued.
+func (b *Broker) complete() {
+	for {
+		b.cmu.Lock()
+		if len(b.ready) == 0 {
+			b.completing--
+			b.cmu.Unlock()
+			return
+		}
+		p := b.ready[0]
+		b.ready[0] = nil
+		b.ready = b.ready[1:]
+		b.cmu.Unlock()
+		p.completeQueued()
+	}
+}
+
+// completeQueued makes the completions p has queued, on a completer, then
+// queues p again if more came meanwhile (behind the other producers
+// queued), or lets it go.
+func (p *producer) completeQueued() {
+	batch, closing := p.take()
+	for i := range batch {
+		p.report(&batch[i], closing)
+	}
+	p.made(batch, true)
+}
+
+// take takes the queued completions, and whether the producer is closing
+// (they are then completed as indeterminate).
+func (p *producer) take() ([]pending, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	batch := p.queue
+	p.queue = p.spare[:0]
+	return batch, p.closed
+}
+
+// made counts batch's completions as made; true when they were the last
+// after Close (exited is then closed). On a completer (shared), it queues
+// p again if more came meanwhile, behind the other producers queued, or
+// lets p go.
+func (p *producer) made(batch []pending, shared bool) bool {
+	clear(batch) // drop the *Message references: the swarm reuses them
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.spare = batch[:0]
+	p.inflight -= len(batch)
+	if p.inflight == 0 && p.drained != nil {
+		close(p.drained)
+		p.drained = nil
+	}
+	if p.closed && len(p.queue) == 0 {
+		p.closeExited()
+		return true
+	}
+	if shared {
+		if len(p.queue) > 0 {
+			p.b.schedule(p)
+		} else {
+			p.completing = false
+		}
+	}
+	return false
+}
+
+// closeExited closes exited once. Called with p.mu held.
+func (p *producer) closeExited() {
+	if !p.exitedClosed {
+		p.exitedClosed = true
+		close(p.exited)
+	}
+}
+
+// complete runs on the producer's own completion goroutine (with an ack
+// latency): one per producer rather than one per message, sleeping until
+// each confirm is due.
 func (p *producer) complete() {
-	defer close(p.exited)
 	var timer *time.Timer
 	for {
 		p.mu.Lock()
@@ -168,11 +279,8 @@ func (p *producer) complete() {
 			}
 			p.mu.Lock()
 		}
-		batch := p.queue
-		p.queue = p.spare[:0]
-		closing := p.closed
 		p.mu.Unlock()
-
+		batch, closing := p.take()
 		for i := range batch {
 			pd := &batch[i]
 			if !closing && pd.due > 0 {
@@ -183,18 +291,7 @@ func (p *producer) complete() {
 			}
 			p.report(pd, closing)
 		}
-		clear(batch) // drop the *Message references: the swarm reuses them
-
-		p.mu.Lock()
-		p.spare = batch[:0]
-		p.inflight -= len(batch)
-		if p.inflight == 0 && p.drained != nil {
-			close(p.drained)
-			p.drained = nil
-		}
-		exit := p.closed && len(p.queue) == 0
-		p.mu.Unlock()
-		if exit {
+		if p.made(batch, false) {
 			if timer != nil {
 				timer.Stop()
 			}
@@ -283,6 +380,16 @@ func (p *producer) shutdown() {
 	}
 	p.closed = true
 	close(p.stop)
+	if p.latency == 0 && !p.completing {
+		// No completer has it: complete what is queued as
+		// indeterminate, or say it is done.
+		if len(p.queue) > 0 {
+			p.completing = true
+			p.b.schedule(p)
+		} else {
+			p.closeExited()
+		}
+	}
 	p.mu.Unlock()
 
 	b := p.b

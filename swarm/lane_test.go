@@ -1,0 +1,177 @@
+package swarm
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/mqcheck/mqcheck/broker/memory"
+	"github.com/mqcheck/mqcheck/checker"
+	"github.com/mqcheck/mqcheck/units"
+)
+
+// fleetConfig is a fleet: 200 producers at 4000/s in total for a second
+// (20 messages each), which lanes drive unless lanes says otherwise.
+func fleetConfig(lanes, window int) Config {
+	return Config{RunID: 7, Seed: 3, Producers: 200, Consumers: 2, Subscriptions: 1, Rate: 4000,
+		Duration: time.Second, MessageSize: 64, MaxInFlight: window, Lanes: lanes}
+}
+
+// TestFleetKnownAnswer: a fleet's known answer on lanes, on lanes whose
+// producers all go alone (each window of 1 is still in flight when its
+// next send is due: a 60 ms ack latency at a send every 50 ms), and with
+// every producer alone from the start: the checker counts the injected
+// drops, duplicates and reorders exactly, and every intended send is made,
+// but where the window cannot keep up (one send per 60 ms): those not made
+// are counted not sent.
+func TestFleetKnownAnswer(t *testing.T) {
+	faults := memory.Faults{Window: 500, Drop: 7, Duplicate: 5, Reorder: 6}
+	for _, tc := range []struct {
+		name          string
+		lanes, window int
+		ackLatency    time.Duration
+	}{
+		{"lanes", 0, 1000, 0},
+		{"lanes, each window full", 0, 1, 60 * time.Millisecond},
+		{"two lanes forced", 2, 1000, 0},
+		{"alone", -1, 1000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.Config{Partitions: 4, Faults: faults, AckLatency: units.Duration(tc.ackLatency)}
+			res := runMemory(t, fleetConfig(tc.lanes, tc.window), mem, 11)
+			c := res.Counts
+			sent := uint64(4000)
+			if tc.window == 1 {
+				// About 17 sends of each producer's 20 fit in the second.
+				sent = c.Sent
+				if c.Sent+c.NotSent != 4000 || c.NotSent < 400 || c.NotSent > 1200 {
+					t.Errorf("sent %d, not sent %d: want 4000 intended, 400-1200 of them not sent", c.Sent, c.NotSent)
+				}
+			}
+			want := checker.Counts{Sent: sent, Acked: sent, Lost: 7, Duplicated: 5, Reordered: 6,
+				Unique: sent - 7, Received: sent - 7 + 5}
+			got := checker.Counts{Sent: c.Sent, Acked: c.Acked, Lost: c.Lost, Duplicated: c.Duplicated,
+				Reordered: c.Reordered, Unique: c.Unique, Received: c.Received}
+			if got != want || c.Unexpected != 0 || c.Corrupted != 0 || c.Indeterminate != 0 {
+				t.Errorf("counts\n got %+v\nwant %+v", c, want)
+			}
+		})
+	}
+}
+
+// TestLanesEndLoad: a load ended early (find-max found its answer) makes,
+// on lanes as alone, exactly the sends due before the new end, late if
+// need be, and none after it.
+func TestLanesEndLoad(t *testing.T) {
+	for _, lanes := range []int{0, -1} {
+		b, err := memory.New(memory.Config{}, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cfg := fleetConfig(lanes, 1000)
+		cfg.Duration = 3 * time.Second
+		sw := New(cfg, b, nil)
+		if err := sw.StartConsumers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(700 * time.Millisecond)
+			sw.EndLoad()
+		}()
+		if err := sw.Produce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		dr := sw.Drain(ctx, 30*time.Second, 100*time.Millisecond)
+		sw.Close()
+		_ = b.Close(ctx)
+		cancel()
+		if !dr.Drained {
+			t.Fatalf("lanes %d: drain: %s", lanes, dr.Reason)
+		}
+		due := sw.cfg.Pacer.Hits(time.Duration(sw.load.end.Load() - sw.load.start.Load()))
+		tot := sw.Collector().Totals()
+		if tot.Sent != due || tot.NotSent != 0 || tot.Received != due {
+			t.Errorf("lanes %d: sent %d, not sent %d, received %d: want the %d due before the end sent and received",
+				lanes, tot.Sent, tot.NotSent, tot.Received, due)
+		}
+		if due < 2000 || due > 3000 {
+			t.Errorf("lanes %d: %d sends due before the end at 0.7 s of 4000/s", lanes, due)
+		}
+	}
+}
+
+// TestLanesCanceled: a run canceled mid-load counts what it did not send
+// as not sent, on lanes as alone: every send due before the cancel is
+// sent or counted, and none long after it.
+func TestLanesCanceled(t *testing.T) {
+	for _, lanes := range []int{0, -1} {
+		b, err := memory.New(memory.Config{}, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		load, stop := context.WithCancel(ctx)
+		sw := New(fleetConfig(lanes, 1000), b, nil)
+		if err := sw.StartConsumers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		start := sw.clock.Now()
+		var stopAt int64
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			stopAt = sw.clock.Now()
+			stop()
+		}()
+		_ = sw.ProduceFrom(load, start)
+		returned := sw.clock.Now()
+		sw.Drain(ctx, 10*time.Second, 100*time.Millisecond)
+		sw.Close()
+		_ = b.Close(ctx)
+		cancel()
+		p := sw.cfg.Pacer
+		lo, hi := p.Hits(time.Duration(stopAt-start)), p.Hits(time.Duration(returned-start))
+		tot := sw.Collector().Totals()
+		if n := tot.Sent + tot.NotSent; n < lo || n > hi || tot.NotSent == 0 {
+			t.Errorf("lanes %d: sent %d + not sent %d = %d: want between %d (due by the cancel) and %d (by the return), some not sent",
+				lanes, tot.Sent, tot.NotSent, n, lo, hi)
+		}
+	}
+}
+
+// TestLanesCrashProducer: a producer driven by a lane crashes when asked
+// (it goes on alone, from its next send), and the fleet's run loses
+// nothing acked.
+func TestLanesCrashProducer(t *testing.T) {
+	b, err := memory.New(memory.Config{Partitions: 2}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	defer func() { _ = b.Close(ctx) }()
+	sw := New(fleetConfig(0, 1000), b, nil)
+	if err := sw.StartConsumers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	crashed := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		crashed <- sw.CrashProducer(ctx, 17)
+	}()
+	if err := sw.Produce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-crashed; err != nil {
+		t.Fatalf("crash: %v", err)
+	}
+	if dr := sw.Drain(ctx, 30*time.Second, 100*time.Millisecond); !dr.Drained {
+		t.Fatalf("drain: %s", dr.Reason)
+	}
+	sw.Close()
+	c := sw.Collector().Finalize(checker.Options{Drained: true, Claims: allClaims}).Counts
+	if c.Sent != 4000 || c.Lost != 0 || c.Unique != 4000 || c.Acked+c.Indeterminate != 4000 {
+		t.Errorf("counts %+v: want 4000 sent and received once each, none lost", c)
+	}
+}
