@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -69,17 +70,17 @@ type outcomes struct {
 	max    int // outcomes the batch holds before it is handed over
 }
 
-// outcomeSharing is how many producers of a fleet (fleetProducers or
-// more) share a batch of outcomes.
-const outcomeSharing = 64
-
-// sharedOutcomes returns the batches a fleet of n producers shares, producer
-// i recording into the (i mod len)-th; nil when n is no fleet.
+// sharedOutcomes returns the batches a fleet of n producers (fleetProducers
+// or more) shares, producer i recording into the (i mod len)-th; nil when
+// n is no fleet. Two a core: few enough that each fills whole batches
+// (the collector hands back a batch that size, instead of one that grows
+// again), and enough that completions on different cores seldom wait for
+// one another.
 func sharedOutcomes(n int, col *Collector) []*outcomes {
 	if n < fleetProducers {
 		return nil
 	}
-	outs := make([]*outcomes, (n+outcomeSharing-1)/outcomeSharing)
+	outs := make([]*outcomes, 2*runtime.GOMAXPROCS(0))
 	for i := range outs {
 		outs[i] = &outcomes{shared: true, b: col.getBatch(), max: batchSize}
 	}
