@@ -206,6 +206,17 @@ type PayloadCopier interface {
 	CopiesPayload() bool
 }
 
+// PublishWaiter is an optional capability of a Producer whose Publish
+// waits for the broker in the normal course (a round trip: a
+// transaction's commit), not only when its client's buffers are full or
+// the broker is away. The swarm makes a fleet's paced sends from a few
+// goroutines, each for many producers, and one Publish that waits holds
+// the others' sends back: a producer that says PublishWaits gets a
+// goroutine of its own.
+type PublishWaiter interface {
+	PublishWaits() bool
+}
+
 // Consumer delivers messages to a Handler until its context ends.
 type Consumer interface {
 	// Run blocks, calling h for each delivery (never concurrently for one

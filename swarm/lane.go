@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/mqcheck/mqcheck/broker"
 )
 
 // A lane is one goroutine that makes the paced sends of many producers,
@@ -30,7 +32,7 @@ import (
 // (sharedOutcomes). laneProducers is the most a lane drives.
 const (
 	fleetProducers = 64
-	laneProducers  = 256
+	laneProducers  = 1000
 )
 
 // laneCount is how many lanes drive n paced producers (0: none); set is
@@ -47,14 +49,27 @@ func laneCount(n, set int) int {
 	return max(runtime.GOMAXPROCS(0), (n+laneProducers-1)/laneProducers)
 }
 
-// runLanes runs ps's loads on lanes, producer i on lane i mod lanes, and
+// runLanes runs ps's loads on lanes, producer i on lane i mod lanes
+// (a producer whose Publish waits, broker.PublishWaiter, alone), and
 // returns once every producer has finished (flushed and closed).
 func runLanes(ctx context.Context, ps []*producer, lanes int, load *loadSpan, flushTimeout time.Duration) {
 	var wg sync.WaitGroup
+	laned := make([]*producer, 0, len(ps))
+	for _, p := range ps {
+		if w, ok := p.drv.(broker.PublishWaiter); ok && w.PublishWaits() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.run(ctx, load, flushTimeout)
+			}()
+			continue
+		}
+		laned = append(laned, p)
+	}
 	for l := range lanes {
 		var mine []*producer
-		for i := l; i < len(ps); i += lanes {
-			mine = append(mine, ps[i])
+		for i := l; i < len(laned); i += lanes {
+			mine = append(mine, laned[i])
 		}
 		wg.Add(1)
 		go func() {

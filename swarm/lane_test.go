@@ -1,10 +1,14 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/units"
@@ -173,5 +177,72 @@ func TestLanesCrashProducer(t *testing.T) {
 	c := sw.Collector().Finalize(checker.Options{Drained: true, Claims: allClaims}).Counts
 	if c.Sent != 4000 || c.Lost != 0 || c.Unique != 4000 || c.Acked+c.Indeterminate != 4000 {
 		t.Errorf("counts %+v: want 4000 sent and received once each, none lost", c)
+	}
+}
+
+// stackDriver is the memory broker with producers that note whether each
+// Publish came from a lane (by the caller's stack) and say PublishWaits
+// as waits.
+type stackDriver struct {
+	broker.Driver
+	waits        bool
+	laned, onOwn atomic.Int64
+}
+
+type stackProducer struct {
+	broker.Producer
+	d *stackDriver
+}
+
+func (d *stackDriver) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	p, err := d.Driver.NewProducer(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &stackProducer{Producer: p, d: d}, nil
+}
+
+func (p *stackProducer) PublishWaits() bool { return p.d.waits }
+
+func (p *stackProducer) Publish(ctx context.Context, m *broker.Message) error {
+	buf := make([]byte, 8<<10)
+	if bytes.Contains(buf[:runtime.Stack(buf, false)], []byte("swarm.runLane(")) {
+		p.d.laned.Add(1)
+	} else {
+		p.d.onOwn.Add(1)
+	}
+	return p.Producer.Publish(ctx, m)
+}
+
+// TestPublishWaiterRunsAlone: a fleet's sends are made on lanes, but a
+// producer whose Publish waits for the broker (broker.PublishWaiter: a
+// transaction's commit) makes its own, so that it never holds the lane's
+// other producers back.
+func TestPublishWaiterRunsAlone(t *testing.T) {
+	for _, waits := range []bool{false, true} {
+		b, err := memory.New(memory.Config{}, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &stackDriver{Driver: b, waits: waits}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cfg := fleetConfig(0, 1000)
+		cfg.Duration = 300 * time.Millisecond
+		sw := New(cfg, d, nil)
+		if err := sw.StartConsumers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Produce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sw.Drain(ctx, 10*time.Second, 0)
+		sw.Close()
+		_ = b.Close(ctx)
+		cancel()
+		laned, own := d.laned.Load(), d.onOwn.Load()
+		if waits && (laned != 0 || own != 1200) || !waits && (laned != 1200 || own != 0) {
+			t.Errorf("PublishWaits %v: %d publishes from lanes, %d from producers' own goroutines; want all 1,200 from %s",
+				waits, laned, own, map[bool]string{false: "lanes", true: "their own"}[waits])
+		}
 	}
 }

@@ -145,6 +145,10 @@ func (d *driver) newTxnProducer(o broker.ProducerOptions) (*txnProducer, error) 
 	return p, nil
 }
 
+// PublishWaits: the Publish that fills a transaction commits it, a round
+// trip to the coordinator (broker.PublishWaiter).
+func (p *txnProducer) PublishWaits() bool { return true }
+
 // Publish adds m to the open transaction (beginning one if none is open)
 // and ends the transaction once it is full.
 func (p *txnProducer) Publish(ctx context.Context, m *broker.Message) error {
