@@ -31,19 +31,19 @@ func scaleDuration(b *testing.B) time.Duration {
 }
 
 // BenchmarkPacedScale measures the swarm's CPU per message at a fixed
-// 20k/s in total, spread over 1, 10, 100 and 1,000 producers, against the
-// memory broker with one checking consumer: the goal is a flat cost per
-// message, whatever the number of producers (at most 1.3× from 1 to
-// 1,000). CPU is the process's (getrusage: user and system, every
+// 20k/s in total, spread over 1, 10, 100, 1,000 and 10,000 producers,
+// against the memory broker with one checking consumer: the goal is a flat
+// cost per message, whatever the number of producers (at most 1.3× from 1
+// to 1,000 and 10,000). CPU is the process's (getrusage: user and system, every
 // goroutine: producers, pacer, broker, consumer, checker), over the load
 // and its drain, divided by the messages received. Sizes run in
-// alternating rounds (1, 10, 100, 1,000, then again), three rounds, and
+// alternating rounds (1, 10, ..., 10,000, then again), three rounds, and
 // the median of each size is printed with its ratio to one producer, so
 // that a neighbour's load on a shared machine falls on every size alike.
 // Run with -benchtime=1x (make bench does).
 func BenchmarkPacedScale(b *testing.B) {
 	d := scaleDuration(b)
-	sizes := []int{1, 10, 100, 1000}
+	sizes := []int{1, 10, 100, 1000, 10000}
 	if v := os.Getenv("MQCHECK_SCALE_SIZES"); v != "" {
 		sizes = nil
 		for _, f := range strings.Split(v, ",") {
