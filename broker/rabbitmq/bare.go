@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,21 @@ func URL(t *broker.Target) string {
 // It returns how many messages were confirmed and how long publishing and
 // confirming them took (the slowest publisher's time).
 func BarePublish(ctx context.Context, t *broker.Target, publishers int, d time.Duration, size, window int) (int, time.Duration, error) {
+	return barePublishConsume(ctx, t, publishers, 0, d, size, window)
+}
+
+// BarePublishConsume is BarePublish with consumers reading the queue
+// meanwhile, as omq and mqcheck's checked runs do: each on a connection of
+// its own, with the driver's prefetch, checksumming every body (CRC-32C,
+// as mqcheck's consumers verify theirs) and acknowledging it on its own.
+// It returns what BarePublish returns, once the consumers have read every
+// confirmed message (the wait for them is not timed, as mqcheck's drain
+// is not), and fails if they did not within a minute.
+func BarePublishConsume(ctx context.Context, t *broker.Target, clients int, d time.Duration, size, window int) (int, time.Duration, error) {
+	return barePublishConsume(ctx, t, clients, clients, d, size, window)
+}
+
+func barePublishConsume(ctx context.Context, t *broker.Target, publishers, consumers int, d time.Duration, size, window int) (int, time.Duration, error) {
 	drv, ok := t.Driver.(*driver)
 	if !ok {
 		return 0, 0, errors.New("bare publish: not a rabbitmq target")
@@ -61,6 +77,19 @@ func BarePublish(ctx context.Context, t *broker.Target, publishers int, d time.D
 		return 0, 0, fmt.Errorf("bare publish: declaring %s: %w", queue, err)
 	}
 	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
+	var consumed atomic.Int64
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var cg errgroup.Group
+	for range consumers {
+		ready := make(chan error, 1)
+		cg.Go(func() error { return st.bareConsumeLoop(cctx, queue, &consumed, ready) })
+		if err := <-ready; err != nil {
+			stop()
+			_ = cg.Wait()
+			return 0, 0, err
+		}
+	}
 	var g errgroup.Group
 	counts, took := make([]int, publishers), make([]time.Duration, publishers)
 	for i := range publishers {
@@ -71,13 +100,70 @@ func BarePublish(ctx context.Context, t *broker.Target, publishers int, d time.D
 		})
 	}
 	if err := g.Wait(); err != nil {
+		stop()
+		_ = cg.Wait()
 		return 0, 0, err
 	}
 	total := 0
 	for _, n := range counts {
 		total += n
 	}
+	if consumers > 0 {
+		deadline := time.Now().Add(time.Minute)
+		for consumed.Load() < int64(total) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		stop()
+		if err := cg.Wait(); err != nil {
+			return 0, 0, err
+		}
+		if n := consumed.Load(); n != int64(total) {
+			return 0, 0, fmt.Errorf("bare consume: %d of %d confirmed messages read", n, total)
+		}
+	}
 	return total, slices.Max(took), nil
+}
+
+// bareConsumeLoop is one consumer of BarePublishConsume, on a connection
+// of its own: it says on ready when it consumes, then reads until ctx
+// ends, counting what it read into consumed.
+func (st *settings) bareConsumeLoop(ctx context.Context, queue string, consumed *atomic.Int64, ready chan<- error) error {
+	c, ch, err := st.bareChannel(ctx)
+	if err != nil {
+		ready <- err
+		return nil
+	}
+	defer c.shut()
+	if err := ch.Qos(*st.r.Prefetch, 0, false); err != nil {
+		ready <- fmt.Errorf("bare consume: setting prefetch: %w", err)
+		return nil
+	}
+	dels, err := ch.ConsumeWithContext(ctx, queue, "", false, false, false, false, nil)
+	if err != nil {
+		ready <- fmt.Errorf("bare consume: %w", err)
+		return nil
+	}
+	ready <- nil
+	crc := crc32.MakeTable(crc32.Castagnoli)
+	var sum uint32 // kept, so the checksums are computed
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case dl, ok := <-dels:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("bare consume: the deliveries ended")
+			}
+			sum ^= crc32.Checksum(dl.Body, crc)
+			if err := dl.Ack(false); err != nil {
+				return fmt.Errorf("bare consume: acknowledging: %w", err)
+			}
+			consumed.Add(1)
+		}
+	}
 }
 
 // bareChannel opens a connection and a channel on it for the bare loop.

@@ -82,7 +82,11 @@ func swarmVsBare(b *testing.B, tgt *broker.Target, size, clients int) {
 			{Label: "mqcheck producers only", Metric: "produce-ratio", Driver: onOwnQueue("p"),
 				Config: swarm.Config{Producers: clients, Duration: runFor, MessageSize: size, MaxInFlight: window}},
 			{Label: "mqcheck producers + consumers, checked", Metric: "verified-ratio", Driver: onOwnQueue("v"),
-				Config: swarm.Config{Producers: clients, Consumers: max(2, clients), Duration: runFor, MessageSize: size, MaxInFlight: window}},
+				Config:    swarm.Config{Producers: clients, Consumers: clients, Duration: runFor, MessageSize: size, MaxInFlight: window},
+				BareLabel: "bare amqp091-go publish + consume loop",
+				Bare: func(ctx context.Context, _ int) (int, time.Duration, error) {
+					return rabbitmq.BarePublishConsume(ctx, tgt, clients, runFor, size, window)
+				}},
 		},
 	})
 }
