@@ -67,22 +67,10 @@ func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 // true). now, when not 0, is a reading of the clock just taken, which a
 // first wait starts from instead of reading it again (fromWaiter).
 func (p *msgPool) get(ctx context.Context, w Waiter, deadline, now int64, intr <-chan struct{}) (m *broker.Message, interrupted bool) {
-	for len(p.local) == 0 {
-		p.mu.Lock()
-		if len(p.shared) > 0 {
-			p.local, p.shared = p.shared, p.local[:0]
-			p.mu.Unlock()
-			p.shrink()
-			break
+	for {
+		if m := p.take(true); m != nil {
+			return m, false
 		}
-		if p.made < p.size {
-			p.mu.Unlock()
-			p.made++
-			p.took()
-			return p.newMsg(), false
-		}
-		p.waiting.Store(true)
-		p.mu.Unlock()
 		var wake Wake
 		if fw, ok := w.(fromWaiter); ok && now != 0 {
 			wake, _ = fw.UntilFrom(ctx, deadline, now, p.wake, intr)
@@ -100,29 +88,35 @@ func (p *msgPool) get(ctx context.Context, w Waiter, deadline, now int64, intr <
 			return nil, false
 		}
 	}
-	m = p.local[len(p.local)-1]
-	p.local = p.local[:len(p.local)-1]
-	p.took()
-	return m, false
 }
 
 // tryGet returns a free message, or nil when all are in flight, without
 // waiting (a lane's send: see lane.go).
-func (p *msgPool) tryGet() *broker.Message {
+func (p *msgPool) tryGet() *broker.Message { return p.take(false) }
+
+// take returns a free message: one handed back, or a new one while fewer
+// than size were made; nil when all are in flight. With wait it then has
+// marked the loop waiting, under the lock, so that returns handed over
+// after it wake the loop.
+func (p *msgPool) take(wait bool) *broker.Message {
 	if len(p.local) == 0 {
 		p.mu.Lock()
-		if len(p.shared) > 0 {
+		switch {
+		case len(p.shared) > 0:
 			p.local, p.shared = p.shared, p.local[:0]
 			p.mu.Unlock()
 			p.shrink()
-		} else {
+		case p.made < p.size:
 			p.mu.Unlock()
-			if p.made >= p.size {
-				return nil
-			}
 			p.made++
 			p.took()
 			return p.newMsg()
+		default:
+			if wait {
+				p.waiting.Store(true)
+			}
+			p.mu.Unlock()
+			return nil
 		}
 	}
 	m := p.local[len(p.local)-1]
