@@ -113,15 +113,17 @@ func (l *v5link) publish(ctx context.Context, topic string, qos byte, retain boo
 		return sent{outcome: broker.Acked}, nil
 	}
 	s := l.sess
-	s.next, s.recorded = m, false
+	s.next, s.recorded, s.late = m, false, false
 	_, err := l.client.PublishWithOptions(ctx, pub, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
-	recorded := s.recorded
+	recorded, late := s.recorded, s.late
 	s.next = nil
 	switch {
 	case recorded:
 		// In the session: its response, or the connection's end,
 		// completes it (ErrNetworkErrorAfterStored included).
 		return sent{inFlight: true}, nil
+	case late:
+		return sent{outcome: broker.Indeterminate, err: errors.New("the connection closed before the broker answered")}, nil
 	case ctx.Err() != nil:
 		return sent{}, ctx.Err()
 	case errors.Is(err, paho.ErrInvalidArguments):
@@ -171,8 +173,14 @@ type session struct {
 	next     *broker.Message
 	recorded bool
 
+	// late says the message paho stored came after the connection's end
+	// was served (takeAll): no response nor sweep will complete it, so
+	// its publish does, as indeterminate (it may have been written).
+	late bool
+
 	mu      sync.Mutex
 	pending map[uint16][]*broker.Message
+	swept   bool // takeAll ran: the connection is over
 }
 
 // The read buffers of a producer's connection, which reads
@@ -205,9 +213,16 @@ func (s *session) AddToSession(ctx context.Context, pkt pahosession.Packet, _ ch
 	}
 	if pb, ok := pkt.(*packets.Publish); ok && s.next != nil {
 		s.mu.Lock()
-		s.pending[pb.PacketID] = append(s.pending[pb.PacketID], s.next)
+		if s.swept {
+			// The connection's end was served while paho stored it
+			// (a container killed mid-publish left one message in
+			// flight for good).
+			s.late = true
+		} else {
+			s.pending[pb.PacketID] = append(s.pending[pb.PacketID], s.next)
+			s.recorded = true
+		}
 		s.mu.Unlock()
-		s.recorded = true
 	}
 	return nil
 }
@@ -233,6 +248,7 @@ func (s *session) take(id uint16) *broker.Message {
 func (s *session) takeAll() []*broker.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.swept = true
 	var out []*broker.Message
 	for id, q := range s.pending {
 		out = append(out, q...)

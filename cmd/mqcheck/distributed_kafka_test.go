@@ -129,6 +129,16 @@ func TestWorkersProcessesKafkaRestart(t *testing.T) {
 	// The single process meanwhile, in this one.
 	singleDir := filepath.Join(base, "single")
 	code, _, stderr := mqcheck(t, "run", singleFile, "--out", singleDir, "-q")
+	if code == exitInfra && strings.Contains(stderr, "fault restart by command") {
+		// The restart's own commands did not finish (a full CI run saw
+		// the stop command killed mid-save, and the start then refused
+		// the pidfile left behind): that measured the machine, not the
+		// merge. Once more, on a cluster of its own.
+		t.Logf("single process: the restart's commands failed; once more on a fresh cluster:\n%s", stderr)
+		singleFile = writeScenario(t, kafkaRestartScenario(startKfake(t)))
+		singleDir = filepath.Join(base, "single-again")
+		code, _, stderr = mqcheck(t, "run", singleFile, "--out", singleDir, "-q")
+	}
 	if code != exitPass && code != exitFail {
 		t.Fatalf("single process: exit %d\n%s", code, stderr)
 	}
