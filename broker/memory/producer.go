@@ -47,8 +47,8 @@ type producer struct {
 	stop   chan struct{} // closed by Close
 	exited chan struct{} // closed when the last completion is made after Close
 
-	// completing says a completer has the producer (see schedule); exited
-	// says exited was closed. Under mu.
+	// completing says a completer has the producer (see schedule);
+	// exitedClosed says exited was closed. Under mu.
 	completing, exitedClosed bool
 
 	mu     sync.Mutex
