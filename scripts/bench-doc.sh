@@ -87,10 +87,10 @@ its own, as the peak varies with the rate a run reaches. The goal is under 300 M
 a publish waits until the consumer acknowledges, as RabbitMQ blocks publishers past its
 memory watermark. And the window is a scenario's default for this run: 1,000 producers
 share what one process needs in flight (\`producers.max_in_flight\`: 32 MiB of messages
-together, 147 each here, instead of 1,000 each). And each producer hands its outcomes to
-the checker in batches of 65 here (65,536 held by all producers together) rather than 1,024:
-at over a million messages a second the checker falls behind, and 1,000 producers' batches
-of 1,024 held 73 MB. What remains is what is in flight (the swarm's message, the broker's
+together, 147 each here, instead of 1,000 each). And the producers hand their outcomes to
+the checker in a few batches they share (two a core, of 1,024 each) rather than one each: at
+over a million messages a second the checker falls behind, and 1,000 producers' batches of
+1,024 held 73 MB. What remains is what is in flight (the swarm's message, the broker's
 pending confirm), the backlog's payloads and lanes, and batches waiting for the checker.
 
 \`\`\`

@@ -21,6 +21,30 @@ func fleetConfig(lanes, window int) Config {
 		Duration: time.Second, MessageSize: 64, MaxInFlight: window, Lanes: lanes}
 }
 
+// startFleet makes a swarm of cfg on a fresh memory broker of mem (or
+// the driver wrap makes of it) and starts its consumers; the swarm and the
+// broker close at cleanup. The context bounds the test.
+func startFleet(t *testing.T, cfg Config, mem memory.Config, wrap func(broker.Driver) broker.Driver) (*Swarm, context.Context) {
+	t.Helper()
+	b, err := memory.New(mem, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	t.Cleanup(func() { _ = b.Close(ctx) })
+	var d broker.Driver = b
+	if wrap != nil {
+		d = wrap(b)
+	}
+	sw := New(cfg, d, nil)
+	t.Cleanup(sw.Close)
+	if err := sw.StartConsumers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sw, ctx
+}
+
 // TestFleetKnownAnswer: a fleet's known answer on lanes, on lanes whose
 // producers all go alone (each window of 1 is still in flight when its
 // next send is due: a 60 ms ack latency at a send every 50 ms), and with
@@ -68,17 +92,9 @@ func TestFleetKnownAnswer(t *testing.T) {
 // need be, and none after it.
 func TestLanesEndLoad(t *testing.T) {
 	for _, lanes := range []int{0, -1} {
-		b, err := memory.New(memory.Config{}, 1, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cfg := fleetConfig(lanes, 1000)
 		cfg.Duration = 3 * time.Second
-		sw := New(cfg, b, nil)
-		if err := sw.StartConsumers(ctx); err != nil {
-			t.Fatal(err)
-		}
+		sw, ctx := startFleet(t, cfg, memory.Config{}, nil)
 		go func() {
 			time.Sleep(700 * time.Millisecond)
 			sw.EndLoad()
@@ -86,13 +102,10 @@ func TestLanesEndLoad(t *testing.T) {
 		if err := sw.Produce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		dr := sw.Drain(ctx, 30*time.Second, 100*time.Millisecond)
-		sw.Close()
-		_ = b.Close(ctx)
-		cancel()
-		if !dr.Drained {
+		if dr := sw.Drain(ctx, 30*time.Second, 100*time.Millisecond); !dr.Drained {
 			t.Fatalf("lanes %d: drain: %s", lanes, dr.Reason)
 		}
+		sw.Close()
 		due := sw.cfg.Pacer.Hits(time.Duration(sw.load.end.Load() - sw.load.start.Load()))
 		tot := sw.Collector().Totals()
 		if tot.Sent != due || tot.NotSent != 0 || tot.Received != due {
@@ -110,16 +123,8 @@ func TestLanesEndLoad(t *testing.T) {
 // sent or counted, and none long after it.
 func TestLanesCanceled(t *testing.T) {
 	for _, lanes := range []int{0, -1} {
-		b, err := memory.New(memory.Config{}, 1, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		sw, ctx := startFleet(t, fleetConfig(lanes, 1000), memory.Config{}, nil)
 		load, stop := context.WithCancel(ctx)
-		sw := New(fleetConfig(lanes, 1000), b, nil)
-		if err := sw.StartConsumers(ctx); err != nil {
-			t.Fatal(err)
-		}
 		start := sw.clock.Now()
 		var stopAt int64
 		go func() {
@@ -131,8 +136,6 @@ func TestLanesCanceled(t *testing.T) {
 		returned := sw.clock.Now()
 		sw.Drain(ctx, 10*time.Second, 100*time.Millisecond)
 		sw.Close()
-		_ = b.Close(ctx)
-		cancel()
 		p := sw.cfg.Pacer
 		lo, hi := p.Hits(time.Duration(stopAt-start)), p.Hits(time.Duration(returned-start))
 		tot := sw.Collector().Totals()
@@ -147,18 +150,7 @@ func TestLanesCanceled(t *testing.T) {
 // (it goes on alone, from its next send), and the fleet's run loses
 // nothing acked.
 func TestLanesCrashProducer(t *testing.T) {
-	b, err := memory.New(memory.Config{Partitions: 2}, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	defer func() { _ = b.Close(ctx) }()
-	sw := New(fleetConfig(0, 1000), b, nil)
-	if err := sw.StartConsumers(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sw.Close()
+	sw, ctx := startFleet(t, fleetConfig(0, 1000), memory.Config{Partitions: 2}, nil)
 	crashed := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
@@ -220,25 +212,18 @@ func (p *stackProducer) Publish(ctx context.Context, m *broker.Message) error {
 // other producers back.
 func TestPublishWaiterRunsAlone(t *testing.T) {
 	for _, waits := range []bool{false, true} {
-		b, err := memory.New(memory.Config{}, 1, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &stackDriver{Driver: b, waits: waits}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cfg := fleetConfig(0, 1000)
 		cfg.Duration = 300 * time.Millisecond
-		sw := New(cfg, d, nil)
-		if err := sw.StartConsumers(ctx); err != nil {
-			t.Fatal(err)
-		}
+		d := &stackDriver{waits: waits}
+		sw, ctx := startFleet(t, cfg, memory.Config{}, func(b broker.Driver) broker.Driver {
+			d.Driver = b
+			return d
+		})
 		if err := sw.Produce(ctx); err != nil {
 			t.Fatal(err)
 		}
 		sw.Drain(ctx, 10*time.Second, 0)
 		sw.Close()
-		_ = b.Close(ctx)
-		cancel()
 		laned, own := d.laned.Load(), d.onOwn.Load()
 		if waits && (laned != 0 || own != 1200) || !waits && (laned != 1200 || own != 0) {
 			t.Errorf("PublishWaits %v: %d publishes from lanes, %d from producers' own goroutines; want all 1,200 from %s",

@@ -56,33 +56,35 @@ type producer struct {
 	scratch []byte
 }
 
-// outcomes is the batch completions are recorded into: a producer's own,
-// which takes no lock (the driver never overlaps one producer's
-// completions), or, in a fleet of producers, one shared by
-// outcomeSharing producers under mu. A batch of its own each, 1,000
-// producers at 20 messages a second each handed the collector thousands
-// of batches of a few outcomes a second, and each outcome was written
-// into memory no cache still held (a tenth of the swarm's CPU).
+// outcomes is the batch completions are recorded into, handed over when
+// full or old (batch.full): a producer's own, which takes no lock (the
+// driver never overlaps one producer's completions), or, in a fleet
+// (fleetProducers or more), one of a few shared under mu. A batch of its
+// own each, 1,000 producers at 20 messages a second each handed the
+// collector thousands of batches of a few outcomes a second, each outcome
+// written into memory no cache still held (a tenth of the swarm's CPU);
+// and 1,000 closed-loop producers filling a batch each held 73 MB of
+// outcomes (about 70 bytes each) while the checker caught up. Now at
+// most max(fleetProducers, two a core) batches of batchSize fill at once,
+// whatever the number of producers.
 type outcomes struct {
 	mu     sync.Mutex
 	shared bool
 	b      *batch
-	max    int // outcomes the batch holds before it is handed over
 }
 
-// sharedOutcomes returns the batches a fleet of n producers (fleetProducers
-// or more) shares, producer i recording into the (i mod len)-th; nil when
-// n is no fleet. Two a core: few enough that each fills whole batches
-// (the collector hands back a batch that size, instead of one that grows
-// again), and enough that completions on different cores seldom wait for
-// one another.
+// sharedOutcomes returns the batches a fleet of n producers shares,
+// producer i recording into the (i mod len)-th; nil when n is no fleet.
+// Two a core: few enough that each fills whole batches (the collector
+// hands back a batch that size, instead of one that grows again), and
+// enough that completions on different cores seldom wait for one another.
 func sharedOutcomes(n int, col *Collector) []*outcomes {
 	if n < fleetProducers {
 		return nil
 	}
 	outs := make([]*outcomes, 2*runtime.GOMAXPROCS(0))
 	for i := range outs {
-		outs[i] = &outcomes{shared: true, b: col.getBatch(), max: batchSize}
+		outs[i] = &outcomes{shared: true, b: col.getBatch()}
 	}
 	return outs
 }
@@ -100,22 +102,6 @@ func (o *outcomes) unlock() {
 	}
 }
 
-// producersBatched bounds the outcomes all producers hold together in
-// batches not yet handed over, about 70 bytes each (event and latencies):
-// 1,000 closed-loop producers filling batches of batchSize held 73 MB
-// while the checker caught up. minOutcomeBatch keeps each batch big
-// enough that handing it over costs little per message.
-const (
-	producersBatched = 1 << 16
-	minOutcomeBatch  = 64
-)
-
-// outcomeBatch is the outcomes a producer's batch holds before it is
-// handed over, with producers in the swarm.
-func outcomeBatch(producers int) int {
-	return min(batchSize, max(minOutcomeBatch, producersBatched/max(producers, 1)))
-}
-
 // noneSent marks a producer that has published nothing.
 const noneSent = ^uint64(0)
 
@@ -123,7 +109,7 @@ const noneSent = ^uint64(0)
 // nil for one of its own.
 func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col *Collector, notify func(broker.Notice), out *outcomes) (*producer, error) {
 	if out == nil {
-		out = &outcomes{b: col.getBatch(), max: outcomeBatch(cfg.Producers)}
+		out = &outcomes{b: col.getBatch()}
 	}
 	p := &producer{id: id, cfg: cfg, d: d, col: col, clock: cfg.Clock, sent: col.getBatch(), out: out,
 		crash: newCrashRequest(), last: noneSent}
@@ -242,7 +228,7 @@ func (p *producer) outcome(m *broker.Message, o broker.Outcome, now int64) {
 		p.indet.Add(1)
 	}
 	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now, Txn: txnNumber(m.Txn)})
-	if len(b.events) >= p.out.max || b.full(now) {
+	if b.full(now) {
 		p.out.b = p.col.handOver(b)
 	}
 }

@@ -52,8 +52,9 @@ func BarePublish(ctx context.Context, t *broker.Target, publishers int, d time.D
 
 // BarePublishConsume is BarePublish with consumers reading the queue
 // meanwhile, as omq and mqcheck's checked runs do: each on a connection of
-// its own, with the driver's prefetch, checksumming every body (CRC-32C,
-// as mqcheck's consumers verify theirs) and acknowledging it on its own.
+// its own, with the driver's prefetch, checking every body's CRC-32C
+// against the published one (as mqcheck's consumers verify theirs) and
+// acknowledging it on its own.
 // It returns what BarePublish returns, once the consumers have read every
 // confirmed message (the wait for them is not timed, as mqcheck's drain
 // is not), and fails if they did not within a minute.
@@ -81,9 +82,10 @@ func barePublishConsume(ctx context.Context, t *broker.Target, publishers, consu
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var cg errgroup.Group
+	want := crc32.Checksum(bareBody(size), castagnoli)
 	for range consumers {
 		ready := make(chan error, 1)
-		cg.Go(func() error { return st.bareConsumeLoop(cctx, queue, &consumed, ready) })
+		cg.Go(func() error { return st.bareConsumeLoop(cctx, queue, want, &consumed, ready) })
 		if err := <-ready; err != nil {
 			stop()
 			_ = cg.Wait()
@@ -124,10 +126,14 @@ func barePublishConsume(ctx context.Context, t *broker.Target, publishers, consu
 	return total, slices.Max(took), nil
 }
 
+// castagnoli is CRC-32C's table, the checksum mqcheck's messages carry.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // bareConsumeLoop is one consumer of BarePublishConsume, on a connection
 // of its own: it says on ready when it consumes, then reads until ctx
-// ends, counting what it read into consumed.
-func (st *settings) bareConsumeLoop(ctx context.Context, queue string, consumed *atomic.Int64, ready chan<- error) error {
+// ends, checking each body's CRC-32C against want and counting what it
+// read into consumed.
+func (st *settings) bareConsumeLoop(ctx context.Context, queue string, want uint32, consumed *atomic.Int64, ready chan<- error) error {
 	c, ch, err := st.bareChannel(ctx)
 	if err != nil {
 		ready <- err
@@ -144,8 +150,6 @@ func (st *settings) bareConsumeLoop(ctx context.Context, queue string, consumed 
 		return nil
 	}
 	ready <- nil
-	crc := crc32.MakeTable(crc32.Castagnoli)
-	var sum uint32 // kept, so the checksums are computed
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,13 +161,24 @@ func (st *settings) bareConsumeLoop(ctx context.Context, queue string, consumed 
 				}
 				return errors.New("bare consume: the deliveries ended")
 			}
-			sum ^= crc32.Checksum(dl.Body, crc)
+			if crc32.Checksum(dl.Body, castagnoli) != want {
+				return fmt.Errorf("bare consume: delivery %d: its body is not the one published", dl.DeliveryTag)
+			}
 			if err := dl.Ack(false); err != nil {
 				return fmt.Errorf("bare consume: acknowledging: %w", err)
 			}
 			consumed.Add(1)
 		}
 	}
+}
+
+// bareBody is the body every bare publish sends.
+func bareBody(size int) []byte {
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*7 + i>>3)
+	}
+	return body
 }
 
 // bareChannel opens a connection and a channel on it for the bare loop.
@@ -203,10 +218,7 @@ func (st *settings) barePublishLoop(ctx context.Context, queue string, d time.Du
 			<-slots
 		}
 	}()
-	body := make([]byte, size)
-	for i := range body {
-		body[i] = byte(i*7 + i>>3)
-	}
+	body := bareBody(size)
 	mode := uint8(amqp.Transient)
 	if st.r.IsPersistent() {
 		mode = amqp.Persistent
