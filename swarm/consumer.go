@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
@@ -48,11 +49,14 @@ type consumer struct {
 	mu       sync.Mutex // guards b between the handler and the flusher, and received
 	b        *batch
 	received uint64 // deliveries so far, for the fault meter (under mu: handle holds it anyway)
-	domains  map[string]uint32
-	lastDom  string
-	lastID   uint32
-	err      error
-	done     chan struct{}
+	// held names the delivery a crash came at (under mu): processed, not
+	// acknowledged. "" when the consumer crashed idle.
+	held    string
+	domains map[string]uint32
+	lastDom string
+	lastID  uint32
+	err     error
+	done    chan struct{}
 	// oneWay[w] is the least receipt time minus send time of a message
 	// from worker w's producers (under mu), for the clock offsets between
 	// workers (see OneWay); nil unless the run is split.
@@ -178,6 +182,9 @@ func (c *consumer) handle(d *broker.Delivery) error {
 			}
 		}
 	}
+	if ret == errCrash {
+		c.held = fmt.Sprintf("producer %d seq %d (%s)", h.Producer, h.Seq, d.Domain)
+	}
 	b.events = append(b.events, ev)
 	if b.full(now) {
 		c.b = c.col.handOver(b)
@@ -263,6 +270,19 @@ func (c *consumer) stopRun() {
 // subscription, after Run returned.
 func (c *consumer) crashNow(ctx context.Context) bool {
 	c.flush()
+	c.mu.Lock()
+	held := c.held
+	c.held = ""
+	c.mu.Unlock()
+	// What the crash held is the evidence for the duplicate it should
+	// cause, and an idle crash is why there is none.
+	what := fmt.Sprintf("consumer %d crashed holding %s, processed and not acknowledged: the broker must deliver it again", c.id, held)
+	if held == "" {
+		what = fmt.Sprintf("consumer %d crashed idle (no delivery within %s of the request): it held nothing to deliver again", c.id, idleCrashAfter)
+	}
+	if c.opts.Notify != nil {
+		c.opts.Notify(broker.Notice{Kind: "consumer-crash", Detail: what, At: time.Now()})
+	}
 	var err error
 	if cr, ok := c.drv.(broker.Crasher); ok {
 		err = cr.Crash()

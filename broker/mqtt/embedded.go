@@ -254,6 +254,18 @@ func (e *embedded) Stop(_ context.Context, node int, _ bool) error {
 	if srv == nil {
 		return nil
 	}
+	// mochi's Close disconnects a listener's clients through
+	// Clients.GetByListener, which takes the clients' read lock twice: a
+	// client attaching in between (its write lock waiting) deadlocks both
+	// for ever, as CI saw at a test's end. Closing the listeners first with
+	// one read lock leaves Close nothing to do there.
+	srv.Listeners.CloseAll(func(id string) {
+		for _, cl := range srv.Clients.GetAll() {
+			if cl.Net.Listener == id && !cl.Closed() {
+				_ = srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	})
 	return srv.Close()
 }
 

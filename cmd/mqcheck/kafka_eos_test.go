@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -306,7 +307,7 @@ faults:
 // another member as one stored copy, and nothing is lost.
 func TestKafkaShareGroup(t *testing.T) {
 	t.Parallel()
-	code, res := runScenario(t, `name: share
+	const scenario = `name: share
 seed: 7
 duration: 6s
 broker:
@@ -317,11 +318,22 @@ consumers: {count: 3, fail_fraction: 0.02}
 claims: [at-least-once, ordered]
 faults:
   - {kind: consumer-crash, at: 3s, client: 1}
-`)
+`
+	code, res := runScenario(t, scenario)
+	// A member the group gave nothing for a second crashes idle: it holds
+	// no delivery to get again (CI saw it once, on a busy machine). That
+	// run proves nothing about redelivery; the next one is asked.
+	if crashes := notices(res, "consumer-crash"); len(crashes) == 1 && strings.Contains(crashes[0], "crashed idle") {
+		t.Logf("the crash held nothing (%s); running again", crashes[0])
+		code, res = runScenario(t, scenario)
+	}
 	c := res.Counts
+	crashes := notices(res, "consumer-crash")
 	if code != exitPass || c.Lost != 0 || c.Rejected == 0 || c.Duplicated == 0 || c.DuplicatedStored != 0 ||
-		c.DuplicatedRedelivered != c.Duplicated || c.Reordered != 0 {
-		t.Errorf("exit %d, counts %+v: want releases redelivered, the crash's delivery again as one stored copy, flagged, nothing lost or reordered", code, c)
+		c.DuplicatedRedelivered != c.Duplicated || c.Reordered != 0 || len(crashes) != 1 || !strings.Contains(crashes[0], "crashed holding") {
+		t.Errorf("exit %d, counts %+v, crash %q: want releases redelivered, the crash's delivery again as one stored copy, flagged, nothing lost or reordered", code, c, crashes)
+		b, _ := json.MarshalIndent(struct{ Faults, Timeline, Notices any }{res.Faults, res.Timeline, res.Notices}, "", " ")
+		t.Logf("%s", b)
 	}
 }
 
