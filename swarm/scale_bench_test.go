@@ -84,7 +84,8 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()
 	defer func() { _ = br.Close(ctx) }()
-	sw := New(Config{RunID: 1, Producers: n, Consumers: 1, Rate: rate, Duration: d, MessageSize: 100, MaxInFlight: 1000}, br, nil)
+	lanes, _ := strconv.Atoi(os.Getenv("MQCHECK_SCALE_LANES"))
+	sw := New(Config{RunID: 1, Producers: n, Consumers: 1, Rate: rate, Duration: d, MessageSize: 100, MaxInFlight: 1000, Lanes: lanes}, br, nil)
 	if err := sw.StartConsumers(ctx); err != nil {
 		b.Fatal(err)
 	}
