@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/checker"
 )
 
@@ -49,13 +48,7 @@ func (w *countingWaiter) UntilFrom(ctx context.Context, t, now int64, a, b <-cha
 // received (DESIGN's hot path): the wait for the free message must not read it again.
 func TestOneClockReadPerMessagePerSide(t *testing.T) {
 	t.Parallel()
-	b, err := memory.New(memory.Config{Partitions: 1}, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	defer func() { _ = b.Close(ctx) }()
+	b, ctx := onePartition(t)
 	clock := &countingClock{}
 	sw := New(Config{RunID: 1, Producers: 1, Consumers: 1, MaxInFlight: 1, Duration: 200 * time.Millisecond,
 		MessageSize: 64, Clock: clock}, b, nil)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
-	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/checker"
 )
 
@@ -95,13 +94,7 @@ func waitWanted(t *testing.T, r *crashRequest) {
 // needs to tell one from the other.
 func TestCrashNotice(t *testing.T) {
 	t.Parallel()
-	b, err := memory.New(memory.Config{Partitions: 1}, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	defer func() { _ = b.Close(ctx) }()
+	b, ctx := onePartition(t)
 	var mu sync.Mutex
 	var crashes []string
 	notify := func(n broker.Notice) {

@@ -115,13 +115,7 @@ func TestSequencesStraddling2To32(t *testing.T) {
 // are counted foreign with the reason, and fail no claim; only a damaged
 // mqcheck message is corrupted (issue 11: one stray record failed a run).
 func TestForeignPayloadsAreNotCorrupted(t *testing.T) {
-	b, err := memory.New(memory.Config{Partitions: 1}, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	defer func() { _ = b.Close(ctx) }()
+	b, ctx := onePartition(t)
 	sw := New(Config{RunID: 1, Producers: 1, Consumers: 1, Rate: 200, Duration: 300 * time.Millisecond, MessageSize: 64}, b, nil)
 	if err := sw.StartConsumers(ctx); err != nil {
 		t.Fatal(err)
@@ -194,4 +188,20 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%v: %s (%s), want %s (%s)", tc.err, k, r, tc.kind, tc.reason)
 		}
 	}
+}
+
+// onePartition is a memory broker of one partition, closed at the test's
+// end, and a minute's context for the test.
+func onePartition(t *testing.T) (*memory.Broker, context.Context) {
+	t.Helper()
+	b, err := memory.New(memory.Config{Partitions: 1}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(func() {
+		_ = b.Close(ctx)
+		cancel()
+	})
+	return b, ctx
 }
