@@ -2,7 +2,9 @@ package mqtt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"strings"
 	"sync"
@@ -21,16 +23,22 @@ import (
 // BenchmarkSwarmVsBare compares, on embedded mochi-mqtt, a bare paho.golang
 // QoS 1 publish loop (64 publishes in flight, blocking Publish calls) with
 // mqcheck's producers at the same window, alone and with a consumer
-// checking every message. Run with -benchtime=1x (make bench does).
+// checking every message; the checked row is compared with the same bare
+// loop plus as many bare paho.golang consumers checking every payload.
+// Run with -benchtime=1x (make bench does).
 func BenchmarkSwarmVsBare(b *testing.B) {
 	const (
-		size   = 256
-		window = 64
-		runFor = 2 * time.Second
+		size      = 256
+		window    = 64
+		runFor    = 2 * time.Second
+		consumers = 1 // the checked row's, and its bare loop's
 	)
-	open := func(ctx context.Context, dest string, consumers int) (*broker.Target, error) {
-		tgt, err := mqtt.Open(ctx, &mqtt.Config{QoS: qos(1), Persistence: "none"},
+	start := func(ctx context.Context, dest string, consumers int) (*broker.Target, error) {
+		return mqtt.Open(ctx, &mqtt.Config{QoS: qos(1), Persistence: "none"},
 			broker.Spec{Destination: dest, Producers: 1, Consumers: consumers, MaxInFlight: window}, broker.Env{RunID: dest, Dir: b.TempDir()})
+	}
+	open := func(ctx context.Context, dest string, consumers int) (*broker.Target, error) {
+		tgt, err := start(ctx, dest, consumers)
 		if err != nil {
 			return nil, err
 		}
@@ -66,8 +74,24 @@ func BenchmarkSwarmVsBare(b *testing.B) {
 		Rows: []brokertest.BenchRow{
 			{Label: "mqcheck producers only", Metric: "produce-ratio", Driver: rowDriver("p", 0),
 				Config: swarm.Config{Producers: 1, Duration: runFor, MessageSize: size, MaxInFlight: window}},
-			{Label: "mqcheck producers + consumer, checked", Metric: "verified-ratio", Driver: rowDriver("v", 1),
-				Config: swarm.Config{Producers: 1, Consumers: 1, Duration: runFor, MessageSize: size, MaxInFlight: window}},
+			{Label: "mqcheck producers + consumer, checked", Metric: "verified-ratio", Driver: rowDriver("v", consumers),
+				Config:    swarm.Config{Producers: 1, Consumers: consumers, Duration: runFor, MessageSize: size, MaxInFlight: window},
+				BareLabel: "bare paho.golang publish + consume loop",
+				Bare: func(ctx context.Context, round int) (int, time.Duration, error) {
+					dest := fmt.Sprintf("bench-bare-v-%d", round)
+					// Without the driver's Setup: its session for the
+					// driver's consumer id would hold every message for a
+					// consumer that never comes.
+					tgt, err := start(ctx, dest, consumers)
+					if err != nil {
+						return 0, 0, err
+					}
+					defer func() { tgt.Driver.Close(ctx); tgt.Close(ctx) }()
+					if len(tgt.Endpoints) == 0 {
+						return 0, 0, errors.New("the embedded broker listens in memory only")
+					}
+					return barePublishConsume(ctx, tgt.Endpoints[0], dest, consumers, window, size, runFor)
+				}},
 		},
 	})
 }
@@ -84,7 +108,7 @@ func barePublish(ctx context.Context, addr, topic string, window, size int, d ti
 		return 0, 0, err
 	}
 	defer c.Disconnect(&paho.Disconnect{})
-	payload := []byte(strings.Repeat("x", size))
+	payload := barePayload(size)
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -107,4 +131,106 @@ func barePublish(ctx context.Context, addr, topic string, window, size int, d ti
 		return int(n.Load()), time.Since(start), err
 	}
 	return int(n.Load()), time.Since(start), nil
+}
+
+// barePayload is every bare publish's payload.
+func barePayload(size int) []byte { return []byte(strings.Repeat("x", size)) }
+
+// castagnoli is CRC-32C's table, the checksum mqcheck's messages carry.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Settings of the bare consumers, the driver's consumers' at its defaults
+// (session_expiry 5m, receive_maximum unset: the protocol's 65535, left
+// unannounced as the driver leaves it).
+const (
+	bareSessionExpiry = uint32(5 * time.Minute / time.Second)
+	bareKeepAlive     = 30
+	// bareDrainTimeout bounds the untimed wait for the consumers, as
+	// mqcheck's drain is bounded.
+	bareDrainTimeout = time.Minute
+)
+
+// barePublishConsume is barePublish with consumers reading topic
+// meanwhile, subscribed before it starts, each checking every payload's
+// CRC-32C against the published one's. It returns what barePublish
+// returns once the consumers have read every acknowledged message (the
+// wait is not timed, as mqcheck's drain is not), and fails if they did
+// not within a minute or if a payload was not the one published.
+func barePublishConsume(ctx context.Context, addr, topic string, consumers, window, size int, d time.Duration) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, d+2*bareDrainTimeout)
+	defer cancel()
+	want := crc32.Checksum(barePayload(size), castagnoli)
+	// As the driver subscribes: several consumers share the topic
+	// point to point, one takes it all.
+	filter := topic
+	if consumers > 1 {
+		filter = "$share/" + topic + "/" + topic
+	}
+	var consumed, corrupt atomic.Int64
+	for i := range consumers {
+		c, err := bareConsumer(ctx, addr, fmt.Sprintf("bare-%s-c%d", topic, i), filter, want, &consumed, &corrupt)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer func() {
+			_ = c.Disconnect(&paho.Disconnect{})
+			<-c.Done()
+		}()
+	}
+	n, took, err := barePublish(ctx, addr, topic, window, size, d)
+	if err != nil {
+		return 0, 0, err
+	}
+	deadline := time.Now().Add(bareDrainTimeout)
+	for consumed.Load() < int64(n) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k := corrupt.Load(); k > 0 {
+		return 0, 0, fmt.Errorf("bare consume: %d payloads are not the one published", k)
+	}
+	if got := consumed.Load(); got != int64(n) {
+		return 0, 0, fmt.Errorf("bare consume: %d messages read of %d acknowledged", got, n)
+	}
+	return n, took, nil
+}
+
+// bareConsumer connects one consumer as the driver's connect: a session
+// that outlives the connection (no clean start, the default expiry), a
+// QoS 1 subscription to filter, and paho acknowledging each message when
+// its handler returns (the driver's consumers do not acknowledge by hand).
+func bareConsumer(ctx context.Context, addr, id, filter string, want uint32, consumed, corrupt *atomic.Int64) (*paho.Client, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(cctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: id,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			if crc32.Checksum(pr.Packet.Payload, castagnoli) != want {
+				corrupt.Add(1)
+			}
+			consumed.Add(1)
+			return true, nil
+		}}})
+	expiry := bareSessionExpiry
+	if _, err := c.Connect(cctx, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: bareKeepAlive,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("bare consumer %s: %w", id, err)
+	}
+	// The id is new to this round's broker: no session kept a
+	// subscription, so subscribe, retained messages only for a new
+	// subscription as the driver asks.
+	sa, err := c.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1, RetainHandling: 1}}})
+	if err == nil && (len(sa.Reasons) != 1 || sa.Reasons[0] >= 0x80) {
+		err = fmt.Errorf("refused: reasons %v", sa.Reasons)
+	}
+	if err != nil {
+		_ = c.Disconnect(&paho.Disconnect{})
+		<-c.Done()
+		return nil, fmt.Errorf("bare consumer %s subscribing to %s: %w", id, filter, err)
+	}
+	return c, nil
 }
