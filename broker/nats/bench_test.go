@@ -17,6 +17,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/nats"
 	"github.com/mqcheck/mqcheck/brokertest"
+	"github.com/mqcheck/mqcheck/internal/barewait"
 	"github.com/mqcheck/mqcheck/scenarios"
 	"github.com/mqcheck/mqcheck/swarm"
 )
@@ -202,16 +203,8 @@ func barePublishConsume(ctx context.Context, tgt *broker.Target, subject, mode s
 		_ = g.Wait()
 		return 0, 0, err
 	}
-	deadline := time.Now().Add(time.Minute)
-	for consumed.Load() < int64(n) && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop()
-	if err := g.Wait(); err != nil {
+	if err := barewait.Consumed(ctx, &consumed, n, false, stop, g.Wait); err != nil {
 		return 0, 0, err
-	}
-	if c := consumed.Load(); c != int64(n) {
-		return 0, 0, fmt.Errorf("bare consume: %d of %d confirmed messages read", c, n)
 	}
 	return n, took, nil
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/internal/barewait"
 )
 
 // BenchConfig is the node and producer settings of the bare-vs-mqcheck
@@ -111,16 +112,8 @@ func barePublishConsume(ctx context.Context, t *broker.Target, publishers, consu
 		total += n
 	}
 	if consumers > 0 {
-		deadline := time.Now().Add(time.Minute)
-		for consumed.Load() < int64(total) && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-		stop()
-		if err := cg.Wait(); err != nil {
+		if err := barewait.Consumed(ctx, &consumed, total, false, stop, cg.Wait); err != nil {
 			return 0, 0, err
-		}
-		if n := consumed.Load(); n != int64(total) {
-			return 0, 0, fmt.Errorf("bare consume: %d of %d confirmed messages read", n, total)
 		}
 	}
 	return total, slices.Max(took), nil

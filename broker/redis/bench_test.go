@@ -15,6 +15,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/redis"
 	"github.com/mqcheck/mqcheck/brokertest"
+	"github.com/mqcheck/mqcheck/internal/barewait"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -177,16 +178,8 @@ func bareXAddConsume(ctx context.Context, addr, stream string, d time.Duration, 
 		stop()
 		return 0, 0, errors.Join(err, cg.Wait())
 	}
-	deadline := time.Now().Add(time.Minute)
-	for consumed.Load() < int64(n) && time.Now().Before(deadline) && gctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop()
-	if err := cg.Wait(); err != nil {
+	if err := barewait.Consumed(gctx, &consumed, n, false, stop, cg.Wait); err != nil {
 		return 0, 0, err
-	}
-	if got := consumed.Load(); got != int64(n) {
-		return 0, 0, fmt.Errorf("bare consume: %d of %d added entries acknowledged", got, n)
 	}
 	return n, took, nil
 }

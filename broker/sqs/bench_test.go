@@ -21,6 +21,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/sqs"
 	"github.com/mqcheck/mqcheck/brokertest"
+	"github.com/mqcheck/mqcheck/internal/barewait"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -215,17 +216,9 @@ func bareSendConsume(ctx context.Context, tgt *broker.Target, queue string, d ti
 		_ = g.Wait()
 		return 0, 0, err
 	}
-	deadline := time.Now().Add(time.Minute)
-	for consumed.Load() < int64(n) && time.Now().Before(deadline) && gctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop()
-	if err := g.Wait(); err != nil {
-		return 0, 0, err
-	}
 	// More than n would be duplicates, which a standard queue may deliver.
-	if k := consumed.Load(); k < int64(n) {
-		return 0, 0, fmt.Errorf("bare consume: %d of %d accepted messages read", k, n)
+	if err := barewait.Consumed(gctx, &consumed, n, true, stop, g.Wait); err != nil {
+		return 0, 0, err
 	}
 	return n, took, nil
 }
