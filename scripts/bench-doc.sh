@@ -64,7 +64,7 @@ With a goroutine per producer, what grew with the number of producers was a goro
 and a runtime timer per message once each producer has little to send (20 a second each at
 1,000), and as many completion goroutines in the memory broker, each woken per message:
 1.8× to 2.5× one producer's CPU per message. A fleet (64 producers or more) now runs on
-lanes: a few goroutines (one per core, or one per 1,000 producers) that make many producers'
+lanes: a few goroutines (one per core, or one per 5,000 producers) that make many producers'
 sends in the order they are due, on one timer each, and hand a producer a goroutine of its
 own only when its window is full or a crash is asked of it. The fleet's producers share
 batches of outcomes (64 producers a batch), and the memory broker makes every producer's

@@ -17,6 +17,7 @@ import (
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/mqtt"
 	"github.com/mqcheck/mqcheck/brokertest"
+	"github.com/mqcheck/mqcheck/internal/barewait"
 	"github.com/mqcheck/mqcheck/swarm"
 )
 
@@ -145,9 +146,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 const (
 	bareSessionExpiry = uint32(5 * time.Minute / time.Second)
 	bareKeepAlive     = 30
-	// bareDrainTimeout bounds the untimed wait for the consumers, as
-	// mqcheck's drain is bounded.
-	bareDrainTimeout = time.Minute
 )
 
 // barePublishConsume is barePublish with consumers reading topic
@@ -157,7 +155,7 @@ const (
 // wait is not timed, as mqcheck's drain is not), and fails if they did
 // not within a minute or if a payload was not the one published.
 func barePublishConsume(ctx context.Context, addr, topic string, consumers, window, size int, d time.Duration) (int, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, d+2*bareDrainTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d+2*barewait.Limit)
 	defer cancel()
 	want := crc32.Checksum(barePayload(size), castagnoli)
 	// As the driver subscribes: several consumers share the topic
@@ -181,15 +179,15 @@ func barePublishConsume(ctx context.Context, addr, topic string, consumers, wind
 	if err != nil {
 		return 0, 0, err
 	}
-	deadline := time.Now().Add(bareDrainTimeout)
-	for consumed.Load() < int64(n) && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if k := corrupt.Load(); k > 0 {
-		return 0, 0, fmt.Errorf("bare consume: %d payloads are not the one published", k)
-	}
-	if got := consumed.Load(); got != int64(n) {
-		return 0, 0, fmt.Errorf("bare consume: %d messages read of %d acknowledged", got, n)
+	// The consumers disconnect as this returns (deferred above).
+	err = barewait.Consumed(ctx, &consumed, n, false, func() {}, func() error {
+		if k := corrupt.Load(); k > 0 {
+			return fmt.Errorf("bare consume: %d payloads are not the one published", k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	return n, took, nil
 }
