@@ -50,7 +50,10 @@ type driver struct {
 	// backlog, when set, counts what the broker holds for the run's
 	// consumers (the embedded server's in-flight queues).
 	backlog func(ctx context.Context) (int64, error)
-	pacer   *connectPacer
+	// gone, when set, waits until the broker has let client id's
+	// connection go (the embedded server, which can be asked).
+	gone  func(ctx context.Context, id string) error
+	pacer *connectPacer
 	// amqpURL is the RabbitMQ node's, for consumers over AMQP.
 	amqpURL string
 	// rabbit counts what a RabbitMQ node holds for MQTT consumers.
@@ -139,6 +142,16 @@ func (d *driver) Setup(ctx context.Context) error {
 		cn.disconnect()
 		if err != nil {
 			return err
+		}
+		// A publish the broker routes to this connection while it
+		// closes is written to it, and the consumer that takes the
+		// session later gets it flagged DUP on its first delivery
+		// (mochi, in CI): a false redelivery flag exempts it from the
+		// ordering check. The load starts once the session is offline.
+		if d.gone != nil {
+			if err := d.gone(ctx, id); err != nil {
+				return fmt.Errorf("creating the session of %s: %w", id, err)
+			}
 		}
 	}
 	return nil

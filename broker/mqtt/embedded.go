@@ -154,6 +154,7 @@ func openEmbedded(ctx context.Context, c *Config, spec broker.Spec, env broker.E
 	d := newDriver(c, spec, ep, env)
 	e.prefix = d.consumerPrefix()
 	d.backlog = e.backlog
+	d.gone = e.gone
 	persist := "no persistence"
 	if e.db != "" {
 		persist = "sessions in " + e.db
@@ -310,4 +311,31 @@ func (e *embedded) backlog(context.Context) (int64, error) {
 		}
 	}
 	return n, nil
+}
+
+// goneWait bounds the wait for the server to let a connection go: it
+// closes the socket as it reads the DISCONNECT, so this is milliseconds.
+const goneWait = 10 * time.Second
+
+// gone waits until the server has no open connection for client id.
+func (e *embedded) gone(ctx context.Context, id string) error {
+	deadline := time.Now().Add(goneWait)
+	for {
+		e.mu.Lock()
+		srv := e.srv
+		e.mu.Unlock()
+		if srv == nil {
+			return nil
+		}
+		cl, ok := srv.Clients.Get(id)
+		if !ok || cl.Closed() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mochi-mqtt still had its connection open %s after it disconnected", goneWait)
+		}
+		if !sleep(ctx, time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }

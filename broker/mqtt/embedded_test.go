@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -60,5 +61,39 @@ func TestStopWhileClientsChange(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
+	}
+}
+
+// TestSetupLeavesSessionsOffline: Setup returns only once the embedded
+// server has let its connection go, so the load's first publishes are
+// queued for the offline session and never written to that connection. A
+// publish written there came to the consumer flagged DUP on its first
+// delivery (CI: conformance reject-redelivered), and a false redelivery
+// flag exempts a message from the ordering check.
+func TestSetupLeavesSessionsOffline(t *testing.T) {
+	for _, v := range versions {
+		for i := range 10 {
+			tgt, err := Open(t.Context(), &Config{Version: v, Persistence: "none"},
+				broker.Spec{Destination: fmt.Sprintf("offline-%s-%d", v, i), Producers: 1, Subscriptions: 2, Consumers: 1},
+				broker.Env{RunID: fmt.Sprintf("offline-%d", i), Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tgt.Driver.Setup(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			e, d := tgt.Restarter.(*embedded), tgt.Driver.(*driver)
+			for sub := range 2 {
+				id := d.consumerID(sub, 0)
+				cl, ok := e.srv.Clients.Get(id)
+				if !ok {
+					t.Fatalf("MQTT %s: no session for %s after Setup", v, id)
+				}
+				if !cl.Closed() {
+					t.Errorf("MQTT %s, round %d: the session of %s still had its connection open when Setup returned", v, i, id)
+				}
+			}
+			_ = tgt.Close(t.Context())
+		}
 	}
 }
