@@ -276,7 +276,7 @@ func (c *consumer) crashNow(ctx context.Context) bool {
 	c.mu.Unlock()
 	// What the crash held is the evidence for the duplicate it should
 	// cause, and an idle crash is why there is none.
-	what := fmt.Sprintf("consumer %d crashed holding %s, processed and not acknowledged: the broker must deliver it again", c.id, held)
+	what := fmt.Sprintf("consumer %d crashed holding %s, processed and not acknowledged (a broker that promises at-least-once delivers it again)", c.id, held)
 	if held == "" {
 		what = fmt.Sprintf("consumer %d crashed idle (no delivery within %s of the request): it held nothing to deliver again", c.id, idleCrashAfter)
 	}
