@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net"
 	"strings"
 	"sync"
@@ -137,9 +136,6 @@ func barePublish(ctx context.Context, addr, topic string, window, size int, d ti
 // barePayload is every bare publish's payload.
 func barePayload(size int) []byte { return []byte(strings.Repeat("x", size)) }
 
-// castagnoli is CRC-32C's table, the checksum mqcheck's messages carry.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Settings of the bare consumers, the driver's consumers' at its defaults
 // (session_expiry 5m, receive_maximum unset: the protocol's 65535, left
 // unannounced as the driver leaves it).
@@ -157,7 +153,7 @@ const (
 func barePublishConsume(ctx context.Context, addr, topic string, consumers, window, size int, d time.Duration) (int, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+2*barewait.Limit)
 	defer cancel()
-	want := crc32.Checksum(barePayload(size), castagnoli)
+	want := barewait.Sum(barePayload(size))
 	// As the driver subscribes: several consumers share the topic
 	// point to point, one takes it all.
 	filter := topic
@@ -206,7 +202,7 @@ func bareConsumer(ctx context.Context, addr, id, filter string, want uint32, con
 	}
 	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: id,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			if crc32.Checksum(pr.Packet.Payload, castagnoli) != want {
+			if barewait.Sum(pr.Packet.Payload) != want {
 				corrupt.Add(1)
 			}
 			consumed.Add(1)

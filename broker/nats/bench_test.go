@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -162,9 +161,6 @@ func bareLoop(ctx context.Context, url, subject, mode string, d time.Duration, s
 	return n - int(failed.Load()), time.Since(start), nil
 }
 
-// castagnoli is CRC-32C's table, the checksum mqcheck's messages carry.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // barePublishConsume is bareLoop with consumers reading subject meanwhile
 // as the driver of tgt reads it: in jetstream mode each on a connection of
 // its own, pulling the run's durable consumer (Messages with the driver's
@@ -183,7 +179,7 @@ func barePublishConsume(ctx context.Context, tgt *broker.Target, subject, mode s
 		return 0, 0, fmt.Errorf("bare consume: the driver reads with a %s consumer, ack policy %s: only pull, explicit is mirrored", s.Consumer, s.AckPolicy)
 	}
 	url := "nats://" + tgt.Endpoints[0]
-	want := crc32.Checksum(make([]byte, size), castagnoli) // bareLoop's body
+	want := barewait.Sum(make([]byte, size)) // bareLoop's body
 	var consumed atomic.Int64
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -242,7 +238,7 @@ func bareConsume(ctx context.Context, url, subject, mode string, s nats.BareCons
 				}
 				return fmt.Errorf("bare consume: %w", err)
 			}
-			if crc32.Checksum(m.Data, castagnoli) != want {
+			if barewait.Sum(m.Data) != want {
 				return errors.New("bare consume: a body is not the one published")
 			}
 			consumed.Add(1)
@@ -280,7 +276,7 @@ func bareConsume(ctx context.Context, url, subject, mode string, s nats.BareCons
 			}
 			return fmt.Errorf("bare consume: %w", err)
 		}
-		if crc32.Checksum(m.Data(), castagnoli) != want {
+		if barewait.Sum(m.Data()) != want {
 			return errors.New("bare consume: a body is not the one published")
 		}
 		if err := m.Ack(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -83,7 +82,7 @@ func barePublishConsume(ctx context.Context, t *broker.Target, publishers, consu
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var cg errgroup.Group
-	want := crc32.Checksum(bareBody(size), castagnoli)
+	want := barewait.Sum(bareBody(size))
 	for range consumers {
 		ready := make(chan error, 1)
 		cg.Go(func() error { return st.bareConsumeLoop(cctx, queue, want, &consumed, ready) })
@@ -119,9 +118,6 @@ func barePublishConsume(ctx context.Context, t *broker.Target, publishers, consu
 	return total, slices.Max(took), nil
 }
 
-// castagnoli is CRC-32C's table, the checksum mqcheck's messages carry.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // bareConsumeLoop is one consumer of BarePublishConsume, on a connection
 // of its own: it says on ready when it consumes, then reads until ctx
 // ends, checking each body's CRC-32C against want and counting what it
@@ -154,7 +150,7 @@ func (st *settings) bareConsumeLoop(ctx context.Context, queue string, want uint
 				}
 				return errors.New("bare consume: the deliveries ended")
 			}
-			if crc32.Checksum(dl.Body, castagnoli) != want {
+			if barewait.Sum(dl.Body) != want {
 				return fmt.Errorf("bare consume: delivery %d: its body is not the one published", dl.DeliveryTag)
 			}
 			if err := dl.Ack(false); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,9 +121,6 @@ func bareBody(size int) []byte {
 	return body
 }
 
-// castagnoli is CRC-32C's table, the checksum mqcheck's messages carry.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // bareXAdd pipelines XADDs of payload, 256 per round trip, for d, and
 // counts those the server answered with an id.
 func bareXAdd(ctx context.Context, addr, stream string, d time.Duration, payload []byte) (int, time.Duration, error) {
@@ -162,7 +158,7 @@ func bareXAddConsume(ctx context.Context, addr, stream string, d time.Duration, 
 	if err := admin.XGroupCreateMkStream(ctx, stream, group, "0").Err(); err != nil {
 		return 0, 0, fmt.Errorf("bare consume: creating group %s: %w", group, err)
 	}
-	want := crc32.Checksum(payload, castagnoli)
+	want := barewait.Sum(payload)
 	var consumed atomic.Int64
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -207,7 +203,7 @@ func bareConsume(ctx context.Context, addr, stream, group, name string, count in
 		for _, s := range res {
 			for _, m := range s.Messages {
 				body, _ := m.Values["m"].(string)
-				if crc32.Checksum([]byte(body), castagnoli) != want {
+				if barewait.SumString(body) != want {
 					return fmt.Errorf("bare consume: entry %s: its body is not the one added", m.ID)
 				}
 				ids = append(ids, m.ID)

@@ -3,14 +3,12 @@ package sqs_test
 import (
 	"context"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -190,7 +188,7 @@ func bareSend(ctx context.Context, client *awssqs.Client, queue *string, d time.
 func bareSendConsume(ctx context.Context, tgt *broker.Target, queue string, d time.Duration, size, consumers int) (int, time.Duration, error) {
 	c := &sqs.Config{}
 	c.ApplyDefaults()
-	want := crc32.Checksum([]byte(bareBody(size)), castagnoli)
+	want := barewait.SumString(bareBody(size))
 	var consumed atomic.Int64
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -223,9 +221,6 @@ func bareSendConsume(ctx context.Context, tgt *broker.Target, queue string, d ti
 	return n, took, nil
 }
 
-// castagnoli is CRC-32C's table, the checksum mqcheck's messages carry.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // receiveAttributes are the system attributes the driver's consumers ask
 // for: the server looks them up and sends them for every message.
 var receiveAttributes = []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount,
@@ -254,7 +249,7 @@ func bareConsume(ctx context.Context, client *awssqs.Client, queue *string, c *s
 		for i, m := range out.Messages {
 			// The body as the driver hands it over: no copy.
 			b := aws.ToString(m.Body)
-			if crc32.Checksum(unsafe.Slice(unsafe.StringData(b), len(b)), castagnoli) != want {
+			if barewait.SumString(b) != want {
 				return fmt.Errorf("bare consume: message %s: its body is not the one sent", aws.ToString(m.MessageId))
 			}
 			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}

@@ -1,13 +1,25 @@
-// Package barewait ends the bare client loops the benchmarks compare
-// mqcheck with: it waits for their consumers to read what was confirmed.
+// Package barewait is what the bare client loops the benchmarks compare
+// mqcheck with share: the body check, and the wait for their consumers.
 package barewait
 
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Sum is b's CRC-32C, the checksum mqcheck's messages carry: a bare
+// consumer compares each body's with the published body's.
+func Sum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// SumString is Sum of a body a client hands over as a string, without
+// copying it ([]byte(s) copied every body of a bare loop).
+func SumString(s string) uint32 { return Sum(unsafe.Slice(unsafe.StringData(s), len(s))) }
 
 // Limit bounds the wait for a bare loop's consumers.
 const Limit = time.Minute

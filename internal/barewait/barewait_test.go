@@ -44,3 +44,16 @@ func TestConsumed(t *testing.T) {
 		t.Errorf("err %v, want 3 of 5 read", err)
 	}
 }
+
+// TestSum: CRC-32C's check value, the same from a string without a copy.
+func TestSum(t *testing.T) {
+	if got := Sum([]byte("123456789")); got != 0xe3069283 {
+		t.Errorf("Sum = %#x, want CRC-32C's check value 0xe3069283", got)
+	}
+	if got := SumString("123456789"); got != 0xe3069283 {
+		t.Errorf("SumString = %#x, want 0xe3069283", got)
+	}
+	if got := SumString(""); got != Sum(nil) {
+		t.Errorf("SumString of nothing = %#x, want %#x", got, Sum(nil))
+	}
+}
