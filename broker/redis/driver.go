@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -602,7 +603,10 @@ func (c *consumer) deliver(ctx context.Context, h broker.Handler, msgs []goredis
 			}
 			payload = fmt.Sprint(m.Values)
 		}
-		dv := broker.Delivery{Payload: []byte(payload), Domain: c.domain, Redelivered: redelivered, PositionDomain: c.d.key}
+		// A view of go-redis's string, not a copy (an allocation and a
+		// copy of every entry): a delivery's payload is only read, and
+		// only during the handler.
+		dv := broker.Delivery{Payload: unsafe.Slice(unsafe.StringData(payload), len(payload)), Domain: c.domain, Redelivered: redelivered, PositionDomain: c.d.key}
 		dv.Position, dv.HasPosition = position(m.ID)
 		err := h(&dv)
 		switch {
