@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/checker"
 )
 
@@ -48,7 +49,7 @@ func (w *countingWaiter) UntilFrom(ctx context.Context, t, now int64, a, b <-cha
 // received (DESIGN's hot path): the wait for the free message must not read it again.
 func TestOneClockReadPerMessagePerSide(t *testing.T) {
 	t.Parallel()
-	b, ctx := onePartition(t)
+	b, ctx := memBroker(t, memory.Config{Partitions: 1})
 	clock := &countingClock{}
 	sw := New(Config{RunID: 1, Producers: 1, Consumers: 1, MaxInFlight: 1, Duration: 200 * time.Millisecond,
 		MessageSize: 64, Clock: clock}, b, nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcheck/mqcheck/broker"
+	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/checker"
 )
 
@@ -94,7 +95,7 @@ func waitWanted(t *testing.T, r *crashRequest) {
 // needs to tell one from the other.
 func TestCrashNotice(t *testing.T) {
 	t.Parallel()
-	b, ctx := onePartition(t)
+	b, ctx := memBroker(t, memory.Config{Partitions: 1})
 	var mu sync.Mutex
 	var crashes []string
 	notify := func(n broker.Notice) {

@@ -26,13 +26,7 @@ func fleetConfig(lanes, window int) Config {
 // broker close at cleanup. The context bounds the test.
 func startFleet(t *testing.T, cfg Config, mem memory.Config, wrap func(broker.Driver) broker.Driver) (*Swarm, context.Context) {
 	t.Helper()
-	b, err := memory.New(mem, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	t.Cleanup(func() { _ = b.Close(ctx) })
+	b, ctx := memBroker(t, mem)
 	var d broker.Driver = b
 	if wrap != nil {
 		d = wrap(b)

@@ -115,7 +115,7 @@ func TestSequencesStraddling2To32(t *testing.T) {
 // are counted foreign with the reason, and fail no claim; only a damaged
 // mqcheck message is corrupted (issue 11: one stray record failed a run).
 func TestForeignPayloadsAreNotCorrupted(t *testing.T) {
-	b, ctx := onePartition(t)
+	b, ctx := memBroker(t, memory.Config{Partitions: 1})
 	sw := New(Config{RunID: 1, Producers: 1, Consumers: 1, Rate: 200, Duration: 300 * time.Millisecond, MessageSize: 64}, b, nil)
 	if err := sw.StartConsumers(ctx); err != nil {
 		t.Fatal(err)
@@ -190,11 +190,11 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// onePartition is a memory broker of one partition, closed at the test's
-// end, and a minute's context for the test.
-func onePartition(t *testing.T) (*memory.Broker, context.Context) {
+// memBroker is a memory broker of cfg, closed at the test's end, and a
+// minute's context for the test.
+func memBroker(t *testing.T, cfg memory.Config) (*memory.Broker, context.Context) {
 	t.Helper()
-	b, err := memory.New(memory.Config{Partitions: 1}, 1, 1)
+	b, err := memory.New(cfg, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
