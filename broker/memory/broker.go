@@ -47,6 +47,7 @@ type Broker struct {
 
 	mu        sync.Mutex
 	closed    bool
+	slab      []byte // see copyPayload
 	rng       *rand.Rand
 	plan      []plannedFault
 	planNext  int

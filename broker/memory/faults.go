@@ -182,13 +182,14 @@ type verdict struct {
 	kind    faultKind
 }
 
-// arrive stores one publish and applies its fault.
+// arrive stores a copy of one publish and applies its fault.
 func (b *Broker) arrive(p *producer, producerID int, payload []byte, lane int) (verdict, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return verdict{}, errBrokerClosed
 	}
+	payload = b.copyPayload(payload)
 	p.published++
 	kind := b.pickFault(producerID, lane, len(payload))
 

@@ -18,14 +18,15 @@ var (
 
 // Payload copies are carved from slabs, so storing a message costs no
 // allocation; a slab lives until its last message is acknowledged
-// everywhere. A producer's first slab is small and each next one twice the
-// last, up to slabSize: a thousand slow producers do not hold (and zero) a
-// full slab each. slabSize is small because a slab lives as long as its
+// everywhere. The broker's producers share one slab at a time, filled in
+// the order messages arrive: a slab of each producer's own cost 10,000
+// slow producers a slab apiece (zeroed, and a page fault or two each) for
+// their first few messages, and each message was written into memory no
+// cache still held. slabSize is small because a slab lives as long as its
 // last message: with 64 KiB, 1,000 closed-loop producers pinned 68 MB of
 // slabs for a backlog of 5 MB of lanes. Larger payloads get their own
 // allocation.
 const (
-	firstSlab      = 4 << 10
 	slabSize       = 16 << 10
 	maxSlabPayload = slabSize / 8
 )
@@ -54,7 +55,6 @@ type producer struct {
 	mu     sync.Mutex
 	closed bool
 	rr     int // next partition for messages without a key
-	slab   []byte
 	// queue is what the completion goroutine has not taken yet; it swaps
 	// it with spare, so steady state allocates nothing.
 	queue, spare []pending
@@ -92,7 +92,7 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, errProducerClosed)
 	}
 	lane := p.lane(m.Key)
-	v, err := p.b.arrive(p, m.Producer, p.copyPayload(m.Payload), lane)
+	v, err := p.b.arrive(p, m.Producer, m.Payload, lane)
 	if err != nil {
 		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, err)
 	}
@@ -144,23 +144,19 @@ func (p *producer) lane(key []byte) int {
 	return l
 }
 
-// copyPayload copies src into the current slab. Called with p.mu held.
-func (p *producer) copyPayload(src []byte) []byte {
+// copyPayload copies src into the current slab. Called with b.mu held.
+func (b *Broker) copyPayload(src []byte) []byte {
 	n := len(src)
 	if n > maxSlabPayload {
 		return append(make([]byte, 0, n), src...)
 	}
-	if len(p.slab)+n > cap(p.slab) {
-		size := min(slabSize, max(firstSlab, 2*cap(p.slab)))
-		if size < n {
-			size = slabSize
-		}
-		p.slab = make([]byte, 0, size)
+	if len(b.slab)+n > cap(b.slab) {
+		b.slab = make([]byte, 0, slabSize)
 	}
-	off := len(p.slab)
-	p.slab = append(p.slab, src...)
+	off := len(b.slab)
+	b.slab = append(b.slab, src...)
 	// Capped, so that nobody appending to a payload writes into the next.
-	return p.slab[off : off+n : off+n]
+	return b.slab[off : off+n : off+n]
 }
 
 // Completions are made by a few goroutines shared by every producer of
