@@ -4,7 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/mqcheck/mqcheck/broker"
 )
@@ -27,14 +27,22 @@ import (
 // Publish that blocks does hold them: their sends go late, and their
 // latency, counted from when they were due, shows it.
 
-// fleetProducers is the fewest producers of a fleet: paced, they share
-// lanes (below it each runs alone), and they share batches of outcomes
-// (sharedOutcomes). laneProducers is the most a lane drives: every lane
-// is a timer waking the runtime, so a core's lane drives thousands (10,000
-// producers at 20k/s in total on 10 lanes cost 1.9× one producer's CPU per
-// message, on 2 lanes 1.4-1.6×). A lane keeps up with its producers' rate
-// as one goroutine alone would: a round of 5,000 sends takes milliseconds.
+// Paced producers share lanes from two on (laneFrom); one runs alone,
+// as it would on a lane of its own. With a goroutine each, 10 producers
+// at 20k/s in total cost 1.4-1.5× one producer's CPU per message, on
+// lanes 1.16×: ten goroutines each woken by a timer of its own. A
+// Publish that waits in the normal course (broker.PublishWaiter) gets a
+// goroutine of its own however many producers there are.
+//
+// fleetProducers is the fewest producers of a fleet, which share batches
+// of outcomes (sharedOutcomes). laneProducers is the most a lane drives:
+// every lane is a timer waking the runtime, so a core's lane drives
+// thousands (10,000 producers at 20k/s in total on 10 lanes cost 1.9× one
+// producer's CPU per message, on 2 lanes 1.4-1.6×). A lane keeps up with
+// its producers' rate as one goroutine alone would: a round of 5,000
+// sends takes milliseconds.
 const (
+	laneFrom       = 2
 	fleetProducers = 64
 	laneProducers  = 5000
 )
@@ -47,16 +55,16 @@ func laneCount(n, set int) int {
 		return 0
 	case set > 0:
 		return min(set, n)
-	case n < fleetProducers:
+	case n < laneFrom:
 		return 0
 	}
-	return max(runtime.GOMAXPROCS(0), (n+laneProducers-1)/laneProducers)
+	return min(n, max(runtime.GOMAXPROCS(0), (n+laneProducers-1)/laneProducers))
 }
 
 // runLanes runs ps's loads on lanes, producer i on lane i mod lanes
 // (a producer whose Publish waits, broker.PublishWaiter, alone), and
 // returns once every producer has finished (flushed and closed).
-func runLanes(ctx context.Context, ps []*producer, lanes int, load *loadSpan, flushTimeout time.Duration) {
+func runLanes(ctx context.Context, ps []*producer, lanes int, load *loadSpan, flush *flushContexts) {
 	var wg sync.WaitGroup
 	laned := make([]*producer, 0, len(ps))
 	for _, p := range ps {
@@ -64,7 +72,7 @@ func runLanes(ctx context.Context, ps []*producer, lanes int, load *loadSpan, fl
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.run(ctx, load, flushTimeout)
+				p.run(ctx, load, flush)
 			}()
 			continue
 		}
@@ -78,7 +86,7 @@ func runLanes(ctx context.Context, ps []*producer, lanes int, load *loadSpan, fl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runLane(ctx, mine, load, flushTimeout, &wg)
+			runLane(ctx, mine, load, flush, &wg)
 		}()
 	}
 	wg.Wait()
@@ -86,7 +94,7 @@ func runLanes(ctx context.Context, ps []*producer, lanes int, load *loadSpan, fl
 
 // runLane makes ps's paced sends until each producer's load is over or it
 // was handed a goroutine of its own; wg counts the goroutines it starts.
-func runLane(ctx context.Context, ps []*producer, load *loadSpan, flushTimeout time.Duration, wg *sync.WaitGroup) {
+func runLane(ctx context.Context, ps []*producer, load *loadSpan, flush *flushContexts, wg *sync.WaitGroup) {
 	if len(ps) == 0 {
 		return
 	}
@@ -100,18 +108,35 @@ func runLane(ctx context.Context, ps []*producer, load *loadSpan, flushTimeout t
 	for i := range next {
 		next[i] = first
 	}
+	// The lane's producers record their exact send times into one batch,
+	// the lane's (see producer.sentTo), handed over when the lane ends.
+	var sent *batch
+	for _, p := range ps {
+		p.sentTo = &sent
+	}
+	col := ps[0].col
+	defer func() {
+		if sent != nil {
+			col.add(sent)
+		}
+	}()
 	// leave ends a producer's part in the lane: alone (from its next
-	// send on) or finished.
+	// send on) or finished (see finishAll). Either way the producer
+	// records what it sends from then on into a batch of its own, away
+	// from the lane's goroutine.
+	var finished []*producer
 	leave := func(p *producer, alone bool, seq uint64, now int64) {
+		if !alone {
+			p.sampleLast() // into the lane's batch
+			p.sentTo = &p.sent
+			finished = append(finished, p)
+			return
+		}
+		p.sentTo = &p.sent
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if alone {
-				p.runFrom(ctx, load, flushTimeout, seq, now)
-				return
-			}
-			stopped(load, clock.Now())
-			p.finish(flushTimeout)
+			p.runFrom(ctx, load, flush, seq, now)
 		}()
 	}
 	// now is the lane's last reading of the clock, as in runFrom.
@@ -162,5 +187,37 @@ func runLane(ctx context.Context, ps []*producer, load *loadSpan, flushTimeout t
 		}
 		clear(ps[kept:])
 		ps, next = ps[:kept], next[:kept]
+		if len(finished) > 0 {
+			stopped(load, clock.Now())
+			finishAll(finished, flush.get(), wg)
+			finished = nil
+		}
+	}
+}
+
+// finishers is the most goroutines that finish a lane's producers at
+// once: a goroutine each cost 10,000 producers finishing together a
+// goroutine's start, stack and exit apiece, and a driver's Flush and
+// Close that wait on the network still overlap 32 at a time.
+const finishers = 32
+
+// finishAll finishes ps (flushes and closes them) on up to finishers
+// goroutines, their flushes bounded by fctx, which every one of ps
+// shares: a flush that waits until fctx ends does not hold back the
+// next ones' timeouts. wg counts the goroutines.
+func finishAll(ps []*producer, fctx context.Context, wg *sync.WaitGroup) {
+	var next atomic.Int64
+	for range min(len(ps), finishers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(ps)) {
+					return
+				}
+				ps[i].finish(fctx)
+			}
+		}()
 	}
 }

@@ -114,15 +114,24 @@ func TestLanesEndLoad(t *testing.T) {
 
 // TestLanesCanceled: a run canceled mid-load counts what it did not send
 // as not sent, on lanes as alone: every send due before the cancel is
-// sent or counted, and none long after it.
+// sent or counted, and none long after it. From 0.4 s on, each Publish
+// waits for the cancel (at 0.5 s) and fails with it, so that sends are
+// due and not made when it comes: a lane that is on time when canceled
+// has nothing due left to count.
 func TestLanesCanceled(t *testing.T) {
 	for _, lanes := range []int{0, -1} {
-		sw, ctx := startFleet(t, fleetConfig(lanes, 1000), memory.Config{}, nil)
+		hold := &holdDriver{}
+		sw, ctx := startFleet(t, fleetConfig(lanes, 1000), memory.Config{}, func(b broker.Driver) broker.Driver {
+			hold.Driver = b
+			return hold
+		})
 		load, stop := context.WithCancel(ctx)
 		start := sw.clock.Now()
 		var stopAt int64
 		go func() {
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(400 * time.Millisecond)
+			hold.armed.Store(true)
+			time.Sleep(100 * time.Millisecond)
 			stopAt = sw.clock.Now()
 			stop()
 		}()
@@ -138,6 +147,33 @@ func TestLanesCanceled(t *testing.T) {
 				lanes, tot.Sent, tot.NotSent, n, lo, hi)
 		}
 	}
+}
+
+// holdDriver is the memory broker with producers whose Publish, once
+// armed, waits until its context ends.
+type holdDriver struct {
+	broker.Driver
+	armed atomic.Bool
+}
+
+type holdProducer struct {
+	broker.Producer
+	d *holdDriver
+}
+
+func (d *holdDriver) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+	p, err := d.Driver.NewProducer(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &holdProducer{Producer: p, d: d}, nil
+}
+
+func (p *holdProducer) Publish(ctx context.Context, m *broker.Message) error {
+	if p.d.armed.Load() {
+		<-ctx.Done()
+	}
+	return p.Producer.Publish(ctx, m)
 }
 
 // TestLanesCrashProducer: a producer driven by a lane crashes when asked

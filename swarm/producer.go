@@ -29,9 +29,15 @@ type producer struct {
 	enc   *message.Encoder
 	keys  [][]byte
 	pool  *msgPool // the in-flight bound and the reusable messages in one
-	sent  *batch   // owned by the loop goroutine
-	out   *outcomes
-	err   error
+	// sent is the producer's batch of exact send times, owned by the
+	// loop goroutine and taken on first use; sentTo is where sample
+	// records them: &sent, or a lane's batch, which the lane's producers
+	// share (10,000 producers' batches of two or three samples each cost
+	// an allocation, page faults and a hand-over per producer).
+	sent   *batch
+	sentTo **batch
+	out    *outcomes
+	err    error
 	// sentNext is the next seq: every one from Config.StartSeq below it
 	// was handed to the driver. The collector reads it and records the
 	// sends as a range, so the publishing loop hands over no event per
@@ -111,8 +117,9 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 	if out == nil {
 		out = &outcomes{b: col.getBatch()}
 	}
-	p := &producer{id: id, cfg: cfg, d: d, col: col, clock: cfg.Clock, sent: col.getBatch(), out: out,
+	p := &producer{id: id, cfg: cfg, d: d, col: col, clock: cfg.Clock, out: out,
 		crash: newCrashRequest(), last: noneSent}
+	p.sentTo = &p.sent
 	p.sentNext.Store(cfg.StartSeq)
 	var err error
 	p.enc, err = message.NewEncoder(cfg.RunID, uint32(id), cfg.MessageSize, cfg.Seed+int64(id))
@@ -241,14 +248,14 @@ func (p *producer) outcome(m *broker.Message, o broker.Outcome, now int64) {
 // just before the end may go just after it), or, when the load ends while
 // every in-flight slot is taken (a stalled broker), counted not sent with
 // its latency so far: from when it was due to the end.
-func (p *producer) run(ctx context.Context, load *loadSpan, flushTimeout time.Duration) {
-	p.runFrom(ctx, load, flushTimeout, p.cfg.StartSeq, 0)
+func (p *producer) run(ctx context.Context, load *loadSpan, flush *flushContexts) {
+	p.runFrom(ctx, load, flush, p.cfg.StartSeq, 0)
 }
 
 // runFrom is run from seq on, the sends before it made (by a lane: see
 // lane.go); now is the clock's last reading taken for this producer, or 0.
-func (p *producer) runFrom(ctx context.Context, load *loadSpan, flushTimeout time.Duration, seq uint64, now int64) {
-	defer p.finish(flushTimeout)
+func (p *producer) runFrom(ctx context.Context, load *loadSpan, flush *flushContexts, seq uint64, now int64) {
+	defer func() { p.finish(flush.get()) }()
 	pacer := p.cfg.Pacer
 	// Hits are numbered across producers: producer i makes i, i+P, ...,
 	// so producers start staggered and never publish in the same instant.
@@ -353,13 +360,26 @@ func (p *producer) publish(ctx context.Context, load *loadSpan, m *broker.Messag
 // sample hands the checker the exact send time of seq. Called by the loop
 // goroutine only.
 func (p *producer) sample(seq uint64, intended, now int64) {
-	b := p.sent
+	b := *p.sentTo
+	if b == nil {
+		b = p.col.getBatch()
+		*p.sentTo = b
+	}
 	if b.started == 0 {
 		b.started = now
 	}
 	b.events = append(b.events, checker.Event{Kind: checker.Sent, Producer: uint32(p.id), Seq: seq, At: intended})
 	if b.full(now) {
-		p.sent = p.col.handOver(b)
+		*p.sentTo = p.col.handOver(b)
+	}
+}
+
+// sampleLast records the exact send time of the last message published,
+// once: the checker dates the last slot of sends from it.
+func (p *producer) sampleLast() {
+	if p.last != noneSent {
+		p.sample(p.last, p.lastTime, p.clock.Now())
+		p.last = noneSent
 	}
 }
 
@@ -442,30 +462,19 @@ func (p *producer) crashNow(ctx context.Context) bool {
 	return true
 }
 
-func (p *producer) finish(flushTimeout time.Duration) {
+func (p *producer) finish(fctx context.Context) {
 	defer p.crash.end()
-	if p.last != noneSent {
-		p.sample(p.last, p.lastTime, p.clock.Now())
+	p.sampleLast()
+	if p.sent != nil {
+		p.col.add(p.sent)
+		p.sent = nil
 	}
-	p.col.add(p.sent)
-	p.sent = nil
 	if p.drv == nil {
 		// A crash could not start a new producer: nothing is in flight.
 		p.addOutcomes()
 		return
 	}
-	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-	if p.cfg.Abort != nil {
-		go func() {
-			select {
-			case <-p.cfg.Abort:
-				cancel()
-			case <-fctx.Done():
-			}
-		}()
-	}
 	_ = p.drv.Flush(fctx) // what does not complete in time is completed as indeterminate by Close
-	cancel()
 	if err := p.drv.Close(); err != nil && p.err == nil {
 		p.err = fmt.Errorf("closing producer %d: %w", p.id, err)
 	}

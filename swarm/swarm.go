@@ -61,7 +61,7 @@ type Config struct {
 	// indeterminate.
 	Abort <-chan struct{}
 	// Lanes is how many goroutines make a paced load's sends (see
-	// lane.go): 0 picks (none below 64 producers), -1 none, so that each
+	// lane.go): 0 picks (none for one producer), -1 none, so that each
 	// producer runs alone (tests run both).
 	Lanes int
 	// Share, when set, makes this swarm one worker of a run split across
@@ -373,9 +373,11 @@ func (s *Swarm) Prepare(ctx context.Context) error {
 		}
 		p, err := newProducer(ctx, s.cfg.producerID(i), &s.cfg, s.drv, s.col, s.notify, out)
 		if err != nil {
+			flush := newFlushContexts(time.Second, s.cfg.Abort)
 			for _, q := range ps {
-				q.finish(time.Second)
+				q.finish(flush.get())
 			}
+			flush.close()
 			s.addOutcomes()
 			s.prodOnce.Do(func() { close(s.produced) })
 			return err
@@ -405,19 +407,21 @@ func (s *Swarm) ProduceFrom(ctx context.Context, start int64) error {
 	s.mu.Lock()
 	ps := s.producers
 	s.mu.Unlock()
+	flush := newFlushContexts(s.cfg.FlushTimeout, s.cfg.Abort)
 	if lanes := laneCount(len(ps), s.cfg.Lanes); s.cfg.Pacer != nil && lanes > 0 {
-		runLanes(ctx, ps, lanes, &s.load, s.cfg.FlushTimeout)
+		runLanes(ctx, ps, lanes, &s.load, flush)
 	} else {
 		var wg sync.WaitGroup
 		for _, p := range ps {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.run(ctx, &s.load, s.cfg.FlushTimeout)
+				p.run(ctx, &s.load, flush)
 			}()
 		}
 		wg.Wait()
 	}
+	flush.close()
 	s.addOutcomes()
 	var errs []error
 	for _, p := range ps {
