@@ -1,6 +1,9 @@
 package checker
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // MaxProducers bounds producer ids: the swarm numbers its producers densely
 // from 0, so a larger id can only come from a payload nobody sent.
@@ -30,6 +33,11 @@ type Checker struct {
 	received  uint64 // every clean delivery, duplicates included
 
 	examples map[string][]Example
+
+	// reserved holds the states of producers reservedLo on, made at once
+	// (Reserve) and taken as each producer is first seen.
+	reserved   []producer
+	reservedLo uint32
 }
 
 type producer struct {
@@ -223,10 +231,29 @@ func (c *Checker) producer(id uint32) *producer {
 	}
 	p := c.producers[id]
 	if p == nil {
-		p = &producer{}
+		if i := id - c.reservedLo; id >= c.reservedLo && int(i) < len(c.reserved) {
+			p = &c.reserved[i]
+		} else {
+			p = &producer{}
+		}
 		c.producers[id] = p
 	}
 	return p
+}
+
+// Reserve makes the states of producers lo to hi-1 in one allocation,
+// each taken when the producer is first seen: a swarm of thousands
+// allocates them while it prepares its producers, not at each one's first
+// message (10,000 producers' states, made in a run's first second, set
+// off a collection of the whole heap there). Which producers have a
+// state, and so what results and saved state hold, is as without it.
+func (c *Checker) Reserve(lo, hi uint32) {
+	hi = min(hi, MaxProducers)
+	if lo >= hi {
+		return
+	}
+	c.reserved, c.reservedLo = make([]producer, hi-lo), lo
+	c.producers = slices.Grow(c.producers, int(hi)-len(c.producers))
 }
 
 func (c *Checker) receive(e *Event) {

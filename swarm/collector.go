@@ -234,6 +234,14 @@ func (c *Collector) sync() {
 }
 
 // watch makes the collector record p's sends.
+// reserve readies the checker's state of producers lo to hi-1
+// (checker.Reserve).
+func (c *Collector) reserve(lo, hi int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.check.Reserve(uint32(lo), uint32(hi))
+}
+
 func (c *Collector) watch(p *producer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

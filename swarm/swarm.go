@@ -366,6 +366,9 @@ func (s *Swarm) Prepare(ctx context.Context) error {
 	s.prepared = true
 	var ps []*producer
 	s.outs = sharedOutcomes(s.cfg.Producers, s.col)
+	if s.cfg.Producers > 0 {
+		s.col.reserve(s.cfg.producerID(0), s.cfg.producerID(s.cfg.Producers-1)+1)
+	}
 	for i := range s.cfg.Producers {
 		var out *outcomes
 		if s.outs != nil {

@@ -1,0 +1,52 @@
+package checker
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+)
+
+// TestReserveChangesNothing: a checker whose producer states were
+// reserved (some of them never used, one producer beyond the reservation)
+// finds what one without a reservation finds, and saves the same state.
+func TestReserveChangesNothing(t *testing.T) {
+	var events []Event
+	for _, p := range []uint32{3, 5, 12} {
+		for seq := uint64(0); seq < 50; seq++ {
+			if p == 5 && seq == 7 {
+				continue // lost
+			}
+			events = append(events, Event{Kind: Sent, Producer: p, Seq: seq, At: int64(seq)},
+				Event{Kind: Acked, Producer: p, Seq: seq, At: int64(seq) + 1})
+			if p != 5 || seq != 8 {
+				events = append(events, Event{Kind: Received, Producer: p, Seq: seq, At: int64(seq) + 2})
+			}
+			if p == 3 && seq == 20 {
+				events = append(events, Event{Kind: Received, Producer: p, Seq: seq, At: int64(seq) + 3}) // duplicate
+			}
+		}
+	}
+	check := func(reserve bool) (*Result, []byte) {
+		c := New(NewNames())
+		if reserve {
+			c.Reserve(2, 10)
+		}
+		c.Apply(events)
+		var saved bytes.Buffer
+		if err := c.Save(&saved); err != nil {
+			t.Fatal(err)
+		}
+		return c.Finalize(Options{Drained: true, Claims: allClaims}), saved.Bytes()
+	}
+	plain, plainSaved := check(false)
+	reserved, reservedSaved := check(true)
+	if plain.Counts.Lost != 1 || plain.Counts.Duplicated != 1 {
+		t.Fatalf("counts %+v: want 1 lost and 1 duplicated", plain.Counts)
+	}
+	if !reflect.DeepEqual(plain.Counts, reserved.Counts) || !reflect.DeepEqual(plain.Claims, reserved.Claims) {
+		t.Errorf("reserved: counts %+v, claims %+v; want %+v, %+v", reserved.Counts, reserved.Claims, plain.Counts, plain.Claims)
+	}
+	if !bytes.Equal(plainSaved, reservedSaved) {
+		t.Errorf("reserved: saved state differs (%d bytes, want %d)", len(reservedSaved), len(plainSaved))
+	}
+}
