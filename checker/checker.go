@@ -52,7 +52,10 @@ type producer struct {
 
 type subscription struct {
 	recv []*seqSet // by producer
-	dead []*seqSet // by producer: read back from the dead-letter queue
+	// recvReserved holds the receipt sets of the reserved producers
+	// (Checker.Reserve), each taken at the producer's first receipt.
+	recvReserved []seqSet
+	dead         []*seqSet // by producer: read back from the dead-letter queue
 	// dups counts the extra copies of the whole subscription, dupsBy
 	// those of each producer (grown at a producer's first duplicate), for
 	// claims scoped to some producers (Options.Scopes).
@@ -241,12 +244,32 @@ func (c *Checker) producer(id uint32) *producer {
 	return p
 }
 
+// recvSet returns s's set of producer id's receipts, making it from the
+// reservation when there is one.
+func (s *subscription) recvSet(c *Checker, id uint32) *seqSet {
+	if int(id) < len(s.recv) && s.recv[id] != nil {
+		return s.recv[id]
+	}
+	if i := id - c.reservedLo; c.reserved != nil && id >= c.reservedLo && int(i) < len(c.reserved) {
+		if s.recvReserved == nil {
+			s.recvReserved = make([]seqSet, len(c.reserved))
+		}
+		for int(id) >= len(s.recv) {
+			s.recv = append(s.recv, nil)
+		}
+		s.recv[id] = &s.recvReserved[i]
+		return s.recv[id]
+	}
+	return setAt(&s.recv, id)
+}
+
 // Reserve makes the states of producers lo to hi-1 in one allocation,
 // each taken when the producer is first seen: a swarm of thousands
 // allocates them while it prepares its producers, not at each one's first
 // message (10,000 producers' states, made in a run's first second, set
-// off a collection of the whole heap there). Which producers have a
-// state, and so what results and saved state hold, is as without it.
+// off a collection of the whole heap there); so are their receipt sets in
+// the subscriptions named so far. Which producers have a state, and so
+// what results and saved state hold, is as without it.
 func (c *Checker) Reserve(lo, hi uint32) {
 	hi = min(hi, MaxProducers)
 	if lo >= hi {
@@ -254,6 +277,12 @@ func (c *Checker) Reserve(lo, hi uint32) {
 	}
 	c.reserved, c.reservedLo = make([]producer, hi-lo), lo
 	c.producers = slices.Grow(c.producers, int(hi)-len(c.producers))
+	// And their receipt sets in each subscription named so far.
+	for i := range c.names.Subs() {
+		s := c.sub(uint16(i))
+		s.recvReserved = make([]seqSet, hi-lo)
+		s.recv = slices.Grow(s.recv, int(hi)-len(s.recv))
+	}
 }
 
 func (c *Checker) receive(e *Event) {
@@ -274,7 +303,7 @@ func (c *Checker) receive(e *Event) {
 	if e.PosDomain != 0 {
 		pd = c.domain(e.PosDomain - 1)
 	}
-	if !setAt(&s.recv, e.Producer).CheckedAdd(e.Seq) {
+	if !s.recvSet(c, e.Producer).CheckedAdd(e.Seq) {
 		c.duplicate(s, pd, e)
 		return
 	}

@@ -8,7 +8,8 @@ import (
 
 // TestReserveChangesNothing: a checker whose producer states were
 // reserved (some of them never used, one producer beyond the reservation)
-// finds what one without a reservation finds, and saves the same state.
+// finds what one without a reservation finds, and saves the same state,
+// with two subscriptions, one of which receives from two producers only.
 func TestReserveChangesNothing(t *testing.T) {
 	var events []Event
 	for _, p := range []uint32{3, 5, 12} {
@@ -21,13 +22,16 @@ func TestReserveChangesNothing(t *testing.T) {
 			if p != 5 || seq != 8 {
 				events = append(events, Event{Kind: Received, Producer: p, Seq: seq, At: int64(seq) + 2})
 			}
+			if p != 3 {
+				events = append(events, Event{Kind: Received, Sub: 1, Producer: p, Seq: seq, At: int64(seq) + 2})
+			}
 			if p == 3 && seq == 20 {
 				events = append(events, Event{Kind: Received, Producer: p, Seq: seq, At: int64(seq) + 3}) // duplicate
 			}
 		}
 	}
 	check := func(reserve bool) (*Result, []byte) {
-		c := New(NewNames())
+		c := New(NewNames("s0", "s1"))
 		if reserve {
 			c.Reserve(2, 10)
 		}
@@ -40,8 +44,8 @@ func TestReserveChangesNothing(t *testing.T) {
 	}
 	plain, plainSaved := check(false)
 	reserved, reservedSaved := check(true)
-	if plain.Counts.Lost != 1 || plain.Counts.Duplicated != 1 {
-		t.Fatalf("counts %+v: want 1 lost and 1 duplicated", plain.Counts)
+	if plain.Counts.Lost != 1+50 || plain.Counts.Duplicated != 1 {
+		t.Fatalf("counts %+v: want 51 lost (one in each subscription, producer 3's 50 in s1) and 1 duplicated", plain.Counts)
 	}
 	if !reflect.DeepEqual(plain.Counts, reserved.Counts) || !reflect.DeepEqual(plain.Claims, reserved.Claims) {
 		t.Errorf("reserved: counts %+v, claims %+v; want %+v, %+v", reserved.Counts, reserved.Claims, plain.Counts, plain.Claims)

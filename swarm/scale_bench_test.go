@@ -37,7 +37,7 @@ func scaleDuration(b *testing.B) time.Duration {
 // to 1,000 and 10,000). CPU is the process's (getrusage: user and system, every
 // goroutine: producers, pacer, broker, consumer, checker), over the load
 // and its drain, divided by the messages received. Sizes run in
-// alternating rounds (1, 10, ..., 10,000, then again), three rounds, and
+// alternating rounds (1, 10, ..., 10,000, then again), five rounds, and
 // the median of each size is printed with its ratio to one producer, so
 // that a neighbour's load on a shared machine falls on every size alike.
 // Run with -benchtime=1x (make bench does).
@@ -54,7 +54,7 @@ func BenchmarkPacedScale(b *testing.B) {
 			sizes = append(sizes, n)
 		}
 	}
-	const rounds = 3
+	const rounds = 5
 	cpu := make(map[int][]float64)
 	for range b.N {
 		for range rounds {
