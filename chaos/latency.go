@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Shopify/toxiproxy/v2/stream"
 	"github.com/Shopify/toxiproxy/v2/toxics"
 )
 
@@ -32,6 +33,9 @@ type seededLatency struct {
 
 	mu  sync.Mutex
 	rng *rand.Rand
+	// stuck holds the stubs whose next stage stopped taking chunks when
+	// the toxic was being removed (see handOn and Cleanup).
+	stuck map[*toxics.ToxicStub]bool
 }
 
 func (t *seededLatency) GetBufferSize() int { return 1024 }
@@ -59,6 +63,7 @@ func (t *seededLatency) Pipe(stub *toxics.ToxicStub) {
 	for {
 		select {
 		case <-stub.Interrupt:
+			t.handOn(stub, nil)
 			return
 		case c := <-stub.Input:
 			if c == nil {
@@ -71,15 +76,60 @@ func (t *seededLatency) Pipe(stub *toxics.ToxicStub) {
 				select {
 				case stub.Output <- c:
 				case <-stub.Interrupt:
-					_ = stub.WriteOutput(c, interruptedWrite)
+					t.handOn(stub, c)
 					return
 				}
 			case <-stub.Interrupt:
 				wait.Stop()
-				_ = stub.WriteOutput(c, interruptedWrite)
+				t.handOn(stub, c)
 				return
 			}
 		}
+	}
+}
+
+// handOn, as the toxic is removed, hands on the chunk in hand (c, if any)
+// and those queued behind it, each within interruptedWrite. One the next
+// stage does not take in that time marks the stub stuck: its connection
+// is gone, and Cleanup ends the link. Otherwise toxiproxy's RemoveToxic
+// hands on what is queued itself, waiting 5 s for each chunk: a link of a
+// killed broker's connection with dozens queued held the heal for minutes
+// (2m16s in CI, until the run ended and closed the connections).
+func (t *seededLatency) handOn(stub *toxics.ToxicStub, c *stream.StreamChunk) {
+	// What is queued now, not what keeps coming: RemoveToxic stops the
+	// stage before this one once this toxic has returned.
+	for queued := len(stub.Input); ; queued-- {
+		if c != nil && stub.WriteOutput(c, interruptedWrite) != nil {
+			t.mu.Lock()
+			if t.stuck == nil {
+				t.stuck = map[*toxics.ToxicStub]bool{}
+			}
+			t.stuck[stub] = true
+			t.mu.Unlock()
+			return
+		}
+		if queued == 0 {
+			return
+		}
+		// This toxic is the queue's only reader: what was queued is there.
+		if c = <-stub.Input; c == nil {
+			stub.Close()
+			return
+		}
+	}
+}
+
+// Cleanup, called by RemoveToxic once the toxic stopped, closes a stuck
+// stub (handOn), which ends its link and its connection, so that the heal
+// does not wait on it; toxiproxy's timeout toxic closes its stub the same
+// way.
+func (t *seededLatency) Cleanup(stub *toxics.ToxicStub) {
+	t.mu.Lock()
+	stuck := t.stuck[stub]
+	delete(t.stuck, stub)
+	t.mu.Unlock()
+	if stuck {
+		stub.Close()
 	}
 }
 

@@ -290,3 +290,90 @@ func TestLatencyToxicRemovedWhileStuck(t *testing.T) {
 		t.Fatal("removing the toxic hung while its output was not read")
 	}
 }
+
+// TestLatencyHealWhileUpstreamStopsReading: a latency fault heals within
+// seconds while the proxy's upstream has stopped reading (a killed
+// broker's socket) with chunks queued behind the toxic: toxiproxy hands
+// each queued chunk on for 5 s before it gives up, so without the toxic's
+// own bounded hand-on (handOn, Cleanup) the heal took minutes and held the
+// proxy's lock, so that clients could not connect again.
+func TestLatencyHealWhileUpstreamStopsReading(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	nw := NewNetwork()
+	if err := nw.Start([]string{addr}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			go nw.Close() // waits for the stuck heal: the test ends without it
+			return
+		}
+		nw.Close()
+	}()
+	var mu sync.Mutex
+	var held []net.Conn // accepted, never read
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := networkFault(t, nw, scenarios.Fault{Kind: "latency", For: dur(time.Second), Latency: dur(time.Millisecond)})
+	if err := f.Inject(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := nw.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Write until the path is full: the upstream's buffers, the proxy's
+	// writer, the toxic's queue of 1,024 chunks and the reader before it.
+	chunk := make([]byte, 512)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		_ = c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := c.Write(chunk); err != nil {
+			break
+		}
+	}
+	start := time.Now()
+	healed := make(chan error, 1)
+	go func() { healed <- f.Heal(ctx) }()
+	select {
+	case err := <-healed:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("healed in %v", time.Since(start))
+	case <-time.After(5 * interruptedWrite):
+		t.Fatalf("heal still waiting after %v with the upstream not reading", time.Since(start))
+	}
+	// The proxy takes new connections again.
+	c2, err := nw.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("dialing after the heal: %v", err)
+	}
+	c2.Close()
+}
