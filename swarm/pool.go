@@ -57,7 +57,10 @@ func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 	// Returns are handed over at least every quarter window, so the loop
 	// never waits long for messages that are already done.
 	retMax := min(64, max(1, size/4))
-	return &msgPool{wake: make(chan struct{}, 1), ret: make([]*broker.Message, 0, retMax), retMax: retMax,
+	// ret grows to what the completions hand back at once: a slow
+	// producer of a fleet, one message in flight, kept 64 empty slots
+	// (512 B each, for the garbage collector to scan) until it ended.
+	return &msgPool{wake: make(chan struct{}, 1), ret: make([]*broker.Message, 0, min(retMax, 2)), retMax: retMax,
 		newMsg: newMsg, size: size, period: max(shrinkGets, 2*size)}
 }
 

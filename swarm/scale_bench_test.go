@@ -17,10 +17,9 @@ import (
 	"github.com/mqcheck/mqcheck/internal/machine"
 )
 
-// scaleDuration is each scale round's load; MQCHECK_SCALE_DURATION (a Go
-// duration) changes it.
-func scaleDuration(b *testing.B) time.Duration {
-	d := 3 * time.Second
+// scaleDuration is each scale round's load, d unless MQCHECK_SCALE_DURATION
+// (a Go duration) says otherwise.
+func scaleDuration(b *testing.B, d time.Duration) time.Duration {
 	if v := os.Getenv("MQCHECK_SCALE_DURATION"); v != "" {
 		var err error
 		if d, err = time.ParseDuration(v); err != nil {
@@ -42,7 +41,12 @@ func scaleDuration(b *testing.B) time.Duration {
 // that a neighbour's load on a shared machine falls on every size alike.
 // Run with -benchtime=1x (make bench does).
 func BenchmarkPacedScale(b *testing.B) {
-	d := scaleDuration(b)
+	// 5 s: at 10,000 producers a round of 3 s is 6 messages each, and
+	// each producer's first and last message (its first state in the
+	// checker, its flush and close) was a third of the CPU over one
+	// producer's; over 8 s the rest, the steady state, cost 1.19× one
+	// producer's (the first and last messages cost 26 ms in all).
+	d := scaleDuration(b, 5*time.Second)
 	sizes := []int{1, 10, 100, 1000, 10000}
 	if v := os.Getenv("MQCHECK_SCALE_SIZES"); v != "" {
 		sizes = nil
@@ -119,7 +123,7 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 // a path for heap profiles at the load's end and once drained (.drained).
 // Run with -benchtime=1x.
 func BenchmarkClosedLoopRSS(b *testing.B) {
-	d := scaleDuration(b)
+	d := scaleDuration(b, 3*time.Second)
 	const n = 1000
 	window := broker.SharedWindow(1000, n, 100)
 	consumers := 1
