@@ -233,7 +233,6 @@ func (c *Collector) sync() {
 	c.pullSent()
 }
 
-// watch makes the collector record p's sends.
 // reserve readies the checker's state of producers lo to hi-1
 // (checker.Reserve).
 func (c *Collector) reserve(lo, hi int) {
@@ -242,6 +241,7 @@ func (c *Collector) reserve(lo, hi int) {
 	c.check.Reserve(uint32(lo), uint32(hi))
 }
 
+// watch makes the collector record p's sends.
 func (c *Collector) watch(p *producer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

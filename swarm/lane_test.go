@@ -120,17 +120,16 @@ func TestLanesEndLoad(t *testing.T) {
 // has nothing due left to count.
 func TestLanesCanceled(t *testing.T) {
 	for _, lanes := range []int{0, -1} {
-		hold := &holdDriver{}
+		var armed atomic.Bool
 		sw, ctx := startFleet(t, fleetConfig(lanes, 1000), memory.Config{}, func(b broker.Driver) broker.Driver {
-			hold.Driver = b
-			return hold
+			return wrappedDriver{b, func(p broker.Producer) broker.Producer { return &holdProducer{p, &armed} }}
 		})
 		load, stop := context.WithCancel(ctx)
 		start := sw.clock.Now()
 		var stopAt int64
 		go func() {
 			time.Sleep(400 * time.Millisecond)
-			hold.armed.Store(true)
+			armed.Store(true)
 			time.Sleep(100 * time.Millisecond)
 			stopAt = sw.clock.Now()
 			stop()
@@ -149,28 +148,30 @@ func TestLanesCanceled(t *testing.T) {
 	}
 }
 
-// holdDriver is the memory broker with producers whose Publish, once
-// armed, waits until its context ends.
-type holdDriver struct {
+// wrappedDriver is a driver whose producers are wrap's wrappers of its
+// own.
+type wrappedDriver struct {
 	broker.Driver
-	armed atomic.Bool
+	wrap func(broker.Producer) broker.Producer
 }
 
-type holdProducer struct {
-	broker.Producer
-	d *holdDriver
-}
-
-func (d *holdDriver) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
+func (d wrappedDriver) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
 	p, err := d.Driver.NewProducer(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	return &holdProducer{Producer: p, d: d}, nil
+	return d.wrap(p), nil
+}
+
+// holdProducer is a producer whose Publish, once armed, waits until its
+// context ends.
+type holdProducer struct {
+	broker.Producer
+	armed *atomic.Bool
 }
 
 func (p *holdProducer) Publish(ctx context.Context, m *broker.Message) error {
-	if p.d.armed.Load() {
+	if p.armed.Load() {
 		<-ctx.Done()
 	}
 	return p.Producer.Publish(ctx, m)
@@ -202,26 +203,17 @@ func TestLanesCrashProducer(t *testing.T) {
 	}
 }
 
-// stackDriver is the memory broker with producers that note whether each
-// Publish came from a lane (by the caller's stack) and say PublishWaits
-// as waits.
-type stackDriver struct {
-	broker.Driver
+// stackCounts counts the Publish calls of stackProducers by where they
+// came from, a lane or not (by the caller's stack); the producers say
+// PublishWaits as waits.
+type stackCounts struct {
 	waits        bool
 	laned, onOwn atomic.Int64
 }
 
 type stackProducer struct {
 	broker.Producer
-	d *stackDriver
-}
-
-func (d *stackDriver) NewProducer(ctx context.Context, o broker.ProducerOptions) (broker.Producer, error) {
-	p, err := d.Driver.NewProducer(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	return &stackProducer{Producer: p, d: d}, nil
+	d *stackCounts
 }
 
 func (p *stackProducer) PublishWaits() bool { return p.d.waits }
@@ -244,10 +236,9 @@ func TestPublishWaiterRunsAlone(t *testing.T) {
 	for _, waits := range []bool{false, true} {
 		cfg := fleetConfig(0, 1000)
 		cfg.Duration = 300 * time.Millisecond
-		d := &stackDriver{waits: waits}
+		d := &stackCounts{waits: waits}
 		sw, ctx := startFleet(t, cfg, memory.Config{}, func(b broker.Driver) broker.Driver {
-			d.Driver = b
-			return d
+			return wrappedDriver{b, func(p broker.Producer) broker.Producer { return &stackProducer{p, d} }}
 		})
 		if err := sw.Produce(ctx); err != nil {
 			t.Fatal(err)
