@@ -121,7 +121,8 @@ type ConsumerOptions struct {
 }
 
 // Delivery is one message handed to a consumer. It and its Payload are valid
-// only for the duration of the Handler call.
+// only for the duration of the Handler call, and Payload is read-only: a
+// driver may hand over its client's string (Redis, SQS) without a copy.
 type Delivery struct {
 	Payload []byte
 	// Domain names the ordering domain the message came from: a partition

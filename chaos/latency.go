@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Shopify/toxiproxy/v2/stream"
 	"github.com/Shopify/toxiproxy/v2/toxics"
 )
 
@@ -33,9 +32,6 @@ type seededLatency struct {
 
 	mu  sync.Mutex
 	rng *rand.Rand
-	// stuck holds the stubs whose next stage stopped taking chunks when
-	// the toxic was being removed (see handOn and Cleanup).
-	stuck map[*toxics.ToxicStub]bool
 }
 
 func (t *seededLatency) GetBufferSize() int { return 1024 }
@@ -63,7 +59,6 @@ func (t *seededLatency) Pipe(stub *toxics.ToxicStub) {
 	for {
 		select {
 		case <-stub.Interrupt:
-			t.handOn(stub, nil)
 			return
 		case c := <-stub.Input:
 			if c == nil {
@@ -76,60 +71,42 @@ func (t *seededLatency) Pipe(stub *toxics.ToxicStub) {
 				select {
 				case stub.Output <- c:
 				case <-stub.Interrupt:
-					t.handOn(stub, c)
+					_ = stub.WriteOutput(c, interruptedWrite)
 					return
 				}
 			case <-stub.Interrupt:
 				wait.Stop()
-				t.handOn(stub, c)
+				_ = stub.WriteOutput(c, interruptedWrite)
 				return
 			}
 		}
 	}
 }
 
-// handOn, as the toxic is removed, hands on the chunk in hand (c, if any)
-// and those queued behind it, each within interruptedWrite. One the next
-// stage does not take in that time marks the stub stuck: its connection
-// is gone, and Cleanup ends the link. Otherwise toxiproxy's RemoveToxic
-// hands on what is queued itself, waiting 5 s for each chunk: a link of a
-// killed broker's connection with dozens queued held the heal for minutes
-// (2m16s in CI, until the run ended and closed the connections).
-func (t *seededLatency) handOn(stub *toxics.ToxicStub, c *stream.StreamChunk) {
+// Cleanup, called by RemoveToxic once the toxic stopped (an interrupt that
+// restarts it, to add or update a toxic, does not call it), hands on the
+// chunks queued behind the toxic at that moment, each within
+// interruptedWrite. One the next stage does not take in that time means
+// its connection is gone (a killed broker's): the stub is closed, which
+// ends the link, as toxiproxy's timeout toxic does. Otherwise RemoveToxic
+// hands them on itself, waiting 5 s for each while it holds the proxy's
+// lock: a link of a killed broker's connection with dozens queued held
+// the heal for minutes (2m16s in CI), and no client could connect to the
+// proxy meanwhile.
+func (t *seededLatency) Cleanup(stub *toxics.ToxicStub) {
 	// What is queued now, not what keeps coming: RemoveToxic stops the
-	// stage before this one once this toxic has returned.
-	for queued := len(stub.Input); ; queued-- {
-		if c != nil && stub.WriteOutput(c, interruptedWrite) != nil {
-			t.mu.Lock()
-			if t.stuck == nil {
-				t.stuck = map[*toxics.ToxicStub]bool{}
-			}
-			t.stuck[stub] = true
-			t.mu.Unlock()
-			return
-		}
-		if queued == 0 {
-			return
-		}
-		// This toxic is the queue's only reader: what was queued is there.
-		if c = <-stub.Input; c == nil {
+	// stage before this one after Cleanup. This is the queue's only
+	// reader, so what was queued is there.
+	for range len(stub.Input) {
+		c := <-stub.Input
+		if c == nil {
 			stub.Close()
 			return
 		}
-	}
-}
-
-// Cleanup, called by RemoveToxic once the toxic stopped, closes a stuck
-// stub (handOn), which ends its link and its connection, so that the heal
-// does not wait on it; toxiproxy's timeout toxic closes its stub the same
-// way.
-func (t *seededLatency) Cleanup(stub *toxics.ToxicStub) {
-	t.mu.Lock()
-	stuck := t.stuck[stub]
-	delete(t.stuck, stub)
-	t.mu.Unlock()
-	if stuck {
-		stub.Close()
+		if stub.WriteOutput(c, interruptedWrite) != nil {
+			stub.Close()
+			return
+		}
 	}
 }
 

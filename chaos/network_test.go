@@ -295,7 +295,7 @@ func TestLatencyToxicRemovedWhileStuck(t *testing.T) {
 // seconds while the proxy's upstream has stopped reading (a killed
 // broker's socket) with chunks queued behind the toxic: toxiproxy hands
 // each queued chunk on for 5 s before it gives up, so without the toxic's
-// own bounded hand-on (handOn, Cleanup) the heal took minutes and held the
+// own bounded hand-on (seededLatency.Cleanup) the heal took minutes and held the
 // proxy's lock, so that clients could not connect again.
 func TestLatencyHealWhileUpstreamStopsReading(t *testing.T) {
 	t.Parallel()

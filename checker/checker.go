@@ -276,12 +276,14 @@ func (c *Checker) Reserve(lo, hi uint32) {
 		return
 	}
 	c.reserved, c.reservedLo = make([]producer, hi-lo), lo
-	c.producers = slices.Grow(c.producers, int(hi)-len(c.producers))
+	// Room only: producers beyond hi may have been seen already (a split
+	// run's consumers read the other workers' producers).
+	c.producers = slices.Grow(c.producers, max(0, int(hi)-len(c.producers)))
 	// And their receipt sets in each subscription named so far.
 	for i := range c.names.Subs() {
 		s := c.sub(uint16(i))
 		s.recvReserved = make([]seqSet, hi-lo)
-		s.recv = slices.Grow(s.recv, int(hi)-len(s.recv))
+		s.recv = slices.Grow(s.recv, max(0, int(hi)-len(s.recv)))
 	}
 }
 

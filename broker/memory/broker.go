@@ -47,7 +47,7 @@ type Broker struct {
 
 	mu        sync.Mutex
 	closed    bool
-	slab      []byte // see copyPayload
+	slab      []byte // see slabCopy
 	rng       *rand.Rand
 	plan      []plannedFault
 	planNext  int

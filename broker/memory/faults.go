@@ -189,7 +189,7 @@ func (b *Broker) arrive(p *producer, producerID int, payload []byte, lane int) (
 	if b.closed {
 		return verdict{}, errBrokerClosed
 	}
-	payload = b.copyPayload(payload)
+	payload = b.slabCopy(payload)
 	p.published++
 	kind := b.pickFault(producerID, lane, len(payload))
 

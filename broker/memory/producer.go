@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -92,7 +93,13 @@ func (p *producer) Publish(ctx context.Context, m *broker.Message) error {
 		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, errProducerClosed)
 	}
 	lane := p.lane(m.Key)
-	v, err := p.b.arrive(p, m.Producer, m.Payload, lane)
+	payload := m.Payload
+	if len(payload) > maxSlabPayload {
+		// Its own allocation, made here rather than under the broker's
+		// lock, which every producer and consumer takes.
+		payload = bytes.Clone(payload)
+	}
+	v, err := p.b.arrive(p, m.Producer, payload, lane)
 	if err != nil {
 		return fmt.Errorf("memory broker: publish %d/%d: %w", m.Producer, m.Seq, err)
 	}
@@ -144,11 +151,12 @@ func (p *producer) lane(key []byte) int {
 	return l
 }
 
-// copyPayload copies src into the current slab. Called with b.mu held.
-func (b *Broker) copyPayload(src []byte) []byte {
+// slabCopy copies src into the current slab, unless it is too large for
+// slabs (Publish copied it already). Called with b.mu held.
+func (b *Broker) slabCopy(src []byte) []byte {
 	n := len(src)
 	if n > maxSlabPayload {
-		return append(make([]byte, 0, n), src...)
+		return src
 	}
 	if len(b.slab)+n > cap(b.slab) {
 		b.slab = make([]byte, 0, slabSize)

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"github.com/mqcheck/mqcheck/units"
@@ -192,5 +193,58 @@ func TestPartitioning(t *testing.T) {
 				t.Errorf("key %q went to partitions %d and %d", k, first, got)
 			}
 		}
+	}
+}
+
+// TestPublishCopiesPayload: Publish keeps a copy of the payload, in the
+// shared slab or (past maxSlabPayload) an allocation of its own, so the
+// caller may write the next message into the same buffer
+// (broker.PayloadCopier): every delivery is what was published, and small
+// copies do not run into one another.
+func TestPublishCopiesPayload(t *testing.T) {
+	for _, size := range []int{1, 100, maxSlabPayload, maxSlabPayload + 1, 3 * slabSize} {
+		t.Run(units.Size(size).String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			b, p, _ := newProducer(t, Config{})
+			const n = 40 // past one slab for the small sizes
+			buf := make([]byte, size)
+			for i := range n {
+				for j := range buf {
+					buf[j] = byte(i)
+				}
+				if err := p.Publish(ctx, &broker.Message{Seq: uint64(i), Payload: buf}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clear(buf)
+			c, err := b.NewConsumer(ctx, broker.ConsumerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, stop := context.WithCancel(ctx)
+			defer stop()
+			seen := make([]int, n)
+			got := 0
+			if err := c.Run(rctx, func(d *broker.Delivery) error {
+				v := d.Payload[0]
+				if len(d.Payload) != size || int(v) >= n || bytes.Count(d.Payload, []byte{v}) != size {
+					t.Errorf("delivery %d: %d bytes, not %d bytes of one message's value", got, len(d.Payload), size)
+				} else {
+					seen[v]++
+				}
+				if got++; got == n {
+					stop()
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for i, k := range seen {
+				if k != 1 {
+					t.Errorf("message %d delivered intact %d times, want once", i, k)
+				}
+			}
+		})
 	}
 }
