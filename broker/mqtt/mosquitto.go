@@ -113,7 +113,7 @@ func mosquittoConf(c *Config, dir string, port int) string {
 	fmt.Fprintf(&b, "listener %d 127.0.0.1\nallow_anonymous true\n", port)
 	fmt.Fprintf(&b, "persistence true\npersistence_location %s/\npersistence_file mosquitto.db\n", dir)
 	fmt.Fprintf(&b, "autosave_interval %d\nautosave_on_changes %t\n", m.AutosaveInterval, m.AutosaveOnChanges)
-	fmt.Fprintf(&b, "max_queued_messages %d\nmax_inflight_messages 0\n", m.MaxQueuedMessages)
+	fmt.Fprintf(&b, "max_queued_messages %d\nmax_inflight_messages %d\n", m.MaxQueuedMessages, m.MaxInflightMessages)
 	fmt.Fprintf(&b, "sys_interval 1\nlog_dest file %s/mosquitto.log\nlog_type error\nlog_type warning\nlog_type notice\n", dir)
 	return b.String()
 }

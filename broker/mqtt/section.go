@@ -117,6 +117,13 @@ type Mosquitto struct {
 	// MaxQueuedMessages per client (offline sessions and in flight).
 	// Default 100000 (mosquitto's 1000 drops messages under load).
 	MaxQueuedMessages int `yaml:"max_queued_messages,omitempty" json:"max_queued_messages,omitempty"`
+	// MaxInflightMessages: QoS 1 and 2 messages mosquitto sends a client
+	// before it waits for their acknowledgements; the rest wait in its
+	// queue (in memory until the next save). Default 0: no limit, so a
+	// slow subscriber's backlog sits in socket buffers, and in front of a
+	// container in the engine's port forwarding, where a kill of the
+	// broker does not reach it (mosquitto's own default is 20).
+	MaxInflightMessages int `yaml:"max_inflight_messages,omitempty" json:"max_inflight_messages,omitempty"`
 }
 
 // Values the section accepts.
@@ -327,6 +334,9 @@ func (c *Config) Validate() error {
 		}
 		if m.MaxQueuedMessages < 0 {
 			add("mosquitto.max_queued_messages", "must not be negative (got %d)", m.MaxQueuedMessages)
+		}
+		if m.MaxInflightMessages < 0 || m.MaxInflightMessages > 65535 {
+			add("mosquitto.max_inflight_messages", "must be 0 (no limit) to 65535 (got %d)", m.MaxInflightMessages)
 		}
 	}
 	return errors.Join(ps...)

@@ -38,6 +38,7 @@ func TestValidate(t *testing.T) {
 		{"qos and producer qos", mqtt.Config{QoS: qos(1), ProducerQoS: []int{0, 1}}, "broker.mqtt.producer_qos: sets what qos sets"},
 		{"subscribe qos twice", mqtt.Config{SubscribeQoS: qos(1), SubscriptionQoS: []int{1}}, "broker.mqtt.subscription_qos: sets what subscribe_qos sets"},
 		{"autosave", mqtt.Config{Mosquitto: &mqtt.Mosquitto{AutosaveInterval: -1}}, "broker.mqtt.mosquitto.autosave_interval:"},
+		{"inflight", mqtt.Config{Mosquitto: &mqtt.Mosquitto{MaxInflightMessages: 70000}}, "broker.mqtt.mosquitto.max_inflight_messages: must be 0 (no limit) to 65535"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := strings.Join(brokertest.Problems(&tc.cfg), "\n")

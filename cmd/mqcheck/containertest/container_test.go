@@ -99,7 +99,7 @@ broker:
   target: container
   image: %s
   mounts: ["/usr:/usr:ro"]
-  mqtt: {qos: 1, mosquitto: {autosave_interval: 1800}}
+  mqtt: {qos: 1, mosquitto: {autosave_interval: 1800, max_inflight_messages: 10}}
 producers: {count: 4, rate: 800/s, message_size: 100}
 consumers: {count: 1}
 claims: [mqtt-qos1]
