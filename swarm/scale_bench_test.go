@@ -97,12 +97,14 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 		b.Fatal(err)
 	}
 	runtime.GC()
+	stopProfile := profileWindow(b, n)
 	cpu0 := machine.CPUTime(false)
 	if err := sw.Produce(ctx); err != nil {
 		b.Fatal(err)
 	}
 	dr := sw.Drain(ctx, 30*time.Second, 0)
 	cpu := machine.CPUTime(false) - cpu0
+	stopProfile()
 	sw.Close()
 	t := sw.Collector().Totals()
 	if !dr.Drained || t.Received == 0 {
@@ -112,6 +114,36 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 		b.Errorf("%d producers: sent %d of the %.0f intended", n, t.Sent, want)
 	}
 	return float64(cpu.Nanoseconds()) / 1e3 / float64(t.Received)
+}
+
+// profileWindow profiles the CPU of one measured window (load and drain,
+// not the preparation around it) when MQCHECK_SCALE_CPUPROFILE names a
+// path prefix: one file a round, <prefix>-<producers>-<n>, to merge with
+// go tool pprof.
+func profileWindow(b *testing.B, producers int) (stop func()) {
+	prefix := os.Getenv("MQCHECK_SCALE_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	for i := 0; ; i++ {
+		path := fmt.Sprintf("%s-%d-%d", prefix, producers, i)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if os.IsExist(err) {
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		return func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				b.Error(err)
+			}
+		}
+	}
 }
 
 // BenchmarkClosedLoopRSS measures the process's peak resident memory with
