@@ -385,6 +385,11 @@ func (s *seqSet) UnmarshalBinary(data []byte) error {
 		if err := bm.UnmarshalBinary(data[:n]); err != nil {
 			return fmt.Errorf("%w: epoch %d: %w", errSetFormat, key, err)
 		}
+		// roaring reads some inconsistent containers (a run past its
+		// end) that its iterators then panic on.
+		if err := bm.Validate(); err != nil {
+			return fmt.Errorf("%w: epoch %d: %w", errSetFormat, key, err)
+		}
 		s.orEpoch(key, bm)
 		data = data[n:]
 	}
