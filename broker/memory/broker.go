@@ -64,8 +64,13 @@ type Broker struct {
 	// ready is the producers with completions to make, each at most once,
 	// taken by up to completers goroutines (completing: how many run
 	// now); under cmu, which is taken after a producer's mu, never before.
-	cmu        sync.Mutex
-	ready      []*producer
+	cmu   sync.Mutex
+	ready []*producer
+	// readyHead is the next of ready to complete: a queue that took from
+	// its front by reslicing lost that room, and appends to it allocated
+	// a new array again and again (a third of Publish's CPU at 10,000
+	// paced producers).
+	readyHead  int
 	completing int
 }
 

@@ -183,6 +183,12 @@ var completers = max(2, runtime.GOMAXPROCS(0))
 // completers. Called with p.mu held and p.completing just set.
 func (b *Broker) schedule(p *producer) {
 	b.cmu.Lock()
+	if b.readyHead > 0 && len(b.ready) == cap(b.ready) {
+		// Full, with room at the front: move down rather than grow.
+		n := copy(b.ready, b.ready[b.readyHead:])
+		clear(b.ready[n:])
+		b.ready, b.readyHead = b.ready[:n], 0
+	}
 	b.ready = append(b.ready, p)
 	start := b.completing < completers
 	if start {
@@ -198,14 +204,15 @@ func (b *Broker) schedule(p *producer) {
 func (b *Broker) complete() {
 	for {
 		b.cmu.Lock()
-		if len(b.ready) == 0 {
+		if b.readyHead == len(b.ready) {
+			b.ready, b.readyHead = b.ready[:0], 0
 			b.completing--
 			b.cmu.Unlock()
 			return
 		}
-		p := b.ready[0]
-		b.ready[0] = nil
-		b.ready = b.ready[1:]
+		p := b.ready[b.readyHead]
+		b.ready[b.readyHead] = nil
+		b.readyHead++
 		b.cmu.Unlock()
 		p.completeQueued()
 	}
