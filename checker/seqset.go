@@ -114,7 +114,10 @@ func (s *seqSet) epochs() iter.Seq2[uint32, *roaring.Bitmap] {
 
 // absorb moves the members of lo that continue the run into it.
 func (s *seqSet) absorb() {
-	if s.run >= epoch0End || s.loEmpty() || uint64(s.lo.Minimum()) != s.run {
+	// lo holds nothing below the run, so it continues the run when it
+	// holds the run's number (Contains, not Minimum: a bitmap container
+	// emptied at its front by the run scans its words for the least).
+	if s.run >= epoch0End || s.loEmpty() || !s.lo.Contains(uint32(s.run)) {
 		return
 	}
 	// A few steps cover what came out of order; a long stretch (a gap
@@ -148,14 +151,20 @@ func (s *seqSet) CheckedAdd(x uint64) bool {
 	switch {
 	case x < s.run:
 		return false
-	case x == s.run && x < epoch0End && s.loEmpty():
-		// The usual case: the next number in order.
+	case x == s.run && x < epoch0End:
+		// The usual case: the next number in order. lo never holds the
+		// run's next number (absorb), so x is new; what lo holds from the
+		// new run on joins it. A producer's numbers spread over
+		// partitions come in interleaved stretches: the stretch the run
+		// follows costs this check, the others a bitmap add each.
 		s.run++
+		if s.lo != nil {
+			s.absorb()
+		}
 		return true
 	case x < epoch0End:
-		added := s.bitmap(0, true).CheckedAdd(uint32(x))
-		s.absorb()
-		return added
+		// Above the run: it stays out of lo.
+		return s.bitmap(0, true).CheckedAdd(uint32(x))
 	}
 	return s.bitmap(uint32(x>>32), true).CheckedAdd(uint32(x))
 }

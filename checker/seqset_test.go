@@ -165,6 +165,10 @@ func runOps(rng *rand.Rand, n int) (a, b *seqSet, ma, mb map[uint64]bool) {
 			panic(fmt.Sprintf("CheckedAdd(%d) disagrees (run %d)", x, s.run))
 		}
 		m[x] = true
+		// The invariant CheckedAdd trusts: lo holds nothing up to the run.
+		if !s.loEmpty() && uint64(s.lo.Minimum()) <= s.run {
+			panic(fmt.Sprintf("after %d: lo's least member %d, run %d", x, s.lo.Minimum(), s.run))
+		}
 	}
 	return a, b, ma, mb
 }
