@@ -46,40 +46,7 @@ func TestSeqSetAgainstMap(t *testing.T) {
 				}
 			}
 		}
-		check := func(what string, s *seqSet, m map[uint64]bool) {
-			t.Helper()
-			want := slices.Sorted(maps.Keys(m))
-			got := slices.Collect(s.All())
-			if !slices.Equal(got, want) || s.Cardinality() != uint64(len(want)) || s.IsEmpty() != (len(want) == 0) {
-				t.Fatalf("seed %d: %s: %d members %v..., want %d", seed, what, len(got), head(got), len(want))
-			}
-		}
-		check("a", &a, ma)
-		check("b", &b, mb)
-		diff, both, all := map[uint64]bool{}, map[uint64]bool{}, maps.Clone(ma)
-		for x := range ma {
-			if mb[x] {
-				both[x] = true
-			} else {
-				diff[x] = true
-			}
-		}
-		maps.Copy(all, mb)
-		check("a\\b", andNot(&a, &b), diff)
-		check("a∩b", and(&a, &b), both)
-		check("a∪b", union(&a, &b), all)
-		a.RunOptimize()
-		data, err := a.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back seqSet
-		if err := back.UnmarshalBinary(data); err != nil {
-			t.Fatal(err)
-		}
-		check("a after a round trip", &back, ma)
-		back.Or(&b)
-		check("a|b in place", &back, all)
+		checkSetsAgree(t, fmt.Sprint("seed ", seed), &a, &b, ma, mb)
 	}
 }
 
