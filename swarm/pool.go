@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/mqcheck/mqcheck/broker"
 )
 
@@ -31,23 +33,36 @@ import (
 // goes at the next hand-over of returns. The slack kept means a steady
 // load, paced or window-bound, makes no message twice.
 type msgPool struct {
+	// Shared: under mu, or atomic.
 	mu      sync.Mutex
 	shared  []*broker.Message // returned, not yet taken
 	waiting atomic.Bool       // the loop found nothing and sleeps on wake
 	wake    chan struct{}
-	local   []*broker.Message // owned by the publishing loop
-	ret     []*broker.Message // owned by the completion side
-	retMax  int
-	newMsg  func() *broker.Message
-	size    int
-	period  int // gets per shrinking period
-	made    int // owned by the publishing loop
 	// flushed counts the messages handed back by the completion side
-	// (added once a batch); taken those the loop took; peak is the most it
-	// had out at once this period, and gets the messages taken in it.
-	flushed    atomic.Uint64
+	// (added once a batch).
+	flushed atomic.Uint64
+
+	// Each side's own fields are on cache lines of their own: the loop's
+	// slice next to the completion side's made each take and each put
+	// move a line between the two cores.
+	_ cpu.CacheLinePad
+	// The publishing loop's. taken counts the messages it took; peak is
+	// the most it had out at once this period, and gets the messages
+	// taken in it.
+	local      []*broker.Message
+	newMsg     func() *broker.Message
+	size       int
+	period     int // gets per shrinking period
+	made       int
 	taken      uint64
 	peak, gets int
+	retMaxLoop int // retMax, read by the loop (shrink)
+
+	_ cpu.CacheLinePad
+	// The completion side's.
+	ret    []*broker.Message
+	retMax int
+	_      cpu.CacheLinePad
 }
 
 // shrinkGets is the shortest shrinking period, in messages taken.
@@ -61,7 +76,7 @@ func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 	// producer of a fleet, one message in flight, kept 64 empty slots
 	// (512 B each, for the garbage collector to scan) until it ended.
 	return &msgPool{wake: make(chan struct{}, 1), ret: make([]*broker.Message, 0, min(retMax, 2)), retMax: retMax,
-		newMsg: newMsg, size: size, period: max(shrinkGets, 2*size)}
+		retMaxLoop: retMax, newMsg: newMsg, size: size, period: max(shrinkGets, 2*size)}
 }
 
 // get returns a free message, waiting while all are in flight (with w, at
@@ -141,8 +156,8 @@ func (p *msgPool) shrink() {
 	if p.gets < p.period {
 		return
 	}
-	if idle := p.made - p.peak; idle > 2*p.retMax {
-		drop := min((idle-p.retMax)/2, len(p.local))
+	if idle := p.made - p.peak; idle > 2*p.retMaxLoop {
+		drop := min((idle-p.retMaxLoop)/2, len(p.local))
 		keep := len(p.local) - drop
 		clear(p.local[keep:])
 		p.local = p.local[:keep]
