@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/sys/cpu"
-
 	"github.com/mqcheck/mqcheck/broker"
 )
 
@@ -32,8 +30,15 @@ import (
 // than two batches of returns (2×retMax), half of it, less one batch,
 // goes at the next hand-over of returns. The slack kept means a steady
 // load, paced or window-bound, makes no message twice.
+//
+// Its fields sit on 64-byte lines by who writes them (192 bytes, a size
+// class whose objects start on a line; TestPoolLayout keeps it so): line
+// 0 is written at hand-overs, line 1 by the loop at each take, line 2 by
+// the completion side at each put. With the loop's slice next to the
+// completion side's, each take and each put moved a line between two
+// cores.
 type msgPool struct {
-	// Shared: under mu, or atomic.
+	// Line 0: under mu, or atomic.
 	mu      sync.Mutex
 	shared  []*broker.Message // returned, not yet taken
 	waiting atomic.Bool       // the loop found nothing and sleeps on wake
@@ -41,28 +46,23 @@ type msgPool struct {
 	// flushed counts the messages handed back by the completion side
 	// (added once a batch).
 	flushed atomic.Uint64
+	retMax  int
 
-	// Each side's own fields are on cache lines of their own: the loop's
-	// slice next to the completion side's made each take and each put
-	// move a line between the two cores.
-	_ cpu.CacheLinePad
-	// The publishing loop's. taken counts the messages it took; peak is
-	// the most it had out at once this period, and gets the messages
-	// taken in it.
+	// Line 1: the publishing loop's. taken counts the messages it took;
+	// peak is the most it had out at once this period, and gets the
+	// messages taken in it.
 	local      []*broker.Message
-	newMsg     func() *broker.Message
-	size       int
-	period     int // gets per shrinking period
-	made       int
 	taken      uint64
+	made       int
 	peak, gets int
-	retMaxLoop int // retMax, read by the loop (shrink)
+	size       int
 
-	_ cpu.CacheLinePad
-	// The completion side's.
+	// Line 2: the completion side's ret, and what the loop reads only
+	// to make messages or at a hand-over.
 	ret    []*broker.Message
-	retMax int
-	_      cpu.CacheLinePad
+	newMsg func() *broker.Message
+	period int // gets per shrinking period
+	_      [24]byte
 }
 
 // shrinkGets is the shortest shrinking period, in messages taken.
@@ -76,7 +76,7 @@ func newMsgPool(size int, newMsg func() *broker.Message) *msgPool {
 	// producer of a fleet, one message in flight, kept 64 empty slots
 	// (512 B each, for the garbage collector to scan) until it ended.
 	return &msgPool{wake: make(chan struct{}, 1), ret: make([]*broker.Message, 0, min(retMax, 2)), retMax: retMax,
-		retMaxLoop: retMax, newMsg: newMsg, size: size, period: max(shrinkGets, 2*size)}
+		newMsg: newMsg, size: size, period: max(shrinkGets, 2*size)}
 }
 
 // get returns a free message, waiting while all are in flight (with w, at
@@ -156,8 +156,8 @@ func (p *msgPool) shrink() {
 	if p.gets < p.period {
 		return
 	}
-	if idle := p.made - p.peak; idle > 2*p.retMaxLoop {
-		drop := min((idle-p.retMaxLoop)/2, len(p.local))
+	if idle := p.made - p.peak; idle > 2*p.retMax {
+		drop := min((idle-p.retMax)/2, len(p.local))
 		keep := len(p.local) - drop
 		clear(p.local[keep:])
 		p.local = p.local[:keep]

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/cpu"
-
 	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/checker"
 	"github.com/mqcheck/mqcheck/message"
@@ -20,53 +18,63 @@ import (
 // producer is one publishing worker. Its loop goroutine paces and publishes;
 // the driver calls complete (serialized per producer) for each outcome. Each
 // side fills its own batch, so neither takes a lock per message.
+//
+// Its fields sit on 64-byte lines by who touches them at each message (a
+// struct of 384 bytes, a size class whose objects start on a line;
+// TestProducerLayout keeps it so): lines 0 to 2 are read by both sides
+// and written by neither, line 4 is written by the loop goroutine alone
+// and line 5 by the completion side alone. Each side's writes at each
+// message on a line the other read moved it between two cores at every
+// publish and every completion (a tenth of a closed-loop 100-byte Kafka
+// run's CPU on a 2-core host), while a fleet's producer, cold at each of
+// its sends, touches no more lines than before.
 type producer struct {
-	// Fields both sides read, written once (drv and err by the loop
-	// goroutine alone, seldom). The loop's and the completion side's
-	// fields each have cache lines of their own: with sentNext and
-	// completed on one line, next to what both read, each publish and
-	// each completion took the line from the other core (a tenth of a
-	// closed-loop 100-byte Kafka run's CPU on a 2-core host).
+	// Line 0.
 	id    int
 	cfg   *Config
 	drv   broker.Producer // replaced by a crash, in the loop goroutine only
-	d     broker.Driver
-	opts  broker.ProducerOptions
-	col   *Collector
 	clock Clock
 	enc   *message.Encoder
-	keys  [][]byte
 	pool  *msgPool // the in-flight bound and the reusable messages in one
-	out   *outcomes
-	err   error
+
+	// Line 1: a crash's wanted and wake are read at each send.
 	crash crashRequest
+
+	// Line 2.
+	out  *outcomes
+	col  *Collector
+	keys [][]byte
+	d    broker.Driver
+	// sentTo is where sample records the exact send times: &sent, or a
+	// lane's batch, which the lane's producers share (10,000 producers'
+	// batches of two or three samples each cost an allocation, page
+	// faults and a hand-over per producer).
+	sentTo **batch
+
+	// Line 3: seldom touched.
+	opts broker.ProducerOptions
 	// scratch is the one payload buffer of a driver that copies payloads
 	// at Publish (broker.PayloadCopier); nil: a buffer per message.
 	scratch []byte
+	// sent is the producer's batch of exact send times, owned by the
+	// loop goroutine and taken on first use.
+	sent *batch
 
-	_ cpu.CacheLinePad
-	// The loop goroutine's.
-	//
+	// Line 4: the loop goroutine's.
+	err error
 	// sentNext is the next seq: every one from Config.StartSeq below it
 	// was handed to the driver. The collector reads it and records the
 	// sends as a range, so the publishing loop hands over no event per
 	// message.
 	sentNext atomic.Uint64
-	// sent is the producer's batch of exact send times, owned by the
-	// loop goroutine and taken on first use; sentTo is where sample
-	// records them: &sent, or a lane's batch, which the lane's producers
-	// share (10,000 producers' batches of two or three samples each cost
-	// an allocation, page faults and a hand-over per producer).
-	sent   *batch
-	sentTo **batch
 	// last is the last message published and when it was meant to go:
 	// finish records it as an exact sample, so the checker dates the
 	// last slot of sends from it.
 	last     uint64
 	lastTime int64
+	_        [24]byte
 
-	_ cpu.CacheLinePad
-	// The completion side's.
+	// Line 5: the completion side's.
 	//
 	// completed counts outcomes as they happen, for a live in-flight figure
 	// that does not wait for the outcome batch to be handed over.
@@ -79,7 +87,7 @@ type producer struct {
 	// sentSeen is sentNext as complete last read it: a completion below
 	// it is not the last in flight, with no read of the loop's line.
 	sentSeen uint64
-	_        cpu.CacheLinePad
+	_        [24]byte
 }
 
 // outcomes is the batch completions are recorded into, handed over when

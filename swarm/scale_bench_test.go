@@ -60,10 +60,15 @@ func BenchmarkPacedScale(b *testing.B) {
 	}
 	const rounds = 5
 	cpu := make(map[int][]float64)
+	steady := make(map[int][]float64)
 	for range b.N {
 		for range rounds {
 			for _, n := range sizes {
-				cpu[n] = append(cpu[n], pacedRun(b, n, 20000, d))
+				whole, mid := pacedRun(b, n, 20000, d)
+				cpu[n] = append(cpu[n], whole)
+				if mid > 0 {
+					steady[n] = append(steady[n], mid)
+				}
 			}
 		}
 	}
@@ -74,12 +79,60 @@ func BenchmarkPacedScale(b *testing.B) {
 		fmt.Printf("  %5d producers: CPU %5.2f µs/msg  (%.2f× the first)  rounds %s\n", n, m, m/base, fmtRounds(cpu[n]))
 	}
 	b.ReportMetric(median(cpu[sizes[len(sizes)-1]])/base, "cpu-last/first")
+	if len(steady[sizes[0]]) > 0 {
+		sbase := median(steady[sizes[0]])
+		fmt.Printf("steady state, from %s into each round to %s before its end (sends, not each producer's first send, flush and close):\n", steadyMargin, steadyMargin)
+		for _, n := range sizes {
+			m := median(steady[n])
+			fmt.Printf("  %5d producers: CPU %5.2f µs/msg  (%.2f× the first)  rounds %s\n", n, m, m/sbase, fmtRounds(steady[n]))
+		}
+		b.ReportMetric(median(steady[sizes[len(sizes)-1]])/sbase, "steady-last/first")
+	}
 	b.ReportMetric(0, "ns/op")
 }
 
+// steadyMargin is what a round's steady state leaves out at each end: at
+// 20k/s every producer of 10,000 has made its first send within half a
+// second, and none has started its flush and close.
+const steadyMargin = time.Second
+
+// cpuSample is the process's CPU time and a swarm's sends at one moment.
+type cpuSample struct {
+	cpu  time.Duration
+	sent uint64
+}
+
+// sampleSteady takes a cpuSample at steadyMargin into a load of d that
+// starts now and at steadyMargin before its end; the second is zero if
+// ctx ended first or d leaves no steady state between the two.
+func sampleSteady(ctx context.Context, sw *Swarm, d time.Duration) <-chan [2]cpuSample {
+	out := make(chan [2]cpuSample, 1)
+	start := time.Now()
+	go func() {
+		var s [2]cpuSample
+		defer func() { out <- s }()
+		if d < 3*steadyMargin {
+			return
+		}
+		for i, at := range []time.Duration{steadyMargin, d - steadyMargin} {
+			t := time.NewTimer(time.Until(start.Add(at)))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				s[1] = cpuSample{}
+				return
+			}
+			s[i] = cpuSample{cpu: machine.CPUTime(false), sent: sw.Collector().Totals().Sent}
+		}
+	}()
+	return out
+}
+
 // pacedRun runs n producers at rate in total for d and returns the CPU
-// spent per message received, in µs.
-func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
+// spent per message received, in µs, and per message sent in the round's
+// steady state (0 if it had none).
+func pacedRun(b *testing.B, n int, rate float64, d time.Duration) (whole, steady float64) {
 	b.Helper()
 	br, err := memory.New(memory.Config{}, 1, 1)
 	if err != nil {
@@ -99,12 +152,14 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 	runtime.GC()
 	stopProfile := profileWindow(b, n)
 	cpu0 := machine.CPUTime(false)
+	samples := sampleSteady(ctx, sw, d)
 	if err := sw.Produce(ctx); err != nil {
 		b.Fatal(err)
 	}
 	dr := sw.Drain(ctx, 30*time.Second, 0)
 	cpu := machine.CPUTime(false) - cpu0
 	stopProfile()
+	mid := <-samples
 	sw.Close()
 	t := sw.Collector().Totals()
 	if !dr.Drained || t.Received == 0 {
@@ -113,7 +168,11 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) float64 {
 	if want := rate * d.Seconds(); float64(t.Sent) < want*0.99 {
 		b.Errorf("%d producers: sent %d of the %.0f intended", n, t.Sent, want)
 	}
-	return float64(cpu.Nanoseconds()) / 1e3 / float64(t.Received)
+	whole = float64(cpu.Nanoseconds()) / 1e3 / float64(t.Received)
+	if sent := mid[1].sent - mid[0].sent; mid[1].sent > mid[0].sent {
+		steady = float64((mid[1].cpu - mid[0].cpu).Nanoseconds()) / 1e3 / float64(sent)
+	}
+	return whole, steady
 }
 
 // profileWindow profiles the CPU of one measured window (load and drain,

@@ -42,7 +42,7 @@ type producer struct {
 
 	promise func(*kgo.Record, error) // one func value for every record
 
-	closed atomic.Bool    // set once, by Close: read by both sides
+	closed atomic.Bool   // set once, by Close: read by both sides
 	idle   chan struct{} // signalled by each completion after Close
 
 	// What is in flight is published minus completed, each counter
