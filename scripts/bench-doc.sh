@@ -68,7 +68,11 @@ moves with the machine under it: most of one producer's CPU per message is the r
 sleeping and waking for each send (timers, netpoll, futex), 4.0-4.4 µs a message on the
 Intel host of one session and 2.7-3.0 µs on the AMD host of the next, while what 10,000
 producers add (1.1-1.5 µs) moved less: the same code read 1.33-1.35× on the first and
-1.55-1.60× on the second, before the checker's change below (1.37-1.49× after it).
+1.55-1.60× on the second, before the checker's change below (1.37-1.49× after it). The
+same AMD host, busier in a later session (one producer 3.8-4.0 µs), read 1.28× and 1.44× for
+the whole round at 10,000 in two runs, and 1.25× for the steady state; runs of 1 and 10,000
+producers alone, comparing code changes on that busy host, read 1.12-1.63× for the steady
+state (medians of five rounds each), the spread of the host more than of the code.
 
 Paced waits end at each send's intended time, to the nanosecond (latency counts from it).
 With a goroutine per producer, what grew with the number of producers was a goroutine wake
