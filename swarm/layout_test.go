@@ -9,9 +9,13 @@ import (
 // starts on a line.
 func lineOf(off uintptr) uintptr { return off / 64 }
 
-// fieldLines checks that each field (by its offset and size) lies within
-// the line the struct's layout promises it.
-func fieldLines(t *testing.T, what string, size, want uintptr, fields map[string][3]uintptr) {
+// field is where a struct's field lies (offset and size) and the line its
+// layout promises it.
+type field struct{ off, size, line uintptr }
+
+// fieldLines checks that each field lies within the line the struct's
+// layout promises it.
+func fieldLines(t *testing.T, what string, size, want uintptr, fields map[string]field) {
 	t.Helper()
 	// want is one of Go's size classes whose objects start on a line
 	// (TestLinesStart).
@@ -19,9 +23,8 @@ func fieldLines(t *testing.T, what string, size, want uintptr, fields map[string
 		t.Errorf("%s is %d bytes, want %d: the lines below no longer start where they should", what, size, want)
 	}
 	for name, f := range fields {
-		off, n, line := f[0], f[1], f[2]
-		if lineOf(off) != line || lineOf(off+n-1) != line {
-			t.Errorf("%s.%s at bytes %d to %d, want it within line %d", what, name, off, off+n-1, line)
+		if last := f.off + f.size - 1; lineOf(f.off) != f.line || lineOf(last) != f.line {
+			t.Errorf("%s.%s at bytes %d to %d, want it within line %d", what, name, f.off, last, f.line)
 		}
 	}
 }
@@ -31,46 +34,44 @@ func fieldLines(t *testing.T, what string, size, want uintptr, fields map[string
 // lines of their own.
 func TestProducerLayout(t *testing.T) {
 	var p producer
-	f := func(off, size, line uintptr) [3]uintptr { return [3]uintptr{off, size, line} }
-	fieldLines(t, "producer", unsafe.Sizeof(p), 384, map[string][3]uintptr{
-		"id":           f(unsafe.Offsetof(p.id), unsafe.Sizeof(p.id), 0),
-		"cfg":          f(unsafe.Offsetof(p.cfg), unsafe.Sizeof(p.cfg), 0),
-		"drv":          f(unsafe.Offsetof(p.drv), unsafe.Sizeof(p.drv), 0),
-		"clock":        f(unsafe.Offsetof(p.clock), unsafe.Sizeof(p.clock), 0),
-		"enc":          f(unsafe.Offsetof(p.enc), unsafe.Sizeof(p.enc), 0),
-		"pool":         f(unsafe.Offsetof(p.pool), unsafe.Sizeof(p.pool), 0),
-		"crash":        f(unsafe.Offsetof(p.crash), unsafe.Sizeof(p.crash), 1),
-		"out":          f(unsafe.Offsetof(p.out), unsafe.Sizeof(p.out), 2),
-		"keys":         f(unsafe.Offsetof(p.keys), unsafe.Sizeof(p.keys), 2),
-		"sentNext":     f(unsafe.Offsetof(p.sentNext), unsafe.Sizeof(p.sentNext), 4),
-		"last":         f(unsafe.Offsetof(p.last), unsafe.Sizeof(p.last), 4),
-		"lastTime":     f(unsafe.Offsetof(p.lastTime), unsafe.Sizeof(p.lastTime), 4),
-		"completed":    f(unsafe.Offsetof(p.completed), unsafe.Sizeof(p.completed), 5),
-		"failed":       f(unsafe.Offsetof(p.failed), unsafe.Sizeof(p.failed), 5),
-		"indet":        f(unsafe.Offsetof(p.indet), unsafe.Sizeof(p.indet), 5),
-		"aborted":      f(unsafe.Offsetof(p.aborted), unsafe.Sizeof(p.aborted), 5),
-		"sentSeen":     f(unsafe.Offsetof(p.sentSeen), unsafe.Sizeof(p.sentSeen), 5),
-		"crash.wake":   f(unsafe.Offsetof(p.crash)+unsafe.Offsetof(p.crash.wake), unsafe.Sizeof(p.crash.wake), 1),
-		"crash.wanted": f(unsafe.Offsetof(p.crash)+unsafe.Offsetof(p.crash.wanted), unsafe.Sizeof(p.crash.wanted), 1),
+	fieldLines(t, "producer", unsafe.Sizeof(p), 384, map[string]field{
+		"id":           {unsafe.Offsetof(p.id), unsafe.Sizeof(p.id), 0},
+		"cfg":          {unsafe.Offsetof(p.cfg), unsafe.Sizeof(p.cfg), 0},
+		"drv":          {unsafe.Offsetof(p.drv), unsafe.Sizeof(p.drv), 0},
+		"clock":        {unsafe.Offsetof(p.clock), unsafe.Sizeof(p.clock), 0},
+		"enc":          {unsafe.Offsetof(p.enc), unsafe.Sizeof(p.enc), 0},
+		"pool":         {unsafe.Offsetof(p.pool), unsafe.Sizeof(p.pool), 0},
+		"crash":        {unsafe.Offsetof(p.crash), unsafe.Sizeof(p.crash), 1},
+		"out":          {unsafe.Offsetof(p.out), unsafe.Sizeof(p.out), 2},
+		"keys":         {unsafe.Offsetof(p.keys), unsafe.Sizeof(p.keys), 2},
+		"sentNext":     {unsafe.Offsetof(p.sentNext), unsafe.Sizeof(p.sentNext), 4},
+		"last":         {unsafe.Offsetof(p.last), unsafe.Sizeof(p.last), 4},
+		"lastTime":     {unsafe.Offsetof(p.lastTime), unsafe.Sizeof(p.lastTime), 4},
+		"completed":    {unsafe.Offsetof(p.completed), unsafe.Sizeof(p.completed), 5},
+		"failed":       {unsafe.Offsetof(p.failed), unsafe.Sizeof(p.failed), 5},
+		"indet":        {unsafe.Offsetof(p.indet), unsafe.Sizeof(p.indet), 5},
+		"aborted":      {unsafe.Offsetof(p.aborted), unsafe.Sizeof(p.aborted), 5},
+		"sentSeen":     {unsafe.Offsetof(p.sentSeen), unsafe.Sizeof(p.sentSeen), 5},
+		"crash.wake":   {unsafe.Offsetof(p.crash) + unsafe.Offsetof(p.crash.wake), unsafe.Sizeof(p.crash.wake), 1},
+		"crash.wanted": {unsafe.Offsetof(p.crash) + unsafe.Offsetof(p.crash.wanted), unsafe.Sizeof(p.crash.wanted), 1},
 	})
 }
 
 // TestPoolLayout keeps the pool's fields on the lines its doc promises.
 func TestPoolLayout(t *testing.T) {
 	var p msgPool
-	f := func(off, size, line uintptr) [3]uintptr { return [3]uintptr{off, size, line} }
-	fieldLines(t, "msgPool", unsafe.Sizeof(p), 192, map[string][3]uintptr{
-		"mu":      f(unsafe.Offsetof(p.mu), unsafe.Sizeof(p.mu), 0),
-		"shared":  f(unsafe.Offsetof(p.shared), unsafe.Sizeof(p.shared), 0),
-		"waiting": f(unsafe.Offsetof(p.waiting), unsafe.Sizeof(p.waiting), 0),
-		"flushed": f(unsafe.Offsetof(p.flushed), unsafe.Sizeof(p.flushed), 0),
-		"retMax":  f(unsafe.Offsetof(p.retMax), unsafe.Sizeof(p.retMax), 0),
-		"local":   f(unsafe.Offsetof(p.local), unsafe.Sizeof(p.local), 1),
-		"taken":   f(unsafe.Offsetof(p.taken), unsafe.Sizeof(p.taken), 1),
-		"made":    f(unsafe.Offsetof(p.made), unsafe.Sizeof(p.made), 1),
-		"peak":    f(unsafe.Offsetof(p.peak), unsafe.Sizeof(p.peak), 1),
-		"gets":    f(unsafe.Offsetof(p.gets), unsafe.Sizeof(p.gets), 1),
-		"ret":     f(unsafe.Offsetof(p.ret), unsafe.Sizeof(p.ret), 2),
+	fieldLines(t, "msgPool", unsafe.Sizeof(p), 192, map[string]field{
+		"mu":      {unsafe.Offsetof(p.mu), unsafe.Sizeof(p.mu), 0},
+		"shared":  {unsafe.Offsetof(p.shared), unsafe.Sizeof(p.shared), 0},
+		"waiting": {unsafe.Offsetof(p.waiting), unsafe.Sizeof(p.waiting), 0},
+		"flushed": {unsafe.Offsetof(p.flushed), unsafe.Sizeof(p.flushed), 0},
+		"retMax":  {unsafe.Offsetof(p.retMax), unsafe.Sizeof(p.retMax), 0},
+		"local":   {unsafe.Offsetof(p.local), unsafe.Sizeof(p.local), 1},
+		"taken":   {unsafe.Offsetof(p.taken), unsafe.Sizeof(p.taken), 1},
+		"made":    {unsafe.Offsetof(p.made), unsafe.Sizeof(p.made), 1},
+		"peak":    {unsafe.Offsetof(p.peak), unsafe.Sizeof(p.peak), 1},
+		"gets":    {unsafe.Offsetof(p.gets), unsafe.Sizeof(p.gets), 1},
+		"ret":     {unsafe.Offsetof(p.ret), unsafe.Sizeof(p.ret), 2},
 	})
 }
 

@@ -26,8 +26,10 @@ import (
 // and line 5 by the completion side alone. Each side's writes at each
 // message on a line the other read moved it between two cores at every
 // publish and every completion (a tenth of a closed-loop 100-byte Kafka
-// run's CPU on a 2-core host), while a fleet's producer, cold at each of
-// its sends, touches no more lines than before.
+// run's CPU on a 2-core host). A fleet's producer, cold at each of its
+// sends, touches lines 0, 1, 2, 4 and 5: padding each side's fields apart
+// instead made it touch more, and cost 10,000 paced producers about
+// 0.5 µs a message.
 type producer struct {
 	// Line 0.
 	id    int

@@ -120,8 +120,7 @@ func sampleSteady(ctx context.Context, sw *Swarm, d time.Duration) <-chan [2]cpu
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				s[1] = cpuSample{}
-				return
+				return // s[1] is still zero
 			}
 			s[i] = cpuSample{cpu: machine.CPUTime(false), sent: sw.Collector().Totals().Sent}
 		}
@@ -169,8 +168,8 @@ func pacedRun(b *testing.B, n int, rate float64, d time.Duration) (whole, steady
 		b.Errorf("%d producers: sent %d of the %.0f intended", n, t.Sent, want)
 	}
 	whole = float64(cpu.Nanoseconds()) / 1e3 / float64(t.Received)
-	if sent := mid[1].sent - mid[0].sent; mid[1].sent > mid[0].sent {
-		steady = float64((mid[1].cpu - mid[0].cpu).Nanoseconds()) / 1e3 / float64(sent)
+	if mid[1].sent > mid[0].sent {
+		steady = float64((mid[1].cpu - mid[0].cpu).Nanoseconds()) / 1e3 / float64(mid[1].sent-mid[0].sent)
 	}
 	return whole, steady
 }
