@@ -256,13 +256,17 @@ func (r *Runner) Windows() []Window {
 	return out
 }
 
-// Active names the faults active now.
-func (r *Runner) Active() []string {
+// ActiveSince names the faults active at any time from since to now: the
+// ones active now and the ones healed since. A timeline row asks for its
+// whole second, not for the instant it is written: a fault shorter than a
+// second can start and heal between two rows (a busy machine delays the
+// row's tick), and its row must still name it.
+func (r *Runner) ActiveSince(since time.Time) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var names []string
 	for _, w := range r.windows {
-		if r.active[w] {
+		if r.active[w] || !w.Healed.Before(since) {
 			names = append(names, w.Fault.Name())
 		}
 	}

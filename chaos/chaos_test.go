@@ -120,8 +120,8 @@ func TestRunnerAppliesAndMeasures(t *testing.T) {
 	if !w.PublishRecovered.After(w.Healed) || !w.DeliverRecovered.After(w.PublishRecovered) {
 		t.Errorf("recovery times out of order: %+v", w)
 	}
-	if len(run.Active()) != 0 {
-		t.Errorf("still active: %v", run.Active())
+	if a := run.ActiveSince(time.Now()); len(a) != 0 {
+		t.Errorf("still active: %v", a)
 	}
 	// Nothing moved from the fault's start to the first ack and delivery:
 	// the unavailability is those gaps, to the meter's 20ms samples (plus
@@ -169,4 +169,35 @@ func TestRunnerHealsOnCancel(t *testing.T) {
 			t.Errorf("window error %v, want %v", w.Err, stopErr)
 		}
 	}
+}
+
+// TestActiveSinceNamesShortFaults: a fault that started and healed between
+// two timeline rows is named by the later row (it was active within the
+// row's second), and no longer by a row that starts after its heal.
+func TestActiveSinceNamesShortFaults(t *testing.T) {
+	plan := []Planned{{At: 0, For: 20 * time.Millisecond, Fault: &Elsewhere{FaultKind: "restart", Worker: 1}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before := time.Now()
+	run := Start(ctx, before, plan, Options{})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ws := run.Windows()
+		if len(ws) == 1 && !ws[0].Healed.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fault did not heal within 5s: %+v", ws)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	healed := run.Windows()[0].Healed
+	if got := run.ActiveSince(before); len(got) != 1 || got[0] != "restart (on worker 1)" {
+		t.Errorf("since before the fault: %q, want the healed fault named", got)
+	}
+	if got := run.ActiveSince(healed.Add(time.Nanosecond)); len(got) != 0 {
+		t.Errorf("since after its heal: %q, want none", got)
+	}
+	cancel()
+	run.Wait()
 }

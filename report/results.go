@@ -515,14 +515,15 @@ type Second struct {
 	// Duplicated, Reordered, Corrupted, Unexpected and Indeterminate
 	// happened within this second (as the collector saw them: up to 250ms
 	// late); the first four add up to Anomalies over the rows so far.
-	Duplicated    uint64   `json:"duplicated"`
-	Reordered     uint64   `json:"reordered"`
-	Corrupted     uint64   `json:"corrupted"`
-	Unexpected    uint64   `json:"unexpected"`
-	Indeterminate uint64   `json:"indeterminate"`
-	PublishP99US  int64    `json:"publish_p99_us"`
-	E2EP99US      int64    `json:"end_to_end_p99_us"`
-	Faults        []string `json:"faults,omitempty"`
+	Duplicated    uint64 `json:"duplicated"`
+	Reordered     uint64 `json:"reordered"`
+	Corrupted     uint64 `json:"corrupted"`
+	Unexpected    uint64 `json:"unexpected"`
+	Indeterminate uint64 `json:"indeterminate"`
+	PublishP99US  int64  `json:"publish_p99_us"`
+	E2EP99US      int64  `json:"end_to_end_p99_us"`
+	// Faults names every fault active at any time within this second.
+	Faults []string `json:"faults,omitempty"`
 }
 
 // WriteJSON writes r as indented JSON.

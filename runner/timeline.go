@@ -88,7 +88,7 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 					Indeterminate: iv.Delta.Indeterminate,
 					PublishP99US:  iv.Publish.ValueAtQuantile(99),
 					E2EP99US:      iv.EndToEnd.ValueAtQuantile(99),
-					Faults:        faults.Active(),
+					Faults:        faults.ActiveSince(iv.Start),
 				}
 				prev = live
 				r.mu.Lock()
