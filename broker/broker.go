@@ -237,6 +237,25 @@ type Backlogger interface {
 	Backlog(ctx context.Context) (int64, error)
 }
 
+// ErrCannotCount is what a Backlog error wrapped by CannotCount is: the
+// driver's answer that it cannot count here and now (another worker's
+// consumers share its queues, the broker's counters are not trusted yet,
+// offsets count transaction markers), not a query that failed. A worker of
+// a split run then ends its drain on quiet alone; any other error holds
+// that drain until a count succeeds or it times out, since a query that
+// failed during a restart or a rebalance says nothing about what is left.
+var ErrCannotCount = errors.New("the backlog cannot be counted here")
+
+// CannotCount marks err as the driver's answer that it cannot count the
+// backlog (errors.Is(err, ErrCannotCount)), keeping err's text.
+func CannotCount(err error) error { return cannotCount{err} }
+
+type cannotCount struct{ error }
+
+func (e cannotCount) Unwrap() error { return e.error }
+
+func (e cannotCount) Is(target error) bool { return target == ErrCannotCount }
+
 // Notice is a driver event worth a line in the run's timeline: a rebalance
 // (Kind "rebalance", Detail naming assigned and revoked domains), a lost
 // connection ("disconnected"), a recovered one ("reconnected"), a client

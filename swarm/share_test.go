@@ -3,11 +3,14 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mqcheck/mqcheck/broker"
 	"github.com/mqcheck/mqcheck/broker/memory"
 	"github.com/mqcheck/mqcheck/checker"
 )
@@ -155,6 +158,87 @@ func TestWorkersMergeExactly(t *testing.T) {
 			}
 			if n := got.DuplicatedStored + got.DuplicatedPositionUnknown + got.DuplicatedRedelivered; n != got.Duplicated {
 				t.Errorf("duplicates by kind add up to %d, not %d: %+v", n, got.Duplicated, got)
+			}
+		})
+	}
+}
+
+// failingCount is a memory broker whose backlog count fails with err until
+// until, then counts as the broker does.
+type failingCount struct {
+	*memory.Broker
+	err   error
+	until time.Time
+}
+
+func (f *failingCount) Backlog(ctx context.Context) (int64, error) {
+	if time.Now().Before(f.until) {
+		return -1, f.err
+	}
+	return f.Broker.Backlog(ctx)
+}
+
+// TestWorkerDrainWaitsOutFailedCounts: a worker's drain ends on quiet when
+// the driver says it cannot count (another worker's consumers share its
+// queues), but not while the count itself fails (a lag query during a
+// rebalance): it waits for a count that succeeds, or times out naming the
+// failure. Everything sent here is received within milliseconds, so only
+// the count can hold the drain.
+func TestWorkerDrainWaitsOutFailedCounts(t *testing.T) {
+	failure := errors.New("listing end offsets: coordinator loading")
+	tests := []struct {
+		name      string
+		err       error
+		failFor   time.Duration
+		timeout   time.Duration
+		drained   bool
+		atLeast   time.Duration // the drain lasts at least this
+		lessThan  time.Duration // and ends before this (0: no bound)
+		reasonHas string
+	}{
+		{name: "cannot count: quiet decides", err: broker.CannotCount(failure), failFor: time.Minute, timeout: 40 * time.Second,
+			drained: true, lessThan: 30 * time.Second, reasonHas: "nothing more arrived"},
+		{name: "failed count, then a count", err: failure, failFor: 3 * time.Second, timeout: 40 * time.Second,
+			drained: true, atLeast: 3 * time.Second, reasonHas: "nothing more arrived"},
+		{name: "failed count to the end", err: failure, failFor: time.Minute, timeout: 3 * time.Second,
+			atLeast: 3 * time.Second, reasonHas: "without counting what the broker holds (listing end offsets: coordinator loading)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := memory.New(memory.Config{}, 1, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			defer func() { _ = b.Close(ctx) }()
+			if err := b.Setup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{RunID: 7, Seed: 5, Producers: 1, Consumers: 1, Subscriptions: 1, Rate: 500,
+				Duration: 200 * time.Millisecond, MessageSize: 64, MaxInFlight: 100}
+			cfg.Share = NewShare(0, 2, 2, 2)
+			f := &failingCount{Broker: b, err: tt.err}
+			sw := New(cfg, f, nil)
+			defer sw.Close()
+			if err := sw.StartConsumers(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := sw.Prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := sw.ProduceFrom(ctx, ClockNS(time.Now())); err != nil {
+				t.Fatal(err)
+			}
+			f.until = time.Now().Add(tt.failFor)
+			began := time.Now()
+			dr := sw.Drain(ctx, tt.timeout, 300*time.Millisecond)
+			took := time.Since(began)
+			if dr.Drained != tt.drained || !strings.Contains(dr.Reason, tt.reasonHas) {
+				t.Errorf("drained %v (%s), want %v and a reason with %q", dr.Drained, dr.Reason, tt.drained, tt.reasonHas)
+			}
+			if took < tt.atLeast || tt.lessThan > 0 && took >= tt.lessThan {
+				t.Errorf("the drain took %s, want at least %s and less than %s", took, tt.atLeast, tt.lessThan)
 			}
 		})
 	}

@@ -556,13 +556,15 @@ const minQuiet = time.Second
 // sent is partly received elsewhere and only the merge can tell what is
 // missing. The drain ends once nothing has been received for settle (at
 // least minQuiet) and, where the broker tells, nothing is left to
-// deliver (where it can count it with other workers' consumers attached);
-// or at the deadline.
+// deliver (where it can count it with other workers' consumers attached;
+// a count that failed holds the drain, one the driver says it cannot make
+// does not); or at the deadline.
 func (s *Swarm) drainQuiet(ctx context.Context, start, deadline time.Time, timeout, settle time.Duration, bl broker.Backlogger) DrainResult {
 	quiet := max(settle, minQuiet)
 	const poll = 100 * time.Millisecond
 	last := s.col.Totals().Received
 	since := time.Now()
+	var failed error // the last count, when it failed
 	for {
 		for _, c := range s.allConsumers() {
 			c.flush()
@@ -575,13 +577,22 @@ func (s *Swarm) drainQuiet(ctx context.Context, start, deadline time.Time, timeo
 			bctx, cancel := context.WithDeadline(ctx, minTime(time.Now().Add(2*time.Second), deadline))
 			n, err := bl.Backlog(bctx)
 			cancel()
-			// A driver's count may refuse to answer here (RabbitMQ's sees
-			// other workers' consumers on its queues, and another worker
-			// may take its probe): only a backlog it does count holds
-			// the drain; quiet decides otherwise.
-			empty = err != nil || n == 0
-			if !empty {
-				since = time.Now()
+			switch {
+			case err == nil && n > 0:
+				empty, since = false, time.Now()
+			case errors.Is(err, broker.ErrCannotCount):
+				// The driver's answer (RabbitMQ's sees other workers'
+				// consumers on its queues, and another worker may take
+				// its probe): quiet decides.
+				failed = nil
+			case err != nil:
+				// A count that failed (a lag query during the rebalance
+				// after a restart) may have found partitions nobody
+				// reads yet: ending on quiet then would hand the merge
+				// unread messages to call lost. Wait for a count.
+				empty, failed = false, err
+			default:
+				failed = nil
 			}
 		}
 		if empty && time.Since(since) >= quiet {
@@ -590,8 +601,12 @@ func (s *Swarm) drainQuiet(ctx context.Context, start, deadline time.Time, timeo
 					s.cfg.Share.Worker, s.cfg.Share.Workers, quiet)}
 		}
 		if !time.Now().Before(deadline) {
+			why := "with messages still arriving"
+			if failed != nil {
+				why = fmt.Sprintf("without counting what the broker holds (%v)", failed)
+			}
 			return DrainResult{Duration: time.Since(start),
-				Reason: fmt.Sprintf("worker %d/%d: drain timed out (%s) with messages still arriving", s.cfg.Share.Worker, s.cfg.Share.Workers, timeout)}
+				Reason: fmt.Sprintf("worker %d/%d: drain timed out (%s) %s", s.cfg.Share.Worker, s.cfg.Share.Workers, timeout, why)}
 		}
 		t := time.NewTimer(min(poll, time.Until(deadline)))
 		select {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/mqcheck/mqcheck/broker"
 )
 
 // Backlog is the records the run's consumer groups have not committed yet,
@@ -22,10 +24,10 @@ import (
 // would never reach zero. The drain then waits for every acked message.
 func (d *driver) Backlog(ctx context.Context) (int64, error) {
 	if d.set.k.Transactional || d.set.relay.Workers > 0 && d.set.relay.Transactional {
-		return -1, errTxnBacklog
+		return -1, broker.CannotCount(errTxnBacklog)
 	}
 	if d.set.k.GroupProtocol == "share" {
-		return -1, errShareBacklog
+		return -1, broker.CannotCount(errShareBacklog)
 	}
 	n, err := d.backlogOf(ctx, d.set.consumeTopic(), d.groups(), d.set.k.Isolation == "read_committed")
 	if err != nil || d.relay == nil {

@@ -170,7 +170,7 @@ func (d *driver) Close(context.Context) error { return nil }
 // consumers, sent and unacknowledged or queued for an offline session.
 func (d *driver) Backlog(ctx context.Context) (int64, error) {
 	if d.backlog == nil {
-		return 0, errors.New("this target cannot count what the broker holds")
+		return 0, broker.CannotCount(errors.New("this target cannot count what the broker holds"))
 	}
 	return d.backlog(ctx)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/mqcheck/mqcheck/broker"
 )
 
 // reconnectSettle: after a consumer (re)attaches, the backlog stays unknown
@@ -64,7 +66,9 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 			return -1, fmt.Errorf("inspecting queue %s: %w", q.name, err)
 		}
 		if n := q.attached.Load(); int64(info.Consumers) != int64(n) {
-			return -1, fmt.Errorf("queue %s has %d consumers, the harness has %d attached", q.name, info.Consumers, n)
+			// In a split run other workers' consumers are on the queue
+			// too, for good: the count is not this worker's to make.
+			return -1, broker.CannotCount(fmt.Errorf("queue %s has %d consumers, the harness has %d attached", q.name, info.Consumers, n))
 		}
 		if !q.stream {
 			// A stream keeps what was read: its count is no backlog.
@@ -140,8 +144,9 @@ func (d *driver) probe(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the broker says empty, but no consumer has received the probe of %s yet: %w",
-				strings.Join(waiting, ", "), ctx.Err())
+			// Another worker's consumer may have taken it.
+			return broker.CannotCount(fmt.Errorf("the broker says empty, but no consumer has received the probe of %s yet: %w",
+				strings.Join(waiting, ", "), ctx.Err()))
 		case <-t.C:
 		}
 	}

@@ -370,7 +370,7 @@ func (d *driver) Backlog(ctx context.Context) (int64, error) {
 	// calling late messages lost). The emulators count exactly.
 	if d.spec.Target == broker.TargetURL {
 		if since := time.Since(time.Unix(0, d.lastSend.Load())); since < urlCountLag {
-			return 0, fmt.Errorf("%w: the queue counts of a url target lag the sends (last %s ago)", errBacklogUnproven, since.Round(time.Second))
+			return 0, broker.CannotCount(fmt.Errorf("%w: the queue counts of a url target lag the sends (last %s ago)", errBacklogUnproven, since.Round(time.Second)))
 		}
 	}
 	var n int64
