@@ -27,8 +27,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,6 +40,10 @@ import (
 // waitFor bounds -detach's wait for the server to listen and -stop's wait
 // for it to exit.
 const waitFor = 30 * time.Second
+
+// slowClose is how long a stop's save may take before the server writes
+// where its goroutines are to its log.
+const slowClose = 10 * time.Second
 
 type options struct {
 	brokers int
@@ -125,8 +131,24 @@ func run(o options, stdout io.Writer) error {
 	}
 	<-sig
 	// Close saves the cluster; the pidfile goes only after, so that -stop
-	// returns when a restart finds everything on disk.
+	// returns when a restart finds everything on disk. A save that takes
+	// long leaves its reason in the log: how long, and where every
+	// goroutine was while it waited (a stop command killed by its timeout
+	// was seen once, on a loaded machine).
+	began := time.Now()
+	fmt.Fprintf(stdout, "%s: stopping: saving the cluster\n", began.Format(time.RFC3339Nano))
+	var mu sync.Mutex // the dump and the last line may meet
+	slow := time.AfterFunc(slowClose, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stdout, "the save has taken %s so far; goroutines:\n", slowClose)
+		_ = pprof.Lookup("goroutine").WriteTo(stdout, 1)
+	})
 	c.Close()
+	slow.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Fprintf(stdout, "%s: saved and closed in %s\n", time.Now().Format(time.RFC3339Nano), time.Since(began).Round(time.Millisecond))
 	if o.pidfile != "" {
 		if err := os.Remove(o.pidfile); err != nil {
 			return fmt.Errorf("removing the pidfile: %w", err)
