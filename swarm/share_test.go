@@ -51,21 +51,31 @@ func shareConfig() Config {
 		Duration: time.Second, MessageSize: 64, MaxInFlight: 5000}
 }
 
+// setUpMemory opens and sets up a memory broker, closed at the test's
+// end, and a context that bounds the test.
+func setUpMemory(t *testing.T, mem memory.Config, subscriptions int, seed int64) (*memory.Broker, context.Context) {
+	t.Helper()
+	b, err := memory.New(mem, subscriptions, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(func() {
+		_ = b.Close(ctx)
+		cancel()
+	})
+	if err := b.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b, ctx
+}
+
 // runWorkers runs cfg split across workers swarms in this process against
 // one memory broker, each saving its checker state, and returns the merge
 // of the saved states.
 func runWorkers(t *testing.T, cfg Config, workers int, mem memory.Config, seed int64) *checker.Checker {
 	t.Helper()
-	b, err := memory.New(mem, max(cfg.Subscriptions, 1), seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	defer func() { _ = b.Close(ctx) }()
-	if err := b.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, ctx := setUpMemory(t, mem, max(cfg.Subscriptions, 1), seed)
 	sws := make([]*Swarm, workers)
 	for w := range workers {
 		c := cfg
@@ -205,16 +215,7 @@ func TestWorkerDrainWaitsOutFailedCounts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := memory.New(memory.Config{}, 1, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			defer func() { _ = b.Close(ctx) }()
-			if err := b.Setup(ctx); err != nil {
-				t.Fatal(err)
-			}
+			b, ctx := setUpMemory(t, memory.Config{}, 1, 1)
 			cfg := Config{RunID: 7, Seed: 5, Producers: 1, Consumers: 1, Subscriptions: 1, Rate: 500,
 				Duration: 200 * time.Millisecond, MessageSize: 64, MaxInFlight: 100}
 			cfg.Share = NewShare(0, 2, 2, 2)
