@@ -497,10 +497,11 @@ type Notice struct {
 
 // Second is one row of the timeline.
 type Second struct {
-	// T labels the row: the elapsed time at its end, in whole seconds
-	// since the start of the load phase, on the run's one clock; a row
-	// covers (T-1, T]. Rows are taken on time however slow the observers
-	// (progress, metrics, latency logs): none is skipped.
+	// T labels the row: it is cut T seconds after the start of the load
+	// phase, and covers (T-1, T]; a row cut late (the machine held the
+	// timeline up) covers more, and the next one less. Rows are taken on
+	// time however slow the observers (progress, metrics, latency logs):
+	// none is skipped, and labels go 1, 2, 3, ... without a gap.
 	T int64 `json:"t"`
 	// TargetPerS is the rate the load intended over the row (0: closed
 	// loop, or after the load).

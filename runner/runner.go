@@ -65,6 +65,10 @@ type Options struct {
 	// Worker, when set, makes the run one worker's part of a run split
 	// across workers (see Worker).
 	Worker *Worker
+
+	// beforeRow, in tests, runs as timeline row t is due, before it is
+	// cut: a stall of the timeline's goroutine.
+	beforeRow func(t int64)
 }
 
 // abortCleanup bounds each cleanup step (closing the driver, stopping a

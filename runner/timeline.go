@@ -30,8 +30,12 @@ func (t *timeline) stop() {
 // startTimeline records one row per second (rates, in flight, lag,
 // anomalies, active faults) until stopped, and hands each to the
 // observers (progress, metrics, latency logs) and the checkpoints on
-// another goroutine, so that a slow observer never delays a row. Rows are
-// labelled by the elapsed time at their end on the run's one clock.
+// another goroutine, so that a slow observer never delays a row. Row t is
+// due t seconds after the load's start, whenever the row before it was
+// cut: a row cut late (a busy machine held this goroutine) covers more
+// than its second, and the next one is due on time again. A ticker's
+// rows, labelled by when they were cut, shifted every later label by one
+// after a single stall of half a second.
 func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.Runner, pacer swarm.Pacer, search *findMax) *timeline {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t := &timeline{cancel: cancel}
@@ -50,26 +54,30 @@ func (r *run) startTimeline(ctx context.Context, sw *swarm.Swarm, faults *chaos.
 	go func() {
 		defer t.wg.Done()
 		defer q.close()
-		tick := time.NewTicker(time.Second)
+		due := func(t int64) time.Duration { return time.Until(r.loadStart.Add(time.Duration(t) * time.Second)) }
+		tick := time.NewTimer(due(1))
 		defer tick.Stop()
 		// The checker's counts are cumulative; each row gets what happened
 		// within its second, per kind, so the report can plot every kind.
 		var prev checker.Live
-		var lastT int64
+		var label int64
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				label++
+				if r.o.beforeRow != nil {
+					r.o.beforeRow(label)
+				}
+				// Past due already after a stall of over a second: then
+				// at once, a row of the moments since.
+				tick.Reset(due(label + 1))
 				iv := col.Interval()
 				secs := iv.End.Sub(iv.Start).Seconds()
 				if secs <= 0 {
 					secs = 1
 				}
-				// One clock: the interval's end on the swarm's clock,
-				// from the load's start on it.
-				label := max(int64(time.Duration(swarm.ClockNS(iv.End)-r.loadStartNS).Round(time.Second)/time.Second), lastT+1)
-				lastT = label
 				tot := iv.Totals
 				live := tot.Live
 				row := report.Second{
