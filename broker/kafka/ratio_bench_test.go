@@ -45,7 +45,7 @@ func swarmVsBare(b *testing.B, size int) {
 		Title:     fmt.Sprintf("kafka (embedded kfake, 3 brokers, acks=all, idempotent, %d-byte records, window %d)", size, window),
 		Unit:      "records/s",
 		BareLabel: "bare franz-go produce loop",
-		Bare:      bareProduce(b, addrs, fmt.Sprintf("bare-%d", size), swarmFor, size),
+		Bare:      bareProduce(b, addrs, fmt.Sprintf("bare-%d", size), bareRecords, size),
 		Rows: []brokertest.BenchRow{
 			{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, addrs, fmt.Sprintf("p-%d", size)),
 				Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
@@ -75,18 +75,16 @@ func freshTopic(b *testing.B, addrs, prefix string) func(context.Context, int) (
 	}
 }
 
-// bareProduce is the bare produce loop for d (the swarm's rows' duration)
-// on a topic of its own each round (prefix-N), deleted after it. For a
-// number of records (a million, about 0.4 s at 100 B) it left the cluster a
-// fifth of what a swarm's round of 2 s leaves it, and out of process on two
-// cores a cluster that holds more takes more of them.
-func bareProduce(b *testing.B, addrs, prefix string, d time.Duration, size int) func(context.Context) (int, time.Duration, error) {
+// bareProduce is the bare produce loop of n records on a topic of its own
+// each round (prefix-N), deleted after it.
+func bareProduce(b *testing.B, addrs, prefix string, n, size int) func(context.Context) (int, time.Duration, error) {
 	round := 0
 	return func(ctx context.Context) (int, time.Duration, error) {
 		round++
 		t, done := urlTarget(b, addrs, fmt.Sprintf("%s-%d", prefix, round))
 		defer done()
-		return BareProduceFor(ctx, t, d, size)
+		took, err := BareProduce(ctx, t, n, size)
+		return n, took, err
 	}
 }
 
@@ -160,7 +158,7 @@ func BenchmarkOutOfProcess(b *testing.B) {
 				Title:     fmt.Sprintf("kafka out of process (kfakeserver, 3 brokers, acks=all, idempotent, %d-byte records, window %d)", size, window),
 				Unit:      "records/s",
 				BareLabel: "bare franz-go produce loop",
-				Bare:      bareProduce(b, addrs, fmt.Sprintf("oop-bare-%d", size), swarmFor, size),
+				Bare:      bareProduce(b, addrs, fmt.Sprintf("oop-bare-%d", size), bareRecords, size),
 				Rows: []brokertest.BenchRow{
 					{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, addrs, fmt.Sprintf("oop-p-%d", size)),
 						Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
