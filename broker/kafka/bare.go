@@ -28,17 +28,36 @@ func BenchConfig() (*Config, broker.Spec) {
 // n records of size bytes to t's topic with one promise func, then flushing.
 // It returns how long that took. t must be a Kafka target whose Setup ran.
 func BareProduce(ctx context.Context, t *broker.Target, n, size int) (time.Duration, error) {
+	_, took, err := produceBare(ctx, t, size, func(i int) bool { return i < n })
+	return took, err
+}
+
+// BareProduceFor is BareProduce for d rather than for a number of records,
+// as long as the swarm it is compared with produces: the cluster then holds
+// as many records from either by the end (kfake keeps them all, and a
+// cluster in this process or beside it on the same cores slows as they
+// pile up). It returns the records produced and how long that took, flush
+// included.
+func BareProduceFor(ctx context.Context, t *broker.Target, d time.Duration, size int) (int, time.Duration, error) {
+	end := time.Now().Add(d)
+	// The clock is read once every 1,024 records, not at each.
+	return produceBare(ctx, t, size, func(i int) bool { return i%1024 != 0 || time.Now().Before(end) })
+}
+
+// produceBare produces records of size bytes while more(i) for the i-th
+// (from 0), flushes, and returns how many and how long it took.
+func produceBare(ctx context.Context, t *broker.Target, size int, more func(i int) bool) (int, time.Duration, error) {
 	d, ok := t.Driver.(*driver)
 	if !ok {
-		return 0, errors.New("bare produce: not a kafka target")
+		return 0, 0, errors.New("bare produce: not a kafka target")
 	}
 	opts, err := d.set.clientOpts(d.seeds, "mqcheck-bare")
 	if err != nil {
-		return 0, fmt.Errorf("bare produce: %w", err)
+		return 0, 0, fmt.Errorf("bare produce: %w", err)
 	}
 	cl, err := kgo.NewClient(append(opts, d.set.producerOpts()...)...)
 	if err != nil {
-		return 0, fmt.Errorf("bare produce: creating client: %w", err)
+		return 0, 0, fmt.Errorf("bare produce: creating client: %w", err)
 	}
 	defer cl.Close()
 
@@ -54,17 +73,18 @@ func BareProduce(ctx context.Context, t *broker.Target, n, size int) (time.Durat
 		}
 	}
 	start := time.Now()
-	for range n {
+	n := 0
+	for ; more(n); n++ {
 		cl.Produce(ctx, &kgo.Record{Value: value}, promise)
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return 0, fmt.Errorf("bare produce: flushing: %w", err)
+		return n, 0, fmt.Errorf("bare produce: flushing: %w", err)
 	}
 	took := time.Since(start)
 	if f := failed.Load(); f > 0 {
-		return took, fmt.Errorf("bare produce: %d of %d records failed, first: %v", f, n, firstErr.Load())
+		return n, took, fmt.Errorf("bare produce: %d of %d records failed, first: %v", f, n, firstErr.Load())
 	}
-	return took, nil
+	return n, took, nil
 }
 
 // BareTxnProduce is the baseline of transactional producers: one franz-go

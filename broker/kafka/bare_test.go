@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	wire "github.com/mqcheck/mqcheck/message"
 )
 
@@ -60,5 +62,33 @@ func TestBareVerify(t *testing.T) {
 	}
 	if took <= 0 {
 		t.Errorf("took %v producing %d records", took, n)
+	}
+}
+
+// TestBareProduceFor: the duration-bound bare loop produces for about as
+// long as it is given, and the topic then holds exactly the records it
+// says it produced.
+func TestBareProduceFor(t *testing.T) {
+	t.Parallel()
+	tgt := openTarget(t, testScenario(func(s *testSetup) { s.cfg.Acks = "all" }))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const d = 300 * time.Millisecond
+	n, took, err := BareProduceFor(ctx, tgt, d, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n <= 0 || took < d {
+		t.Fatalf("%d records in %v, want some, in at least %v", n, took, d)
+	}
+	drv := tgt.Driver.(*driver)
+	ends, err := drv.adm.ListEndOffsets(ctx, drv.set.topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held int64
+	ends.Each(func(o kadm.ListedOffset) { held += o.Offset })
+	if held != int64(n) {
+		t.Errorf("the topic holds %d records, the loop says it produced %d", held, n)
 	}
 }

@@ -41,21 +41,22 @@ func swarmVsBare(b *testing.B, size int) {
 	// in-flight window. The swarm gets the same.
 	const window = 50_000
 	addrs := strings.Join(Addrs(tgt), ",")
+	cluster := func() string { return addrs }
 	brokertest.SwarmVsBare(b, brokertest.Bench{
 		Title:     fmt.Sprintf("kafka (embedded kfake, 3 brokers, acks=all, idempotent, %d-byte records, window %d)", size, window),
 		Unit:      "records/s",
 		BareLabel: "bare franz-go produce loop",
-		Bare:      bareProduce(b, addrs, fmt.Sprintf("bare-%d", size), bareRecords, size),
+		Bare:      bareProduce(b, cluster, fmt.Sprintf("bare-%d", size), swarmFor, size),
 		Rows: []brokertest.BenchRow{
-			{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, addrs, fmt.Sprintf("p-%d", size)),
+			{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, cluster, fmt.Sprintf("p-%d", size)),
 				Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
 			// Verified rounds get a fresh topic on the same cluster, so their
 			// consumers read only what their producers wrote.
 			{Label: "mqcheck producers + consumers", Metric: "verified-ratio",
-				Driver:    freshTopic(b, addrs, fmt.Sprintf("verified-%d", size)),
+				Driver:    freshTopic(b, cluster, fmt.Sprintf("verified-%d", size)),
 				Config:    swarm.Config{Producers: 1, Consumers: verifyConsumers, Duration: swarmFor, MessageSize: size, MaxInFlight: window},
 				BareLabel: bareVerifyLabel,
-				Bare:      bareVerify(b, addrs, fmt.Sprintf("bare-verified-%d", size), bareRecords, size)},
+				Bare:      bareVerify(b, cluster, fmt.Sprintf("bare-verified-%d", size), bareRecords, size)},
 		},
 	})
 }
@@ -67,24 +68,26 @@ func swarmVsBare(b *testing.B, size int) {
 // bare loop, a fifth of the records, hardly felt it.
 
 // freshTopic is a row's driver on a topic of its own each round (prefix-round)
-// of the cluster at addrs.
-func freshTopic(b *testing.B, addrs, prefix string) func(context.Context, int) (broker.Driver, func(), error) {
+// of the cluster cluster() gives.
+func freshTopic(b *testing.B, cluster func() string, prefix string) func(context.Context, int) (broker.Driver, func(), error) {
 	return func(_ context.Context, round int) (broker.Driver, func(), error) {
-		t, done := urlTarget(b, addrs, fmt.Sprintf("%s-%d", prefix, round))
+		t, done := urlTarget(b, cluster(), fmt.Sprintf("%s-%d", prefix, round))
 		return t.Driver, done, nil
 	}
 }
 
-// bareProduce is the bare produce loop of n records on a topic of its own
-// each round (prefix-N), deleted after it.
-func bareProduce(b *testing.B, addrs, prefix string, n, size int) func(context.Context) (int, time.Duration, error) {
+// bareProduce is the bare produce loop for d (the swarm's rows' duration)
+// on a topic of its own each round (prefix-N), deleted after it. For a
+// number of records (a million, about 0.4 s at 100 B) it left the cluster a
+// fifth of what a swarm's round of 2 s leaves it, and out of process on two
+// cores a cluster that holds more takes more of them.
+func bareProduce(b *testing.B, cluster func() string, prefix string, d time.Duration, size int) func(context.Context) (int, time.Duration, error) {
 	round := 0
 	return func(ctx context.Context) (int, time.Duration, error) {
 		round++
-		t, done := urlTarget(b, addrs, fmt.Sprintf("%s-%d", prefix, round))
+		t, done := urlTarget(b, cluster(), fmt.Sprintf("%s-%d", prefix, round))
 		defer done()
-		took, err := BareProduce(ctx, t, n, size)
-		return n, took, err
+		return BareProduceFor(ctx, t, d, size)
 	}
 }
 
@@ -94,9 +97,9 @@ const bareVerifyLabel = "bare franz-go produce + consume + check"
 // bareVerify is the baseline of a verified row: BareVerify with as many
 // consumers as the row, on a topic of its own each round (prefix-round)
 // of the cluster at addrs.
-func bareVerify(b *testing.B, addrs, prefix string, n, size int) func(context.Context, int) (int, time.Duration, error) {
+func bareVerify(b *testing.B, cluster func() string, prefix string, n, size int) func(context.Context, int) (int, time.Duration, error) {
 	return func(ctx context.Context, round int) (int, time.Duration, error) {
-		t, done := urlTarget(b, addrs, fmt.Sprintf("%s-%d", prefix, round))
+		t, done := urlTarget(b, cluster(), fmt.Sprintf("%s-%d", prefix, round))
 		defer done()
 		took, err := BareVerify(ctx, t, n, size, verifyConsumers, time.Minute)
 		return n, took, err
@@ -143,9 +146,13 @@ func urlTarget(b *testing.B, addrs, topic string) (*broker.Target, func()) {
 // process of its own (kfakeserver), as users run mqcheck against a broker:
 // the broker's goroutines no longer share mqcheck's runtime (its GC, its
 // scheduler), only the machine's cores, as a broker on the same machine
-// would. Run with -benchtime=1x (make bench does).
+// would. Every run of a round, bare or mqcheck, gets a kfakeserver of its
+// own: one server for all of them carried what earlier runs had written
+// into later ones (at 1 KiB a swarm round read 660k records/s first and
+// 190-430k later, after bare rounds of 1.6 GB), whoever ran next. Run with
+// -benchtime=1x (make bench does).
 func BenchmarkOutOfProcess(b *testing.B) {
-	addrs := startKfakeServer(b, 3)
+	cluster := kfakeServers(b, 3)
 	for _, size := range []int{100, 1024} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			bareRecords := 1_000_000
@@ -158,44 +165,54 @@ func BenchmarkOutOfProcess(b *testing.B) {
 				Title:     fmt.Sprintf("kafka out of process (kfakeserver, 3 brokers, acks=all, idempotent, %d-byte records, window %d)", size, window),
 				Unit:      "records/s",
 				BareLabel: "bare franz-go produce loop",
-				Bare:      bareProduce(b, addrs, fmt.Sprintf("oop-bare-%d", size), bareRecords, size),
+				Bare:      bareProduce(b, cluster, fmt.Sprintf("oop-bare-%d", size), swarmFor, size),
 				Rows: []brokertest.BenchRow{
-					{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, addrs, fmt.Sprintf("oop-p-%d", size)),
+					{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, cluster, fmt.Sprintf("oop-p-%d", size)),
 						Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
-					{Label: "mqcheck producers + consumers", Metric: "verified-ratio", Driver: freshTopic(b, addrs, fmt.Sprintf("oop-v-%d", size)),
+					{Label: "mqcheck producers + consumers", Metric: "verified-ratio", Driver: freshTopic(b, cluster, fmt.Sprintf("oop-v-%d", size)),
 						Config:    swarm.Config{Producers: 1, Consumers: verifyConsumers, Duration: swarmFor, MessageSize: size, MaxInFlight: window},
 						BareLabel: bareVerifyLabel,
-						Bare:      bareVerify(b, addrs, fmt.Sprintf("oop-bv-%d", size), bareRecords, size)},
+						Bare:      bareVerify(b, cluster, fmt.Sprintf("oop-bv-%d", size), bareRecords, size)},
 				},
 			})
 		})
 	}
 }
 
-// startKfakeServer builds kfakeserver, starts a cluster of n brokers in
-// it, and returns their addresses; the process is killed at cleanup.
-func startKfakeServer(b *testing.B, n int) string {
+// kfakeServers builds kfakeserver and returns what starts a fresh cluster
+// of n brokers in it, stopping the one before, and gives its addresses;
+// the last is killed at cleanup.
+func kfakeServers(b *testing.B, n int) func() string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "kfakeserver")
 	if out, err := exec.Command("go", "build", "-o", bin, "./kfakeserver").CombinedOutput(); err != nil {
 		b.Fatalf("building kfakeserver: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-brokers", strconv.Itoa(n))
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
+	var cur *exec.Cmd
+	stop := func() {
+		if cur != nil {
+			_ = cur.Process.Kill()
+			_ = cur.Wait()
+			cur = nil
+		}
 	}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("starting kfakeserver: %v", err)
+	b.Cleanup(stop)
+	return func() string {
+		stop()
+		cmd := exec.Command(bin, "-brokers", strconv.Itoa(n))
+		cmd.Stderr = os.Stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatalf("starting kfakeserver: %v", err)
+		}
+		cur = cmd
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			b.Fatalf("kfakeserver printed no addresses: %v", err)
+		}
+		return strings.TrimSpace(line)
 	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("kfakeserver printed no addresses: %v", err)
-	}
-	return strings.TrimSpace(line)
 }
