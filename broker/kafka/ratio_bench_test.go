@@ -65,7 +65,7 @@ func swarmVsBare(b *testing.B, size int) {
 // kfake keeps what it is given, and with one topic for the rounds, the
 // third round of the producers-only row ran at half the first's rate (in
 // process, gigabytes of records live in the heap its GC marks), while the
-// bare loop, a fifth of the records, hardly felt it.
+// bare loop, then a fifth of the records, hardly felt it.
 
 // freshTopic is a row's driver on a topic of its own each round (prefix-round)
 // of the cluster cluster() gives.
@@ -96,7 +96,7 @@ const bareVerifyLabel = "bare franz-go produce + consume + check"
 
 // bareVerify is the baseline of a verified row: BareVerify with as many
 // consumers as the row, on a topic of its own each round (prefix-round)
-// of the cluster at addrs.
+// of the cluster cluster() gives.
 func bareVerify(b *testing.B, cluster func() string, prefix string, n, size int) func(context.Context, int) (int, time.Duration, error) {
 	return func(ctx context.Context, round int) (int, time.Duration, error) {
 		t, done := urlTarget(b, cluster(), fmt.Sprintf("%s-%d", prefix, round))

@@ -65,14 +65,14 @@ func startKfake(t *testing.T) *kfakeProcess {
 	// As commands run without a shell: env sets the variable that makes
 	// the test binary kfakeserver.
 	self := []string{"env", kfakeEnv + "=1", os.Args[0]}
-	k := &kfakeProcess{url: strings.Join(addrs, ","), logfile: filepath.Join(dir, "kfake.log"),
+	logfile := filepath.Join(dir, "kfake.log")
+	k := &kfakeProcess{url: strings.Join(addrs, ","), logfile: logfile,
 		stop: append(slices.Clone(self), "-stop", "-pidfile", pidfile),
 		restart: append(slices.Clone(self), "-detach", "-ports", strings.Join(ports, ","), "-data-dir", filepath.Join(dir, "data"),
-			"-pidfile", pidfile, "-log", filepath.Join(dir, "kfake.log"))}
+			"-pidfile", pidfile, "-log", logfile)}
 	cmd := exec.Command(k.restart[0], k.restart[1:]...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "kfake.log"))
-		t.Fatalf("starting kfakeserver: %v\n%s\n%s", err, out, log)
+		t.Fatalf("starting kfakeserver: %v\n%s\n%s", err, out, k.log())
 	}
 	return k
 }
