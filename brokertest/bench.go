@@ -3,6 +3,7 @@ package brokertest
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"slices"
 	"syscall"
 	"testing"
@@ -75,7 +76,10 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 	rowBare, rowBareCPU := make([][]float64, len(bench.Rows)), make([][]float64, len(bench.Rows))
 	for round := range rounds {
 		c0 := cpuTime()
-		n, took, err := bench.Bare(ctx)
+		var n int
+		var took time.Duration
+		var err error
+		profiled(ctx, bench.BareLabel, func(ctx context.Context) { n, took, err = bench.Bare(ctx) })
 		if err != nil {
 			b.Fatalf("bare loop, round %d: %v", round, err)
 		}
@@ -84,7 +88,10 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 		for i, row := range bench.Rows {
 			if row.Bare != nil {
 				c0 := cpuTime()
-				n, took, err := row.Bare(ctx, round)
+				var n int
+				var took time.Duration
+				var err error
+				profiled(ctx, row.BareLabel, func(ctx context.Context) { n, took, err = row.Bare(ctx, round) })
 				if err != nil {
 					b.Fatalf("%s, round %d: %v", row.BareLabel, round, err)
 				}
@@ -98,7 +105,9 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 			cfg := row.Config
 			cfg.RunID = uint64(round*len(bench.Rows) + i + 1)
 			c0 := cpuTime()
-			acked, took, err := swarmRun(ctx, d, cfg)
+			var acked int
+			var took time.Duration
+			profiled(ctx, row.Label, func(ctx context.Context) { acked, took, err = swarmRun(ctx, d, cfg) })
 			cpu := cpuTime() - c0
 			if done != nil {
 				done()
@@ -125,6 +134,13 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 		b.ReportMetric(m/base, row.Metric)
 		b.ReportMetric(baseCPU/mc, "cpu-"+row.Metric)
 	}
+}
+
+// profiled runs f with the pprof label row=label, which the goroutines it
+// starts inherit: a CPU profile of a benchmark (-cpuprofile) then splits
+// by row with pprof's -tagfocus, e.g. -tagfocus 'row=mqcheck producers'.
+func profiled(ctx context.Context, label string, f func(context.Context)) {
+	pprof.Do(ctx, pprof.Labels("row", label), f)
 }
 
 // cpuTime is the CPU time this process has used, user and system.

@@ -20,7 +20,7 @@ import (
 
 // BenchmarkSwarmVsBare runs, in one process against one embedded cluster, a
 // bare franz-go produce loop and mqcheck's producer swarm (header encoding,
-// checksums, outcome tracking, checker and histograms), alternating three
+// checksums, outcome tracking, checker and histograms), alternating five
 // times, and prints both rates and the ratio of the medians. The "verified"
 // row adds consumers that decode and check every message while producing.
 // Run with -benchtime=1x (make bench does).
@@ -45,6 +45,7 @@ func swarmVsBare(b *testing.B, size int) {
 	brokertest.SwarmVsBare(b, brokertest.Bench{
 		Title:     fmt.Sprintf("kafka (embedded kfake, 3 brokers, acks=all, idempotent, %d-byte records, window %d)", size, window),
 		Unit:      "records/s",
+		Rounds:    kafkaRounds,
 		BareLabel: "bare franz-go produce loop",
 		Bare:      bareProduce(b, cluster, fmt.Sprintf("bare-%d", size), swarmFor, size),
 		Rows: []brokertest.BenchRow{
@@ -60,6 +61,12 @@ func swarmVsBare(b *testing.B, size int) {
 		},
 	})
 }
+
+// kafkaRounds is how many rounds of each row a ratio takes the median
+// of: a round's rate varies by a tenth either way on two shared cores,
+// and the median of three moved a ratio across its goal from one run to
+// the next.
+const kafkaRounds = 5
 
 // Every round of every row writes to a topic of its own, deleted after it:
 // kfake keeps what it is given, and with one topic for the rounds, the
@@ -164,6 +171,7 @@ func BenchmarkOutOfProcess(b *testing.B) {
 			brokertest.SwarmVsBare(b, brokertest.Bench{
 				Title:     fmt.Sprintf("kafka out of process (kfakeserver, 3 brokers, acks=all, idempotent, %d-byte records, window %d)", size, window),
 				Unit:      "records/s",
+				Rounds:    kafkaRounds,
 				BareLabel: "bare franz-go produce loop",
 				Bare:      bareProduce(b, cluster, fmt.Sprintf("oop-bare-%d", size), swarmFor, size),
 				Rows: []brokertest.BenchRow{
