@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -35,6 +36,26 @@ func NewNetwork() *Network {
 	// registry of its own, never the process's default ones.
 	return &Network{srv: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
 		routes: map[string]string{}}
+}
+
+// LogTo sends toxiproxy's warnings and errors to log at debug level
+// (mqcheck run -v): an upstream it could not dial, an accept loop that
+// ended. Twice in CI a container's clients got nothing through its proxy
+// after a restart, with nothing in the log to say why. Call it before
+// Start: each proxy takes the logger when it is made.
+func (n *Network) LogTo(log *slog.Logger) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	zl := zerolog.New(slogWriter{log}).Level(zerolog.WarnLevel)
+	n.srv.Logger = &zl
+}
+
+// slogWriter takes zerolog's JSON lines, one per Write, into log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug("toxiproxy", "event", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // Start puts a proxy in front of every endpoint, each listening on a

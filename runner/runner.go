@@ -376,6 +376,7 @@ func (r *run) execute(ctx context.Context) error {
 	// which start once the target says where its brokers are. Closed on
 	// every way out, after the driver and before the target.
 	nw := chaos.NewNetwork()
+	nw.LogTo(r.log)
 	defer nw.Close()
 	if chaos.UsesNetwork(workerFaults(s.Faults, r.o.Worker)) {
 		env.Dial = nw.Dial
