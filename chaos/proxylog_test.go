@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqcheck/mqcheck/brokertest"
 )
 
 // lockedBuffer is a bytes.Buffer for a log handler written from
@@ -36,12 +37,7 @@ func (l *lockedBuffer) String() string {
 func TestNetworkLogsUpstreamFailures(t *testing.T) {
 	t.Parallel()
 	// A port nothing listens on: the proxy's dial is refused.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := brokertest.ClosedAddr(t)
 	var buf lockedBuffer
 	nw := NewNetwork()
 	nw.LogTo(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
