@@ -336,7 +336,7 @@ func checkOrdering(ctx context.Context, r *rig) []string {
 		ps = append(ps, fmt.Sprintf("%d deliveries name no ordering domain", noDomain))
 	}
 	if len(reordered) > 0 {
-		ps = append(ps, fmt.Sprintf("%d first deliveries out of order within their domain: %s", len(reordered), strings.Join(reordered[:min(5, len(reordered))], "; ")))
+		ps = append(ps, fmt.Sprintf("%d first deliveries out of order within their domain: %s (%s)", len(reordered), strings.Join(reordered[:min(5, len(reordered))], "; "), r.noticed()))
 	}
 	return ps
 }

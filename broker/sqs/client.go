@@ -115,6 +115,8 @@ type attempts struct {
 	// unsure: an attempt ended without a refusal from the server (a
 	// timeout, a lost connection, a 5xx): it may have been stored.
 	unsure bool
+	// failed is the first failed attempt's error, for a notice.
+	failed error
 }
 
 type attemptsKey struct{}
@@ -135,6 +137,9 @@ func countAttempts(stack *middleware.Stack) error {
 				a.n++
 				if err != nil && !refused(err) {
 					a.unsure = true
+				}
+				if err != nil && a.failed == nil {
+					a.failed = err
 				}
 			}
 			return out, md, err

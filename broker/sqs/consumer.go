@@ -158,9 +158,18 @@ var systemAttributes = []types.MessageSystemAttributeName{types.MessageSystemAtt
 func (c *consumer) receive(ctx context.Context, q *queue) ([]types.Message, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	rctx, a := withAttempts(rctx)
 	out, err := c.cl.sqs.ReceiveMessage(rctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(q.url),
 		MaxNumberOfMessages: int32(max(c.d.c.MaxMessages, 1)), WaitTimeSeconds: c.wait,
 		MessageSystemAttributeNames: systemAttributes})
+	if err == nil && a.unsure && c.opts.Notify != nil {
+		// An attempt the server may have answered with messages, lost on
+		// the way: they stay invisible until their visibility timeout and
+		// then come again, after later ones (a reorder the checker counts).
+		c.opts.Notify(broker.Notice{Kind: "retried", At: time.Now(), Detail: fmt.Sprintf(
+			"consumer %d: receiving from %s took %d attempts (%v); what a lost attempt took comes back after the visibility timeout",
+			c.opts.ID, q.name, a.n, a.failed)})
+	}
 	if err != nil {
 		return nil, err
 	}
