@@ -51,8 +51,9 @@ type driver struct {
 	// consumers (the embedded server's in-flight queues).
 	backlog func(ctx context.Context) (int64, error)
 	// gone, when set, waits until the broker has let client id's
-	// connection go (the embedded server, which can be asked).
-	gone  func(ctx context.Context, id string) error
+	// connection go (the embedded server, which can be asked), and with
+	// clean until it has dropped the session too.
+	gone  func(ctx context.Context, id string, clean bool) error
 	pacer *connectPacer
 	// amqpURL is the RabbitMQ node's, for consumers over AMQP.
 	amqpURL string
@@ -133,6 +134,15 @@ func (d *driver) Setup(ctx context.Context) error {
 				return fmt.Errorf("clearing the session of %s: %w", id, err)
 			}
 			cn.disconnect()
+			// mochi drops a clean session after its connection closed,
+			// by client id: were the next connection to take the
+			// session over first, that drop would take the new
+			// session with it (in CI: no session after Setup).
+			if d.gone != nil {
+				if err := d.gone(ctx, id, true); err != nil {
+					return fmt.Errorf("clearing the session of %s: %w", id, err)
+				}
+			}
 		}
 		cn, err := d.dial(ctx, connectOptions{clientID: id, cleanStart: d.c.Version != version311, expiry: expiry})
 		if err != nil {
@@ -149,7 +159,7 @@ func (d *driver) Setup(ctx context.Context) error {
 		// (mochi, in CI): a false redelivery flag exempts it from the
 		// ordering check. The load starts once the session is offline.
 		if d.gone != nil {
-			if err := d.gone(ctx, id); err != nil {
+			if err := d.gone(ctx, id, false); err != nil {
 				return fmt.Errorf("creating the session of %s: %w", id, err)
 			}
 		}

@@ -317,8 +317,9 @@ func (e *embedded) backlog(context.Context) (int64, error) {
 // closes the socket as it reads the DISCONNECT, so this is milliseconds.
 const goneWait = 10 * time.Second
 
-// gone waits until the server has no open connection for client id.
-func (e *embedded) gone(ctx context.Context, id string) error {
+// gone waits until the server has no open connection for client id and,
+// with clean, until it holds no session for id either.
+func (e *embedded) gone(ctx context.Context, id string, clean bool) error {
 	deadline := time.Now().Add(goneWait)
 	for {
 		e.mu.Lock()
@@ -328,10 +329,13 @@ func (e *embedded) gone(ctx context.Context, id string) error {
 			return nil
 		}
 		cl, ok := srv.Clients.Get(id)
-		if !ok || cl.Closed() {
+		if !ok || (cl.Closed() && !clean) {
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if clean && cl.Closed() {
+				return fmt.Errorf("mochi-mqtt still held a clean session %s after its connection closed", goneWait)
+			}
 			return fmt.Errorf("mochi-mqtt still had its connection open %s after it disconnected", goneWait)
 		}
 		if !sleep(ctx, time.Millisecond) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/mqcheck/mqcheck/broker"
 )
@@ -95,5 +96,65 @@ func TestSetupLeavesSessionsOffline(t *testing.T) {
 			}
 			_ = tgt.Close(t.Context())
 		}
+	}
+}
+
+// slowDrop holds mochi between deciding to drop a clean session and
+// dropping it (its OnUnsubscribed comes in between), as a preempted
+// goroutine would on a loaded machine: a takeover then comes in between.
+type slowDrop struct {
+	mochi.HookBase
+	id      string
+	seen    sync.Map // *mochi.Client → true: the first call is the drop's
+	dropped chan struct{}
+}
+
+func (h *slowDrop) ID() string { return "test-slow-drop" }
+
+func (h *slowDrop) Provides(b byte) bool { return b == mochi.OnUnsubscribed }
+
+func (h *slowDrop) OnUnsubscribed(cl *mochi.Client, _ packets.Packet) {
+	// A takeover of the same client calls this too, later: only the drop
+	// waits.
+	if _, again := h.seen.LoadOrStore(cl, true); !again && cl.ID == h.id && cl.Properties.Clean {
+		time.Sleep(300 * time.Millisecond)
+		// mochi drops the session right after this returns.
+		time.AfterFunc(100*time.Millisecond, func() { close(h.dropped) })
+	}
+}
+
+// TestSetupOutwaitsCleanSessionDrop: on MQTT 3.1.1 Setup clears a session
+// with a clean connection, then makes the session with a second one. mochi
+// drops the clean session after its connection closed, by client id; a
+// second connection that took the session over before that drop lost it
+// (CI: "no session after Setup"). Setup must wait for the drop.
+func TestSetupOutwaitsCleanSessionDrop(t *testing.T) {
+	tgt, err := Open(t.Context(), &Config{Version: version311, Persistence: "none"},
+		broker.Spec{Destination: "slow-drop", Producers: 1, Subscriptions: 1, Consumers: 1},
+		broker.Env{RunID: "slow-drop", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tgt.Close(t.Context()) })
+	e, d := tgt.Restarter.(*embedded), tgt.Driver.(*driver)
+	id := d.consumerID(0, 0)
+	h := &slowDrop{id: id, dropped: make(chan struct{})}
+	if err := e.srv.AddHook(h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgt.Driver.Setup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.dropped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the clean session was never dropped")
+	}
+	cl, ok := e.srv.Clients.Get(id)
+	if !ok {
+		t.Fatalf("no session for %s after Setup", id)
+	}
+	if cl.Properties.Clean {
+		t.Errorf("the session of %s after Setup is the clean one", id)
 	}
 }
