@@ -3,7 +3,6 @@ package mqtt
 import (
 	"bytes"
 	"sync"
-	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -32,8 +31,9 @@ import (
 // delivery under a packet id of the new client's. It comes after later
 // messages (mochi sent those first): a reorder the checker shows. A
 // publish that found the old client before Clients.Add and adds its
-// message after the hook looked is still lost: the window is narrowed to
-// that, not closed.
+// message later still (the goroutine preempted on a loaded machine) is
+// seen as it is added (OnQosPublish on a client already taken over) and
+// given to the client that holds the session then.
 type takeoverHook struct {
 	mochi.HookBase
 	srv *mochi.Server
@@ -41,22 +41,36 @@ type takeoverHook struct {
 	mu      sync.Mutex
 	old     map[string]*mochi.Client    // client id → the client being taken over
 	dropped map[string][]packets.Packet // what it dropped while taken over
+	// took is, for each client id, the client the session's holder took
+	// over: a late publish to it goes to the holder.
+	took map[string]*mochi.Client
+	// moving serializes deliver, which takes each message from the old
+	// client once.
+	moving sync.Mutex
 }
 
 func newTakeoverHook() *takeoverHook {
-	return &takeoverHook{old: map[string]*mochi.Client{}, dropped: map[string][]packets.Packet{}}
+	return &takeoverHook{old: map[string]*mochi.Client{}, dropped: map[string][]packets.Packet{}, took: map[string]*mochi.Client{}}
 }
 
 func (h *takeoverHook) ID() string { return "mqcheck-takeover" }
 
 func (h *takeoverHook) Provides(b byte) bool {
-	return b == mochi.OnSessionEstablish || b == mochi.OnSessionEstablished || b == mochi.OnQosDropped
+	return b == mochi.OnSessionEstablish || b == mochi.OnSessionEstablished || b == mochi.OnQosDropped || b == mochi.OnQosPublish
 }
 
 // OnSessionEstablish notes the client a connection keeping its session
 // takes over.
 func (h *takeoverHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
-	if pk.Connect.Clean || h.srv == nil {
+	if h.srv == nil {
+		return
+	}
+	if pk.Connect.Clean {
+		// A clean start drops the session: what is late for the old
+		// client is dropped with it.
+		h.mu.Lock()
+		delete(h.took, cl.ID)
+		h.mu.Unlock()
 		return
 	}
 	if existing, ok := h.srv.Clients.Get(cl.ID); ok && existing != cl {
@@ -79,41 +93,52 @@ func (h *takeoverHook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
 	}
 }
 
-// OnSessionEstablished delivers to the new client what the old one lost,
-// and looks at the old one again a moment later.
+// OnSessionEstablished delivers to the new client what the old one lost
+// or still holds, and notes the old one for OnQosPublish.
 func (h *takeoverHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
 	h.mu.Lock()
 	old, lost := h.old[cl.ID], h.dropped[cl.ID]
 	delete(h.old, cl.ID)
 	delete(h.dropped, cl.ID)
+	if old != nil {
+		h.took[cl.ID] = old
+	}
 	h.mu.Unlock()
 	if old == nil {
 		return
 	}
 	h.deliver(cl, old, lost)
-	// A publish that looked the old client up before the new one was in
-	// place may add its message to it a moment later (the goroutine
-	// preempted on a loaded machine): looked for again, and given to
-	// whichever client holds the session then.
-	id := cl.ID
-	for _, after := range sweeps {
-		time.AfterFunc(after, func() {
-			if cur, ok := h.srv.Clients.Get(id); ok {
-				h.deliver(cur, old, nil)
-			}
-		})
-	}
 }
 
-// sweeps are when OnSessionEstablished looks at a taken-over client again.
-var sweeps = []time.Duration{100 * time.Millisecond, time.Second}
+// OnQosPublish sees a message added to a client: one added to a client
+// whose session was taken over, after the takeover ended, came from a
+// publish that looked the old client up before the new one was in place.
+// It goes to whichever client holds the session now.
+func (h *takeoverHook) OnQosPublish(cl *mochi.Client, pk packets.Packet, _ int64, _ int) {
+	if h.srv == nil || pk.FixedHeader.Type != packets.Publish || !cl.IsTakenOver() {
+		return
+	}
+	h.mu.Lock()
+	late := h.took[cl.ID] == cl
+	h.mu.Unlock()
+	if !late {
+		// Still being taken over: OnSessionEstablished takes it.
+		return
+	}
+	if cur, ok := h.srv.Clients.Get(cl.ID); ok && cur != cl && !cur.IsTakenOver() {
+		h.deliver(cur, cl, nil)
+	}
+}
 
 // deliver gives cl the publishes in lost and those old still holds (taking
 // them from old) that cl's clone of the session does not have.
 func (h *takeoverHook) deliver(cl, old *mochi.Client, lost []packets.Packet) {
+	h.moving.Lock()
+	defer h.moving.Unlock()
 	for _, pk := range old.State.Inflight.GetAll(false) {
-		old.State.Inflight.Delete(pk.PacketID)
-		lost = append(lost, pk)
+		if old.State.Inflight.Delete(pk.PacketID) {
+			lost = append(lost, pk)
+		}
 	}
 	for _, pk := range lost {
 		if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,18 +31,59 @@ import (
 // again and never m2, which the broker acknowledged (QoS 1 from an inline
 // publisher: nothing acknowledges it to, yet it was accepted). With the
 // hook it gets both.
+//
+// late: m2's publish looks the old client up before the new connection
+// comes, and adds its message to the old client only once the takeover
+// has ended (a publishing goroutine preempted on a loaded machine). The
+// hook must still get it to the new connection.
 func TestTakeoverRace(t *testing.T) {
-	for _, repair := range []bool{false, true} {
-		t.Run("hook "+strconv.FormatBool(repair), func(t *testing.T) {
-			got := takeoverRace(t, repair)
-			want := []string{"m1"}
-			if repair {
-				want = []string{"m1", "m2"}
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("the new connection received %q, want %q", got, want)
-			}
+	for _, late := range []bool{false, true} {
+		for _, repair := range []bool{false, true} {
+			t.Run("late "+strconv.FormatBool(late)+" hook "+strconv.FormatBool(repair), func(t *testing.T) {
+				got := takeoverRace(t, repair, late)
+				want := []string{"m1"}
+				if repair {
+					want = []string{"m1", "m2"}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("the new connection received %q, want %q", got, want)
+				}
+			})
+		}
+	}
+}
+
+// lateGate holds the routing of a message to the crashed client id (its
+// ACL check, before mochi adds the message to that client) until
+// released, and tells when a session for id is established.
+type lateGate struct {
+	mochi.HookBase
+	id               string
+	armed            atomic.Bool // m1 goes through, m2 stops
+	once             sync.Once
+	entered, release chan struct{}
+	established      chan struct{}
+}
+
+func (h *lateGate) ID() string { return "test-late-gate" }
+func (h *lateGate) Provides(b byte) bool {
+	return b == mochi.OnACLCheck || b == mochi.OnSessionEstablished
+}
+func (h *lateGate) OnACLCheck(cl *mochi.Client, _ string, write bool) bool {
+	if !write && cl.ID == h.id && cl.Closed() && h.armed.Load() {
+		h.once.Do(func() {
+			close(h.entered)
+			<-h.release
 		})
+	}
+	return true
+}
+func (h *lateGate) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
+	if cl.ID == h.id && !cl.Closed() {
+		select {
+		case h.established <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -64,13 +106,20 @@ func (h *gateHook) OnQosDropped(cl *mochi.Client, _ packets.Packet) {
 	}
 }
 
-func takeoverRace(t *testing.T, repair bool) []string {
+func takeoverRace(t *testing.T, repair, late bool) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	const id, topic = "takeover", "t"
 	gate := &gateHook{entered: make(chan struct{}), release: make(chan struct{})}
-	for _, h := range []mochi.Hook{new(auth.AllowHook), gate} {
+	lg := &lateGate{id: id, entered: make(chan struct{}), release: make(chan struct{}), established: make(chan struct{}, 1)}
+	hooks := []mochi.Hook{new(auth.AllowHook), gate}
+	if late {
+		// mochi asks the first hook that checks ACLs only.
+		hooks = []mochi.Hook{lg, new(auth.AllowHook)}
+	}
+	for _, h := range hooks {
 		if err := srv.AddHook(h, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +143,6 @@ func takeoverRace(t *testing.T, repair bool) []string {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	const id, topic = "takeover", "t"
 	received := make(chan string, 10)
 	connect := func(onMessage bool) (*paho.Client, net.Conn) {
 		conn, err := net.Dial("tcp", addr)
@@ -139,6 +187,9 @@ func takeoverRace(t *testing.T, repair bool) []string {
 	if err := srv.Publish(topic, []byte("m1"), false, 1); err != nil {
 		t.Fatal(err)
 	}
+	if late {
+		return lateRace(ctx, t, lg, connect, received, srv, topic)
+	}
 	// The same client id connects again; mochi takes the session over
 	// and stops at the gate, m1 cloned into the new client already.
 	bc := make(chan *paho.Client, 1)
@@ -161,7 +212,12 @@ func takeoverRace(t *testing.T, repair bool) []string {
 		t.FailNow()
 	}
 	defer b.Disconnect(&paho.Disconnect{})
-	// Whatever comes, within 2s: m1 again at once, m2 at once or never.
+	return collect(received)
+}
+
+// collect is whatever comes within 2s: m1 again at once, m2 at once or
+// never.
+func collect(received chan string) []string {
 	var got []string
 	for wait := time.After(2 * time.Second); ; {
 		select {
@@ -171,4 +227,37 @@ func takeoverRace(t *testing.T, repair bool) []string {
 			return got
 		}
 	}
+}
+
+// lateRace publishes m2 while the old client is the session's only one;
+// its routing stops at the gate, the same client id connects again, and
+// only once that session is established does m2 reach the old client.
+func lateRace(ctx context.Context, t *testing.T, lg *lateGate, connect func(bool) (*paho.Client, net.Conn),
+	received chan string, srv *mochi.Server, topic string) []string {
+	t.Helper()
+	published := make(chan struct{})
+	lg.armed.Store(true)
+	go func() {
+		defer close(published)
+		_ = srv.Publish(topic, []byte("m2"), false, 1)
+	}()
+	select {
+	case <-lg.entered:
+	case <-ctx.Done():
+		t.Fatal("m2 was never routed to the old client")
+	}
+	b, _ := connect(true)
+	if b == nil {
+		close(lg.release)
+		t.FailNow()
+	}
+	defer b.Disconnect(&paho.Disconnect{})
+	select {
+	case <-lg.established:
+	case <-ctx.Done():
+		t.Fatal("the new session was never established")
+	}
+	close(lg.release)
+	<-published
+	return collect(received)
 }
