@@ -42,9 +42,13 @@ func (d *driver) dialV5(ctx context.Context, raw net.Conn, o connectOptions) (li
 	}
 	if o.onMessage != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-			// paho acknowledges when this returns; a consumer that
-			// refuses the message closed the socket first.
-			o.onMessage(inbound{topic: pr.Packet.Topic, payload: pr.Packet.Payload, dup: pr.Packet.Duplicate()})
+			// paho acknowledges when this returns: a message the
+			// consumer did not take (its handler failed, or it is
+			// stopping) must not be, so the socket closes first and the
+			// broker keeps the message for the session.
+			if !o.onMessage(inbound{topic: pr.Packet.Topic, payload: pr.Packet.Payload, dup: pr.Packet.Duplicate()}) {
+				_ = raw.Close()
+			}
 			return true, nil
 		}}
 	}
