@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -44,13 +45,17 @@ type takeoverHook struct {
 	// took is, for each client id, the client the session's holder took
 	// over: a late publish to it goes to the holder.
 	took map[string]*mochi.Client
+	// holders is, for each client id, the last client whose session was
+	// established: the one a late message may be written to.
+	holders map[string]*mochi.Client
 	// moving serializes deliver, which takes each message from the old
 	// client once.
 	moving sync.Mutex
 }
 
 func newTakeoverHook() *takeoverHook {
-	return &takeoverHook{old: map[string]*mochi.Client{}, dropped: map[string][]packets.Packet{}, took: map[string]*mochi.Client{}}
+	return &takeoverHook{old: map[string]*mochi.Client{}, dropped: map[string][]packets.Packet{},
+		took: map[string]*mochi.Client{}, holders: map[string]*mochi.Client{}}
 }
 
 func (h *takeoverHook) ID() string { return "mqcheck-takeover" }
@@ -103,11 +108,12 @@ func (h *takeoverHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) 
 	if old != nil {
 		h.took[cl.ID] = old
 	}
+	h.holders[cl.ID] = cl
 	h.mu.Unlock()
 	if old == nil {
 		return
 	}
-	h.deliver(cl, old, lost)
+	h.hand(cl.ID, old, lost)
 }
 
 // OnQosPublish sees a message added to a client: one added to a client
@@ -125,8 +131,42 @@ func (h *takeoverHook) OnQosPublish(cl *mochi.Client, pk packets.Packet, _ int64
 		// Still being taken over: OnSessionEstablished takes it.
 		return
 	}
-	if cur, ok := h.srv.Clients.Get(cl.ID); ok && cur != cl && !cur.IsTakenOver() {
-		h.deliver(cur, cl, nil)
+	h.hand(cl.ID, cl, nil)
+}
+
+// handWait bounds how long a late message waits for a takeover under way
+// to end.
+const handWait = 2 * time.Second
+
+// hand gives the session's holder the publishes in lost and those from
+// still holds that the holder does not have. A holder that is itself
+// being taken over (its connection crashed, the next one is coming) is
+// passed by: hand waits until the next holder's session is established.
+// A holder taken over while hand gives to it may have been cloned before
+// that: what it still holds then goes on to the next holder.
+func (h *takeoverHook) hand(id string, from *mochi.Client, lost []packets.Packet) {
+	deadline := time.Now().Add(handWait)
+	for {
+		h.mu.Lock()
+		cur, kept := h.holders[id], h.took[id] != nil
+		h.mu.Unlock()
+		now, ok := h.srv.Clients.Get(id)
+		if !ok || !kept {
+			return // the session is gone (a clean start dropped it)
+		}
+		if cur == nil || now != cur || cur == from || cur.IsTakenOver() {
+			// A takeover under way.
+			if time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		h.deliver(cur, from, lost)
+		if !cur.IsTakenOver() {
+			return
+		}
+		from, lost = cur, nil
 	}
 }
 
