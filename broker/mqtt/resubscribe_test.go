@@ -21,17 +21,8 @@ func TestReconnectSubscribesAgain(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			tgt, err := Open(ctx, &Config{Version: v, Persistence: "none"},
-				broker.Spec{Destination: "resub-" + v, Producers: 1, Subscriptions: 1, Consumers: 1},
-				broker.Env{RunID: "resub", Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = tgt.Close(context.Background()) }()
-			if err := tgt.Driver.Setup(ctx); err != nil {
-				t.Fatal(err)
-			}
-			d, e := tgt.Driver.(*driver), tgt.Restarter.(*embedded)
+			tgt, d := setUp(ctx, t, v, "resub-"+v)
+			e := tgt.Restarter.(*embedded)
 			bc, err := d.NewConsumer(ctx, broker.ConsumerOptions{})
 			if err != nil {
 				t.Fatal(err)

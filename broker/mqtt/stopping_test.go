@@ -19,17 +19,7 @@ func TestStoppingConsumerAcksNothing(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			tgt, err := Open(ctx, &Config{Version: v, Persistence: "none"},
-				broker.Spec{Destination: "stopping-" + v, Producers: 1, Subscriptions: 1, Consumers: 1},
-				broker.Env{RunID: "stopping", Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = tgt.Close(context.Background()) }()
-			if err := tgt.Driver.Setup(ctx); err != nil {
-				t.Fatal(err)
-			}
-			d := tgt.Driver.(*driver)
+			_, d := setUp(ctx, t, v, "stopping-"+v)
 			got := make(chan string, 100)
 			start := func() *consumer {
 				bc, err := d.NewConsumer(ctx, broker.ConsumerOptions{})
@@ -88,4 +78,22 @@ func TestStoppingConsumerAcksNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setUp opens an embedded broker of MQTT version v for one producer and
+// one consumer on destination dest, and runs Setup; the broker closes at
+// the test's end.
+func setUp(ctx context.Context, t *testing.T, v, dest string) (*broker.Target, *driver) {
+	t.Helper()
+	tgt, err := Open(ctx, &Config{Version: v, Persistence: "none"},
+		broker.Spec{Destination: dest, Producers: 1, Subscriptions: 1, Consumers: 1},
+		broker.Env{RunID: dest, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tgt.Close(context.Background()) })
+	if err := tgt.Driver.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return tgt, tgt.Driver.(*driver)
 }
