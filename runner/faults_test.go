@@ -269,7 +269,9 @@ func TestRandomScheduleReproduces(t *testing.T) {
 			if f.Error != "" {
 				t.Errorf("fault %s: %s", f.Target, f.Error)
 			}
-			if d := f.StartMS - f.PlannedMS; d < 0 || d > 500 {
+			// Late only by what a loaded machine delays a timer (894 ms
+			// seen in a full CI run): a schedule off by seconds is a bug.
+			if d := f.StartMS - f.PlannedMS; d < 0 || d > 2000 {
 				t.Errorf("fault planned at %d ms started at %d ms", f.PlannedMS, f.StartMS)
 			}
 			out = append(out, fmt.Sprintf("%d %s %s", f.PlannedMS, f.Kind, f.Schedule))

@@ -2,7 +2,9 @@ package mqtt
 
 import (
 	"bytes"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -48,6 +50,14 @@ type takeoverHook struct {
 	// holders is, for each client id, the last client whose session was
 	// established: the one a late message may be written to.
 	holders map[string]*mochi.Client
+	// resent is what mochi resent to a client taking a session over, from
+	// its clone, before OnSessionEstablished: the client may have taken
+	// and acknowledged some of it by then, and must not get it again.
+	resent map[*mochi.Client][]packets.Packet
+	// taking counts takeovers between OnSessionEstablish and
+	// OnSessionEstablished: OnQosPublish, called for every message, skips
+	// the lock while there are none.
+	taking atomic.Int32
 	// moving serializes deliver, which takes each message from the old
 	// client once.
 	moving sync.Mutex
@@ -55,7 +65,7 @@ type takeoverHook struct {
 
 func newTakeoverHook() *takeoverHook {
 	return &takeoverHook{old: map[string]*mochi.Client{}, dropped: map[string][]packets.Packet{},
-		took: map[string]*mochi.Client{}, holders: map[string]*mochi.Client{}}
+		took: map[string]*mochi.Client{}, holders: map[string]*mochi.Client{}, resent: map[*mochi.Client][]packets.Packet{}}
 }
 
 func (h *takeoverHook) ID() string { return "mqcheck-takeover" }
@@ -83,6 +93,7 @@ func (h *takeoverHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 		h.old[cl.ID] = existing
 		delete(h.dropped, cl.ID)
 		h.mu.Unlock()
+		h.taking.Add(1)
 	}
 }
 
@@ -102,9 +113,10 @@ func (h *takeoverHook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
 // or still holds, and notes the old one for OnQosPublish.
 func (h *takeoverHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
 	h.mu.Lock()
-	old, lost := h.old[cl.ID], h.dropped[cl.ID]
+	old, lost, had := h.old[cl.ID], h.dropped[cl.ID], h.resent[cl]
 	delete(h.old, cl.ID)
 	delete(h.dropped, cl.ID)
+	delete(h.resent, cl)
 	if old != nil {
 		h.took[cl.ID] = old
 	}
@@ -113,7 +125,21 @@ func (h *takeoverHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) 
 	if old == nil {
 		return
 	}
-	h.hand(cl.ID, old, lost)
+	h.taking.Add(-1)
+	// What mochi resent from the clone is not lost, whatever became of
+	// it since.
+	var kept []packets.Packet
+	for _, pk := range lost {
+		if !slices.ContainsFunc(had, func(r packets.Packet) bool { return sameMessage(r, pk) }) {
+			kept = append(kept, pk)
+		}
+	}
+	h.hand(cl.ID, old, kept)
+}
+
+// sameMessage: a and b are one message under one packet id.
+func sameMessage(a, b packets.Packet) bool {
+	return a.PacketID == b.PacketID && a.FixedHeader.Type == b.FixedHeader.Type && bytes.Equal(a.Payload, b.Payload)
 }
 
 // OnQosPublish sees a message added to a client: one added to a client
@@ -121,7 +147,17 @@ func (h *takeoverHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) 
 // publish that looked the old client up before the new one was in place.
 // It goes to whichever client holds the session now.
 func (h *takeoverHook) OnQosPublish(cl *mochi.Client, pk packets.Packet, _ int64, _ int) {
-	if h.srv == nil || pk.FixedHeader.Type != packets.Publish || !cl.IsTakenOver() {
+	if h.srv == nil || pk.FixedHeader.Type != packets.Publish {
+		return
+	}
+	if !cl.IsTakenOver() {
+		if h.taking.Load() > 0 {
+			h.mu.Lock()
+			if old := h.old[cl.ID]; old != nil && old != cl {
+				h.resent[cl] = append(h.resent[cl], pk)
+			}
+			h.mu.Unlock()
+		}
 		return
 	}
 	h.mu.Lock()

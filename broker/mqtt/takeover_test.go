@@ -261,3 +261,89 @@ func lateRace(ctx context.Context, t *testing.T, lg *lateGate, connect func(bool
 	<-published
 	return collect(received)
 }
+
+// slowEstablish holds a session's establishment after mochi resent its
+// in-flight messages, long enough for the client to acknowledge them.
+type slowEstablish struct{ mochi.HookBase }
+
+func (h *slowEstablish) ID() string           { return "test-slow-establish" }
+func (h *slowEstablish) Provides(b byte) bool { return b == mochi.OnSessionEstablished }
+func (h *slowEstablish) OnSessionEstablished(*mochi.Client, packets.Packet) {
+	time.Sleep(300 * time.Millisecond)
+}
+
+// TestTakeoverResentOnce: what mochi resends to the connection that takes
+// a session over, and that connection acknowledges before the takeover
+// hook looks (a loaded machine), is not delivered a second time. The hook
+// once took every message the old client dropped and no longer saw in the
+// new one's store for lost, and gave it again: 39 duplicates where a crash
+// makes one (CI, QoS 2 crash known answer).
+func TestTakeoverResentOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	th := newTakeoverHook()
+	th.srv = srv
+	for _, h := range []mochi.Hook{new(auth.AllowHook), new(slowEstablish), th} {
+		if err := srv.AddHook(h, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port, err := broker.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const id, topic = "resent", "t"
+	received := make(chan string, 10)
+	connect := func(onMessage bool) (*paho.Client, net.Conn) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := paho.ClientConfig{ClientID: id, Conn: conn}
+		if onMessage {
+			cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				received <- string(pr.Packet.Payload)
+				return true, nil
+			}}
+		}
+		c := paho.NewClient(cfg)
+		expiry := uint32(300)
+		if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}); err != nil {
+			t.Fatalf("connecting: %v", err)
+		}
+		return c, conn
+	}
+	a, conn := connect(false)
+	if _, err := a.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+		t.Fatalf("subscribing: %v", err)
+	}
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if cl, ok := srv.Clients.Get(id); ok && cl.Closed() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mochi did not see the subscriber's connection close within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, m := range []string{"m1", "m2"} {
+		if err := srv.Publish(topic, []byte(m), false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := connect(true)
+	defer b.Disconnect(&paho.Disconnect{})
+	if got := collect(received); !slices.Equal(got, []string{"m1", "m2"}) {
+		t.Errorf("the new connection received %q, want each of m1 and m2 once", got)
+	}
+}

@@ -96,8 +96,7 @@ func TestMQTTQoS1Crash(t *testing.T) {
 				// when the crash closes a connection that still holds
 				// unread deliveries (2 duplicates, both flagged, once in a
 				// full CI run). Still none lost, every copy flagged.
-				const maxDup = 3
-				checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", maxDup)
+				checkRedelivered(t, code, res, "mqtt-qos1", "exactly-once", crashDupMax)
 				// 2 producers, the consumer and the one that replaced it.
 				checkConnections(t, res, 4, false)
 			})
@@ -121,11 +120,23 @@ func TestMQTTQoS2Crash(t *testing.T) {
 			}
 			code, res := runScenario(t, fmt.Sprintf(mqttScenario, "qos2-crash", "3s", "{qos: 2}", "500/s", "mqtt-qos2, at-least-once",
 				"{kind: consumer-crash, at: 1s, client: 0}"), "broker.target="+target)
-			// mqtt-qos2 fails on the crashed delivery.
-			checkRedelivered(t, code, res, "at-least-once", "mqtt-qos2", 1)
+			// mqtt-qos2 fails on the crashed delivery, and on any whose
+			// PUBREC the crash took (crashDupMax).
+			checkRedelivered(t, code, res, "at-least-once", "mqtt-qos2", crashDupMax)
 		})
 	}
 }
+
+// crashDupMax bounds the duplicates of a subscriber crash at 500 msg/s.
+// One is the message the handler took and never acknowledged. More come
+// from acknowledgments the crash took with it: closing a socket that
+// still holds unread deliveries resets the connection, and what was
+// written to it and not yet sent goes with it, as when a client process
+// is killed (2 in a full CI run at QoS 1, 39 in one at QoS 2 with the
+// machine loaded: cmd/mqcheck took 904 s, not 610). 100 is 200 ms of the
+// load: a redelivery of the session's whole history (the bug this bound
+// is for) is hundreds.
+const crashDupMax = 100
 
 // checkRedelivered checks a crash's known answer: exit 1, claim pass
 // passing and fail failing, every message acked, none lost, 1 to maxDup
