@@ -2,9 +2,7 @@ package mqtt
 
 import (
 	"bytes"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -41,31 +39,34 @@ type takeoverHook struct {
 	mochi.HookBase
 	srv *mochi.Server
 
-	mu      sync.Mutex
-	old     map[string]*mochi.Client    // client id → the client being taken over
-	dropped map[string][]packets.Packet // what it dropped while taken over
-	// took is, for each client id, the client the session's holder took
-	// over: a late publish to it goes to the holder.
-	took map[string]*mochi.Client
+	mu sync.Mutex
+	// pending is each takeover under way, by the client taking over;
+	// byOld the same, by the client being taken over.
+	pending map[*mochi.Client]*takeover
+	byOld   map[*mochi.Client]*takeover
+	// kept is whether the session of a client id outlives its
+	// connections (no clean start since): a message late for a client
+	// taken over goes to the session's holder.
+	kept map[string]bool
 	// holders is, for each client id, the last client whose session was
-	// established: the one a late message may be written to.
+	// established and still holds it: the one a late message may be
+	// written to.
 	holders map[string]*mochi.Client
-	// resent is what mochi resent to a client taking a session over, from
-	// its clone, before OnSessionEstablished: the client may have taken
-	// and acknowledged some of it by then, and must not get it again.
-	resent map[*mochi.Client][]packets.Packet
-	// taking counts takeovers between OnSessionEstablish and
-	// OnSessionEstablished: OnQosPublish, called for every message, skips
-	// the lock while there are none.
-	taking atomic.Int32
 	// moving serializes deliver, which takes each message from the old
 	// client once.
 	moving sync.Mutex
 }
 
+// takeover is one connection taking a session over: the client it takes
+// over and what that client dropped, or an earlier takeover left.
+type takeover struct {
+	old  *mochi.Client
+	lost []packets.Packet
+}
+
 func newTakeoverHook() *takeoverHook {
-	return &takeoverHook{old: map[string]*mochi.Client{}, dropped: map[string][]packets.Packet{},
-		took: map[string]*mochi.Client{}, holders: map[string]*mochi.Client{}, resent: map[*mochi.Client][]packets.Packet{}}
+	return &takeoverHook{pending: map[*mochi.Client]*takeover{}, byOld: map[*mochi.Client]*takeover{},
+		kept: map[string]bool{}, holders: map[string]*mochi.Client{}}
 }
 
 func (h *takeoverHook) ID() string { return "mqcheck-takeover" }
@@ -75,26 +76,38 @@ func (h *takeoverHook) Provides(b byte) bool {
 }
 
 // OnSessionEstablish notes the client a connection keeping its session
-// takes over.
+// takes over. If that client's own takeover never got established (its
+// connection failed while mochi resent the session's messages: a consumer
+// that crashes on the first one), what that takeover was to deliver, and
+// what the client it took over still holds, carries over to this one.
 func (h *takeoverHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 	if h.srv == nil {
 		return
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if pk.Connect.Clean {
-		// A clean start drops the session: what is late for the old
-		// client is dropped with it.
-		h.mu.Lock()
-		delete(h.took, cl.ID)
-		h.mu.Unlock()
+		// A clean start drops the session, and what was late for it.
+		h.kept[cl.ID] = false
 		return
 	}
-	if existing, ok := h.srv.Clients.Get(cl.ID); ok && existing != cl {
-		h.mu.Lock()
-		h.old[cl.ID] = existing
-		delete(h.dropped, cl.ID)
-		h.mu.Unlock()
-		h.taking.Add(1)
+	h.kept[cl.ID] = true
+	existing, ok := h.srv.Clients.Get(cl.ID)
+	if !ok || existing == cl {
+		return
 	}
+	tk := &takeover{old: existing}
+	if prev := h.pending[existing]; prev != nil {
+		tk.lost = prev.lost
+		for _, pk := range prev.old.State.Inflight.GetAll(false) {
+			if prev.old.State.Inflight.Delete(pk.PacketID) {
+				tk.lost = append(tk.lost, pk)
+			}
+		}
+		delete(h.pending, existing)
+		delete(h.byOld, prev.old)
+	}
+	h.pending[cl], h.byOld[existing] = tk, tk
 }
 
 // OnQosDropped keeps what the client being taken over drops.
@@ -104,64 +117,40 @@ func (h *takeoverHook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.old[cl.ID] == cl {
-		h.dropped[cl.ID] = append(h.dropped[cl.ID], pk)
+	if tk := h.byOld[cl]; tk != nil {
+		tk.lost = append(tk.lost, pk)
 	}
 }
 
 // OnSessionEstablished delivers to the new client what the old one lost
-// or still holds, and notes the old one for OnQosPublish.
+// or still holds.
 func (h *takeoverHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
 	h.mu.Lock()
-	old, lost, had := h.old[cl.ID], h.dropped[cl.ID], h.resent[cl]
-	delete(h.old, cl.ID)
-	delete(h.dropped, cl.ID)
-	delete(h.resent, cl)
-	if old != nil {
-		h.took[cl.ID] = old
+	tk := h.pending[cl]
+	if tk != nil {
+		delete(h.pending, cl)
+		delete(h.byOld, tk.old)
 	}
-	h.holders[cl.ID] = cl
+	if cur, ok := h.srv.Clients.Get(cl.ID); ok && cur == cl && !cl.IsTakenOver() {
+		h.holders[cl.ID] = cl
+	}
 	h.mu.Unlock()
-	if old == nil {
+	if tk == nil {
 		return
 	}
-	h.taking.Add(-1)
-	// What mochi resent from the clone is not lost, whatever became of
-	// it since.
-	var kept []packets.Packet
-	for _, pk := range lost {
-		if !slices.ContainsFunc(had, func(r packets.Packet) bool { return sameMessage(r, pk) }) {
-			kept = append(kept, pk)
-		}
-	}
-	h.hand(cl.ID, old, kept)
-}
-
-// sameMessage: a and b are one message under one packet id.
-func sameMessage(a, b packets.Packet) bool {
-	return a.PacketID == b.PacketID && a.FixedHeader.Type == b.FixedHeader.Type && bytes.Equal(a.Payload, b.Payload)
+	h.hand(cl.ID, tk.old, tk.lost)
 }
 
 // OnQosPublish sees a message added to a client: one added to a client
-// whose session was taken over, after the takeover ended, came from a
-// publish that looked the old client up before the new one was in place.
-// It goes to whichever client holds the session now.
+// whose session was taken over, with no takeover under way to collect it,
+// came from a publish that looked the old client up before the new one
+// was in place. It goes to whichever client holds the session now.
 func (h *takeoverHook) OnQosPublish(cl *mochi.Client, pk packets.Packet, _ int64, _ int) {
-	if h.srv == nil || pk.FixedHeader.Type != packets.Publish {
-		return
-	}
-	if !cl.IsTakenOver() {
-		if h.taking.Load() > 0 {
-			h.mu.Lock()
-			if old := h.old[cl.ID]; old != nil && old != cl {
-				h.resent[cl] = append(h.resent[cl], pk)
-			}
-			h.mu.Unlock()
-		}
+	if h.srv == nil || pk.FixedHeader.Type != packets.Publish || !cl.IsTakenOver() {
 		return
 	}
 	h.mu.Lock()
-	late := h.took[cl.ID] == cl
+	late := h.byOld[cl] == nil && h.kept[cl.ID]
 	h.mu.Unlock()
 	if !late {
 		// Still being taken over: OnSessionEstablished takes it.
@@ -184,7 +173,7 @@ func (h *takeoverHook) hand(id string, from *mochi.Client, lost []packets.Packet
 	deadline := time.Now().Add(handWait)
 	for {
 		h.mu.Lock()
-		cur, kept := h.holders[id], h.took[id] != nil
+		cur, kept := h.holders[id], h.kept[id]
 		h.mu.Unlock()
 		now, ok := h.srv.Clients.Get(id)
 		if !ok || !kept {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	pahopk "github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -273,11 +274,12 @@ func (h *slowEstablish) OnSessionEstablished(*mochi.Client, packets.Packet) {
 }
 
 // TestTakeoverResentOnce: what mochi resends to the connection that takes
-// a session over, and that connection acknowledges before the takeover
-// hook looks (a loaded machine), is not delivered a second time. The hook
-// once took every message the old client dropped and no longer saw in the
-// new one's store for lost, and gave it again: 39 duplicates where a crash
-// makes one (CI, QoS 2 crash known answer).
+// a session over is not delivered a second time by the takeover hook,
+// however late the hook runs: everything the old client drops in the
+// takeover comes to the hook as lost, and only what the new client's
+// store does not hold may be given again. (mochi reads the new
+// connection's acknowledgments only after OnSessionEstablished, so the
+// store still holds what was resent when the hook looks.)
 func TestTakeoverResentOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -345,5 +347,146 @@ func TestTakeoverResentOnce(t *testing.T) {
 	defer b.Disconnect(&paho.Disconnect{})
 	if got := collect(received); !slices.Equal(got, []string{"m1", "m2"}) {
 		t.Errorf("the new connection received %q, want each of m1 and m2 once", got)
+	}
+}
+
+// connackDelay holds mochi after it sent id's CONNACK, before it resends
+// the session's messages, once armed: the client is gone by then, the
+// resend fails, and that takeover is never established.
+type connackDelay struct {
+	mochi.HookBase
+	id    string
+	armed atomic.Bool
+}
+
+func (h *connackDelay) ID() string           { return "test-connack-delay" }
+func (h *connackDelay) Provides(b byte) bool { return b == mochi.OnPacketSent }
+func (h *connackDelay) OnPacketSent(cl *mochi.Client, pk packets.Packet, _ []byte) {
+	if cl.ID == h.id && pk.FixedHeader.Type == packets.Connack && h.armed.Load() {
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestTakeoverAfterFailedTakeover: a connection takes a session over and
+// fails while mochi resends the session's messages (a consumer that
+// crashes on the first one), so its takeover is never established; a
+// message that reached the old client late meanwhile must come to the
+// connection that takes the session over next. The hook once dropped it
+// when the next takeover began (CI: conformance crash-redelivers, "1
+// acked messages never delivered after the crash: p0/19", twice).
+func TestTakeoverAfterFailedTakeover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const id, topic = "failed-takeover", "t"
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	lg := &lateGate{id: id, entered: make(chan struct{}), release: make(chan struct{}), established: make(chan struct{}, 1)}
+	delay := &connackDelay{id: id}
+	th := newTakeoverHook()
+	th.srv = srv
+	// mochi asks the first hook that checks ACLs only.
+	for _, h := range []mochi.Hook{lg, new(auth.AllowHook), delay, th} {
+		if err := srv.AddHook(h, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port, err := broker.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	expiry := uint32(300)
+	received := make(chan string, 10)
+	connect := func(onMessage bool) (*paho.Client, net.Conn) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := paho.ClientConfig{ClientID: id, Conn: conn}
+		if onMessage {
+			cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				received <- string(pr.Packet.Payload)
+				return true, nil
+			}}
+		}
+		c := paho.NewClient(cfg)
+		if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}); err != nil {
+			t.Fatalf("connecting: %v", err)
+		}
+		return c, conn
+	}
+	closed := func(what string, cl func() *mochi.Client) {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if c := cl(); c != nil && c.Closed() {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("mochi did not see %s close within 10s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	current := func() *mochi.Client { c, _ := srv.Clients.Get(id); return c }
+	// a subscribes, crashes, and m1 waits in its session.
+	a, conn := connect(false)
+	if _, err := a.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+		t.Fatalf("subscribing: %v", err)
+	}
+	conn.Close()
+	closed("the first connection", current)
+	old := current()
+	if err := srv.Publish(topic, []byte("m1"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	// m2's routing finds a and stops at the gate.
+	lg.armed.Store(true)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		_ = srv.Publish(topic, []byte("m2"), false, 1)
+	}()
+	select {
+	case <-lg.entered:
+	case <-ctx.Done():
+		t.Fatal("m2 was never routed to the old client")
+	}
+	// b takes the session over, reads its CONNACK and is gone before
+	// mochi resends: its takeover is never established.
+	delay.armed.Store(true)
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := pahopk.NewControlPacket(pahopk.CONNECT)
+	cp.Content = &pahopk.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: id, KeepAlive: 30,
+		Properties: &pahopk.Properties{SessionExpiryInterval: &expiry}}
+	if _, err := cp.WriteTo(raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pahopk.ReadPacket(raw); err != nil {
+		t.Fatalf("reading b's CONNACK: %v", err)
+	}
+	_ = raw.(*net.TCPConn).SetLinger(0)
+	_ = raw.Close()
+	// m2 reaches a now, taken over by b.
+	close(lg.release)
+	<-published
+	closed("the failed takeover's connection", func() *mochi.Client {
+		if c := current(); c != old {
+			return c
+		}
+		return nil
+	})
+	delay.armed.Store(false)
+	c, _ := connect(true)
+	defer c.Disconnect(&paho.Disconnect{})
+	if got := collect(received); !slices.Equal(got, []string{"m1", "m2"}) {
+		t.Errorf("the connection after a failed takeover received %q, want m1 and m2", got)
 	}
 }
