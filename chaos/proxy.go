@@ -25,8 +25,6 @@ type Network struct {
 	srv     *toxiproxy.ApiServer
 	routes  map[string]string // endpoint -> proxy address
 	proxies []*toxiproxy.Proxy
-	accepts []*acceptor // proxies[i]'s listener and accept loop
-	log     *slog.Logger
 	closed  bool
 	seq     int // toxics named so far
 }
@@ -37,11 +35,11 @@ func NewNetwork() *Network {
 	// toxiproxy's own logs and metrics stay inside: a nop logger and a
 	// registry of its own, never the process's default ones.
 	return &Network{srv: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
-		routes: map[string]string{}, log: slog.New(slog.DiscardHandler)}
+		routes: map[string]string{}}
 }
 
-// LogTo sends the proxies' warnings and errors to log at debug level
-// (mqcheck run -v): an upstream they could not dial, a link whose side
+// LogTo sends toxiproxy's warnings and errors to log at debug level
+// (mqcheck run -v): an upstream it could not dial, an accept loop that
 // ended. Twice in CI a container's clients got nothing through its proxy
 // after a restart, with nothing in the log to say why. Call it before
 // Start: each proxy takes the logger when it is made.
@@ -50,7 +48,6 @@ func (n *Network) LogTo(log *slog.Logger) {
 	defer n.mu.Unlock()
 	zl := zerolog.New(slogWriter{log}).Level(zerolog.WarnLevel)
 	n.srv.Logger = &zl
-	n.log = log
 }
 
 // slogWriter takes zerolog's JSON lines, one per Write, into log.
@@ -77,12 +74,11 @@ func (n *Network) Start(endpoints []string) error {
 			continue
 		}
 		p := toxiproxy.NewProxy(n.srv, fmt.Sprintf("mqcheck-%d", i), "127.0.0.1:0", ep)
-		a, err := startAcceptor(p, n.srv, n.log)
-		if err != nil {
+		if err := p.Start(); err != nil {
 			n.stopLocked()
 			return fmt.Errorf("starting the proxy for %s: %w", ep, err)
 		}
-		n.proxies, n.accepts = append(n.proxies, p), append(n.accepts, a)
+		n.proxies = append(n.proxies, p)
 		n.routes[ep] = p.Listen
 	}
 	return nil
@@ -126,10 +122,10 @@ func (n *Network) Close() {
 }
 
 func (n *Network) stopLocked() {
-	for _, a := range n.accepts {
-		a.close()
+	for _, p := range n.proxies {
+		p.Stop()
 	}
-	n.proxies, n.accepts = nil, nil
+	n.proxies = nil
 	clear(n.routes)
 }
 
