@@ -179,8 +179,9 @@ func (h *takeoverHook) hand(id string, from *mochi.Client, lost []packets.Packet
 		if !ok || !kept {
 			return // the session is gone (a clean start dropped it)
 		}
-		if cur == nil || now != cur || cur == from || cur.IsTakenOver() {
-			// A takeover under way.
+		if now != cur || cur.IsTakenOver() {
+			// A takeover under way (from, always taken over, is never
+			// the holder).
 			if time.Now().After(deadline) {
 				return
 			}

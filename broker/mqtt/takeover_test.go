@@ -88,6 +88,25 @@ func (h *lateGate) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
 	}
 }
 
+// publishHeld arms the gate and publishes payload on another goroutine;
+// it returns once the publish's routing to the crashed client stopped at
+// the gate, with a channel closed when the publish returns.
+func (h *lateGate) publishHeld(ctx context.Context, t *testing.T, srv *mochi.Server, topic, payload string) <-chan struct{} {
+	t.Helper()
+	h.armed.Store(true)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		_ = srv.Publish(topic, []byte(payload), false, 1)
+	}()
+	select {
+	case <-h.entered:
+	case <-ctx.Done():
+		t.Fatalf("%s was never routed to the old client", payload)
+	}
+	return published
+}
+
 // gateHook holds the first drop of a taken-over client's message until
 // released: the moment inside mochi's takeover where the race is.
 type gateHook struct {
@@ -183,17 +202,7 @@ func collect(received chan string) []string {
 func lateRace(ctx context.Context, t *testing.T, lg *lateGate, connect func(bool) (*paho.Client, net.Conn),
 	received chan string, srv *mochi.Server, topic string) []string {
 	t.Helper()
-	published := make(chan struct{})
-	lg.armed.Store(true)
-	go func() {
-		defer close(published)
-		_ = srv.Publish(topic, []byte("m2"), false, 1)
-	}()
-	select {
-	case <-lg.entered:
-	case <-ctx.Done():
-		t.Fatal("m2 was never routed to the old client")
-	}
+	published := lg.publishHeld(ctx, t, srv, topic, "m2")
 	b, _ := connect(true)
 	if b == nil {
 		close(lg.release)
@@ -205,6 +214,9 @@ func lateRace(ctx context.Context, t *testing.T, lg *lateGate, connect func(bool
 	case <-ctx.Done():
 		t.Fatal("the new session was never established")
 	}
+	// Later than the hook once looked again (100 ms and 1 s after the
+	// takeover): a publish preempted longer than that was lost.
+	time.Sleep(1200 * time.Millisecond)
 	close(lg.release)
 	<-published
 	return collect(received)
@@ -310,17 +322,7 @@ func TestTakeoverAfterFailedTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// m2's routing finds a and stops at the gate.
-	lg.armed.Store(true)
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		_ = srv.Publish(topic, []byte("m2"), false, 1)
-	}()
-	select {
-	case <-lg.entered:
-	case <-ctx.Done():
-		t.Fatal("m2 was never routed to the old client")
-	}
+	published := lg.publishHeld(ctx, t, srv, topic, "m2")
 	// b takes the session over, reads its CONNACK and is gone before
 	// mochi resends: its takeover is never established.
 	delay.armed.Store(true)
