@@ -503,13 +503,28 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 	const poll = 100 * time.Millisecond
 	var zeroSince time.Time
 	var zeroReceived uint64
+	// What arrived during the drain tells a user (and a failed test) a
+	// slow consumer from a stuck one: the first needs a longer
+	// drain_timeout, the second is the broker's or the client's doing.
+	// The baseline is taken after the first flush: what consumers had
+	// buffered arrived before the drain.
+	var first, last uint64
+	var lastAt time.Time // zero: nothing arrived during the drain
+	based := false
 	timedOut := func() DrainResult {
 		return DrainResult{Duration: time.Since(start),
-			Reason: fmt.Sprintf("drain timed out (%s) with %d acknowledged messages not received", timeout, s.col.Outstanding())}
+			Reason: fmt.Sprintf("drain timed out (%s) with %d acknowledged messages not received; %s",
+				timeout, s.col.Outstanding(), drainProgress(last-first, time.Since(lastAt), lastAt.IsZero()))}
 	}
 	for {
 		for _, c := range s.allConsumers() {
 			c.flush()
+		}
+		switch got := s.col.Totals().Received; {
+		case !based:
+			first, last, based = got, got, true
+		case got != last:
+			last, lastAt = got, time.Now()
 		}
 		if s.col.Outstanding() == 0 {
 			watched := s.settle(ctx, settle, deadline)
@@ -546,6 +561,18 @@ func (s *Swarm) Drain(ctx context.Context, timeout, settle time.Duration) DrainR
 		case <-t.C:
 		}
 	}
+}
+
+// drainProgress says what arrived during a drain that timed out: n
+// deliveries, the last ago before the timeout (none when nothing came).
+func drainProgress(n uint64, ago time.Duration, none bool) string {
+	switch {
+	case none:
+		return "nothing arrived during the drain"
+	case ago < time.Second:
+		return fmt.Sprintf("%d deliveries arrived during the drain and were still arriving at its end (a longer drain_timeout may receive the rest)", n)
+	}
+	return fmt.Sprintf("%d deliveries arrived during the drain, the last %s before its end", n, ago.Round(100*time.Millisecond))
 }
 
 // minQuiet is the shortest quiet a worker's drain waits for.

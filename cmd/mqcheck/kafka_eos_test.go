@@ -40,7 +40,29 @@ func runScenario(t *testing.T, body string, sets ...string) (int, *report.Result
 	if res.Error != "" {
 		t.Fatalf("run error: %s", res.Error)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(runStory(res))
+		}
+	})
 	return code, res
+}
+
+// runStory is what a failed known answer prints of its run, since the run
+// directory goes with the test: the drain, the notices and the timeline,
+// so a failure seen once in CI (slow or stuck? which fault was on?) can be
+// read afterwards.
+func runStory(res *report.Results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the run: drain %+v\n", res.Drain)
+	for _, n := range res.Notices {
+		fmt.Fprintf(&b, "  %6d ms  %s: %s\n", n.AtMS, n.Kind, n.Detail)
+	}
+	for _, s := range res.Timeline {
+		fmt.Fprintf(&b, "  t=%-3d sent %6.0f/s acked %6.0f/s recv %6.0f/s in-flight %d lag %d %v\n",
+			s.T, s.SentPerS, s.AckedPerS, s.ReceivedPerS, s.InFlight, s.Lag, s.Faults)
+	}
+	return b.String()
 }
 
 // notices returns the details of res's notices of kind.
