@@ -148,10 +148,23 @@ func (c *Checker) apply(e *Event) {
 		p.sent.AddRange(e.Seq, last)
 		p.sentAt.markRange(e.Seq, last, e.At)
 	case Acked:
-		if p := c.producer(e.Producer); p != nil {
+		p := c.producer(e.Producer)
+		if p == nil {
+			return
+		}
+		if e.Count <= 1 {
 			p.acked.Add(e.Seq)
 			p.ackedAt.mark(e.Seq, e.At)
+			return
 		}
+		// Consecutive numbers acked together (a batch the broker
+		// answered at once): one range, each number dated At.
+		last := e.Seq + uint64(e.Count) - 1
+		if last < e.Seq {
+			last = ^uint64(0)
+		}
+		p.acked.AddRange(e.Seq, last)
+		p.ackedAt.markEach(e.Seq, last, e.At)
 	case Failed:
 		if p := c.producer(e.Producer); p != nil {
 			p.failed.Add(e.Seq)

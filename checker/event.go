@@ -104,7 +104,9 @@ type Event struct {
 	Sub        uint16 // Received/Corrupted/Foreign: subscription index
 	Domain     uint32 // Received/Corrupted: ordering domain id (see Names)
 	Producer   uint32
-	Count      uint32 // Sent: how many consecutive sequence numbers from Seq (0 means 1)
+	// Count (Sent, Acked): how many consecutive sequence numbers from Seq
+	// the event stands for (0 means 1); an Acked range was acked at At.
+	Count uint32
 	// Txn: the producer's transaction (numbered from 1) an Acked or
 	// Aborted message was written in; 0 outside transactions.
 	Txn uint32

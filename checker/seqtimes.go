@@ -104,6 +104,29 @@ func (t *seqTimes) mark(seq uint64, at int64) {
 	}
 }
 
+// markEach records that each of first..last happened exactly at at: what
+// mark of each would record, without a call per number.
+func (t *seqTimes) markEach(first, last uint64, at int64) {
+	if at == 0 || last < first {
+		return
+	}
+	t.mark(first, at)
+	if last == first {
+		return
+	}
+	// Every slot after first's, up to last's, starts inside the range:
+	// its aligned number sets its time, as mark would.
+	for s := first>>timeStride + 1; s <= last>>timeStride; s++ {
+		if i, ok := t.slot(s); ok {
+			t.at[i] = t.encode(at)
+		}
+		if s == math.MaxUint64>>timeStride {
+			break
+		}
+	}
+	t.mark(last, at)
+}
+
 // markRange records that first..last happened by at, roughly: it fills the
 // slots whose time is still unknown.
 func (t *seqTimes) markRange(first, last uint64, at int64) {

@@ -118,7 +118,13 @@ type batch struct {
 	delivered, negative uint64
 	unsent              uint64
 	firstAck            int64 // unix nanos of the batch's first Acked outcome
+	// merged counts the outcomes folded into an event before them (acks
+	// of consecutive numbers): the batch holds len(events)+merged entries.
+	merged int
 }
+
+// entries is how many outcomes, receipts and samples b holds.
+func (b *batch) entries() int { return len(b.events) + b.merged }
 
 func (b *batch) reset() {
 	b.events = b.events[:0]
@@ -128,10 +134,11 @@ func (b *batch) reset() {
 	b.notSent = nil
 	b.firstAck = 0
 	b.started, b.acked, b.failed, b.indet, b.aborted, b.delivered, b.negative, b.unsent = 0, 0, 0, 0, 0, 0, 0, 0
+	b.merged = 0
 }
 
 func (b *batch) full(now int64) bool {
-	return len(b.events) >= batchSize || (b.started != 0 && now-b.started > int64(batchAge))
+	return b.entries() >= batchSize || (b.started != 0 && now-b.started > int64(batchAge))
 }
 
 // Totals are cumulative counts as the collector has seen them.
@@ -350,7 +357,7 @@ const bigBatch = batchSize / 2
 // handOver hands b to the collector's goroutine and returns the worker's
 // next batch, big when b was.
 func (c *Collector) handOver(b *batch) *batch {
-	big := len(b.events) >= bigBatch
+	big := b.entries() >= bigBatch
 	c.in <- b
 	if big {
 		select {
@@ -399,7 +406,7 @@ func (c *Collector) apply(b *batch) {
 	c.mu.Unlock()
 	b.reset()
 	free := c.free
-	if cap(b.events) > bigBatch {
+	if cap(b.events) > bigBatch || cap(b.lat[PublishAcked]) > bigBatch {
 		free = c.freeBig
 	}
 	select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -277,10 +278,40 @@ func (p *producer) outcome(m *broker.Message, o broker.Outcome, now int64) {
 		b.lat[PublishIndeterminate] = append(b.lat[PublishIndeterminate], lat)
 		p.indet.Add(1)
 	}
-	b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now, Txn: txnNumber(m.Txn)})
+	txn := txnNumber(m.Txn)
+	if kind != checker.Acked || !b.mergeAck(uint32(m.Producer), m.Seq, txn, now) {
+		b.events = append(b.events, checker.Event{Kind: kind, Producer: uint32(m.Producer), Seq: m.Seq, At: now, Txn: txn})
+	}
 	if b.full(now) {
 		p.out.b = p.col.handOver(b)
 	}
+}
+
+// ackMergeWithin is how far apart in time consecutive acks may come and
+// still be one event, dated at the first: the checker keeps ack times to
+// the millisecond (they date losses), and a broker answers a batch of
+// records together, so its acks come microseconds apart.
+const ackMergeWithin = int64(time.Millisecond)
+
+// mergeAck folds an ack of seq into the batch's last event when that is an
+// ack of the numbers just below it, of the same producer and transaction,
+// dated at most ackMergeWithin before now. An event per ack was most of
+// what the checker did for a producer-only run: a broker acks records in
+// batches of consecutive numbers, and a range is one set insert.
+func (b *batch) mergeAck(producer uint32, seq uint64, txn uint32, now int64) bool {
+	n := len(b.events)
+	if n == 0 {
+		return false
+	}
+	e := &b.events[n-1]
+	count := uint64(max(e.Count, 1))
+	if e.Kind != checker.Acked || e.Producer != producer || e.Txn != txn || e.Seq+count != seq ||
+		now-e.At > ackMergeWithin || now < e.At || count == math.MaxUint32 {
+		return false
+	}
+	e.Count = uint32(count + 1)
+	b.merged++
+	return true
 }
 
 // run publishes until ctx ends or the load is over, then flushes and
