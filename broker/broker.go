@@ -71,6 +71,11 @@ type Message struct {
 	// touches this field, so a driver allocates it once per Message rather
 	// than once per publish.
 	Private any
+	// PaddingCRC is the swarm's, not the driver's: the CRC-32C of
+	// Payload past its header, which never changes, so that encoding each
+	// message checksums the header alone (message.EncodeWithPadding).
+	// Drivers neither read nor set it.
+	PaddingCRC uint32
 }
 
 // Completion reports the outcome of one Publish that returned nil. It is

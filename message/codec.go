@@ -118,6 +118,12 @@ type Encoder struct {
 	// padShift moves a header's CRC past the padding: EncodePooled then checksums the
 	// header alone (see combine.go). Nil below pooledMin bytes of padding.
 	padShift *shifter
+	// sumShift moves a header's CRC past the padding for EncodeWithPadding (shared by
+	// every Encoder of the size); set by NewBuffer, so that encoding only reads it.
+	sumShift *shifter
+	// header is where EncodeWithPadding makes a header (on the stack it
+	// escaped to the heap through the CRC's function table).
+	header [HeaderSize]byte
 }
 
 // CheckSize reports whether payloads of size bytes can be encoded, binary or text, so a
@@ -172,6 +178,9 @@ func (e *Encoder) NewBuffer() []byte {
 	if e.size-HeaderSize >= pooledMin && e.padShift == nil {
 		e.padShift = newShifter(e.size - HeaderSize)
 	}
+	if e.size > HeaderSize && e.sumShift == nil {
+		e.sumShift = shifterFor(e.size - HeaderSize)
+	}
 	return e.Encode(buf, 0, 0, 0)
 }
 
@@ -211,6 +220,42 @@ func (e *Encoder) EncodePooled(buf []byte, seq uint64, intended, sent int64) []b
 	e.putHeader(buf, seq, intended, sent, uint32(len(buf)))
 	crc := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), pad)
 	binary.BigEndian.PutUint32(buf[offCRC:], crc)
+	return buf
+}
+
+// PaddingCRC is the CRC-32C of buf's padding (what follows the header): kept beside a
+// buffer from NewBuffer, it lets EncodeWithPadding checksum the header alone.
+func (e *Encoder) PaddingCRC(buf []byte) uint32 {
+	if len(buf) < HeaderSize {
+		return 0
+	}
+	return crc32.Checksum(buf[HeaderSize:], castagnoli)
+}
+
+// EncodeWithPadding is Encode for a buffer whose padding's CRC-32C is padCRC (PaddingCRC
+// of the buffer, its padding unchanged since): it checksums the 48 header bytes and moves
+// their CRC past the padding, reading neither the padding nor the old header. In a
+// producer's window of thousands of messages a buffer is no longer in the cache when it is
+// reused, and reading the padding was most of what encoding a 100-byte message cost
+// (EncodePooled still reads the old header, and checksums it). A wrong padCRC gives a
+// checksum the message fails: the caller keeps it with its buffer. Unlike Encode, it
+// writes the Encoder (a header it makes there): not concurrently on one Encoder.
+func (e *Encoder) EncodeWithPadding(buf []byte, padCRC uint32, seq uint64, intended, sent int64) []byte {
+	if e.headerOnly || len(buf) != e.size || len(buf) == HeaderSize {
+		return e.Encode(buf, seq, intended, sent)
+	}
+	sh := e.sumShift
+	if sh == nil { // a buffer from elsewhere than NewBuffer
+		sh = shifterFor(len(buf) - HeaderSize)
+	}
+	// The header is made and checksummed in the Encoder, then copied: stores
+	// into a buffer out of the cache wait in the store buffer, but
+	// checksumming it there loaded from the line being fetched, and that
+	// wait was most of the encoding (66ns of 105 at 100 bytes).
+	h := e.header[:]
+	e.putHeader(h, seq, intended, sent, uint32(len(buf)))
+	binary.BigEndian.PutUint32(h[offCRC:], sh.combine(crc32.Checksum(h, castagnoli), padCRC))
+	copy(buf, h)
 	return buf
 }
 

@@ -1,6 +1,9 @@
 package message
 
-import "hash/crc32"
+import (
+	"hash/crc32"
+	"sync"
+)
 
 // CRC-32C of a payload is the header's CRC moved past the padding and
 // combined with the padding's own, as zlib's crc32_combine does: the
@@ -68,4 +71,16 @@ func newShifter(n int) *shifter {
 // length.
 func (s *shifter) combine(crcA, crcB uint32) uint32 {
 	return s[0][byte(crcA)] ^ s[1][byte(crcA>>8)] ^ s[2][byte(crcA>>16)] ^ s[3][byte(crcA>>24)] ^ crcB
+}
+
+// shifters holds one shifter per padding length (4 KiB each), shared by
+// every Encoder of that size: a fleet of 10,000 producers needs one.
+var shifters sync.Map // int -> *shifter
+
+func shifterFor(n int) *shifter {
+	if s, ok := shifters.Load(n); ok {
+		return s.(*shifter)
+	}
+	s, _ := shifters.LoadOrStore(n, newShifter(n))
+	return s.(*shifter)
 }

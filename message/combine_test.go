@@ -108,3 +108,47 @@ func checkCRC(t *testing.T, p []byte, size int) {
 		t.Errorf("size %d: %v", size, err)
 	}
 }
+
+// TestEncodeWithPadding: a buffer encoded with its padding's CRC carries
+// the checksum of the whole payload, at every size from the bare header
+// up, for any header; with header-only checksums it is Encode's; a wrong
+// padding CRC (or padding changed since) gives a checksum Decode rejects.
+func TestEncodeWithPadding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, size := range []int{HeaderSize, HeaderSize + 1, 100, HeaderSize + pooledMin - 1, 1024, 1 << 16} {
+		e, err := NewEncoder(9, 3, size, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			buf := e.NewBuffer()
+			pad := e.PaddingCRC(buf)
+			for range 3 {
+				seq, at := rng.Uint64(), int64(rng.Uint64())
+				got := e.EncodeWithPadding(buf, pad, seq, at, at+7)
+				checkCRC(t, got, size)
+				if h, err := Decode(got); err != nil || h.Seq != seq || h.Intended != at || h.Sent != at+7 {
+					t.Errorf("size %d: decoded %+v, %v", size, h, err)
+				}
+			}
+		}
+		if size == HeaderSize {
+			continue
+		}
+		buf := e.NewBuffer()
+		if _, err := Decode(e.EncodeWithPadding(buf, e.PaddingCRC(buf)^1, 1, 2, 3)); !errors.Is(err, ErrChecksum) {
+			t.Errorf("size %d, a wrong padding CRC: %v, want ErrChecksum", size, err)
+		}
+		pad := e.PaddingCRC(buf)
+		buf[size-1] ^= 1
+		if _, err := Decode(e.EncodeWithPadding(buf, pad, 1, 2, 3)); !errors.Is(err, ErrChecksum) {
+			t.Errorf("size %d, padding changed: %v, want ErrChecksum", size, err)
+		}
+		e.SetHeaderOnly(true)
+		q := e.NewBuffer()
+		want := e.Encode(append([]byte(nil), q...), 4, 5, 6)
+		if got := e.EncodeWithPadding(q, 12345, 4, 5, 6); string(got) != string(want) {
+			t.Errorf("size %d, header-only: EncodeWithPadding differs from Encode", size)
+		}
+	}
+}

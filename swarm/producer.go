@@ -164,12 +164,14 @@ func newProducer(ctx context.Context, id int, cfg *Config, d broker.Driver, col 
 			// The driver copies at Publish: every message is built in
 			// the one buffer (broker.PayloadCopier).
 			m.Payload = p.scratch
+			m.PaddingCRC = p.enc.PaddingCRC(p.scratch)
 			return m
 		}
 		if cfg.Text {
 			m.Payload = p.enc.NewTextBuffer()
 		} else {
 			m.Payload = p.enc.NewBuffer()
+			m.PaddingCRC = p.enc.PaddingCRC(m.Payload)
 		}
 		return m
 	})
@@ -408,7 +410,7 @@ func (p *producer) publish(ctx context.Context, load *loadSpan, m *broker.Messag
 	if p.cfg.Text {
 		p.enc.EncodeText(m.Payload, seq, intended, now)
 	} else {
-		p.enc.EncodePooled(m.Payload, seq, intended, now)
+		p.enc.EncodeWithPadding(m.Payload, m.PaddingCRC, seq, intended, now)
 	}
 	// Sent is recorded before Publish (a completion or even a delivery
 	// can come back before Publish returns) and taken back if it fails.
