@@ -17,27 +17,27 @@ func BenchmarkEncodePooled(b *testing.B) { benchEncode(b, (*Encoder).EncodePoole
 // BenchmarkEncodeWithPadding: Encode of a pool's buffer whose padding's
 // checksum is kept beside it, the producers' path.
 func BenchmarkEncodeWithPadding(b *testing.B) {
-	for _, size := range benchSizes {
-		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
-			e := newEncoder(b, size)
-			buf := e.NewBuffer()
-			pad := e.PaddingCRC(buf)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			var seq uint64
-			for b.Loop() {
-				seq++
-				e.EncodeWithPadding(buf, pad, seq, 1, 2)
-			}
+	var pad uint32
+	benchEncodeBuf(b, func(e *Encoder, buf []byte) { pad = e.PaddingCRC(buf) },
+		func(e *Encoder, buf []byte, seq uint64, intended, sent int64) []byte {
+			return e.EncodeWithPadding(buf, pad, seq, intended, sent)
 		})
-	}
 }
 
 func benchEncode(b *testing.B, encode func(e *Encoder, buf []byte, seq uint64, intended, sent int64) []byte) {
+	benchEncodeBuf(b, nil, encode)
+}
+
+// benchEncodeBuf is benchEncode with made(e, buf) called on the buffer
+// before the loop.
+func benchEncodeBuf(b *testing.B, made func(e *Encoder, buf []byte), encode func(e *Encoder, buf []byte, seq uint64, intended, sent int64) []byte) {
 	for _, size := range benchSizes {
 		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
 			e := newEncoder(b, size)
 			buf := e.NewBuffer()
+			if made != nil {
+				made(e, buf)
+			}
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			var seq uint64

@@ -65,15 +65,7 @@ func TestDrainTimeoutSaysWhatArrived(t *testing.T) {
 			d := &slowConsumers{failingCount{Broker: b, err: errors.New("no count"), until: time.Now().Add(time.Hour)}, tt.pause}
 			sw := New(cfg, d, nil)
 			defer sw.Close()
-			if err := sw.StartConsumers(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := sw.Prepare(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := sw.ProduceFrom(ctx, ClockNS(time.Now())); err != nil {
-				t.Fatal(err)
-			}
+			runLoad(ctx, t, sw)
 			dr := sw.Drain(ctx, time.Second, 0)
 			if dr.Drained || !strings.Contains(dr.Reason, tt.want) {
 				t.Errorf("drained %v (%s): want a timeout saying %q", dr.Drained, dr.Reason, tt.want)

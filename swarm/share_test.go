@@ -173,6 +173,20 @@ func TestWorkersMergeExactly(t *testing.T) {
 	}
 }
 
+// runLoad starts sw's consumers and runs its load.
+func runLoad(ctx context.Context, t *testing.T, sw *Swarm) {
+	t.Helper()
+	if err := sw.StartConsumers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.ProduceFrom(ctx, ClockNS(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // failingCount is a memory broker whose backlog count fails with err until
 // until, then counts as the broker does.
 type failingCount struct {
@@ -222,15 +236,7 @@ func TestWorkerDrainWaitsOutFailedCounts(t *testing.T) {
 			f := &failingCount{Broker: b, err: tt.err}
 			sw := New(cfg, f, nil)
 			defer sw.Close()
-			if err := sw.StartConsumers(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := sw.Prepare(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := sw.ProduceFrom(ctx, ClockNS(time.Now())); err != nil {
-				t.Fatal(err)
-			}
+			runLoad(ctx, t, sw)
 			f.until = time.Now().Add(tt.failFor)
 			began := time.Now()
 			dr := sw.Drain(ctx, tt.timeout, 300*time.Millisecond)
