@@ -280,8 +280,8 @@ func TestContainerKillKnownAnswers(t *testing.T) {
 			if tc.recovers {
 				for _, f := range r.res.Faults {
 					if f.Kind == "restart" && (f.PublishRecoveryMS < 0 || f.DeliverRecoveryMS < 0) {
-						t.Errorf("after the restart: publish recovered %d ms, delivery %d ms after it: want both (-1: never)",
-							f.PublishRecoveryMS, f.DeliverRecoveryMS)
+						t.Errorf("after the restart: publish recovered %d ms, delivery %d ms after it: want both (-1: never)\n%s\n%s",
+							f.PublishRecoveryMS, f.DeliverRecoveryMS, r.stderr, r.stdout)
 					}
 				}
 			}
