@@ -104,9 +104,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // payload that a client library may still share with other readers.
 var zeroCRC [4]byte
 
-// Encoder fills reusable buffers for one producer. Encode and EncodeText only read the
-// Encoder and may run concurrently on distinct buffers; NewBuffer and NewTextBuffer advance
-// its random stream and must not.
+// Encoder fills reusable buffers for one producer. Encode, EncodePooled and EncodeText only
+// read the Encoder and may run concurrently on distinct buffers; NewBuffer and
+// NewTextBuffer advance its random stream, and EncodeWithPadding makes its header in the
+// Encoder: they must not.
 type Encoder struct {
 	runID    uint64
 	producer uint32
@@ -115,12 +116,10 @@ type Encoder struct {
 	// headerOnly: checksum the header alone (version 2, FlagHeaderChecksum).
 	headerOnly bool
 
-	// padShift moves a header's CRC past the padding: EncodePooled then checksums the
-	// header alone (see combine.go). Nil below pooledMin bytes of padding.
-	padShift *shifter
-	// sumShift moves a header's CRC past the padding for EncodeWithPadding (shared by
-	// every Encoder of the size); set by NewBuffer, so that encoding only reads it.
-	sumShift *shifter
+	// shift moves a header's CRC past the padding (see combine.go), shared by every
+	// Encoder of the size; set by NewBuffer, so that encoding only reads it. Nil when the
+	// payload is the header alone.
+	shift *shifter
 	// header is where EncodeWithPadding makes a header (on the stack it
 	// escaped to the heap through the CRC's function table).
 	header [HeaderSize]byte
@@ -175,11 +174,8 @@ func (e *Encoder) SetHeaderOnly(on bool) { e.headerOnly = on }
 func (e *Encoder) NewBuffer() []byte {
 	buf := make([]byte, e.size)
 	fillRandom(e.rng, buf[HeaderSize:])
-	if e.size-HeaderSize >= pooledMin && e.padShift == nil {
-		e.padShift = newShifter(e.size - HeaderSize)
-	}
-	if e.size > HeaderSize && e.sumShift == nil {
-		e.sumShift = shifterFor(e.size - HeaderSize)
+	if e.size > HeaderSize && e.shift == nil {
+		e.shift = shifterFor(e.size - HeaderSize)
 	}
 	return e.Encode(buf, 0, 0, 0)
 }
@@ -209,16 +205,16 @@ func (e *Encoder) Encode(buf []byte, seq uint64, intended, sent int64) []byte {
 // were changed since it was encoded would get a checksum its bytes do not match.
 // Below pooledMin bytes of padding the combination costs more than the checksum it saves.
 func (e *Encoder) EncodePooled(buf []byte, seq uint64, intended, sent int64) []byte {
-	if e.headerOnly || e.padShift == nil || len(buf) != e.size || !e.hasHeader(buf) {
+	if e.headerOnly || !e.pooled() || len(buf) != e.size || !e.hasHeader(buf) {
 		return e.Encode(buf, seq, intended, sent)
 	}
 	// Taken from the buffer rather than kept per buffer: a lookup by address cost more, in
 	// a producer's pool of a thousand buffers, than the two header checksums.
 	old := binary.BigEndian.Uint32(buf[offCRC:])
 	binary.BigEndian.PutUint32(buf[offCRC:], 0)
-	pad := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), old)
+	pad := e.shift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), old)
 	e.putHeader(buf, seq, intended, sent, uint32(len(buf)))
-	crc := e.padShift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), pad)
+	crc := e.shift.combine(crc32.Checksum(buf[:HeaderSize], castagnoli), pad)
 	binary.BigEndian.PutUint32(buf[offCRC:], crc)
 	return buf
 }
@@ -244,7 +240,7 @@ func (e *Encoder) EncodeWithPadding(buf []byte, padCRC uint32, seq uint64, inten
 	if e.headerOnly || len(buf) != e.size || len(buf) == HeaderSize {
 		return e.Encode(buf, seq, intended, sent)
 	}
-	sh := e.sumShift
+	sh := e.shift
 	if sh == nil { // a buffer from elsewhere than NewBuffer
 		sh = shifterFor(len(buf) - HeaderSize)
 	}
@@ -258,6 +254,10 @@ func (e *Encoder) EncodeWithPadding(buf []byte, padCRC uint32, seq uint64, inten
 	copy(buf, h)
 	return buf
 }
+
+// pooled says whether EncodePooled combines CRCs: from pooledMin bytes of padding, once
+// NewBuffer made a buffer.
+func (e *Encoder) pooled() bool { return e.shift != nil && e.size-HeaderSize >= pooledMin }
 
 // hasHeader says buf starts with a header this Encoder wrote: the fields that every message
 // of its pool shares.

@@ -46,7 +46,7 @@ func TestEncodePooled(t *testing.T) {
 			}
 			own = append(own[:0], buf...)
 		}
-		if pooled := e.padShift != nil; pooled != (size-HeaderSize >= pooledMin) {
+		if pooled := e.pooled(); pooled != (size-HeaderSize >= pooledMin) {
 			t.Errorf("size %d: combining CRCs %v, want it from %d bytes of padding", size, pooled, pooledMin)
 		}
 		checkCRC(t, e.EncodePooled(own, 1, 2, 3), size)
