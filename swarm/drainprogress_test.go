@@ -66,12 +66,34 @@ func TestDrainTimeoutSaysWhatArrived(t *testing.T) {
 			sw := New(cfg, d, nil)
 			defer sw.Close()
 			runLoad(ctx, t, sw)
+			if tt.pause == 0 {
+				// The last sends can still be on their way when the
+				// load ends (a busy host, the race detector): a stuck
+				// drain is one that starts once deliveries stopped.
+				waitQuiet(t, sw.Collector())
+			}
 			dr := sw.Drain(ctx, time.Second, 0)
 			if dr.Drained || !strings.Contains(dr.Reason, tt.want) {
 				t.Errorf("drained %v (%s): want a timeout saying %q", dr.Drained, dr.Reason, tt.want)
 			}
 		})
 	}
+}
+
+// waitQuiet waits (at most 10s) until c has received nothing new for 300ms.
+func waitQuiet(t *testing.T, c *Collector) {
+	t.Helper()
+	_, last := c.Progress()
+	quietSince := time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		if _, got := c.Progress(); got != last {
+			last, quietSince = got, time.Now()
+		} else if time.Since(quietSince) >= 300*time.Millisecond {
+			return
+		}
+	}
+	t.Fatalf("deliveries still arriving after 10s (%d received)", last)
 }
 
 func TestDrainProgress(t *testing.T) {
