@@ -59,11 +59,12 @@ nats-server:
 	$(GO) build -o $(NATS_SERVER) github.com/nats-io/nats-server/v2
 	$(NATS_SERVER) --version
 
-## lint: gofmt, go vet, staticcheck
+## lint: gofmt, go vet, staticcheck, and the command builds for macOS
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/mqcheck
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s)
 FUZZTIME ?= 30s

@@ -81,7 +81,7 @@ func Start(cmd *exec.Cmd, o Options) (*Process, error) {
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.SysProcAttr.Pgid = 0
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	killWithParent(cmd.SysProcAttr)
 	if err := onLockedThread(cmd.Start); err != nil {
 		return nil, err
 	}
