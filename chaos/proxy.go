@@ -25,6 +25,8 @@ type Network struct {
 	srv     *toxiproxy.ApiServer
 	routes  map[string]string // endpoint -> proxy address
 	proxies []*toxiproxy.Proxy
+	accepts []*acceptor // proxies[i]'s listener and accept loop
+	log     *slog.Logger
 	closed  bool
 	seq     int // toxics named so far
 }
@@ -35,11 +37,11 @@ func NewNetwork() *Network {
 	// toxiproxy's own logs and metrics stay inside: a nop logger and a
 	// registry of its own, never the process's default ones.
 	return &Network{srv: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
-		routes: map[string]string{}}
+		routes: map[string]string{}, log: slog.New(slog.DiscardHandler)}
 }
 
-// LogTo sends toxiproxy's warnings and errors to log at debug level
-// (mqcheck run -v): an upstream it could not dial, an accept loop that
+// LogTo sends the proxies' warnings and errors to log at debug level
+// (mqcheck run -v): an upstream they could not dial, a link whose side
 // ended. Twice in CI a container's clients got nothing through its proxy
 // after a restart, with nothing in the log to say why. Call it before
 // Start: each proxy takes the logger when it is made.
@@ -48,6 +50,7 @@ func (n *Network) LogTo(log *slog.Logger) {
 	defer n.mu.Unlock()
 	zl := zerolog.New(slogWriter{log}).Level(zerolog.WarnLevel)
 	n.srv.Logger = &zl
+	n.log = log
 }
 
 // slogWriter takes zerolog's JSON lines, one per Write, into log.
@@ -74,11 +77,12 @@ func (n *Network) Start(endpoints []string) error {
 			continue
 		}
 		p := toxiproxy.NewProxy(n.srv, fmt.Sprintf("mqcheck-%d", i), "127.0.0.1:0", ep)
-		if err := p.Start(); err != nil {
+		a, err := startAcceptor(p, n.srv, n.log)
+		if err != nil {
 			n.stopLocked()
 			return fmt.Errorf("starting the proxy for %s: %w", ep, err)
 		}
-		n.proxies = append(n.proxies, p)
+		n.proxies, n.accepts = append(n.proxies, p), append(n.accepts, a)
 		n.routes[ep] = p.Listen
 	}
 	return nil
@@ -122,10 +126,10 @@ func (n *Network) Close() {
 }
 
 func (n *Network) stopLocked() {
-	for _, p := range n.proxies {
-		p.Stop()
+	for _, a := range n.accepts {
+		a.close()
 	}
-	n.proxies = nil
+	n.proxies, n.accepts = nil, nil
 	clear(n.routes)
 }
 
