@@ -341,21 +341,30 @@ claims: [at-least-once, ordered]
 faults:
   - {kind: consumer-crash, at: 3s, client: 1}
 `
-	code, res := runScenario(t, scenario)
 	// A member the group gave nothing for a second crashes idle: it holds
-	// no delivery to get again (CI saw it once, on a busy machine). That
-	// run proves nothing about redelivery; the next one is asked.
-	if crashes := notices(res, "consumer-crash"); len(crashes) == 1 && strings.Contains(crashes[0], "crashed idle") {
-		t.Logf("the crash held nothing (%s); running again", crashes[0])
-		code, res = runScenario(t, scenario)
-	}
-	c := res.Counts
-	crashes := notices(res, "consumer-crash")
-	if code != exitPass || c.Lost != 0 || c.Rejected == 0 || c.Duplicated == 0 || c.DuplicatedStored != 0 ||
-		c.DuplicatedRedelivered != c.Duplicated || c.Reordered != 0 || len(crashes) != 1 || !strings.Contains(crashes[0], "crashed holding") {
-		t.Errorf("exit %d, counts %+v, crash %q: want releases redelivered, the crash's delivery again as one stored copy, flagged, nothing lost or reordered", code, c, crashes)
-		b, _ := json.MarshalIndent(struct{ Faults, Timeline, Notices any }{res.Faults, res.Timeline, res.Notices}, "", " ")
-		t.Logf("%s", b)
+	// no delivery to get again (CI saw it on a busy machine, twice in a
+	// row once). Such a run proves nothing about redelivery, so another
+	// is asked, up to three; every run's verdict is checked all the same.
+	for attempt := 1; ; attempt++ {
+		code, res := runScenario(t, scenario)
+		c := res.Counts
+		crashes := notices(res, "consumer-crash")
+		idle := len(crashes) == 1 && strings.Contains(crashes[0], "crashed idle")
+		if code != exitPass || c.Lost != 0 || c.Rejected == 0 || c.DuplicatedStored != 0 || c.DuplicatedRedelivered != c.Duplicated ||
+			c.Reordered != 0 || len(crashes) != 1 || (!idle && (c.Duplicated == 0 || !strings.Contains(crashes[0], "crashed holding"))) {
+			t.Errorf("exit %d, counts %+v, crash %q: want releases redelivered, the crash's delivery again as one stored copy, flagged, nothing lost or reordered", code, c, crashes)
+			b, _ := json.MarshalIndent(struct{ Faults, Timeline, Notices any }{res.Faults, res.Timeline, res.Notices}, "", " ")
+			t.Logf("%s", b)
+			return
+		}
+		if !idle {
+			return
+		}
+		if attempt == 3 {
+			t.Errorf("in %d runs the crashed member held nothing (%s): redelivery after a crash was never tested", attempt, crashes[0])
+			return
+		}
+		t.Logf("run %d: the crash held nothing (%s); running again", attempt, crashes[0])
 	}
 }
 
