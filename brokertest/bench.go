@@ -30,6 +30,13 @@ type Bench struct {
 	// Bare runs the bare client loop once: messages confirmed and how long
 	// publishing and confirming them took.
 	Bare func(ctx context.Context) (n int, took time.Duration, err error)
+	// Ref, when set, is a second baseline run after Bare in every round:
+	// the client's own benchmark loop as its authors ship it, the
+	// comparison a user makes with that tool, where Bare is the least the
+	// client can cost. Each row without a bare loop of its own is printed
+	// once more, with its ratio to Ref.
+	Ref      func(ctx context.Context) (n int, took time.Duration, err error)
+	RefLabel string
 	// Rows are the swarm configurations compared with it.
 	Rows []BenchRow
 }
@@ -70,7 +77,7 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 	// Rates, and process CPU per message: the rate swings with what else
 	// runs on the machine, the CPU a message costs much less, so the CPU
 	// ratio says what verifying costs when the rate ratio is noise.
-	var bare, bareCPU []float64
+	var bare, bareCPU, ref, refCPU []float64
 	rows, rowsCPU := make([][]float64, len(bench.Rows)), make([][]float64, len(bench.Rows))
 	// Each row's own bare loop, if it has one.
 	rowBare, rowBareCPU := make([][]float64, len(bench.Rows)), make([][]float64, len(bench.Rows))
@@ -85,6 +92,15 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 		}
 		bare = append(bare, float64(n)/took.Seconds())
 		bareCPU = append(bareCPU, perMessage(cpuTime()-c0, n))
+		if bench.Ref != nil {
+			c0 := cpuTime()
+			profiled(ctx, bench.RefLabel, func(ctx context.Context) { n, took, err = bench.Ref(ctx) })
+			if err != nil {
+				b.Fatalf("%s, round %d: %v", bench.RefLabel, round, err)
+			}
+			ref = append(ref, float64(n)/took.Seconds())
+			refCPU = append(refCPU, perMessage(cpuTime()-c0, n))
+		}
 		for i, row := range bench.Rows {
 			if row.Bare != nil {
 				c0 := cpuTime()
@@ -133,6 +149,21 @@ func SwarmVsBare(b *testing.B, bench Bench) {
 			row.Label, m, bench.Unit, rounded(rows[i]), m/base, mc, baseCPU/mc)
 		b.ReportMetric(m/base, row.Metric)
 		b.ReportMetric(baseCPU/mc, "cpu-"+row.Metric)
+	}
+	if bench.Ref == nil {
+		return
+	}
+	mr, mrc := median(ref), median(refCPU)
+	fmt.Printf("  %-40s %10.0f %s  %v  cpu %.2f µs/msg\n", bench.RefLabel, mr, bench.Unit, rounded(ref), mrc)
+	for i, row := range bench.Rows {
+		if row.Bare != nil {
+			continue
+		}
+		m, mc := median(rows[i]), median(rowsCPU[i])
+		fmt.Printf("  %-40s %10.0f %s  ratio %.2f  cpu %.2f µs/msg (cpu ratio %.2f)\n",
+			row.Label+", to it", m, bench.Unit, m/mr, mc, mrc/mc)
+		b.ReportMetric(m/mr, "ref-"+row.Metric)
+		b.ReportMetric(mrc/mc, "cpu-ref-"+row.Metric)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,7 @@ func BenchConfig() (*Config, broker.Spec) {
 // n records of size bytes to t's topic with one promise func, then flushing.
 // It returns how long that took. t must be a Kafka target whose Setup ran.
 func BareProduce(ctx context.Context, t *broker.Target, n, size int) (time.Duration, error) {
-	_, took, err := produceBare(ctx, t, size, func(i int) bool { return i < n })
+	_, took, err := produceBare(ctx, t, size, func(i int) bool { return i < n }, false)
 	return took, err
 }
 
@@ -40,14 +41,33 @@ func BareProduce(ctx context.Context, t *broker.Target, n, size int) (time.Durat
 // pile up). It returns the records produced and how long that took, flush
 // included.
 func BareProduceFor(ctx context.Context, t *broker.Target, d time.Duration, size int) (int, time.Duration, error) {
+	return produceBare(ctx, t, size, forDuration(d), false)
+}
+
+// BareBenchLoopFor is BareProduceFor with franz-go's own benchmark loop
+// (examples/bench as it runs by default) in place of the pooled one: the
+// comparison a user makes with the client's shipped tool. Each send makes
+// its record and value, fills the value with the record's number in
+// decimal and a space over and over, and the promise adds the record and
+// its bytes to two shared counters (what that tool's rate printer reads).
+// An application that makes a record per message costs about this; the
+// pooled loop is the least a client can cost.
+func BareBenchLoopFor(ctx context.Context, t *broker.Target, d time.Duration, size int) (int, time.Duration, error) {
+	return produceBare(ctx, t, size, forDuration(d), true)
+}
+
+// forDuration is produceBare's more for d from now: the clock is read
+// once every 1,024 records, not at each.
+func forDuration(d time.Duration) func(i int) bool {
 	end := time.Now().Add(d)
-	// The clock is read once every 1,024 records, not at each.
-	return produceBare(ctx, t, size, func(i int) bool { return i%1024 != 0 || time.Now().Before(end) })
+	return func(i int) bool { return i%1024 != 0 || time.Now().Before(end) }
 }
 
 // produceBare produces records of size bytes while more(i) for the i-th
-// (from 0), flushes, and returns how many and how long it took.
-func produceBare(ctx context.Context, t *broker.Target, size int, more func(i int) bool) (int, time.Duration, error) {
+// (from 0), flushes, and returns how many and how long it took. fresh: a
+// record made for each send, as franz-go's benchmark does by default
+// (BareBenchLoopFor); otherwise pooled.
+func produceBare(ctx context.Context, t *broker.Target, size int, more func(i int) bool, fresh bool) (int, time.Duration, error) {
 	d, ok := t.Driver.(*driver)
 	if !ok {
 		return 0, 0, errors.New("bare produce: not a kafka target")
@@ -80,20 +100,31 @@ func produceBare(ctx context.Context, t *broker.Target, size int, more func(i in
 	}}
 	var failed atomic.Int64
 	var firstErr atomic.Value
+	var records, bytes atomic.Int64 // fresh's counters
 	promise := func(r *kgo.Record, err error) {
 		if err != nil && failed.Add(1) == 1 {
 			firstErr.Store(err)
+		}
+		if fresh {
+			records.Add(1)
+			bytes.Add(int64(len(r.Value)))
+			return
 		}
 		pool.Put(r)
 	}
 	start := time.Now()
 	n := 0
 	for ; more(n); n++ {
-		r := pool.Get().(*kgo.Record)
-		if len(r.Value) >= 8 {
-			binary.BigEndian.PutUint64(r.Value, uint64(n))
+		var r *kgo.Record
+		if fresh {
+			r = &kgo.Record{Value: fillNumber(make([]byte, size), n)}
+		} else {
+			r = pool.Get().(*kgo.Record)
+			if len(r.Value) >= 8 {
+				binary.BigEndian.PutUint64(r.Value, uint64(n))
+			}
+			r.Timestamp = time.Time{} // dated at this send, not the record's first
 		}
-		r.Timestamp = time.Time{} // dated at this send, not the record's first
 		cl.Produce(ctx, r, promise)
 	}
 	if err := cl.Flush(ctx); err != nil {
@@ -104,6 +135,17 @@ func produceBare(ctx context.Context, t *broker.Target, size int, more func(i in
 		return n, took, fmt.Errorf("bare produce: %d of %d records failed, first: %v", f, n, firstErr.Load())
 	}
 	return n, took, nil
+}
+
+// fillNumber fills v with n in decimal and a space, repeated (the last
+// repetition cut at the end of v), and returns v.
+func fillNumber(v []byte, n int) []byte {
+	var buf [24]byte
+	word := append(strconv.AppendInt(buf[:0], int64(n), 10), ' ')
+	for i := 0; i < len(v); {
+		i += copy(v[i:], word)
+	}
+	return v
 }
 
 // BareTxnProduce is the baseline of transactional producers: one franz-go

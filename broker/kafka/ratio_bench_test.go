@@ -47,7 +47,7 @@ func swarmVsBare(b *testing.B, size int) {
 		Unit:      "records/s",
 		Rounds:    kafkaRounds,
 		BareLabel: "bare franz-go produce loop",
-		Bare:      bareProduce(b, cluster, fmt.Sprintf("bare-%d", size), swarmFor, size),
+		Bare:      bareProduce(b, cluster, fmt.Sprintf("bare-%d", size), swarmFor, size, BareProduceFor),
 		Rows: []brokertest.BenchRow{
 			{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, cluster, fmt.Sprintf("p-%d", size)),
 				Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
@@ -87,14 +87,16 @@ func freshTopic(b *testing.B, cluster func() string, prefix string) func(context
 // on a topic of its own each round (prefix-N), deleted after it. For a
 // number of records (a million, about 0.4 s at 100 B) it left the cluster a
 // fifth of what a swarm's round of 2 s leaves it, and out of process on two
-// cores a cluster that holds more takes more of them.
-func bareProduce(b *testing.B, cluster func() string, prefix string, d time.Duration, size int) func(context.Context) (int, time.Duration, error) {
+// cores a cluster that holds more takes more of them. loop is the loop:
+// BareProduceFor, or franz-go's benchmark loop (BareBenchLoopFor).
+func bareProduce(b *testing.B, cluster func() string, prefix string, d time.Duration, size int,
+	loop func(context.Context, *broker.Target, time.Duration, int) (int, time.Duration, error)) func(context.Context) (int, time.Duration, error) {
 	round := 0
 	return func(ctx context.Context) (int, time.Duration, error) {
 		round++
 		t, done := urlTarget(b, cluster(), fmt.Sprintf("%s-%d", prefix, round))
 		defer done()
-		return BareProduceFor(ctx, t, d, size)
+		return loop(ctx, t, d, size)
 	}
 }
 
@@ -156,7 +158,9 @@ func urlTarget(b *testing.B, addrs, topic string) (*broker.Target, func()) {
 // would. Every run of a round, bare or mqcheck, gets a kfakeserver of its
 // own: one server for all of them carried what earlier runs had written
 // into later ones (at 1 KiB a swarm round read 660k records/s first and
-// 190-430k later, after bare rounds of 1.6 GB), whoever ran next. Run with
+// 190-430k later, after bare rounds of 1.6 GB), whoever ran next. The
+// producers-only row is compared with franz-go's own benchmark loop too
+// (BareBenchLoopFor), as well as with the pooled bare loop. Run with
 // -benchtime=1x (make bench does).
 func BenchmarkOutOfProcess(b *testing.B) {
 	cluster := kfakeServers(b, 3)
@@ -173,7 +177,9 @@ func BenchmarkOutOfProcess(b *testing.B) {
 				Unit:      "records/s",
 				Rounds:    kafkaRounds,
 				BareLabel: "bare franz-go produce loop",
-				Bare:      bareProduce(b, cluster, fmt.Sprintf("oop-bare-%d", size), swarmFor, size),
+				Bare:      bareProduce(b, cluster, fmt.Sprintf("oop-bare-%d", size), swarmFor, size, BareProduceFor),
+				RefLabel:  "franz-go's bench loop (a record a send)",
+				Ref:       bareProduce(b, cluster, fmt.Sprintf("oop-ref-%d", size), swarmFor, size, BareBenchLoopFor),
 				Rows: []brokertest.BenchRow{
 					{Label: "mqcheck producers (checked)", Metric: "produce-ratio", Driver: freshTopic(b, cluster, fmt.Sprintf("oop-p-%d", size)),
 						Config: swarm.Config{Producers: 1, Duration: swarmFor, MessageSize: size, MaxInFlight: window}},
